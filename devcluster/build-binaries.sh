@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Builds the dev cluster's binaries from their upstream Go modules at the pinned versions and caches them
+# outside the repository (keyed by version) so that clean clones reuse them. Safe to run repeatedly: a binary
+# that is already cached is not rebuilt. Prints progress; a cold build takes many minutes on 2 cores.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=versions.env
+source "$here/versions.env"
+cache=${C2D_CACHE:-$HOME/.cache/c2d-devcluster}
+mkdir -p "$cache/bin" "$cache/build" "$cache/crds"
+export GOFLAGS=-buildvcs=false CGO_ENABLED=0 GOTOOLCHAIN=${GOTOOLCHAIN:-auto}
+
+log() { printf '[build %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+
+# wrapper_module DIR MODULE VERSION: a throwaway main module that requires MODULE@VERSION.
+wrapper_module() {
+  local dir=$1 module=$2 version=$3
+  rm -rf "$dir" && mkdir -p "$dir"
+  (cd "$dir" && go mod init c2d.local/build >/dev/null 2>&1 && go mod edit -require="$module@$version")
+}
+
+build_kubernetes() {
+  local v=$KUBERNETES_VERSION out="$cache/bin/kubernetes-$KUBERNETES_VERSION"
+  [[ -x $out/kube-apiserver && -x $out/kube-controller-manager ]] && { log "kubernetes $v cached"; return; }
+  log "kubernetes $v: resolving staging modules"
+  local dir="$cache/build/kubernetes" staging=v0.${v#v1.}
+  wrapper_module "$dir" k8s.io/kubernetes "$v"
+  local gomod
+  gomod=$(cd "$dir" && go mod download -json "k8s.io/kubernetes@$v" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  # k8s.io/kubernetes requires every staging module at v0.0.0 and replaces it with ./staging/...: a wrapper
+  # module has to point each one at its published v0.Y.Z instead.
+  grep -oE '^\s*k8s\.io/[a-z0-9-]+ => \./staging' "$gomod" | awk '{print $1}' | while read -r m; do
+    (cd "$dir" && go mod edit -replace="$m=$m@$staging")
+  done
+  (cd "$dir" && cat > tools.go <<'GO'
+//go:build tools
+
+package build
+
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+)
+GO
+  )
+  log "kubernetes $v: downloading modules"
+  (cd "$dir" && go mod tidy -e >/dev/null 2>&1 || true; go mod download)
+  log "kubernetes $v: compiling kube-apiserver and kube-controller-manager"
+  mkdir -p "$out.tmp"
+  (cd "$dir" && go build -tags tools -trimpath -ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$v -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=${staging#v0.}" \
+    -o "$out.tmp/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager)
+  rm -rf "$out" && mv "$out.tmp" "$out"
+  log "kubernetes $v: done"
+}
+
+# build_one NAME MODULE VERSION PACKAGE: a single binary from a module's main package.
+build_one() {
+  local name=$1 module=$2 version=$3 pkg=$4 out="$cache/bin/$1-$3"
+  [[ -x $out ]] && { log "$name $version cached"; return; }
+  local dir="$cache/build/$name"
+  wrapper_module "$dir" "$module" "$version"
+  (cd "$dir" && printf '//go:build tools\n\npackage build\n\nimport _ "%s"\n' "$pkg" > tools.go)
+  log "$name $version: downloading modules"
+  (cd "$dir" && go mod tidy -e >/dev/null 2>&1 || true; go mod download)
+  log "$name $version: compiling"
+  (cd "$dir" && go build -tags tools -trimpath -ldflags="-s -w" -o "$out.tmp" "$pkg")
+  mv "$out.tmp" "$out"
+  log "$name $version: done"
+}
+
+# CRDs ship as YAML inside the upstream modules; copy the pinned ones out of the module cache.
+fetch_crds() {
+  local out="$cache/crds/knative-$KNATIVE_SERVING_VERSION-gateway-$GATEWAY_API_VERSION"
+  [[ -d $out ]] && { log "CRDs cached"; return; }
+  local dir="$cache/build/crds" serving gateway
+  wrapper_module "$dir" knative.dev/serving "$KNATIVE_SERVING_VERSION"
+  serving=$(cd "$dir" && go mod download -json "knative.dev/serving@$KNATIVE_SERVING_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  gateway=$(cd "$dir" && go mod download -json "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  mkdir -p "$out.tmp"
+  cp "$serving"/config/core/300-resources/*.yaml "$out.tmp/"
+  cp "$gateway"/config/crd/standard/*.yaml "$out.tmp/"
+  chmod u+w "$out.tmp"/*
+  rm -rf "$out" && mv "$out.tmp" "$out"
+  log "CRDs: $(ls "$out" | wc -l) files"
+}
+
+what=${1:-all}
+case $what in
+  all)
+    fetch_crds
+    build_one etcd go.etcd.io/etcd/server/v3 "$ETCD_VERSION" go.etcd.io/etcd/server/v3
+    build_kubernetes
+    build_one kn knative.dev/client "$KNATIVE_CLIENT_VERSION" knative.dev/client/cmd/kn
+    build_one minio github.com/minio/minio "$MINIO_VERSION" github.com/minio/minio
+    ;;
+  kubernetes) build_kubernetes ;;
+  etcd) build_one etcd go.etcd.io/etcd/server/v3 "$ETCD_VERSION" go.etcd.io/etcd/server/v3 ;;
+  kn) build_one kn knative.dev/client "$KNATIVE_CLIENT_VERSION" knative.dev/client/cmd/kn ;;
+  minio) build_one minio github.com/minio/minio "$MINIO_VERSION" github.com/minio/minio ;;
+  crds) fetch_crds ;;
+  *) echo "usage: $0 [all|kubernetes|etcd|kn|minio|crds]" >&2; exit 2 ;;
+esac
+log "all requested binaries are in $cache/bin"

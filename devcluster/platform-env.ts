@@ -1,0 +1,54 @@
+/**
+ * What a running local platform tells its users (tests, benchmarks, the demo). It is written to `.dev/env` as
+ * shell variables by `npm run dev -- up`, and provided to integration tests as `inject('platform')`.
+ */
+export interface PlatformEnv {
+  /** Directory holding this platform instance's state (certs, data, logs, pid files). */
+  stateDir: string;
+  /** Admin kubeconfig (system:masters). Tests that check least privilege mint ServiceAccount tokens instead. */
+  kubeconfig: string;
+  /** Namespace the engine runs jobs in, and the one the control-plane parts (functions, engine) live in. */
+  namespaces: { jobs: string; system: string };
+  rpcUrl: string;
+  chainId: number;
+  /** Funded private keys (0x-hex) of the local chain's well-known accounts, one per role. */
+  keys: { deployer: string; publisher: string; consumer: string; provider: string; other: string };
+  /** Addresses of Ocean's contracts deployed on the local chain, by contract name (ERC721Factory, Router, ...). */
+  ocean: Record<string, string>;
+  s3: { endpoint: string; accessKey: string; secretKey: string; bucket: string; region: string };
+  /** Absolute path of the built `kn` CLI. */
+  kn: string;
+}
+
+/** Renders the env as a shell-sourceable file. Values are single-quoted; none of them may contain a quote. */
+export function toShellEnv(env: PlatformEnv): string {
+  const vars: Record<string, string> = {
+    C2D_STATE_DIR: env.stateDir,
+    KUBECONFIG: env.kubeconfig,
+    JOBS_NAMESPACE: env.namespaces.jobs,
+    SYSTEM_NAMESPACE: env.namespaces.system,
+    RPC_URL: env.rpcUrl,
+    CHAIN_ID: String(env.chainId),
+    DEPLOYER_KEY: env.keys.deployer,
+    PUBLISHER_KEY: env.keys.publisher,
+    CONSUMER_KEY: env.keys.consumer,
+    PROVIDER_KEY: env.keys.provider,
+    OTHER_KEY: env.keys.other,
+    S3_ENDPOINT: env.s3.endpoint,
+    S3_ACCESS_KEY: env.s3.accessKey,
+    S3_SECRET_KEY: env.s3.secretKey,
+    S3_BUCKET: env.s3.bucket,
+    S3_REGION: env.s3.region,
+    KN: env.kn,
+    OCEAN_ADDRESSES: JSON.stringify(env.ocean),
+  };
+  for (const [name, address] of Object.entries(env.ocean)) vars[`OCEAN_${name.toUpperCase()}`] = address;
+  return (
+    Object.entries(vars)
+      .map(([k, v]) => {
+        if (v.includes("'")) throw new Error(`value of ${k} contains a single quote`);
+        return `export ${k}='${v}'`;
+      })
+      .join('\n') + '\n'
+  );
+}
