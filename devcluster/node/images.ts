@@ -1,0 +1,76 @@
+/**
+ * How the local node maps a container image to a runtime on this machine. There is no container runtime here:
+ * a container is a process under bwrap that sees the host's /usr read-only, so an image stands for the runtime
+ * it would have carried. Anything not in this table fails the pod with reason `UnsupportedImage`.
+ *
+ * | image                          | runs                                       | default entrypoint |
+ * |--------------------------------|--------------------------------------------|--------------------|
+ * | node:*                         | the machine's node                         | node               |
+ * | python:*                       | the machine's python3 (`python` → python3) | python3            |
+ * | busybox:*, alpine:*, debian:*, ubuntu:* | the machine's /bin/sh and coreutils | sh              |
+ * | c2d/pod-programs:* (any registry prefix) | this project's pod programs: command [NAME] runs engine/pods/NAME.ts | – |
+ */
+export interface ImageRuntime {
+  /** The argv to execute inside the sandbox. */
+  argv: string[];
+  /** Host directories the runtime needs, bound read-only at the same path. */
+  extraReadOnlyBinds: string[];
+  /** Whether the runtime needs a private writable /tmp even when the root filesystem is read-only. */
+  needsTmp: boolean;
+}
+
+export class UnsupportedImage extends Error {
+  constructor(readonly image: string, reason: string) {
+    super(`image ${JSON.stringify(image)} ${reason}`);
+  }
+}
+
+const POD_PROGRAM_NAME = /^[a-z][a-z0-9-]{0,40}$/;
+
+/** The part of an image reference between the last slash and the tag: `ghcr.io/x/node:20` → `node`. */
+export function imageRepository(image: string): { path: string; name: string } {
+  const noDigest = image.split('@')[0] ?? '';
+  const lastSlash = noDigest.lastIndexOf('/');
+  const colon = noDigest.indexOf(':', lastSlash + 1);
+  const path = colon >= 0 ? noDigest.slice(0, colon) : noDigest;
+  return { path, name: path.slice(lastSlash + 1) };
+}
+
+export function resolveImage(
+  image: string,
+  command: readonly string[] | undefined,
+  args: readonly string[] | undefined,
+  projectRoot: string,
+): ImageRuntime {
+  const { path, name } = imageRepository(image);
+  const given = [...(command ?? []), ...(args ?? [])];
+  const withDefault = (entry: string): string[] => (command && command.length ? given : [entry, ...(args ?? [])]);
+
+  if (path === 'c2d/pod-programs' || path.endsWith('/c2d/pod-programs')) {
+    const [program, ...rest] = given;
+    if (!program || !POD_PROGRAM_NAME.test(program)) {
+      throw new UnsupportedImage(image, `needs a pod program name as its command (got ${JSON.stringify(program ?? null)})`);
+    }
+    return {
+      argv: [process.execPath, '--import', 'tsx', `${projectRoot}/engine/pods/${program}.ts`, ...rest],
+      extraReadOnlyBinds: [projectRoot],
+      needsTmp: true,
+    };
+  }
+  switch (name) {
+    case 'node':
+      return { argv: withDefault('node'), extraReadOnlyBinds: [], needsTmp: false };
+    case 'python': {
+      const argv = withDefault('python3');
+      if (argv[0] === 'python') argv[0] = 'python3';
+      return { argv, extraReadOnlyBinds: [], needsTmp: false };
+    }
+    case 'busybox':
+    case 'alpine':
+    case 'debian':
+    case 'ubuntu':
+      return { argv: withDefault('sh'), extraReadOnlyBinds: [], needsTmp: false };
+    default:
+      throw new UnsupportedImage(image, 'has no local runtime on this node (supported: node:*, python:*, busybox/alpine/debian/ubuntu:*, c2d/pod-programs:*)');
+  }
+}

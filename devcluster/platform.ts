@@ -1,0 +1,105 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadKubeConfig } from '../lib/kube/client.ts';
+import { binaryPaths, missingBinaries } from './binaries.ts';
+import { createNamespaces, grantLocalBinder, installCrds } from './bootstrap.ts';
+import { ensureClusterCerts } from './certs.ts';
+import { deployOcean, devKeys, startChain, type ChainHandle } from './chain.ts';
+import { startControlPlane } from './control-plane.ts';
+import { writeKubeconfig } from './kubeconfig.ts';
+import { startObjectStore } from './object-store.ts';
+import type { PlatformEnv } from './platform-env.ts';
+import { freePort, startProcess, waitFor, type ManagedProcess } from './processes.ts';
+import { CoreV1Api } from '@kubernetes/client-node';
+
+export const NODE_NAME = 'c2d-local-node';
+export const NAMESPACES = { system: 'c2d-system', jobs: 'c2d-jobs' };
+const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+export interface Platform {
+  env: PlatformEnv;
+  stop(): Promise<void>;
+}
+
+const timed = async <T>(what: string, fn: () => Promise<T>, report: (m: string) => void): Promise<T> => {
+  const t0 = Date.now();
+  const result = await fn();
+  report(`${what} ready in ${Date.now() - t0} ms`);
+  return result;
+};
+
+/**
+ * Starts every real part the project runs against, on 127.0.0.1: etcd + kube-apiserver + kube-controller-manager,
+ * the local node, anvil with Ocean's contracts, and MinIO. On failure, whatever was started is stopped again.
+ */
+export async function startPlatform(stateDir: string, report: (m: string) => void = () => undefined): Promise<Platform> {
+  const bins = binaryPaths();
+  const missing = missingBinaries(bins);
+  if (missing.length) throw new Error(`dev cluster binaries not built: ${missing.join(', ')} (run devcluster/build-binaries.sh)`);
+  mkdirSync(join(stateDir, 'logs'), { recursive: true });
+  const processes: ManagedProcess[] = [];
+  let chain: ChainHandle | undefined;
+  let pending: Promise<unknown>[] = [];
+  const stop = async (): Promise<void> => {
+    for (const p of [...processes].reverse()) await p.stop();
+    await chain?.stop();
+  };
+  try {
+    const certs = ensureClusterCerts(join(stateDir, 'pki'), NODE_NAME);
+    const keys = devKeys();
+    const chainReady = timed('chain', async () => {
+      chain = await startChain({ stateDir });
+      return { chain, ocean: await deployOcean(chain.rpcUrl, keys.deployer) };
+    }, report);
+    const storeReady = timed('object store', () => startObjectStore({ binary: bins.minio, stateDir }), report);
+    pending = [chainReady, storeReady.then((s) => void processes.push(s.process))];
+    // Failures surface through Promise.all below; this only keeps a rejection from going unhandled meanwhile.
+    for (const p of pending) p.catch(() => undefined);
+
+    const cp = await timed('control plane', () => startControlPlane({ stateDir, bins, certs }), report);
+    processes.push(...cp.processes);
+    const admin = loadKubeConfig(cp.adminKubeconfig);
+    const nodeKubeconfig = join(stateDir, 'node.kubeconfig');
+    writeKubeconfig(nodeKubeconfig, { server: cp.server, caFile: certs.ca.cert, user: `system:node:${NODE_NAME}`, client: certs.node });
+    const binderKubeconfig = join(stateDir, 'binder.kubeconfig');
+    writeKubeconfig(binderKubeconfig, { server: cp.server, caFile: certs.ca.cert, user: 'c2d:local-binder', client: certs.binder });
+    await grantLocalBinder(admin, 'c2d:local-binder');
+
+    const kubeletPort = await freePort();
+    const node = startProcess('local-node', process.execPath, ['--import', 'tsx', join(projectRoot, 'devcluster/node/main.ts')], {
+      logFile: join(stateDir, 'logs', 'local-node.log'),
+      cwd: projectRoot,
+      env: {
+        PATH: process.env.PATH, KUBECONFIG: nodeKubeconfig, BINDER_KUBECONFIG: binderKubeconfig, NODE_NAME, NODE_ROOT: join(stateDir, 'node'),
+        KUBELET_PORT: String(kubeletPort), NODE_CERT: certs.nodeServing.cert, NODE_KEY: certs.nodeServing.key, CLUSTER_CA: certs.ca.cert, PROJECT_ROOT: projectRoot,
+      },
+    });
+    processes.push(node);
+    const core = admin.makeApiClient(CoreV1Api);
+    await timed('namespaces and CRDs', async () => {
+      await createNamespaces(admin, NAMESPACES);
+      await installCrds(admin, bins.crdDir);
+    }, report);
+    await timed('local node', () => waitFor('local node Ready', async () => {
+      const n = await core.readNode({ name: NODE_NAME });
+      return Boolean(n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+    }, 60_000, 100), report);
+
+    const [{ chain: ch, ocean }, store] = await Promise.all([chainReady, storeReady]);
+    const env: PlatformEnv = {
+      stateDir, kubeconfig: cp.adminKubeconfig, namespaces: NAMESPACES, rpcUrl: ch.rpcUrl, chainId: ch.chainId, keys, ocean, s3: store.s3, kn: bins.kn,
+    };
+    return { env, stop };
+  } catch (err) {
+    // Let the parallel starts settle before stopping, so nothing they started is left running.
+    await Promise.allSettled(pending);
+    await stop();
+    throw err;
+  }
+}
+
+export function writeEnvFiles(env: PlatformEnv, toShell: (e: PlatformEnv) => string): void {
+  writeFileSync(join(env.stateDir, 'env.json'), JSON.stringify(env, null, 2), { mode: 0o600 });
+  writeFileSync(join(env.stateDir, 'env'), toShell(env), { mode: 0o600 });
+}

@@ -1,0 +1,194 @@
+import { execFile } from 'node:child_process';
+import { createServer, type Server } from 'node:net';
+import { promisify } from 'node:util';
+import { CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { loadKubeConfig } from '../../lib/kube/client.ts';
+import { simplePod, waitForPodGone, waitForPodPhase } from '../support/kube.ts';
+
+const run = promisify(execFile);
+const env = inject('platform');
+const ns = env.namespaces.jobs;
+let core: CoreV1Api;
+let kc: KubeConfig;
+
+const unique = (prefix: string): string => `${prefix}-${Math.random().toString(36).slice(2, 8)}`;
+
+beforeAll(() => {
+  kc = loadKubeConfig(env.kubeconfig);
+  core = kc.makeApiClient(CoreV1Api);
+});
+
+describe('local node', () => {
+  it('runs a shell pod to completion and serves its logs through the API server', async () => {
+    const name = unique('hello');
+    await core.createNamespacedPod({ namespace: ns, body: simplePod(name, 'busybox:1.36', ['sh', '-c', 'echo line2; exit 3'], {}) });
+    const pod = await waitForPodPhase(core, ns, name, ['Succeeded', 'Failed']);
+    expect(pod.status?.phase).toBe('Failed');
+    expect(pod.status?.containerStatuses?.[0]?.state?.terminated?.exitCode).toBe(3);
+    const logs = await core.readNamespacedPodLog({ name, namespace: ns, container: 'main' });
+    expect(logs).toContain('line2');
+    const tail = await core.readNamespacedPodLog({ name, namespace: ns, container: 'main', tailLines: 1 });
+    expect(tail.trim()).toBe('line2');
+    const { stdout } = await run('kubectl', ['--kubeconfig', env.kubeconfig, '-n', ns, 'logs', name, '--tail=1']);
+    expect(stdout.trim()).toBe('line2');
+  });
+
+  it('streams logs with follow while the container runs', async () => {
+    const name = unique('follow');
+    await core.createNamespacedPod({ namespace: ns, body: simplePod(name, 'busybox:1.36', ['sh', '-c', 'for i in 1 2 3; do echo tick $i; sleep 0.3; done']) });
+    await waitForPodPhase(core, ns, name, ['Running', 'Succeeded']);
+    const { stdout } = await run('kubectl', ['--kubeconfig', env.kubeconfig, '-n', ns, 'logs', '-f', name], { timeout: 20_000 });
+    expect(stdout.trim().split('\n')).toEqual(['tick 1', 'tick 2', 'tick 3']);
+  });
+
+  describe('network', () => {
+    let server: Server;
+    let port: number;
+    beforeAll(async () => {
+      server = createServer((s) => s.end('hi'));
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      port = (server.address() as { port: number }).port;
+    });
+    afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+    const connect = (): string[] => ['node', '-e',
+      `require('net').connect(${'$(PORT)'},'127.0.0.1').on('connect',()=>{console.log('connected');process.exit(0)}).on('error',e=>{console.log('refused',e.code);process.exit(4)})`];
+
+    it('is cut for pods not labelled to allow it', async () => {
+      const name = unique('nonet');
+      const pod = simplePod(name, 'node:20', connect());
+      pod.spec!.containers[0]!.env = [{ name: 'PORT', value: String(port) }];
+      await core.createNamespacedPod({ namespace: ns, body: pod });
+      const done = await waitForPodPhase(core, ns, name, ['Succeeded', 'Failed']);
+      expect(done.status?.containerStatuses?.[0]?.state?.terminated?.exitCode).toBe(4);
+    });
+
+    it('is there for pods labelled to allow it', async () => {
+      const name = unique('net');
+      const pod = simplePod(name, 'node:20', connect(), {}, { 'c2d.oceanprotocol.com/network': 'allow' });
+      pod.spec!.containers[0]!.env = [{ name: 'PORT', value: String(port) }];
+      await core.createNamespacedPod({ namespace: ns, body: pod });
+      const done = await waitForPodPhase(core, ns, name, ['Succeeded', 'Failed']);
+      expect(done.status?.phase).toBe('Succeeded');
+      expect(await core.readNamespacedPodLog({ name, namespace: ns })).toContain('connected');
+    });
+  });
+
+  it('kills a pod past its activeDeadlineSeconds and says so', async () => {
+    const name = unique('deadline');
+    await core.createNamespacedPod({ namespace: ns, body: simplePod(name, 'busybox:1.36', ['sleep', '60'], { activeDeadlineSeconds: 2 }) });
+    const pod = await waitForPodPhase(core, ns, name, ['Succeeded', 'Failed'], 20_000);
+    expect(pod.status?.phase).toBe('Failed');
+    expect(pod.status?.reason).toBe('DeadlineExceeded');
+    expect(pod.status?.containerStatuses?.[0]?.state?.terminated?.reason).toBe('DeadlineExceeded');
+  });
+
+  it('kills the process of a running pod that is deleted', async () => {
+    const name = unique('victim');
+    await core.createNamespacedPod({ namespace: ns, body: simplePod(name, 'busybox:1.36', ['sleep', '300']) });
+    const running = await waitForPodPhase(core, ns, name, ['Running']);
+    const pid = Number(running.status?.containerStatuses?.[0]?.containerID?.replace('local://', ''));
+    expect(pid).toBeGreaterThan(0);
+    expect(() => process.kill(pid, 0)).not.toThrow();
+    await core.deleteNamespacedPod({ name, namespace: ns });
+    await waitForPodGone(core, ns, name);
+    expect(() => process.kill(pid, 0)).toThrow();
+  });
+
+  it('fails a pod whose image has no local runtime, with the reason', async () => {
+    const name = unique('noimage');
+    await core.createNamespacedPod({ namespace: ns, body: simplePod(name, 'registry.example/unknown:1', ['run']) });
+    const pod = await waitForPodPhase(core, ns, name, ['Failed']);
+    expect(pod.status?.reason).toBe('UnsupportedImage');
+    expect(pod.status?.message).toContain('registry.example/unknown:1');
+  });
+
+  it('shares a PVC directory between pods run one after the other', async () => {
+    const claim = unique('data');
+    await core.createNamespacedPersistentVolumeClaim({ namespace: ns, body: { metadata: { name: claim }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '10Mi' } } } } });
+    const withClaim = (name: string, script: string) => simplePod(name, 'busybox:1.36', ['sh', '-c', script], {
+      volumes: [{ name: 'data', persistentVolumeClaim: { claimName: claim } }],
+    });
+    const writer = unique('writer');
+    const w = withClaim(writer, 'echo shared-$(MARK) > /data/file');
+    w.spec!.containers[0]!.volumeMounts = [{ name: 'data', mountPath: '/data' }];
+    w.spec!.containers[0]!.env = [{ name: 'MARK', value: 'ok' }];
+    await core.createNamespacedPod({ namespace: ns, body: w });
+    expect((await waitForPodPhase(core, ns, writer, ['Succeeded', 'Failed'])).status?.phase).toBe('Succeeded');
+    const reader = unique('reader');
+    const r = withClaim(reader, 'cat /data/file');
+    r.spec!.containers[0]!.volumeMounts = [{ name: 'data', mountPath: '/data', readOnly: true }];
+    await core.createNamespacedPod({ namespace: ns, body: r });
+    expect((await waitForPodPhase(core, ns, reader, ['Succeeded', 'Failed'])).status?.phase).toBe('Succeeded');
+    expect((await core.readNamespacedPodLog({ name: reader, namespace: ns })).trim()).toBe('shared-ok');
+    const pvc = await core.readNamespacedPersistentVolumeClaim({ name: claim, namespace: ns });
+    expect(pvc.status?.phase).toBe('Bound');
+  });
+
+  it('gives pods env and files from ConfigMaps and Secrets', async () => {
+    const cm = unique('cm');
+    const secret = unique('sec');
+    await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: cm }, data: { greeting: 'hello' } } });
+    await core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: secret }, stringData: { token: 's3cr3t' } } });
+    const name = unique('env');
+    const pod = simplePod(name, 'busybox:1.36', ['sh', '-c', 'echo "$GREETING $(cat /secret/token)"'], {
+      volumes: [{ name: 'sec', secret: { secretName: secret } }],
+    });
+    pod.spec!.containers[0]!.env = [{ name: 'GREETING', valueFrom: { configMapKeyRef: { name: cm, key: 'greeting' } } }];
+    pod.spec!.containers[0]!.volumeMounts = [{ name: 'sec', mountPath: '/secret', readOnly: true }];
+    await core.createNamespacedPod({ namespace: ns, body: pod });
+    expect((await waitForPodPhase(core, ns, name, ['Succeeded', 'Failed'])).status?.phase).toBe('Succeeded');
+    expect((await core.readNamespacedPodLog({ name, namespace: ns })).trim()).toBe('hello s3cr3t');
+  });
+});
+
+describe('control plane', () => {
+  it('refuses a ServiceAccount what its narrow Role does not grant', async () => {
+    const sa = unique('narrow');
+    const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+    await core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: sa } } });
+    await rbac.createNamespacedRole({ namespace: ns, body: { metadata: { name: sa }, rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['list'] }] } });
+    await rbac.createNamespacedRoleBinding({ namespace: ns, body: {
+      metadata: { name: sa }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: sa },
+      subjects: [{ kind: 'ServiceAccount', name: sa, namespace: ns }],
+    } });
+    const token = (await core.createNamespacedServiceAccountToken({ name: sa, namespace: ns, body: { spec: { audiences: [], expirationSeconds: 600 } } })).status!.token;
+    const cluster = kc.getCurrentCluster()!;
+    const narrow = new KubeConfig();
+    narrow.loadFromOptions({
+      clusters: [{ name: 'c', server: cluster.server, caData: cluster.caData }],
+      users: [{ name: sa, token }],
+      contexts: [{ name: 'c', cluster: 'c', user: sa }],
+      currentContext: 'c',
+    });
+    const asSa = narrow.makeApiClient(CoreV1Api);
+    await expect(asSa.listNamespacedConfigMap({ namespace: ns })).resolves.toBeDefined();
+    await expect(asSa.listNamespacedPod({ namespace: ns })).rejects.toMatchObject({ code: 403 });
+    await expect(asSa.listNamespacedSecret({ namespace: ns })).rejects.toMatchObject({ code: 403 });
+    await expect(asSa.listNamespacedConfigMap({ namespace: env.namespaces.system })).rejects.toMatchObject({ code: 403 });
+  });
+
+  it('rejects a pod that violates PodSecurity restricted in the jobs namespace', async () => {
+    const pod = simplePod(unique('priv'), 'busybox:1.36', ['true']);
+    pod.spec!.securityContext = {};
+    pod.spec!.containers[0]!.securityContext = {};
+    await expect(core.createNamespacedPod({ namespace: ns, body: pod })).rejects.toMatchObject({ code: 403 });
+  });
+
+  it('garbage-collects objects owned by a deleted ConfigMap', async () => {
+    const owner = await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: unique('owner') } } });
+    const ownedName = unique('owned');
+    await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: ownedName, ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name: owner.metadata!.name!, uid: owner.metadata!.uid! }] } } });
+    await core.deleteNamespacedConfigMap({ name: owner.metadata!.name!, namespace: ns });
+    const { waitFor } = await import('../../devcluster/processes.ts');
+    await waitFor('owned ConfigMap to be collected', async () => {
+      try {
+        await core.readNamespacedConfigMap({ name: ownedName, namespace: ns });
+        return false;
+      } catch (err) {
+        return (err as { code?: number }).code === 404;
+      }
+    }, 30_000, 200);
+  });
+});
