@@ -9,6 +9,9 @@ source "$here/versions.env"
 cache=${C2D_CACHE:-$HOME/.cache/c2d-devcluster}
 mkdir -p "$cache/bin" "$cache/build" "$cache/crds"
 export GOFLAGS=-buildvcs=false CGO_ENABLED=0 GOTOOLCHAIN=${GOTOOLCHAIN:-auto}
+# kn depends on a knative.dev/client-pkg pseudo-version that the proxy serves but the checksum database does not
+# list; only knative.dev modules skip that lookup.
+export GONOSUMDB=${GONOSUMDB:-knative.dev}
 
 log() { printf '[build %s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 
@@ -44,7 +47,7 @@ import (
 GO
   )
   log "kubernetes $v: downloading modules"
-  (cd "$dir" && go mod tidy -e >/dev/null 2>&1 || true; go mod download)
+  (cd "$dir" && { go mod tidy -e >tidy.log 2>&1 || true; } && go mod download)
   log "kubernetes $v: compiling kube-apiserver and kube-controller-manager"
   mkdir -p "$out.tmp"
   (cd "$dir" && go build -tags tools -trimpath -ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$v -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=${staging#v0.}" \
@@ -61,7 +64,7 @@ build_one() {
   wrapper_module "$dir" "$module" "$version"
   (cd "$dir" && printf '//go:build tools\n\npackage build\n\nimport _ "%s"\n' "$pkg" > tools.go)
   log "$name $version: downloading modules"
-  (cd "$dir" && go mod tidy -e >/dev/null 2>&1 || true; go mod download)
+  (cd "$dir" && { go mod tidy -e >tidy.log 2>&1 || true; } && go mod download)
   log "$name $version: compiling"
   (cd "$dir" && go build -tags tools -trimpath -ldflags="-s -w" -o "$out.tmp" "$pkg")
   mv "$out.tmp" "$out"

@@ -214,16 +214,18 @@ class PodWork {
     const child = spawn('bwrap', args, { stdio: ['ignore', fd, fd] });
     closeSync(fd);
     this.children.add(child);
+    // Listen before any await: a short-lived container can exit while the Running status is being written.
+    const exited = new Promise<number>((resolve) => {
+      child.once('exit', (exitCode, signal) => resolve(exitCode ?? (signal ? 128 + (signal === 'SIGKILL' ? 9 : 15) : 1)));
+      child.once('error', () => resolve(127));
+    });
     const startedAt = isoNow();
     cs.state = { running: { startedAt } };
     cs.started = true;
     cs.ready = true;
     cs.containerID = `local://${child.pid}`;
     await this.publishStatus();
-    const code = await new Promise<number>((resolve) => {
-      child.once('exit', (exitCode, signal) => resolve(exitCode ?? (signal ? 128 + (signal === 'SIGKILL' ? 9 : 15) : 1)));
-      child.once('error', () => resolve(127));
-    });
+    const code = await exited;
     this.children.delete(child);
     log.running = false;
     cs.ready = false;

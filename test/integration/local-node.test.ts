@@ -46,7 +46,10 @@ describe('local node', () => {
     let server: Server;
     let port: number;
     beforeAll(async () => {
-      server = createServer((s) => s.end('hi'));
+      server = createServer((s) => {
+        s.on('error', () => undefined);
+        s.end('hi');
+      });
       await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
       port = (server.address() as { port: number }).port;
     });
