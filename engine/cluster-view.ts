@@ -1,0 +1,120 @@
+import {
+  CoreV1Api,
+  KubeConfig,
+  ListWatch,
+  Watch,
+  type KubernetesObject,
+  type V1ConfigMap,
+  type V1PersistentVolumeClaim,
+  type V1Pod,
+  type V1Secret,
+} from '@kubernetes/client-node';
+import type { Logger } from '../lib/http/log.ts';
+import { ENVIRONMENTS_CONFIGMAP, environmentsFromConfigMap, type Environment } from '../lib/job/environments.ts';
+import { LABELS, MANAGED_BY, jobIdFromName, jobSelector } from '../lib/job/names.ts';
+
+/**
+ * The engine's view of the cluster: informers (list + watch) on the job ConfigMaps, the job pods, volumes and
+ * Secrets, and the environments ConfigMap. Every change calls `onJob(jobId)`; an informer whose watch fails is
+ * restarted with backoff (one that ends normally re-watches by itself).
+ */
+export interface ClusterViewOptions {
+  namespace: string;
+  environmentsNamespace: string;
+  onJob: (jobId: string) => void;
+  onEnvironments: () => void;
+  log: Logger;
+}
+
+type AnyInformer = ListWatch<KubernetesObject>;
+
+export class ClusterView {
+  readonly configMaps: ListWatch<V1ConfigMap>;
+  readonly pods: ListWatch<V1Pod>;
+  readonly pvcs: ListWatch<V1PersistentVolumeClaim>;
+  readonly secrets: ListWatch<V1Secret>;
+  private readonly environmentsInformer: ListWatch<V1ConfigMap>;
+  private environmentsList: Environment[] = [];
+  private stopped = false;
+
+  constructor(kc: KubeConfig, private readonly opts: ClusterViewOptions) {
+    const core = kc.makeApiClient(CoreV1Api);
+    const ns = opts.namespace;
+    const watch = new Watch(kc);
+    const byJob = `${LABELS.managedBy}=${MANAGED_BY},${LABELS.jobId}`;
+    this.configMaps = new ListWatch(`/api/v1/namespaces/${ns}/configmaps`, watch, () => core.listNamespacedConfigMap({ namespace: ns, labelSelector: jobSelector('workflow') }), false, jobSelector('workflow'));
+    this.pods = new ListWatch(`/api/v1/namespaces/${ns}/pods`, watch, () => core.listNamespacedPod({ namespace: ns, labelSelector: byJob }), false, byJob);
+    this.pvcs = new ListWatch(`/api/v1/namespaces/${ns}/persistentvolumeclaims`, watch, () => core.listNamespacedPersistentVolumeClaim({ namespace: ns, labelSelector: jobSelector('data') }), false, jobSelector('data'));
+    this.secrets = new ListWatch(`/api/v1/namespaces/${ns}/secrets`, watch, () => core.listNamespacedSecret({ namespace: ns, labelSelector: jobSelector('secret') }), false, jobSelector('secret'));
+    const envNs = opts.environmentsNamespace;
+    const envField = `metadata.name=${ENVIRONMENTS_CONFIGMAP}`;
+    this.environmentsInformer = new ListWatch(`/api/v1/namespaces/${envNs}/configmaps`, watch, () => core.listNamespacedConfigMap({ namespace: envNs, fieldSelector: envField }), false, undefined, envField);
+
+    for (const informer of [this.configMaps, this.pods, this.pvcs, this.secrets] as AnyInformer[]) {
+      const notify = (obj: KubernetesObject): void => {
+        const jobId = obj.metadata?.labels?.[LABELS.jobId] ?? jobIdFromName(obj.metadata?.name ?? '');
+        if (jobId && jobIdFromName(obj.metadata?.name ?? '') === jobId) opts.onJob(jobId);
+      };
+      informer.on('add', notify);
+      informer.on('update', notify);
+      informer.on('delete', notify);
+    }
+    const envChanged = (): void => {
+      this.loadEnvironments();
+      opts.onEnvironments();
+    };
+    this.environmentsInformer.on('add', envChanged);
+    this.environmentsInformer.on('update', envChanged);
+    this.environmentsInformer.on('delete', envChanged);
+    const all: Array<[string, AnyInformer]> = [
+      ['configmaps', this.configMaps as AnyInformer],
+      ['pods', this.pods as AnyInformer],
+      ['pvcs', this.pvcs as AnyInformer],
+      ['secrets', this.secrets as AnyInformer],
+      ['environments', this.environmentsInformer as AnyInformer],
+    ];
+    for (const [name, informer] of all) this.restartOnError(name, informer);
+  }
+
+  private restartOnError(name: string, informer: AnyInformer): void {
+    let attempt = 0;
+    informer.on('connect', () => {
+      attempt = 0;
+    });
+    informer.on('error', (err: unknown) => {
+      if (this.stopped) return;
+      attempt += 1;
+      const delay = Math.min(30_000, 250 * 2 ** Math.min(attempt, 7));
+      this.opts.log.warn('watch failed; restarting', { informer: name, attempt, delayMs: delay, error: (err as Error)?.message ?? String(err) });
+      setTimeout(() => {
+        if (!this.stopped) informer.start().catch(() => undefined);
+      }, delay).unref();
+    });
+  }
+
+  private loadEnvironments(): void {
+    const cm = this.environmentsInformer.get(ENVIRONMENTS_CONFIGMAP, this.opts.environmentsNamespace);
+    try {
+      this.environmentsList = cm ? environmentsFromConfigMap(cm) : [];
+    } catch (err) {
+      this.opts.log.error('environments ConfigMap is invalid; keeping the previous list', { error: (err as Error).message });
+    }
+  }
+
+  environments(): readonly Environment[] {
+    return this.environmentsList;
+  }
+
+  /** Lists everything, then watches; resolves once every informer has its first list. */
+  async start(): Promise<void> {
+    await this.environmentsInformer.start();
+    this.loadEnvironments();
+    await Promise.all([this.pods.start(), this.pvcs.start(), this.secrets.start()]);
+    await this.configMaps.start();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await Promise.all([this.configMaps, this.pods, this.pvcs, this.secrets, this.environmentsInformer].map((i) => i.stop()));
+  }
+}

@@ -1,0 +1,87 @@
+import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { Logger } from '../lib/http/log.ts';
+import { ClusterView } from './cluster-view.ts';
+import { EngineMetrics } from './metrics.ts';
+import type { PodSpecSettings } from './pod-specs.ts';
+import type { PlannerSettings } from './planner.ts';
+import { Reconciler } from './reconciler.ts';
+import { WorkQueue } from './work-queue.ts';
+
+/** The engine's parts wired together: watches feed a per-job work queue whose worker is the reconciler. */
+export interface EngineOptions {
+  kubeConfig: KubeConfig;
+  namespace: string;
+  environmentsNamespace: string;
+  planner: PlannerSettings;
+  pods: PodSpecSettings;
+  store: { client: S3Client; bucket: string };
+  concurrency: number;
+  identity: string;
+  log: Logger;
+  metrics?: EngineMetrics;
+}
+
+export class Engine {
+  readonly metrics: EngineMetrics;
+  private readonly view: ClusterView;
+  private readonly queue: WorkQueue;
+  private readonly reconciler: Reconciler;
+  private started = false;
+
+  constructor(opts: EngineOptions) {
+    this.metrics = opts.metrics ?? new EngineMetrics();
+    this.queue = new WorkQueue((jobId) => this.reconciler.reconcile(jobId), {
+      concurrency: opts.concurrency,
+      baseBackoffMs: 200,
+      maxBackoffMs: 30_000,
+      onError: (jobId, err, attempt) => {
+        this.metrics.reconcileErrors.inc();
+        opts.log.warn('reconcile failed; will retry', { jobId, attempt, error: (err as Error)?.message ?? String(err) });
+      },
+    });
+    // Events that arrive before the first full list are dropped: start() looks at every job once listed.
+    const enqueue = (jobId: string): void => {
+      if (this.started) this.queue.enqueue(jobId);
+    };
+    this.view = new ClusterView(opts.kubeConfig, {
+      namespace: opts.namespace,
+      environmentsNamespace: opts.environmentsNamespace,
+      onJob: enqueue,
+      onEnvironments: () => {
+        if (this.started) for (const id of this.reconciler.knownJobIds()) this.queue.enqueue(id);
+      },
+      log: opts.log,
+    });
+    this.reconciler = new Reconciler({
+      core: opts.kubeConfig.makeApiClient(CoreV1Api),
+      view: this.view,
+      namespace: opts.namespace,
+      planner: opts.planner,
+      pods: opts.pods,
+      store: opts.store,
+      metrics: this.metrics,
+      log: opts.log,
+      identity: opts.identity,
+      wake: (jobId, at) => (at ? this.queue.enqueueAt(jobId, at) : this.queue.enqueue(jobId)),
+    });
+    this.metrics.jobsByStatus = () => this.reconciler.jobsByStatus();
+  }
+
+  async start(): Promise<void> {
+    await this.view.start();
+    this.started = true;
+    for (const id of this.reconciler.knownJobIds()) this.queue.enqueue(id);
+  }
+
+  /** Resolves when no reconcile is pending or running. */
+  idle(): Promise<void> {
+    return this.queue.idle();
+  }
+
+  async stop(): Promise<void> {
+    this.started = false;
+    this.queue.stop();
+    await this.view.stop();
+  }
+}

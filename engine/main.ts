@@ -1,0 +1,115 @@
+import { createServer } from 'node:http';
+import { hostname } from 'node:os';
+import { CoordinationV1Api } from '@kubernetes/client-node';
+import { jsonLogger } from '../lib/http/log.ts';
+import { loadKubeConfig } from '../lib/kube/client.ts';
+import { makeS3Client, resultsStoreConfigFromEnv } from '../lib/job/results-store.ts';
+import { envPositiveInt, envString } from './pods/env.ts';
+import { Engine } from './engine.ts';
+import { LeaderElector } from './leader.ts';
+import { EngineMetrics } from './metrics.ts';
+import { DEFAULT_POD_SPEC_SETTINGS, type PodSpecSettings } from './pod-specs.ts';
+import { DEFAULT_PLANNER_SETTINGS, type PlannerSettings } from './planner.ts';
+
+/**
+ * The engine process. Environment:
+ *   JOBS_NAMESPACE (c2d-jobs), ENVIRONMENTS_NAMESPACE (= JOBS_NAMESPACE), LEASE_NAMESPACE (= JOBS_NAMESPACE),
+ *   LEASE_NAME (c2d-engine), LEASE_DURATION_SECONDS (15), POD_NAME (identity; hostname), METRICS_PORT (9090),
+ *   CONCURRENCY (16), POD_PROGRAMS_IMAGE, RESULTS_STORE_SECRET (c2d-results-store), JOB_UID/JOB_GID (1000),
+ *   STORAGE_CLASS, CONFIGURE_DEADLINE_SECONDS, PUBLISH_DEADLINE_SECONDS, DEADLINE_GRACE_SECONDS,
+ *   SECRET_WAIT_SECONDS, RETENTION_SECONDS, and S3_ENDPOINT, S3_REGION, S3_BUCKET, S3_ACCESS_KEY_ID,
+ *   S3_SECRET_ACCESS_KEY (to remove expired results).
+ */
+const env = process.env;
+const log = jsonLogger('engine');
+
+const namespace = envString(env, 'JOBS_NAMESPACE', 'c2d-jobs');
+const planner: PlannerSettings = {
+  configureDeadlineSeconds: envPositiveInt(env, 'CONFIGURE_DEADLINE_SECONDS', DEFAULT_PLANNER_SETTINGS.configureDeadlineSeconds),
+  publishDeadlineSeconds: envPositiveInt(env, 'PUBLISH_DEADLINE_SECONDS', DEFAULT_PLANNER_SETTINGS.publishDeadlineSeconds),
+  deadlineGraceSeconds: envPositiveInt(env, 'DEADLINE_GRACE_SECONDS', DEFAULT_PLANNER_SETTINGS.deadlineGraceSeconds),
+  secretWaitSeconds: envPositiveInt(env, 'SECRET_WAIT_SECONDS', DEFAULT_PLANNER_SETTINGS.secretWaitSeconds),
+  retentionSeconds: envPositiveInt(env, 'RETENTION_SECONDS', DEFAULT_PLANNER_SETTINGS.retentionSeconds),
+  defaultStorageExpirySeconds: DEFAULT_PLANNER_SETTINGS.defaultStorageExpirySeconds,
+};
+const pods: PodSpecSettings = {
+  ...DEFAULT_POD_SPEC_SETTINGS,
+  podProgramsImage: envString(env, 'POD_PROGRAMS_IMAGE', DEFAULT_POD_SPEC_SETTINGS.podProgramsImage),
+  resultsStoreSecret: envString(env, 'RESULTS_STORE_SECRET', DEFAULT_POD_SPEC_SETTINGS.resultsStoreSecret),
+  uid: envPositiveInt(env, 'JOB_UID', DEFAULT_POD_SPEC_SETTINGS.uid),
+  gid: envPositiveInt(env, 'JOB_GID', DEFAULT_POD_SPEC_SETTINGS.gid),
+  configureDeadlineSeconds: planner.configureDeadlineSeconds,
+  publishDeadlineSeconds: planner.publishDeadlineSeconds,
+  ...(env.STORAGE_CLASS ? { storageClassName: env.STORAGE_CLASS } : {}),
+};
+const storeConfig = resultsStoreConfigFromEnv(env);
+const identity = envString(env, 'POD_NAME', `${hostname()}-${process.pid}`);
+const kubeConfig = loadKubeConfig();
+const metrics = new EngineMetrics();
+
+const engine = new Engine({
+  kubeConfig,
+  namespace,
+  environmentsNamespace: envString(env, 'ENVIRONMENTS_NAMESPACE', namespace),
+  planner,
+  pods,
+  store: { client: makeS3Client(storeConfig), bucket: storeConfig.bucket },
+  concurrency: envPositiveInt(env, 'CONCURRENCY', 16),
+  identity,
+  log,
+  metrics,
+});
+const leader = new LeaderElector({
+  api: kubeConfig.makeApiClient(CoordinationV1Api),
+  namespace: envString(env, 'LEASE_NAMESPACE', namespace),
+  name: envString(env, 'LEASE_NAME', 'c2d-engine'),
+  identity,
+  leaseDurationSeconds: envPositiveInt(env, 'LEASE_DURATION_SECONDS', 15),
+  log,
+});
+metrics.isLeader = () => leader.isLeader();
+
+const server = createServer((req, res) => {
+  if (req.url === '/metrics') {
+    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+    res.end(metrics.render());
+  } else if (req.url === '/healthz') {
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.end('ok\n');
+  } else {
+    res.writeHead(404);
+    res.end();
+  }
+});
+server.listen(envPositiveInt(env, 'METRICS_PORT', 9090), () => log.info('metrics listening', { address: server.address() }));
+
+leader.run(
+  () => {
+    engine.start().then(
+      () => log.info('engine started', { namespace, identity }),
+      (err: unknown) => {
+        log.error('engine failed to start', { error: (err as Error).message });
+        process.exit(1);
+      },
+    );
+  },
+  () => {
+    // Another replica may act now; stop at once rather than race it. The Deployment restarts this one as a follower.
+    process.exit(1);
+  },
+);
+
+let shuttingDown = false;
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.on(signal, () => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    log.info('shutting down', { signal });
+    void (async () => {
+      await engine.stop().catch(() => undefined);
+      await leader.release();
+      server.close();
+      process.exit(0);
+    })();
+  });
+}

@@ -1,0 +1,524 @@
+import type { Environment } from '../lib/job/environments.ts';
+import type { Stage } from '../lib/job/names.ts';
+import {
+  StatusCode,
+  TERMINATION_CODE,
+  isFinal,
+  statusText,
+  truncateMessage,
+  type JobStatus,
+  type Result,
+  type StageRecord,
+  type Termination,
+} from '../lib/job/status.ts';
+import type { Workflow } from '../lib/job/workflow.ts';
+
+/**
+ * The engine's decision, as a pure function: from what it observes of one job (its ConfigMap, pods, volume, Secret,
+ * the clock and its environment's load) to the actions that move the job on. Running the same observation twice
+ * yields the same actions, and every action is idempotent, so a restarted engine picks up where it was.
+ *
+ * Flow: queued (1) → configure (20) → algorithm (40) → publish (60) → final. A configure or algorithm that does not
+ * succeed still leads to publish (so its logs are kept) with the outcome remembered in `status.outcome`; the final
+ * code is that outcome's. A stop request ends the job at once from any non-final stage.
+ */
+
+export type PodPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Unknown';
+
+export interface ObservedPod {
+  phase: PodPhase;
+  /** The pod has a deletionTimestamp. */
+  deleting: boolean;
+  /** The main container's exit code, once terminated. */
+  exitCode?: number;
+  /** Why the pod or its container ended (DeadlineExceeded, Evicted, OOMKilled, Error, …). */
+  reason?: string;
+  message?: string;
+  /** Why the container has not started yet (ErrImagePull, InvalidImageName, …). */
+  waitingReason?: string;
+}
+
+export interface PlannerSettings {
+  configureDeadlineSeconds: number;
+  publishDeadlineSeconds: number;
+  /** Extra time past a deadline before the engine acts itself, so the kubelet's own deadline wins when it works. */
+  deadlineGraceSeconds: number;
+  /** How long a queued job waits for its Secret before it fails. */
+  secretWaitSeconds: number;
+  /** How long a job's ConfigMap is kept after its storage expired. */
+  retentionSeconds: number;
+  /** Storage expiry when the job's environment is gone. */
+  defaultStorageExpirySeconds: number;
+}
+
+export const DEFAULT_PLANNER_SETTINGS: PlannerSettings = {
+  configureDeadlineSeconds: 900,
+  publishDeadlineSeconds: 900,
+  deadlineGraceSeconds: 10,
+  secretWaitSeconds: 120,
+  retentionSeconds: 7 * 24 * 3600,
+  defaultStorageExpirySeconds: 24 * 3600,
+};
+
+export interface Capacity {
+  /** Jobs of the same environment that have started and not ended (this one excluded). */
+  active: number;
+  /** Queued jobs of the same environment that come before this one. */
+  ahead: number;
+}
+
+export interface Observed {
+  workflow: Workflow;
+  status: JobStatus;
+  stopRequested: boolean;
+  pods: Partial<Record<Stage, ObservedPod>>;
+  pvcExists: boolean;
+  secretExists: boolean;
+  now: Date;
+  environment: Environment | undefined;
+  capacity: Capacity;
+  /** The results the publish pod reported; supplied when `needsPublishResults` says so. */
+  publishResults?: Result[] | { error: string };
+  settings: PlannerSettings;
+}
+
+export interface JobEvent {
+  type: 'Normal' | 'Warning';
+  reason: string;
+  message: string;
+}
+
+export type WaitReason = 'queued' | 'environmentUnknown' | 'secretPending' | 'podDeleting' | 'podRunning' | 'expiry' | 'retention';
+
+export type Action =
+  | { kind: 'createPvc' }
+  | { kind: 'createPod'; stage: Stage }
+  | { kind: 'deletePod'; stage: Stage }
+  | { kind: 'deletePvc' }
+  | { kind: 'deleteSecret' }
+  | { kind: 'deleteStoredResults' }
+  /** Delete the job's ConfigMap (its retention ended); its owned objects go with it. */
+  | { kind: 'deleteJob' }
+  | { kind: 'recordStatus'; status: JobStatus; event: JobEvent }
+  /** Nothing to do now; `until` says when the job needs another look even if nothing changes. */
+  | { kind: 'wait'; reason: WaitReason; until?: Date };
+
+/** Whether the observation must carry the publish pod's reported results before planning. */
+export function needsPublishResults(o: Pick<Observed, 'status' | 'stopRequested' | 'pods'>): boolean {
+  return !isFinal(o.status.code) && !o.stopRequested && stageOfCode(o.status.code) === 'publish' && o.pods.publish?.phase === 'Succeeded' && !o.pods.publish.deleting;
+}
+
+type Phase = 'queued' | Stage;
+
+export function stageOfCode(code: StatusCode): Phase {
+  switch (code) {
+    case StatusCode.WarmingUp:
+      return 'queued';
+    case StatusCode.JobStarted:
+    case StatusCode.ConfiguringVolumes:
+    case StatusCode.ProvisioningSuccess:
+      return 'configure';
+    case StatusCode.RunningAlgorithm:
+      return 'algorithm';
+    default:
+      return 'publish';
+  }
+}
+
+export function plan(o: Observed): Action[] {
+  if (isFinal(o.status.code)) return planFinal(o);
+  if (o.stopRequested) return planStop(o);
+  switch (stageOfCode(o.status.code)) {
+    case 'queued':
+      return planQueued(o);
+    case 'configure':
+      return planConfigure(o);
+    case 'algorithm':
+      return planAlgorithm(o);
+    case 'publish':
+      return planPublish(o);
+  }
+}
+
+// ---- status transitions ----
+
+const iso = (d: Date): string => d.toISOString();
+const addSeconds = (at: string | Date, s: number): Date => new Date(new Date(at).getTime() + s * 1000);
+
+function withCode(status: JobStatus, code: StatusCode, now: Date, changes: Partial<JobStatus> = {}): JobStatus {
+  return {
+    ...status,
+    ...changes,
+    code,
+    text: statusText(code),
+    updatedAt: iso(now),
+    history: [...status.history, ...(changes.history ?? []), { code, text: statusText(code), at: iso(now) }],
+  };
+}
+
+function endStage(record: StageRecord | undefined, now: Date, end: Partial<StageRecord>): StageRecord {
+  return { startedAt: record?.startedAt ?? iso(now), finishedAt: iso(now), ...stripUndefined(end) };
+}
+
+function stripUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}
+
+function record(status: JobStatus, event: JobEvent): Action {
+  return { kind: 'recordStatus', status, event };
+}
+
+function storageExpiry(o: Observed): number {
+  return o.environment?.storageExpirySeconds ?? o.settings.defaultStorageExpirySeconds;
+}
+
+const TERMINATION_EVENT: Record<Termination['reason'], string> = {
+  finished: 'JobFinished',
+  dataProvisioningFailed: 'DataProvisioningFailed',
+  algorithmProvisioningFailed: 'AlgorithmProvisioningFailed',
+  algorithmFailed: 'AlgorithmFailed',
+  diskQuotaExceeded: 'DiskQuotaExceeded',
+  resultsUploadFailed: 'ResultsUploadFailed',
+  stopped: 'JobStopped',
+  timedOut: 'JobTimedOut',
+};
+
+function finalize(o: Observed, termination: Termination, stages: JobStatus['stages'], results: Result[] = o.status.results): Action {
+  const code = TERMINATION_CODE[termination.reason];
+  const t = stripUndefined({ ...termination, message: termination.message && truncateMessage(termination.message) });
+  const status = withCode(o.status, code, o.now, {
+    stages,
+    results,
+    termination: t,
+    outcome: undefined,
+    stopRequested: o.stopRequested || o.status.stopRequested,
+    dateFinished: iso(o.now),
+    expiresAt: iso(addSeconds(o.now, storageExpiry(o))),
+  });
+  const detail = t.message ? `: ${t.message}` : '';
+  return record(stripUndefined(status), {
+    type: termination.reason === 'finished' ? 'Normal' : 'Warning',
+    reason: TERMINATION_EVENT[termination.reason],
+    message: `${statusText(code)}${t.stage ? ` (${t.stage})` : ''}${detail}`,
+  });
+}
+
+/** Move on to publishing, remembering how configure or the algorithm ended when that was not a success. */
+function startPublish(o: Observed, stages: JobStatus['stages'], outcome: Termination | undefined, extra: JobStatus['history'] = []): Action[] {
+  const status = withCode(o.status, StatusCode.PublishingResults, o.now, {
+    stages: { ...stages, publish: { startedAt: iso(o.now) } },
+    ...(outcome ? { outcome: stripUndefined({ ...outcome, message: outcome.message && truncateMessage(outcome.message) }) } : {}),
+    history: extra,
+  });
+  const why = outcome ? ` after ${outcome.reason}${outcome.stage ? ` in ${outcome.stage}` : ''}` : '';
+  return [
+    ...createPodUnlessPresent(o, 'publish'),
+    record(status, { type: outcome ? 'Warning' : 'Normal', reason: 'PublishStarted', message: `Publishing results${why}` }),
+  ];
+}
+
+// ---- pods ----
+
+/** Container states that will not resolve by waiting: the pod can never run as specified. */
+const FATAL_WAITING_REASONS = new Set(['InvalidImageName', 'ErrImageNeverPull', 'CreateContainerConfigError', 'CreateContainerError', 'UnsupportedImage']);
+
+/** A pod is created once per stage; one already there (from an interrupted pass) is the one to follow. */
+function createPodUnlessPresent(o: Observed, stage: Stage): Action[] {
+  return o.pods[stage] ? [] : [{ kind: 'createPod', stage }];
+}
+
+function isActive(pod: ObservedPod | undefined): pod is ObservedPod {
+  return pod !== undefined && !pod.deleting && (pod.phase === 'Pending' || pod.phase === 'Running' || pod.phase === 'Unknown');
+}
+
+function deleteActivePods(o: Observed): Action[] {
+  const stages: Stage[] = ['configure', 'algorithm', 'publish'];
+  return stages.filter((s) => isActive(o.pods[s])).map((stage) => ({ kind: 'deletePod', stage }));
+}
+
+function deleteExistingPods(o: Observed): Action[] {
+  const stages: Stage[] = ['configure', 'algorithm', 'publish'];
+  return stages.filter((s) => o.pods[s] !== undefined && !o.pods[s].deleting).map((stage) => ({ kind: 'deletePod', stage }));
+}
+
+function deadlinePassed(o: Observed, startedAt: string | undefined, seconds: number): { passed: boolean; at: Date } {
+  const at = addSeconds(startedAt ?? o.status.updatedAt, seconds + o.settings.deadlineGraceSeconds);
+  return { passed: o.now.getTime() >= at.getTime(), at };
+}
+
+function describePod(pod: ObservedPod): string {
+  const parts = [pod.reason, pod.message].filter((p): p is string => Boolean(p));
+  if (pod.exitCode !== undefined) parts.unshift(`exit code ${pod.exitCode}`);
+  return parts.join(': ');
+}
+
+function isDeadlineExceeded(pod: ObservedPod): boolean {
+  return pod.reason === 'DeadlineExceeded';
+}
+
+/** How a stage that did not succeed ended, seen from its pod. */
+function failedStageRecord(o: Observed, stage: Stage, pod: ObservedPod): StageRecord {
+  return endStage(o.status.stages[stage], o.now, {
+    exitCode: pod.exitCode,
+    reason: pod.reason ?? pod.waitingReason,
+    message: pod.message && truncateMessage(pod.message),
+  });
+}
+
+// ---- per phase ----
+
+function planFinal(o: Observed): Action[] {
+  const s = o.status;
+  const expiresAt = s.expiresAt ? new Date(s.expiresAt) : addSeconds(s.dateFinished ?? s.updatedAt, storageExpiry(o));
+  const expired = s.cleanedUpAt !== undefined || o.now.getTime() >= expiresAt.getTime();
+  // Until expiry, finished pods stay (their logs are served from them); only ones still running are removed.
+  const actions: Action[] = expired ? deleteExistingPods(o) : deleteActivePods(o);
+  if (o.secretExists) actions.push({ kind: 'deleteSecret' });
+  if (expired && o.pvcExists) actions.push({ kind: 'deletePvc' });
+  if (!s.cleanedUpAt) {
+    if (!expired) return [...actions, { kind: 'wait', reason: 'expiry', until: expiresAt }];
+    const cleaned: JobStatus = { ...s, cleanedUpAt: iso(o.now), updatedAt: iso(o.now) };
+    return [
+      ...actions,
+      { kind: 'deleteStoredResults' },
+      record(cleaned, { type: 'Normal', reason: 'StorageExpired', message: 'Pods, volume and stored results removed' }),
+    ];
+  }
+  const retainedUntil = addSeconds(s.cleanedUpAt, o.settings.retentionSeconds);
+  if (o.now.getTime() >= retainedUntil.getTime()) return [...actions, { kind: 'deleteJob' }];
+  return [...actions, { kind: 'wait', reason: 'retention', until: retainedUntil }];
+}
+
+function planStop(o: Observed): Action[] {
+  const phase = stageOfCode(o.status.code);
+  const stages = { ...o.status.stages };
+  if (phase !== 'queued' && stages[phase] && !stages[phase].finishedAt) {
+    stages[phase] = endStage(stages[phase], o.now, { reason: 'Stopped' });
+  }
+  return [
+    ...deleteActivePods(o),
+    finalize(o, { reason: 'stopped', ...(phase === 'queued' ? {} : { stage: phase }), message: 'stopped at the owner\'s request' }, stages),
+  ];
+}
+
+function planQueued(o: Observed): Action[] {
+  const env = o.environment;
+  if (!env) return [{ kind: 'wait', reason: 'environmentUnknown' }];
+  if (!o.secretExists) {
+    const giveUpAt = addSeconds(o.workflow.dateCreated, o.settings.secretWaitSeconds);
+    if (o.now.getTime() >= giveUpAt.getTime()) {
+      return [finalize(o, { reason: 'dataProvisioningFailed', message: 'the job\'s Secret never appeared' }, o.status.stages)];
+    }
+    return [{ kind: 'wait', reason: 'secretPending', until: giveUpAt }];
+  }
+  if (o.capacity.active + o.capacity.ahead >= env.maxConcurrentJobs) return [{ kind: 'wait', reason: 'queued' }];
+  return startConfigure(o);
+}
+
+/** Admit the job: its volume, its configure pod, and status 20 (with 10 in the history). */
+function startConfigure(o: Observed): Action[] {
+  const actions: Action[] = [];
+  if (!o.pvcExists) actions.push({ kind: 'createPvc' });
+  if (!o.pods.configure) actions.push({ kind: 'createPod', stage: 'configure' });
+  const now = iso(o.now);
+  const started = o.status.code === StatusCode.WarmingUp;
+  const status = withCode(o.status, StatusCode.ConfiguringVolumes, o.now, {
+    dateStarted: o.status.dateStarted ?? now,
+    stages: { ...o.status.stages, configure: o.status.stages.configure ?? { startedAt: now } },
+    history: started ? [{ code: StatusCode.JobStarted, text: statusText(StatusCode.JobStarted), at: now }] : [],
+  });
+  actions.push(record(status, { type: 'Normal', reason: 'ConfigureStarted', message: 'Job started; provisioning data and algorithm' }));
+  return actions;
+}
+
+function planConfigure(o: Observed): Action[] {
+  // 10 and 30 are never left standing by this planner; seen after an interrupted write, they resume as 20.
+  if (o.status.code !== StatusCode.ConfiguringVolumes && !o.pods.configure?.deleting) {
+    const pod = o.pods.configure;
+    if (!pod || isActive(pod)) return startConfigure(o);
+  }
+  const pod = o.pods.configure;
+  const deadline = deadlinePassed(o, o.status.stages.configure?.startedAt, o.settings.configureDeadlineSeconds);
+  const timedOut = (): Action[] => [
+    ...(isActive(pod) ? [{ kind: 'deletePod', stage: 'configure' } as const] : []),
+    ...startPublish(
+      o,
+      { ...o.status.stages, configure: endStage(o.status.stages.configure, o.now, { reason: 'DeadlineExceeded' }) },
+      { reason: 'timedOut', stage: 'configure', message: `configure did not finish within ${o.settings.configureDeadlineSeconds}s` },
+    ),
+  ];
+
+  if (!pod) {
+    if (deadline.passed) return timedOut();
+    const actions: Action[] = [];
+    if (!o.pvcExists) actions.push({ kind: 'createPvc' });
+    return [...actions, { kind: 'createPod', stage: 'configure' }, { kind: 'wait', reason: 'podRunning', until: deadline.at }];
+  }
+  if (pod.deleting) return [{ kind: 'wait', reason: 'podDeleting' }];
+  if (pod.phase === 'Succeeded') {
+    const now = iso(o.now);
+    const status = withCode(o.status, StatusCode.RunningAlgorithm, o.now, {
+      stages: {
+        ...o.status.stages,
+        configure: endStage(o.status.stages.configure, o.now, { exitCode: pod.exitCode ?? 0 }),
+        algorithm: { startedAt: now },
+      },
+      history: [{ code: StatusCode.ProvisioningSuccess, text: statusText(StatusCode.ProvisioningSuccess), at: now }],
+    });
+    return [
+      ...createPodUnlessPresent(o, 'algorithm'),
+      record(status, { type: 'Normal', reason: 'AlgorithmStarted', message: 'Provisioning succeeded; running the algorithm' }),
+    ];
+  }
+  if (pod.phase === 'Failed') {
+    const stages = { ...o.status.stages, configure: failedStageRecord(o, 'configure', pod) };
+    return startPublish(o, stages, configureOutcome(pod));
+  }
+  if (pod.waitingReason && FATAL_WAITING_REASONS.has(pod.waitingReason)) {
+    const stages = { ...o.status.stages, configure: failedStageRecord(o, 'configure', pod) };
+    return [
+      { kind: 'deletePod', stage: 'configure' },
+      ...startPublish(o, stages, { reason: 'dataProvisioningFailed', stage: 'configure', message: `configure pod cannot start: ${pod.waitingReason}${pod.message ? `: ${pod.message}` : ''}` }),
+    ];
+  }
+  if (deadline.passed) return timedOut();
+  return [{ kind: 'wait', reason: 'podRunning', until: deadline.at }];
+}
+
+/** Exit codes of the configure program: which part of provisioning failed. */
+export const CONFIGURE_EXIT = { dataFailed: 31, algorithmFailed: 32 } as const;
+
+function configureOutcome(pod: ObservedPod): Termination {
+  if (isDeadlineExceeded(pod)) return { reason: 'timedOut', stage: 'configure', message: describePod(pod) };
+  if (pod.exitCode === CONFIGURE_EXIT.algorithmFailed) {
+    return { reason: 'algorithmProvisioningFailed', stage: 'configure', exitCode: pod.exitCode, message: 'the algorithm could not be provisioned (see the configuration log)' };
+  }
+  const message = pod.exitCode === CONFIGURE_EXIT.dataFailed ? 'a dataset could not be provisioned (see the configuration log)' : `configure failed: ${describePod(pod)}`;
+  return stripUndefined({ reason: 'dataProvisioningFailed', stage: 'configure', exitCode: pod.exitCode, message });
+}
+
+function algorithmOutcome(pod: ObservedPod): Termination {
+  if (isDeadlineExceeded(pod)) return { reason: 'timedOut', stage: 'algorithm', message: 'the algorithm exceeded its maximum duration' };
+  if (pod.reason === 'Evicted' && /ephemeral|storage|disk/i.test(pod.message ?? '')) {
+    return { reason: 'diskQuotaExceeded', stage: 'algorithm', message: describePod(pod) };
+  }
+  return stripUndefined({ reason: 'algorithmFailed', stage: 'algorithm', exitCode: pod.exitCode, message: describePod(pod) || 'the algorithm pod failed' });
+}
+
+function planAlgorithm(o: Observed): Action[] {
+  const pre: Action[] = o.secretExists ? [{ kind: 'deleteSecret' }] : [];
+  const pod = o.pods.algorithm;
+  const started = o.status.stages.algorithm?.startedAt;
+  const deadline = deadlinePassed(o, started, o.workflow.limits.maxDurationSeconds);
+  const timedOut = (): Action[] => [
+    ...pre,
+    ...(isActive(pod) ? [{ kind: 'deletePod', stage: 'algorithm' } as const] : []),
+    ...startPublish(
+      o,
+      { ...o.status.stages, algorithm: endStage(o.status.stages.algorithm, o.now, { reason: 'DeadlineExceeded' }) },
+      { reason: 'timedOut', stage: 'algorithm', message: `the algorithm did not finish within ${o.workflow.limits.maxDurationSeconds}s` },
+    ),
+  ];
+
+  if (!pod) {
+    if (deadline.passed) return timedOut();
+    return [...pre, { kind: 'createPod', stage: 'algorithm' }, { kind: 'wait', reason: 'podRunning', until: deadline.at }];
+  }
+  if (pod.deleting) return [...pre, { kind: 'wait', reason: 'podDeleting' }];
+  if (pod.phase === 'Succeeded') {
+    return [...pre, ...startPublish(o, { ...o.status.stages, algorithm: endStage(o.status.stages.algorithm, o.now, { exitCode: pod.exitCode ?? 0 }) }, undefined)];
+  }
+  if (pod.phase === 'Failed') {
+    return [...pre, ...startPublish(o, { ...o.status.stages, algorithm: failedStageRecord(o, 'algorithm', pod) }, algorithmOutcome(pod))];
+  }
+  if (pod.waitingReason && FATAL_WAITING_REASONS.has(pod.waitingReason)) {
+    return [
+      ...pre,
+      { kind: 'deletePod', stage: 'algorithm' },
+      ...startPublish(o, { ...o.status.stages, algorithm: failedStageRecord(o, 'algorithm', pod) }, {
+        reason: 'algorithmFailed',
+        stage: 'algorithm',
+        message: `the algorithm's container cannot start: ${pod.waitingReason}${pod.message ? `: ${pod.message}` : ''}`,
+      }),
+    ];
+  }
+  if (deadline.passed) return timedOut();
+  return [...pre, { kind: 'wait', reason: 'podRunning', until: deadline.at }];
+}
+
+function planPublish(o: Observed): Action[] {
+  const pre: Action[] = o.secretExists ? [{ kind: 'deleteSecret' }] : [];
+  const pod = o.pods.publish;
+  const deadline = deadlinePassed(o, o.status.stages.publish?.startedAt, o.settings.publishDeadlineSeconds);
+  const outcomeNote = o.status.outcome ? ` (after ${o.status.outcome.reason}${o.status.outcome.stage ? ` in ${o.status.outcome.stage}` : ''})` : '';
+  const timedOut = (): Action[] => [
+    ...pre,
+    ...(isActive(pod) ? [{ kind: 'deletePod', stage: 'publish' } as const] : []),
+    finalize(
+      o,
+      { reason: 'timedOut', stage: 'publish', message: `publishing did not finish within ${o.settings.publishDeadlineSeconds}s${outcomeNote}` },
+      { ...o.status.stages, publish: endStage(o.status.stages.publish, o.now, { reason: 'DeadlineExceeded' }) },
+    ),
+  ];
+  const uploadFailed = (p: ObservedPod, message: string): Action =>
+    finalize(
+      o,
+      stripUndefined({ reason: 'resultsUploadFailed' as const, stage: 'publish' as const, exitCode: p.exitCode, message: `${message}${outcomeNote}` }),
+      { ...o.status.stages, publish: failedStageRecord(o, 'publish', p) },
+    );
+
+  if (!pod) {
+    if (deadline.passed) return timedOut();
+    return [...pre, { kind: 'createPod', stage: 'publish' }, { kind: 'wait', reason: 'podRunning', until: deadline.at }];
+  }
+  if (pod.deleting) return [...pre, { kind: 'wait', reason: 'podDeleting' }];
+  if (pod.phase === 'Succeeded') {
+    const reported = o.publishResults;
+    if (reported === undefined || 'error' in reported) {
+      return [...pre, uploadFailed(pod, `the publish pod's results could not be read: ${reported?.error ?? 'not supplied'}`)];
+    }
+    const stages = { ...o.status.stages, publish: endStage(o.status.stages.publish, o.now, { exitCode: pod.exitCode ?? 0 }) };
+    return [...pre, finalize(o, o.status.outcome ?? { reason: 'finished' }, stages, reported)];
+  }
+  if (pod.phase === 'Failed') {
+    if (isDeadlineExceeded(pod)) return timedOut();
+    return [...pre, uploadFailed(pod, `publishing failed: ${describePod(pod) || 'the publish pod failed'}`)];
+  }
+  if (pod.waitingReason && FATAL_WAITING_REASONS.has(pod.waitingReason)) {
+    return [...pre, { kind: 'deletePod', stage: 'publish' }, uploadFailed(pod, `the publish pod cannot start: ${pod.waitingReason}`)];
+  }
+  if (deadline.passed) return timedOut();
+  return [...pre, { kind: 'wait', reason: 'podRunning', until: deadline.at }];
+}
+
+// ---- queue order ----
+
+export interface QueueEntry {
+  jobId: string;
+  environment: string;
+  code: StatusCode;
+  dateCreated: string;
+  stopRequested: boolean;
+}
+
+/** Capacity as seen by one job: active jobs in its environment and queued jobs ahead of it (oldest first). */
+export function capacityFor(jobId: string, environment: string, jobs: Iterable<QueueEntry>): Capacity {
+  let active = 0;
+  const queued: QueueEntry[] = [];
+  let self: QueueEntry | undefined;
+  for (const j of jobs) {
+    if (j.environment !== environment) continue;
+    if (j.jobId === jobId) {
+      self = j;
+      continue;
+    }
+    if (isFinal(j.code)) continue;
+    if (j.code === StatusCode.WarmingUp) {
+      if (!j.stopRequested) queued.push(j);
+    } else active += 1;
+  }
+  if (!self) return { active, ahead: queued.length };
+  const created = (e: QueueEntry): number => Date.parse(e.dateCreated);
+  const before = (a: QueueEntry, b: QueueEntry): boolean => created(a) < created(b) || (created(a) === created(b) && a.jobId < b.jobId);
+  return { active, ahead: queued.filter((q) => before(q, self)).length };
+}

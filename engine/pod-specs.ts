@@ -1,0 +1,271 @@
+import type { V1Container, V1EnvVar, V1PersistentVolumeClaim, V1Pod, V1PodSecurityContext, V1ResourceRequirements, V1SecurityContext, V1Volume } from '@kubernetes/client-node';
+import { ownerReferenceTo, WORKFLOW_KEY, type JobConfigMap } from '../lib/job/configmap.ts';
+import { LABELS, NETWORK_ALLOW, jobLabels, jobNames, type Stage } from '../lib/job/names.ts';
+import { SECRET_KEY } from '../lib/job/secret.ts';
+import { algorithmDid, type Workflow } from '../lib/job/workflow.ts';
+import { CONTAINER_LAYOUT } from './pods/layout.ts';
+
+/**
+ * Pure builders of a job's Kubernetes objects: its volume and the three pods of its chain. Every pod passes the
+ * PodSecurity `restricted` profile; only the algorithm pod runs foreign code, and it gets no token, no network
+ * (unless the workflow allows it), no secrets and a hard deadline.
+ */
+
+export const DEFAULT_POD_PROGRAMS_IMAGE = 'c2d/pod-programs:0.1.0';
+
+export interface PodSpecSettings {
+  /** Image holding this project's pod programs (`configure`, `publish`). */
+  podProgramsImage: string;
+  /** The unprivileged user and group every job container runs as. */
+  uid: number;
+  gid: number;
+  /** Secret with the results store's settings: keys endpoint, region, bucket, accessKeyId, secretAccessKey. */
+  resultsStoreSecret: string;
+  storageClassName?: string;
+  configureDeadlineSeconds: number;
+  publishDeadlineSeconds: number;
+  /** Download limits of the configure program. */
+  download: { connectTimeoutMs: number; totalTimeoutMs: number; maxFileBytes: number };
+  /** Resources of the configure and publish containers. */
+  podProgramResources: { cpu: string; memory: string };
+  /** Size of the writable /tmp every container gets. */
+  tmpSizeLimit: string;
+}
+
+export const DEFAULT_POD_SPEC_SETTINGS: PodSpecSettings = {
+  podProgramsImage: DEFAULT_POD_PROGRAMS_IMAGE,
+  uid: 1000,
+  gid: 1000,
+  resultsStoreSecret: 'c2d-results-store',
+  configureDeadlineSeconds: 900,
+  publishDeadlineSeconds: 900,
+  download: { connectTimeoutMs: 10_000, totalTimeoutMs: 600_000, maxFileBytes: 1024 * 1024 * 1024 },
+  podProgramResources: { cpu: '500m', memory: '256Mi' },
+  tmpSizeLimit: '64Mi',
+};
+
+/** The job a builder works for: its workflow and the ConfigMap that owns everything built. */
+export type JobRef = Pick<JobConfigMap, 'name' | 'uid' | 'workflow'> & { namespace?: string };
+
+const VOLUME = { data: 'data', tmp: 'tmp', secret: 'job-secret', workflow: 'workflow' } as const;
+export const SECRET_MOUNT = '/secrets/job';
+export const WORKFLOW_MOUNT = '/workflow';
+
+function metadata(job: JobRef, name: string, role: Parameters<typeof jobLabels>[1], extraLabels: Record<string, string> = {}) {
+  const w = job.workflow;
+  return {
+    name,
+    ...(job.namespace ? { namespace: job.namespace } : {}),
+    labels: { ...jobLabels({ jobId: w.jobId, owner: w.owner, environment: w.environment }, role), ...extraLabels },
+    ownerReferences: [ownerReferenceTo(job)],
+  };
+}
+
+export function buildPvc(job: JobRef, settings: PodSpecSettings): V1PersistentVolumeClaim {
+  return {
+    apiVersion: 'v1',
+    kind: 'PersistentVolumeClaim',
+    metadata: metadata(job, jobNames(job.workflow.jobId).pvc, 'data'),
+    spec: {
+      accessModes: ['ReadWriteOnce'],
+      resources: { requests: { storage: `${job.workflow.limits.diskMiB}Mi` } },
+      ...(settings.storageClassName ? { storageClassName: settings.storageClassName } : {}),
+    },
+  };
+}
+
+export function buildStagePod(stage: Stage, job: JobRef, settings: PodSpecSettings): V1Pod {
+  switch (stage) {
+    case 'configure':
+      return buildConfigurePod(job, settings);
+    case 'algorithm':
+      return buildAlgorithmPod(job, settings);
+    case 'publish':
+      return buildPublishPod(job, settings);
+  }
+}
+
+function podSecurityContext(settings: PodSpecSettings): V1PodSecurityContext {
+  return {
+    runAsNonRoot: true,
+    runAsUser: settings.uid,
+    runAsGroup: settings.gid,
+    fsGroup: settings.gid,
+    seccompProfile: { type: 'RuntimeDefault' },
+  };
+}
+
+function containerSecurityContext(settings: PodSpecSettings): V1SecurityContext {
+  return {
+    runAsNonRoot: true,
+    runAsUser: settings.uid,
+    runAsGroup: settings.gid,
+    allowPrivilegeEscalation: false,
+    readOnlyRootFilesystem: true,
+    privileged: false,
+    capabilities: { drop: ['ALL'] },
+    seccompProfile: { type: 'RuntimeDefault' },
+  };
+}
+
+function baseVolumes(job: JobRef, settings: PodSpecSettings): V1Volume[] {
+  return [
+    { name: VOLUME.data, persistentVolumeClaim: { claimName: jobNames(job.workflow.jobId).pvc } },
+    { name: VOLUME.tmp, emptyDir: { sizeLimit: settings.tmpSizeLimit } },
+  ];
+}
+
+function pod(job: JobRef, stage: Stage, settings: PodSpecSettings, opts: { network: boolean; deadlineSeconds: number; container: V1Container; volumes: V1Volume[] }): V1Pod {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: metadata(job, jobNames(job.workflow.jobId).pods[stage], stage, opts.network ? { [LABELS.network]: NETWORK_ALLOW } : {}),
+    spec: {
+      restartPolicy: 'Never',
+      automountServiceAccountToken: false,
+      enableServiceLinks: false,
+      activeDeadlineSeconds: opts.deadlineSeconds,
+      terminationGracePeriodSeconds: 10,
+      securityContext: podSecurityContext(settings),
+      volumes: opts.volumes,
+      containers: [opts.container],
+    },
+  };
+}
+
+function programResources(settings: PodSpecSettings): V1ResourceRequirements {
+  const r = { cpu: settings.podProgramResources.cpu, memory: settings.podProgramResources.memory };
+  return { requests: r, limits: r };
+}
+
+/** Kubernetes expands `$(NAME)` in command and args; `$$` keeps a literal `$`. */
+export function escapeKubeVars(text: string): string {
+  return text.replaceAll('$', () => '$$');
+}
+
+const env = (vars: Record<string, string>): V1EnvVar[] => Object.entries(vars).map(([name, value]) => ({ name, value }));
+
+export function buildConfigurePod(job: JobRef, settings: PodSpecSettings): V1Pod {
+  const names = jobNames(job.workflow.jobId);
+  return pod(job, 'configure', settings, {
+    network: true,
+    deadlineSeconds: settings.configureDeadlineSeconds,
+    volumes: [
+      ...baseVolumes(job, settings),
+      { name: VOLUME.secret, secret: { secretName: names.secret, items: [{ key: SECRET_KEY, path: SECRET_KEY }], defaultMode: 0o440 } },
+      { name: VOLUME.workflow, configMap: { name: names.configMap, items: [{ key: WORKFLOW_KEY, path: WORKFLOW_KEY }], defaultMode: 0o444 } },
+    ],
+    container: {
+      name: 'configure',
+      image: settings.podProgramsImage,
+      command: ['configure'],
+      env: env({
+        C2D_DATA_ROOT: CONTAINER_LAYOUT.root,
+        C2D_SECRET_FILE: `${SECRET_MOUNT}/${SECRET_KEY}`,
+        C2D_WORKFLOW_FILE: `${WORKFLOW_MOUNT}/${WORKFLOW_KEY}`,
+        C2D_CONNECT_TIMEOUT_MS: String(settings.download.connectTimeoutMs),
+        C2D_TOTAL_TIMEOUT_MS: String(settings.download.totalTimeoutMs),
+        C2D_MAX_FILE_BYTES: String(settings.download.maxFileBytes),
+        C2D_MAX_TOTAL_BYTES: String(job.workflow.limits.diskMiB * 1024 * 1024),
+      }),
+      volumeMounts: [
+        { name: VOLUME.data, mountPath: CONTAINER_LAYOUT.root },
+        { name: VOLUME.tmp, mountPath: '/tmp' },
+        { name: VOLUME.secret, mountPath: SECRET_MOUNT, readOnly: true },
+        { name: VOLUME.workflow, mountPath: WORKFLOW_MOUNT, readOnly: true },
+      ],
+      resources: programResources(settings),
+      securityContext: containerSecurityContext(settings),
+      terminationMessagePolicy: 'FallbackToLogsOnError',
+    },
+  });
+}
+
+/** The image reference of the algorithm: pinned to its digest when the workflow declares one. */
+export function algorithmImage(workflow: Workflow): string {
+  const c = workflow.algorithm.container;
+  return c.checksum ? `${c.image}:${c.tag}@${c.checksum}` : `${c.image}:${c.tag}`;
+}
+
+/** The algorithm's command line with `$ALGO` replaced by the algorithm file's path. */
+export function algorithmCommandLine(workflow: Workflow): string {
+  return workflow.algorithm.container.entrypoint.replaceAll('$ALGO', CONTAINER_LAYOUT.algorithm);
+}
+
+/**
+ * Runs the entrypoint (passed as $1) under /bin/sh, copying its output to $LOGS/algorithm.log while it still
+ * reaches the container log, and exits with the entrypoint's own exit code (POSIX sh has no pipefail).
+ */
+export const ALGORITHM_WRAPPER = [
+  'exec 3>&1',
+  'rc=$( { { (eval "$1") 2>&1 3>&- 4>&-; echo $? >&4; } | tee -a "$LOGS/algorithm.log" >&3; } 4>&1 )',
+  'exit "${rc:-1}"',
+].join('\n');
+
+function cpuQuantity(cores: number): string {
+  return `${Math.max(1, Math.round(cores * 1000))}m`;
+}
+
+export function buildAlgorithmPod(job: JobRef, settings: PodSpecSettings): V1Pod {
+  const w = job.workflow;
+  const limits = { cpu: cpuQuantity(w.limits.cpu), memory: `${w.limits.memoryMiB}Mi` };
+  return pod(job, 'algorithm', settings, {
+    network: w.allowNetworkAccess,
+    deadlineSeconds: w.limits.maxDurationSeconds,
+    volumes: baseVolumes(job, settings),
+    container: {
+      name: 'algorithm',
+      image: algorithmImage(w),
+      command: ['/bin/sh', '-c', escapeKubeVars(ALGORITHM_WRAPPER), 'algorithm', escapeKubeVars(algorithmCommandLine(w))],
+      workingDir: CONTAINER_LAYOUT.transformations,
+      env: env({
+        DIDS: JSON.stringify(w.datasets.map((d) => d.did)),
+        TRANSFORMATION_DID: algorithmDid(w) ?? '',
+        INPUTS: CONTAINER_LAYOUT.inputs,
+        OUTPUTS: CONTAINER_LAYOUT.outputs,
+        LOGS: CONTAINER_LAYOUT.logs,
+        ALGO: CONTAINER_LAYOUT.algorithm,
+        HOME: '/tmp',
+      }),
+      volumeMounts: [
+        { name: VOLUME.data, mountPath: CONTAINER_LAYOUT.root },
+        { name: VOLUME.tmp, mountPath: '/tmp' },
+      ],
+      resources: { requests: limits, limits },
+      securityContext: containerSecurityContext(settings),
+    },
+  });
+}
+
+/** Keys of the results store Secret and the variables the publish program reads them from. */
+export const RESULTS_STORE_ENV = {
+  S3_ENDPOINT: 'endpoint',
+  S3_REGION: 'region',
+  S3_BUCKET: 'bucket',
+  S3_ACCESS_KEY_ID: 'accessKeyId',
+  S3_SECRET_ACCESS_KEY: 'secretAccessKey',
+} as const;
+
+export function buildPublishPod(job: JobRef, settings: PodSpecSettings): V1Pod {
+  const storeEnv: V1EnvVar[] = Object.entries(RESULTS_STORE_ENV).map(([name, key]) => ({
+    name,
+    valueFrom: { secretKeyRef: { name: settings.resultsStoreSecret, key } },
+  }));
+  return pod(job, 'publish', settings, {
+    network: true,
+    deadlineSeconds: settings.publishDeadlineSeconds,
+    volumes: baseVolumes(job, settings),
+    container: {
+      name: 'publish',
+      image: settings.podProgramsImage,
+      command: ['publish'],
+      env: [...env({ C2D_DATA_ROOT: CONTAINER_LAYOUT.root, C2D_JOB_ID: job.workflow.jobId }), ...storeEnv],
+      volumeMounts: [
+        { name: VOLUME.data, mountPath: CONTAINER_LAYOUT.root, readOnly: true },
+        { name: VOLUME.tmp, mountPath: '/tmp' },
+      ],
+      resources: programResources(settings),
+      securityContext: containerSecurityContext(settings),
+    },
+  });
+}

@@ -1,0 +1,52 @@
+import type { Hono } from 'hono';
+import { toOceanJob } from '../../lib/api/job-shape.ts';
+import type { JobStore } from '../../lib/api/jobs.ts';
+import { deleteObjects, type ObjectStore } from '../../lib/api/objects.ts';
+import { deleteRequest } from '../../lib/api/requests.ts';
+import type { BaseDeps, Runtime } from '../../lib/api/runtime.ts';
+import { authenticate } from '../../lib/auth/authenticate.ts';
+import type { NonceStore } from '../../lib/auth/nonce-store.ts';
+import { conflict } from '../../lib/http/errors.ts';
+import { createFunctionApp, parseJsonBody } from '../../lib/http/app.ts';
+import { isFinal } from '../../lib/job/status.ts';
+
+export interface DeleteDeps extends BaseDeps {
+  jobs: JobStore;
+  nonces: NonceStore;
+  objects: ObjectStore;
+}
+
+/**
+ * DELETE /api/services/compute {consumerAddress, jobId, documentId?, nonce?, signature} → the deleted job.
+ * Removes a finished job's stored results and the job itself (its pods, volume and Secret go with it).
+ * Signed text: consumerAddress + jobId + documentId + nonce; ocean.js sends no nonce and signs the stored one + 1.
+ */
+export function createApp(deps: DeleteDeps): Hono {
+  const app = createFunctionApp({ name: 'delete', ...deps });
+  app.delete('/api/services/compute', async (c) => {
+    const body = await parseJsonBody(c, deleteRequest);
+    const nonce = body.nonce ?? (await deps.nonces.current(body.consumerAddress)) + 1n;
+    const caller = await authenticate(deps.nonces, {
+      address: body.consumerAddress,
+      nonce,
+      signature: body.signature,
+      messages: [`${body.consumerAddress}${body.jobId}${body.documentId ?? ''}${nonce}`],
+    });
+    const job = await deps.jobs.getOwned(body.jobId, caller.address);
+    if (!isFinal(job.status.code)) throw conflict('the job has not finished; stop it first');
+    await caller.commitNonce();
+    await deleteObjects(
+      deps.objects,
+      job.status.results.map((r) => r.key),
+    );
+    await deps.jobs.delete(job);
+    return c.json([{ ...toOceanJob(job), results: [] }]);
+  });
+  return app;
+}
+
+/** The app wired to the clients its environment configures. */
+export function appFromRuntime(runtime: Runtime): Hono {
+  const base = runtime.base('delete');
+  return createApp({ ...base, jobs: runtime.jobs(base.logger), nonces: runtime.nonces, objects: runtime.objects });
+}

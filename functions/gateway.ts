@@ -1,0 +1,61 @@
+import { pathToFileURL } from 'node:url';
+import { serve } from '@hono/node-server';
+import { Hono } from 'hono';
+import { ENDPOINTS, INFO_ENDPOINT, type FunctionName } from '../lib/api/endpoints.ts';
+import { Runtime } from '../lib/api/runtime.ts';
+import { appFromRuntime as deleteApp } from './delete/app.ts';
+import { appFromRuntime as encryptApp } from './encrypt/app.ts';
+import { appFromRuntime as environmentsApp } from './environments/app.ts';
+import { appFromRuntime as infoApp } from './info/app.ts';
+import { appFromRuntime as logsApp } from './logs/app.ts';
+import { appFromRuntime as nonceApp } from './nonce/app.ts';
+import { appFromRuntime as resultApp } from './result/app.ts';
+import { appFromRuntime as statusApp } from './status/app.ts';
+import { appFromRuntime as stopApp } from './stop/app.ts';
+
+/** `start` and `initialize` join once the access checks they call are wired (see their app.ts). */
+export type WiredFunction = Exclude<FunctionName, 'start' | 'initialize'>;
+
+export const FUNCTION_APPS: Record<WiredFunction, (runtime: Runtime) => Hono> = {
+  info: infoApp,
+  nonce: nonceApp,
+  status: statusApp,
+  stop: stopApp,
+  delete: deleteApp,
+  result: resultApp,
+  logs: logsApp,
+  environments: environmentsApp,
+  encrypt: encryptApp,
+};
+
+/**
+ * Every function's app behind one listener, for local runs: each request goes, untouched, to the app of the
+ * function that owns its method and path, exactly as separate Knative services behind one host would see it.
+ */
+export function createGateway(runtime: Runtime): Hono {
+  const apps = new Map<FunctionName, Hono>();
+  const gateway = new Hono();
+  for (const endpoint of [INFO_ENDPOINT, ...ENDPOINTS]) {
+    if (!(endpoint.fn in FUNCTION_APPS)) continue;
+    let app = apps.get(endpoint.fn);
+    if (!app) {
+      app = FUNCTION_APPS[endpoint.fn as WiredFunction](runtime);
+      apps.set(endpoint.fn, app);
+    }
+    const target = app;
+    gateway.on(endpoint.method, endpoint.path, (c) => target.fetch(c.req.raw, c.env));
+  }
+  gateway.notFound((c) => c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404));
+  return gateway;
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const port = Number(process.env.PORT ?? 8030);
+  const gateway = createGateway(new Runtime());
+  serve({ fetch: gateway.fetch, hostname: '127.0.0.1', port }, (info) => {
+    process.stdout.write(
+      JSON.stringify({ time: new Date().toISOString(), level: 'info', component: 'gateway', msg: 'listening', ...info }) +
+        '\n',
+    );
+  });
+}

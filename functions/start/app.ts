@@ -1,0 +1,116 @@
+import type { Hono } from 'hono';
+import { requireEnvironment, type EnvironmentSource } from '../../lib/api/environments.ts';
+import { toOceanJob } from '../../lib/api/job-shape.ts';
+import type { JobStore } from '../../lib/api/jobs.ts';
+import type { OrderClaims } from '../../lib/api/order-claims.ts';
+import { startRequest, type ComputeAlgorithm, type ComputeAsset } from '../../lib/api/requests.ts';
+import type { BaseDeps } from '../../lib/api/runtime.ts';
+import { authenticate } from '../../lib/auth/authenticate.ts';
+import type { NonceStore } from '../../lib/auth/nonce-store.ts';
+import { createFunctionApp, parseJsonBody } from '../../lib/http/app.ts';
+import type { Environment } from '../../lib/job/environments.ts';
+import { newJobId } from '../../lib/job/names.ts';
+import { initialStatus } from '../../lib/job/status.ts';
+import {
+  parseWorkflow,
+  WORKFLOW_VERSION,
+  type Algorithm,
+  type Dataset,
+  type JobSecretData,
+} from '../../lib/job/workflow.ts';
+
+/** What `start` asks the access checks (DDOs, compute policy, orders, provider fees, decrypted files). */
+export interface StartAuthorization {
+  /** Checksummed address that signed the request. */
+  consumer: string;
+  dataset: ComputeAsset;
+  additionalDatasets: ComputeAsset[];
+  algorithm: ComputeAlgorithm;
+  environment: Environment;
+}
+
+/** What the checks grant: the job's inputs as the workflow records them, and the secrets only configure may read. */
+export interface StartGrant {
+  datasets: Dataset[];
+  algorithm: Algorithm;
+  allowNetworkAccess: boolean;
+  secret: JobSecretData;
+}
+
+export interface StartDeps extends BaseDeps {
+  chainId: number;
+  nonces: NonceStore;
+  jobs: JobStore;
+  claims: OrderClaims;
+  environments: EnvironmentSource;
+  authorize(request: StartAuthorization): Promise<StartGrant>;
+  now?: () => Date;
+}
+
+/**
+ * POST /api/services/compute {dataset, algorithm, additionalDatasets?, environment, consumerAddress, nonce,
+ * signature} → `[job]` with status 1. Signed text: consumerAddress + dataset.documentId + nonce.
+ * Every access check runs before anything is stored; the orders are then claimed (409 when one still backs an
+ * unfinished job), the nonce accepted, and the job's ConfigMap and Secret created.
+ */
+export function createApp(deps: StartDeps): Hono {
+  const app = createFunctionApp({ name: 'start', ...deps });
+  const now = deps.now ?? (() => new Date());
+  app.post('/api/services/compute', async (c) => {
+    const body = await parseJsonBody(c, startRequest);
+    const caller = await authenticate(deps.nonces, {
+      address: body.consumerAddress,
+      nonce: body.nonce,
+      signature: body.signature,
+      messages: [`${body.consumerAddress}${body.dataset.documentId}${body.nonce}`],
+    });
+    const environment = await requireEnvironment(deps.environments, body.environment, 'environment');
+    const additionalDatasets = body.additionalDatasets ?? [];
+    const grant = await deps.authorize({
+      consumer: caller.address,
+      dataset: body.dataset,
+      additionalDatasets,
+      algorithm: body.algorithm,
+      environment,
+    });
+    const created = now();
+    const workflow = parseWorkflow({
+      version: WORKFLOW_VERSION,
+      jobId: newJobId(),
+      owner: caller.address.toLowerCase(),
+      environment: environment.id,
+      agreementId: body.dataset.transferTxId,
+      dateCreated: created.toISOString(),
+      datasets: grant.datasets,
+      algorithm: grant.algorithm,
+      allowNetworkAccess: grant.allowNetworkAccess,
+      limits: {
+        maxDurationSeconds: environment.maxJobDurationSeconds,
+        cpu: environment.cpu,
+        memoryMiB: environment.memoryMiB,
+        diskMiB: environment.diskMiB,
+      },
+      ...(body.algorithm.algocustomdata !== undefined && { algoCustomData: body.algorithm.algocustomdata }),
+    });
+    const orders = [
+      body.dataset.transferTxId,
+      ...additionalDatasets.map((d) => d.transferTxId),
+      ...(body.algorithm.transferTxId !== undefined ? [body.algorithm.transferTxId] : []),
+    ];
+    const claims = await deps.claims.claimAll(deps.chainId, orders, workflow.jobId);
+    let job;
+    try {
+      await caller.commitNonce();
+      job = await deps.jobs.create(workflow, initialStatus(created), grant.secret);
+    } catch (err) {
+      await deps.claims.release(claims);
+      throw err;
+    }
+    // A claim left unattached still names the job id, which is what keeps the order taken.
+    await deps.claims.attach(claims, job).catch((err: unknown) =>
+      deps.logger.warn('order claims not attached to their job', { jobId: workflow.jobId, error: err }),
+    );
+    return c.json([toOceanJob(job)]);
+  });
+  return app;
+}

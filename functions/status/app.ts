@@ -1,0 +1,50 @@
+import type { Hono } from 'hono';
+import { toOceanJob } from '../../lib/api/job-shape.ts';
+import type { JobStore } from '../../lib/api/jobs.ts';
+import { statusQuery } from '../../lib/api/requests.ts';
+import type { BaseDeps, Runtime } from '../../lib/api/runtime.ts';
+import { authenticate } from '../../lib/auth/authenticate.ts';
+import type { NonceStore } from '../../lib/auth/nonce-store.ts';
+import { createFunctionApp, parseQuery } from '../../lib/http/app.ts';
+
+export interface StatusDeps extends BaseDeps {
+  jobs: JobStore;
+  nonces: NonceStore;
+}
+
+/**
+ * GET /api/services/compute?consumerAddress=&jobId=&documentId=&agreementId= → the caller's jobs in Ocean's shape.
+ * ocean.js 3.x does not sign status requests; a client that does (signature over consumerAddress + jobId + nonce)
+ * is held to it.
+ */
+export function createApp(deps: StatusDeps): Hono {
+  const app = createFunctionApp({ name: 'status', ...deps });
+  app.get('/api/services/compute', async (c) => {
+    const q = parseQuery(c, statusQuery);
+    if (q.signature !== undefined && q.nonce !== undefined) {
+      const caller = await authenticate(deps.nonces, {
+        address: q.consumerAddress,
+        nonce: q.nonce,
+        signature: q.signature,
+        messages: [`${q.consumerAddress}${q.jobId ?? ''}${q.nonce}`],
+      });
+      await caller.commitNonce();
+    }
+    const jobs = q.jobId
+      ? [await deps.jobs.getOwned(q.jobId, q.consumerAddress)]
+      : await deps.jobs.listOwned(q.consumerAddress);
+    const selected = jobs.filter(
+      (job) =>
+        (q.documentId === undefined || job.workflow.datasets.some((d) => d.did === q.documentId)) &&
+        (q.agreementId === undefined || job.workflow.agreementId.replace(/^0x/i, '').toLowerCase() === q.agreementId),
+    );
+    return c.json(selected.map(toOceanJob));
+  });
+  return app;
+}
+
+/** The app wired to the clients its environment configures. */
+export function appFromRuntime(runtime: Runtime): Hono {
+  const base = runtime.base('status');
+  return createApp({ ...base, jobs: runtime.jobs(base.logger), nonces: runtime.nonces });
+}

@@ -1,0 +1,101 @@
+import { readFileSync } from 'node:fs';
+import { Wallet } from 'ethers';
+import { z } from 'zod';
+import { ENVIRONMENTS_CONFIGMAP as DEFAULT_ENVIRONMENTS_CONFIGMAP } from '../job/environments.ts';
+
+/**
+ * What a function reads from its environment. Every function parses the same variables; the ones a function does
+ * not use may be absent (each accessor below fails at startup of the function that needs it, naming the variable).
+ */
+const dnsLabel = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be a DNS label');
+
+const envSchema = z.object({
+  JOBS_NAMESPACE: dnsLabel.default('c2d-jobs'),
+  SYSTEM_NAMESPACE: dnsLabel.default('c2d-system'),
+  ENVIRONMENTS_CONFIGMAP: dnsLabel.default(DEFAULT_ENVIRONMENTS_CONFIGMAP),
+  PROVIDER_URL: z.url().optional(),
+  PROVIDER_ADDRESS: z.string().regex(/^0x[0-9a-fA-F]{40}$/).optional(),
+  PROVIDER_PUBLIC_KEY: z.string().regex(/^0x04[0-9a-fA-F]{128}$/).optional(),
+  PROVIDER_KEY: z.string().optional(),
+  PROVIDER_KEY_FILE: z.string().optional(),
+  RPC_URL: z.url().optional(),
+  CHAIN_ID: z.string().regex(/^\d+$/).transform(Number).optional(),
+  S3_ENDPOINT: z.url().optional(),
+  S3_ACCESS_KEY: z.string().optional(),
+  S3_SECRET_KEY: z.string().optional(),
+  S3_BUCKET: z.string().optional(),
+  S3_REGION: z.string().default('us-east-1'),
+  MAX_BODY_BYTES: z.string().regex(/^\d+$/).transform(Number).optional(),
+});
+
+export interface S3Config {
+  endpoint: string;
+  accessKey: string;
+  secretKey: string;
+  bucket: string;
+  region: string;
+}
+
+export class FunctionConfig {
+  readonly jobsNamespace: string;
+  readonly systemNamespace: string;
+  readonly environmentsConfigMap: string;
+  readonly providerUrl: string | undefined;
+  readonly maxBodyBytes: number | undefined;
+  readonly #env: z.output<typeof envSchema>;
+
+  constructor(env: NodeJS.ProcessEnv = process.env) {
+    const parsed = envSchema.safeParse(env);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new Error(`configuration: ${issue?.path.join('.')} ${issue?.message}`);
+    }
+    this.#env = parsed.data;
+    this.jobsNamespace = parsed.data.JOBS_NAMESPACE;
+    this.systemNamespace = parsed.data.SYSTEM_NAMESPACE;
+    this.environmentsConfigMap = parsed.data.ENVIRONMENTS_CONFIGMAP;
+    this.providerUrl = parsed.data.PROVIDER_URL;
+    this.maxBodyBytes = parsed.data.MAX_BODY_BYTES;
+  }
+
+  private required<K extends keyof z.output<typeof envSchema>>(name: K): NonNullable<z.output<typeof envSchema>[K]> {
+    const value = this.#env[name];
+    if (value === undefined || value === null) throw new Error(`configuration: ${name} is required by this function`);
+    return value as NonNullable<z.output<typeof envSchema>[K]>;
+  }
+
+  get chainId(): number {
+    return this.required('CHAIN_ID');
+  }
+
+  get rpcUrl(): string {
+    return this.required('RPC_URL');
+  }
+
+  /** The provider's signing key, from PROVIDER_KEY or the file PROVIDER_KEY_FILE names (a mounted Secret). */
+  providerWallet(): Wallet {
+    const key = this.#env.PROVIDER_KEY ?? (this.#env.PROVIDER_KEY_FILE && readFileSync(this.#env.PROVIDER_KEY_FILE, 'utf8').trim());
+    if (!key) throw new Error('configuration: PROVIDER_KEY or PROVIDER_KEY_FILE is required by this function');
+    return new Wallet(key);
+  }
+
+  /** The provider's address; functions that do not sign get it from PROVIDER_ADDRESS instead of the key. */
+  providerAddress(): string {
+    return this.#env.PROVIDER_ADDRESS ?? this.providerWallet().address;
+  }
+
+  /** The uncompressed public key documents are encrypted to; from PROVIDER_PUBLIC_KEY or the key. */
+  providerPublicKey(): string {
+    return this.#env.PROVIDER_PUBLIC_KEY ?? this.providerWallet().signingKey.publicKey;
+  }
+
+  s3(): S3Config {
+    return {
+      endpoint: this.required('S3_ENDPOINT'),
+      accessKey: this.required('S3_ACCESS_KEY'),
+      secretKey: this.required('S3_SECRET_KEY'),
+      bucket: this.required('S3_BUCKET'),
+      region: this.#env.S3_REGION,
+    };
+  }
+}

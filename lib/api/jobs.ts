@@ -1,0 +1,124 @@
+import {
+  ApiException,
+  PatchStrategy,
+  setHeaderOptions,
+  type CoreV1Api,
+  type V1ConfigMap,
+} from '@kubernetes/client-node';
+import { conflict, forbidden, notFound } from '../http/errors.ts';
+import type { Logger } from '../http/log.ts';
+import {
+  buildJobConfigMap,
+  InvalidJobConfigMap,
+  readJobConfigMap,
+  stopRequestPatch,
+  type JobConfigMap,
+} from '../job/configmap.ts';
+import { buildJobSecret } from '../job/secret.ts';
+import type { JobStatus } from '../job/status.ts';
+import type { JobSecretData, Workflow } from '../job/workflow.ts';
+import { jobNames, jobSelector } from '../job/names.ts';
+
+/**
+ * The functions' view of jobs in the jobs namespace. Every lookup goes through a job id or owner that already passed
+ * the request schema, and `jobNames`/`jobSelector` check them again before they become a name or selector.
+ */
+export class JobStore {
+  constructor(
+    private readonly core: CoreV1Api,
+    readonly namespace: string,
+    private readonly logger: Logger,
+  ) {}
+
+  /**
+   * Creates a job: its ConfigMap, then its Secret owned by it. If the Secret cannot be created the ConfigMap is
+   * removed again, so a failed start leaves no job behind.
+   */
+  async create(workflow: Workflow, status: JobStatus, secret: JobSecretData): Promise<JobConfigMap> {
+    const job = readJobConfigMap(
+      await this.core.createNamespacedConfigMap({
+        namespace: this.namespace,
+        body: buildJobConfigMap(workflow, status, this.namespace),
+      }),
+    );
+    try {
+      await this.core.createNamespacedSecret({
+        namespace: this.namespace,
+        body: buildJobSecret(workflow, secret, job, this.namespace),
+      });
+    } catch (err) {
+      await this.delete(job).catch((cleanup: unknown) =>
+        this.logger.error('could not remove the ConfigMap of a job whose Secret failed', { name: job.name, error: cleanup }),
+      );
+      throw err;
+    }
+    return job;
+  }
+
+  /** The job, or 404. */
+  async get(jobId: string): Promise<JobConfigMap> {
+    let cm: V1ConfigMap;
+    try {
+      cm = await this.core.readNamespacedConfigMap({ name: jobNames(jobId).configMap, namespace: this.namespace });
+    } catch (err) {
+      if (err instanceof ApiException && (err as ApiException<unknown>).code === 404) throw notFound('job');
+      throw err;
+    }
+    return readJobConfigMap(cm);
+  }
+
+  /** The job if `owner` owns it: 404 when there is no such job, 403 when it is someone else's. */
+  async getOwned(jobId: string, owner: string): Promise<JobConfigMap> {
+    const job = await this.get(jobId);
+    if (job.workflow.owner !== owner.toLowerCase()) throw forbidden('the job belongs to another address');
+    return job;
+  }
+
+  /** Every job of `owner`, oldest first. A ConfigMap that does not hold a valid job is logged and left out. */
+  async listOwned(owner: string): Promise<JobConfigMap[]> {
+    const list = await this.core.listNamespacedConfigMap({
+      namespace: this.namespace,
+      labelSelector: jobSelector('workflow', { owner: owner.toLowerCase() }),
+    });
+    const jobs: JobConfigMap[] = [];
+    for (const cm of list.items) {
+      try {
+        jobs.push(readJobConfigMap(cm));
+      } catch (err) {
+        if (!(err instanceof InvalidJobConfigMap)) throw err;
+        this.logger.warn('skipping invalid job ConfigMap', { name: cm.metadata?.name, error: err });
+      }
+    }
+    return jobs.sort((a, b) => a.workflow.dateCreated.localeCompare(b.workflow.dateCreated));
+  }
+
+  /**
+   * Deletes the job's ConfigMap; Kubernetes garbage-collects what it owns (pods, volume, Secret). Guarded by the uid
+   * so a job re-created under the same name is never hit. A job already gone is fine.
+   */
+  async delete(job: JobConfigMap): Promise<void> {
+    try {
+      await this.core.deleteNamespacedConfigMap({
+        name: job.name,
+        namespace: this.namespace,
+        body: { propagationPolicy: 'Background', ...(job.uid !== undefined && { preconditions: { uid: job.uid } }) },
+      });
+    } catch (err) {
+      if (err instanceof ApiException) {
+        const code = (err as ApiException<unknown>).code;
+        if (code === 404) return;
+        if (code === 409) throw conflict('the job changed while being deleted, retry');
+      }
+      throw err;
+    }
+  }
+
+  /** Sets the stop mark the engine acts on; returns the job as it is afterwards. */
+  async requestStop(job: JobConfigMap, now: Date): Promise<JobConfigMap> {
+    const cm = await this.core.patchNamespacedConfigMap(
+      { name: job.name, namespace: this.namespace, body: stopRequestPatch(now) },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    return readJobConfigMap(cm);
+  }
+}

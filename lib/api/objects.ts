@@ -1,0 +1,62 @@
+import { DeleteObjectsCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { HttpError, notFound } from '../http/errors.ts';
+import { attachmentDisposition, parseRange } from '../http/range.ts';
+
+export interface ObjectStore {
+  s3: S3Client;
+  bucket: string;
+}
+
+function s3ErrorName(err: unknown): string | undefined {
+  const name = (err as { name?: unknown } | null)?.name;
+  return typeof name === 'string' ? name : undefined;
+}
+
+/**
+ * Answers with a stored object, streamed as it arrives (never buffered whole), honouring one byte range: 206 with
+ * Content-Range, 416 when the range lies outside the object, 404 when the object is gone (storage expired).
+ */
+export async function streamObject(
+  store: ObjectStore,
+  key: string,
+  options: { range: string | undefined; filename: string; contentType?: string },
+): Promise<Response> {
+  const range = parseRange(options.range);
+  if (range.kind === 'unsatisfiable') throw new HttpError(416, 'requested range not satisfiable');
+  let object;
+  try {
+    object = await store.s3.send(
+      new GetObjectCommand({ Bucket: store.bucket, Key: key, ...(range.kind === 'range' && { Range: range.header }) }),
+    );
+  } catch (err) {
+    const name = s3ErrorName(err);
+    if (name === 'NoSuchKey' || name === 'NotFound') throw notFound('stored object');
+    if (name === 'InvalidRange') throw new HttpError(416, 'requested range not satisfiable');
+    throw err;
+  }
+  if (!object.Body) throw notFound('stored object');
+  const headers = new Headers({
+    'Content-Type': options.contentType ?? 'application/octet-stream',
+    'Content-Disposition': attachmentDisposition(options.filename),
+    'Accept-Ranges': 'bytes',
+  });
+  if (object.ContentLength !== undefined) headers.set('Content-Length', String(object.ContentLength));
+  if (object.ContentRange) headers.set('Content-Range', object.ContentRange);
+  if (object.ETag) headers.set('ETag', object.ETag);
+  return new Response(object.Body.transformToWebStream(), { status: object.ContentRange ? 206 : 200, headers });
+}
+
+/** Removes objects; keys already gone are fine. Throws if the store refuses any. */
+export async function deleteObjects(store: ObjectStore, keys: readonly string[]): Promise<void> {
+  for (let i = 0; i < keys.length; i += 1000) {
+    const batch = keys.slice(i, i + 1000);
+    const out = await store.s3.send(
+      new DeleteObjectsCommand({
+        Bucket: store.bucket,
+        Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
+      }),
+    );
+    const failed = (out.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey');
+    if (failed.length > 0) throw new Error(`object store refused to delete ${failed.length} objects: ${failed[0]?.Code}`);
+  }
+}

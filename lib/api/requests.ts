@@ -1,0 +1,196 @@
+import { z } from 'zod';
+import {
+  address,
+  booleanFlag,
+  chainId,
+  did,
+  environmentId,
+  jobId,
+  jsonObject,
+  nonce,
+  resultIndex,
+  serviceId,
+  signature,
+  stage,
+  txHash,
+} from './fields.ts';
+
+/**
+ * One zod schema per endpoint, matching what ocean.js 3.x `ProviderInstance` sends (names, nesting, which values
+ * are strings). Unknown keys are dropped, not stored.
+ */
+
+export const MAX_ADDITIONAL_DATASETS = 16;
+
+export const computeAsset = z.object(
+  {
+    documentId: did,
+    serviceId,
+    transferTxId: txHash,
+    userdata: jsonObject.optional(),
+  },
+  { error: 'must be an object' },
+);
+
+export const algorithmMeta = z.object(
+  {
+    language: z.string().max(64).optional(),
+    version: z.string().max(64).optional(),
+    rawcode: z.string().max(32 * 1024, 'must be at most 32 KiB').optional(),
+    url: z.url({ error: 'must be a URL' }).optional(),
+    container: z.object(
+      {
+        entrypoint: z.string().min(1, 'must not be empty').max(1024),
+        image: z
+          .string()
+          .regex(/^[a-z0-9]+([._/-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/, 'must be an image name'),
+        tag: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'must be an image tag'),
+        checksum: z.string().regex(/^sha256:[0-9a-f]{64}$/, 'must be sha256: followed by 64 hex digits'),
+      },
+      { error: 'must be an object' },
+    ),
+  },
+  { error: 'must be an object' },
+);
+
+/**
+ * A published algorithm (DID, service and, once ordered, the order) or a raw one (`meta`), never both. Before the
+ * order exists (initializeCompute) `transferTxId` is optional.
+ */
+function algorithmSchema(orderRequired: boolean) {
+  return z
+    .object(
+      {
+        documentId: did.optional(),
+        serviceId: serviceId.optional(),
+        transferTxId: txHash.optional(),
+        meta: algorithmMeta.optional(),
+        algocustomdata: jsonObject.optional(),
+        userdata: jsonObject.optional(),
+      },
+      { error: 'must be an object' },
+    )
+    .superRefine((a, ctx) => {
+      if (a.meta !== undefined) {
+        if (a.documentId !== undefined) {
+          ctx.addIssue({ code: 'custom', path: ['documentId'], message: 'must be absent when meta is given' });
+        }
+        return;
+      }
+      const required = orderRequired
+        ? (['documentId', 'serviceId', 'transferTxId'] as const)
+        : (['documentId', 'serviceId'] as const);
+      for (const key of required) {
+        if (a[key] === undefined) {
+          ctx.addIssue({ code: 'custom', path: [key], message: 'is required unless meta describes a raw algorithm' });
+        }
+      }
+    });
+}
+
+export const computeAlgorithm = algorithmSchema(true);
+export type ComputeAlgorithm = z.output<typeof computeAlgorithm>;
+export type ComputeAsset = z.output<typeof computeAsset>;
+
+export const startRequest = z.object({
+  dataset: computeAsset,
+  algorithm: computeAlgorithm,
+  additionalDatasets: z
+    .array(computeAsset, { error: 'must be an array' })
+    .max(MAX_ADDITIONAL_DATASETS, `must have at most ${MAX_ADDITIONAL_DATASETS} entries`)
+    .optional(),
+  environment: environmentId,
+  consumerAddress: address,
+  nonce,
+  signature,
+});
+export type StartRequest = z.output<typeof startRequest>;
+
+/** ocean.js sends `agreementId: ''` when it has none. */
+const optionalAgreementId = z
+  .string({ error: 'must be a string' })
+  .regex(/^(0x)?[0-9a-fA-F]{0,64}$/, 'must be a hex transaction hash')
+  .optional()
+  .transform((v) => (v === undefined || v === '' ? undefined : v.replace(/^0x/i, '').toLowerCase()));
+
+export const stopRequest = z.object({
+  consumerAddress: address,
+  signature,
+  nonce,
+  jobId: jobId.optional(),
+  agreementId: optionalAgreementId,
+});
+export type StopRequest = z.output<typeof stopRequest>;
+
+/** ocean.js's computeDelete sends no nonce: it signs the stored nonce + 1, which is what is assumed when absent. */
+export const deleteRequest = z.object({
+  consumerAddress: address,
+  signature,
+  jobId,
+  documentId: did
+    .or(z.literal(''))
+    .optional()
+    .transform((v) => v || undefined),
+  nonce: nonce.optional(),
+});
+export type DeleteRequest = z.output<typeof deleteRequest>;
+
+export const statusQuery = z
+  .object({
+    consumerAddress: address,
+    jobId: jobId.optional(),
+    documentId: did.optional(),
+    agreementId: optionalAgreementId,
+    signature: signature.optional(),
+    nonce: nonce.optional(),
+  })
+  .refine((q) => (q.signature === undefined) === (q.nonce === undefined), {
+    path: ['nonce'],
+    message: 'signature and nonce go together',
+  });
+export type StatusQuery = z.output<typeof statusQuery>;
+
+export const resultQuery = z.object({
+  consumerAddress: address,
+  jobId,
+  index: resultIndex,
+  nonce,
+  signature,
+});
+export type ResultQuery = z.output<typeof resultQuery>;
+
+export const logsQuery = z.object({
+  consumerAddress: address,
+  jobId,
+  stage,
+  follow: booleanFlag.optional().transform((v) => v ?? false),
+  nonce,
+  signature,
+});
+export type LogsQuery = z.output<typeof logsQuery>;
+
+export const nonceQuery = z.object({ userAddress: address });
+
+export const environmentsQuery = z.object({ chainId: chainId.optional() });
+
+export const initializeComputeRequest = z.object({
+  datasets: z
+    .array(computeAsset.partial({ transferTxId: true }), { error: 'must be an array' })
+    .min(1, 'must have at least one dataset')
+    .max(MAX_ADDITIONAL_DATASETS + 1, `must have at most ${MAX_ADDITIONAL_DATASETS + 1} entries`),
+  algorithm: algorithmSchema(false),
+  compute: z.object(
+    {
+      env: environmentId,
+      validUntil: z
+        .number({ error: 'must be a number of unix seconds' })
+        .int('must be an integer')
+        .positive('must be positive'),
+    },
+    { error: 'must be an object' },
+  ),
+  consumerAddress: address,
+});
+export type InitializeComputeRequest = z.output<typeof initializeComputeRequest>;
+
+export const encryptQuery = z.object({ chainId: chainId.optional() });

@@ -1,0 +1,101 @@
+import { createHash } from 'node:crypto';
+import { ApiException, type CoreV1Api, type V1ConfigMap } from '@kubernetes/client-node';
+import { unauthorized, unavailable } from '../http/errors.ts';
+
+/**
+ * Per-address request nonces. A nonce is accepted only if it is strictly greater than the last accepted one, so a
+ * signed request cannot be replayed.
+ */
+export interface NonceStore {
+  /** The last accepted nonce of `address` (0 if none). */
+  current(address: string): Promise<bigint>;
+  /** Throws 401 unless `nonce` is greater than the last accepted one; changes nothing. */
+  assertFresh(address: string, nonce: bigint): Promise<void>;
+  /**
+   * Records `nonce` as accepted. Throws 401 if it is no longer greater than the stored one, including when a
+   * concurrent request (another replica) accepted the same or a higher nonce first.
+   */
+  advance(address: string, nonce: bigint): Promise<void>;
+}
+
+export const NONCE_LABELS = {
+  'app.kubernetes.io/part-of': 'c2d',
+  'app.kubernetes.io/component': 'nonce',
+} as const;
+
+/** The ConfigMap name for an address: a hash, so nothing the caller typed reaches a Kubernetes name. */
+export function nonceObjectName(address: string): string {
+  return `nonce-${createHash('sha256').update(address.toLowerCase()).digest('hex')}`;
+}
+
+const MAX_ATTEMPTS = 8;
+
+function isStatus(err: unknown, code: number): boolean {
+  return err instanceof ApiException && (err as ApiException<unknown>).code === code;
+}
+
+function storedNonce(cm: V1ConfigMap | undefined): bigint {
+  const value = cm?.data?.nonce;
+  return value !== undefined && /^\d+$/.test(value) ? BigInt(value) : 0n;
+}
+
+function stale(nonce: bigint, stored: bigint): Error {
+  return unauthorized(`nonce ${nonce} is not greater than the last accepted nonce ${stored}`);
+}
+
+/**
+ * One ConfigMap per address in the system namespace. Writes are compare-and-swap on resourceVersion (create when
+ * absent, replace otherwise); a 409 means another writer got there first, so the value is re-read and checked again.
+ */
+export class KubeNonceStore implements NonceStore {
+  constructor(
+    private readonly core: CoreV1Api,
+    private readonly namespace: string,
+  ) {}
+
+  private async read(address: string): Promise<V1ConfigMap | undefined> {
+    try {
+      return await this.core.readNamespacedConfigMap({ name: nonceObjectName(address), namespace: this.namespace });
+    } catch (err) {
+      if (isStatus(err, 404)) return undefined;
+      throw err;
+    }
+  }
+
+  async current(address: string): Promise<bigint> {
+    return storedNonce(await this.read(address));
+  }
+
+  async assertFresh(address: string, nonce: bigint): Promise<void> {
+    const stored = await this.current(address);
+    if (nonce <= stored) throw stale(nonce, stored);
+  }
+
+  async advance(address: string, nonce: bigint): Promise<void> {
+    const name = nonceObjectName(address);
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const existing = await this.read(address);
+      const stored = storedNonce(existing);
+      if (nonce <= stored) throw stale(nonce, stored);
+      const data = { address: address.toLowerCase(), nonce: nonce.toString() };
+      try {
+        if (existing === undefined) {
+          await this.core.createNamespacedConfigMap({
+            namespace: this.namespace,
+            body: { metadata: { name, labels: { ...NONCE_LABELS } }, data },
+          });
+        } else {
+          await this.core.replaceNamespacedConfigMap({
+            name,
+            namespace: this.namespace,
+            body: { ...existing, data },
+          });
+        }
+        return;
+      } catch (err) {
+        if (!isStatus(err, 409)) throw err;
+      }
+    }
+    throw unavailable('nonce store is contended, retry');
+  }
+}

@@ -1,0 +1,94 @@
+import type { V1ConfigMap, V1OwnerReference } from '@kubernetes/client-node';
+import { LABEL_PREFIX, jobLabels, jobNames } from './names.ts';
+import { parseStatusJson, serializeStatus, type JobStatus } from './status.ts';
+import { parseWorkflow, type Workflow } from './workflow.ts';
+
+/**
+ * A job is its ConfigMap: `workflow.json` (immutable, written once by `start`), `status.json` (written only by the
+ * engine) and, when the owner asked to stop it, the stop annotation (written by `stop`).
+ */
+
+export const WORKFLOW_KEY = 'workflow.json';
+export const STATUS_KEY = 'status.json';
+export const STOP_ANNOTATION = `${LABEL_PREFIX}/stop-requested`;
+
+export class InvalidJobConfigMap extends Error {}
+
+export interface JobConfigMap {
+  name: string;
+  namespace: string | undefined;
+  uid: string | undefined;
+  resourceVersion: string | undefined;
+  workflow: Workflow;
+  status: JobStatus;
+  /** When the stop mark was set, or undefined when nobody asked to stop the job. */
+  stopRequestedAt: string | undefined;
+}
+
+/** The ConfigMap `start` creates for a new job. */
+export function buildJobConfigMap(workflow: Workflow, status: JobStatus, namespace?: string): V1ConfigMap {
+  const valid = parseWorkflow(workflow);
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: {
+      name: jobNames(valid.jobId).configMap,
+      ...(namespace ? { namespace } : {}),
+      labels: jobLabels({ jobId: valid.jobId, owner: valid.owner, environment: valid.environment }, 'workflow'),
+    },
+    data: { [WORKFLOW_KEY]: JSON.stringify(valid), [STATUS_KEY]: serializeStatus(status) },
+  };
+}
+
+/** Reads a job ConfigMap; throws InvalidJobConfigMap when its content is not a valid job. */
+export function readJobConfigMap(cm: V1ConfigMap): JobConfigMap {
+  const name = cm.metadata?.name;
+  if (!name) throw new InvalidJobConfigMap('ConfigMap has no name');
+  const workflowJson = cm.data?.[WORKFLOW_KEY];
+  const statusJson = cm.data?.[STATUS_KEY];
+  if (workflowJson === undefined || statusJson === undefined) {
+    throw new InvalidJobConfigMap(`${name}: missing ${workflowJson === undefined ? WORKFLOW_KEY : STATUS_KEY}`);
+  }
+  let workflow: Workflow;
+  let status: JobStatus;
+  try {
+    workflow = parseWorkflow(JSON.parse(workflowJson));
+    status = parseStatusJson(statusJson);
+  } catch (err) {
+    throw new InvalidJobConfigMap(`${name}: ${(err as Error).message}`);
+  }
+  if (jobNames(workflow.jobId).configMap !== name) {
+    throw new InvalidJobConfigMap(`${name}: workflow job id ${workflow.jobId} does not match the name`);
+  }
+  return {
+    name,
+    namespace: cm.metadata?.namespace,
+    uid: cm.metadata?.uid,
+    resourceVersion: cm.metadata?.resourceVersion,
+    workflow,
+    status,
+    stopRequestedAt: cm.metadata?.annotations?.[STOP_ANNOTATION],
+  };
+}
+
+/**
+ * A JSON merge patch that sets the status, guarded by the resourceVersion it was computed from: the API server
+ * answers 409 when the ConfigMap changed in between, and the engine re-reads.
+ */
+export function statusPatch(status: JobStatus, resourceVersion: string | undefined): object {
+  return {
+    metadata: resourceVersion ? { resourceVersion } : {},
+    data: { [STATUS_KEY]: serializeStatus(status) },
+  };
+}
+
+/** A JSON merge patch that marks the job for stopping; applying it again changes nothing the engine acts on. */
+export function stopRequestPatch(now: Date): object {
+  return { metadata: { annotations: { [STOP_ANNOTATION]: now.toISOString() } } };
+}
+
+/** The reference that makes a job object belong to (and be garbage-collected with) the job's ConfigMap. */
+export function ownerReferenceTo(cm: Pick<JobConfigMap, 'name' | 'uid'>): V1OwnerReference {
+  if (!cm.uid) throw new InvalidJobConfigMap(`${cm.name}: no uid to own objects by`);
+  return { apiVersion: 'v1', kind: 'ConfigMap', name: cm.name, uid: cm.uid, controller: true };
+}

@@ -1,0 +1,69 @@
+import { DeleteObjectsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { assertJobId } from './names.ts';
+import type { ResultType } from './status.ts';
+
+/**
+ * Where a job's results live in the S3-compatible store: `<jobId>/outputs/<path>` and `<jobId>/logs/<name>`.
+ * The store's settings come from the environment (in pods, from the results-store Secret by reference).
+ */
+
+export interface ResultsStoreConfig {
+  endpoint: string;
+  region: string;
+  bucket: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+export function resultsStoreConfigFromEnv(env: NodeJS.ProcessEnv = process.env): ResultsStoreConfig {
+  const read = (name: string): string => {
+    const v = env[name];
+    if (!v) throw new Error(`${name} is not set`);
+    return v;
+  };
+  return {
+    endpoint: read('S3_ENDPOINT'),
+    region: env.S3_REGION || 'us-east-1',
+    bucket: read('S3_BUCKET'),
+    // The dev platform's env file names them S3_ACCESS_KEY / S3_SECRET_KEY.
+    accessKeyId: env.S3_ACCESS_KEY_ID || read('S3_ACCESS_KEY'),
+    secretAccessKey: env.S3_SECRET_ACCESS_KEY || read('S3_SECRET_KEY'),
+  };
+}
+
+export function makeS3Client(config: ResultsStoreConfig): S3Client {
+  return new S3Client({
+    endpoint: config.endpoint,
+    region: config.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey },
+  });
+}
+
+export function jobResultsPrefix(jobId: string): string {
+  return `${assertJobId(jobId)}/`;
+}
+
+/** The object key of one result; `filename` is a `/`-separated path relative to outputs/ or logs/. */
+export function resultObjectKey(jobId: string, type: ResultType, filename: string): string {
+  if (filename.split('/').some((part) => part === '' || part === '.' || part === '..')) throw new Error('unsafe result filename');
+  return `${jobResultsPrefix(jobId)}${type === 'output' ? 'outputs' : 'logs'}/${filename}`;
+}
+
+/** Removes every stored object of a job; returns how many were deleted. Deleting nothing is fine. */
+export async function deleteJobResults(client: S3Client, bucket: string, jobId: string): Promise<number> {
+  const prefix = jobResultsPrefix(jobId);
+  let deleted = 0;
+  let token: string | undefined;
+  do {
+    const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+    const keys = (page.Contents ?? []).map((o) => o.Key).filter((k): k is string => Boolean(k));
+    if (keys.length) {
+      const res = await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true } }));
+      if (res.Errors?.length) throw new Error(`could not delete ${res.Errors.length} objects of job ${jobId}`);
+      deleted += keys.length;
+    }
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  return deleted;
+}

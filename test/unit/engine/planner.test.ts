@@ -1,0 +1,651 @@
+import { describe, expect, it } from 'vitest';
+import {
+  DEFAULT_PLANNER_SETTINGS,
+  capacityFor,
+  needsPublishResults,
+  plan,
+  stageOfCode,
+  type Action,
+  type Observed,
+  type ObservedPod,
+  type PodPhase,
+} from '../../../engine/planner.ts';
+import { STAGES, type Stage } from '../../../lib/job/names.ts';
+import { FINAL_CODES, StatusCode, isFinal, jobStatusSchema, type JobStatus, type Result } from '../../../lib/job/status.ts';
+import { CREATED, JOB_ID, environment, status, workflow } from './fixtures.ts';
+
+const NOW = new Date('2025-01-01T00:10:00.000Z');
+const STARTED = new Date(NOW.getTime() - 5_000).toISOString();
+const S = DEFAULT_PLANNER_SETTINGS;
+
+/** A status at `code` whose stage records look like the planner would have left them. */
+function statusAt(code: StatusCode, overrides: Partial<JobStatus> = {}): JobStatus {
+  const stages: JobStatus['stages'] = {};
+  const phase = isFinal(code) ? 'final' : stageOfCode(code);
+  if (phase === 'configure' && code !== StatusCode.JobStarted) stages.configure = { startedAt: STARTED };
+  if (phase === 'algorithm' || phase === 'publish' || phase === 'final') stages.configure = { startedAt: CREATED, finishedAt: CREATED, exitCode: 0 };
+  if (phase === 'algorithm') stages.algorithm = { startedAt: STARTED };
+  if (phase === 'publish' || phase === 'final') stages.algorithm = { startedAt: CREATED, finishedAt: CREATED, exitCode: 0 };
+  if (phase === 'publish') stages.publish = { startedAt: STARTED };
+  const base = status(code, new Date(STARTED), { stages });
+  if (phase !== 'queued') base.dateStarted = CREATED;
+  if (phase === 'final') {
+    base.dateFinished = STARTED;
+    base.expiresAt = new Date(NOW.getTime() + 60_000).toISOString();
+    base.termination = { reason: 'finished' };
+  }
+  return { ...base, ...overrides };
+}
+
+function observe(overrides: Partial<Observed> = {}): Observed {
+  return {
+    workflow: workflow(),
+    status: statusAt(StatusCode.WarmingUp),
+    stopRequested: false,
+    pods: {},
+    pvcExists: true,
+    secretExists: true,
+    now: NOW,
+    environment: environment(),
+    capacity: { active: 0, ahead: 0 },
+    settings: S,
+    ...overrides,
+  };
+}
+
+function pod(phase: PodPhase, extra: Partial<ObservedPod> = {}): ObservedPod {
+  return { phase, deleting: false, ...extra };
+}
+
+const recorded = (actions: Action[]): JobStatus | undefined => {
+  const r = actions.filter((a) => a.kind === 'recordStatus');
+  expect(r.length).toBeLessThanOrEqual(1);
+  return r[0]?.kind === 'recordStatus' ? r[0].status : undefined;
+};
+const kinds = (actions: Action[]): string[] => actions.map((a) => (a.kind === 'createPod' || a.kind === 'deletePod' ? `${a.kind}:${a.stage}` : a.kind));
+const RESULTS: Result[] = [
+  { index: 0, filename: 'configure.log', filesize: 10, type: 'configurationLog', key: `${JOB_ID}/logs/configure.log` },
+  { index: 1, filename: 'out.txt', filesize: 3, type: 'output', key: `${JOB_ID}/outputs/out.txt` },
+];
+
+describe('queued (1)', () => {
+  it('starts the job when there is capacity: volume, configure pod, status 20 with 10 in the history', () => {
+    const actions = plan(observe({ pvcExists: false }));
+    expect(kinds(actions)).toEqual(['createPvc', 'createPod:configure', 'recordStatus']);
+    const s = recorded(actions)!;
+    expect(s.code).toBe(20);
+    expect(s.text).toBe('Configuring volumes');
+    expect(s.history.map((h) => h.code)).toEqual([1, 10, 20]);
+    expect(s.dateStarted).toBe(NOW.toISOString());
+    expect(s.stages.configure).toEqual({ startedAt: NOW.toISOString() });
+  });
+
+  it('does not create a volume that exists', () => {
+    expect(kinds(plan(observe()))).toEqual(['createPod:configure', 'recordStatus']);
+  });
+
+  it('waits in the queue when the environment is full', () => {
+    expect(plan(observe({ capacity: { active: 2, ahead: 0 } }))).toEqual([{ kind: 'wait', reason: 'queued' }]);
+  });
+
+  it('waits behind earlier queued jobs even when slots are free', () => {
+    expect(plan(observe({ capacity: { active: 1, ahead: 1 } }))).toEqual([{ kind: 'wait', reason: 'queued' }]);
+    expect(kinds(plan(observe({ capacity: { active: 0, ahead: 1 } })))).toContain('createPod:configure');
+  });
+
+  it('waits for an environment that is not (yet) configured', () => {
+    expect(plan(observe({ environment: undefined }))).toEqual([{ kind: 'wait', reason: 'environmentUnknown' }]);
+  });
+
+  it('waits for its Secret, then gives up with 31', () => {
+    const until = new Date(Date.parse(CREATED) + S.secretWaitSeconds * 1000);
+    expect(plan(observe({ secretExists: false, now: new Date(until.getTime() - 1) }))).toEqual([{ kind: 'wait', reason: 'secretPending', until }]);
+    const s = recorded(plan(observe({ secretExists: false, now: until })))!;
+    expect(s.code).toBe(31);
+    expect(s.termination?.reason).toBe('dataProvisioningFailed');
+  });
+});
+
+describe('resuming after an interrupted pass (10 and 30 left standing)', () => {
+  it('10 without a pod creates it and records 20', () => {
+    const actions = plan(observe({ status: statusAt(StatusCode.JobStarted) }));
+    expect(kinds(actions)).toEqual(['createPod:configure', 'recordStatus']);
+    expect(recorded(actions)!.code).toBe(20);
+  });
+
+  it('10 with a running pod only records 20', () => {
+    expect(kinds(plan(observe({ status: statusAt(StatusCode.JobStarted), pods: { configure: pod('Running') } })))).toEqual(['recordStatus']);
+  });
+
+  it('10 with a finished configure pod moves on to the algorithm', () => {
+    const actions = plan(observe({ status: statusAt(StatusCode.JobStarted), pods: { configure: pod('Succeeded', { exitCode: 0 }) } }));
+    expect(kinds(actions)).toEqual(['createPod:algorithm', 'recordStatus']);
+    expect(recorded(actions)!.code).toBe(40);
+  });
+
+  it('30 with the configure pod succeeded moves on to the algorithm', () => {
+    const actions = plan(observe({ status: statusAt(StatusCode.ProvisioningSuccess), pods: { configure: pod('Succeeded', { exitCode: 0 }) } }));
+    expect(recorded(actions)!.code).toBe(40);
+  });
+});
+
+describe('configuring (20)', () => {
+  const at20 = (pods: Observed['pods'], extra: Partial<Observed> = {}): Action[] => plan(observe({ status: statusAt(StatusCode.ConfiguringVolumes), pods, ...extra }));
+  const deadline = new Date(Date.parse(STARTED) + (S.configureDeadlineSeconds + S.deadlineGraceSeconds) * 1000);
+
+  it('creates the missing configure pod (and volume) and waits until its deadline', () => {
+    expect(at20({}, { pvcExists: false })).toEqual([
+      { kind: 'createPvc' },
+      { kind: 'createPod', stage: 'configure' },
+      { kind: 'wait', reason: 'podRunning', until: deadline },
+    ]);
+  });
+
+  it.each(['Pending', 'Running', 'Unknown'] as const)('waits while the pod is %s', (phase) => {
+    expect(at20({ configure: pod(phase) })).toEqual([{ kind: 'wait', reason: 'podRunning', until: deadline }]);
+  });
+
+  it('waits while the pod is being deleted', () => {
+    expect(at20({ configure: pod('Running', { deleting: true }) })).toEqual([{ kind: 'wait', reason: 'podDeleting' }]);
+  });
+
+  it('success: algorithm pod, status 40 with 30 in the history, configure stage closed', () => {
+    const actions = at20({ configure: pod('Succeeded', { exitCode: 0 }) });
+    expect(kinds(actions)).toEqual(['createPod:algorithm', 'recordStatus']);
+    const s = recorded(actions)!;
+    expect(s.code).toBe(40);
+    expect(s.history.slice(-2).map((h) => h.code)).toEqual([30, 40]);
+    expect(s.stages.configure).toEqual({ startedAt: STARTED, finishedAt: NOW.toISOString(), exitCode: 0 });
+    expect(s.stages.algorithm).toEqual({ startedAt: NOW.toISOString() });
+  });
+
+  it('does not create an algorithm pod that already exists', () => {
+    expect(kinds(at20({ configure: pod('Succeeded'), algorithm: pod('Running') }))).toEqual(['recordStatus']);
+  });
+
+  it.each([
+    [31, 'dataProvisioningFailed'],
+    [32, 'algorithmProvisioningFailed'],
+    [1, 'dataProvisioningFailed'],
+    [137, 'dataProvisioningFailed'],
+  ] as const)('exit code %i → publish the logs, then end as %s', (exitCode, reason) => {
+    const actions = at20({ configure: pod('Failed', { exitCode, reason: 'Error' }) });
+    expect(kinds(actions)).toEqual(['createPod:publish', 'recordStatus']);
+    const s = recorded(actions)!;
+    expect(s.code).toBe(60);
+    expect(s.outcome).toMatchObject({ reason, stage: 'configure', exitCode });
+    expect(s.stages.configure).toMatchObject({ exitCode, reason: 'Error', finishedAt: NOW.toISOString() });
+    expect(s.stages.publish).toEqual({ startedAt: NOW.toISOString() });
+  });
+
+  it('an unexpected exit code is reported in the outcome message', () => {
+    const s = recorded(at20({ configure: pod('Failed', { exitCode: 1, reason: 'Error' }) }))!;
+    expect(s.outcome?.message).toContain('exit code 1');
+  });
+
+  it('kubelet deadline → timed out in configure', () => {
+    const s = recorded(at20({ configure: pod('Failed', { reason: 'DeadlineExceeded' }) }))!;
+    expect(s.outcome).toMatchObject({ reason: 'timedOut', stage: 'configure' });
+  });
+
+  it('own deadline: deletes the running pod and publishes with timed out', () => {
+    const actions = at20({ configure: pod('Running') }, { now: deadline });
+    expect(kinds(actions)).toEqual(['deletePod:configure', 'createPod:publish', 'recordStatus']);
+    expect(recorded(actions)!.outcome).toMatchObject({ reason: 'timedOut', stage: 'configure' });
+    expect(recorded(actions)!.stages.configure?.reason).toBe('DeadlineExceeded');
+  });
+
+  it('one millisecond before the deadline it still waits', () => {
+    expect(at20({ configure: pod('Running') }, { now: new Date(deadline.getTime() - 1) })).toEqual([{ kind: 'wait', reason: 'podRunning', until: deadline }]);
+  });
+
+  it('deadline passed with no pod at all → timed out without creating one', () => {
+    expect(kinds(at20({}, { now: deadline }))).toEqual(['createPod:publish', 'recordStatus']);
+  });
+
+  it('a pod that can never start ends provisioning', () => {
+    const actions = at20({ configure: pod('Pending', { waitingReason: 'InvalidImageName' }) });
+    expect(kinds(actions)).toEqual(['deletePod:configure', 'createPod:publish', 'recordStatus']);
+    expect(recorded(actions)!.outcome?.reason).toBe('dataProvisioningFailed');
+  });
+
+  it('a transient image pull problem is waited out', () => {
+    expect(at20({ configure: pod('Pending', { waitingReason: 'ImagePullBackOff' }) })[0]?.kind).toBe('wait');
+  });
+});
+
+describe('running the algorithm (40)', () => {
+  const at40 = (pods: Observed['pods'], extra: Partial<Observed> = {}): Action[] =>
+    plan(observe({ status: statusAt(StatusCode.RunningAlgorithm), pods: { configure: pod('Succeeded'), ...pods }, secretExists: false, ...extra }));
+  const deadline = new Date(Date.parse(STARTED) + (60 + S.deadlineGraceSeconds) * 1000);
+
+  it('deletes the Secret once configure is done', () => {
+    expect(at40({ algorithm: pod('Running') }, { secretExists: true })[0]).toEqual({ kind: 'deleteSecret' });
+  });
+
+  it('creates a missing algorithm pod', () => {
+    expect(at40({})).toEqual([{ kind: 'createPod', stage: 'algorithm' }, { kind: 'wait', reason: 'podRunning', until: deadline }]);
+  });
+
+  it.each(['Pending', 'Running', 'Unknown'] as const)('waits while the pod is %s, until the max duration', (phase) => {
+    expect(at40({ algorithm: pod(phase) })).toEqual([{ kind: 'wait', reason: 'podRunning', until: deadline }]);
+  });
+
+  it('waits while the pod is being deleted', () => {
+    expect(at40({ algorithm: pod('Failed', { deleting: true }) })).toEqual([{ kind: 'wait', reason: 'podDeleting' }]);
+  });
+
+  it('exit 0 → publish with no outcome', () => {
+    const actions = at40({ algorithm: pod('Succeeded', { exitCode: 0 }) });
+    expect(kinds(actions)).toEqual(['createPod:publish', 'recordStatus']);
+    const s = recorded(actions)!;
+    expect(s.code).toBe(60);
+    expect(s.outcome).toBeUndefined();
+    expect(s.stages.algorithm).toEqual({ startedAt: STARTED, finishedAt: NOW.toISOString(), exitCode: 0 });
+  });
+
+  it('non-zero exit → publish, outcome algorithm failed with the exit code', () => {
+    const s = recorded(at40({ algorithm: pod('Failed', { exitCode: 3, reason: 'Error' }) }))!;
+    expect(s.code).toBe(60);
+    expect(s.outcome).toMatchObject({ reason: 'algorithmFailed', stage: 'algorithm', exitCode: 3 });
+  });
+
+  it('OOMKilled is an algorithm failure that says so', () => {
+    const s = recorded(at40({ algorithm: pod('Failed', { exitCode: 137, reason: 'OOMKilled' }) }))!;
+    expect(s.outcome?.message).toContain('OOMKilled');
+  });
+
+  it('evicted for storage → disk quota exceeded; evicted for memory → algorithm failed', () => {
+    expect(recorded(at40({ algorithm: pod('Failed', { reason: 'Evicted', message: 'ephemeral local storage usage exceeds' }) }))!.outcome?.reason).toBe('diskQuotaExceeded');
+    expect(recorded(at40({ algorithm: pod('Failed', { reason: 'Evicted', message: 'memory pressure' }) }))!.outcome?.reason).toBe('algorithmFailed');
+  });
+
+  it('kubelet deadline (activeDeadlineSeconds) → timed out, still publishes', () => {
+    const actions = at40({ algorithm: pod('Failed', { reason: 'DeadlineExceeded' }) });
+    expect(kinds(actions)).toEqual(['createPod:publish', 'recordStatus']);
+    expect(recorded(actions)!.outcome).toMatchObject({ reason: 'timedOut', stage: 'algorithm' });
+  });
+
+  it('own deadline → deletes the pod, publishes, outcome timed out', () => {
+    const actions = at40({ algorithm: pod('Running') }, { now: deadline });
+    expect(kinds(actions)).toEqual(['deletePod:algorithm', 'createPod:publish', 'recordStatus']);
+    expect(recorded(actions)!.outcome).toMatchObject({ reason: 'timedOut', stage: 'algorithm' });
+  });
+
+  it('deadline with a pending pod (image never pulled) → timed out', () => {
+    expect(recorded(at40({ algorithm: pod('Pending', { waitingReason: 'ImagePullBackOff' }) }, { now: deadline }))!.outcome?.reason).toBe('timedOut');
+  });
+
+  it('a container that can never start → algorithm failed', () => {
+    const actions = at40({ algorithm: pod('Pending', { waitingReason: 'UnsupportedImage', message: 'no runtime' }) });
+    expect(kinds(actions)).toEqual(['deletePod:algorithm', 'createPod:publish', 'recordStatus']);
+    expect(recorded(actions)!.outcome?.message).toContain('UnsupportedImage');
+  });
+});
+
+describe('publishing (60)', () => {
+  const at60 = (pods: Observed['pods'], extra: Partial<Observed> = {}, st: Partial<JobStatus> = {}): Action[] =>
+    plan(
+      observe({
+        status: statusAt(StatusCode.PublishingResults, st),
+        pods: { configure: pod('Succeeded'), algorithm: pod('Succeeded'), ...pods },
+        secretExists: false,
+        ...extra,
+      }),
+    );
+  const deadline = new Date(Date.parse(STARTED) + (S.publishDeadlineSeconds + S.deadlineGraceSeconds) * 1000);
+
+  it('creates a missing publish pod', () => {
+    expect(at60({})).toEqual([{ kind: 'createPod', stage: 'publish' }, { kind: 'wait', reason: 'podRunning', until: deadline }]);
+  });
+
+  it.each(['Pending', 'Running', 'Unknown'] as const)('waits while the pod is %s', (phase) => {
+    expect(at60({ publish: pod(phase) })).toEqual([{ kind: 'wait', reason: 'podRunning', until: deadline }]);
+  });
+
+  it('success with results → 70, results recorded, expiry set from the environment', () => {
+    const actions = at60({ publish: pod('Succeeded', { exitCode: 0 }) }, { publishResults: RESULTS });
+    const s = recorded(actions)!;
+    expect(s.code).toBe(70);
+    expect(s.text).toBe('Job finished');
+    expect(s.results).toEqual(RESULTS);
+    expect(s.termination).toEqual({ reason: 'finished' });
+    expect(s.dateFinished).toBe(NOW.toISOString());
+    expect(s.expiresAt).toBe(new Date(NOW.getTime() + 3600_000).toISOString());
+    expect(s.stages.publish).toEqual({ startedAt: STARTED, finishedAt: NOW.toISOString(), exitCode: 0 });
+  });
+
+  it.each([
+    ['algorithmFailed', 41],
+    ['dataProvisioningFailed', 31],
+    ['algorithmProvisioningFailed', 32],
+    ['diskQuotaExceeded', 42],
+    ['timedOut', 72],
+  ] as const)('a remembered outcome %s ends as %i with the published logs', (reason, code) => {
+    const s = recorded(at60({ publish: pod('Succeeded') }, { publishResults: RESULTS }, { outcome: { reason, stage: 'algorithm', exitCode: 2 } }))!;
+    expect(s.code).toBe(code);
+    expect(s.termination).toEqual({ reason, stage: 'algorithm', exitCode: 2 });
+    expect(s.outcome).toBeUndefined();
+    expect(s.results).toEqual(RESULTS);
+  });
+
+  it('unreadable results → 62', () => {
+    const s = recorded(at60({ publish: pod('Succeeded') }, { publishResults: { error: 'no result line' } }))!;
+    expect(s.code).toBe(62);
+    expect(s.termination?.message).toContain('no result line');
+  });
+
+  it('publish pod failed → 62 with its exit code', () => {
+    const s = recorded(at60({ publish: pod('Failed', { exitCode: 1, reason: 'Error' }) }))!;
+    expect(s.code).toBe(62);
+    expect(s.termination).toMatchObject({ reason: 'resultsUploadFailed', stage: 'publish', exitCode: 1 });
+  });
+
+  it('publish failure after an algorithm failure mentions both', () => {
+    const s = recorded(at60({ publish: pod('Failed', { exitCode: 1 }) }, {}, { outcome: { reason: 'algorithmFailed', stage: 'algorithm' } }))!;
+    expect(s.code).toBe(62);
+    expect(s.termination?.message).toContain('algorithmFailed');
+  });
+
+  it('kubelet deadline → 72 timed out in publish', () => {
+    const s = recorded(at60({ publish: pod('Failed', { reason: 'DeadlineExceeded' }) }))!;
+    expect(s.code).toBe(72);
+    expect(s.termination).toMatchObject({ reason: 'timedOut', stage: 'publish' });
+  });
+
+  it('own deadline → deletes the publish pod, 72', () => {
+    const actions = at60({ publish: pod('Running') }, { now: deadline });
+    expect(kinds(actions)).toEqual(['deletePod:publish', 'recordStatus']);
+    expect(recorded(actions)!.code).toBe(72);
+  });
+
+  it('waits while the publish pod is being deleted', () => {
+    expect(at60({ publish: pod('Running', { deleting: true }) })).toEqual([{ kind: 'wait', reason: 'podDeleting' }]);
+  });
+
+  it('a publish pod that can never start → 62', () => {
+    const actions = at60({ publish: pod('Pending', { waitingReason: 'CreateContainerConfigError' }) });
+    expect(kinds(actions)).toEqual(['deletePod:publish', 'recordStatus']);
+    expect(recorded(actions)!.code).toBe(62);
+  });
+
+  it('asks for the reported results exactly when the publish pod succeeded', () => {
+    const st = statusAt(StatusCode.PublishingResults);
+    expect(needsPublishResults({ status: st, stopRequested: false, pods: { publish: pod('Succeeded') } })).toBe(true);
+    expect(needsPublishResults({ status: st, stopRequested: true, pods: { publish: pod('Succeeded') } })).toBe(false);
+    expect(needsPublishResults({ status: st, stopRequested: false, pods: { publish: pod('Running') } })).toBe(false);
+    expect(needsPublishResults({ status: statusAt(StatusCode.RunningAlgorithm), stopRequested: false, pods: { publish: pod('Succeeded') } })).toBe(false);
+  });
+});
+
+describe('stop at every stage', () => {
+  const cases: Array<[StatusCode, Stage | undefined, Observed['pods'], string[]]> = [
+    [StatusCode.WarmingUp, undefined, {}, []],
+    [StatusCode.JobStarted, 'configure', {}, []],
+    [StatusCode.ConfiguringVolumes, 'configure', { configure: pod('Running') }, ['deletePod:configure']],
+    [StatusCode.ConfiguringVolumes, 'configure', { configure: pod('Pending') }, ['deletePod:configure']],
+    [StatusCode.ConfiguringVolumes, 'configure', { configure: pod('Succeeded') }, []],
+    [StatusCode.ProvisioningSuccess, 'configure', { configure: pod('Succeeded'), algorithm: pod('Pending') }, ['deletePod:algorithm']],
+    [StatusCode.RunningAlgorithm, 'algorithm', { configure: pod('Succeeded'), algorithm: pod('Running') }, ['deletePod:algorithm']],
+    [StatusCode.RunningAlgorithm, 'algorithm', { configure: pod('Succeeded'), algorithm: pod('Unknown') }, ['deletePod:algorithm']],
+    [StatusCode.RunningAlgorithm, 'algorithm', { configure: pod('Succeeded'), algorithm: pod('Running', { deleting: true }) }, []],
+    [StatusCode.PublishingResults, 'publish', { configure: pod('Succeeded'), algorithm: pod('Failed'), publish: pod('Running') }, ['deletePod:publish']],
+    [StatusCode.PublishingResults, 'publish', { configure: pod('Succeeded'), algorithm: pod('Succeeded'), publish: pod('Succeeded') }, []],
+  ];
+
+  it.each(cases)('status %i (%s) with pods %j → deletes %j and ends as stopped', (code, stage, pods, deletes) => {
+    const actions = plan(observe({ status: statusAt(code), pods, stopRequested: true }));
+    expect(kinds(actions)).toEqual([...deletes, 'recordStatus']);
+    const s = recorded(actions)!;
+    expect(s.code).toBe(71);
+    expect(s.text).toBe('Job stopped');
+    expect(s.stopRequested).toBe(true);
+    expect(s.termination?.reason).toBe('stopped');
+    expect(s.termination?.stage).toBe(stage);
+    expect(s.dateFinished).toBe(NOW.toISOString());
+    if (stage && s.stages[stage]) expect(s.stages[stage]!.finishedAt).toBeDefined();
+  });
+
+  it('stopping an already-finished job changes nothing', () => {
+    const actions = plan(observe({ status: statusAt(StatusCode.JobFinished), stopRequested: true, secretExists: false }));
+    expect(actions.filter((a) => a.kind === 'recordStatus')).toEqual([]);
+  });
+
+  it('a pod still running after the stop was recorded is deleted', () => {
+    const st = statusAt(StatusCode.JobStopped, { termination: { reason: 'stopped', stage: 'algorithm' } });
+    expect(kinds(plan(observe({ status: st, stopRequested: true, pods: { algorithm: pod('Running') }, secretExists: false })))).toEqual(['deletePod:algorithm', 'wait']);
+  });
+});
+
+describe('final statuses: nothing more until storage expiry, then clean-up, then retention', () => {
+  const finals = [...FINAL_CODES];
+
+  it.each(finals)('%i before expiry only waits (deleting a leftover Secret)', (code) => {
+    const st = statusAt(code);
+    const pods = { configure: pod('Succeeded'), algorithm: pod('Failed'), publish: pod('Succeeded') };
+    expect(plan(observe({ status: st, pods }))).toEqual([{ kind: 'deleteSecret' }, { kind: 'wait', reason: 'expiry', until: new Date(st.expiresAt!) }]);
+    expect(plan(observe({ status: st, pods, secretExists: false }))).toEqual([{ kind: 'wait', reason: 'expiry', until: new Date(st.expiresAt!) }]);
+  });
+
+  it.each(finals)('%i after expiry removes pods, volume, Secret and stored results, and records it', (code) => {
+    const st = statusAt(code);
+    const later = new Date(st.expiresAt!);
+    const actions = plan(observe({ status: st, now: later, pods: { configure: pod('Succeeded'), algorithm: pod('Failed'), publish: pod('Succeeded') } }));
+    expect(kinds(actions)).toEqual(['deletePod:configure', 'deletePod:algorithm', 'deletePod:publish', 'deleteSecret', 'deletePvc', 'deleteStoredResults', 'recordStatus']);
+    const s = recorded(actions)!;
+    expect(s.code).toBe(code);
+    expect(s.cleanedUpAt).toBe(later.toISOString());
+    expect(s.history).toEqual(st.history);
+  });
+
+  it('after clean-up it waits for the retention, then deletes the job', () => {
+    const cleanedUpAt = NOW.toISOString();
+    const st = statusAt(StatusCode.JobFinished, { cleanedUpAt });
+    const until = new Date(NOW.getTime() + S.retentionSeconds * 1000);
+    expect(plan(observe({ status: st, pvcExists: false, secretExists: false }))).toEqual([{ kind: 'wait', reason: 'retention', until }]);
+    expect(plan(observe({ status: st, pvcExists: false, secretExists: false, now: until }))).toEqual([{ kind: 'deleteJob' }]);
+  });
+
+  it('a final status without expiresAt expires from its finish date', () => {
+    const st = statusAt(StatusCode.JobFinished);
+    delete st.expiresAt;
+    const actions = plan(observe({ status: st, secretExists: false }));
+    expect(actions).toEqual([{ kind: 'wait', reason: 'expiry', until: new Date(Date.parse(STARTED) + 3600_000) }]);
+  });
+});
+
+describe('invariants over every status × pod phase × stop × Secret × volume', () => {
+  const podStates: Array<ObservedPod | undefined> = [
+    undefined,
+    pod('Pending'),
+    pod('Pending', { waitingReason: 'InvalidImageName' }),
+    pod('Running'),
+    pod('Unknown'),
+    pod('Succeeded', { exitCode: 0 }),
+    pod('Failed', { exitCode: 1, reason: 'Error' }),
+    pod('Failed', { exitCode: 32 }),
+    pod('Failed', { reason: 'DeadlineExceeded' }),
+    pod('Running', { deleting: true }),
+  ];
+  const codes = Object.values(StatusCode);
+  const times = [NOW, new Date(NOW.getTime() + 10 * 24 * 3600_000)];
+  const rank = (code: StatusCode): number => (isFinal(code) ? 4 : ['queued', 'configure', 'algorithm', 'publish'].indexOf(stageOfCode(code)));
+
+  const combos: Observed[] = [];
+  for (const code of codes) {
+    for (const state of podStates) {
+      for (const stage of STAGES) {
+        for (const stopRequested of [false, true]) {
+          for (const now of times) {
+            for (const present of [true, false]) {
+              combos.push(
+                observe({
+                  status: statusAt(code),
+                  pods: state ? { [stage]: state } : {},
+                  stopRequested,
+                  now,
+                  secretExists: present,
+                  pvcExists: present,
+                  publishResults: RESULTS,
+                }),
+              );
+            }
+          }
+        }
+      }
+    }
+  }
+
+  it(`holds for all ${combos.length} observations`, () => {
+    for (const o of combos) {
+      const actions = plan(o);
+      const again = plan(structuredClone(o));
+      expect(again).toEqual(actions);
+
+      const s = recorded(actions);
+      if (s) {
+        expect(() => jobStatusSchema.parse(s)).not.toThrow();
+        expect(rank(s.code)).toBeGreaterThanOrEqual(rank(o.status.code));
+        expect(s.history.length).toBeGreaterThanOrEqual(o.status.history.length);
+        expect(s.history.slice(0, o.status.history.length)).toEqual(o.status.history);
+        if (s.history.length > o.status.history.length) expect(s.history.at(-1)!.code).toBe(s.code);
+        expect(Boolean(s.termination)).toBe(isFinal(s.code));
+        if (isFinal(s.code)) {
+          expect(s.dateFinished).toBeDefined();
+          expect(s.expiresAt).toBeDefined();
+          expect(s.outcome).toBeUndefined();
+        }
+        // a record is always the last action: everything it claims has been done first
+        expect(actions.at(-1)).toEqual({ kind: 'recordStatus', status: s, event: expect.any(Object) });
+      }
+      for (const a of actions) {
+        if (a.kind === 'createPod') expect(o.pods[a.stage]).toBeUndefined();
+        if (a.kind === 'deletePod') expect(o.pods[a.stage]?.deleting).toBe(false);
+        if (a.kind === 'createPvc') expect(o.pvcExists).toBe(false);
+        if (a.kind === 'deleteSecret') expect(o.secretExists).toBe(true);
+        if (a.kind === 'deletePvc') expect(o.pvcExists).toBe(true);
+      }
+      if (isFinal(o.status.code)) {
+        expect(actions.some((a) => a.kind === 'createPod' || a.kind === 'createPvc')).toBe(false);
+        if (s) expect(s.code).toBe(o.status.code);
+      }
+      if (o.stopRequested && !isFinal(o.status.code)) {
+        expect(s?.code).toBe(71);
+        expect(actions.some((a) => a.kind === 'createPod' || a.kind === 'createPvc')).toBe(false);
+      }
+    }
+  });
+});
+
+describe('a simulated world driven by the planner', () => {
+  type World = { status: JobStatus; pods: Partial<Record<Stage, ObservedPod>>; pvc: boolean; secret: boolean; stop: boolean; finals: number };
+
+  function apply(w: World, actions: Action[], limit = actions.length): void {
+    for (const a of actions.slice(0, limit)) {
+      if (a.kind === 'createPod') w.pods[a.stage] = pod('Pending');
+      if (a.kind === 'deletePod') delete w.pods[a.stage];
+      if (a.kind === 'createPvc') w.pvc = true;
+      if (a.kind === 'deletePvc') w.pvc = false;
+      if (a.kind === 'deleteSecret') w.secret = false;
+      if (a.kind === 'recordStatus') {
+        if (isFinal(a.status.code) && !isFinal(w.status.code)) w.finals += 1;
+        w.status = a.status;
+      }
+    }
+  }
+
+  function run(w: World, exits: Partial<Record<Stage, number>>, opts: { interruptEvery?: number; stopAt?: number } = {}): World {
+    let now = NOW.getTime();
+    for (let step = 0; step < 60 && !isFinal(w.status.code); step++) {
+      if (opts.stopAt === step) w.stop = true;
+      const o = observe({ status: w.status, pods: w.pods, pvcExists: w.pvc, secretExists: w.secret, stopRequested: w.stop, now: new Date(now), publishResults: RESULTS });
+      const actions = plan(o);
+      // An interrupted pass carries out only some of its actions; the next pass must make up for it.
+      apply(w, actions, opts.interruptEvery && step % opts.interruptEvery === 1 ? Math.max(0, actions.length - 1) : actions.length);
+      for (const stage of STAGES) {
+        const p = w.pods[stage];
+        if (p?.phase === 'Pending') w.pods[stage] = pod('Running');
+        else if (p?.phase === 'Running') {
+          const exitCode = exits[stage] ?? 0;
+          w.pods[stage] = pod(exitCode === 0 ? 'Succeeded' : 'Failed', { exitCode });
+        }
+      }
+      now += 1000;
+    }
+    return w;
+  }
+
+  const fresh = (): World => ({ status: statusAt(StatusCode.WarmingUp), pods: {}, pvc: false, secret: true, stop: false, finals: 0 });
+
+  it('happy path ends at 70 with the full history, exactly once', () => {
+    const w = run(fresh(), {});
+    expect(w.status.code).toBe(70);
+    expect(w.status.history.map((h) => h.code)).toEqual([1, 10, 20, 30, 40, 60, 70]);
+    expect(w.status.results).toEqual(RESULTS);
+    expect(w.secret).toBe(false);
+    expect(w.finals).toBe(1);
+  });
+
+  it.each([
+    [{ algorithm: 1 }, 41],
+    [{ configure: 31 }, 31],
+    [{ configure: 32 }, 32],
+    [{ publish: 1 }, 62],
+  ] as const)('exits %j end at %i after publishing', (exits, code) => {
+    const w = run(fresh(), exits);
+    expect(w.status.code).toBe(code);
+    expect(w.finals).toBe(1);
+  });
+
+  it.each([2, 3, 4])('interrupting every %i-th pass still ends correctly, exactly once', (every) => {
+    const w = run(fresh(), { algorithm: 1 }, { interruptEvery: every });
+    expect(w.status.code).toBe(41);
+    expect(w.finals).toBe(1);
+  });
+
+  it.each([0, 1, 2, 3, 4, 5, 6])('a stop arriving at pass %i ends as stopped (or as finished if it came too late)', (stopAt) => {
+    const w = run(fresh(), {}, { stopAt });
+    expect([71, 70]).toContain(w.status.code);
+    expect(w.finals).toBe(1);
+    if (w.status.code === 71) expect(Object.values(w.pods).every((p) => p.phase === 'Succeeded' || p.phase === 'Failed')).toBe(true);
+  });
+});
+
+describe('capacityFor', () => {
+  const entry = (jobId: string, code: StatusCode, dateCreated: string, extra: { environment?: string; stopRequested?: boolean } = {}) => ({
+    jobId,
+    code,
+    dateCreated,
+    environment: extra.environment ?? 'env',
+    stopRequested: extra.stopRequested ?? false,
+  });
+  const jobs = [
+    entry('a', 20, '2025-01-01T00:00:00Z'),
+    entry('b', 60, '2025-01-01T00:00:01Z'),
+    entry('c', 70, '2025-01-01T00:00:02Z'),
+    entry('d', 1, '2025-01-01T00:00:03Z'),
+    entry('e', 1, '2025-01-01T00:00:03Z'),
+    entry('f', 1, '2025-01-01T00:00:04Z', { stopRequested: true }),
+    entry('g', 1, '2025-01-01T00:00:05Z'),
+    entry('h', 40, '2025-01-01T00:00:00Z', { environment: 'other' }),
+  ];
+
+  it('counts started, unfinished jobs of the same environment as active', () => {
+    expect(capacityFor('d', 'env', jobs).active).toBe(2);
+  });
+
+  it('orders the queue by creation time, then job id, skipping stopped ones', () => {
+    expect(capacityFor('d', 'env', jobs).ahead).toBe(0);
+    expect(capacityFor('e', 'env', jobs).ahead).toBe(1);
+    expect(capacityFor('g', 'env', jobs).ahead).toBe(2);
+  });
+
+  it('compares dates, not strings', () => {
+    const mixed = [entry('x', 1, '2025-01-01T01:00:00+01:00'), entry('y', 1, '2025-01-01T00:30:00Z')];
+    expect(capacityFor('y', 'env', mixed).ahead).toBe(1);
+  });
+
+  it('an unknown job sees the whole queue ahead of it', () => {
+    expect(capacityFor('zzz', 'env', jobs)).toEqual({ active: 2, ahead: 3 });
+  });
+});

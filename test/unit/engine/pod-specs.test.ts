@@ -1,0 +1,239 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { V1Pod } from '@kubernetes/client-node';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  ALGORITHM_WRAPPER,
+  DEFAULT_POD_SPEC_SETTINGS,
+  algorithmImage,
+  buildAlgorithmPod,
+  buildConfigurePod,
+  buildPublishPod,
+  buildPvc,
+  buildStagePod,
+  escapeKubeVars,
+  type JobRef,
+} from '../../../engine/pod-specs.ts';
+import { LABELS, STAGES } from '../../../lib/job/names.ts';
+import { ALGO_DID, DATASET2_DID, DATASET_DID, JOB_ID, OWNER, workflow } from './fixtures.ts';
+
+const S = DEFAULT_POD_SPEC_SETTINGS;
+const job = (overrides: Parameters<typeof workflow>[0] = {}): JobRef => ({
+  name: `c2d-job-${JOB_ID}`,
+  uid: 'cm-uid-1',
+  namespace: 'c2d-jobs',
+  workflow: workflow(overrides),
+});
+
+/** The checks of the PodSecurity `restricted` profile (Kubernetes 1.30), applied to a pod spec. */
+function restrictedViolations(pod: V1Pod): string[] {
+  const v: string[] = [];
+  const spec = pod.spec!;
+  if (spec.hostNetwork || spec.hostPID || spec.hostIPC) v.push('host namespaces');
+  const allowedVolumes = ['configMap', 'csi', 'downwardAPI', 'emptyDir', 'ephemeral', 'persistentVolumeClaim', 'projected', 'secret'];
+  for (const vol of spec.volumes ?? []) {
+    const types = Object.keys(vol).filter((k) => k !== 'name');
+    if (!types.every((t) => allowedVolumes.includes(t))) v.push(`volume type ${types.join(',')}`);
+  }
+  const podSc = spec.securityContext ?? {};
+  if (podSc.sysctls?.length) v.push('sysctls');
+  const podSeccomp = podSc.seccompProfile?.type;
+  for (const c of [...(spec.initContainers ?? []), ...spec.containers]) {
+    const sc = c.securityContext ?? {};
+    if (sc.privileged) v.push(`${c.name}: privileged`);
+    if (sc.allowPrivilegeEscalation !== false) v.push(`${c.name}: allowPrivilegeEscalation`);
+    if (!(sc.capabilities?.drop ?? []).includes('ALL')) v.push(`${c.name}: capabilities not dropped`);
+    if ((sc.capabilities?.add ?? []).some((cap) => cap !== 'NET_BIND_SERVICE')) v.push(`${c.name}: capabilities added`);
+    if ((sc.runAsNonRoot ?? podSc.runAsNonRoot) !== true) v.push(`${c.name}: runAsNonRoot`);
+    if ((sc.runAsUser ?? podSc.runAsUser) === 0) v.push(`${c.name}: runAsUser 0`);
+    const seccomp = sc.seccompProfile?.type ?? podSeccomp;
+    if (seccomp !== 'RuntimeDefault' && seccomp !== 'Localhost') v.push(`${c.name}: seccomp`);
+    if (c.ports?.some((p) => p.hostPort)) v.push(`${c.name}: hostPort`);
+    if (sc.procMount && sc.procMount !== 'Default') v.push(`${c.name}: procMount`);
+  }
+  return v;
+}
+
+describe('every pod of the chain', () => {
+  it.each(STAGES)('%s passes PodSecurity restricted and is hardened', (stage) => {
+    const pod = buildStagePod(stage, job(), S);
+    expect(restrictedViolations(pod)).toEqual([]);
+    expect(pod.spec!.automountServiceAccountToken).toBe(false);
+    expect(pod.spec!.enableServiceLinks).toBe(false);
+    expect(pod.spec!.restartPolicy).toBe('Never');
+    expect(pod.spec!.containers).toHaveLength(1);
+    const sc = pod.spec!.containers[0]!.securityContext!;
+    expect(sc.readOnlyRootFilesystem).toBe(true);
+    expect(sc.runAsUser).toBe(1000);
+    expect(pod.spec!.securityContext!.seccompProfile).toEqual({ type: 'RuntimeDefault' });
+  });
+
+  it.each(STAGES)('%s has a deterministic name, the job labels and is owned by the ConfigMap', (stage) => {
+    const pod = buildStagePod(stage, job(), S);
+    expect(pod.metadata!.name).toBe(`c2d-job-${JOB_ID}-${stage}`);
+    expect(pod.metadata!.namespace).toBe('c2d-jobs');
+    expect(pod.metadata!.labels).toMatchObject({ [LABELS.jobId]: JOB_ID, [LABELS.owner]: OWNER, [LABELS.environment]: 'ocean-compute', [LABELS.role]: stage });
+    expect(pod.metadata!.ownerReferences).toEqual([{ apiVersion: 'v1', kind: 'ConfigMap', name: `c2d-job-${JOB_ID}`, uid: 'cm-uid-1', controller: true }]);
+    expect(pod).toEqual(buildStagePod(stage, job(), S));
+  });
+
+  it.each(STAGES)('%s mounts the job volume at /data and a writable /tmp', (stage) => {
+    const pod = buildStagePod(stage, job(), S);
+    const mounts = pod.spec!.containers[0]!.volumeMounts!;
+    expect(mounts.find((m) => m.mountPath === '/data')?.name).toBe('data');
+    expect(mounts.find((m) => m.mountPath === '/tmp')).toBeDefined();
+    expect(pod.spec!.volumes!.find((v) => v.name === 'data')?.persistentVolumeClaim?.claimName).toBe(`c2d-job-${JOB_ID}-data`);
+  });
+
+  it('refuses to build for an owner-less ConfigMap', () => {
+    expect(() => buildAlgorithmPod({ ...job(), uid: undefined }, S)).toThrow(/uid/);
+  });
+});
+
+describe('algorithm pod', () => {
+  const pod = buildAlgorithmPod(job(), S);
+  const c = pod.spec!.containers[0]!;
+
+  it('gets Ocean environment variables and no secrets', () => {
+    expect(c.env).toEqual([
+      { name: 'DIDS', value: JSON.stringify([DATASET_DID, DATASET2_DID]) },
+      { name: 'TRANSFORMATION_DID', value: ALGO_DID },
+      { name: 'INPUTS', value: '/data/inputs' },
+      { name: 'OUTPUTS', value: '/data/outputs' },
+      { name: 'LOGS', value: '/data/logs' },
+      { name: 'ALGO', value: '/data/transformations/algorithm' },
+      { name: 'HOME', value: '/tmp' },
+    ]);
+    expect(c.envFrom).toBeUndefined();
+    expect(pod.spec!.volumes!.some((v) => v.secret || v.configMap || v.projected)).toBe(false);
+  });
+
+  it('has an empty TRANSFORMATION_DID for a raw algorithm', () => {
+    const raw = buildAlgorithmPod(job({ algorithm: { kind: 'raw', source: 'rawcode', container: { image: 'python', tag: '3.11', entrypoint: 'python $ALGO' } } }), S);
+    expect(raw.spec!.containers[0]!.env!.find((e) => e.name === 'TRANSFORMATION_DID')?.value).toBe('');
+  });
+
+  it('has the job\'s limits as requests and limits, and its max duration as deadline', () => {
+    expect(c.resources).toEqual({ requests: { cpu: '500m', memory: '256Mi' }, limits: { cpu: '500m', memory: '256Mi' } });
+    expect(pod.spec!.activeDeadlineSeconds).toBe(60);
+  });
+
+  it('is cut from the network unless the workflow allows it', () => {
+    expect(pod.metadata!.labels![LABELS.network]).toBeUndefined();
+    expect(buildAlgorithmPod(job({ allowNetworkAccess: true }), S).metadata!.labels![LABELS.network]).toBe('allow');
+  });
+
+  it('runs the entrypoint with $ALGO replaced, escaped against Kubernetes variable expansion', () => {
+    expect(c.command).toEqual(['/bin/sh', '-c', escapeKubeVars(ALGORITHM_WRAPPER), 'algorithm', 'node /data/transformations/algorithm']);
+    const tricky = buildAlgorithmPod(job({ algorithm: { kind: 'raw', source: 'url', container: { image: 'node', tag: '20', entrypoint: 'node $ALGO $(HOME) $$' } } }), S);
+    expect(tricky.spec!.containers[0]!.command![4]).toBe('node /data/transformations/algorithm $$(HOME) $$$$');
+  });
+
+  it('uses image:tag, pinned to the digest when one is declared', () => {
+    expect(c.image).toBe('node:20');
+    const digest = 'sha256:' + 'e'.repeat(64);
+    const w = workflow({ algorithm: { kind: 'raw', source: 'rawcode', container: { image: 'ghcr.io/x/algo', tag: 'v1', entrypoint: 'x', checksum: digest } } });
+    expect(algorithmImage(w)).toBe(`ghcr.io/x/algo:v1@${digest}`);
+  });
+
+  describe('the wrapper script, run by /bin/sh', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'c2d-wrapper-'));
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+    const unescape = (s: string): string => s.replaceAll('$$', '$');
+    const run = (entrypoint: string) =>
+      spawnSync('/bin/sh', ['-c', unescape(escapeKubeVars(ALGORITHM_WRAPPER)), 'algorithm', unescape(escapeKubeVars(entrypoint))], {
+        env: { PATH: process.env.PATH, LOGS: dir },
+        encoding: 'utf8',
+      });
+
+    it('passes the exit code through and copies output to the log file and stdout', () => {
+      const r = run('echo out; echo err >&2; exit 3');
+      expect(r.status).toBe(3);
+      expect(r.stdout).toContain('out');
+      expect(r.stdout).toContain('err');
+      const log = readFileSync(join(dir, 'algorithm.log'), 'utf8');
+      expect(log).toContain('out');
+      expect(log).toContain('err');
+    });
+
+    it('exits 0 on success', () => {
+      expect(run('true').status).toBe(0);
+    });
+
+    it('keeps quoting of the entrypoint intact', () => {
+      const r = run(`printf '%s|' "a b" 'c$d'`);
+      expect(r.stdout).toContain('a b|c$d|');
+    });
+  });
+});
+
+describe('configure pod', () => {
+  const pod = buildConfigurePod(job(), S);
+  const c = pod.spec!.containers[0]!;
+
+  it('runs the configure pod program with network', () => {
+    expect(c.image).toBe('c2d/pod-programs:0.1.0');
+    expect(c.command).toEqual(['configure']);
+    expect(pod.metadata!.labels![LABELS.network]).toBe('allow');
+    expect(pod.spec!.activeDeadlineSeconds).toBe(S.configureDeadlineSeconds);
+  });
+
+  it('mounts the job Secret read-only at /secrets/job and the workflow alone from the ConfigMap', () => {
+    expect(c.volumeMounts).toContainEqual({ name: 'job-secret', mountPath: '/secrets/job', readOnly: true });
+    expect(pod.spec!.volumes).toContainEqual({ name: 'job-secret', secret: { secretName: `c2d-job-${JOB_ID}-secret`, items: [{ key: 'job.json', path: 'job.json' }], defaultMode: 0o440 } });
+    expect(pod.spec!.volumes).toContainEqual({ name: 'workflow', configMap: { name: `c2d-job-${JOB_ID}`, items: [{ key: 'workflow.json', path: 'workflow.json' }], defaultMode: 0o444 } });
+  });
+
+  it('gets its limits by env, the volume size as total cap', () => {
+    const env = Object.fromEntries(c.env!.map((e) => [e.name, e.value]));
+    expect(env).toMatchObject({
+      C2D_DATA_ROOT: '/data',
+      C2D_SECRET_FILE: '/secrets/job/job.json',
+      C2D_WORKFLOW_FILE: '/workflow/workflow.json',
+      C2D_MAX_TOTAL_BYTES: String(1024 * 1024 * 1024),
+    });
+    expect(c.env!.every((e) => e.valueFrom === undefined)).toBe(true);
+  });
+
+  it('uses the image it is given', () => {
+    expect(buildConfigurePod(job(), { ...S, podProgramsImage: 'registry.local/c2d/pod-programs:9' }).spec!.containers[0]!.image).toBe('registry.local/c2d/pod-programs:9');
+  });
+});
+
+describe('publish pod', () => {
+  const pod = buildPublishPod(job(), S);
+  const c = pod.spec!.containers[0]!;
+
+  it('reads the store settings from the Secret by reference only', () => {
+    const store = c.env!.filter((e) => e.name.startsWith('S3_'));
+    expect(store.map((e) => e.name).sort()).toEqual(['S3_ACCESS_KEY_ID', 'S3_BUCKET', 'S3_ENDPOINT', 'S3_REGION', 'S3_SECRET_ACCESS_KEY']);
+    for (const e of store) {
+      expect(e.value).toBeUndefined();
+      expect(e.valueFrom?.secretKeyRef?.name).toBe('c2d-results-store');
+    }
+    expect(c.env).toContainEqual({ name: 'C2D_JOB_ID', value: JOB_ID });
+  });
+
+  it('mounts /data read-only and runs the publish program', () => {
+    expect(c.command).toEqual(['publish']);
+    expect(c.volumeMounts).toContainEqual({ name: 'data', mountPath: '/data', readOnly: true });
+    expect(pod.spec!.activeDeadlineSeconds).toBe(S.publishDeadlineSeconds);
+    expect(pod.spec!.volumes!.some((v) => v.secret)).toBe(false);
+  });
+});
+
+describe('volume claim', () => {
+  it('asks for the job\'s disk, owned by the ConfigMap', () => {
+    const pvc = buildPvc(job(), { ...S, storageClassName: 'local' });
+    expect(pvc.metadata!.name).toBe(`c2d-job-${JOB_ID}-data`);
+    expect(pvc.metadata!.labels![LABELS.role]).toBe('data');
+    expect(pvc.spec).toEqual({ accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1024Mi' } }, storageClassName: 'local' });
+    expect(pvc.metadata!.ownerReferences![0]!.uid).toBe('cm-uid-1');
+  });
+});
+
+it('the wrapper is valid POSIX sh', () => {
+  expect(() => execFileSync('/bin/sh', ['-n', '-c', ALGORITHM_WRAPPER])).not.toThrow();
+});
