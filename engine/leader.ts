@@ -1,4 +1,4 @@
-import { CoordinationV1Api, type V1Lease } from '@kubernetes/client-node';
+import { CoordinationV1Api, V1MicroTime, type V1Lease } from '@kubernetes/client-node';
 import type { Logger } from '../lib/http/log.ts';
 import { apiStatus } from './kube.ts';
 
@@ -83,7 +83,8 @@ export class LeaderElector {
 
   private async tryAcquireOrRenew(): Promise<boolean> {
     const { api, namespace, name, identity, leaseDurationSeconds } = this.opts;
-    const now = new Date();
+    // Lease times are MicroTime: the API server refuses the millisecond form plain Dates serialise to.
+    const now = new V1MicroTime();
     let lease: V1Lease;
     try {
       lease = await api.readNamespacedLease({ name, namespace });
@@ -107,6 +108,7 @@ export class LeaderElector {
     if (holder !== identity && !expired) return false;
     lease.spec = {
       ...spec,
+      ...(spec.acquireTime ? { acquireTime: new V1MicroTime(spec.acquireTime) } : {}),
       holderIdentity: identity,
       leaseDurationSeconds,
       renewTime: now,

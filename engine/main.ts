@@ -81,7 +81,8 @@ const server = createServer((req, res) => {
     res.end();
   }
 });
-server.listen(envPositiveInt(env, 'METRICS_PORT', 9090), () => log.info('metrics listening', { address: server.address() }));
+// In a pod the probes reach it on the pod IP; a local run sets METRICS_HOST=127.0.0.1.
+server.listen(envPositiveInt(env, 'METRICS_PORT', 9090), envString(env, 'METRICS_HOST', '0.0.0.0'), () => log.info('metrics listening', { address: server.address() }));
 
 leader.run(
   () => {

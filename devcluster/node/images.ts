@@ -26,6 +26,8 @@ export class UnsupportedImage extends Error {
 }
 
 const POD_PROGRAM_NAME = /^[a-z][a-z0-9-]{0,40}$/;
+// Resolved here, not by name inside the sandbox: pod programs start in `/`, where `tsx` is not resolvable.
+const TSX_LOADER = import.meta.resolve('tsx');
 
 /** The part of an image reference between the last slash and the tag: `ghcr.io/x/node:20` → `node`. */
 export function imageRepository(image: string): { path: string; name: string } {
@@ -52,7 +54,7 @@ export function resolveImage(
       throw new UnsupportedImage(image, `needs a pod program name as its command (got ${JSON.stringify(program ?? null)})`);
     }
     return {
-      argv: [process.execPath, '--import', 'tsx', `${projectRoot}/engine/pods/${program}.ts`, ...rest],
+      argv: [process.execPath, '--import', TSX_LOADER, `${projectRoot}/engine/pods/${program}.ts`, ...rest],
       extraReadOnlyBinds: [projectRoot],
       needsTmp: true,
     };

@@ -1,0 +1,129 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { Wallet } from 'ethers';
+import { loadKubeConfig } from '../lib/kube/client.ts';
+import { ENVIRONMENTS_CONFIGMAP, environmentsToConfigMapData, type Environment } from '../lib/job/environments.ts';
+import type { PlatformEnv } from './platform-env.ts';
+import { freePort, startProcess, waitFor, type ManagedProcess } from './processes.ts';
+
+const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
+export const RESULTS_STORE_SECRET = 'c2d-results-store';
+
+export interface LocalStack {
+  /** The provider base URL Ocean clients use: every function behind one gateway. */
+  providerUrl: string;
+  environmentId: string;
+  engineMetricsUrl?: string;
+  processes: ManagedProcess[];
+  stop(): Promise<void>;
+}
+
+export interface LocalStackOptions {
+  /** Start the engine too (default true). */
+  engine?: boolean;
+  gatewayPort?: number;
+  /** Where the engine's and gateway's logs go (default: the platform's log directory). */
+  logDir?: string;
+  environment?: Partial<Environment>;
+}
+
+/** The one compute environment of the local setup: small, priced in OCEAN so the fee path is real. */
+export function localEnvironment(env: PlatformEnv, overrides: Partial<Environment> = {}): Environment {
+  return {
+    id: 'local-default',
+    description: 'Local dev environment: sandboxed processes on the local node',
+    cpu: 1,
+    memoryMiB: 1024,
+    diskMiB: 1024,
+    maxJobDurationSeconds: 600,
+    maxConcurrentJobs: 5,
+    storageExpirySeconds: 3600,
+    consumerAddress: new Wallet(env.keys.provider).address.toLowerCase(),
+    fees: [{ chainId: env.chainId, feeToken: env.ocean.Ocean!.toLowerCase(), pricePerMinute: '1000000000000000' }],
+    allowNetworkAccess: false,
+    ...overrides,
+  };
+}
+
+async function upsert(create: () => Promise<unknown>, replace: () => Promise<unknown>): Promise<void> {
+  try {
+    await create();
+  } catch (err) {
+    if ((err as { code?: number }).code !== 409) throw err;
+    await replace();
+  }
+}
+
+/** The cluster objects the engine and functions read: compute environments, and the results store's credentials. */
+export async function writeLocalConfig(kc: KubeConfig, env: PlatformEnv, environment: Environment): Promise<void> {
+  const core = kc.makeApiClient(CoreV1Api);
+  const cm = { metadata: { name: ENVIRONMENTS_CONFIGMAP, namespace: env.namespaces.system }, data: environmentsToConfigMapData([environment]) };
+  await upsert(
+    () => core.createNamespacedConfigMap({ namespace: env.namespaces.system, body: cm }),
+    () => core.replaceNamespacedConfigMap({ name: ENVIRONMENTS_CONFIGMAP, namespace: env.namespaces.system, body: cm }),
+  );
+  const secret = {
+    metadata: { name: RESULTS_STORE_SECRET, namespace: env.namespaces.jobs },
+    stringData: { endpoint: env.s3.endpoint, region: env.s3.region, bucket: env.s3.bucket, accessKeyId: env.s3.accessKey, secretAccessKey: env.s3.secretKey },
+  };
+  await upsert(
+    () => core.createNamespacedSecret({ namespace: env.namespaces.jobs, body: secret }),
+    () => core.replaceNamespacedSecret({ name: RESULTS_STORE_SECRET, namespace: env.namespaces.jobs, body: secret }),
+  );
+}
+
+function s3Env(env: PlatformEnv): NodeJS.ProcessEnv {
+  return { S3_ENDPOINT: env.s3.endpoint, S3_REGION: env.s3.region, S3_BUCKET: env.s3.bucket, S3_ACCESS_KEY: env.s3.accessKey, S3_SECRET_KEY: env.s3.secretKey };
+}
+
+/** Starts the engine and every function behind one gateway on 127.0.0.1, against a running platform. */
+export async function startLocalStack(env: PlatformEnv, opts: LocalStackOptions = {}): Promise<LocalStack> {
+  const logDir = opts.logDir ?? join(env.stateDir, 'logs');
+  mkdirSync(logDir, { recursive: true });
+  const environment = localEnvironment(env, opts.environment);
+  await writeLocalConfig(loadKubeConfig(env.kubeconfig), env, environment);
+
+  const processes: ManagedProcess[] = [];
+  const stop = async (): Promise<void> => {
+    for (const p of [...processes].reverse()) await p.stop();
+  };
+  const base = { PATH: process.env.PATH, HOME: process.env.HOME, KUBECONFIG: env.kubeconfig, JOBS_NAMESPACE: env.namespaces.jobs, SYSTEM_NAMESPACE: env.namespaces.system };
+  try {
+    let engineMetricsUrl: string | undefined;
+    if (opts.engine !== false) {
+      const metricsPort = await freePort();
+      engineMetricsUrl = `http://127.0.0.1:${metricsPort}`;
+      processes.push(startProcess('engine', process.execPath, ['--import', 'tsx', join(projectRoot, 'engine/main.ts')], {
+        logFile: join(logDir, 'engine.log'), cwd: projectRoot,
+        env: { ...base, ...s3Env(env), ENVIRONMENTS_NAMESPACE: env.namespaces.system, LEASE_NAMESPACE: env.namespaces.system, METRICS_PORT: String(metricsPort), METRICS_HOST: '127.0.0.1', POD_NAME: `engine-local-${process.pid}` },
+      }));
+    }
+    const port = opts.gatewayPort ?? (await freePort());
+    const providerUrl = `http://127.0.0.1:${port}`;
+    processes.push(startProcess('gateway', process.execPath, ['--import', 'tsx', join(projectRoot, 'functions/gateway.ts')], {
+      logFile: join(logDir, 'gateway.log'), cwd: projectRoot,
+      env: {
+        ...base, ...s3Env(env), PORT: String(port), PROVIDER_URL: providerUrl, PROVIDER_KEY: env.keys.provider, RPC_URL: env.rpcUrl, CHAIN_ID: String(env.chainId),
+        ERC721_FACTORY_ADDRESS: env.ocean.ERC721Factory, ALLOW_PRIVATE_FILE_HOSTS: 'true',
+      },
+    }));
+    const exitedEarly = processes.map(async (p) => {
+      const code = await p.exited;
+      throw new Error(`${p.name} exited (${code}) during start-up; see ${p.logFile}`);
+    });
+    for (const p of exitedEarly) p.catch(() => undefined);
+    await Promise.race([
+      Promise.all([
+        waitFor('the gateway', async () => (await fetch(`${providerUrl}/`)).ok, 60_000, 100),
+        engineMetricsUrl ? waitFor('the engine', async () => (await fetch(`${engineMetricsUrl}/healthz`)).ok, 60_000, 100) : Promise.resolve(),
+      ]),
+      ...exitedEarly,
+    ]);
+    return { providerUrl, environmentId: environment.id, engineMetricsUrl, processes, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
