@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# `npm run demo`: installs what a fresh machine lacks (printing the one-time cluster build's progress), then runs
+# the main job end to end on the local setup.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/ensure-deps.sh
+exec node --import tsx scripts/demo.ts

@@ -1,0 +1,135 @@
+/**
+ * The main job end to end on the local setup: a publisher publishes a dataset and a trusted algorithm on chain; a
+ * consumer (ocean.js 3.x ProviderInstance, unchanged) initializes, orders, starts the job through the HTTP API,
+ * follows its status and the algorithm's log, and downloads the results. Exits 0 only if the job finished (70).
+ */
+import { createHash } from 'node:crypto';
+import { Wallet, getBytes, keccak256, toUtf8Bytes } from 'ethers';
+import { ensurePlatformUp, runningPid, stopPlatform } from '../devcluster/dev-instance.ts';
+import { startLocalStack } from '../devcluster/local-stack.ts';
+import { algorithmDdo, datasetDdo, orderAsset, publishAsset } from '../devcluster/ocean-assets.ts';
+import { ProviderInstance, ethers5 } from '../devcluster/ocean-client.ts';
+import { containerSectionChecksum, filesChecksum } from '../lib/access/algo-checksums.ts';
+import { SENSOR_STATS_ALGORITHM, sensorCsv, servePublisherFiles } from './demo-assets.ts';
+
+const step = (m: string): void => console.log(`\n▶ ${m}`);
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function signed(wallet: Wallet, message: string): Promise<string> {
+  return wallet.signMessage(getBytes(keccak256(toUtf8Bytes(message))));
+}
+
+async function main(): Promise<void> {
+  const wasRunning = Boolean(runningPid());
+  step('Starting the local platform (Kubernetes control plane, local node, chain, object store)');
+  const env = await ensurePlatformUp((m) => console.log(`  ${m}`));
+  const stack = await startLocalStack(env);
+  const files = await servePublisherFiles({ 'sensors.csv': sensorCsv(), 'sensor-stats.js': SENSOR_STATS_ALGORITHM });
+  try {
+    const provider = new Wallet(env.keys.provider);
+    const providerUrl = stack.providerUrl;
+    const consumerKey = env.keys.consumer;
+    const consumer5 = new ethers5.Wallet(consumerKey, new ethers5.providers.JsonRpcProvider(env.rpcUrl));
+    const consumer = new Wallet(consumerKey);
+    console.log(`  provider ${providerUrl} (address ${provider.address}), compute environment ${stack.environmentId}`);
+
+    step('Publisher: publishing the algorithm (node:20, sensor statistics)');
+    const container = { entrypoint: 'node $ALGO', image: 'node', tag: '20', checksum: `sha256:${createHash('sha256').update('node:20').digest('hex')}` };
+    const algoFiles = [{ type: 'url' as const, url: files.url('sensor-stats.js'), method: 'GET' as const }];
+    const algo = await publishAsset({
+      rpcUrl: env.rpcUrl, ocean: env.ocean, publisherKey: env.keys.publisher, providerAddress: provider.address,
+      encryptFilesTo: provider.signingKey.publicKey, mintTo: consumer.address,
+      ddo: algorithmDdo({ name: 'Sensor statistics', files: algoFiles, serviceEndpoint: providerUrl, container, language: 'javascript' }),
+    });
+    console.log(`  ${algo.did}`);
+
+    step('Publisher: publishing the dataset, trusting exactly that algorithm');
+    const trusted = {
+      did: algo.did,
+      filesChecksum: await filesChecksum(algoFiles.map((f) => ({ url: f.url, method: f.method, headers: {} }))),
+      containerSectionChecksum: containerSectionChecksum(container),
+    };
+    const data = await publishAsset({
+      rpcUrl: env.rpcUrl, ocean: env.ocean, publisherKey: env.keys.publisher, providerAddress: provider.address,
+      encryptFilesTo: provider.signingKey.publicKey, mintTo: consumer.address,
+      ddo: datasetDdo({
+        name: 'Greenhouse sensors, 48 h', files: [{ type: 'url', url: files.url('sensors.csv'), method: 'GET' }],
+        serviceEndpoint: providerUrl, compute: { publisherTrustedAlgorithms: [trusted] },
+      }),
+    });
+    console.log(`  ${data.did} (its file URL is encrypted to the provider and never shown to the consumer)`);
+
+    step('Consumer: initializeCompute (provider fees), then ordering both assets on chain');
+    const dataset = { documentId: data.did, serviceId: data.ddo.services[0]!.id };
+    const algorithm = { documentId: algo.did, serviceId: algo.ddo.services[0]!.id };
+    const validUntil = Math.floor(Date.now() / 1000) + 3600;
+    const init = await ProviderInstance.initializeCompute([dataset], algorithm, stack.environmentId, validUntil, providerUrl, consumer.address);
+    const datasetFee = init.datasets?.[0]?.providerFee;
+    const algoFee = init.algorithm?.providerFee;
+    if (!datasetFee || !algoFee) throw new Error(`initializeCompute returned no provider fee: ${JSON.stringify(init)}`);
+    const toFee = (f: typeof datasetFee) => ({ ...f, v: Number(f.v), validUntil: Number(f.validUntil), providerFeeAmount: String(f.providerFeeAmount) });
+    const datasetTx = await orderAsset({ rpcUrl: env.rpcUrl, consumerKey, datatokenAddress: data.datatokenAddresses[0]!, serviceIndex: 0, providerFee: toFee(datasetFee) });
+    const algoTx = await orderAsset({ rpcUrl: env.rpcUrl, consumerKey, datatokenAddress: algo.datatokenAddresses[0]!, serviceIndex: 0, providerFee: toFee(algoFee) });
+    console.log(`  dataset order ${datasetTx}\n  algorithm order ${algoTx}`);
+
+    step('Consumer: starting the job through the provider API');
+    const started = await ProviderInstance.computeStart(providerUrl, consumer5, stack.environmentId,
+      { ...dataset, transferTxId: datasetTx }, { ...algorithm, transferTxId: algoTx });
+    const job = Array.isArray(started) ? started[0]! : started;
+    console.log(`  job ${job.jobId}: ${job.status} ${job.statusText}`);
+
+    step('Following the job');
+    let last = '';
+    let status = job;
+    const deadline = Date.now() + 5 * 60_000;
+    let logStreamed = false;
+    while (Date.now() < deadline) {
+      const s = await ProviderInstance.computeStatus(providerUrl, consumer.address, job.jobId);
+      status = Array.isArray(s) ? s[0]! : s;
+      const line = `${status.status} ${status.statusText}`;
+      if (line !== last) console.log(`  [${new Date().toISOString().slice(11, 19)}] ${line}`);
+      last = line;
+      if (status.status === 40 && !logStreamed) {
+        logStreamed = true;
+        await streamAlgorithmLog(providerUrl, consumer, job.jobId);
+      }
+      if (status.dateFinished || [31, 32, 41, 42, 62, 70, 71, 72].includes(status.status)) break;
+      await sleep(300);
+    }
+    if (status.status !== 70) throw new Error(`job ended with ${status.status} ${status.statusText}`);
+
+    step('Consumer: downloading the results');
+    for (const result of status.results ?? []) {
+      const url = await ProviderInstance.getComputeResultUrl(providerUrl, consumer5, job.jobId, result.index ?? 0);
+      const body = await (await fetch(url)).text();
+      console.log(`  #${result.index} ${result.type} ${result.filename} (${result.filesize} bytes)`);
+      if (result.type === 'output') console.log(body.replace(/^/gm, '      '));
+    }
+    console.log(`\n✔ job ${job.jobId} finished; the dataset never left the provider, only these results did.`);
+  } finally {
+    await files.close();
+    await stack.stop();
+    if (!wasRunning) await stopPlatform();
+  }
+}
+
+/** The algorithm's output as it runs, through the signed logs endpoint (follow=true streams from the pod). */
+async function streamAlgorithmLog(providerUrl: string, consumer: Wallet, jobId: string): Promise<void> {
+  const nonce = String(Date.now());
+  const signature = await signed(consumer, consumer.address + jobId + 'algorithm' + nonce);
+  const q = new URLSearchParams({ consumerAddress: consumer.address, jobId, stage: 'algorithm', follow: 'true', nonce, signature });
+  const res = await fetch(`${providerUrl}/api/services/computeLogs?${q}`);
+  if (!res.ok || !res.body) {
+    console.log(`  (algorithm log not available: HTTP ${res.status})`);
+    return;
+  }
+  console.log('  ── algorithm log ──');
+  const decoder = new TextDecoder();
+  for await (const chunk of res.body) process.stdout.write(decoder.decode(chunk as Uint8Array).replace(/^(?=.)/gm, '  │ '));
+  console.log('  ───────────────────');
+}
+
+main().then(() => process.exit(0), (err) => {
+  console.error(`\n✘ demo failed: ${err instanceof Error ? err.message : err}`);
+  process.exit(1);
+});
