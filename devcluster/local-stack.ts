@@ -27,6 +27,8 @@ export interface LocalStackOptions {
   /** Where the engine's and gateway's logs go (default: the platform's log directory). */
   logDir?: string;
   environment?: Partial<Environment>;
+  /** The engine's entry module (default engine/main.ts under tsx); a `.js` file (compiled) runs under plain node. */
+  engineEntry?: string;
 }
 
 /** The one compute environment of the local setup: small, priced in OCEAN so the fee path is real. */
@@ -95,7 +97,8 @@ export async function startLocalStack(env: PlatformEnv, opts: LocalStackOptions 
     if (opts.engine !== false) {
       const metricsPort = await freePort();
       engineMetricsUrl = `http://127.0.0.1:${metricsPort}`;
-      processes.push(startProcess('engine', process.execPath, ['--import', 'tsx', join(projectRoot, 'engine/main.ts')], {
+      const entry = opts.engineEntry ?? join(projectRoot, 'engine/main.ts');
+      processes.push(startProcess('engine', process.execPath, entry.endsWith('.js') ? [entry] : ['--import', 'tsx', entry], {
         logFile: join(logDir, 'engine.log'), cwd: projectRoot,
         env: { ...base, ...s3Env(env), ENVIRONMENTS_NAMESPACE: env.namespaces.system, LEASE_NAMESPACE: env.namespaces.system, METRICS_PORT: String(metricsPort), METRICS_HOST: '127.0.0.1', POD_NAME: `engine-local-${process.pid}` },
       }));

@@ -7,24 +7,25 @@ import { appFromRuntime as deleteApp } from './delete/app.ts';
 import { appFromRuntime as encryptApp } from './encrypt/app.ts';
 import { appFromRuntime as environmentsApp } from './environments/app.ts';
 import { appFromRuntime as infoApp } from './info/app.ts';
+import { appFromRuntime as initializeApp } from './initialize/app.ts';
 import { appFromRuntime as logsApp } from './logs/app.ts';
 import { appFromRuntime as nonceApp } from './nonce/app.ts';
 import { appFromRuntime as resultApp } from './result/app.ts';
+import { appFromRuntime as startApp } from './start/app.ts';
 import { appFromRuntime as statusApp } from './status/app.ts';
 import { appFromRuntime as stopApp } from './stop/app.ts';
 
-/** `start` and `initialize` join once the access checks they call are wired (see their app.ts). */
-export type WiredFunction = Exclude<FunctionName, 'start' | 'initialize'>;
-
-export const FUNCTION_APPS: Record<WiredFunction, (runtime: Runtime) => Hono> = {
+export const FUNCTION_APPS: Record<FunctionName, (runtime: Runtime) => Hono> = {
   info: infoApp,
   nonce: nonceApp,
+  start: startApp,
   status: statusApp,
   stop: stopApp,
   delete: deleteApp,
   result: resultApp,
   logs: logsApp,
   environments: environmentsApp,
+  initialize: initializeApp,
   encrypt: encryptApp,
 };
 
@@ -36,10 +37,9 @@ export function createGateway(runtime: Runtime): Hono {
   const apps = new Map<FunctionName, Hono>();
   const gateway = new Hono();
   for (const endpoint of [INFO_ENDPOINT, ...ENDPOINTS]) {
-    if (!(endpoint.fn in FUNCTION_APPS)) continue;
     let app = apps.get(endpoint.fn);
     if (!app) {
-      app = FUNCTION_APPS[endpoint.fn as WiredFunction](runtime);
+      app = FUNCTION_APPS[endpoint.fn](runtime);
       apps.set(endpoint.fn, app);
     }
     const target = app;

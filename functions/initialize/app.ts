@@ -1,30 +1,21 @@
 import type { Hono } from 'hono';
+import type { InitializeResult } from '../../lib/access/initialize.ts';
+import { quoteInitialize } from '../../lib/access/quote-initialize.ts';
 import { requireEnvironment, type EnvironmentSource } from '../../lib/api/environments.ts';
 import { initializeComputeRequest, type InitializeComputeRequest } from '../../lib/api/requests.ts';
-import type { BaseDeps } from '../../lib/api/runtime.ts';
+import type { BaseDeps, Runtime } from '../../lib/api/runtime.ts';
 import { createFunctionApp, parseJsonBody } from '../../lib/http/app.ts';
 import type { Environment } from '../../lib/job/environments.ts';
 
-/** ocean.js's `ProviderComputeInitialize`: the datatoken to order and a signed provider fee, or a still-valid order. */
-export interface ComputeInitialization {
-  datatoken?: string;
-  validOrder?: string;
-  providerFee?: unknown;
-}
-
-export interface InitializeQuote {
-  algorithm?: ComputeInitialization;
-  datasets: ComputeInitialization[];
-}
-
 export interface InitializeDeps extends BaseDeps {
   environments: EnvironmentSource;
-  quote(request: InitializeComputeRequest, environment: Environment): Promise<InitializeQuote>;
+  quote(request: InitializeComputeRequest, environment: Environment): Promise<InitializeResult>;
 }
 
 /**
  * POST /api/services/initializeCompute {datasets, algorithm, compute: {env, validUntil}, consumerAddress} → per asset
  * the datatoken and a provider fee signed by this provider (or `validOrder`), what ocean.js orders with next.
+ * Unsigned, as in Ocean: it changes nothing and only quotes.
  */
 export function createApp(deps: InitializeDeps): Hono {
   const app = createFunctionApp({ name: 'initialize', ...deps });
@@ -34,4 +25,21 @@ export function createApp(deps: InitializeDeps): Hono {
     return c.json(await deps.quote(body, environment));
   });
   return app;
+}
+
+/** The app wired to the clients its environment configures. */
+export function appFromRuntime(runtime: Runtime): Hono {
+  const access = runtime.access();
+  return createApp({
+    ...runtime.base('initialize'),
+    environments: runtime.environments,
+    quote: (request, environment) =>
+      quoteInitialize(access, {
+        consumer: request.consumerAddress,
+        datasets: request.datasets,
+        algorithm: request.algorithm,
+        environment,
+        validUntil: request.compute.validUntil,
+      }),
+  });
 }

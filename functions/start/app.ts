@@ -1,23 +1,18 @@
 import type { Hono } from 'hono';
+import { authorizeStart, type StartGrant } from '../../lib/access/authorize-start.ts';
 import { requireEnvironment, type EnvironmentSource } from '../../lib/api/environments.ts';
 import { toOceanJob } from '../../lib/api/job-shape.ts';
 import type { JobStore } from '../../lib/api/jobs.ts';
 import type { OrderClaims } from '../../lib/api/order-claims.ts';
 import { startRequest, type ComputeAlgorithm, type ComputeAsset } from '../../lib/api/requests.ts';
-import type { BaseDeps } from '../../lib/api/runtime.ts';
+import type { BaseDeps, Runtime } from '../../lib/api/runtime.ts';
 import { authenticate } from '../../lib/auth/authenticate.ts';
 import type { NonceStore } from '../../lib/auth/nonce-store.ts';
 import { createFunctionApp, parseJsonBody } from '../../lib/http/app.ts';
 import type { Environment } from '../../lib/job/environments.ts';
 import { newJobId } from '../../lib/job/names.ts';
 import { initialStatus } from '../../lib/job/status.ts';
-import {
-  parseWorkflow,
-  WORKFLOW_VERSION,
-  type Algorithm,
-  type Dataset,
-  type JobSecretData,
-} from '../../lib/job/workflow.ts';
+import { parseWorkflow, WORKFLOW_VERSION } from '../../lib/job/workflow.ts';
 
 /** What `start` asks the access checks (DDOs, compute policy, orders, provider fees, decrypted files). */
 export interface StartAuthorization {
@@ -27,14 +22,6 @@ export interface StartAuthorization {
   additionalDatasets: ComputeAsset[];
   algorithm: ComputeAlgorithm;
   environment: Environment;
-}
-
-/** What the checks grant: the job's inputs as the workflow records them, and the secrets only configure may read. */
-export interface StartGrant {
-  datasets: Dataset[];
-  algorithm: Algorithm;
-  allowNetworkAccess: boolean;
-  secret: JobSecretData;
 }
 
 export interface StartDeps extends BaseDeps {
@@ -50,8 +37,9 @@ export interface StartDeps extends BaseDeps {
 /**
  * POST /api/services/compute {dataset, algorithm, additionalDatasets?, environment, consumerAddress, nonce,
  * signature} → `[job]` with status 1. Signed text: consumerAddress + dataset.documentId + nonce.
- * Every access check runs before anything is stored; the orders are then claimed (409 when one still backs an
- * unfinished job), the nonce accepted, and the job's ConfigMap and Secret created.
+ * Every access check runs before anything is stored; the orders the job stands on are then claimed (409 when one
+ * still backs an unfinished job), the nonce accepted, and the job's ConfigMap and Secret created. The job may run
+ * as long as its provider fees were paid for, at most the environment's maximum.
  */
 export function createApp(deps: StartDeps): Hono {
   const app = createFunctionApp({ name: 'start', ...deps });
@@ -85,19 +73,14 @@ export function createApp(deps: StartDeps): Hono {
       algorithm: grant.algorithm,
       allowNetworkAccess: grant.allowNetworkAccess,
       limits: {
-        maxDurationSeconds: environment.maxJobDurationSeconds,
+        maxDurationSeconds: grant.maxDurationSeconds,
         cpu: environment.cpu,
         memoryMiB: environment.memoryMiB,
         diskMiB: environment.diskMiB,
       },
       ...(body.algorithm.algocustomdata !== undefined && { algoCustomData: body.algorithm.algocustomdata }),
     });
-    const orders = [
-      body.dataset.transferTxId,
-      ...additionalDatasets.map((d) => d.transferTxId),
-      ...(body.algorithm.transferTxId !== undefined ? [body.algorithm.transferTxId] : []),
-    ];
-    const claims = await deps.claims.claimAll(deps.chainId, orders, workflow.jobId);
+    const claims = await deps.claims.claimAll(deps.chainId, grant.orders, workflow.jobId);
     let job;
     try {
       await caller.commitNonce();
@@ -113,4 +96,19 @@ export function createApp(deps: StartDeps): Hono {
     return c.json([toOceanJob(job)]);
   });
   return app;
+}
+
+/** The app wired to the clients its environment configures. */
+export function appFromRuntime(runtime: Runtime): Hono {
+  const base = runtime.base('start');
+  const access = runtime.access();
+  return createApp({
+    ...base,
+    chainId: runtime.config.chainId,
+    nonces: runtime.nonces,
+    jobs: runtime.jobs(base.logger),
+    claims: runtime.claims,
+    environments: runtime.environments,
+    authorize: (request) => authorizeStart(access, request),
+  });
 }

@@ -39,6 +39,10 @@ export async function locateNft(chain: ChainContext, did: string): Promise<strin
   const known = index.nftByDid.get(did);
   if (known) return known;
   const latest = await rpc('eth_blockNumber', () => chain.provider.getBlockNumber(), chain.rpcTimeoutMs);
+  // Nothing mined since the last scan: an empty range, which nodes refuse as fromBlock > toBlock.
+  if (index.scannedTo >= latest) {
+    throw deny('DDO_NOT_FOUND', `no data NFT made by the known factory has the DID ${did}`, 'documentId');
+  }
   const logs = await getLogs(
     chain.provider,
     {

@@ -5,11 +5,12 @@ export const DEFAULT_RPC_TIMEOUT_MS = 10_000;
 
 /**
  * A JSON-RPC provider for one chain. The network is fixed up front: ethers would otherwise keep retrying network
- * detection against an RPC that is down, and every call would hang instead of failing.
+ * detection against an RPC that is down, and every call would hang instead of failing. Answers are not cached: a
+ * block number from 250 ms ago would hide an asset published since.
  */
 export function createChainProvider(rpcUrl: string, chainId: number): JsonRpcProvider {
   const network = Network.from(chainId);
-  return new JsonRpcProvider(rpcUrl, network, { staticNetwork: network, pollingInterval: 1_000 });
+  return new JsonRpcProvider(rpcUrl, network, { staticNetwork: network, pollingInterval: 1_000, cacheTimeout: -1 });
 }
 
 /** Runs one chain request; any failure or a timeout becomes ChainUnavailable, naming what was asked. */

@@ -26,6 +26,10 @@ const envSchema = z.object({
   S3_BUCKET: z.string().optional(),
   S3_REGION: z.string().default('us-east-1'),
   MAX_BODY_BYTES: z.string().regex(/^\d+$/).transform(Number).optional(),
+  /** Ocean's ERC721Factory on CHAIN_ID: only NFTs and datatokens it created count. */
+  ERC721_FACTORY_ADDRESS: z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'must be a 0x address').optional(),
+  /** Let dataset and algorithm file URLs point at loopback/private addresses (a development cluster serves there). */
+  ALLOW_PRIVATE_FILE_HOSTS: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
 });
 
 export interface S3Config {
@@ -42,6 +46,7 @@ export class FunctionConfig {
   readonly environmentsConfigMap: string;
   readonly providerUrl: string | undefined;
   readonly maxBodyBytes: number | undefined;
+  readonly allowPrivateFileHosts: boolean;
   readonly #env: z.output<typeof envSchema>;
 
   constructor(env: NodeJS.ProcessEnv = process.env) {
@@ -56,6 +61,7 @@ export class FunctionConfig {
     this.environmentsConfigMap = parsed.data.ENVIRONMENTS_CONFIGMAP;
     this.providerUrl = parsed.data.PROVIDER_URL;
     this.maxBodyBytes = parsed.data.MAX_BODY_BYTES;
+    this.allowPrivateFileHosts = parsed.data.ALLOW_PRIVATE_FILE_HOSTS;
   }
 
   private required<K extends keyof z.output<typeof envSchema>>(name: K): NonNullable<z.output<typeof envSchema>[K]> {
@@ -70,6 +76,15 @@ export class FunctionConfig {
 
   get rpcUrl(): string {
     return this.required('RPC_URL');
+  }
+
+  get factoryAddress(): string {
+    return this.required('ERC721_FACTORY_ADDRESS');
+  }
+
+  /** The URL this provider is reached at, which a DDO's services must name. */
+  get serviceEndpoint(): string {
+    return this.required('PROVIDER_URL');
   }
 
   /** The provider's signing key, from PROVIDER_KEY or the file PROVIDER_KEY_FILE names (a mounted Secret). */

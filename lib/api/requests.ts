@@ -92,18 +92,35 @@ export const computeAlgorithm = algorithmSchema(true);
 export type ComputeAlgorithm = z.output<typeof computeAlgorithm>;
 export type ComputeAsset = z.output<typeof computeAsset>;
 
-export const startRequest = z.object({
-  dataset: computeAsset,
-  algorithm: computeAlgorithm,
-  additionalDatasets: z
-    .array(computeAsset, { error: 'must be an array' })
-    .max(MAX_ADDITIONAL_DATASETS, `must have at most ${MAX_ADDITIONAL_DATASETS} entries`)
-    .optional(),
-  environment: environmentId,
-  consumerAddress: address,
-  nonce,
-  signature,
-});
+/** A job's datasets are told apart by DID (their inputs live under /data/inputs/<did>), so none may repeat. */
+function refuseRepeatedDids(dids: readonly string[], path: (i: number) => (string | number)[], ctx: z.RefinementCtx): void {
+  const seen = new Set<string>();
+  dids.forEach((did, i) => {
+    if (seen.has(did)) ctx.addIssue({ code: 'custom', path: path(i), message: 'repeats a dataset of the job' });
+    seen.add(did);
+  });
+}
+
+export const startRequest = z
+  .object({
+    dataset: computeAsset,
+    algorithm: computeAlgorithm,
+    additionalDatasets: z
+      .array(computeAsset, { error: 'must be an array' })
+      .max(MAX_ADDITIONAL_DATASETS, `must have at most ${MAX_ADDITIONAL_DATASETS} entries`)
+      .optional(),
+    environment: environmentId,
+    consumerAddress: address,
+    nonce,
+    signature,
+  })
+  .superRefine((r, ctx) =>
+    refuseRepeatedDids(
+      [r.dataset.documentId, ...(r.additionalDatasets ?? []).map((d) => d.documentId)],
+      (i) => (i === 0 ? ['dataset', 'documentId'] : ['additionalDatasets', i - 1, 'documentId']),
+      ctx,
+    ),
+  );
 export type StartRequest = z.output<typeof startRequest>;
 
 /** ocean.js sends `agreementId: ''` when it has none. */
@@ -173,24 +190,32 @@ export const nonceQuery = z.object({ userAddress: address });
 
 export const environmentsQuery = z.object({ chainId: chainId.optional() });
 
-export const initializeComputeRequest = z.object({
-  datasets: z
-    .array(computeAsset.partial({ transferTxId: true }), { error: 'must be an array' })
-    .min(1, 'must have at least one dataset')
-    .max(MAX_ADDITIONAL_DATASETS + 1, `must have at most ${MAX_ADDITIONAL_DATASETS + 1} entries`),
-  algorithm: algorithmSchema(false),
-  compute: z.object(
-    {
-      env: environmentId,
-      validUntil: z
-        .number({ error: 'must be a number of unix seconds' })
-        .int('must be an integer')
-        .positive('must be positive'),
-    },
-    { error: 'must be an object' },
-  ),
-  consumerAddress: address,
-});
+export const initializeComputeRequest = z
+  .object({
+    datasets: z
+      .array(computeAsset.partial({ transferTxId: true }), { error: 'must be an array' })
+      .min(1, 'must have at least one dataset')
+      .max(MAX_ADDITIONAL_DATASETS + 1, `must have at most ${MAX_ADDITIONAL_DATASETS + 1} entries`),
+    algorithm: algorithmSchema(false),
+    compute: z.object(
+      {
+        env: environmentId,
+        validUntil: z
+          .number({ error: 'must be a number of unix seconds' })
+          .int('must be an integer')
+          .positive('must be positive'),
+      },
+      { error: 'must be an object' },
+    ),
+    consumerAddress: address,
+  })
+  .superRefine((r, ctx) =>
+    refuseRepeatedDids(
+      r.datasets.map((d) => d.documentId),
+      (i) => ['datasets', i, 'documentId'],
+      ctx,
+    ),
+  );
 export type InitializeComputeRequest = z.output<typeof initializeComputeRequest>;
 
 export const encryptQuery = z.object({ chainId: chainId.optional() });

@@ -3,6 +3,9 @@ import { getRequestListener } from '@hono/node-server';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { Hono } from 'hono';
+import type { AccessSettings } from '../access/admit-job.ts';
+import type { ChainContext } from '../access/chain-context.ts';
+import { createChainProvider } from '../access/rpc.ts';
 import { KubeNonceStore, type NonceStore } from '../auth/nonce-store.ts';
 import { jsonLogger, type Logger } from '../http/log.ts';
 import { loadKubeConfig } from '../kube/client.ts';
@@ -11,6 +14,7 @@ import type { FunctionName } from './endpoints.ts';
 import type { EnvironmentSource } from './environments.ts';
 import { JobStore } from './jobs.ts';
 import type { ObjectStore } from './objects.ts';
+import { OrderClaims } from './order-claims.ts';
 
 /** What every function app gets: its log and its body cap. */
 export interface BaseDeps {
@@ -33,6 +37,7 @@ export class Runtime {
   #kube: Kube | undefined;
   #nonces: NonceStore | undefined;
   #objects: ObjectStore | undefined;
+  #chain: ChainContext | undefined;
 
   constructor(env: NodeJS.ProcessEnv = process.env) {
     this.config = new FunctionConfig(env);
@@ -75,6 +80,29 @@ export class Runtime {
       };
     }
     return this.#objects;
+  }
+
+  get claims(): OrderClaims {
+    return new OrderClaims(this.kube.core, this.config.jobsNamespace);
+  }
+
+  get chain(): ChainContext {
+    this.#chain ??= {
+      provider: createChainProvider(this.config.rpcUrl, this.config.chainId),
+      chainId: this.config.chainId,
+      factoryAddress: this.config.factoryAddress,
+    };
+    return this.#chain;
+  }
+
+  /** What the access checks of start and initializeCompute need: the chain, the provider's key and URL, file rules. */
+  access(): AccessSettings {
+    return {
+      chain: this.chain,
+      key: this.config.providerWallet(),
+      providerUrls: [this.config.serviceEndpoint],
+      files: { allowPrivateHosts: this.config.allowPrivateFileHosts },
+    };
   }
 
   get environments(): EnvironmentSource {

@@ -1,9 +1,13 @@
 import { ApiException } from '@kubernetes/client-node';
 import { z } from 'zod';
 
-/** The JSON body of every error answer. Ocean's clients print `error`; `field` and `reason` say what to fix. */
+/**
+ * The JSON body of every error answer. Ocean's clients print `error`; `field` and `reason` say what to fix; `code`
+ * names a refused access check (e.g. ORDER_WRONG_CONSUMER) for clients that act on it.
+ */
 export interface ErrorBody {
   error: string;
+  code?: string;
   field?: string;
   reason?: string;
 }
@@ -15,6 +19,7 @@ export class HttpError extends Error {
     message: string,
     readonly field?: string,
     readonly reason?: string,
+    readonly code?: string,
   ) {
     super(message);
     this.name = 'HttpError';
@@ -23,6 +28,7 @@ export class HttpError extends Error {
   body(): ErrorBody {
     return {
       error: this.message,
+      ...(this.code !== undefined && { code: this.code }),
       ...(this.field !== undefined && { field: this.field }),
       ...(this.reason !== undefined && { reason: this.reason }),
     };
@@ -77,12 +83,18 @@ export function toHttpError(err: unknown): HttpError {
     if (code === 429 || code >= 500) return unavailable('kubernetes API unavailable');
     return new HttpError(500, 'internal error');
   }
-  // Errors of the shared libraries (access checks, chain) that carry their own status and, for 400s, the field.
+  // Errors of the shared libraries (access checks, chain) that carry their own status, code and the field at fault.
   const status = (err as { httpStatus?: unknown } | null)?.httpStatus;
   if (typeof status === 'number' && [400, 401, 403, 404, 409, 503].includes(status)) {
-    const field = (err as { field?: unknown }).field;
+    const { field, code } = err as { field?: unknown; code?: unknown };
     const message = (err as Error).message;
-    return new HttpError(status as HttpError['status'], message, typeof field === 'string' ? field : undefined);
+    return new HttpError(
+      status as HttpError['status'],
+      message,
+      typeof field === 'string' ? field : undefined,
+      undefined,
+      typeof code === 'string' ? code : undefined,
+    );
   }
   const code = errorCode(err);
   if (code !== undefined && ETHERS_UNAVAILABLE.has(code)) return unavailable('chain RPC unavailable');

@@ -147,4 +147,12 @@ describe('initializeCompute request', () => {
       }).field,
     ).toBe('compute.validUntil');
   });
+
+  it('refuses a dataset named twice', () => {
+    const base = { algorithm: { documentId: DID, serviceId: 'a' }, consumerAddress: ADDRESS, compute: { env: 'e', validUntil: 1_900_000_000 } };
+    const twice = [{ documentId: DID, serviceId: 's' }, { documentId: DID, serviceId: 't' }];
+    expect(failure(initializeComputeRequest, { ...base, datasets: twice })).toEqual({ field: 'datasets.1.documentId', reason: 'repeats a dataset of the job' });
+    const additional = { ...validStart, additionalDatasets: [{ ...validStart.dataset, transferTxId: '0x' + 'e5'.repeat(32) }] };
+    expect(failure(startRequest, additional).field).toBe('additionalDatasets.0.documentId');
+  });
 });

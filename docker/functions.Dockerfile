@@ -1,0 +1,38 @@
+# syntax=docker/dockerfile:1
+# The function image: every function's compiled code under the functions framework. One image serves all of them;
+# each Knative Service picks its function with FUNCTION_TARGET and FUNCTION_SOURCE (knative/<name>.yaml).
+#
+#   docker build -f docker/functions.Dockerfile -t REGISTRY/c2d/functions:0.1.0 .
+#   docker run -e FUNCTION_TARGET=info -e FUNCTION_SOURCE=dist/functions/info/index.js -e CHAIN_ID=8996 \
+#     -e PROVIDER_ADDRESS=0x... -p 8080:8080 REGISTRY/c2d/functions:0.1.0
+
+# Build: TypeScript to JavaScript (tsconfig.build.json rewrites the .ts import specifiers to .js).
+FROM node:20.19-bookworm-slim AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY lib lib
+COPY engine engine
+COPY functions functions
+RUN npx tsc -p tsconfig.build.json
+
+# Production dependencies only, installed from the lock file without running any package's install scripts.
+FROM node:20.19-bookworm-slim AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+
+FROM node:20.19-bookworm-slim
+ENV NODE_ENV=production \
+    PORT=8080 \
+    FUNCTION_SIGNATURE_TYPE=http
+WORKDIR /app
+COPY --from=deps /app/node_modules ./node_modules
+COPY package.json ./
+COPY --from=build /src/dist/lib ./dist/lib
+COPY --from=build /src/dist/functions ./dist/functions
+# Functions run as the image's unprivileged `node` user (uid 1000); the code is owned by root and read-only to it.
+USER 1000:1000
+EXPOSE 8080
+ENTRYPOINT ["node", "node_modules/@google-cloud/functions-framework/build/src/main.js"]

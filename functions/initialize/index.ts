@@ -1,0 +1,4 @@
+import { registerFunction, Runtime } from '../../lib/api/runtime.ts';
+import { appFromRuntime } from './app.ts';
+
+registerFunction('initialize', appFromRuntime(new Runtime()));

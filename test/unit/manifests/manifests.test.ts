@@ -1,0 +1,412 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  loadAllYaml,
+  type KubernetesObject,
+  type V1Container,
+  type V1Deployment,
+  type V1LabelSelector,
+  type V1NetworkPolicy,
+  type V1Pod,
+  type V1PodSpec,
+  type V1Role,
+  type V1RoleBinding,
+} from '@kubernetes/client-node';
+import { loadAll } from 'js-yaml';
+import { describe, expect, it } from 'vitest';
+import { buildStagePod, DEFAULT_POD_SPEC_SETTINGS } from '../../../engine/pod-specs.ts';
+import { ENDPOINTS, FUNCTION_NAMES, INFO_ENDPOINT } from '../../../lib/api/endpoints.ts';
+import { ENVIRONMENTS_CONFIGMAP, ENVIRONMENTS_KEY, parseEnvironments } from '../../../lib/job/environments.ts';
+import { LABELS, NETWORK_ALLOW, STAGES } from '../../../lib/job/names.ts';
+import { parseWorkflow } from '../../../lib/job/workflow.ts';
+import { workflow } from '../engine/fixtures.ts';
+
+/**
+ * Security invariants of everything this repository deploys: the kustomize manifests, the Knative Services and the
+ * HTTPRoute. Parsed from the files as they are; the integration test (test/integration/deploy.test.ts) sends the same
+ * files to a real API server.
+ */
+
+const root = join(import.meta.dirname, '../../..');
+const MANIFESTS = join(root, 'manifests');
+const KNATIVE = join(root, 'knative');
+
+interface Loaded {
+  file: string;
+  obj: KubernetesObject & Record<string, unknown>;
+}
+
+/**
+ * Core objects go through client-node's typed loader. Knative Services cannot: it picks the model from version and
+ * kind alone, so `serving.knative.dev/v1` Service becomes a core V1Service and loses its spec; CRD objects are read
+ * as plain YAML (js-yaml, the parser client-node itself uses).
+ */
+function loadDir(dir: string, load: (text: string) => unknown[]): Loaded[] {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml')
+    .sort()
+    .flatMap((f) => load(readFileSync(join(dir, f), 'utf8')).map((obj) => ({ file: f, obj: obj as Loaded['obj'] })));
+}
+
+const manifests = loadDir(MANIFESTS, (text) => loadAllYaml(text));
+const knative = loadDir(KNATIVE, (text) => loadAll(text));
+const all = [...manifests, ...knative];
+const ofKind = <T>(items: Loaded[], kind: string): (T & Loaded['obj'])[] =>
+  items.filter((l) => l.obj.kind === kind).map((l) => l.obj as T & Loaded['obj']);
+const roles = ofKind<V1Role>(manifests, 'Role');
+const bindings = ofKind<V1RoleBinding>(manifests, 'RoleBinding');
+const serviceAccounts = ofKind<KubernetesObject>(manifests, 'ServiceAccount');
+const kservices = knative.filter((l) => l.obj.kind === 'Service' && l.obj.apiVersion === 'serving.knative.dev/v1');
+const policies = ofKind<V1NetworkPolicy>(manifests, 'NetworkPolicy');
+const engine = ofKind<V1Deployment>(manifests, 'Deployment').find((d) => d.metadata?.name === 'c2d-engine');
+
+type KnativeService = { metadata: { name: string; labels?: Record<string, string> }; spec: { template: { metadata: { annotations?: Record<string, string> }; spec: V1PodSpec & { timeoutSeconds?: number; containerConcurrency?: number } } } };
+const ksvc = (l: Loaded): KnativeService => l.obj as unknown as KnativeService;
+
+/** Every pod spec this repository deploys, with where it comes from. */
+function podSpecs(): { where: string; spec: V1PodSpec }[] {
+  const specs: { where: string; spec: V1PodSpec }[] = [];
+  for (const l of all) {
+    const template = (l.obj as { spec?: { template?: { spec?: V1PodSpec } } }).spec?.template?.spec;
+    if (template?.containers) specs.push({ where: `${l.file}:${l.obj.kind}/${l.obj.metadata?.name}`, spec: template });
+  }
+  return specs;
+}
+
+describe('the files', () => {
+  it('are all listed in the kustomization, and it lists nothing else', () => {
+    const kustomization = readFileSync(join(MANIFESTS, 'kustomization.yaml'), 'utf8');
+    const listed = [...kustomization.matchAll(/^ {2}- ([\w.-]+\.yaml)$/gm)].map((m) => m[1]).sort();
+    const present = readdirSync(MANIFESTS).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml').sort();
+    expect(listed).toEqual(present);
+  });
+
+  it('parse into objects that keep their specs', () => {
+    expect(manifests.length).toBeGreaterThan(40);
+    expect(kservices).toHaveLength(FUNCTION_NAMES.length);
+    for (const l of kservices) expect(ksvc(l).spec.template.spec.containers).toHaveLength(1);
+  });
+});
+
+describe('RBAC', () => {
+  it('has no cluster-wide grants and no ClusterRole bindings', () => {
+    for (const kind of ['ClusterRole', 'ClusterRoleBinding']) expect(ofKind(manifests, kind)).toEqual([]);
+    for (const b of bindings) {
+      expect(b.roleRef.kind, b.metadata?.name).toBe('Role');
+      expect(b.roleRef.name).not.toMatch(/admin|edit/);
+    }
+  });
+
+  it('has no wildcard anywhere in a rule', () => {
+    expect(roles.length).toBeGreaterThan(10);
+    for (const role of roles) {
+      for (const rule of role.rules ?? []) {
+        for (const list of [rule.verbs, rule.resources ?? [], rule.apiGroups ?? [], rule.resourceNames ?? []]) {
+          expect(list.some((v) => v.includes('*')), `${role.metadata?.namespace}/${role.metadata?.name}`).toBe(false);
+        }
+      }
+    }
+  });
+
+  it('never lets a function read a Secret, and never lets anything escalate, impersonate or touch RBAC or nodes', () => {
+    for (const role of roles) {
+      for (const rule of role.rules ?? []) {
+        expect(rule.verbs).not.toEqual(expect.arrayContaining(['escalate']));
+        expect(rule.verbs).not.toEqual(expect.arrayContaining(['bind']));
+        expect(rule.verbs).not.toEqual(expect.arrayContaining(['impersonate']));
+        expect(rule.apiGroups).not.toContain('rbac.authorization.k8s.io');
+        expect(rule.resources).not.toEqual(expect.arrayContaining(['nodes']));
+        if (role.metadata?.name?.startsWith('c2d-fn-') && rule.resources?.includes('secrets')) {
+          expect(rule.verbs, role.metadata.name).toEqual(['create']);
+        }
+      }
+    }
+  });
+
+  it('binds every Role to exactly the ServiceAccount of the same name, and every subject exists', () => {
+    const accounts = new Set(serviceAccounts.map((s) => `${s.metadata?.namespace}/${s.metadata?.name}`));
+    for (const b of bindings) {
+      expect(b.roleRef.name).toBe(b.metadata?.name);
+      expect(roles.some((r) => r.metadata?.name === b.roleRef.name && r.metadata?.namespace === b.metadata?.namespace)).toBe(true);
+      expect(b.subjects).toHaveLength(1);
+      const s = b.subjects![0]!;
+      expect(s.kind).toBe('ServiceAccount');
+      expect(accounts.has(`${s.namespace}/${s.name}`), `${s.namespace}/${s.name}`).toBe(true);
+      expect(s.name).toBe(b.metadata?.name);
+    }
+  });
+
+  it('gives each function its own ServiceAccount, and no token to those that never call Kubernetes', () => {
+    for (const fn of FUNCTION_NAMES) {
+      const sa = serviceAccounts.find((s) => s.metadata?.name === `c2d-fn-${fn}`) as { automountServiceAccountToken?: boolean } | undefined;
+      expect(sa, fn).toBeDefined();
+      const hasRole = roles.some((r) => r.metadata?.name === `c2d-fn-${fn}`);
+      if (!hasRole) expect(sa!.automountServiceAccountToken, fn).toBe(false);
+    }
+    expect(roles.some((r) => r.metadata?.name === 'c2d-fn-info' || r.metadata?.name === 'c2d-fn-encrypt')).toBe(false);
+  });
+
+  it("limits the engine's reads of the system namespace and its Lease to their names", () => {
+    const system = roles.find((r) => r.metadata?.name === 'c2d-engine' && r.metadata.namespace === 'c2d-system')!;
+    const cm = system.rules!.find((r) => r.resources?.includes('configmaps'))!;
+    expect(cm.resourceNames).toEqual([ENVIRONMENTS_CONFIGMAP]);
+    const leaseUse = system.rules!.find((r) => r.resources?.includes('leases') && r.verbs.includes('update'))!;
+    expect(leaseUse.resourceNames).toEqual(['c2d-engine']);
+  });
+});
+
+describe('containers', () => {
+  const containersOf = (spec: V1PodSpec): V1Container[] => [...(spec.initContainers ?? []), ...spec.containers];
+
+  it('all run non-root, read-only, unprivileged, with no capabilities, seccomp and resource limits', () => {
+    const specs = podSpecs();
+    expect(specs.length).toBe(FUNCTION_NAMES.length + 1);
+    for (const { where, spec } of specs) {
+      expect(spec.hostNetwork ?? false, where).toBe(false);
+      expect(spec.hostPID ?? false, where).toBe(false);
+      expect(spec.hostIPC ?? false, where).toBe(false);
+      for (const c of containersOf(spec)) {
+        const sc = c.securityContext ?? {};
+        const pod = spec.securityContext ?? {};
+        expect(sc.runAsNonRoot ?? pod.runAsNonRoot, where).toBe(true);
+        expect((sc.runAsUser ?? pod.runAsUser ?? 0) > 0, where).toBe(true);
+        expect(sc.readOnlyRootFilesystem, where).toBe(true);
+        expect(sc.allowPrivilegeEscalation, where).toBe(false);
+        expect(sc.privileged ?? false, where).toBe(false);
+        expect(sc.capabilities?.drop, where).toEqual(['ALL']);
+        expect(sc.capabilities?.add ?? [], where).toEqual([]);
+        expect((sc.seccompProfile ?? pod.seccompProfile)?.type, where).toBe('RuntimeDefault');
+        expect(c.resources?.requests?.cpu && c.resources.requests.memory, where).toBeTruthy();
+        expect(c.resources?.limits?.memory, where).toBeTruthy();
+        expect(c.image, where).toMatch(/^c2d\/(functions|engine):\d+\.\d+\.\d+$/);
+      }
+    }
+  });
+});
+
+describe('secrets', () => {
+  it('are never in the repository: no Secret objects, no generators, no key-shaped literals', () => {
+    expect(all.filter((l) => l.obj.kind === 'Secret')).toEqual([]);
+    const kustomization = readFileSync(join(MANIFESTS, 'kustomization.yaml'), 'utf8');
+    expect(kustomization).not.toMatch(/secretGenerator/);
+    const files = [
+      ...readdirSync(MANIFESTS).map((f) => join(MANIFESTS, f)),
+      ...readdirSync(KNATIVE).map((f) => join(KNATIVE, f)),
+    ];
+    for (const f of files) {
+      const text = readFileSync(f, 'utf8');
+      expect(text, f).not.toMatch(/\b(0x)?[0-9a-fA-F]{64}\b/); // private-key shape
+      expect(text, f).not.toMatch(/BEGIN [A-Z ]*PRIVATE KEY/);
+      expect(text, f).not.toMatch(/\bAKIA[0-9A-Z]{16}\b/); // AWS access key id
+    }
+  });
+
+  it('reach containers only by reference: secret-like variables come from secretKeyRef, never a value', () => {
+    // Variables that hold the *name* of a Secret or the path of a mounted one, not its content.
+    const names = new Set(['RESULTS_STORE_SECRET']);
+    for (const { where, spec } of podSpecs()) {
+      for (const c of spec.containers) {
+        for (const e of c.env ?? []) {
+          if (/(KEY|SECRET|PASSWORD|TOKEN)(_ID)?$/.test(e.name) && !/_FILE$/.test(e.name) && !names.has(e.name)) {
+            expect(e.value, `${where} ${e.name}`).toBeUndefined();
+            expect(e.valueFrom?.secretKeyRef?.name, `${where} ${e.name}`).toBeTruthy();
+          }
+        }
+      }
+    }
+  });
+
+  it('give the provider key only to the functions that sign or decrypt, as a read-only file', () => {
+    const withKey = kservices.filter((l) => (ksvc(l).spec.template.spec.volumes ?? []).some((v) => v.secret?.secretName === 'c2d-provider-key'));
+    expect(withKey.map((l) => ksvc(l).metadata.name).sort()).toEqual(['c2d-initialize', 'c2d-start']);
+    for (const l of withKey) {
+      const c = ksvc(l).spec.template.spec.containers[0]!;
+      expect(c.volumeMounts?.every((m) => m.readOnly)).toBe(true);
+      expect(c.env?.find((e) => e.name === 'PROVIDER_KEY_FILE')?.value).toMatch(/^\/var\/run\/secrets\/c2d\/provider\/privateKey$/);
+    }
+  });
+});
+
+describe('Knative Services', () => {
+  const deployScript = readFileSync(join(KNATIVE, 'deploy.sh'), 'utf8');
+
+  it('exist once per function, each named after it with its own ServiceAccount and target', () => {
+    expect(kservices.map((l) => ksvc(l).metadata.name).sort()).toEqual(FUNCTION_NAMES.map((f) => `c2d-${f}`).sort());
+    for (const fn of FUNCTION_NAMES) {
+      const s = ksvc(kservices.find((l) => l.file === `${fn}.yaml`)!);
+      expect(s.metadata.name).toBe(`c2d-${fn}`);
+      expect(s.spec.template.spec.serviceAccountName).toBe(`c2d-fn-${fn}`);
+      const env = Object.fromEntries((s.spec.template.spec.containers[0]!.env ?? []).map((e) => [e.name, e.value]));
+      expect(env.FUNCTION_TARGET).toBe(fn);
+      expect(env.FUNCTION_SOURCE).toBe(`dist/functions/${fn}/index.js`);
+    }
+  });
+
+  it('scale to zero with a maximum and a concurrency target, time out, probe, and stay cluster-local', () => {
+    for (const l of kservices) {
+      const s = ksvc(l);
+      const a = s.spec.template.metadata.annotations ?? {};
+      expect(a['autoscaling.knative.dev/min-scale'], l.file).toBe('0');
+      expect(Number(a['autoscaling.knative.dev/max-scale']), l.file).toBeGreaterThan(0);
+      expect(Number(a['autoscaling.knative.dev/target']), l.file).toBeGreaterThan(0);
+      expect(s.spec.template.spec.timeoutSeconds, l.file).toBeGreaterThan(0);
+      expect(s.spec.template.spec.timeoutSeconds, l.file).toBeLessThanOrEqual(600); // Knative's default max-revision-timeout
+      expect(s.spec.template.spec.containerConcurrency, l.file).toBeGreaterThan(0);
+      const c = s.spec.template.spec.containers[0]!;
+      expect(c.readinessProbe, l.file).toBeDefined();
+      expect(c.livenessProbe, l.file).toBeDefined();
+      expect(c.envFrom?.[0]?.configMapRef?.name, l.file).toBe('c2d-provider');
+      expect(s.metadata.labels?.['networking.knative.dev/visibility'], l.file).toBe('cluster-local');
+    }
+  });
+
+  it('are all deployed by deploy.sh', () => {
+    const list = /^FUNCTIONS=\(([^)]*)\)$/m.exec(deployScript)?.[1]?.split(/\s+/).sort();
+    expect(list).toEqual([...FUNCTION_NAMES].sort());
+  });
+
+  it('are reachable through one HTTPRoute that matches every endpoint by method and exact path', () => {
+    const route = knative.find((l) => l.obj.kind === 'HTTPRoute')!.obj as unknown as {
+      spec: { rules: { matches: { method: string; path: { type: string; value: string } }[]; backendRefs: { name: string; port: number }[]; filters: { urlRewrite: { hostname: string } }[] }[] };
+    };
+    const routed = route.spec.rules.map((r) => ({
+      method: r.matches[0]!.method,
+      path: r.matches[0]!.path.value,
+      type: r.matches[0]!.path.type,
+      backend: r.backendRefs[0]!.name,
+      host: r.filters[0]!.urlRewrite.hostname,
+    }));
+    const expected = [INFO_ENDPOINT, ...ENDPOINTS].map((e) => ({
+      method: e.method,
+      path: e.path,
+      type: 'Exact',
+      backend: `c2d-${e.fn}`,
+      host: `c2d-${e.fn}.c2d-system.svc.cluster.local`,
+    }));
+    expect(routed).toEqual(expect.arrayContaining(expected));
+    expect(routed).toHaveLength(expected.length);
+  });
+});
+
+describe('engine Deployment', () => {
+  it('runs two replicas with Lease-based leader election and probes on its health port', () => {
+    expect(engine).toBeDefined();
+    expect(engine!.spec?.replicas).toBe(2);
+    const spec = engine!.spec!.template.spec!;
+    expect(spec.serviceAccountName).toBe('c2d-engine');
+    const c = spec.containers[0]!;
+    const env = Object.fromEntries((c.env ?? []).map((e) => [e.name, e]));
+    expect(env.LEASE_NAME?.value).toBe('c2d-engine');
+    expect(env.LEASE_NAMESPACE?.value).toBe('c2d-system');
+    expect(env.ENVIRONMENTS_NAMESPACE?.value).toBe('c2d-system');
+    expect(env.JOBS_NAMESPACE?.value).toBe('c2d-jobs');
+    expect(env.POD_NAME?.valueFrom?.fieldRef?.fieldPath).toBe('metadata.name');
+    const port = c.ports!.find((p) => p.name === 'metrics')!;
+    expect(String(port.containerPort)).toBe(env.METRICS_PORT?.value);
+    for (const probe of [c.livenessProbe, c.readinessProbe]) {
+      expect(probe?.httpGet?.path).toBe('/healthz');
+      expect(probe?.httpGet?.port).toBe('metrics');
+    }
+  });
+});
+
+describe('namespaces, environments, quotas', () => {
+  it('enforce PodSecurity restricted on the jobs namespace', () => {
+    const jobs = ofKind<KubernetesObject>(manifests, 'Namespace').find((n) => n.metadata?.name === 'c2d-jobs')!;
+    expect(jobs.metadata?.labels?.['pod-security.kubernetes.io/enforce']).toBe('restricted');
+  });
+
+  it('ship compute environments the functions and engine accept', () => {
+    const envs = parseEnvironments(JSON.parse(readFileSync(join(MANIFESTS, 'environments.json'), 'utf8')));
+    expect(envs.length).toBeGreaterThan(0);
+    const kustomization = readFileSync(join(MANIFESTS, 'kustomization.yaml'), 'utf8');
+    expect(kustomization).toContain(`name: ${ENVIRONMENTS_CONFIGMAP}`);
+    expect(kustomization).toContain(`- ${ENVIRONMENTS_KEY}`);
+  });
+
+  it('cap the jobs namespace with a ResourceQuota and a LimitRange', () => {
+    const quota = ofKind<{ spec: { hard: Record<string, string> } }>(manifests, 'ResourceQuota').find((q) => q.metadata?.namespace === 'c2d-jobs');
+    expect(quota?.spec.hard).toMatchObject({ pods: expect.any(String), 'limits.cpu': expect.any(String), 'limits.memory': expect.any(String), 'requests.storage': expect.any(String) });
+    expect(ofKind(manifests, 'LimitRange').some((l) => l.metadata?.namespace === 'c2d-jobs')).toBe(true);
+  });
+});
+
+describe('NetworkPolicies, against the pods the engine builds', () => {
+  function selects(selector: V1LabelSelector, labels: Record<string, string>): boolean {
+    for (const [k, v] of Object.entries(selector.matchLabels ?? {})) if (labels[k] !== v) return false;
+    for (const e of selector.matchExpressions ?? []) {
+      const has = e.key in labels;
+      if (e.operator === 'Exists' && !has) return false;
+      if (e.operator === 'DoesNotExist' && has) return false;
+      if (e.operator === 'In' && !(has && e.values!.includes(labels[e.key]!))) return false;
+      if (e.operator === 'NotIn' && has && e.values!.includes(labels[e.key]!)) return false;
+    }
+    return true;
+  }
+  const jobPolicies = policies.filter((p) => p.metadata?.namespace === 'c2d-jobs');
+  const egressPolicies = (pod: V1Pod) =>
+    jobPolicies.filter((p) => p.spec!.policyTypes!.includes('Egress') && selects(p.spec!.podSelector ?? {}, pod.metadata!.labels!));
+  const ref = (allowNetworkAccess: boolean) => ({
+    name: 'c2d-job-x',
+    uid: '00000000-0000-0000-0000-000000000000',
+    namespace: 'c2d-jobs',
+    workflow: parseWorkflow(workflow({ allowNetworkAccess })),
+  });
+
+  it('deny all ingress to every job pod', () => {
+    for (const stage of STAGES) {
+      const pod = buildStagePod(stage, ref(true), DEFAULT_POD_SPEC_SETTINGS);
+      const ingress = jobPolicies.filter((p) => p.spec!.policyTypes!.includes('Ingress') && selects(p.spec!.podSelector ?? {}, pod.metadata!.labels!));
+      expect(ingress.length, stage).toBeGreaterThan(0);
+      expect(ingress.flatMap((p) => p.spec!.ingress ?? []), stage).toEqual([]);
+    }
+  });
+
+  it('give an algorithm without network access no egress at all', () => {
+    const pod = buildStagePod('algorithm', ref(false), DEFAULT_POD_SPEC_SETTINGS);
+    expect(pod.metadata!.labels![LABELS.network]).toBeUndefined();
+    const applying = egressPolicies(pod);
+    expect(applying.map((p) => p.metadata!.name)).toEqual(['default-deny']);
+    expect(applying.flatMap((p) => p.spec!.egress ?? [])).toEqual([]);
+  });
+
+  it('let configure, publish and a network-allowed algorithm out, each through its own policy', () => {
+    const names = (stage: (typeof STAGES)[number], net: boolean) =>
+      egressPolicies(buildStagePod(stage, ref(net), DEFAULT_POD_SPEC_SETTINGS)).map((p) => p.metadata!.name).sort();
+    expect(names('algorithm', true)).toEqual(['algorithm-network-egress', 'default-deny']);
+    expect(names('configure', false)).toEqual(['configure-egress', 'default-deny']);
+    expect(names('publish', false)).toEqual(['default-deny', 'publish-egress']);
+    expect(buildStagePod('configure', ref(false), DEFAULT_POD_SPEC_SETTINGS).metadata!.labels![LABELS.network]).toBe(NETWORK_ALLOW);
+  });
+
+  it('never allow the cloud metadata address, by IPv4 or IPv6', () => {
+    const v4 = (ip: string) => ip.split('.').reduce((n, o) => n * 256 + Number(o), 0);
+    const inV4 = (ip: string, cidr: string) => {
+      const [base, bits] = cidr.split('/');
+      const size = 2 ** (32 - Number(bits));
+      return Math.floor(v4(ip) / size) === Math.floor(v4(base!) / size);
+    };
+    let blocks = 0;
+    for (const p of jobPolicies) {
+      for (const rule of p.spec!.egress ?? []) {
+        for (const peer of rule.to ?? []) {
+          // Every peer is an address block or a namespace-scoped selector; none is "anywhere".
+          expect(peer.ipBlock ?? peer.namespaceSelector, p.metadata!.name).toBeDefined();
+          if (!peer.ipBlock) continue;
+          blocks++;
+          const { cidr, except = [] } = peer.ipBlock;
+          if (cidr.includes(':')) {
+            expect(except, p.metadata!.name).toContain('fc00::/7'); // holds fd00:ec2::254
+            expect(except, p.metadata!.name).toContain('fe80::/10');
+          } else if (inV4('169.254.169.254', cidr)) {
+            expect(except.some((e) => inV4('169.254.169.254', e)), `${p.metadata!.name} ${cidr}`).toBe(true);
+            for (const priv of ['10.0.0.1', '172.16.0.1', '192.168.0.1', '100.64.0.1']) {
+              expect(except.some((e) => inV4(priv, e)), `${p.metadata!.name} ${priv}`).toBe(true);
+            }
+          }
+        }
+      }
+    }
+    expect(blocks).toBeGreaterThan(0);
+  });
+});
