@@ -103,7 +103,8 @@ async function main(): Promise<void> {
       const url = await ProviderInstance.getComputeResultUrl(providerUrl, consumer5, job.jobId, result.index ?? 0);
       const body = await (await fetch(url)).text();
       console.log(`  #${result.index} ${result.type} ${result.filename} (${result.filesize} bytes)`);
-      if (result.type === 'output') console.log(body.replace(/^/gm, '      '));
+      // The algorithm's own log is shown too: a fast job may finish before its live log was followed.
+      if (result.type === 'output' || (result.type === 'algorithmLog' && !logStreamed)) console.log(body.replace(/^/gm, '      '));
     }
     console.log(`\n✔ job ${job.jobId} finished; the dataset never left the provider, only these results did.`);
   } finally {
