@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:net';
 import { promisify } from 'node:util';
 import { CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { waitFor } from '../../devcluster/processes.ts';
 import { loadKubeConfig } from '../../lib/kube/client.ts';
 import { simplePod, waitForPodGone, waitForPodPhase } from '../support/kube.ts';
 
@@ -184,7 +185,6 @@ describe('control plane', () => {
     const ownedName = unique('owned');
     await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: ownedName, ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name: owner.metadata!.name!, uid: owner.metadata!.uid! }] } } });
     await core.deleteNamespacedConfigMap({ name: owner.metadata!.name!, namespace: ns });
-    const { waitFor } = await import('../../devcluster/processes.ts');
     await waitFor('owned ConfigMap to be collected', async () => {
       try {
         await core.readNamespacedConfigMap({ name: ownedName, namespace: ns });
