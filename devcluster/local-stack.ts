@@ -1,9 +1,10 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { Wallet } from 'ethers';
 import { loadKubeConfig } from '../lib/kube/client.ts';
+import { applyAccessManifests, CONTROL_PLANE_ACCOUNTS, ENGINE_SERVICE_ACCOUNT, mintServiceAccountIdentities, type ServiceAccountIdentities } from './identities.ts';
 import { ENVIRONMENTS_CONFIGMAP, environmentsToConfigMapData, type Environment } from '../lib/job/environments.ts';
 import type { PlatformEnv } from './platform-env.ts';
 import { freePort, startProcess, waitFor, type ManagedProcess } from './processes.ts';
@@ -17,6 +18,8 @@ export interface LocalStack {
   environmentId: string;
   engineMetricsUrl?: string;
   processes: ManagedProcess[];
+  /** The kubeconfig each ServiceAccount's process uses (absent when running as admin). */
+  identities?: ServiceAccountIdentities;
   stop(): Promise<void>;
 }
 
@@ -29,6 +32,12 @@ export interface LocalStackOptions {
   environment?: Partial<Environment>;
   /** The engine's entry module (default engine/main.ts under tsx); a `.js` file (compiled) runs under plain node. */
   engineEntry?: string;
+  /**
+   * Whose Kubernetes identity the engine and the functions act as. `service-accounts` (the default) applies the
+   * manifests' RBAC and gives the engine and each function its own ServiceAccount token, so a permission the
+   * manifests lack fails here as it would in a cluster; `admin` uses the platform's admin kubeconfig.
+   */
+  identity?: 'service-accounts' | 'admin';
 }
 
 /** The one compute environment of the local setup: small, priced in OCEAN so the fee path is real. */
@@ -85,14 +94,28 @@ export async function startLocalStack(env: PlatformEnv, opts: LocalStackOptions 
   const logDir = opts.logDir ?? join(env.stateDir, 'logs');
   mkdirSync(logDir, { recursive: true });
   const environment = localEnvironment(env, opts.environment);
-  await writeLocalConfig(loadKubeConfig(env.kubeconfig), env, environment);
+  const admin = loadKubeConfig(env.kubeconfig);
+  await writeLocalConfig(admin, env, environment);
 
   const processes: ManagedProcess[] = [];
+  let identities: ServiceAccountIdentities | undefined;
+  let identitiesDir: string | undefined;
   const stop = async (): Promise<void> => {
     for (const p of [...processes].reverse()) await p.stop();
+    identities?.stop();
+    if (identitiesDir) rmSync(identitiesDir, { recursive: true, force: true });
   };
-  const base = { PATH: process.env.PATH, HOME: process.env.HOME, KUBECONFIG: env.kubeconfig, JOBS_NAMESPACE: env.namespaces.jobs, SYSTEM_NAMESPACE: env.namespaces.system };
+  const base = { PATH: process.env.PATH, HOME: process.env.HOME, JOBS_NAMESPACE: env.namespaces.jobs, SYSTEM_NAMESPACE: env.namespaces.system };
   try {
+    if ((opts.identity ?? 'service-accounts') === 'service-accounts') {
+      await applyAccessManifests(admin);
+      identitiesDir = mkdtempSync(join(env.stateDir, 'identities-'));
+      identities = await mintServiceAccountIdentities(admin, identitiesDir, CONTROL_PLANE_ACCOUNTS, {
+        namespace: env.namespaces.system,
+      });
+    }
+    const engineKubeconfig = identities?.kubeconfigs.get(ENGINE_SERVICE_ACCOUNT) ?? env.kubeconfig;
+    const provider = new Wallet(env.keys.provider);
     let engineMetricsUrl: string | undefined;
     if (opts.engine !== false) {
       const metricsPort = await freePort();
@@ -100,7 +123,7 @@ export async function startLocalStack(env: PlatformEnv, opts: LocalStackOptions 
       const entry = opts.engineEntry ?? join(projectRoot, 'engine/main.ts');
       processes.push(startProcess('engine', process.execPath, entry.endsWith('.js') ? [entry] : ['--import', 'tsx', entry], {
         logFile: join(logDir, 'engine.log'), cwd: projectRoot,
-        env: { ...base, ...s3Env(env), ENVIRONMENTS_NAMESPACE: env.namespaces.system, LEASE_NAMESPACE: env.namespaces.system, METRICS_PORT: String(metricsPort), METRICS_HOST: '127.0.0.1', POD_NAME: `engine-local-${process.pid}` },
+        env: { ...base, KUBECONFIG: engineKubeconfig, ...s3Env(env), ENVIRONMENTS_NAMESPACE: env.namespaces.system, LEASE_NAMESPACE: env.namespaces.system, METRICS_PORT: String(metricsPort), METRICS_HOST: '127.0.0.1', POD_NAME: `engine-local-${process.pid}` },
       }));
     }
     const port = opts.gatewayPort ?? (await freePort());
@@ -108,8 +131,10 @@ export async function startLocalStack(env: PlatformEnv, opts: LocalStackOptions 
     processes.push(startProcess('gateway', process.execPath, ['--import', 'tsx', join(projectRoot, 'functions/gateway.ts')], {
       logFile: join(logDir, 'gateway.log'), cwd: projectRoot,
       env: {
-        ...base, ...s3Env(env), PORT: String(port), PROVIDER_URL: providerUrl, PROVIDER_KEY: env.keys.provider, RPC_URL: env.rpcUrl, CHAIN_ID: String(env.chainId),
+        ...base, ...(identities ? { FUNCTION_KUBECONFIG_DIR: identitiesDir } : { KUBECONFIG: env.kubeconfig }),
+        ...s3Env(env), PORT: String(port), PROVIDER_URL: providerUrl, RPC_URL: env.rpcUrl, CHAIN_ID: String(env.chainId),
         ERC721_FACTORY_ADDRESS: env.ocean.ERC721Factory, ALLOW_PRIVATE_FILE_HOSTS: 'true',
+        PROVIDER_KEY: env.keys.provider, PROVIDER_ADDRESS: provider.address, PROVIDER_PUBLIC_KEY: provider.signingKey.publicKey,
       },
     }));
     const exitedEarly = processes.map(async (p) => {
@@ -124,7 +149,7 @@ export async function startLocalStack(env: PlatformEnv, opts: LocalStackOptions 
       ]),
       ...exitedEarly,
     ]);
-    return { providerUrl, environmentId: environment.id, engineMetricsUrl, processes, stop };
+    return { providerUrl, environmentId: environment.id, engineMetricsUrl, processes, identities, stop };
   } catch (err) {
     await stop();
     throw err;

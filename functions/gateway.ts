@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
@@ -29,17 +30,35 @@ export const FUNCTION_APPS: Record<FunctionName, (runtime: Runtime) => Hono> = {
   encrypt: encryptApp,
 };
 
+/** The functions that sign, and so the only ones given the provider's key (knative/<name>.yaml mount it). */
+export const PROVIDER_KEY_HOLDERS: ReadonlySet<FunctionName> = new Set<FunctionName>(['start', 'initialize']);
+
+/**
+ * The environment one function gets inside the gateway, as its Knative Service would give it: its own
+ * ServiceAccount's kubeconfig (`<dir>/c2d-fn-<name>.kubeconfig`) when FUNCTION_KUBECONFIG_DIR is set, and the
+ * provider's key only if it signs.
+ */
+export function functionEnv(fn: FunctionName, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const { FUNCTION_KUBECONFIG_DIR: dir, PROVIDER_KEY: key, PROVIDER_KEY_FILE: keyFile, ...rest } = env;
+  return {
+    ...rest,
+    ...(dir && { KUBECONFIG: join(dir, `c2d-fn-${fn}.kubeconfig`) }),
+    ...(PROVIDER_KEY_HOLDERS.has(fn) && { PROVIDER_KEY: key, PROVIDER_KEY_FILE: keyFile }),
+  };
+}
+
 /**
  * Every function's app behind one listener, for local runs: each request goes, untouched, to the app of the
  * function that owns its method and path, exactly as separate Knative services behind one host would see it.
+ * `runtimeFor` gives each function its own clients (and so its own Kubernetes identity).
  */
-export function createGateway(runtime: Runtime): Hono {
+export function createGateway(runtimeFor: (fn: FunctionName) => Runtime): Hono {
   const apps = new Map<FunctionName, Hono>();
   const gateway = new Hono();
   for (const endpoint of [INFO_ENDPOINT, ...ENDPOINTS]) {
     let app = apps.get(endpoint.fn);
     if (!app) {
-      app = FUNCTION_APPS[endpoint.fn](runtime);
+      app = FUNCTION_APPS[endpoint.fn](runtimeFor(endpoint.fn));
       apps.set(endpoint.fn, app);
     }
     const target = app;
@@ -51,7 +70,7 @@ export function createGateway(runtime: Runtime): Hono {
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const port = Number(process.env.PORT ?? 8030);
-  const gateway = createGateway(new Runtime());
+  const gateway = createGateway((fn) => new Runtime(functionEnv(fn, process.env)));
   serve({ fetch: gateway.fetch, hostname: '127.0.0.1', port }, (info) => {
     process.stdout.write(
       JSON.stringify({ time: new Date().toISOString(), level: 'info', component: 'gateway', msg: 'listening', ...info }) +

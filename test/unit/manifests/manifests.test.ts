@@ -19,6 +19,7 @@ import { ENDPOINTS, FUNCTION_NAMES, INFO_ENDPOINT } from '../../../lib/api/endpo
 import { ENVIRONMENTS_CONFIGMAP, ENVIRONMENTS_KEY, parseEnvironments } from '../../../lib/job/environments.ts';
 import { LABELS, NETWORK_ALLOW, STAGES } from '../../../lib/job/names.ts';
 import { parseWorkflow } from '../../../lib/job/workflow.ts';
+import { PROVIDER_KEY_HOLDERS } from '../../../functions/gateway.ts';
 import { workflow } from '../engine/fixtures.ts';
 
 /**
@@ -219,6 +220,8 @@ describe('secrets', () => {
   it('give the provider key only to the functions that sign or decrypt, as a read-only file', () => {
     const withKey = kservices.filter((l) => (ksvc(l).spec.template.spec.volumes ?? []).some((v) => v.secret?.secretName === 'c2d-provider-key'));
     expect(withKey.map((l) => ksvc(l).metadata.name).sort()).toEqual(['c2d-initialize', 'c2d-start']);
+    // The local gateway hands the key to the same functions.
+    expect(withKey.map((l) => ksvc(l).metadata.name).sort()).toEqual([...PROVIDER_KEY_HOLDERS].map((fn) => `c2d-${fn}`).sort());
     for (const l of withKey) {
       const c = ksvc(l).spec.template.spec.containers[0]!;
       expect(c.volumeMounts?.every((m) => m.readOnly)).toBe(true);
