@@ -6,8 +6,12 @@
 #   docker run -e FUNCTION_TARGET=info -e FUNCTION_SOURCE=dist/functions/info/index.js -e CHAIN_ID=8996 \
 #     -e PROVIDER_ADDRESS=0x... -p 8080:8080 REGISTRY/c2d/functions:0.1.0
 
+# The Node image the code is tested with (the same version as the development machine's node), pinned by the
+# digest of its multi-arch manifest list.
+ARG NODE_IMAGE=node:20.20.2-bookworm-slim@sha256:2cf067cfed83d5ea958367df9f966191a942351a2df77d6f0193e162b5febfc0
+
 # Build: TypeScript to JavaScript (tsconfig.build.json rewrites the .ts import specifiers to .js).
-FROM node:20.19-bookworm-slim AS build
+FROM ${NODE_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
@@ -18,12 +22,12 @@ COPY functions functions
 RUN npx tsc -p tsconfig.build.json
 
 # Production dependencies only, installed from the lock file without running any package's install scripts.
-FROM node:20.19-bookworm-slim AS deps
+FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 
-FROM node:20.19-bookworm-slim
+FROM ${NODE_IMAGE}
 ENV NODE_ENV=production \
     PORT=8080 \
     FUNCTION_SIGNATURE_TYPE=http
