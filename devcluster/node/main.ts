@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { CoreV1Api, ListWatch, VersionApi, Watch, type KubeConfig, type KubernetesObject, type ListPromise, type V1PersistentVolumeClaim, type V1Pod } from '@kubernetes/client-node';
 import { loadKubeConfig } from '../../lib/kube/client.ts';
 import { Binder } from './binder.ts';
+import { NodeCgroups } from './cgroups.ts';
 import { ContainerLogRegistry } from './container-logs.ts';
 import { startLogServer } from './log-server.ts';
 import { registerNode } from './node-status.ts';
@@ -86,7 +87,10 @@ async function main(): Promise<void> {
     },
   };
 
-  const runner = new PodRunner({ core, nodeName, nodeRoot, projectRoot, logs, volumeSources, log });
+  const cgroups = NodeCgroups.detect(nodeName);
+  if (cgroups) log('container limits enforced', { by: cgroups.description });
+  else log('container limits NOT enforced: no writable cgroup hierarchy with memory and cpu controllers');
+  const runner = new PodRunner({ core, nodeName, nodeRoot, projectRoot, logs, volumeSources, log, ...(cgroups && { cgroups }) });
   const binder = new Binder(binderCore, nodeName, nodeRoot, log);
 
   await watch<V1Pod>(kc, '/api/v1/pods', () => core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${nodeName}` }), `spec.nodeName=${nodeName}`,
@@ -100,7 +104,10 @@ async function main(): Promise<void> {
   const shutdown = (): void => {
     clearInterval(heartbeat);
     runner.stopAll();
-    setTimeout(() => process.exit(0), 200);
+    setTimeout(() => {
+      cgroups?.dispose();
+      process.exit(0);
+    }, 200);
   };
   process.on('SIGTERM', shutdown);
   process.on('SIGINT', shutdown);

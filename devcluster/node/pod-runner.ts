@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CoreV1Api, V1Container, V1ContainerStatus, V1Pod, V1PodStatus } from '@kubernetes/client-node';
+import { containerLimits, joinGroupsCommand, type ContainerGroup, type NodeCgroups } from './cgroups.ts';
 import { containerEnv, expandKubeVars } from './container-env.ts';
 import type { ContainerLogRegistry } from './container-logs.ts';
 import { resolveImage, UnsupportedImage } from './images.ts';
@@ -18,6 +19,8 @@ export interface PodRunnerDeps {
   projectRoot: string;
   logs: ContainerLogRegistry;
   volumeSources: VolumeSources;
+  /** Where container limits are enforced; undefined runs containers without limits. */
+  cgroups?: NodeCgroups;
   log: (msg: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -210,8 +213,18 @@ class PodWork {
       uid: sc.runAsUser ?? 0, gid: sc.runAsGroup ?? sc.runAsUser ?? 0,
       writableTmp: runtime.needsTmp || !sc.readOnlyRootFilesystem,
     });
+    let group: ContainerGroup | undefined;
+    try {
+      group = this.deps.cgroups?.create(`${this.uid}_${c.name}_${restart}`, containerLimits(c));
+    } catch (err) {
+      log.running = false;
+      cs.state = { terminated: { exitCode: 128, reason: 'StartError', message: `cannot set the container's limits: ${(err as Error).message}`, finishedAt: isoNow() } };
+      await this.publishStatus();
+      return 128;
+    }
+    const [command, ...commandArgs] = group ? joinGroupsCommand(group.procsFiles, ['bwrap', ...args]) : ['bwrap', ...args];
     const fd = openSync(log.file, 'a');
-    const child = spawn('bwrap', args, { stdio: ['ignore', fd, fd] });
+    const child = spawn(command!, commandArgs, { stdio: ['ignore', fd, fd] });
     closeSync(fd);
     this.children.add(child);
     // Listen before any await: a short-lived container can exit while the Running status is being written.
@@ -227,9 +240,16 @@ class PodWork {
     await this.publishStatus();
     const code = await exited;
     this.children.delete(child);
+    const oomKilled = code !== 0 && group?.oomKilled() === true;
+    group?.remove();
     log.running = false;
     cs.ready = false;
-    const reason = this.killedFor?.reason === 'DeadlineExceeded' ? 'DeadlineExceeded' : code === 0 ? 'Completed' : this.killedFor ? 'Killed' : 'Error';
+    const reason =
+      this.killedFor?.reason === 'DeadlineExceeded' ? 'DeadlineExceeded'
+      : code === 0 ? 'Completed'
+      : this.killedFor ? 'Killed'
+      : oomKilled ? 'OOMKilled'
+      : 'Error';
     cs.state = { terminated: { exitCode: code, reason, startedAt, finishedAt: isoNow(), containerID: cs.containerID } };
     cs.lastState = {};
     await this.publishStatus();

@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:net';
 import { promisify } from 'node:util';
 import { CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { NodeCgroups } from '../../devcluster/node/cgroups.ts';
 import { waitFor } from '../../devcluster/processes.ts';
 import { loadKubeConfig } from '../../lib/kube/client.ts';
 import { simplePod, waitForPodGone, waitForPodPhase } from '../support/kube.ts';
@@ -98,6 +99,41 @@ describe('local node', () => {
     await core.deleteNamespacedPod({ name, namespace: ns });
     await waitForPodGone(core, ns, name);
     expect(() => process.kill(pid, 0)).toThrow();
+  });
+
+  describe('container limits', () => {
+    const limited = (name: string, command: string[], limits: Record<string, string>) => {
+      const pod = simplePod(name, 'node:20', command);
+      pod.spec!.containers[0]!.resources = { limits, requests: limits };
+      return pod;
+    };
+    // Skipped only where the machine offers no writable cgroup hierarchy; the node logs that limits are not enforced.
+    const probe = NodeCgroups.detect(`probe-${process.pid}`);
+    probe?.dispose();
+    const enforced = probe !== undefined;
+
+    it.runIf(enforced)('kills a container that outgrows its memory limit and reports OOMKilled', async () => {
+      const name = unique('oom');
+      const grow = 'const a=[];for(;;){a.push(Buffer.alloc(8<<20,1));}';
+      await core.createNamespacedPod({ namespace: ns, body: limited(name, ['node', '-e', grow], { memory: '96Mi', cpu: '1' }) });
+      const pod = await waitForPodPhase(core, ns, name, ['Succeeded', 'Failed'], 60_000);
+      expect(pod.status?.phase).toBe('Failed');
+      const terminated = pod.status?.containerStatuses?.[0]?.state?.terminated;
+      expect(terminated?.reason).toBe('OOMKilled');
+      expect(terminated?.exitCode).toBe(137);
+    });
+
+    it.runIf(enforced)('holds a busy container to its CPU limit', async () => {
+      const name = unique('cpu');
+      // Spin for 3 s of wall time, then print the CPU time the process got.
+      const spin = 'const t=Date.now();while(Date.now()-t<3000){}const u=process.cpuUsage();console.log(JSON.stringify({cpuMs:(u.user+u.system)/1000}))';
+      await core.createNamespacedPod({ namespace: ns, body: limited(name, ['node', '-e', spin], { memory: '256Mi', cpu: '200m' }) });
+      const pod = await waitForPodPhase(core, ns, name, ['Succeeded', 'Failed'], 60_000);
+      expect(pod.status?.phase).toBe('Succeeded');
+      const { cpuMs } = JSON.parse((await core.readNamespacedPodLog({ name, namespace: ns, container: 'main' })).trim()) as { cpuMs: number };
+      // 200m over about 3 s is about 600 ms of CPU; unthrottled it would be close to 3000 ms.
+      expect(cpuMs).toBeLessThan(1200);
+    });
   });
 
   it('fails a pod whose image has no local runtime, with the reason', async () => {
