@@ -1,3 +1,5 @@
+import { podProgramPath, POD_PROGRAMS } from './pod-programs.ts';
+
 /**
  * How the local node maps a container image to a runtime on this machine. There is no container runtime here:
  * a container is a process under bwrap that sees the host's /usr read-only, so an image stands for the runtime
@@ -8,7 +10,7 @@
  * | node:*                         | the machine's node                         | node               |
  * | python:*                       | the machine's python3 (`python` → python3) | python3            |
  * | busybox:*, alpine:*, debian:*, ubuntu:* | the machine's /bin/sh and coreutils | sh              |
- * | c2d/pod-programs:* (any registry prefix) | this project's pod programs: command [NAME] runs engine/pods/NAME.ts | – |
+ * | c2d/pod-programs:* (any registry prefix) | this project's pod programs, compiled at node start: command [configure] or [publish] | – |
  */
 export interface ImageRuntime {
   /** The argv to execute inside the sandbox. */
@@ -25,9 +27,8 @@ export class UnsupportedImage extends Error {
   }
 }
 
-const POD_PROGRAM_NAME = /^[a-z][a-z0-9-]{0,40}$/;
-// Resolved here, not by name inside the sandbox: pod programs start in `/`, where `tsx` is not resolvable.
-const TSX_LOADER = import.meta.resolve('tsx');
+const isPodProgram = (name: string | undefined): name is (typeof POD_PROGRAMS)[number] =>
+  (POD_PROGRAMS as readonly (string | undefined)[]).includes(name);
 
 /** The part of an image reference between the last slash and the tag: `ghcr.io/x/node:20` → `node`. */
 export function imageRepository(image: string): { path: string; name: string } {
@@ -50,11 +51,11 @@ export function resolveImage(
 
   if (path === 'c2d/pod-programs' || path.endsWith('/c2d/pod-programs')) {
     const [program, ...rest] = given;
-    if (!program || !POD_PROGRAM_NAME.test(program)) {
-      throw new UnsupportedImage(image, `needs a pod program name as its command (got ${JSON.stringify(program ?? null)})`);
+    if (!isPodProgram(program)) {
+      throw new UnsupportedImage(image, `needs a pod program as its command (${POD_PROGRAMS.join(' or ')}; got ${JSON.stringify(program ?? null)})`);
     }
     return {
-      argv: [process.execPath, '--import', TSX_LOADER, `${projectRoot}/engine/pods/${program}.ts`, ...rest],
+      argv: [process.execPath, podProgramPath(projectRoot, program), ...rest],
       extraReadOnlyBinds: [projectRoot],
       needsTmp: true,
     };

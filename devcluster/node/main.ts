@@ -13,6 +13,7 @@ import { NodeCgroups } from './cgroups.ts';
 import { ContainerLogRegistry } from './container-logs.ts';
 import { startLogServer } from './log-server.ts';
 import { registerNode } from './node-status.ts';
+import { buildPodPrograms } from './pod-programs.ts';
 import { PodRunner } from './pod-runner.ts';
 import type { VolumeSources } from './volumes.ts';
 
@@ -87,6 +88,9 @@ async function main(): Promise<void> {
     },
   };
 
+  const buildStarted = Date.now();
+  await buildPodPrograms(projectRoot);
+  log('pod programs compiled', { ms: Date.now() - buildStarted });
   const cgroups = NodeCgroups.detect(nodeName);
   if (cgroups) log('container limits enforced', { by: cgroups.description });
   else log('container limits NOT enforced: no writable cgroup hierarchy with memory and cpu controllers');
