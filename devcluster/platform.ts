@@ -1,10 +1,12 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadKubeConfig } from '../lib/kube/client.ts';
 import { binaryPaths, missingBinaries } from './binaries.ts';
 import { createNamespaces, grantLocalBinder, installCrds } from './bootstrap.ts';
 import { ensureClusterCerts } from './certs.ts';
+import { killNodeCgroups } from './node/cgroups.ts';
 import { deployOcean, devKeys, startChain, type ChainHandle } from './chain.ts';
 import { startControlPlane } from './control-plane.ts';
 import { writeKubeconfig } from './kubeconfig.ts';
@@ -41,8 +43,11 @@ export async function startPlatform(stateDir: string, report: (m: string) => voi
   const processes: ManagedProcess[] = [];
   let chain: ChainHandle | undefined;
   let pending: Promise<unknown>[] = [];
+  // The node's containers live in control groups of this name, so that stopping the platform ends every one of them.
+  const nodeCgroup = `c2d-node-${randomBytes(6).toString('hex')}`;
   const stop = async (): Promise<void> => {
     for (const p of [...processes].reverse()) await p.stop();
+    await killNodeCgroups(nodeCgroup);
     await chain?.stop();
   };
   try {
@@ -73,6 +78,7 @@ export async function startPlatform(stateDir: string, report: (m: string) => voi
       env: {
         PATH: process.env.PATH, KUBECONFIG: nodeKubeconfig, BINDER_KUBECONFIG: binderKubeconfig, NODE_NAME, NODE_ROOT: join(stateDir, 'node'),
         KUBELET_PORT: String(kubeletPort), NODE_CERT: certs.nodeServing.cert, NODE_KEY: certs.nodeServing.key, CLUSTER_CA: certs.ca.cert, PROJECT_ROOT: projectRoot,
+        NODE_CGROUP: nodeCgroup,
       },
     });
     processes.push(node);

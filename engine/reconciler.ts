@@ -38,6 +38,8 @@ export interface ReconcilerDeps {
 
 const MAX_CONFLICT_RETRIES = 5;
 
+const isCreation = (a: Action): boolean => a.kind === 'createPvc' || a.kind === 'createPod';
+
 class Conflict extends Error {}
 
 export class Reconciler {
@@ -191,7 +193,26 @@ export class Reconciler {
       settings: this.deps.planner,
     };
     if (needsPublishResults(observed)) observed.publishResults = await this.readPublishResults(names.pods.publish);
-    for (const action of plan(observed)) await this.execute(action, job);
+    await this.executeAll(plan(observed), job);
+  }
+
+  /**
+   * Carries out a plan in its order, except that a run of object creations (a job's volume and pod) goes out at
+   * once: each is idempotent and none needs another to exist first, and an admission holds its environment's lock
+   * until its status is written.
+   */
+  private async executeAll(actions: Action[], job: JobConfigMap): Promise<void> {
+    for (let i = 0; i < actions.length; ) {
+      let end = i;
+      while (end < actions.length && isCreation(actions[end]!)) end++;
+      if (end > i) {
+        await Promise.all(actions.slice(i, end).map((a) => this.execute(a, job)));
+        i = end;
+      } else {
+        await this.execute(actions[i]!, job);
+        i++;
+      }
+    }
   }
 
   private async readPublishResults(podName: string): Promise<Observed['publishResults']> {
@@ -249,7 +270,8 @@ export class Reconciler {
       this.deps.log.info('job status', { jobId, from: previous.code, to: status.code, text: status.text, reason: event.reason, message: event.message });
     }
     for (const stage of STAGES) this.observeStageDuration(stage, previous, status);
-    await this.emitEvent(job, updated, event);
+    // Not awaited: the status is the record, and the event must not hold up the next job's admission.
+    void this.emitEvent(job, updated, event);
     // A job that started or ended changes what the queued jobs of its environment may do.
     if (previous.code === StatusCode.WarmingUp || (isFinal(status.code) && !isFinal(previous.code))) {
       for (const queued of this.queuedIn(job.workflow.environment)) if (queued !== jobId) this.deps.wake(queued);

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { V1Container } from '@kubernetes/client-node';
 
@@ -10,6 +10,8 @@ export interface ContainerLimits {
 }
 
 const CFS_PERIOD_US = 100_000;
+const CGROUP_ROOT = '/sys/fs/cgroup';
+const SAFE_NAME = /^[A-Za-z0-9_.-]+$/;
 
 const SUFFIXES: Record<string, number> = {
   '': 1, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18,
@@ -86,8 +88,9 @@ export class NodeCgroups {
     private readonly parents: { memory: string; cpu: string; unified: string },
   ) {}
 
-  static detect(nodeName: string, root = '/sys/fs/cgroup'): NodeCgroups | undefined {
-    const name = `c2d-node-${nodeName}`;
+  /** `name` is the node's own parent group: one per node instance, so that `killNodeCgroups` ends only its containers. */
+  static detect(name: string, root = CGROUP_ROOT): NodeCgroups | undefined {
+    if (!SAFE_NAME.test(name)) throw new Error(`unsafe cgroup name ${JSON.stringify(name)}`);
     const unifiedRoot = existsSync(join(root, 'cgroup.controllers')) ? root : join(root, 'unified');
     try {
       const controllers = readFileSync(join(unifiedRoot, 'cgroup.controllers'), 'utf8').split(/\s+/);
@@ -129,7 +132,7 @@ export class NodeCgroups {
 
   /** Creates the groups of one container run and writes its limits. `id` must be a safe path segment. */
   create(id: string, limits: ContainerLimits): ContainerGroup {
-    if (!/^[A-Za-z0-9_.-]+$/.test(id)) throw new Error(`unsafe cgroup name ${JSON.stringify(id)}`);
+    if (!SAFE_NAME.test(id)) throw new Error(`unsafe cgroup name ${JSON.stringify(id)}`);
     const dirs: Partial<Record<'memory' | 'cpu' | 'unified', string>> =
       this.version === 2
         ? { unified: join(this.parents.unified, id) }
@@ -173,4 +176,53 @@ export class NodeCgroups {
 export function joinGroupsCommand(procsFiles: readonly string[], argv: readonly string[]): string[] {
   const script = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"';
   return ['/bin/sh', '-c', script, 'c2d-cgroup-join', ...procsFiles, '--', ...argv];
+}
+
+/**
+ * Kills every process left in a node's groups and removes them. bwrap ends a container when bwrap ends, and bwrap
+ * ends with the node — except when the node dies while a sandbox is still being set up; the platform calls this
+ * after its node has stopped, however it stopped, so no container outlives its platform.
+ */
+export async function killNodeCgroups(name: string, root = CGROUP_ROOT): Promise<void> {
+  if (!SAFE_NAME.test(name)) throw new Error(`unsafe cgroup name ${JSON.stringify(name)}`);
+  const parents = [join(root, name), join(root, 'unified', name), join(root, 'memory', name), join(root, 'cpu', name)].filter((d) => existsSync(d));
+  const children = (dir: string): string[] => {
+    try {
+      return readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => join(dir, e.name));
+    } catch {
+      return [];
+    }
+  };
+  for (let attempt = 0; attempt < 50; attempt++) {
+    let remaining = 0;
+    for (const group of parents.flatMap(children)) {
+      let pids: number[] = [];
+      try {
+        pids = readFileSync(join(group, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
+      } catch {
+        // Gone meanwhile.
+      }
+      for (const pid of pids) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // Already exited.
+        }
+      }
+      try {
+        rmdirSync(group);
+      } catch {
+        remaining++;
+      }
+    }
+    if (remaining === 0) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  for (const parent of parents) {
+    try {
+      rmdirSync(parent);
+    } catch {
+      // Not empty: something could not be killed; leave it rather than fail the platform's stop.
+    }
+  }
 }

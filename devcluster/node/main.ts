@@ -2,7 +2,8 @@
  * The local node: registers a Node, binds unscheduled pods and pending claims to itself, runs each pod's
  * containers as bwrap sandboxes, reports their status and serves their logs to the API server like a kubelet.
  * Configuration (env): KUBECONFIG (the node's identity), NODE_NAME, NODE_ROOT, KUBELET_PORT, NODE_CERT,
- * NODE_KEY, CLUSTER_CA, PROJECT_ROOT, BINDER_KUBECONFIG (the identity allowed to bind pods and claims).
+ * NODE_KEY, CLUSTER_CA, PROJECT_ROOT, BINDER_KUBECONFIG (the identity allowed to bind pods and claims), NODE_CGROUP
+ * (the parent control group of this node's containers).
  */
 import { readFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -91,7 +92,7 @@ async function main(): Promise<void> {
   const buildStarted = Date.now();
   await buildPodPrograms(projectRoot);
   log('pod programs compiled', { ms: Date.now() - buildStarted });
-  const cgroups = NodeCgroups.detect(nodeName);
+  const cgroups = NodeCgroups.detect(process.env.NODE_CGROUP ?? `c2d-node-${nodeName}`);
   if (cgroups) log('container limits enforced', { by: cgroups.description });
   else log('container limits NOT enforced: no writable cgroup hierarchy with memory and cpu controllers');
   const runner = new PodRunner({ core, nodeName, nodeRoot, projectRoot, logs, volumeSources, log, ...(cgroups && { cgroups }) });

@@ -41,3 +41,4 @@ export function bwrapArgs(spec: SandboxSpec): string[] {
   args.push('--cap-drop', 'ALL', '--');
   return [...args, ...spec.argv];
 }
+
