@@ -2,14 +2,17 @@
  * The publisher and the consumer of the local platform: publish Ocean v4 assets (data NFT, datatokens, DDO set on
  * chain) and order them, with real transactions through ethers. Used by integration tests and the demo.
  */
+import { execFileSync } from 'node:child_process';
 import { encrypt } from 'eciesjs';
 import {
   Contract,
+  ContractFactory,
   JsonRpcProvider,
   NonceManager,
   Wallet,
   ZeroAddress,
   getAddress,
+  getBytes,
   hexlify,
   parseUnits,
   sha256,
@@ -231,14 +234,30 @@ export interface SetMetadataOptions {
   providerAddress: string;
   /** Ocean metadata state: 0 active, 1 end-of-life, 2 deprecated, 3 revoked, 4 ordering disabled, 5 unlisted. */
   state?: number;
-  /** Provider public key: store the DDO ECIES-encrypted (flags 0x02) instead of plain (0x00). */
+  /** Provider public key: store the DDO ECIES-encrypted (flag bit 0x02) instead of plain (0x00). */
   encryptDdoTo?: string;
+  /** Store the DDO lzma-compressed (flag bit 0x01); with encryptDdoTo, compressed first, then encrypted, as Ocean does. */
+  compressDdo?: boolean;
 }
 
-/** `setMetaData` on the data NFT, as Ocean's publish flow does; the hash is sha256 of the DDO JSON. Returns the tx. */
+/**
+ * Python's `lzma.compress` (the .xz container, preset 6, CRC64): the exact bytes Ocean's Python publishers put on chain
+ * for a compressed DDO. Needs `python3`, which the local node already needs for `python:*` images.
+ */
+export function lzmaCompress(data: Uint8Array): Uint8Array {
+  const script = 'import lzma, sys; sys.stdout.buffer.write(lzma.compress(sys.stdin.buffer.read()))';
+  return new Uint8Array(execFileSync('python3', ['-c', script], { input: data, maxBuffer: 64 * 1024 * 1024 }));
+}
+
+/**
+ * `setMetaData` on the data NFT, as Ocean's publish flow does; the hash is sha256 of the plain DDO JSON, whatever the
+ * flags. Returns the tx.
+ */
 export async function setAssetMetadata(o: SetMetadataOptions): Promise<string> {
   const json = toUtf8Bytes(JSON.stringify(o.ddo));
-  const [flags, data] = o.encryptDdoTo ? ['0x02', eciesEncryptHex(o.encryptDdoTo, json)] : ['0x00', json];
+  let data: Uint8Array | string = o.compressDdo ? lzmaCompress(json) : json;
+  if (o.encryptDdoTo) data = eciesEncryptHex(o.encryptDdoTo, getBytes(data));
+  const flags = hexlify(Uint8Array.of((o.compressDdo ? 0x01 : 0) | (o.encryptDdoTo ? 0x02 : 0)));
   return withWallet(o.rpcUrl, o.publisherKey, async (publisher) => {
     const nft = new Contract(o.nftAddress, oceanArtifact('ERC721Template').abi, publisher);
     const args = [o.state ?? 0, o.providerUrl, o.providerAddress, flags, data, sha256(json), []];
@@ -260,6 +279,7 @@ export interface PublishOptions {
   providerUrl?: string;
   providerAddress: string;
   encryptDdoTo?: string;
+  compressDdo?: boolean;
   /** Who receives freshly minted datatokens of every service, and how many (default 10). */
   mintTo?: string;
   mintAmount?: string;
@@ -331,17 +351,36 @@ export async function publishAsset(o: PublishOptions): Promise<PublishedAsset> {
     return { chainId: Number(chainId), nftAddress: getAddress(nftAddress), datatokens, createTxHash: receipt.hash };
   });
 
+  const published = await setAssetDdo({ ...o, chainId: created.chainId, nftAddress: created.nftAddress, datatokenAddresses: created.datatokens });
+  return { ...published, createTxHash: created.createTxHash };
+}
+
+export type SetDdoOptions = Omit<PublishOptions, 'ocean' | 'mintTo' | 'mintAmount'> & {
+  nftAddress: string;
+  /** One per service, in service order. */
+  datatokenAddresses: string[];
+  /** Saves asking the chain. */
+  chainId?: number;
+};
+
+/**
+ * The second half of a publish, for tokens that already exist: the DDO completed with DID, chain, NFT and datatokens,
+ * its files encrypted, and set on the NFT. Tests use it to point a DDO at tokens the factory did not pair with it.
+ */
+export async function setAssetDdo(o: SetDdoOptions): Promise<Omit<PublishedAsset, 'createTxHash'>> {
+  const nftAddress = getAddress(o.nftAddress);
+  const chainId =
+    o.chainId ?? (await withWallet(o.rpcUrl, o.publisherKey, async (publisher) => Number((await publisher.provider!.getNetwork()).chainId)));
   const ddo: Ddo = structuredClone(o.ddo);
-  ddo.id = assetDid(created.nftAddress, created.chainId);
-  ddo.chainId = created.chainId;
-  ddo.nftAddress = created.nftAddress;
+  ddo.id = assetDid(nftAddress, chainId);
+  ddo.chainId = chainId;
+  ddo.nftAddress = nftAddress;
   ddo.services.forEach((service, i) => {
-    service.datatokenAddress = created.datatokens[i]!;
-    const filesObject: OceanFilesObject = {
-      nftAddress: created.nftAddress,
-      datatokenAddress: service.datatokenAddress,
-      files: service.files as OceanFile[],
-    };
+    const datatoken = o.datatokenAddresses[i];
+    if (!datatoken) throw new Error(`no datatoken for service ${service.id}`);
+    if (!Array.isArray(service.files)) throw new Error(`service ${service.id}: files must be the plain list`);
+    service.datatokenAddress = getAddress(datatoken);
+    const filesObject: OceanFilesObject = { nftAddress, datatokenAddress: service.datatokenAddress, files: service.files };
     service.files = o.encryptFilesTo
       ? eciesEncryptHex(o.encryptFilesTo, toUtf8Bytes(JSON.stringify(filesObject)))
       : filesObject;
@@ -350,20 +389,67 @@ export async function publishAsset(o: PublishOptions): Promise<PublishedAsset> {
   const txHash = await setAssetMetadata({
     rpcUrl: o.rpcUrl,
     publisherKey: o.publisherKey,
-    nftAddress: created.nftAddress,
+    nftAddress,
     ddo,
     providerUrl: o.providerUrl ?? ddo.services[0]!.serviceEndpoint,
     providerAddress: o.providerAddress,
     encryptDdoTo: o.encryptDdoTo,
+    compressDdo: o.compressDdo,
   });
-  return {
-    did: ddo.id,
-    nftAddress: created.nftAddress,
-    datatokenAddresses: created.datatokens,
-    ddo,
-    txHash,
-    createTxHash: created.createTxHash,
-  };
+  return { did: ddo.id, nftAddress, datatokenAddresses: ddo.services.map((s) => s.datatokenAddress), ddo, txHash };
+}
+
+export interface OutsideFactoryOptions {
+  rpcUrl: string;
+  /** Deploys, and owns (NFT) or mints (datatoken). */
+  deployerKey: string;
+  /** Deployed contract addresses by name (a datatoken needs the Router, as its factory would pass). */
+  ocean: Record<string, string>;
+}
+
+async function deployInitialized(
+  o: OutsideFactoryOptions,
+  name: 'ERC721Template' | 'ERC20Template',
+  init: (deployer: string) => unknown[],
+  after?: (contract: Contract, deployer: string) => Promise<void>,
+): Promise<string> {
+  return withWallet(o.rpcUrl, o.deployerKey, async (wallet, deployer) => {
+    const { abi, bytecode } = oceanArtifact(name);
+    const deployed = await new ContractFactory(abi, bytecode, wallet).deploy();
+    if ((await deployed.deploymentTransaction()?.wait())?.status !== 1) throw new Error(`deploying ${name} failed`);
+    const contract = new Contract(await deployed.getAddress(), abi, wallet);
+    await call(contract, 'initialize', ...init(deployer));
+    await after?.(contract, deployer);
+    return getAddress(await contract.getAddress());
+  });
+}
+
+/**
+ * Ocean's data NFT template deployed and initialized directly instead of cloned by the ERC721Factory: the same code
+ * and events (setMetaData works; the deployer owns it), but no factory lists it. What the access checks must refuse.
+ */
+export function deployNftOutsideFactory(o: OutsideFactoryOptions): Promise<string> {
+  const factory = o.ocean.ERC721Factory ?? ZeroAddress;
+  return deployInitialized(o, 'ERC721Template', (deployer) => [deployer, 'Look-alike NFT', 'FAKE-NFT', factory, ZeroAddress, ZeroAddress, '', true]);
+}
+
+/**
+ * Ocean's datatoken template deployed and initialized directly, naming `nftAddress` as its NFT: `startOrder` on it
+ * emits the real OrderStarted and ProviderFee events, but the factory never made it. Mints to `mintTo` (default 10).
+ */
+export function deployDatatokenOutsideFactory(
+  o: OutsideFactoryOptions & { nftAddress: string; mintTo?: string; mintAmount?: string },
+): Promise<string> {
+  const router = o.ocean.Router;
+  if (!router) throw new Error('ocean addresses lack Router');
+  return deployInitialized(
+    o,
+    'ERC20Template',
+    (deployer) => [['Look-alike DT', 'FAKE-DT'], [deployer, deployer, ZeroAddress, ZeroAddress], [o.nftAddress, router], [parseUnits('1000000', 18), 0n], []],
+    async (dt) => {
+      if (o.mintTo) await call(dt, 'mint', o.mintTo, parseUnits(o.mintAmount ?? '10', 18));
+    },
+  );
 }
 
 export interface ConsumeMarketFee {

@@ -3,6 +3,7 @@ import { getAddress, getBytes, hexlify, isAddress } from 'ethers';
 import { z } from 'zod';
 import { assertDidOfNft, isDid } from './did.ts';
 import { AccessDenied, deny } from './errors.ts';
+import { decompressXz } from './lzma.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Schema: the parts of an Ocean v4 DDO this provider relies on. Unknown keys are kept (the hash covers the bytes,
@@ -182,18 +183,25 @@ export function sha256Hex0x(bytes: Uint8Array | string): string {
 }
 
 /**
- * Turns the on-chain payload into the document text, the way Ocean's provider does: bit 2 set → ECIES-decrypt with
- * this provider's key; bit 1 set → lzma-decompressed (refused: no lzma implementation is installed here); then the
- * sha256 of the resulting bytes must equal `metaDataHash`.
+ * The largest DDO accepted, in bytes; DDOs are a few kilobytes. It matters for compressed ones: a few hundred bytes of
+ * .xz can expand to gigabytes.
  */
-export function decodeMetadataPayload(payload: MetadataPayload, decrypt: (data: Uint8Array) => Uint8Array): string {
+export const MAX_DDO_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Turns the on-chain payload into the document text, the way Ocean's provider does: bit 2 set → ECIES-decrypt with
+ * this provider's key; then bit 1 set → decompress (.xz, what Python's lzma.compress writes), in that order since
+ * Ocean compresses before encrypting. The sha256 of the resulting plain bytes must equal `metaDataHash`.
+ */
+export async function decodeMetadataPayload(
+  payload: MetadataPayload,
+  decrypt: (data: Uint8Array) => Uint8Array,
+  maxBytes = MAX_DDO_BYTES,
+): Promise<string> {
   const flagBytes = getBytes(payload.flags);
   const flags = flagBytes.length === 0 ? 0 : (flagBytes[0] ?? 0);
   if ((flags & ~(METADATA_FLAGS.COMPRESSED | METADATA_FLAGS.ENCRYPTED)) !== 0) {
     throw deny('DDO_FLAGS_UNKNOWN', `the metadata flags 0x${flags.toString(16)} set bits Ocean does not define`);
-  }
-  if (flags & METADATA_FLAGS.COMPRESSED) {
-    throw deny('DDO_COMPRESSED_UNSUPPORTED', 'lzma-compressed DDOs are not supported by this provider');
   }
   let bytes = getBytes(payload.data);
   if (flags & METADATA_FLAGS.ENCRYPTED) {
@@ -204,6 +212,8 @@ export function decodeMetadataPayload(payload: MetadataPayload, decrypt: (data: 
       throw deny('DDO_NOT_DECRYPTABLE', 'the DDO is encrypted, but not to this provider');
     }
   }
+  if (flags & METADATA_FLAGS.COMPRESSED) bytes = await decompressXz(bytes, maxBytes);
+  if (bytes.length > maxBytes) throw deny('DDO_TOO_LARGE', `the DDO is larger than ${maxBytes} bytes`);
   if (sha256Hex0x(bytes) !== hexlify(payload.metaDataHash).toLowerCase()) {
     throw deny('DDO_HASH_MISMATCH', 'the DDO does not match the metaDataHash recorded on chain');
   }

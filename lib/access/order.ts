@@ -61,19 +61,19 @@ export interface OrderProof {
 
 /**
  * The service's datatoken must belong to the DDO's NFT, and both must come from the known factory — otherwise a
- * look-alike token could emit the events below.
+ * look-alike token could emit the events below. `field` names the request part the refusal is about.
  */
-export async function assertDatatokenOfAsset(chain: ChainContext, nftAddress: string, datatoken: string): Promise<void> {
+export async function assertDatatokenOfAsset(chain: ChainContext, nftAddress: string, datatoken: string, field?: string): Promise<void> {
   const t = chain.rpcTimeoutMs;
-  await assertNftFromFactory(chain, nftAddress);
+  await assertNftFromFactory(chain, nftAddress, field);
   const listedDt = (await callView(chain.provider, chain.factoryAddress, erc721Factory, 'erc20List', [datatoken], t))?.[0];
   if (listedDt !== true) {
-    throw deny('DATATOKEN_NOT_FROM_FACTORY', `datatoken ${datatoken} was not created by the known ERC721Factory`);
+    throw deny('DATATOKEN_NOT_FROM_FACTORY', `datatoken ${datatoken} was not created by the known ERC721Factory`, field);
   }
   const deployed = (await callView(chain.provider, nftAddress, erc721Template, 'isDeployed', [datatoken], t))?.[0];
   const parent = (await callView(chain.provider, datatoken, erc20Template, 'getERC721Address', [], t))?.[0] as string | undefined;
   if (deployed !== true || !parent || getAddress(parent) !== getAddress(nftAddress)) {
-    throw deny('DATATOKEN_NOT_OF_ASSET', `datatoken ${datatoken} does not belong to NFT ${nftAddress}`);
+    throw deny('DATATOKEN_NOT_OF_ASSET', `datatoken ${datatoken} does not belong to NFT ${nftAddress}`, field);
   }
 }
 
@@ -188,7 +188,7 @@ export async function verifyOrder(chain: ChainContext, req: OrderRequest): Promi
   if (!TX_ID.test(req.txId)) throw deny('TX_ID_MALFORMED', 'must be a 0x-prefixed 32-byte transaction hash', field);
   const txId = req.txId.toLowerCase();
   const datatoken = getAddress(req.service.service.datatokenAddress);
-  await assertDatatokenOfAsset(chain, req.ddo.nftAddress, datatoken);
+  await assertDatatokenOfAsset(chain, req.ddo.nftAddress, datatoken, field);
 
   const receipt = await receiptOf(chain, txId, field, 'order transaction');
   const events = parseLogs(receipt.logs);

@@ -67,11 +67,11 @@ export async function locateNft(chain: ChainContext, did: string): Promise<strin
 }
 
 /** Refuses an NFT the known factory did not create. */
-export async function assertNftFromFactory(chain: ChainContext, nftAddress: string): Promise<void> {
+export async function assertNftFromFactory(chain: ChainContext, nftAddress: string, field?: string): Promise<void> {
   const listed = await callView(chain.provider, chain.factoryAddress, erc721Factory, 'erc721List', [nftAddress], chain.rpcTimeoutMs);
   const value = listed?.[0] as string | undefined;
   if (!value || value === ZeroAddress || getAddress(value) !== getAddress(nftAddress)) {
-    throw deny('NFT_NOT_FROM_FACTORY', `NFT ${nftAddress} was not created by the known ERC721Factory`);
+    throw deny('NFT_NOT_FROM_FACTORY', `NFT ${nftAddress} was not created by the known ERC721Factory`, field);
   }
 }
 
@@ -138,8 +138,8 @@ export interface ChainResolvedDdo extends ResolvedDdo {
 /**
  * The DDO a DID names, as the chain records it. `providerPrivateKey` decrypts documents published encrypted to this
  * provider. Refusals: DID_MALFORMED, DID_MISMATCH, DDO_NOT_FOUND, NFT_NOT_FROM_FACTORY, DDO_STATE_*, DDO_FLAGS_UNKNOWN,
- * DDO_COMPRESSED_UNSUPPORTED, DDO_NOT_DECRYPTABLE, DDO_HASH_MISMATCH, DDO_CACHE_HASH_MISMATCH, DDO_INVALID,
- * DDO_IDENTITY_MISMATCH; RPC trouble is ChainUnavailable.
+ * DDO_NOT_DECRYPTABLE, DDO_COMPRESSED_UNSUPPORTED, DDO_NOT_DECOMPRESSABLE, DDO_TOO_LARGE, DDO_HASH_MISMATCH,
+ * DDO_CACHE_HASH_MISMATCH, DDO_INVALID, DDO_IDENTITY_MISMATCH; RPC trouble is ChainUnavailable.
  */
 export async function resolveDdo(
   chain: ChainContext,
@@ -165,7 +165,7 @@ export async function resolveDdo(
   const document =
     options.cached !== undefined
       ? checkCachedDocument(options.cached, event.metaDataHash)
-      : decodeMetadataPayload(event, (data) => eciesDecrypt(providerPrivateKey, data));
+      : await decodeMetadataPayload(event, (data) => eciesDecrypt(providerPrivateKey, data));
   const ddo = parseDdoDocument(document);
   checkDdoIdentity(ddo, { did, nftAddress, chainId: chain.chainId });
   return { ddo, document, metaDataHash: event.metaDataHash.toLowerCase(), nftAddress, chainId: chain.chainId, state, event };

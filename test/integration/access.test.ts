@@ -1,23 +1,30 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import { Contract, JsonRpcProvider, NonceManager, Wallet, ZeroAddress, hexlify, parseUnits, sha256, toUtf8Bytes } from 'ethers';
+import { Contract, JsonRpcProvider, NonceManager, Wallet, ZeroAddress, getBytes, hexlify, parseUnits, sha256, toUtf8Bytes } from 'ethers';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { deployOcean, oceanArtifact } from '../../devcluster/chain.ts';
 import {
   algorithmDdo,
   datasetDdo,
+  deployDatatokenOutsideFactory,
+  deployNftOutsideFactory,
+  lzmaCompress,
   orderAsset,
   publishAsset,
   reuseOrder,
+  setAssetDdo,
   setAssetMetadata,
   type Ddo as PublishDdo,
   type PublishedAsset,
 } from '../../devcluster/ocean-assets.ts';
 import { encodeProviderData, signProviderFee, type ProviderFee } from '../../lib/chain/provider-fee.ts';
 import { containerSectionChecksum } from '../../lib/access/algo-checksums.ts';
+import type { AccessSettings } from '../../lib/access/admit-job.ts';
 import { loadPublishedAlgorithm } from '../../lib/access/algorithm.ts';
+import { authorizeStart, type StartInput } from '../../lib/access/authorize-start.ts';
 import type { ChainContext } from '../../lib/access/chain-context.ts';
 import { evaluateComputePolicy, findService, type PolicyContext } from '../../lib/access/compute-policy.ts';
+import { parseDdoDocument } from '../../lib/access/ddo.ts';
 import { AccessDenied, ChainUnavailable } from '../../lib/access/errors.ts';
 import { checkFeePaid, feeTermsFor } from '../../lib/access/fees.ts';
 import { initializeCompute, issueProviderFee } from '../../lib/access/initialize.ts';
@@ -25,6 +32,7 @@ import { verifyOrder, type OrderRequest } from '../../lib/access/order.ts';
 import { resolveDdo } from '../../lib/access/resolve-ddo.ts';
 import { createChainProvider } from '../../lib/access/rpc.ts';
 import { decryptServiceFiles } from '../../lib/access/service-files.ts';
+import type { Environment } from '../../lib/job/environments.ts';
 
 // Started once per run by test/support/platform-setup.ts: anvil with Ocean's contracts deployed.
 const env = inject('platform');
@@ -41,6 +49,21 @@ const rpcProvider = createChainProvider(env.rpcUrl, env.chainId);
 const chain: ChainContext = { provider: rpcProvider, chainId: env.chainId, factoryAddress: env.ocean.ERC721Factory! };
 const policy: PolicyContext = { providerUrls: [PROVIDER_URL], consumerAddress: consumer.address };
 const fileRules = { allowPrivateHosts: true };
+// What functions/start hands authorizeStart; the environment is free, so a fee of 0 pays for it.
+const access: AccessSettings = { chain, key: providerWallet, providerUrls: [PROVIDER_URL], files: fileRules };
+const freeEnvironment: Environment = {
+  id: ENV_ID,
+  description: '',
+  cpu: 1,
+  memoryMiB: 256,
+  diskMiB: 64,
+  maxJobDurationSeconds: 3600,
+  maxConcurrentJobs: 1,
+  storageExpirySeconds: 3600,
+  consumerAddress: providerWallet.address,
+  fees: [],
+  allowNetworkAccess: false,
+};
 
 // The algorithm's code is served here, so the files checksum is computed from real downloads.
 const algoFiles = new Map<string, string>();
@@ -82,32 +105,70 @@ function trustOf(algo: PublishedAsset, code = 'print(42)') {
   return { did: algo.did, filesChecksum: sha256hex(code), containerSectionChecksum: containerSectionChecksum(IMAGE) };
 }
 
-async function publishDataset(
-  opts: { trusted?: PublishedAsset[]; endpoint?: string; timeout?: number; allowRawAlgorithm?: boolean; encryptDdo?: boolean; ocean?: Record<string, string> } = {},
-): Promise<PublishedAsset> {
+interface DatasetOptions {
+  trusted?: PublishedAsset[];
+  endpoint?: string;
+  timeout?: number;
+  allowRawAlgorithm?: boolean;
+  encryptDdo?: boolean;
+  compressDdo?: boolean;
+}
+
+function datasetDocument(opts: DatasetOptions = {}): PublishDdo {
+  return datasetDdo({
+    name: 'dataset',
+    files: [{ type: 'url', url: 'https://data.example/weather.csv', method: 'GET', headers: { Authorization: 'Bearer s3cr3t' } }],
+    serviceEndpoint: opts.endpoint ?? PROVIDER_URL,
+    timeout: opts.timeout ?? 3600,
+    compute: {
+      allowNetworkAccess: true,
+      allowRawAlgorithm: opts.allowRawAlgorithm ?? false,
+      publisherTrustedAlgorithms: (opts.trusted ?? []).map((a) => trustOf(a)),
+    },
+  });
+}
+
+async function publishDataset(opts: DatasetOptions & { ocean?: Record<string, string> } = {}): Promise<PublishedAsset> {
   return publishAsset({
     rpcUrl: env.rpcUrl,
     ocean: opts.ocean ?? env.ocean,
     publisherKey: env.keys.publisher,
-    ddo: datasetDdo({
-      name: 'dataset',
-      files: [{ type: 'url', url: 'https://data.example/weather.csv', method: 'GET', headers: { Authorization: 'Bearer s3cr3t' } }],
-      serviceEndpoint: opts.endpoint ?? PROVIDER_URL,
-      timeout: opts.timeout ?? 3600,
-      compute: {
-        allowNetworkAccess: true,
-        allowRawAlgorithm: opts.allowRawAlgorithm ?? false,
-        publisherTrustedAlgorithms: (opts.trusted ?? []).map((a) => trustOf(a)),
-      },
-    }),
+    ddo: datasetDocument(opts),
     encryptFilesTo: providerWallet.signingKey.publicKey,
     ...(opts.encryptDdo && { encryptDdoTo: providerWallet.signingKey.publicKey }),
+    compressDdo: opts.compressDdo ?? false,
     providerAddress: providerWallet.address,
     mintTo: consumer.address,
   });
 }
 
-function freshFee(asset: PublishedAsset, o: { signer?: Wallet; environment?: string; validUntil?: number; charge?: boolean } = {}): ProviderFee {
+type Asset = Omit<PublishedAsset, 'createTxHash'>;
+
+/** Sets a dataset DDO on `nftAddress` (owned by the publisher) that names `datatoken`, whoever made either. */
+function listDataset(nftAddress: string, datatoken: string): Promise<Asset> {
+  return setAssetDdo({
+    rpcUrl: env.rpcUrl,
+    publisherKey: env.keys.publisher,
+    ddo: datasetDocument({ allowRawAlgorithm: true }),
+    encryptFilesTo: providerWallet.signingKey.publicKey,
+    providerAddress: providerWallet.address,
+    nftAddress,
+    datatokenAddresses: [datatoken],
+  });
+}
+
+/** A start request for the asset's compute service with a raw algorithm: only the dataset's order is checked. */
+function rawStart(asset: Asset, transferTxId: string): StartInput {
+  return {
+    consumer: consumer.address,
+    dataset: { documentId: asset.did, serviceId: asset.ddo.services[0]!.id, transferTxId },
+    additionalDatasets: [],
+    algorithm: { meta: { rawcode: 'print(1)', container: IMAGE } },
+    environment: freeEnvironment,
+  };
+}
+
+function freshFee(asset: Asset, o: { signer?: Wallet; environment?: string; validUntil?: number; charge?: boolean } = {}): ProviderFee {
   const service = asset.ddo.services[0]!;
   const t = now();
   if (o.signer) {
@@ -129,7 +190,7 @@ function freshFee(asset: PublishedAsset, o: { signer?: Wallet; environment?: str
   });
 }
 
-function order(asset: PublishedAsset, fee: ProviderFee, o: { serviceIndex?: number; consumerKey?: string } = {}): Promise<string> {
+function order(asset: Asset, fee: ProviderFee, o: { serviceIndex?: number; consumerKey?: string } = {}): Promise<string> {
   return orderAsset({
     rpcUrl: env.rpcUrl,
     consumerKey: o.consumerKey ?? env.keys.consumer,
@@ -139,7 +200,7 @@ function order(asset: PublishedAsset, fee: ProviderFee, o: { serviceIndex?: numb
   });
 }
 
-async function orderRequest(asset: PublishedAsset, txId: string, over: Partial<OrderRequest> = {}): Promise<OrderRequest> {
+async function orderRequest(asset: Asset, txId: string, over: Partial<OrderRequest> = {}): Promise<OrderRequest> {
   const { ddo } = await resolveDdo(chain, providerWallet.privateKey, asset.did);
   return {
     txId,
@@ -281,6 +342,47 @@ describe('access control against the local chain', () => {
       expect((await refusal(verifyOrder(chain, await orderRequest(dataset, tx)))).code).toBe('ORDER_WRONG_DATATOKEN');
     });
 
+    it('whose DDO names the datatoken of another asset', async () => {
+      // Another published NFT claims the dataset's datatoken: a real order of that token must not open this asset.
+      const pretender = await publishDataset();
+      const claimed = await listDataset(pretender.nftAddress, dataset.datatokenAddresses[0]!);
+      const tx = await order(claimed, freshFee(claimed));
+      const err = await refusal(verifyOrder(chain, await orderRequest(claimed, tx)));
+      expect(err).toMatchObject({ code: 'DATATOKEN_NOT_OF_ASSET', httpStatus: 403, field: 'dataset.transferTxId' });
+      await expect(verifyOrder(chain, await orderRequest(dataset, tx))).resolves.toMatchObject({ datatoken: dataset.datatokenAddresses[0] });
+    });
+
+    it("of a datatoken deployed outside the factory, even one naming the asset's NFT", async () => {
+      const asset = await publishDataset();
+      const lookAlike = await deployDatatokenOutsideFactory({
+        rpcUrl: env.rpcUrl,
+        deployerKey: env.keys.publisher,
+        ocean: env.ocean,
+        nftAddress: asset.nftAddress,
+        mintTo: consumer.address,
+      });
+      const relisted = await listDataset(asset.nftAddress, lookAlike);
+      const tx = await order(relisted, freshFee(relisted));
+      const logs = (await rpcProvider.getTransactionReceipt(tx))!.logs;
+      expect(logs.some((l) => l.address === lookAlike)).toBe(true); // the look-alike did emit the order events
+      const err = await refusal(verifyOrder(chain, await orderRequest(relisted, tx)));
+      expect(err).toMatchObject({ code: 'DATATOKEN_NOT_FROM_FACTORY', httpStatus: 403 });
+    });
+
+    it('of an NFT and datatoken deployed from the templates outside any factory', async () => {
+      const outside = { rpcUrl: env.rpcUrl, deployerKey: env.keys.publisher, ocean: env.ocean };
+      const nft = await deployNftOutsideFactory(outside);
+      const dt = await deployDatatokenOutsideFactory({ ...outside, nftAddress: nft, mintTo: consumer.address });
+      const rogue = await listDataset(nft, dt);
+      const err = await refusal(resolveDdo(chain, providerWallet.privateKey, rogue.did, { nftAddress: nft }));
+      expect(err).toMatchObject({ code: 'NFT_NOT_FROM_FACTORY', httpStatus: 403 });
+      expect((await refusal(resolveDdo(chain, providerWallet.privateKey, rogue.did))).code).toBe('DDO_NOT_FOUND');
+      const tx = await order(rogue, freshFee(rogue));
+      const ddo = parseDdoDocument(JSON.stringify(rogue.ddo));
+      const req = { ...(await orderRequest(dataset, tx)), ddo, service: findService(ddo, 'compute-0') };
+      expect((await refusal(verifyOrder(chain, req))).code).toBe('NFT_NOT_FROM_FACTORY');
+    });
+
     it('of an NFT the known factory did not create', async () => {
       const rogueOcean = await deployOcean(env.rpcUrl, env.keys.other);
       const rogue = await publishDataset({ ocean: rogueOcean });
@@ -296,6 +398,28 @@ describe('access control against the local chain', () => {
     it('whose fee another key signed', async () => {
       const tx = await order(dataset, freshFee(dataset, { signer: other }));
       expect((await refusal(verifyOrder(chain, await orderRequest(dataset, tx)))).code).toBe('PROVIDER_FEE_WRONG_PROVIDER');
+    });
+
+    it('at start, whose fee another key signed, naming itself so that the chain accepted it', async () => {
+      const asset = await publishDataset({ allowRawAlgorithm: true });
+      const forged = freshFee(asset, { signer: other });
+      expect(forged.providerFeeAddress).toBe(other.address);
+      const tx = await order(asset, forged);
+      const err = await refusal(authorizeStart(access, rawStart(asset, tx)));
+      expect(err).toMatchObject({ code: 'PROVIDER_FEE_WRONG_PROVIDER', httpStatus: 403, field: 'dataset.transferTxId' });
+
+      // The same consumer and asset with this provider's fee start; reusing that order with a forged fee does not.
+      const good = await order(asset, freshFee(asset));
+      expect((await authorizeStart(access, rawStart(asset, good))).orders).toEqual([good.toLowerCase()]);
+      const reuse = await reuseOrder({
+        rpcUrl: env.rpcUrl,
+        consumerKey: env.keys.consumer,
+        datatokenAddress: asset.datatokenAddresses[0]!,
+        orderTxId: good,
+        providerFee: freshFee(asset, { signer: other }),
+      });
+      const reuseErr = await refusal(authorizeStart(access, rawStart(asset, reuse)));
+      expect(reuseErr).toMatchObject({ code: 'PROVIDER_FEE_WRONG_PROVIDER', field: 'dataset.transferTxId' });
     });
 
     it('whose fee expires before the job would end', async () => {
@@ -350,6 +474,42 @@ describe('access control against the local chain', () => {
       expect((await refusal(resolveDdo(chain, providerWallet.privateKey, asset.did))).code).toBe('DDO_STATE_DEPRECATED');
       await (await nft.getFunction('setMetaDataState').send(3)).wait();
       expect((await refusal(resolveDdo(chain, providerWallet.privateKey, asset.did))).code).toBe('DDO_STATE_REVOKED');
+    });
+  });
+
+  describe("compressed DDOs, as Ocean's Python publishers write them (lzma.compress)", () => {
+    it('resolves a compressed DDO (flags 1) and starts a job on it', async () => {
+      const asset = await publishDataset({ compressDdo: true, allowRawAlgorithm: true });
+      const resolved = await resolveDdo(chain, providerWallet.privateKey, asset.did);
+      expect(resolved.event.flags).toBe('0x01');
+      expect(hexlify(getBytes(resolved.event.data).slice(0, 6))).toBe('0xfd377a585a00'); // the .xz magic
+      expect(resolved.document).toBe(JSON.stringify(asset.ddo));
+      expect(resolved.metaDataHash).toBe(sha256(toUtf8Bytes(resolved.document)));
+      const tx = await order(asset, freshFee(asset));
+      const grant = await authorizeStart(access, rawStart(asset, tx));
+      expect(grant.datasets).toMatchObject([{ did: asset.did, serviceId: 'compute-0', transferTxId: tx.toLowerCase() }]);
+      expect(grant.secret.ddos[asset.did]).toEqual(JSON.parse(resolved.document));
+    });
+
+    it('decrypts, then decompresses, a DDO compressed and then encrypted to this provider (flags 3)', async () => {
+      const asset = await publishDataset({ compressDdo: true, encryptDdo: true, allowRawAlgorithm: true });
+      const resolved = await resolveDdo(chain, providerWallet.privateKey, asset.did);
+      expect(resolved.event.flags).toBe('0x03');
+      expect(resolved.document).toBe(JSON.stringify(asset.ddo));
+      expect((await refusal(resolveDdo(chain, other.privateKey, asset.did))).code).toBe('DDO_NOT_DECRYPTABLE');
+      const tx = await order(asset, freshFee(asset));
+      expect((await authorizeStart(access, rawStart(asset, tx))).datasets[0]?.did).toBe(asset.did);
+    });
+
+    it('refuses a compressed DDO that expands beyond the cap (a decompression bomb)', async () => {
+      const asset = await publishDataset();
+      const spaces = toUtf8Bytes(' '.repeat(5 * 1024 * 1024));
+      const bomb = lzmaCompress(spaces);
+      expect(bomb.length).toBeLessThan(2_000);
+      const nft = new Contract(asset.nftAddress, oceanArtifact('ERC721Template').abi, new NonceManager(publisher.connect(rpcProvider)));
+      await (await nft.getFunction('setMetaData').send(0, PROVIDER_URL, providerWallet.address, '0x01', bomb, sha256(spaces), [])).wait();
+      const err = await refusal(resolveDdo(chain, providerWallet.privateKey, asset.did));
+      expect(err).toMatchObject({ code: 'DDO_TOO_LARGE', httpStatus: 403 });
     });
   });
 

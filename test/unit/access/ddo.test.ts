@@ -1,4 +1,4 @@
-import { hexlify, sha256, toUtf8Bytes } from 'ethers';
+import { getBytes, hexlify, sha256, toUtf8Bytes } from 'ethers';
 import { describe, expect, it } from 'vitest';
 import {
   cachedDocumentText,
@@ -6,56 +6,90 @@ import {
   checkDdoIdentity,
   checkMetadataState,
   decodeMetadataPayload,
+  MAX_DDO_BYTES,
   parseDdoDocument,
 } from '../../../lib/access/ddo.ts';
 import { eciesDecrypt, eciesEncrypt } from '../../../lib/access/ecies.ts';
 import { CHAIN_ID, DATASET_NFT, datasetDdo, otherKey, providerKey } from './fixtures.ts';
+import { LZMA_ALONE, XZ_BOMB_5_MIB, XZ_DEFAULT, XZ_DOCUMENT } from './xz-fixtures.ts';
 
 const decrypt = (data: Uint8Array) => eciesDecrypt(providerKey.privateKey, data);
 const document = JSON.stringify(datasetDdo());
 const bytes = toUtf8Bytes(document);
 
 describe('decodeMetadataPayload', () => {
-  it('reads a plain document (flags 0) whose sha256 is the metaDataHash', () => {
-    expect(decodeMetadataPayload({ flags: '0x00', data: hexlify(bytes), metaDataHash: sha256(bytes) }, decrypt)).toBe(document);
+  const payload = (flags: string, data: string | Uint8Array, hashed: Uint8Array | string = bytes) => ({
+    flags,
+    data: hexlify(data),
+    metaDataHash: sha256(typeof hashed === 'string' ? toUtf8Bytes(hashed) : hashed),
   });
 
-  it('treats empty flags as 0', () => {
-    expect(decodeMetadataPayload({ flags: '0x', data: hexlify(bytes), metaDataHash: sha256(bytes) }, decrypt)).toBe(document);
+  it('reads a plain document (flags 0) whose sha256 is the metaDataHash', async () => {
+    expect(await decodeMetadataPayload(payload('0x00', bytes), decrypt)).toBe(document);
   });
 
-  it('decrypts a document encrypted to this provider (flags 2)', () => {
+  it('treats empty flags as 0', async () => {
+    expect(await decodeMetadataPayload(payload('0x', bytes), decrypt)).toBe(document);
+  });
+
+  it('decrypts a document encrypted to this provider (flags 2)', async () => {
     const data = eciesEncrypt(providerKey.signingKey.publicKey, bytes);
-    expect(decodeMetadataPayload({ flags: '0x02', data, metaDataHash: sha256(bytes) }, decrypt)).toBe(document);
+    expect(await decodeMetadataPayload(payload('0x02', data), decrypt)).toBe(document);
   });
 
-  it('refuses a document encrypted to another provider', () => {
+  it('refuses a document encrypted to another provider', async () => {
     const data = eciesEncrypt(otherKey.signingKey.publicKey, bytes);
-    expect(() => decodeMetadataPayload({ flags: '0x02', data, metaDataHash: sha256(bytes) }, decrypt)).toThrow(
-      expect.objectContaining({ code: 'DDO_NOT_DECRYPTABLE' }),
-    );
+    await expect(decodeMetadataPayload(payload('0x02', data), decrypt)).rejects.toMatchObject({ code: 'DDO_NOT_DECRYPTABLE' });
   });
 
-  it('refuses compressed documents: no lzma implementation is installed', () => {
-    expect(() => decodeMetadataPayload({ flags: '0x01', data: hexlify(bytes), metaDataHash: sha256(bytes) }, decrypt)).toThrow(
-      expect.objectContaining({ code: 'DDO_COMPRESSED_UNSUPPORTED' }),
-    );
-    expect(() => decodeMetadataPayload({ flags: '0x03', data: hexlify(bytes), metaDataHash: sha256(bytes) }, decrypt)).toThrow(
-      expect.objectContaining({ code: 'DDO_COMPRESSED_UNSUPPORTED' }),
-    );
+  it("decompresses a document compressed by Python's lzma.compress (flags 1), hashing the plain JSON", async () => {
+    expect(await decodeMetadataPayload(payload('0x01', XZ_DEFAULT, XZ_DOCUMENT), decrypt)).toBe(XZ_DOCUMENT);
   });
 
-  it('refuses flag bits Ocean does not define', () => {
-    expect(() => decodeMetadataPayload({ flags: '0x04', data: hexlify(bytes), metaDataHash: sha256(bytes) }, decrypt)).toThrow(
-      expect.objectContaining({ code: 'DDO_FLAGS_UNKNOWN' }),
-    );
+  it('decrypts, then decompresses, a document compressed and then encrypted (flags 3), as Ocean publishes it', async () => {
+    const data = eciesEncrypt(providerKey.signingKey.publicKey, getBytes(XZ_DEFAULT));
+    expect(await decodeMetadataPayload(payload('0x03', data, XZ_DOCUMENT), decrypt)).toBe(XZ_DOCUMENT);
+    const other = eciesEncrypt(otherKey.signingKey.publicKey, getBytes(XZ_DEFAULT));
+    await expect(decodeMetadataPayload(payload('0x03', other, XZ_DOCUMENT), decrypt)).rejects.toMatchObject({ code: 'DDO_NOT_DECRYPTABLE' });
   });
 
-  it('refuses a document that is not the one hashed on chain', () => {
+  it('checks the hash over the decompressed bytes, not the compressed ones', async () => {
+    await expect(decodeMetadataPayload(payload('0x01', XZ_DEFAULT, getBytes(XZ_DEFAULT)), decrypt)).rejects.toMatchObject({
+      code: 'DDO_HASH_MISMATCH',
+    });
+  });
+
+  it('refuses a compressed flag on data that is not compressed, or compressed in an unsupported way', async () => {
+    await expect(decodeMetadataPayload(payload('0x01', bytes), decrypt)).rejects.toMatchObject({ code: 'DDO_COMPRESSED_UNSUPPORTED' });
+    await expect(decodeMetadataPayload(payload('0x01', LZMA_ALONE, XZ_DOCUMENT), decrypt)).rejects.toMatchObject({
+      code: 'DDO_COMPRESSED_UNSUPPORTED',
+    });
+    const truncated = getBytes(XZ_DEFAULT).slice(0, 100);
+    await expect(decodeMetadataPayload(payload('0x01', truncated, XZ_DOCUMENT), decrypt)).rejects.toMatchObject({
+      code: 'DDO_NOT_DECOMPRESSABLE',
+    });
+  });
+
+  it('refuses a document that expands beyond the cap (a decompression bomb)', async () => {
+    const spaces = toUtf8Bytes(' '.repeat(5 * 1024 * 1024));
+    await expect(decodeMetadataPayload(payload('0x01', XZ_BOMB_5_MIB, spaces), decrypt)).rejects.toMatchObject({
+      code: 'DDO_TOO_LARGE',
+      httpStatus: 403,
+    });
+    expect(MAX_DDO_BYTES).toBeLessThan(spaces.length);
+    await expect(decodeMetadataPayload(payload('0x00', bytes), decrypt, bytes.length - 1)).rejects.toMatchObject({ code: 'DDO_TOO_LARGE' });
+  });
+
+  it('refuses flag bits Ocean does not define', async () => {
+    await expect(decodeMetadataPayload(payload('0x04', bytes), decrypt)).rejects.toMatchObject({ code: 'DDO_FLAGS_UNKNOWN' });
+  });
+
+  it('refuses a document that is not the one hashed on chain', async () => {
     const changed = toUtf8Bytes(document.replace('weather', 'weathe2'));
-    expect(() => decodeMetadataPayload({ flags: '0x00', data: hexlify(changed), metaDataHash: sha256(bytes) }, decrypt)).toThrow(
-      expect.objectContaining({ code: 'DDO_HASH_MISMATCH', httpStatus: 403 }),
-    );
+    await expect(decodeMetadataPayload(payload('0x00', changed), decrypt)).rejects.toMatchObject({
+      code: 'DDO_HASH_MISMATCH',
+      httpStatus: 403,
+    });
   });
 });
 
