@@ -17,8 +17,9 @@ import {
   parseUnits,
   sha256,
   toUtf8Bytes,
-  type ContractTransactionReceipt,
   type InterfaceAbi,
+  type Provider,
+  type TransactionReceipt,
   type Log,
 } from 'ethers';
 import type { ProviderFee } from '../lib/chain/provider-fee.ts';
@@ -202,15 +203,29 @@ async function withWallet<T>(
   }
 }
 
-async function call(contract: Contract, method: string, ...args: unknown[]): Promise<ContractTransactionReceipt> {
+async function call(contract: Contract, method: string, ...args: unknown[]): Promise<TransactionReceipt> {
   const tx = await contract.getFunction(method).send(...args);
-  const receipt = (await tx.wait()) as ContractTransactionReceipt | null;
-  if (!receipt || receipt.status !== 1) throw new Error(`${method} failed in ${tx.hash}`);
+  const receipt = await minedReceipt(tx.provider, tx.hash, method);
+  if (receipt.status !== 1) throw new Error(`${method} failed in ${tx.hash}`);
   return receipt;
 }
 
+/**
+ * The receipt of a sent transaction, polled with a bound: a test that waits on the chain fails with the method's
+ * name instead of hanging (tx.wait() relies on seeing a new block, and a dev chain mines each one at once).
+ */
+async function minedReceipt(provider: Provider, hash: string, what: string, timeoutMs = 60_000): Promise<TransactionReceipt> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const receipt = await provider.getTransactionReceipt(hash);
+    if (receipt) return receipt;
+    if (Date.now() > deadline) throw new Error(`${what}: no receipt for ${hash} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
 function eventArgs(
-  receipt: ContractTransactionReceipt,
+  receipt: TransactionReceipt,
   abi: InterfaceAbi,
   event: string,
   from?: string,
