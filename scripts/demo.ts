@@ -83,15 +83,18 @@ async function main(): Promise<void> {
     let status = job;
     const deadline = Date.now() + 5 * 60_000;
     let logStreamed = false;
+    let logTried = false;
     while (Date.now() < deadline) {
       const s = await ProviderInstance.computeStatus(providerUrl, consumer.address, job.jobId);
       status = Array.isArray(s) ? s[0]! : s;
       const line = `${status.status} ${status.statusText}`;
       if (line !== last) console.log(`  [${new Date().toISOString().slice(11, 19)}] ${line}`);
       last = line;
-      if (status.status === 40 && !logStreamed) {
-        logStreamed = true;
-        await streamAlgorithmLog(providerUrl, consumer, job.jobId);
+      // From 40 on: while the algorithm runs the log streams live from its pod; a job that got past 40 between two
+      // polls serves it from wherever it is now.
+      if (status.status >= 40 && !logTried) {
+        logTried = true;
+        logStreamed = await streamAlgorithmLog(providerUrl, consumer, job.jobId);
       }
       if (status.dateFinished || [31, 32, 41, 42, 62, 70, 71, 72].includes(status.status)) break;
       await sleep(300);
@@ -103,7 +106,7 @@ async function main(): Promise<void> {
       const url = await ProviderInstance.getComputeResultUrl(providerUrl, consumer5, job.jobId, result.index ?? 0);
       const body = await (await fetch(url)).text();
       console.log(`  #${result.index} ${result.type} ${result.filename} (${result.filesize} bytes)`);
-      // The algorithm's own log is shown too: a fast job may finish before its live log was followed.
+      // The stored algorithm log is shown when its live stream could not be.
       if (result.type === 'output' || (result.type === 'algorithmLog' && !logStreamed)) console.log(body.replace(/^/gm, '      '));
     }
     console.log(`\n✔ job ${job.jobId} finished; the dataset never left the provider, only these results did.`);
@@ -115,19 +118,20 @@ async function main(): Promise<void> {
 }
 
 /** The algorithm's output as it runs, through the signed logs endpoint (follow=true streams from the pod). */
-async function streamAlgorithmLog(providerUrl: string, consumer: Wallet, jobId: string): Promise<void> {
+async function streamAlgorithmLog(providerUrl: string, consumer: Wallet, jobId: string): Promise<boolean> {
   const nonce = String(Date.now());
   const signature = await signed(consumer, consumer.address + jobId + 'algorithm' + nonce);
   const q = new URLSearchParams({ consumerAddress: consumer.address, jobId, stage: 'algorithm', follow: 'true', nonce, signature });
   const res = await fetch(`${providerUrl}/api/services/computeLogs?${q}`);
   if (!res.ok || !res.body) {
-    console.log(`  (algorithm log not available: HTTP ${res.status})`);
-    return;
+    console.log(`  (algorithm log not available yet: HTTP ${res.status}; it is printed with the results)`);
+    return false;
   }
   console.log('  ── algorithm log ──');
   const decoder = new TextDecoder();
   for await (const chunk of res.body) process.stdout.write(decoder.decode(chunk as Uint8Array).replace(/^(?=.)/gm, '  │ '));
   console.log('  ───────────────────');
+  return true;
 }
 
 main().then(() => process.exit(0), (err) => {

@@ -1,7 +1,7 @@
 import type { Hono } from 'hono';
 import { encryptQuery } from '../../lib/api/requests.ts';
 import type { BaseDeps, Runtime } from '../../lib/api/runtime.ts';
-import { eciesEncrypt } from '../../lib/access/ecies.ts';
+import { eciesEncrypt, providerPublicKey } from '../../lib/access/ecies.ts';
 import { badRequest } from '../../lib/http/errors.ts';
 import { createFunctionApp, parseQuery } from '../../lib/http/app.ts';
 
@@ -36,6 +36,6 @@ export function appFromRuntime(runtime: Runtime): Hono {
   return createApp({
     ...runtime.base('encrypt'),
     chainId: runtime.config.chainId,
-    providerPublicKey: runtime.config.providerPublicKey(),
+    providerPublicKey: runtime.config.providerPublicKey ?? providerPublicKey(runtime.config.providerKey()),
   });
 }

@@ -44,7 +44,7 @@ export function appFromRuntime(runtime: Runtime): Hono {
     ...runtime.base('environments'),
     chainId: runtime.config.chainId,
     environments: runtime.environments,
-    core: runtime.kube.core,
+    core: runtime.core,
     jobsNamespace: runtime.config.jobsNamespace,
   });
 }

@@ -5,7 +5,8 @@ import { createFunctionApp } from '../../lib/http/app.ts';
 
 export interface InfoDeps extends BaseDeps {
   chainId: number;
-  providerAddress: string;
+  /** The provider's address, or how to find it on the first request (from the key, when only that is configured). */
+  providerAddress: string | (() => Promise<string>);
 }
 
 export const SOFTWARE = 'c2d-knative';
@@ -14,24 +15,38 @@ export const VERSION = '0.1.0';
 /** GET / → what ocean.js reads to find every endpoint (`serviceEndpoints`) and to tell a provider is valid. */
 export function createApp(deps: InfoDeps): Hono {
   const app = createFunctionApp({ name: 'info', ...deps });
-  const body = {
+  const describe = (providerAddress: string) => ({
     software: SOFTWARE,
     version: VERSION,
     chainId: deps.chainId,
     chainIds: [deps.chainId],
-    providerAddress: deps.providerAddress,
-    providerAddresses: { [deps.chainId]: deps.providerAddress },
+    providerAddress,
+    providerAddresses: { [deps.chainId]: providerAddress },
     serviceEndpoints: serviceEndpoints(),
-  };
-  app.get('/', (c) => c.json(body));
+  });
+  const address = deps.providerAddress;
+  let body: Promise<ReturnType<typeof describe>> | undefined;
+  app.get('/', async (c) => {
+    if (!body) {
+      body = (typeof address === 'string' ? Promise.resolve(address) : address()).then(describe);
+      body.catch(() => (body = undefined));
+    }
+    return c.json(await body);
+  });
   return app;
 }
 
 /** The app wired to the clients its environment configures. */
 export function appFromRuntime(runtime: Runtime): Hono {
+  const { config } = runtime;
+  // Deployed with PROVIDER_ADDRESS (info does not hold the key). Given only the key, derive the address on the first
+  // request, so that the usual case does not load the key-handling code; the key is read now, to fail at start-up.
+  const key = config.providerAddress === undefined ? config.providerKey() : undefined;
   return createApp({
     ...runtime.base('info'),
-    chainId: runtime.config.chainId,
-    providerAddress: runtime.config.providerAddress(),
+    chainId: config.chainId,
+    providerAddress:
+      config.providerAddress ??
+      (async () => (await import('ethers/transaction')).computeAddress(key as string)),
   });
 }

@@ -1,4 +1,5 @@
-import { registerFunction, Runtime } from '../../lib/api/runtime.ts';
+import { Runtime } from '../../lib/api/runtime.ts';
+import { registerFunction } from '../../lib/http/functions-framework.ts';
 import { appFromRuntime } from './app.ts';
 
 registerFunction('info', appFromRuntime(new Runtime()));

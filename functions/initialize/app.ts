@@ -3,6 +3,7 @@ import type { InitializeResult } from '../../lib/access/initialize.ts';
 import { quoteInitialize } from '../../lib/access/quote-initialize.ts';
 import { requireEnvironment, type EnvironmentSource } from '../../lib/api/environments.ts';
 import { initializeComputeRequest, type InitializeComputeRequest } from '../../lib/api/requests.ts';
+import { accessSettings } from '../../lib/api/access-settings.ts';
 import type { BaseDeps, Runtime } from '../../lib/api/runtime.ts';
 import { createFunctionApp, parseJsonBody } from '../../lib/http/app.ts';
 import type { Environment } from '../../lib/job/environments.ts';
@@ -29,7 +30,7 @@ export function createApp(deps: InitializeDeps): Hono {
 
 /** The app wired to the clients its environment configures. */
 export function appFromRuntime(runtime: Runtime): Hono {
-  const access = runtime.access();
+  const access = accessSettings(runtime);
   return createApp({
     ...runtime.base('initialize'),
     environments: runtime.environments,

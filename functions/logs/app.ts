@@ -64,6 +64,6 @@ export function appFromRuntime(runtime: Runtime): Hono {
     jobs: runtime.jobs(base.logger),
     nonces: runtime.nonces,
     objects: runtime.objects,
-    pods: { ...runtime.kube, namespace: runtime.config.jobsNamespace },
+    pods: { kube: () => runtime.kube(), namespace: runtime.config.jobsNamespace },
   });
 }

@@ -5,6 +5,7 @@ import { toOceanJob } from '../../lib/api/job-shape.ts';
 import type { JobStore } from '../../lib/api/jobs.ts';
 import type { OrderClaims } from '../../lib/api/order-claims.ts';
 import { startRequest, type ComputeAlgorithm, type ComputeAsset } from '../../lib/api/requests.ts';
+import { accessSettings } from '../../lib/api/access-settings.ts';
 import type { BaseDeps, Runtime } from '../../lib/api/runtime.ts';
 import { authenticate } from '../../lib/auth/authenticate.ts';
 import type { NonceStore } from '../../lib/auth/nonce-store.ts';
@@ -101,7 +102,7 @@ export function createApp(deps: StartDeps): Hono {
 /** The app wired to the clients its environment configures. */
 export function appFromRuntime(runtime: Runtime): Hono {
   const base = runtime.base('start');
-  const access = runtime.access();
+  const access = accessSettings(runtime);
   return createApp({
     ...base,
     chainId: runtime.config.chainId,

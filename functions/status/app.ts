@@ -3,7 +3,6 @@ import { toOceanJob } from '../../lib/api/job-shape.ts';
 import type { JobStore } from '../../lib/api/jobs.ts';
 import { statusQuery } from '../../lib/api/requests.ts';
 import type { BaseDeps, Runtime } from '../../lib/api/runtime.ts';
-import { authenticate } from '../../lib/auth/authenticate.ts';
 import type { NonceStore } from '../../lib/auth/nonce-store.ts';
 import { createFunctionApp, parseQuery } from '../../lib/http/app.ts';
 
@@ -22,6 +21,8 @@ export function createApp(deps: StatusDeps): Hono {
   app.get('/api/services/compute', async (c) => {
     const q = parseQuery(c, statusQuery);
     if (q.signature !== undefined && q.nonce !== undefined) {
+      // Signed status requests are rare (ocean.js does not sign them): the signature code is loaded for the first.
+      const { authenticate } = await import('../../lib/auth/authenticate.ts');
       const caller = await authenticate(deps.nonces, {
         address: q.consumerAddress,
         nonce: q.nonce,
@@ -43,8 +44,12 @@ export function createApp(deps: StatusDeps): Hono {
   return app;
 }
 
-/** The app wired to the clients its environment configures. */
+/**
+ * The app wired to the clients its environment configures. Jobs are read from a watch of the job ConfigMaps once it
+ * has synced (lib/api/job-cache.ts): a status request then costs no Kubernetes call, except for a job the watch has
+ * not delivered yet, which is read directly.
+ */
 export function appFromRuntime(runtime: Runtime): Hono {
   const base = runtime.base('status');
-  return createApp({ ...base, jobs: runtime.jobs(base.logger), nonces: runtime.nonces });
+  return createApp({ ...base, jobs: runtime.jobs(base.logger, { cache: true }), nonces: runtime.nonces });
 }

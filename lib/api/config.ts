@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { Wallet } from 'ethers';
 import { z } from 'zod';
 import { ENVIRONMENTS_CONFIGMAP as DEFAULT_ENVIRONMENTS_CONFIGMAP } from '../job/environments.ts';
 
@@ -47,6 +46,10 @@ export class FunctionConfig {
   readonly providerUrl: string | undefined;
   readonly maxBodyBytes: number | undefined;
   readonly allowPrivateFileHosts: boolean;
+  /** PROVIDER_ADDRESS: lets a function that does not hold the key name the provider. */
+  readonly providerAddress: string | undefined;
+  /** PROVIDER_PUBLIC_KEY: what documents are encrypted to, for a function that does not hold the key. */
+  readonly providerPublicKey: string | undefined;
   readonly #env: z.output<typeof envSchema>;
 
   constructor(env: NodeJS.ProcessEnv = process.env) {
@@ -62,6 +65,8 @@ export class FunctionConfig {
     this.providerUrl = parsed.data.PROVIDER_URL;
     this.maxBodyBytes = parsed.data.MAX_BODY_BYTES;
     this.allowPrivateFileHosts = parsed.data.ALLOW_PRIVATE_FILE_HOSTS;
+    this.providerAddress = parsed.data.PROVIDER_ADDRESS;
+    this.providerPublicKey = parsed.data.PROVIDER_PUBLIC_KEY;
   }
 
   private required<K extends keyof z.output<typeof envSchema>>(name: K): NonNullable<z.output<typeof envSchema>[K]> {
@@ -87,21 +92,15 @@ export class FunctionConfig {
     return this.required('PROVIDER_URL');
   }
 
-  /** The provider's signing key, from PROVIDER_KEY or the file PROVIDER_KEY_FILE names (a mounted Secret). */
-  providerWallet(): Wallet {
+  /**
+   * The provider's private key (hex), from PROVIDER_KEY or the file PROVIDER_KEY_FILE names (a mounted Secret).
+   * Turning it into a Wallet, an address or a public key is left to the functions that need one, so that the
+   * others do not load the code for it.
+   */
+  providerKey(): string {
     const key = this.#env.PROVIDER_KEY ?? (this.#env.PROVIDER_KEY_FILE && readFileSync(this.#env.PROVIDER_KEY_FILE, 'utf8').trim());
     if (!key) throw new Error('configuration: PROVIDER_KEY or PROVIDER_KEY_FILE is required by this function');
-    return new Wallet(key);
-  }
-
-  /** The provider's address; functions that do not sign get it from PROVIDER_ADDRESS instead of the key. */
-  providerAddress(): string {
-    return this.#env.PROVIDER_ADDRESS ?? this.providerWallet().address;
-  }
-
-  /** The uncompressed public key documents are encrypted to; from PROVIDER_PUBLIC_KEY or the key. */
-  providerPublicKey(): string {
-    return this.#env.PROVIDER_PUBLIC_KEY ?? this.providerWallet().signingKey.publicKey;
+    return key;
   }
 
   s3(): S3Config {

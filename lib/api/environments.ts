@@ -1,10 +1,11 @@
-import { ApiException, type CoreV1Api } from '@kubernetes/client-node';
-import { formatUnits } from 'ethers';
+import type { CoreV1Api } from '@kubernetes/client-node';
+import { formatUnits } from 'ethers/utils';
 import { badRequest } from '../http/errors.ts';
 import { environmentsFromConfigMap, findEnvironment, type Environment } from '../job/environments.ts';
 import { jobSelector, LABELS } from '../job/names.ts';
 import { isFinal, parseStatusJson } from '../job/status.ts';
 import { STATUS_KEY } from '../job/configmap.ts';
+import { kubeStatus } from '../kube/errors.ts';
 
 export interface EnvironmentSource {
   core: CoreV1Api;
@@ -20,7 +21,7 @@ export async function loadEnvironments(source: EnvironmentSource): Promise<Envir
       await source.core.readNamespacedConfigMap({ name: source.name, namespace: source.namespace }),
     );
   } catch (err) {
-    if (err instanceof ApiException && (err as ApiException<unknown>).code === 404) return [];
+    if (kubeStatus(err) === 404) return [];
     throw err;
   }
 }

@@ -1,4 +1,4 @@
-import { isAddress } from 'ethers';
+import { isAddress } from 'ethers/address';
 import { z } from 'zod';
 import { ENVIRONMENT_ID_PATTERN, JOB_ID_PATTERN, STAGES } from '../job/names.ts';
 

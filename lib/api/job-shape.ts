@@ -1,4 +1,4 @@
-import { getAddress } from 'ethers';
+import { getAddress } from 'ethers/address';
 import type { JobConfigMap } from '../job/configmap.ts';
 import type { ResultType, Termination } from '../job/status.ts';
 import { algorithmDid, primaryDataset } from '../job/workflow.ts';

@@ -1,10 +1,4 @@
-import {
-  ApiException,
-  PatchStrategy,
-  setHeaderOptions,
-  type CoreV1Api,
-  type V1ConfigMap,
-} from '@kubernetes/client-node';
+import type { CoreV1Api, V1ConfigMap } from '@kubernetes/client-node';
 import { conflict, forbidden, notFound } from '../http/errors.ts';
 import type { Logger } from '../http/log.ts';
 import {
@@ -18,16 +12,23 @@ import { buildJobSecret } from '../job/secret.ts';
 import type { JobStatus } from '../job/status.ts';
 import type { JobSecretData, Workflow } from '../job/workflow.ts';
 import { jobNames, jobSelector } from '../job/names.ts';
+import { kubeStatus } from '../kube/errors.ts';
+import type { JobCache } from './job-cache.ts';
 
 /**
  * The functions' view of jobs in the jobs namespace. Every lookup goes through a job id or owner that already passed
  * the request schema, and `jobNames`/`jobSelector` check them again before they become a name or selector.
+ *
+ * With a `cache` (a watch of the job ConfigMaps, see JobCache), reads are answered from it once it has synced: a job
+ * is then as fresh as the watch (milliseconds behind the API server). A job the cache does not hold is still read
+ * from the API, so a job that `start` has just created is found even before its watch event arrives.
  */
 export class JobStore {
   constructor(
     private readonly core: CoreV1Api,
     readonly namespace: string,
     private readonly logger: Logger,
+    private readonly cache?: JobCache,
   ) {}
 
   /**
@@ -57,11 +58,15 @@ export class JobStore {
 
   /** The job, or 404. */
   async get(jobId: string): Promise<JobConfigMap> {
+    const name = jobNames(jobId).configMap;
+    void this.cache?.start();
+    const cached = this.cache?.job(name);
+    if (cached) return cached;
     let cm: V1ConfigMap;
     try {
-      cm = await this.core.readNamespacedConfigMap({ name: jobNames(jobId).configMap, namespace: this.namespace });
+      cm = await this.core.readNamespacedConfigMap({ name, namespace: this.namespace });
     } catch (err) {
-      if (err instanceof ApiException && (err as ApiException<unknown>).code === 404) throw notFound('job');
+      if (kubeStatus(err) === 404) throw notFound('job');
       throw err;
     }
     return readJobConfigMap(cm);
@@ -76,12 +81,17 @@ export class JobStore {
 
   /** Every job of `owner`, oldest first. A ConfigMap that does not hold a valid job is logged and left out. */
   async listOwned(owner: string): Promise<JobConfigMap[]> {
-    const list = await this.core.listNamespacedConfigMap({
-      namespace: this.namespace,
-      labelSelector: jobSelector('workflow', { owner: owner.toLowerCase() }),
-    });
+    const selector = jobSelector('workflow', { owner: owner.toLowerCase() });
+    void this.cache?.start();
+    const jobs =
+      this.cache?.ownedBy(owner.toLowerCase()) ??
+      this.readAll((await this.core.listNamespacedConfigMap({ namespace: this.namespace, labelSelector: selector })).items);
+    return jobs.sort((a, b) => a.workflow.dateCreated.localeCompare(b.workflow.dateCreated));
+  }
+
+  private readAll(items: readonly V1ConfigMap[]): JobConfigMap[] {
     const jobs: JobConfigMap[] = [];
-    for (const cm of list.items) {
+    for (const cm of items) {
       try {
         jobs.push(readJobConfigMap(cm));
       } catch (err) {
@@ -89,7 +99,7 @@ export class JobStore {
         this.logger.warn('skipping invalid job ConfigMap', { name: cm.metadata?.name, error: err });
       }
     }
-    return jobs.sort((a, b) => a.workflow.dateCreated.localeCompare(b.workflow.dateCreated));
+    return jobs;
   }
 
   /**
@@ -104,17 +114,17 @@ export class JobStore {
         body: { propagationPolicy: 'Background', ...(job.uid !== undefined && { preconditions: { uid: job.uid } }) },
       });
     } catch (err) {
-      if (err instanceof ApiException) {
-        const code = (err as ApiException<unknown>).code;
-        if (code === 404) return;
-        if (code === 409) throw conflict('the job changed while being deleted, retry');
-      }
+      const code = kubeStatus(err);
+      if (code === 404) return;
+      if (code === 409) throw conflict('the job changed while being deleted, retry');
       throw err;
     }
   }
 
   /** Sets the stop mark the engine acts on; returns the job as it is afterwards. */
   async requestStop(job: JobConfigMap, now: Date): Promise<JobConfigMap> {
+    // The client library is loaded by the time a job is stopped (it was read first): importing it again is free.
+    const { PatchStrategy, setHeaderOptions } = await import('../kube/api.ts');
     const cm = await this.core.patchNamespacedConfigMap(
       { name: job.name, namespace: this.namespace, body: stopRequestPatch(now) },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),

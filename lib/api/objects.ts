@@ -1,10 +1,43 @@
-import { DeleteObjectsCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { HttpError, notFound } from '../http/errors.ts';
 import { attachmentDisposition, parseRange } from '../http/range.ts';
+import type { S3Config } from './config.ts';
 
+export type S3Sdk = typeof import('@aws-sdk/client-s3');
+
+/** The results bucket. The SDK is loaded, and the client made, on first use (`connect`). */
 export interface ObjectStore {
-  s3: S3Client;
   bucket: string;
+  connect(): Promise<{ s3: S3Client; sdk: S3Sdk }>;
+}
+
+/**
+ * An ObjectStore for `config`, loading @aws-sdk/client-s3 on its first use: the functions that read results (result,
+ * logs, delete) pay for the SDK on their first request that needs the store, the others never.
+ */
+export function lazyObjectStore(config: S3Config): ObjectStore {
+  let connected: Promise<{ s3: S3Client; sdk: S3Sdk }> | undefined;
+  return {
+    bucket: config.bucket,
+    connect() {
+      connected ??= import('@aws-sdk/client-s3').then((sdk) => {
+        // The SDK's documented switch for its "node >= 22 after January 2027" notice (aws/aws-sdk-js-v3#7983),
+        // printed at each client creation on Node 20; an operator who sets the variable keeps their choice.
+        process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+        const s3 = new sdk.S3Client({
+          endpoint: config.endpoint,
+          region: config.region,
+          forcePathStyle: true,
+          credentials: { accessKeyId: config.accessKey, secretAccessKey: config.secretKey },
+        });
+        return { s3, sdk };
+      });
+      connected.catch(() => {
+        connected = undefined;
+      });
+      return connected;
+    },
+  };
 }
 
 function s3ErrorName(err: unknown): string | undefined {
@@ -23,10 +56,11 @@ export async function streamObject(
 ): Promise<Response> {
   const range = parseRange(options.range);
   if (range.kind === 'unsatisfiable') throw new HttpError(416, 'requested range not satisfiable');
+  const { s3, sdk } = await store.connect();
   let object;
   try {
-    object = await store.s3.send(
-      new GetObjectCommand({ Bucket: store.bucket, Key: key, ...(range.kind === 'range' && { Range: range.header }) }),
+    object = await s3.send(
+      new sdk.GetObjectCommand({ Bucket: store.bucket, Key: key, ...(range.kind === 'range' && { Range: range.header }) }),
     );
   } catch (err) {
     const name = s3ErrorName(err);
@@ -48,10 +82,12 @@ export async function streamObject(
 
 /** Removes objects; keys already gone are fine. Throws if the store refuses any. */
 export async function deleteObjects(store: ObjectStore, keys: readonly string[]): Promise<void> {
+  if (keys.length === 0) return;
+  const { s3, sdk } = await store.connect();
   for (let i = 0; i < keys.length; i += 1000) {
     const batch = keys.slice(i, i + 1000);
-    const out = await store.s3.send(
-      new DeleteObjectsCommand({
+    const out = await s3.send(
+      new sdk.DeleteObjectsCommand({
         Bucket: store.bucket,
         Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
       }),

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
-import { ApiException, type CoreV1Api, type V1ConfigMap } from '@kubernetes/client-node';
+import type { CoreV1Api, V1ConfigMap } from '@kubernetes/client-node';
 import { conflict } from '../http/errors.ts';
 import { ownerReferenceTo, readJobConfigMap, type JobConfigMap } from '../job/configmap.ts';
 import { isJobId, jobNames } from '../job/names.ts';
 import { isFinal } from '../job/status.ts';
+import { kubeStatus } from '../kube/errors.ts';
 
 /**
  * One order may back only one unfinished job. Each order a job uses is claimed by a small ConfigMap named after the
@@ -21,10 +22,6 @@ export function claimName(chainId: number, txId: string): string {
   return `c2d-order-${digest}`;
 }
 
-function apiCode(err: unknown): number | undefined {
-  return err instanceof ApiException ? (err as ApiException<unknown>).code : undefined;
-}
-
 export interface Claim {
   name: string;
   uid: string | undefined;
@@ -40,7 +37,7 @@ export class OrderClaims {
     try {
       return await this.core.readNamespacedConfigMap({ name, namespace: this.namespace });
     } catch (err) {
-      if (apiCode(err) === 404) return undefined;
+      if (kubeStatus(err) === 404) return undefined;
       throw err;
     }
   }
@@ -55,7 +52,7 @@ export class OrderClaims {
       );
       return isFinal(job.status.code) ? undefined : job;
     } catch (err) {
-      if (apiCode(err) === 404) return undefined;
+      if (kubeStatus(err) === 404) return undefined;
       throw err;
     }
   }
@@ -70,7 +67,7 @@ export class OrderClaims {
       });
       return { name, uid: created.metadata?.uid };
     } catch (err) {
-      if (apiCode(err) !== 409) throw err;
+      if (kubeStatus(err) !== 409) throw err;
     }
     const existing = await this.read(name);
     if (existing) {
@@ -84,7 +81,7 @@ export class OrderClaims {
         });
         return { name, uid: replaced.metadata?.uid };
       } catch (err) {
-        if (apiCode(err) !== 409) throw err;
+        if (kubeStatus(err) !== 409) throw err;
       }
     }
     throw conflict(`order ${txId} is being used by another request`);
@@ -131,7 +128,7 @@ export class OrderClaims {
           ...(claim.uid !== undefined && { body: { preconditions: { uid: claim.uid } } }),
         });
       } catch (err) {
-        if (apiCode(err) !== 404 && apiCode(err) !== 409) throw err;
+        if (kubeStatus(err) !== 404 && kubeStatus(err) !== 409) throw err;
       }
     }
   }

@@ -1,10 +1,10 @@
 import { PassThrough, Readable } from 'node:stream';
-import { ApiException, Log, type CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { notFound } from '../http/errors.ts';
+import { kubeStatus } from '../kube/errors.ts';
+import type { Kube } from '../kube/lazy.ts';
 
 export interface PodLogSource {
-  kc: KubeConfig;
-  core: CoreV1Api;
+  kube(): Promise<Kube>;
   namespace: string;
 }
 
@@ -19,25 +19,27 @@ export async function streamPodLog(
   follow: boolean,
   signal: AbortSignal,
 ): Promise<ReadableStream<Uint8Array> | undefined> {
+  const { kc, core, k8s } = await source.kube();
   let container: string | undefined;
   try {
-    const pod = await source.core.readNamespacedPod({ name: podName, namespace: source.namespace });
+    const pod = await core.readNamespacedPod({ name: podName, namespace: source.namespace });
     if (pod.status?.phase === 'Pending' && !pod.status.containerStatuses?.some((s) => s.state?.running || s.state?.terminated)) {
       throw notFound('log (the stage has not started yet)');
     }
     container = pod.spec?.containers[0]?.name;
   } catch (err) {
-    if (err instanceof ApiException && (err as ApiException<unknown>).code === 404) return undefined;
+    if (kubeStatus(err) === 404) return undefined;
     throw err;
   }
   if (container === undefined) return undefined;
   const sink = new PassThrough();
   let upstream: AbortController;
   try {
-    upstream = await new Log(source.kc).log(source.namespace, podName, container, sink, { follow });
+    upstream = await new k8s.Log(kc).log(source.namespace, podName, container, sink, { follow });
   } catch (err) {
     // The pod went away between reading it and asking for its log: the caller falls back to the stored copy.
-    if (err instanceof ApiException && [400, 404].includes((err as ApiException<unknown>).code)) return undefined;
+    const code = kubeStatus(err);
+    if (code === 400 || code === 404) return undefined;
     throw err;
   }
   signal.addEventListener('abort', () => {

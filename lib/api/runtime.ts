@@ -1,19 +1,14 @@
-import * as functions from '@google-cloud/functions-framework';
-import { getRequestListener } from '@hono/node-server';
-import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { S3Client } from '@aws-sdk/client-s3';
-import type { Hono } from 'hono';
-import type { AccessSettings } from '../access/admit-job.ts';
-import type { ChainContext } from '../access/chain-context.ts';
-import { createChainProvider } from '../access/rpc.ts';
-import { KubeNonceStore, type NonceStore } from '../auth/nonce-store.ts';
+import { accessSync, constants } from 'node:fs';
+import type { CoreV1Api } from '@kubernetes/client-node';
+import type { NonceStore } from '../auth/nonce-store.ts';
 import { jsonLogger, type Logger } from '../http/log.ts';
-import { loadKubeConfig } from '../kube/client.ts';
+import { deferred, lazyKube, type Kube } from '../kube/lazy.ts';
 import { FunctionConfig } from './config.ts';
 import type { FunctionName } from './endpoints.ts';
 import type { EnvironmentSource } from './environments.ts';
+import { JobCache } from './job-cache.ts';
 import { JobStore } from './jobs.ts';
-import type { ObjectStore } from './objects.ts';
+import { lazyObjectStore, type ObjectStore } from './objects.ts';
 import { OrderClaims } from './order-claims.ts';
 
 /** What every function app gets: its log and its body cap. */
@@ -22,26 +17,34 @@ export interface BaseDeps {
   maxBodyBytes?: number;
 }
 
-export interface Kube {
-  kc: KubeConfig;
-  core: CoreV1Api;
-}
+export type { Kube };
+
+/** Where a pod finds its ServiceAccount token when KUBECONFIG is not set (what client-node's loadFromCluster reads). */
+const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
 
 /**
- * The clients a function builds from its environment, each created on first use so a function only needs the
- * configuration of what it talks to. One Runtime is shared by every app in the gateway.
+ * The clients a function builds from its environment. A function only needs the configuration of what it talks to,
+ * and loads only the libraries of what it talks to: @kubernetes/client-node in the background right after start-up
+ * when its app uses Kubernetes (see #connectSoon), @aws-sdk/client-s3 on its first object-store call; info and
+ * encrypt load neither. The configuration is checked when the function's app is built, so a function missing some
+ * fails at start-up, naming it.
+ *
+ * The stores (`nonces`, `jobs`, `claims`, `environments`) are ready to use at once; they connect on first use.
+ * One Runtime's clients are shared by every app built from it.
  */
 export class Runtime {
   readonly config: FunctionConfig;
-  readonly #kubeconfigPath: string | undefined;
-  #kube: Kube | undefined;
+  readonly #env: NodeJS.ProcessEnv;
+  readonly #kube: () => Promise<Kube>;
+  #core: CoreV1Api | undefined;
   #nonces: NonceStore | undefined;
   #objects: ObjectStore | undefined;
-  #chain: ChainContext | undefined;
+  #jobCache: JobCache | undefined;
 
   constructor(env: NodeJS.ProcessEnv = process.env) {
     this.config = new FunctionConfig(env);
-    this.#kubeconfigPath = env.KUBECONFIG;
+    this.#env = env;
+    this.#kube = lazyKube(env.KUBECONFIG);
   }
 
   base(name: FunctionName): BaseDeps {
@@ -49,68 +52,90 @@ export class Runtime {
     return { logger: jsonLogger(`fn-${name}`), ...(maxBodyBytes !== undefined && { maxBodyBytes }) };
   }
 
-  get kube(): Kube {
-    if (!this.#kube) {
-      const kc = loadKubeConfig(this.#kubeconfigPath);
-      this.#kube = { kc, core: kc.makeApiClient(CoreV1Api) };
+  /** The Kubernetes clients; the first call loads client-node and reads the kubeconfig (see #connectSoon). */
+  kube(): Promise<Kube> {
+    return this.#kube();
+  }
+
+  /**
+   * The core API client, usable at once; its first call connects. Checks now that there is an identity to connect
+   * with: the KUBECONFIG file, or in a pod the ServiceAccount token.
+   */
+  get core(): CoreV1Api {
+    if (!this.#core) {
+      const kubeconfig = this.#env.KUBECONFIG;
+      const identity = kubeconfig || SERVICE_ACCOUNT_TOKEN;
+      try {
+        accessSync(identity, constants.R_OK);
+      } catch {
+        throw new Error(
+          kubeconfig
+            ? `configuration: KUBECONFIG ${kubeconfig} is not readable`
+            : `configuration: KUBECONFIG is required by this function outside a pod (no ${SERVICE_ACCOUNT_TOKEN})`,
+        );
+      }
+      this.#core = deferred(async () => (await this.#kube()).core);
+      this.#connectSoon();
     }
-    return this.#kube;
+    return this.#core;
+  }
+
+  /**
+   * A function that talks to Kubernetes loads the client right after start-up, in the background: the server
+   * listens meanwhile, and the loading happens outside any request. Loading it within the first request costs more
+   * (measured: ~300 ms CPU and ~15 MiB): functions-framework runs each request in a `domain`, which then tracks every
+   * one of the module loader's thousands of async steps. A failure here is retried on first use.
+   */
+  #connectSoon(): void {
+    setImmediate(() => {
+      this.#kube().catch((err: unknown) =>
+        jsonLogger('runtime').warn('Kubernetes client not ready at start-up; retrying on first use', { error: err }),
+      );
+    }).unref();
   }
 
   get nonces(): NonceStore {
-    this.#nonces ??= new KubeNonceStore(this.kube.core, this.config.systemNamespace);
+    if (!this.#nonces) {
+      const core = this.core;
+      const namespace = this.config.systemNamespace;
+      let store: Promise<NonceStore> | undefined;
+      this.#nonces = deferred(
+        () => (store ??= import('../auth/nonce-store.ts').then((m) => new m.KubeNonceStore(core, namespace))),
+      );
+    }
     return this.#nonces;
   }
 
-  jobs(logger: Logger): JobStore {
-    return new JobStore(this.kube.core, this.config.jobsNamespace, logger);
+  /**
+   * The jobs of the jobs namespace. With `cache`, reads come from a watch of the job ConfigMaps once it has synced
+   * (one per Runtime, started right after start-up): see JobCache for what it answers and when the API is asked.
+   */
+  jobs(logger: Logger, options: { cache?: boolean } = {}): JobStore {
+    const core = this.core;
+    if (options.cache && !this.#jobCache) {
+      const cache = new JobCache(this.#kube, this.config.jobsNamespace, logger);
+      // Listed and watched from start-up on, so that the first requests find it synced.
+      setImmediate(() => void cache.start()).unref();
+      this.#jobCache = cache;
+    }
+    return new JobStore(core, this.config.jobsNamespace, logger, options.cache ? this.#jobCache : undefined);
   }
 
   get objects(): ObjectStore {
-    if (!this.#objects) {
-      const s3 = this.config.s3();
-      this.#objects = {
-        bucket: s3.bucket,
-        s3: new S3Client({
-          endpoint: s3.endpoint,
-          region: s3.region,
-          forcePathStyle: true,
-          credentials: { accessKeyId: s3.accessKey, secretAccessKey: s3.secretKey },
-        }),
-      };
-    }
+    this.#objects ??= lazyObjectStore(this.config.s3());
     return this.#objects;
   }
 
   get claims(): OrderClaims {
-    return new OrderClaims(this.kube.core, this.config.jobsNamespace);
-  }
-
-  get chain(): ChainContext {
-    this.#chain ??= {
-      provider: createChainProvider(this.config.rpcUrl, this.config.chainId),
-      chainId: this.config.chainId,
-      factoryAddress: this.config.factoryAddress,
-    };
-    return this.#chain;
-  }
-
-  /** What the access checks of start and initializeCompute need: the chain, the provider's key and URL, file rules. */
-  access(): AccessSettings {
-    return {
-      chain: this.chain,
-      key: this.config.providerWallet(),
-      providerUrls: [this.config.serviceEndpoint],
-      files: { allowPrivateHosts: this.config.allowPrivateFileHosts },
-    };
+    return new OrderClaims(this.core, this.config.jobsNamespace);
   }
 
   get environments(): EnvironmentSource {
-    return { core: this.kube.core, namespace: this.config.systemNamespace, name: this.config.environmentsConfigMap };
+    return { core: this.core, namespace: this.config.systemNamespace, name: this.config.environmentsConfigMap };
   }
-}
 
-/** Registers the app as the functions-framework HTTP target `name` (what `--target=name` serves). */
-export function registerFunction(name: FunctionName, app: Hono): void {
-  functions.http(name, getRequestListener(app.fetch));
+  /** Stops what runs in the background (the job watch). */
+  async close(): Promise<void> {
+    await this.#jobCache?.stop();
+  }
 }

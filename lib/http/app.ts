@@ -1,11 +1,18 @@
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { z } from 'zod';
-import { badRequest, fromZodError, HttpError, toHttpError } from './errors.ts';
+import { badRequest, fromZodError, HttpError, payloadTooLarge, toHttpError } from './errors.ts';
 import type { Logger } from './log.ts';
 
 /** Bodies of this API are small JSON documents; the cap keeps a caller from making a replica buffer more. */
 export const DEFAULT_MAX_BODY_BYTES = 64 * 1024;
+
+const bodyLimits = new WeakMap<Hono, number>();
+
+/** The body cap of an app made by createFunctionApp, for the server in front of it to hold bodies to the same. */
+export function bodyLimitOf(app: Hono): number | undefined {
+  return bodyLimits.get(app);
+}
 
 export interface FunctionAppOptions {
   name: string;
@@ -34,9 +41,10 @@ export function createFunctionApp({ name, logger, maxBodyBytes = DEFAULT_MAX_BOD
     '*',
     bodyLimit({
       maxSize: maxBodyBytes,
-      onError: (c) => c.json({ error: `body larger than ${maxBodyBytes} bytes` }, 413),
+      onError: (c) => c.json(payloadTooLarge(maxBodyBytes).body(), 413),
     }),
   );
+  bodyLimits.set(app, maxBodyBytes);
   app.onError((err, c) => {
     const httpError = toHttpError(err);
     if (httpError.status >= 500) logger.error('request failed', { fn: name, path: c.req.path, error: err });

@@ -1,5 +1,5 @@
-import { ApiException } from '@kubernetes/client-node';
 import { z } from 'zod';
+import { kubeStatus } from '../kube/errors.ts';
 
 /**
  * The JSON body of every error answer. Ocean's clients print `error`; `field` and `reason` say what to fix; `code`
@@ -42,6 +42,8 @@ export const forbidden = (reason: string): HttpError => new HttpError(403, reaso
 export const notFound = (what: string): HttpError => new HttpError(404, `${what} not found`);
 export const conflict = (reason: string): HttpError => new HttpError(409, reason);
 export const unavailable = (reason: string): HttpError => new HttpError(503, reason);
+export const payloadTooLarge = (maxBytes: number): HttpError =>
+  new HttpError(413, `body larger than ${maxBytes} bytes`, 'body', `larger than ${maxBytes} bytes`);
 
 /** The first zod issue as a 400: its path (dotted, `body` for the root) and message. */
 export function fromZodError(error: z.ZodError, root = 'body'): HttpError {
@@ -60,6 +62,8 @@ const NETWORK_CODES = new Set([
   'EAI_AGAIN',
   'UND_ERR_CONNECT_TIMEOUT',
   'UND_ERR_SOCKET',
+  // node-fetch (client-node's HTTP client) when the API server closes a kept-alive connection mid-answer.
+  'ERR_STREAM_PREMATURE_CLOSE',
 ]);
 const ETHERS_UNAVAILABLE = new Set(['NETWORK_ERROR', 'TIMEOUT', 'SERVER_ERROR', 'UNKNOWN_ERROR']);
 
@@ -78,9 +82,9 @@ function errorCode(err: unknown): string | undefined {
 export function toHttpError(err: unknown): HttpError {
   if (err instanceof HttpError) return err;
   if (err instanceof z.ZodError) return fromZodError(err);
-  if (err instanceof ApiException) {
-    const code = (err as ApiException<unknown>).code;
-    if (code === 429 || code >= 500) return unavailable('kubernetes API unavailable');
+  const kubeCode = kubeStatus(err);
+  if (kubeCode !== undefined) {
+    if (kubeCode === 429 || kubeCode >= 500) return unavailable('kubernetes API unavailable');
     return new HttpError(500, 'internal error');
   }
   // Errors of the shared libraries (access checks, chain) that carry their own status, code and the field at fault.

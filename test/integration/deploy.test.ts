@@ -255,7 +255,7 @@ const GRANTS: Record<string, Grant[]> = {
     { ns: JOBS, resource: 'configmaps', verbs: ['get', 'create', 'update', 'patch', 'delete'] },
     { ns: JOBS, resource: 'secrets', verbs: ['create'] },
   ],
-  'c2d-fn-status': [nonceRw, { ns: JOBS, resource: 'configmaps', verbs: ['get', 'list'] }],
+  'c2d-fn-status': [nonceRw, { ns: JOBS, resource: 'configmaps', verbs: ['get', 'list', 'watch'] }],
   'c2d-fn-stop': [nonceRw, { ns: JOBS, resource: 'configmaps', verbs: ['get', 'list', 'patch'] }],
   'c2d-fn-delete': [nonceRw, { ns: JOBS, resource: 'configmaps', verbs: ['get', 'delete'] }],
   'c2d-fn-result': [nonceRw, { ns: JOBS, resource: 'configmaps', verbs: ['get'] }],

@@ -260,12 +260,24 @@ describe('a compute job through ocean.js', () => {
     const second = await post('/api/services/compute', onNewOrders);
     expect(second.status).toBe(200);
     const secondJob = ((await second.json()) as OceanJob[])[0]!;
+    // status answers from a watch of the job ConfigMaps; a job it has not seen yet is read from the API, so the job
+    // is there the moment start has answered.
+    const statusNow = async (): Promise<OceanJob & { stopRequested?: boolean }> => {
+      const res = await fetch(`${url}/api/services/compute?consumerAddress=${consumer.address}&jobId=${secondJob.jobId}`);
+      expect(res.status).toBe(200);
+      return ((await res.json()) as (OceanJob & { stopRequested?: boolean })[])[0]!;
+    };
+    expect(await statusNow()).toMatchObject({ jobId: secondJob.jobId, stopRequested: false });
     expect((await post('/api/services/compute', onNewOrders)).status).toBe(401);
     // Not needed any further: stopped right away; stopping it again changes nothing.
     for (let i = 0; i < 2; i++) {
       const stopped = await ProviderInstance.computeStop(dataset.asset.did, consumer.address, secondJob.jobId, url, consumer5);
       expect((stopped as unknown as Record<string, unknown>[])[0]).toMatchObject({ jobId: secondJob.jobId, stopRequested: true });
     }
+    // ... and the change reaches status through its watch within moments.
+    const deadline = Date.now() + 5_000;
+    while (!(await statusNow()).stopRequested && Date.now() < deadline) await sleep(50);
+    expect((await statusNow()).stopRequested).toBe(true);
   });
 
   it('runs to 70 and serves its logs and every result to the owner', async () => {

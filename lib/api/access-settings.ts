@@ -1,0 +1,37 @@
+import { Wallet } from 'ethers';
+import type { AccessSettings } from '../access/admit-job.ts';
+import type { ChainContext } from '../access/chain-context.ts';
+import { createChainProvider } from '../access/rpc.ts';
+import type { Runtime } from './runtime.ts';
+
+/**
+ * The chain and key of start and initializeCompute, the functions that run the access checks. Apart from Runtime
+ * so that the other functions do not load the chain client (ethers' providers and wallets) at all.
+ */
+const chains = new WeakMap<Runtime, ChainContext>();
+
+/** The chain `runtime` is configured for: one JSON-RPC provider per Runtime. */
+export function chainOf(runtime: Runtime): ChainContext {
+  let chain = chains.get(runtime);
+  if (!chain) {
+    const { config } = runtime;
+    chain = {
+      provider: createChainProvider(config.rpcUrl, config.chainId),
+      chainId: config.chainId,
+      factoryAddress: config.factoryAddress,
+    };
+    chains.set(runtime, chain);
+  }
+  return chain;
+}
+
+/** What the access checks need: the chain, the provider's key and URL, the file rules. */
+export function accessSettings(runtime: Runtime): AccessSettings {
+  const { config } = runtime;
+  return {
+    chain: chainOf(runtime),
+    key: new Wallet(config.providerKey()),
+    providerUrls: [config.serviceEndpoint],
+    files: { allowPrivateHosts: config.allowPrivateFileHosts },
+  };
+}
