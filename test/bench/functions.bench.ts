@@ -1,13 +1,14 @@
 /**
  * Functions benchmark, on a platform of its own (started here, stopped at the end). Each function runs as in its
- * container: compiled JS under functions-framework, with the environment its Knative Service gives it (its own
- * ServiceAccount, PROVIDER_ADDRESS / PROVIDER_PUBLIC_KEY, the key only for start and initialize).
+ * container: the image's bundle (scripts/bundle-functions.ts, built here into dist/bundle/) under functions-framework,
+ * with the environment its Knative Service gives it (its own ServiceAccount, PROVIDER_ADDRESS / PROVIDER_PUBLIC_KEY,
+ * the key only for start and initialize).
  *
  *  1. Cold start, per function (median of COLD_RUNS): spawn → `ready` (first answer of the app: its 404 on a path
  *     nobody routes; what a TCP readiness probe lets through), and spawn → `first real answer`, to a request that
  *     goes through what the function uses (Kubernetes, the chain, signature checks); CPU time spent until then; RSS
- *     one second later. Then the floor: functions-framework serving a function that only answers "ok". Then the
- *     same for the functions bundled by esbuild (test/bench/bundle.ts), a build the image does not use yet.
+ *     one second later. Then the floor: functions-framework serving a function that only answers "ok". Then, for
+ *     comparison, the same functions compiled file by file by tsc (dist/functions/, what the image held before).
  *  2. status under load: 200 concurrent clients, 4,000 requests for single jobs, 1,000 jobs in the cluster.
  *  3. start latency excluding the engine (not running): POST /api/services/compute → 200 for START_RUNS starts,
  *     each on its own dataset and algorithm orders on the local chain, placed before the timing starts.
@@ -35,7 +36,7 @@ import { newJobId } from '../../lib/job/names.ts';
 import { initialStatus } from '../../lib/job/status.ts';
 import { loadKubeConfig } from '../../lib/kube/client.ts';
 import type { Workflow } from '../../lib/job/workflow.ts';
-import { bundleFunctions } from './bundle.ts';
+import { bundleFunctions } from '../../scripts/bundle-functions.ts';
 
 const FF_MAIN = 'node_modules/@google-cloud/functions-framework/build/src/main.js';
 /** C2D_BENCH_SECTIONS=cold,start,status runs only those (all by default). */
@@ -352,8 +353,8 @@ async function startLatency(s: Setup, runs: number): Promise<void> {
   const providerUrl = `http://127.0.0.1:${startPort}`;
   const logDir = mkdtempSync(join(tmpdir(), 'c2d-bench-start-'));
   // One provider URL for both, as behind the HTTPRoute: the DDOs name it, and both check the DDOs against it.
-  const start = spawnFunction(s, 'dist/functions/start/index.js', 'start', startPort, { log: openLog(join(logDir, 'start.log')), providerUrl });
-  const init = spawnFunction(s, 'dist/functions/initialize/index.js', 'initialize', initPort, { log: openLog(join(logDir, 'initialize.log')), providerUrl });
+  const start = spawnFunction(s, 'dist/bundle/functions/start/index.js', 'start', startPort, { log: openLog(join(logDir, 'start.log')), providerUrl });
+  const init = spawnFunction(s, 'dist/bundle/functions/initialize/index.js', 'initialize', initPort, { log: openLog(join(logDir, 'initialize.log')), providerUrl });
   try {
     const publish = (ddo: ReturnType<typeof datasetDdo>): Promise<PublishedAsset> =>
       publishAsset({
@@ -439,7 +440,7 @@ const stateDir = mkdtempSync(join(tmpdir(), 'c2d-bench-fn-'));
 const platform = await startPlatform(stateDir);
 let identitiesStop: (() => void) | undefined;
 try {
-  console.log('compiling functions to dist/ (as the container image does), and bundling them to dist/bundle/ (candidate)');
+  console.log('bundling the functions into dist/bundle/ (as the image does), and compiling them to dist/ (for comparison)');
   execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
   rmSync('dist/bundle', { recursive: true, force: true });
   await bundleFunctions(FUNCTION_NAMES, 'dist/bundle/functions');
@@ -455,7 +456,7 @@ try {
   const setup: Setup = { env, provider: new Wallet(env.keys.provider), kubeconfigs: identities.kubeconfigs };
 
   if (SECTIONS.has('cold')) {
-    await coldStarts(setup, `cold start, compiled JS (dist/, what the image runs); median of ${COLD_RUNS}`, (n) => `dist/functions/${n}/index.js`);
+    await coldStarts(setup, `cold start, bundled (dist/bundle/, what the image runs); median of ${COLD_RUNS}`, (n) => `dist/bundle/functions/${n}/index.js`);
     const floor: Cold[] = [];
     for (let i = 0; i < COLD_RUNS; i++) floor.push(await coldStart(setup, 'dist/bench-floor/index.js', 'floor'));
     const m = (f: (c: Cold) => number): number => median(floor.map(f));
@@ -463,7 +464,7 @@ try {
       `${'(floor)'.padEnd(15)} ${m((c) => c.readyMs).toFixed(0).padStart(10)}   ${m((c) => c.realMs).toFixed(0).padStart(22)}   ` +
         `${m((c) => c.cpuMs).toFixed(0).padStart(19)}   ${m((c) => c.rssMiB).toFixed(1).padStart(15)}   functions-framework serving "ok", nothing else loaded`,
     );
-    await coldStarts(setup, `cold start, bundled by esbuild (dist/bundle/, not yet what the image runs); median of ${COLD_RUNS}`, (n) => `dist/bundle/functions/${n}/index.js`);
+    await coldStarts(setup, `cold start, compiled file by file (dist/functions/, for comparison); median of ${COLD_RUNS}`, (n) => `dist/functions/${n}/index.js`);
   }
 
   if (SECTIONS.has('start')) {
@@ -476,7 +477,7 @@ try {
     const t0 = performance.now();
     const jobs = await seedJobs(env, owners, 1000);
     console.log(`\nseeded ${jobs.length} job ConfigMaps in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-    const status = await underLoad(setup, 'dist/functions/status/index.js', 'status', 200, 4000, (base, i) => {
+    const status = await underLoad(setup, 'dist/bundle/functions/status/index.js', 'status', 200, 4000, (base, i) => {
       const job = jobs[i % jobs.length]!;
       return { url: `${base}/api/services/compute?consumerAddress=${job.owner}&jobId=${job.jobId}`, check: (body) => body.includes(job.jobId) };
     });

@@ -17,6 +17,7 @@ import { FUNCTION_NAMES, endpointOf, type FunctionName } from '../../lib/api/end
 import type { ProviderFee } from '../../lib/chain/provider-fee.ts';
 import type { ProviderFees } from '../../node_modules/@oceanprotocol/lib/dist/types/@types/Provider.js';
 import { jobNames, newJobId } from '../../lib/job/names.ts';
+import { bundleFunctions } from '../../scripts/bundle-functions.ts';
 import { loadKubeConfig } from '../../lib/kube/client.ts';
 
 /**
@@ -493,11 +494,17 @@ describe('bad input', () => {
   });
 });
 
-describe('each function alone under functions-framework', () => {
+describe('each function alone under functions-framework, bundled as its image holds it', () => {
   let child: ChildProcess | undefined;
   const logDir = mkdtempSync(join(tmpdir(), 'c2d-ff-'));
+  // Inside the repository, so that the bundle's one package import (functions-framework) resolves as in the image.
+  const bundleDir = join(import.meta.dirname, '../../dist', `test-bundle-${process.pid}`);
+  beforeAll(async () => {
+    await bundleFunctions(FUNCTION_NAMES, bundleDir);
+  }, 120_000);
   afterAll(() => {
     child?.kill('SIGTERM');
+    rmSync(bundleDir, { recursive: true, force: true });
     if (!process.env.C2D_KEEP_STATE) rmSync(logDir, { recursive: true, force: true });
   });
 
@@ -516,14 +523,14 @@ describe('each function alone under functions-framework', () => {
     encrypt: { body: { hello: 'world' }, expect: 200 },
   };
 
-  /** Starts the function as its container does, waits for it to answer its route, and stops it again. */
+  /** Starts the function as its container does (plain node, the bundle), waits for it to answer its route, and stops it again. */
   async function probe(name: FunctionName): Promise<number> {
     const port = await freePort();
     const logFile = join(logDir, `${name}.log`);
     const out = openSync(logFile, 'w');
     child = spawn(
       process.execPath,
-      ['--import', 'tsx', 'node_modules/@google-cloud/functions-framework/build/src/main.js', `--source=functions/${name}/index.ts`, `--target=${name}`],
+      ['node_modules/@google-cloud/functions-framework/build/src/main.js', `--source=${join(bundleDir, name, 'index.js')}`, `--target=${name}`],
       {
         env: {
           PATH: process.env.PATH, HOME: process.env.HOME, PORT: String(port), KUBECONFIG: env.kubeconfig,

@@ -42,9 +42,12 @@ for (const spec of IMAGES) {
 }
 
 describe('the replay has teeth', () => {
-  it('a functions image missing its COPY of dist/lib fails to load the function', async () => {
+  it("a functions image holding a function's entry but not the bundle's shared chunks fails to load it", async () => {
     const text = readFileSync(join(root, 'docker/functions.Dockerfile'), 'utf8');
-    const broken = text.replace(/^COPY --from=build \/src\/dist\/lib \.\/dist\/lib\n/m, '');
+    const broken = text.replace(
+      /^COPY --from=build \/src\/dist\/bundle\/functions \.\/dist\/functions\n/m,
+      'COPY --from=build /src/dist/bundle/functions/info ./dist/functions/info\n',
+    );
     expect(broken).not.toBe(text);
     const dir = mkdtempSync(join(tmpdir(), 'c2d-broken-dockerfile-'));
     try {
