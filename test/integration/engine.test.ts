@@ -6,7 +6,7 @@ import { s3Client } from '../../devcluster/object-store.ts';
 import { waitFor } from '../../devcluster/processes.ts';
 import type { JobConfigMap } from '../../lib/job/configmap.ts';
 import { jobNames, type Stage } from '../../lib/job/names.ts';
-import { StatusCode, type Result } from '../../lib/job/status.ts';
+import { isFinal, StatusCode, type Result } from '../../lib/job/status.ts';
 import { loadKubeConfig } from '../../lib/kube/client.ts';
 import {
   FileServer,
@@ -333,11 +333,20 @@ describe('engine', () => {
       }
     };
     const stagesAtKill: string[] = [];
+    const codesNow = (): Promise<number[]> => Promise.all(jobs.map(async ({ job }) => (await readJob(core, ns, job.workflow.jobId)).status.code));
+    // A job between "started" and "publishing": the engine is in the middle of it.
+    const midway = (codes: number[]): boolean => codes.some((c) => c >= StatusCode.JobStarted && !isFinal(c as StatusCode));
     await createSome(5);
     for (let round = 0; round < rounds; round++) {
       await new Promise((r) => setTimeout(r, 1000 + Math.random() * 3000));
+      // The random moment must still find work in progress: when every job has already finished, one more arrives
+      // and the kill waits until the engine is midway through it.
+      let seen = await codesNow();
+      if (!midway(seen)) {
+        await createSome(1);
+        await waitFor('a job in progress', async () => midway((seen = await codesNow())), 30_000, 20);
+      }
       const engine = stack.processes.find((p) => p.name === 'engine')!;
-      const seen = await Promise.all(jobs.map(async ({ job }) => (await readJob(core, ns, job.workflow.jobId)).status.code));
       stagesAtKill.push(seen.join(','));
       engine.child.kill('SIGKILL');
       expect(await engine.exited).toBe('SIGKILL');
