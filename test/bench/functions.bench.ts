@@ -22,6 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { Wallet, getBytes, keccak256, toUtf8Bytes } from 'ethers';
+import { load } from 'js-yaml';
 import { algorithmDdo, datasetDdo, orderAsset, publishAsset, type PublishedAsset } from '../../devcluster/ocean-assets.ts';
 import { applyAccessManifests, CONTROL_PLANE_ACCOUNTS, functionServiceAccount, mintServiceAccountIdentities } from '../../devcluster/identities.ts';
 import { startPlatform } from '../../devcluster/platform.ts';
@@ -63,12 +64,18 @@ interface Setup {
   kubeconfigs: ReadonlyMap<string, string>;
 }
 
+/** The literal env values of knative/<name>.yaml's container (NODE_OPTIONS among them). */
+function knativeEnv(name: FunctionName): Record<string, string | undefined> {
+  const service = load(readFileSync(`knative/${name}.yaml`, 'utf8')) as { spec: { template: { spec: { containers: { env?: { name: string; value?: string }[] }[] } } } };
+  return Object.fromEntries((service.spec.template.spec.containers[0]?.env ?? []).map((e) => [e.name, e.value]));
+}
+
 /** The environment of one function's Knative Service (knative/<name>.yaml and the c2d-provider ConfigMap). */
 function functionEnv(s: Setup, name: FunctionName | 'floor', port: number, providerUrl = `http://127.0.0.1:${port}`): NodeJS.ProcessEnv {
   const { env } = s;
   const signer = name === 'start' || name === 'initialize';
   return {
-    PATH: process.env.PATH, NODE_ENV: 'production', PORT: String(port),
+    PATH: process.env.PATH, NODE_ENV: 'production', PORT: String(port), ...(name !== 'floor' && { NODE_OPTIONS: knativeEnv(name).NODE_OPTIONS }),
     KUBECONFIG: name === 'floor' ? undefined : s.kubeconfigs.get(functionServiceAccount(name)),
     JOBS_NAMESPACE: env.namespaces.jobs, SYSTEM_NAMESPACE: env.namespaces.system,
     CHAIN_ID: String(env.chainId), RPC_URL: env.rpcUrl, ERC721_FACTORY_ADDRESS: env.ocean.ERC721Factory,

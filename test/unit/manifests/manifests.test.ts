@@ -245,6 +245,18 @@ describe('Knative Services', () => {
     }
   });
 
+  it("cap V8's heap well below the container's memory limit", () => {
+    for (const l of kservices) {
+      const c = ksvc(l).spec.template.spec.containers[0]!;
+      const options = c.env?.find((e) => e.name === 'NODE_OPTIONS')?.value ?? '';
+      const heapMiB = Number(/--max-old-space-size=(\d+)/.exec(options)?.[1]);
+      const limitMiB = Number(/^(\d+)Mi$/.exec(String(c.resources?.limits?.memory))?.[1]);
+      expect(heapMiB, l.file).toBeGreaterThan(0);
+      // Room for the code, the young generation and buffers outside the heap.
+      expect(limitMiB - heapMiB, l.file).toBeGreaterThanOrEqual(96);
+    }
+  });
+
   it('scale to zero with a maximum and a concurrency target, time out, probe, and stay cluster-local', () => {
     for (const l of kservices) {
       const s = ksvc(l);
