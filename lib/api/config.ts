@@ -25,6 +25,8 @@ const envSchema = z.object({
   S3_BUCKET: z.string().optional(),
   S3_REGION: z.string().default('us-east-1'),
   MAX_BODY_BYTES: z.string().regex(/^\d+$/).transform(Number).optional(),
+  /** status: the most jobs its watch holds in memory; with more in the namespace it reads each from the API. */
+  STATUS_CACHE_MAX_JOBS: z.string().regex(/^\d+$/).transform(Number).default(5000),
   /** Ocean's ERC721Factory on CHAIN_ID: only NFTs and datatokens it created count. */
   ERC721_FACTORY_ADDRESS: z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'must be a 0x address').optional(),
   /** Let dataset and algorithm file URLs point at loopback/private addresses (a development cluster serves there). */
@@ -46,6 +48,7 @@ export class FunctionConfig {
   readonly providerUrl: string | undefined;
   readonly maxBodyBytes: number | undefined;
   readonly allowPrivateFileHosts: boolean;
+  readonly statusCacheMaxJobs: number;
   /** PROVIDER_ADDRESS: lets a function that does not hold the key name the provider. */
   readonly providerAddress: string | undefined;
   /** PROVIDER_PUBLIC_KEY: what documents are encrypted to, for a function that does not hold the key. */
@@ -65,6 +68,7 @@ export class FunctionConfig {
     this.providerUrl = parsed.data.PROVIDER_URL;
     this.maxBodyBytes = parsed.data.MAX_BODY_BYTES;
     this.allowPrivateFileHosts = parsed.data.ALLOW_PRIVATE_FILE_HOSTS;
+    this.statusCacheMaxJobs = parsed.data.STATUS_CACHE_MAX_JOBS;
     this.providerAddress = parsed.data.PROVIDER_ADDRESS;
     this.providerPublicKey = parsed.data.PROVIDER_PUBLIC_KEY;
   }

@@ -7,6 +7,11 @@ import type { Kube } from '../kube/lazy.ts';
 /** Longest wait between two attempts to restore a failed watch. */
 const MAX_BACKOFF_MS = 30_000;
 
+/** The namespace holds more jobs than the cache may. */
+class TooManyJobs extends Error {
+  override name = 'TooManyJobs';
+}
+
 /**
  * The job ConfigMaps of the jobs namespace, held in memory by a list + watch (client-node's ListWatch), so that
  * reading a job costs no API call. Used by `status`, which is asked far more often than jobs change.
@@ -18,6 +23,11 @@ const MAX_BACKOFF_MS = 30_000;
  * created within the last moments (the watch's delay, milliseconds) — the same freshness as Kubernetes' own
  * informers. A failed watch is restored with backoff: from the last resourceVersion seen, or by a new list when the
  * API server no longer has it (410 Gone).
+ *
+ * Memory is bounded by `maxJobs`: the first list asks for one job more than that, and a namespace holding more (then
+ * or later, through the watch) turns the cache off for good, so that a function sized for a few thousand jobs is not
+ * OOM-killed by a provider with many more; reads then all go to the API, as without a cache. ManagedFields are
+ * dropped from what is held (nothing here reads them; about a fifth of a job ConfigMap).
  */
 export class JobCache {
   #informer: ListWatch<V1ConfigMap> | undefined;
@@ -25,6 +35,7 @@ export class JobCache {
   #synced = false;
   #stopped = false;
   #failures = 0;
+  #tooMany = false;
   #timer: NodeJS.Timeout | undefined;
   /** Owner address → names of that owner's job ConfigMaps, and each name's owner, kept from the watch's events. */
   readonly #byOwner = new Map<string, Set<string>>();
@@ -36,6 +47,7 @@ export class JobCache {
     private readonly kube: () => Promise<Kube>,
     readonly namespace: string,
     private readonly logger: Logger,
+    readonly maxJobs = 5000,
   ) {}
 
   get synced(): boolean {
@@ -94,6 +106,8 @@ export class JobCache {
   }
 
   #index(cm: KubernetesObject): void {
+    // The object is the one the informer holds: what is deleted here is not kept.
+    if (cm.metadata) delete cm.metadata.managedFields;
     const name = cm.metadata?.name;
     if (name === undefined) return;
     const owner = cm.metadata?.labels?.[LABELS.owner];
@@ -105,6 +119,21 @@ export class JobCache {
     let names = this.#byOwner.get(owner);
     if (!names) this.#byOwner.set(owner, (names = new Set()));
     names.add(name);
+    if (this.#ownerOf.size > this.maxJobs) this.#giveUp();
+  }
+
+  /** Turns the cache off for good (see the class comment); reads go to the API from now on. */
+  #giveUp(): void {
+    if (this.#tooMany) return;
+    this.#tooMany = true;
+    this.#stopped = true;
+    this.#synced = false;
+    clearTimeout(this.#timer);
+    this.logger.warn('more jobs than the status cache may hold; reading every job from the API', { maxJobs: this.maxJobs });
+    void this.#informer?.stop();
+    this.#informer = undefined;
+    this.#byOwner.clear();
+    this.#ownerOf.clear();
   }
 
   #unindex(name: string, owner: string | undefined = this.#ownerOf.get(name)): void {
@@ -121,7 +150,11 @@ export class JobCache {
     const informer = new k8s.ListWatch<V1ConfigMap>(
       `/api/v1/namespaces/${this.namespace}/configmaps`,
       new k8s.Watch(kc),
-      () => core.listNamespacedConfigMap({ namespace: this.namespace, labelSelector: selector }),
+      async () => {
+        const list = await core.listNamespacedConfigMap({ namespace: this.namespace, labelSelector: selector, limit: this.maxJobs + 1 });
+        if (list.metadata?._continue || list.items.length > this.maxJobs) throw new TooManyJobs();
+        return list;
+      },
       false,
       selector,
     );
@@ -131,6 +164,10 @@ export class JobCache {
       if (cm.metadata?.name !== undefined) this.#unindex(cm.metadata.name);
     });
     informer.on('error', (err: unknown) => {
+      if (err instanceof TooManyJobs) {
+        this.#giveUp();
+        return;
+      }
       this.#synced = false;
       this.#failures += 1;
       if (this.#stopped) return;

@@ -113,7 +113,7 @@ export class Runtime {
   jobs(logger: Logger, options: { cache?: boolean } = {}): JobStore {
     const core = this.core;
     if (options.cache && !this.#jobCache) {
-      const cache = new JobCache(this.#kube, this.config.jobsNamespace, logger);
+      const cache = new JobCache(this.#kube, this.config.jobsNamespace, logger, this.config.statusCacheMaxJobs);
       // Listed and watched from start-up on, so that the first requests find it synced.
       setImmediate(() => void cache.start()).unref();
       this.#jobCache = cache;

@@ -43,16 +43,21 @@ function jobConfigMap(owner: string, jobId = (++serial).toString(16).padStart(32
 
 type Callback = (obj: V1ConfigMap) => void;
 
-/** Stands for client-node's ListWatch: `start` "lists" `items`; the test sends watch events and failures. */
+/** Stands for client-node's ListWatch: `start` lists through the cache's list function; the test sends watch events and failures. */
 class FakeListWatch {
   static last: FakeListWatch | undefined;
-  static items: V1ConfigMap[] = [];
   static failNextStart = false;
   readonly objects = new Map<string, V1ConfigMap>();
   readonly callbacks: Record<string, Array<(arg: unknown) => void>> = { add: [], update: [], delete: [], error: [], connect: [] };
   starts = 0;
 
-  constructor(readonly path: string, _watch: unknown, _list: unknown, autoStart: boolean, readonly labelSelector: string) {
+  constructor(
+    readonly path: string,
+    _watch: unknown,
+    private readonly list: () => Promise<{ items: V1ConfigMap[] }>,
+    autoStart: boolean,
+    readonly labelSelector: string,
+  ) {
     expect(autoStart).toBe(false);
     FakeListWatch.last = this;
   }
@@ -68,7 +73,14 @@ class FakeListWatch {
       this.fail(new Error('list refused'));
       return;
     }
-    for (const cm of FakeListWatch.items) this.added(cm);
+    let items: V1ConfigMap[];
+    try {
+      items = (await this.list()).items;
+    } catch (err) {
+      this.fail(err);
+      return;
+    }
+    for (const cm of items) this.added(cm);
   }
 
   async stop(): Promise<void> {}
@@ -102,7 +114,7 @@ class NotFound extends Error {
 
 /** A CoreV1Api that serves reads from `objects` and counts them. */
 function fakeCore(objects: Map<string, V1ConfigMap>) {
-  const calls = { read: 0, list: 0 };
+  const calls = { read: 0, list: 0, cacheList: 0 };
   const core = {
     readNamespacedConfigMap: async ({ name }: { name: string }) => {
       calls.read += 1;
@@ -110,22 +122,25 @@ function fakeCore(objects: Map<string, V1ConfigMap>) {
       if (!cm) throw new NotFound('not found');
       return cm;
     },
-    listNamespacedConfigMap: async ({ labelSelector }: { labelSelector: string }) => {
-      calls.list += 1;
+    listNamespacedConfigMap: async ({ labelSelector, limit }: { labelSelector: string; limit?: number }) => {
+      // Only the cache's own list is bounded: counted apart from the store's reads.
+      if (limit === undefined) calls.list += 1;
+      else calls.cacheList += 1;
       const owner = /owner=(0x[0-9a-f]{40})/.exec(labelSelector)?.[1];
-      return { items: [...objects.values()].filter((cm) => !owner || cm.metadata?.labels?.['c2d.oceanprotocol.com/owner'] === owner) };
+      const items = [...objects.values()].filter((cm) => !owner || cm.metadata?.labels?.['c2d.oceanprotocol.com/owner'] === owner);
+      if (limit === undefined || items.length <= limit) return { metadata: {}, items };
+      return { metadata: { _continue: 'more' }, items: items.slice(0, limit) };
     },
   } as unknown as CoreV1Api;
   return { core, calls };
 }
 
-function setup(items: V1ConfigMap[]) {
-  FakeListWatch.items = items;
+function setup(items: V1ConfigMap[], maxJobs?: number) {
   const apiObjects = new Map(items.map((cm) => [cm.metadata!.name!, cm]));
   const { core, calls } = fakeCore(apiObjects);
   const k8s = { ListWatch: FakeListWatch, Watch: class {} } as unknown as ClientNode;
   const kube = async (): Promise<Kube> => ({ kc: {} as Kube['kc'], core, k8s });
-  const cache = new JobCache(kube, NS, silentLogger);
+  const cache = new JobCache(kube, NS, silentLogger, maxJobs);
   const store = new JobStore(core, NS, silentLogger, cache);
   return { cache, store, calls, apiObjects };
 }
@@ -161,7 +176,7 @@ describe('JobCache', () => {
     await expect(store.getOwned(idOf(b1!), ALICE)).rejects.toMatchObject({ status: 403 });
     expect((await store.listOwned(ALICE)).map((j) => j.name)).toEqual([nameOf(a1!), nameOf(a2!)]);
     expect((await store.listOwned(BOB.toUpperCase().replace('0X', '0x'))).map((j) => j.name)).toEqual([nameOf(b1!)]);
-    expect(calls).toEqual({ read: 0, list: 0 });
+    expect(calls).toEqual({ read: 0, list: 0, cacheList: 1 });
   });
 
   it('falls back to the API for a job it has not seen yet (just created), and 404 only when the API has none', async () => {
@@ -244,5 +259,38 @@ describe('kubeStatus', () => {
     expect(kubeStatus(Object.assign(new Error('x'), { code: 'ECONNRESET' }))).toBeUndefined();
     expect(kubeStatus(Object.assign(new Error('x'), { code: 500 }))).toBeUndefined();
     expect(kubeStatus({ code: 404, body: {}, headers: {} })).toBeUndefined();
+  });
+  it('turns itself off when the namespace holds more jobs than it may, before holding them all', async () => {
+    const items = [jobConfigMap(ALICE), jobConfigMap(ALICE), jobConfigMap(BOB)];
+    const { cache, store, calls } = setup(items, 2);
+    await cache.start();
+    expect(calls.cacheList).toBe(1);
+    expect(cache.synced).toBe(false);
+    expect(cache.job(nameOf(items[0]!))).toBeUndefined();
+    // Every read goes to the API, and the cache does not try again.
+    expect((await store.listOwned(ALICE)).length).toBe(2);
+    expect((await store.get(idOf(items[2]!))).workflow.owner).toBe(BOB);
+    expect(calls).toEqual({ read: 1, list: 1, cacheList: 1 });
+    await cache.start();
+    expect(FakeListWatch.last!.starts).toBe(1);
+  });
+
+  it('turns itself off when the watch brings it past its bound, and drops managedFields from what it holds', async () => {
+    const a = jobConfigMap(ALICE);
+    a.metadata = { ...a.metadata, managedFields: [{ manager: 'start', operation: 'Update' }] };
+    const { cache, store, calls, apiObjects } = setup([a], 2);
+    await cache.start();
+    expect(cache.synced).toBe(true);
+    expect(FakeListWatch.last!.objects.get(nameOf(a))!.metadata!.managedFields).toBeUndefined();
+    const b = jobConfigMap(BOB);
+    FakeListWatch.last!.added(b);
+    expect(cache.synced).toBe(true);
+    const c = jobConfigMap(BOB);
+    apiObjects.set(nameOf(b), b).set(nameOf(c), c);
+    FakeListWatch.last!.added(c);
+    expect(cache.synced).toBe(false);
+    expect(cache.ownedBy(BOB)).toBeUndefined();
+    expect((await store.listOwned(BOB)).map((j) => j.name).sort()).toEqual([nameOf(b), nameOf(c)].sort());
+    expect(calls.list).toBe(1);
   });
 });
