@@ -523,8 +523,8 @@ describe('each function alone under functions-framework, bundled as its image ho
     encrypt: { body: { hello: 'world' }, expect: 200 },
   };
 
-  /** Starts the function as its container does (plain node, the bundle), waits for it to answer its route, and stops it again. */
-  async function probe(name: FunctionName): Promise<number> {
+  /** Starts the function as its container does: plain node, functions-framework, the bundle. */
+  async function spawnBundled(name: FunctionName): Promise<{ port: number; logFile: string; running: ChildProcess }> {
     const port = await freePort();
     const logFile = join(logDir, `${name}.log`);
     const out = openSync(logFile, 'w');
@@ -542,7 +542,17 @@ describe('each function alone under functions-framework, bundled as its image ho
         stdio: ['ignore', out, out],
       },
     );
-    const running = child;
+    return { port, logFile, running: child };
+  }
+
+  async function stop(running: ChildProcess): Promise<void> {
+    running.kill('SIGTERM');
+    if (running.exitCode === null) await once(running, 'exit');
+  }
+
+  /** Starts the function, waits for it to answer its route, and stops it again. */
+  async function probe(name: FunctionName): Promise<number> {
+    const { port, logFile, running } = await spawnBundled(name);
     try {
       const { method, path } = endpointOf(name);
       const { query = '', body } = probes[name];
@@ -560,8 +570,7 @@ describe('each function alone under functions-framework, bundled as its image ho
       }, 90_000, 200);
       return status;
     } finally {
-      running.kill('SIGTERM');
-      if (running.exitCode === null) await once(running, 'exit');
+      await stop(running);
     }
   }
 
@@ -569,5 +578,33 @@ describe('each function alone under functions-framework, bundled as its image ho
     const answers: Partial<Record<FunctionName, number>> = {};
     for (const name of FUNCTION_NAMES) answers[name] = await probe(name);
     expect(answers).toEqual(Object.fromEntries(FUNCTION_NAMES.map((n) => [n, probes[n].expect])));
+  });
+
+  // The bundle keeps only the Kubernetes models the functions use (scripts/bundle-functions.ts; which ones is checked
+  // by test/unit/images/bundle.test.ts): here a live pod is read, and its log followed, through the bundle.
+  it('streams a running algorithm\'s log from its pod through the bundled logs function', { timeout: 300_000 }, async () => {
+    const code = "console.log('live from the pod'); setTimeout(() => {}, 60000);\n";
+    const algorithm = await publishAlgorithm(code);
+    const dataset = await publishDataset([{ asset: algorithm.asset, code }]);
+    const orders = await initializeAndOrder(dataset.asset, algorithm.asset);
+    const started = await ProviderInstance.computeStart(url, consumer5, stack.environmentId, { ...ref(dataset.asset), transferTxId: orders.datasetTx }, { ...ref(algorithm.asset), transferTxId: orders.algorithmTx });
+    const jobId = ((Array.isArray(started) ? started[0] : started) as unknown as OceanJob).jobId;
+    const { port, logFile, running } = await spawnBundled('logs');
+    try {
+      await waitFor('the algorithm to run', async () => (await statusOf(jobId)).status === 40, 120_000, 200);
+      let text = '';
+      await waitFor(`the live log through the bundled function (log: ${logFile})`, async () => {
+        const signed = new URL(await logsUrl(consumer, jobId, 'algorithm'));
+        const res = await fetch(`http://127.0.0.1:${port}${signed.pathname}${signed.search}`).catch(() => undefined);
+        text = (await res?.text()) ?? '';
+        return res?.status === 200 && text.includes('live from the pod');
+      }, 60_000, 500);
+      expect(text).toContain('live from the pod');
+      // Still running: the log came from the pod, not from the store.
+      expect((await statusOf(jobId)).status).toBe(40);
+    } finally {
+      await stop(running);
+      await ProviderInstance.computeStop(dataset.asset.did, consumer.address, jobId, url, consumer5);
+    }
   });
 });
