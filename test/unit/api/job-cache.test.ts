@@ -6,37 +6,18 @@ import { silentLogger } from '../../../lib/http/log.ts';
 import { buildJobConfigMap } from '../../../lib/job/configmap.ts';
 import { jobNames } from '../../../lib/job/names.ts';
 import { initialStatus } from '../../../lib/job/status.ts';
-import { WORKFLOW_VERSION, type Workflow } from '../../../lib/job/workflow.ts';
+import { workflow } from '../engine/fixtures.ts';
 import { kubeStatus } from '../../../lib/kube/errors.ts';
 import type { ClientNode, Kube } from '../../../lib/kube/lazy.ts';
 
 const NS = 'c2d-jobs';
 const ALICE = '0x70997970c51812dc3a010c7d01b50e0d17dc79c8';
 const BOB = '0x3c44cdddb6a900fa2b585dd299e03d12fa4293bc';
-const TX = '0x' + 'd4'.repeat(32);
 
 let serial = 0;
 function jobConfigMap(owner: string, jobId = (++serial).toString(16).padStart(32, '0')): V1ConfigMap {
-  const workflow: Workflow = {
-    version: WORKFLOW_VERSION,
-    jobId,
-    owner,
-    environment: 'default',
-    agreementId: TX,
-    dateCreated: new Date(Date.UTC(2024, 4, 1, 10, 0, serial)).toISOString(),
-    datasets: [{ did: 'did:op:' + 'a1'.repeat(32), serviceId: 's', transferTxId: TX, files: [{ index: 0 }] }],
-    algorithm: {
-      kind: 'published',
-      did: 'did:op:' + 'c3'.repeat(32),
-      serviceId: 'a',
-      transferTxId: TX,
-      container: { image: 'node', tag: '20', entrypoint: 'node $ALGO' },
-      files: [{ index: 0 }],
-    },
-    allowNetworkAccess: false,
-    limits: { maxDurationSeconds: 600, cpu: 1, memoryMiB: 512, diskMiB: 1024 },
-  };
-  const cm = buildJobConfigMap(workflow, initialStatus(new Date('2024-05-01T10:00:00Z')), NS);
+  const wf = workflow({ jobId, owner, dateCreated: new Date(Date.UTC(2024, 4, 1, 10, 0, serial)).toISOString() });
+  const cm = buildJobConfigMap(wf, initialStatus(new Date('2024-05-01T10:00:00Z')), NS);
   cm.metadata = { ...cm.metadata, resourceVersion: String(serial) };
   return cm;
 }
