@@ -34,8 +34,9 @@ export function bwrapArgs(spec: SandboxSpec): string[] {
   for (const file of ETC_FILES) args.push('--ro-bind-try', file, file);
   args.push('--proc', '/proc', '--dev', '/dev');
   if (spec.writableTmp) args.push('--tmpfs', '/tmp');
-  for (const dir of spec.extraReadOnlyBinds) args.push('--ro-bind', dir, dir);
   for (const m of spec.mounts) args.push(m.readOnly ? '--ro-bind' : '--bind', m.hostPath, m.mountPath);
+  // After the pod's volumes: a project checked out under /tmp stays visible through a volume mounted at /tmp.
+  for (const dir of spec.extraReadOnlyBinds) args.push('--ro-bind', dir, dir);
   args.push('--chdir', spec.workingDir ?? '/', '--clearenv');
   for (const [k, v] of Object.entries(spec.env)) args.push('--setenv', k, v);
   args.push('--cap-drop', 'ALL', '--');
