@@ -133,9 +133,4 @@ export class Runtime {
   get environments(): EnvironmentSource {
     return { core: this.core, namespace: this.config.systemNamespace, name: this.config.environmentsConfigMap };
   }
-
-  /** Stops what runs in the background (the job watch). */
-  async close(): Promise<void> {
-    await this.#jobCache?.stop();
-  }
 }

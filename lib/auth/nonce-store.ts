@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { ApiException, type CoreV1Api, type V1ConfigMap } from '@kubernetes/client-node';
+import type { CoreV1Api, V1ConfigMap } from '@kubernetes/client-node';
 import { unauthorized, unavailable } from '../http/errors.ts';
+import { kubeStatus } from '../kube/errors.ts';
 
 /**
  * Per-address request nonces. A nonce is accepted only if it is strictly greater than the last accepted one, so a
@@ -31,7 +32,7 @@ export function nonceObjectName(address: string): string {
 const MAX_ATTEMPTS = 8;
 
 function isStatus(err: unknown, code: number): boolean {
-  return err instanceof ApiException && (err as ApiException<unknown>).code === code;
+  return kubeStatus(err) === code;
 }
 
 function storedNonce(cm: V1ConfigMap | undefined): bigint {
