@@ -38,6 +38,13 @@ export interface LocalStackOptions {
    * manifests lack fails here as it would in a cluster; `admin` uses the platform's admin kubeconfig.
    */
   identity?: 'service-accounts' | 'admin';
+  /**
+   * The internal addresses the provider and the configure pods may fetch files from (PRIVATE_FILE_HOSTS_ALLOWED):
+   * by default all of loopback, where tests and the demo serve their files on ports they pick at random. Narrow it
+   * to the file server's address:port to keep the platform's own services (MinIO, the chain, the API server) out of
+   * reach, as a deployment's default does.
+   */
+  privateFileHosts?: string;
 }
 
 /** The one compute environment of the local setup: small, priced in OCEAN so the fee path is real. */
@@ -105,7 +112,10 @@ export async function startLocalStack(env: PlatformEnv, opts: LocalStackOptions 
     identities?.stop();
     if (identitiesDir) rmSync(identitiesDir, { recursive: true, force: true });
   };
-  const base = { PATH: process.env.PATH, HOME: process.env.HOME, JOBS_NAMESPACE: env.namespaces.jobs, SYSTEM_NAMESPACE: env.namespaces.system };
+  const base = {
+    PATH: process.env.PATH, HOME: process.env.HOME, JOBS_NAMESPACE: env.namespaces.jobs, SYSTEM_NAMESPACE: env.namespaces.system,
+    PRIVATE_FILE_HOSTS_ALLOWED: opts.privateFileHosts ?? '127.0.0.0/8',
+  };
   try {
     if ((opts.identity ?? 'service-accounts') === 'service-accounts') {
       await applyAccessManifests(admin);
@@ -133,7 +143,7 @@ export async function startLocalStack(env: PlatformEnv, opts: LocalStackOptions 
       env: {
         ...base, ...(identities ? { FUNCTION_KUBECONFIG_DIR: identitiesDir } : { KUBECONFIG: env.kubeconfig }),
         ...s3Env(env), PORT: String(port), PROVIDER_URL: providerUrl, RPC_URL: env.rpcUrl, CHAIN_ID: String(env.chainId),
-        ERC721_FACTORY_ADDRESS: env.ocean.ERC721Factory, ALLOW_PRIVATE_FILE_HOSTS: 'true',
+        ERC721_FACTORY_ADDRESS: env.ocean.ERC721Factory,
         PROVIDER_KEY: env.keys.provider, PROVIDER_ADDRESS: provider.address, PROVIDER_PUBLIC_KEY: provider.signingKey.publicKey,
       },
     }));

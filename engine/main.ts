@@ -1,6 +1,7 @@
 import { createServer } from 'node:http';
 import { hostname } from 'node:os';
 import { CoordinationV1Api } from '@kubernetes/client-node';
+import { parsePrivateHostAllowList } from '../lib/http/address-policy.ts';
 import { jsonLogger } from '../lib/http/log.ts';
 import { loadKubeConfig } from '../lib/kube/client.ts';
 import { makeS3Client, resultsStoreConfigFromEnv } from '../lib/job/results-store.ts';
@@ -17,7 +18,8 @@ import { DEFAULT_PLANNER_SETTINGS, type PlannerSettings } from './planner.ts';
  *   LEASE_NAME (c2d-engine), LEASE_DURATION_SECONDS (15), POD_NAME (identity; hostname), METRICS_PORT (9090),
  *   CONCURRENCY (16), POD_PROGRAMS_IMAGE, RESULTS_STORE_SECRET (c2d-results-store), JOB_UID/JOB_GID (1000),
  *   STORAGE_CLASS, CONFIGURE_DEADLINE_SECONDS, PUBLISH_DEADLINE_SECONDS, DEADLINE_GRACE_SECONDS,
- *   SECRET_WAIT_SECONDS, RETENTION_SECONDS, and S3_ENDPOINT, S3_REGION, S3_BUCKET, S3_ACCESS_KEY_ID,
+ *   SECRET_WAIT_SECONDS, RETENTION_SECONDS, PRIVATE_FILE_HOSTS_ALLOWED (internal addresses configure pods may
+ *   download from, lib/http/address-policy.ts; default none), and S3_ENDPOINT, S3_REGION, S3_BUCKET, S3_ACCESS_KEY_ID,
  *   S3_SECRET_ACCESS_KEY (to remove expired results).
  */
 const env = process.env;
@@ -40,6 +42,10 @@ const pods: PodSpecSettings = {
   gid: envPositiveInt(env, 'JOB_GID', DEFAULT_POD_SPEC_SETTINGS.gid),
   configureDeadlineSeconds: planner.configureDeadlineSeconds,
   publishDeadlineSeconds: planner.publishDeadlineSeconds,
+  download: {
+    ...DEFAULT_POD_SPEC_SETTINGS.download,
+    privateHostsAllowed: parsePrivateHostAllowList(envString(env, 'PRIVATE_FILE_HOSTS_ALLOWED', '')).text,
+  },
   ...(env.STORAGE_CLASS ? { storageClassName: env.STORAGE_CLASS } : {}),
 };
 const storeConfig = resultsStoreConfigFromEnv(env);

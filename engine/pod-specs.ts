@@ -24,8 +24,11 @@ export interface PodSpecSettings {
   storageClassName?: string;
   configureDeadlineSeconds: number;
   publishDeadlineSeconds: number;
-  /** Download limits of the configure program. */
-  download: { connectTimeoutMs: number; totalTimeoutMs: number; maxFileBytes: number };
+  /**
+   * Download limits of the configure program; `privateHostsAllowed`: the internal addresses it may download from
+   * (lib/http/address-policy.ts syntax; empty: none).
+   */
+  download: { connectTimeoutMs: number; totalTimeoutMs: number; maxFileBytes: number; privateHostsAllowed?: string };
   /** Resources of the configure and publish containers. */
   podProgramResources: { cpu: string; memory: string };
   /** Size of the writable /tmp every container gets. */
@@ -167,6 +170,7 @@ export function buildConfigurePod(job: JobRef, settings: PodSpecSettings): V1Pod
         C2D_TOTAL_TIMEOUT_MS: String(settings.download.totalTimeoutMs),
         C2D_MAX_FILE_BYTES: String(settings.download.maxFileBytes),
         C2D_MAX_TOTAL_BYTES: String(job.workflow.limits.diskMiB * 1024 * 1024),
+        ...(settings.download.privateHostsAllowed && { C2D_PRIVATE_HOSTS_ALLOWED: settings.download.privateHostsAllowed }),
       }),
       volumeMounts: [
         { name: VOLUME.data, mountPath: CONTAINER_LAYOUT.root },

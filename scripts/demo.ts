@@ -10,6 +10,7 @@ import { startLocalStack } from '../devcluster/local-stack.ts';
 import { algorithmDdo, datasetDdo, orderAsset, publishAsset } from '../devcluster/ocean-assets.ts';
 import { ProviderInstance, ethers5 } from '../devcluster/ocean-client.ts';
 import { containerSectionChecksum, filesChecksum } from '../lib/access/algo-checksums.ts';
+import { parsePrivateHostAllowList } from '../lib/http/address-policy.ts';
 import { SENSOR_STATS_ALGORITHM, sensorCsv, servePublisherFiles } from './demo-assets.ts';
 
 const step = (m: string): void => console.log(`\n▶ ${m}`);
@@ -46,7 +47,7 @@ async function main(): Promise<void> {
     step('Publisher: publishing the dataset, trusting exactly that algorithm');
     const trusted = {
       did: algo.did,
-      filesChecksum: await filesChecksum(algoFiles.map((f) => ({ url: f.url, method: f.method, headers: {} }))),
+      filesChecksum: await filesChecksum(algoFiles.map((f) => ({ url: f.url, method: f.method, headers: {} })), { privateHosts: parsePrivateHostAllowList('127.0.0.1') }),
       containerSectionChecksum: containerSectionChecksum(container),
     };
     const data = await publishAsset({

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { ZodError } from 'zod';
 import { mkdirSync } from 'node:fs';
 import { CONFIGURE_EXIT } from '../planner.ts';
+import { parsePrivateHostAllowList } from '../../lib/http/address-policy.ts';
 import { parseJobSecretFile } from '../../lib/job/secret.ts';
 import { parseWorkflow } from '../../lib/job/workflow.ts';
 import { downloadToFile } from './download.ts';
@@ -16,7 +17,8 @@ import { provision } from './provision.ts';
  * logs/configure.log; neither ever contains a file URL or header.
  *
  * Environment: C2D_DATA_ROOT (/data), C2D_SECRET_FILE, C2D_WORKFLOW_FILE, C2D_CONNECT_TIMEOUT_MS,
- * C2D_TOTAL_TIMEOUT_MS, C2D_MAX_FILE_BYTES, C2D_MAX_TOTAL_BYTES.
+ * C2D_TOTAL_TIMEOUT_MS, C2D_MAX_FILE_BYTES, C2D_MAX_TOTAL_BYTES, C2D_PRIVATE_HOSTS_ALLOWED (internal addresses
+ * files may come from; lib/http/address-policy.ts).
  */
 export async function runConfigure(env: NodeJS.ProcessEnv): Promise<number> {
   const layout = jobLayout(envString(env, 'C2D_DATA_ROOT', '/data'));
@@ -41,6 +43,7 @@ export async function runConfigure(env: NodeJS.ProcessEnv): Promise<number> {
     totalTimeoutMs: envPositiveInt(env, 'C2D_TOTAL_TIMEOUT_MS', 600_000),
     maxFileBytes: envPositiveInt(env, 'C2D_MAX_FILE_BYTES', 1024 ** 3),
     maxTotalBytes: envPositiveInt(env, 'C2D_MAX_TOTAL_BYTES', workflow.limits.diskMiB * 1024 * 1024),
+    privateHosts: parsePrivateHostAllowList(env.C2D_PRIVATE_HOSTS_ALLOWED ?? ''),
   };
   try {
     const result = await provision(workflow, secret, layout, limits, downloadToFile, log);

@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { once } from 'node:events';
+import { NO_PRIVATE_HOSTS, type PrivateHostAllowList } from '../../lib/http/address-policy.ts';
+import { FileRequestError, openFile } from '../../lib/http/file-request.ts';
 import type { FileAccess } from '../../lib/job/workflow.ts';
 import type { Fetched } from './verify.ts';
 
@@ -12,6 +14,8 @@ export interface DownloadLimits {
   totalTimeoutMs: number;
   /** The most bytes this file may have. */
   maxBytes: number;
+  /** Loopback, private and link-local addresses this pod may download from (default none). */
+  privateHosts?: PrivateHostAllowList;
 }
 
 /**
@@ -20,19 +24,19 @@ export interface DownloadLimits {
  */
 export class DownloadError extends Error {}
 
-/** Network error codes worth naming in a log; anything else is reported as a generic network error. */
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_SOCKET', 'CERT_HAS_EXPIRED', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE']);
-
 function safeReason(err: unknown, connectTimedOut: boolean, totalTimedOut: boolean): string {
   if (err instanceof DownloadError) return err.message;
   if (connectTimedOut) return 'connect timeout';
   if (totalTimedOut) return 'total timeout';
-  const code = (err as { cause?: { code?: unknown } })?.cause?.code;
-  if (typeof code === 'string' && NETWORK_CODES.has(code)) return `network error ${code}`;
+  if (err instanceof FileRequestError) return err.message;
   return 'network error';
 }
 
-/** Streams a file to `dest` (via a temporary `.part` file), hashing and counting as it goes. */
+/**
+ * Streams a file to `dest` (via a temporary `.part` file), hashing and counting as it goes. Redirects are not
+ * followed, for datasets as for the algorithm (lib/http/file-request.ts says why): a publisher's URL must serve the
+ * file itself.
+ */
 export async function downloadToFile(access: FileAccess, dest: string, limits: DownloadLimits): Promise<Fetched> {
   const connect = new AbortController();
   const total = new AbortController();
@@ -48,38 +52,28 @@ export async function downloadToFile(access: FileAccess, dest: string, limits: D
   }, limits.totalTimeoutMs);
   const part = `${dest}.part`;
   try {
-    const res = await fetch(access.url, {
-      method: access.method,
-      headers: access.headers,
-      redirect: 'follow',
-      signal: AbortSignal.any([connect.signal, total.signal]),
-    });
+    const res = await openFile(access, { allow: limits.privateHosts ?? NO_PRIVATE_HOSTS, signal: AbortSignal.any([connect.signal, total.signal]) });
     clearTimeout(connectTimer);
-    if (!res.ok) {
-      await res.body?.cancel();
-      throw new DownloadError(`HTTP ${res.status}`);
-    }
-    const announced = Number(res.headers.get('content-length') ?? NaN);
+    const announced = Number(res.headers['content-length'] ?? NaN);
     if (Number.isFinite(announced) && announced > limits.maxBytes) {
-      await res.body?.cancel();
+      res.destroy();
       throw new DownloadError(`announced size ${announced} bytes exceeds the limit of ${limits.maxBytes}`);
     }
     const hash = createHash('sha256');
     let bytes = 0;
     const out = createWriteStream(part, { mode: 0o644 });
     try {
-      if (res.body) {
-        for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
-          bytes += chunk.byteLength;
-          if (bytes > limits.maxBytes) throw new DownloadError(`size exceeds the limit of ${limits.maxBytes} bytes`);
-          hash.update(chunk);
-          if (!out.write(chunk)) await once(out, 'drain');
-        }
+      for await (const chunk of res as AsyncIterable<Buffer>) {
+        bytes += chunk.byteLength;
+        if (bytes > limits.maxBytes) throw new DownloadError(`size exceeds the limit of ${limits.maxBytes} bytes`);
+        hash.update(chunk);
+        if (!out.write(chunk)) await once(out, 'drain');
       }
       out.end();
       await once(out, 'finish');
     } finally {
       out.destroy();
+      res.destroy();
     }
     await rename(part, dest);
     return { bytes, sha256: hash.digest('hex') };

@@ -1,4 +1,5 @@
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import type { PrivateHostAllowList } from '../../lib/http/address-policy.ts';
 import type { FileAccess, FileMeta, JobSecretData, Workflow } from '../../lib/job/workflow.ts';
 import { secretMismatches } from '../../lib/job/workflow.ts';
 import { DownloadError, type DownloadLimits } from './download.ts';
@@ -20,6 +21,8 @@ export interface ProvisionLimits {
   maxFileBytes: number;
   /** For all files together (the job volume's size). */
   maxTotalBytes: number;
+  /** Loopback, private and link-local addresses files may come from (default none). */
+  privateHosts?: PrivateHostAllowList;
 }
 
 export type ProvisionResult = { ok: true; bytes: number } | { ok: false; part: 'data' | 'algorithm'; reason: string };
@@ -50,7 +53,12 @@ export async function provision(
     const maxBytes = byteLimit(limits.maxFileBytes, limits.maxTotalBytes - total, meta.contentLength);
     let fetched: Fetched;
     try {
-      fetched = await fetchFile(access, dest, { connectTimeoutMs: limits.connectTimeoutMs, totalTimeoutMs: limits.totalTimeoutMs, maxBytes });
+      fetched = await fetchFile(access, dest, {
+        connectTimeoutMs: limits.connectTimeoutMs,
+        totalTimeoutMs: limits.totalTimeoutMs,
+        maxBytes,
+        ...(limits.privateHosts && { privateHosts: limits.privateHosts }),
+      });
     } catch (err) {
       const reason = err instanceof DownloadError ? err.message : 'unexpected error';
       throw new ProvisionFailure(part, `${what}: download failed: ${reason}`);
@@ -92,6 +100,7 @@ export async function provision(
       total += bytes;
       log.info(`algorithm: raw code, ${bytes} bytes`);
     } else {
+      // A published algorithm's checksum is the digest the provider verified at start (lib/job/workflow.ts).
       const meta = workflow.algorithm.kind === 'published' ? workflow.algorithm.files[0] : {};
       await fetchInto('algorithm', 'algorithm', algo.file, meta, layout.algorithm);
       await chmod(layout.algorithm, 0o555);

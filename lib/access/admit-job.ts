@@ -1,8 +1,9 @@
 import type { DownloadRules } from './algo-checksums.ts';
-import { loadPublishedAlgorithm, type LoadedAlgorithm } from './algorithm.ts';
+import { checkOneFile, loadPublishedAlgorithm, withFileDigests, type LoadedAlgorithm } from './algorithm.ts';
 import type { ChainContext, ProviderKey } from './chain-context.ts';
 import {
   evaluateComputePolicy,
+  filesChecksumPinned,
   type ComputePermit,
   type PolicyContext,
   type RawAlgorithmMeta,
@@ -14,7 +15,9 @@ import type { FileRules } from './service-files.ts';
 
 /**
  * What start and initializeCompute share: every DDO resolved from the chain, the algorithm loaded (a published
- * one's files decrypted and its checksum recomputed), and the compute policy applied to all of it.
+ * one's files decrypted), and the compute policy applied to all of it. The policy is decided without downloading
+ * first; the algorithm's file is downloaded only for an algorithm that passed it, and only when a pinned files
+ * checksum needs it or the job must record its digest (start).
  */
 
 /** How this provider reaches the chain and the files, and who it is. */
@@ -54,7 +57,15 @@ export interface Admission {
   algorithm: LoadedAlgorithm | undefined;
   raw: RawAlgorithmMeta | undefined;
   permit: ComputePermit;
+  /** sha256 of each file of a published algorithm, when downloaded. */
+  algorithmDigests: string[] | undefined;
 }
+
+/**
+ * `always`: download a published algorithm's file even when no pin needs it (start: the job records its digest and
+ * the configure pod runs only those bytes). `when-pinned`: only when a pin's files checksum must be compared.
+ */
+export type DigestNeed = 'always' | 'when-pinned';
 
 /**
  * Puts the request part at fault in front of a refusal's field (`documentId` → `dataset.documentId`); refusals
@@ -90,6 +101,7 @@ export async function admitJob(
   consumer: string,
   datasets: readonly { ref: AssetRef; field: string }[],
   algorithm: AlgorithmRef,
+  digests: DigestNeed = 'when-pinned',
 ): Promise<Admission> {
   const { chain, key, files } = settings;
   const policy: PolicyContext = { providerUrls: settings.providerUrls, consumerAddress: consumer };
@@ -110,10 +122,20 @@ export async function admitJob(
   const loadedAlgorithm = loading.value;
   const facts = loadedAlgorithm?.facts ?? raw;
   if (!facts) throw new Error('neither a published nor a raw algorithm was admitted');
-  const permit = evaluateComputePolicy({
+  const input = {
     ...policy,
     datasets: resolvedDatasets.map((r, i) => ({ ddo: r.ddo, serviceId: datasets[i]!.ref.serviceId })),
     algorithm: facts,
-  });
-  return { datasets: resolvedDatasets, algorithm: loadedAlgorithm, raw, permit };
+  };
+  let permit = evaluateComputePolicy(input);
+  let algorithmDigests: string[] | undefined;
+  if (loadedAlgorithm) {
+    checkOneFile(loadedAlgorithm);
+    if (digests === 'always' || filesChecksumPinned(permit)) {
+      const downloaded = await inField('algorithm', withFileDigests(loadedAlgorithm, files));
+      algorithmDigests = downloaded.digests;
+      permit = evaluateComputePolicy({ ...input, algorithm: downloaded.facts });
+    }
+  }
+  return { datasets: resolvedDatasets, algorithm: loadedAlgorithm, raw, permit, algorithmDigests };
 }

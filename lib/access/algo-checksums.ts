@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
-import { AccessDenied, deny } from './errors.ts';
+import { NO_PRIVATE_HOSTS, type PrivateHostAllowList } from '../http/address-policy.ts';
+import { openFile, type FileRequestOptions } from '../http/file-request.ts';
+import { deny } from './errors.ts';
 import type { FileAccess } from './service-files.ts';
 
 /**
@@ -14,53 +16,54 @@ export function containerSectionChecksum(container: { entrypoint: string; checks
 }
 
 export interface DownloadRules {
-  fetch?: typeof fetch;
-  /** Per file, for the whole download. */
+  /** Loopback, private and link-local addresses the provider may fetch from (default: none). */
+  privateHosts?: PrivateHostAllowList;
+  /** For all the files of one request together. */
   timeoutMs?: number;
-  /** Refuse files larger than this. */
+  /** For all the files of one request together. */
   maxBytes?: number;
+  /** Resolves names (tests). */
+  lookup?: FileRequestOptions['lookup'];
 }
 
-const DEFAULT_TIMEOUT_MS = 30_000;
-const DEFAULT_MAX_BYTES = 64 * 1024 * 1024;
+const DEFAULT_TIMEOUT_MS = 20_000;
+const DEFAULT_MAX_BYTES = 16 * 1024 * 1024;
 
-/** sha256 (hex) of one file's content, streamed. Failures name the file by position, never by URL. */
-export async function fileContentSha256(file: FileAccess, where: string, rules: DownloadRules = {}): Promise<string> {
-  const doFetch = rules.fetch ?? fetch;
-  const maxBytes = rules.maxBytes ?? DEFAULT_MAX_BYTES;
-  const hash = createHash('sha256');
-  let size = 0;
-  try {
-    const response = await doFetch(file.url, {
-      method: file.method,
-      headers: file.headers,
-      redirect: 'follow',
-      signal: AbortSignal.timeout(rules.timeoutMs ?? DEFAULT_TIMEOUT_MS),
-    });
-    if (!response.ok || !response.body) {
-      await response.body?.cancel();
-      throw deny('FILES_UNREACHABLE', `${where} answered HTTP ${response.status}`);
-    }
-    const reader = response.body.getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > maxBytes) {
-        await reader.cancel();
-        throw deny('FILES_UNREACHABLE', `${where} is larger than ${maxBytes} bytes`);
+/**
+ * The sha256 (hex) of each algorithm file's content, streamed, within one time and byte budget for them all. Every
+ * failure — refused address, redirect, HTTP status, network error, timeout, size — is the same refusal naming the
+ * file by position: a caller who wrote the URL learns nothing about what answered there.
+ */
+export async function algorithmFileDigests(files: readonly FileAccess[], rules: DownloadRules = {}): Promise<string[]> {
+  const signal = AbortSignal.timeout(rules.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+  let budget = rules.maxBytes ?? DEFAULT_MAX_BYTES;
+  const digests: string[] = [];
+  for (const [i, file] of files.entries()) {
+    const hash = createHash('sha256');
+    try {
+      const body = await openFile(file, { allow: rules.privateHosts ?? NO_PRIVATE_HOSTS, signal, lookup: rules.lookup });
+      try {
+        for await (const chunk of body as AsyncIterable<Buffer>) {
+          budget -= chunk.byteLength;
+          if (budget < 0) throw new Error('too large');
+          hash.update(chunk);
+        }
+      } finally {
+        body.destroy();
       }
-      hash.update(value);
+    } catch {
+      throw deny('FILES_UNREACHABLE', `algorithm file ${i} could not be downloaded`);
     }
-  } catch (err) {
-    if (err instanceof AccessDenied) throw err;
-    throw deny('FILES_UNREACHABLE', `${where} could not be downloaded`);
+    digests.push(hash.digest('hex'));
   }
-  return hash.digest('hex');
+  return digests;
+}
+
+/** Ocean's filesChecksum from the files' digests: concatenated in file order, lower case. */
+export function filesChecksumOf(digests: readonly string[]): string {
+  return digests.join('').toLowerCase();
 }
 
 export async function filesChecksum(files: readonly FileAccess[], rules: DownloadRules = {}): Promise<string> {
-  const sums: string[] = [];
-  for (const [i, file] of files.entries()) sums.push(await fileContentSha256(file, `algorithm file ${i}`, rules));
-  return sums.join('').toLowerCase();
+  return filesChecksumOf(await algorithmFileDigests(files, rules));
 }

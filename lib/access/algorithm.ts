@@ -1,5 +1,5 @@
 import { getAddress } from 'ethers';
-import { filesChecksum, type DownloadRules } from './algo-checksums.ts';
+import { algorithmFileDigests, filesChecksumOf, type DownloadRules } from './algo-checksums.ts';
 import type { ChainContext } from './chain-context.ts';
 import { checkAlgorithmDdo, type PolicyContext, type PublishedAlgorithmFacts } from './compute-policy.ts';
 import { erc721Template } from './contracts.ts';
@@ -20,15 +20,15 @@ export async function nftOwner(chain: ChainContext, nftAddress: string): Promise
 
 export interface LoadedAlgorithm {
   resolved: ChainResolvedDdo;
-  /** What the policy needs: the DDO, its publisher, the files checksum recomputed from the files themselves. */
+  /** What the policy needs: the DDO and its publisher; the files checksum once `withFileDigests` downloaded them. */
   facts: PublishedAlgorithmFacts;
   /** The decrypted file locations: secret, for the job's Secret only. */
   files: FileAccess[];
 }
 
 /**
- * Everything about a published algorithm that the compute policy checks and the job needs: its DDO from the chain,
- * its NFT owner, its files decrypted and downloaded once to recompute `filesChecksum`.
+ * What the compute policy checks about a published algorithm without downloading anything: its DDO from the chain,
+ * its NFT owner, its files decrypted (their URLs checked, not fetched).
  */
 export async function loadPublishedAlgorithm(
   chain: ChainContext,
@@ -43,6 +43,22 @@ export async function loadPublishedAlgorithm(
   const { service } = checkAlgorithmDdo(resolved.ddo, serviceId, policy);
   const owner = await nftOwner(chain, resolved.nftAddress);
   const files = decryptServiceFiles(providerPrivateKey, resolved.ddo, service, rules);
-  const checksum = await filesChecksum(files, rules);
-  return { resolved, facts: { kind: 'published', ddo: resolved.ddo, serviceId, owner, filesChecksum: checksum }, files };
+  return { resolved, facts: { kind: 'published', ddo: resolved.ddo, serviceId, owner }, files };
+}
+
+/** A published algorithm is one file (the job runs one, lib/job/workflow.ts); more is refused before any download. */
+export function checkOneFile(loaded: LoadedAlgorithm): void {
+  if (loaded.files.length !== 1) {
+    throw deny('FILES_UNSUPPORTED', `algorithm ${loaded.facts.ddo.id} must consist of exactly one file`, 'algorithm.documentId');
+  }
+}
+
+/**
+ * Downloads the algorithm's file once: its digest (what the job pins for the configure pod) and the facts with the
+ * recomputed filesChecksum.
+ */
+export async function withFileDigests(loaded: LoadedAlgorithm, rules: DownloadRules = {}): Promise<{ facts: PublishedAlgorithmFacts; digests: string[] }> {
+  checkOneFile(loaded);
+  const digests = await algorithmFileDigests(loaded.files, rules);
+  return { facts: { ...loaded.facts, filesChecksum: filesChecksumOf(digests) }, digests };
 }

@@ -87,6 +87,8 @@ export interface GrantParts {
         transferTxId: string;
         container: AlgorithmContainer;
         files: readonly FileAccess[];
+        /** sha256 of each file as downloaded for the checks: the configure pod runs nothing else. */
+        digests: readonly string[];
         document: string;
       }
     | { kind: 'raw'; container: AlgorithmContainer; rawcode?: string | undefined; url?: string | undefined };
@@ -134,13 +136,15 @@ export function buildStartGrant(parts: GrantParts): StartGrant {
     if (!file || more.length > 0) {
       throw deny('FILES_UNSUPPORTED', `algorithm ${a.did} must consist of exactly one file`, 'algorithm.documentId');
     }
+    const checksum = a.digests[0];
+    if (checksum === undefined || a.digests.length !== a.files.length) throw new Error('the algorithm file was not downloaded for its digest');
     algorithm = {
       kind: 'published',
       did: a.did,
       serviceId: a.serviceId,
       transferTxId: a.transferTxId.toLowerCase(),
       container,
-      files: [{ index: 0 }],
+      files: [{ index: 0, checksum }],
     };
     secretAlgorithm = { kind: 'published', file: secretFile(file) };
     ddos[a.did] = ddoJson(a.document);
@@ -194,6 +198,7 @@ export async function authorizeStart(settings: AccessSettings, input: StartInput
     input.consumer,
     refs.map((ref, i) => ({ ref, field: datasetField(i) })),
     input.algorithm,
+    'always',
   );
   const { permit } = admission;
   const orders = ordersOf(input, permit.datasets, permit.algorithm, admission.algorithm?.resolved.ddo);
@@ -235,6 +240,7 @@ export async function authorizeStart(settings: AccessSettings, input: StartInput
           transferTxId: proofs[datasets.length]!.txId,
           container: algo.container,
           files: loaded.files,
+          digests: admission.algorithmDigests ?? [],
           document: loaded.resolved.document,
         }
       : { kind: 'raw', container: algo.container, rawcode: admission.raw?.rawcode, url: admission.raw?.url };

@@ -108,8 +108,11 @@ export interface PublishedAlgorithmFacts {
   serviceId: string;
   /** Owner of the algorithm's data NFT (its publisher), from the chain. */
   owner: string;
-  /** Recomputed from the algorithm's decrypted files (see algo-checksums.ts). */
-  filesChecksum: string;
+  /**
+   * Recomputed from the algorithm's decrypted files (see algo-checksums.ts); undefined before they are downloaded,
+   * when pinned files checksums are not compared yet (see `filesChecksumPinned`).
+   */
+  filesChecksum?: string | undefined;
 }
 
 export interface RawAlgorithmMeta {
@@ -123,7 +126,7 @@ export interface CheckedPublishedAlgorithm extends ServiceRef {
   kind: 'published';
   did: string;
   container: AlgorithmContainer;
-  filesChecksum: string;
+  filesChecksum: string | undefined;
   containerSectionChecksum: string;
   owner: string;
 }
@@ -174,7 +177,7 @@ export function checkPublishedAlgorithm(algo: PublishedAlgorithmFacts, ctx: Poli
     service,
     index,
     container,
-    filesChecksum: algo.filesChecksum.toLowerCase(),
+    filesChecksum: algo.filesChecksum?.toLowerCase(),
     containerSectionChecksum: containerSectionChecksum(container),
     owner: getAddress(algo.owner),
   };
@@ -200,7 +203,9 @@ export type TrustBasis = 'trusted-algorithm' | 'trusted-publisher' | 'raw-allowe
  * - Raw algorithms only where `allowRawAlgorithm` is true.
  * - A published algorithm listed in `publisherTrustedAlgorithms` is admitted when its recomputed checksums equal the
  *   pinned ones (an empty pinned checksum pins nothing, as in Ocean's provider); a listed algorithm whose files or
- *   container changed is refused even if its publisher is trusted — the pin is the more specific statement.
+ *   container changed is refused even if its publisher is trusted — the pin is the more specific statement. Before
+ *   the files are downloaded (filesChecksum undefined) their pin is not compared: trust is decided from everything
+ *   else first, so that nothing is downloaded for an algorithm that cannot pass.
  * - Otherwise a published algorithm is admitted when its NFT owner is in `publisherTrustedAlgorithmPublishers`.
  * - Nothing listed means no published algorithm is admitted.
  */
@@ -217,7 +222,8 @@ export function checkAlgorithmPermitted(options: ComputeOptions | undefined, alg
   }
   const pinned = compute.publisherTrustedAlgorithms.find((t) => t.did === algorithm.did);
   if (pinned) {
-    if (pinned.filesChecksum !== '' && pinned.filesChecksum.toLowerCase() !== algorithm.filesChecksum) {
+    const files = algorithm.filesChecksum;
+    if (pinned.filesChecksum !== '' && files !== undefined && pinned.filesChecksum.toLowerCase() !== files) {
       throw deny('ALGORITHM_FILES_CHANGED', `the files of ${algorithm.did} changed since ${what} trusted it`, 'algorithm.documentId');
     }
     if (pinned.containerSectionChecksum !== '' && pinned.containerSectionChecksum.toLowerCase() !== algorithm.containerSectionChecksum) {
@@ -269,4 +275,18 @@ export function evaluateComputePolicy(input: PolicyInput): ComputePermit {
     }
   });
   return { datasets, algorithm, allowNetworkAccess, trust };
+}
+
+/**
+ * Whether the permit still hangs on the algorithm's files: a compute service admitted it by a pin with a files
+ * checksum that was not compared yet. The caller then downloads the files and evaluates again with their checksum.
+ */
+export function filesChecksumPinned(permit: ComputePermit): boolean {
+  const algorithm = permit.algorithm;
+  if (algorithm.kind !== 'published' || algorithm.filesChecksum !== undefined) return false;
+  return permit.datasets.some(
+    (d, i) =>
+      permit.trust[i] === 'trusted-algorithm' &&
+      d.service.compute?.publisherTrustedAlgorithms.some((t) => t.did === algorithm.did && t.filesChecksum !== '') === true,
+  );
 }

@@ -1,7 +1,7 @@
-import { BlockList, isIP } from 'node:net';
 import { getAddress, isAddress } from 'ethers';
 import { z } from 'zod';
 import type { Ddo, DdoService } from './ddo.ts';
+import { NO_PRIVATE_HOSTS, urlHostPermitted, type PrivateHostAllowList } from '../http/address-policy.ts';
 import { eciesDecrypt } from './ecies.ts';
 import { deny } from './errors.ts';
 
@@ -33,43 +33,9 @@ const filesObjectSchema = z.looseObject({
   files: z.array(fileSchema).min(1).max(100),
 });
 
-const PRIVATE_RANGES = new BlockList();
-for (const [net, prefix] of [
-  ['0.0.0.0', 8],
-  ['10.0.0.0', 8],
-  ['100.64.0.0', 10],
-  ['127.0.0.0', 8],
-  ['169.254.0.0', 16],
-  ['172.16.0.0', 12],
-  ['192.168.0.0', 16],
-] as const) {
-  PRIVATE_RANGES.addSubnet(net, prefix, 'ipv4');
-}
-PRIVATE_RANGES.addAddress('::', 'ipv6');
-PRIVATE_RANGES.addAddress('::1', 'ipv6');
-PRIVATE_RANGES.addSubnet('fc00::', 7, 'ipv6');
-PRIVATE_RANGES.addSubnet('fe80::', 10, 'ipv6');
-
-/**
- * Whether a URL's host is loopback, link-local or private when written as an address or as localhost. Names that
- * resolve to such addresses are the fetching pod's NetworkPolicy's business, not decidable here.
- */
-export function isPrivateHost(hostname: string): boolean {
-  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  if (host === 'localhost' || host.endsWith('.localhost')) return true;
-  const family = isIP(host);
-  if (family === 4) return PRIVATE_RANGES.check(host, 'ipv4');
-  if (family === 6) {
-    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(host);
-    if (mapped?.[1]) return PRIVATE_RANGES.check(mapped[1], 'ipv4');
-    return PRIVATE_RANGES.check(host, 'ipv6');
-  }
-  return false;
-}
-
 export interface FileRules {
-  /** Allow URLs on loopback/private addresses (a development cluster serves its datasets there). Default false. */
-  allowPrivateHosts?: boolean;
+  /** Loopback, private and link-local addresses file URLs may point at (a development cluster's). Default none. */
+  privateHosts?: PrivateHostAllowList;
 }
 
 /** Checks one decrypted file entry; `where` names it in reasons (e.g. `files[0]`), never its content. */
@@ -84,7 +50,7 @@ export function toFileAccess(entry: z.infer<typeof fileSchema>, where: string, r
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw deny('FILES_UNSUPPORTED', `${where} is not an http or https URL`);
   }
-  if (!rules.allowPrivateHosts && isPrivateHost(url.hostname)) {
+  if (!urlHostPermitted(url, rules.privateHosts ?? NO_PRIVATE_HOSTS)) {
     throw deny('FILES_UNSUPPORTED', `${where} points at a loopback or private address`);
   }
   const method = (entry.method ?? 'GET').toUpperCase();

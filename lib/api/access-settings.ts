@@ -32,6 +32,6 @@ export function accessSettings(runtime: Runtime): AccessSettings {
     chain: chainOf(runtime),
     key: new Wallet(config.providerKey()),
     providerUrls: [config.serviceEndpoint],
-    files: { allowPrivateHosts: config.allowPrivateFileHosts },
+    files: { privateHosts: config.privateFileHosts },
   };
 }

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { parsePrivateHostAllowList, type PrivateHostAllowList } from '../http/address-policy.ts';
 import { ENVIRONMENTS_CONFIGMAP as DEFAULT_ENVIRONMENTS_CONFIGMAP } from '../job/environments.ts';
 
 /**
@@ -29,8 +30,21 @@ const envSchema = z.object({
   STATUS_CACHE_MAX_JOBS: z.string().regex(/^\d+$/).transform(Number).default(5000),
   /** Ocean's ERC721Factory on CHAIN_ID: only NFTs and datatokens it created count. */
   ERC721_FACTORY_ADDRESS: z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'must be a 0x address').optional(),
-  /** Let dataset and algorithm file URLs point at loopback/private addresses (a development cluster serves there). */
-  ALLOW_PRIVATE_FILE_HOSTS: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
+  /**
+   * The loopback, private and link-local addresses file URLs may point at and the provider may fetch from
+   * (a development cluster serves its files there): comma-separated IP, CIDR or IP:port. Default none.
+   */
+  PRIVATE_FILE_HOSTS_ALLOWED: z
+    .string()
+    .default('')
+    .transform((text, ctx) => {
+      try {
+        return parsePrivateHostAllowList(text);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        return z.NEVER;
+      }
+    }),
 });
 
 export interface S3Config {
@@ -47,7 +61,7 @@ export class FunctionConfig {
   readonly environmentsConfigMap: string;
   readonly providerUrl: string | undefined;
   readonly maxBodyBytes: number | undefined;
-  readonly allowPrivateFileHosts: boolean;
+  readonly privateFileHosts: PrivateHostAllowList;
   readonly statusCacheMaxJobs: number;
   /** PROVIDER_ADDRESS: lets a function that does not hold the key name the provider. */
   readonly providerAddress: string | undefined;
@@ -67,7 +81,7 @@ export class FunctionConfig {
     this.environmentsConfigMap = parsed.data.ENVIRONMENTS_CONFIGMAP;
     this.providerUrl = parsed.data.PROVIDER_URL;
     this.maxBodyBytes = parsed.data.MAX_BODY_BYTES;
-    this.allowPrivateFileHosts = parsed.data.ALLOW_PRIVATE_FILE_HOSTS;
+    this.privateFileHosts = parsed.data.PRIVATE_FILE_HOSTS_ALLOWED;
     this.statusCacheMaxJobs = parsed.data.STATUS_CACHE_MAX_JOBS;
     this.providerAddress = parsed.data.PROVIDER_ADDRESS;
     this.providerPublicKey = parsed.data.PROVIDER_PUBLIC_KEY;

@@ -63,8 +63,13 @@ export const publishedAlgorithmSchema = z.strictObject({
   serviceId,
   transferTxId: txId,
   container: containerSchema,
-  /** The algorithm is one file (as in Ocean); it becomes /data/transformations/algorithm. */
-  files: z.tuple([fileMetaSchema]).refine((files) => files[0].index === 0, 'the algorithm file has index 0'),
+  /**
+   * The algorithm is one file (as in Ocean); it becomes /data/transformations/algorithm. Its checksum is the sha256
+   * the provider computed when it checked the algorithm at start: the configure pod refuses any other bytes.
+   */
+  files: z
+    .tuple([fileMetaSchema.required({ checksum: true })])
+    .refine((files) => files[0].index === 0, 'the algorithm file has index 0'),
 });
 
 /** An algorithm given inline (Ocean's `meta`): its code or URL is in the Secret, only its container is here. */

@@ -81,7 +81,7 @@ function functionEnv(s: Setup, name: FunctionName | 'floor', port: number, provi
     CHAIN_ID: String(env.chainId), RPC_URL: env.rpcUrl, ERC721_FACTORY_ADDRESS: env.ocean.ERC721Factory,
     PROVIDER_URL: providerUrl, PROVIDER_ADDRESS: s.provider.address, PROVIDER_PUBLIC_KEY: s.provider.signingKey.publicKey,
     S3_ENDPOINT: env.s3.endpoint, S3_ACCESS_KEY: env.s3.accessKey, S3_SECRET_KEY: env.s3.secretKey, S3_BUCKET: env.s3.bucket, S3_REGION: env.s3.region,
-    ...(signer && { PROVIDER_KEY: env.keys.provider, ALLOW_PRIVATE_FILE_HOSTS: 'true' }),
+    ...(signer && { PROVIDER_KEY: env.keys.provider, PRIVATE_FILE_HOSTS_ALLOWED: '127.0.0.0/8' }),
   };
 }
 
@@ -227,7 +227,7 @@ async function seedJobs(env: PlatformEnv, owners: string[], count: number): Prom
       const workflow: Workflow = {
         version: 1, jobId, owner, environment: 'local-default', agreementId: tx, dateCreated: now.toISOString(),
         datasets: [{ did, serviceId: 'compute', transferTxId: tx, files: [{ index: 0 }] }],
-        algorithm: { kind: 'published', did, serviceId: 'access', transferTxId: tx, container: { image: 'node', tag: '20', entrypoint: 'node $ALGO' }, files: [{ index: 0 }] },
+        algorithm: { kind: 'published', did, serviceId: 'access', transferTxId: tx, container: { image: 'node', tag: '20', entrypoint: 'node $ALGO' }, files: [{ index: 0, checksum: 'a'.repeat(64) }] },
         allowNetworkAccess: false, limits: { maxDurationSeconds: 60, cpu: 1, memoryMiB: 256, diskMiB: 256 },
       };
       const status = { ...initialStatus(now), code: 70 as const, text: 'Job finished', dateFinished: now.toISOString() };

@@ -20,7 +20,7 @@ import {
 import { encodeProviderData, signProviderFee, type ProviderFee } from '../../lib/chain/provider-fee.ts';
 import { containerSectionChecksum } from '../../lib/access/algo-checksums.ts';
 import type { AccessSettings } from '../../lib/access/admit-job.ts';
-import { loadPublishedAlgorithm } from '../../lib/access/algorithm.ts';
+import { loadPublishedAlgorithm, withFileDigests } from '../../lib/access/algorithm.ts';
 import { authorizeStart, type StartInput } from '../../lib/access/authorize-start.ts';
 import type { ChainContext } from '../../lib/access/chain-context.ts';
 import { evaluateComputePolicy, findService, type PolicyContext } from '../../lib/access/compute-policy.ts';
@@ -32,6 +32,7 @@ import { verifyOrder, type OrderRequest } from '../../lib/access/order.ts';
 import { resolveDdo } from '../../lib/access/resolve-ddo.ts';
 import { createChainProvider } from '../../lib/access/rpc.ts';
 import { decryptServiceFiles } from '../../lib/access/service-files.ts';
+import { parsePrivateHostAllowList } from '../../lib/http/address-policy.ts';
 import type { Environment } from '../../lib/job/environments.ts';
 
 // Started once per run by test/support/platform-setup.ts: anvil with Ocean's contracts deployed.
@@ -48,7 +49,7 @@ const environment = { id: ENV_ID, fees: [{ chainId: env.chainId, feeToken: env.o
 const rpcProvider = createChainProvider(env.rpcUrl, env.chainId);
 const chain: ChainContext = { provider: rpcProvider, chainId: env.chainId, factoryAddress: env.ocean.ERC721Factory! };
 const policy: PolicyContext = { providerUrls: [PROVIDER_URL], consumerAddress: consumer.address };
-const fileRules = { allowPrivateHosts: true };
+const fileRules = { privateHosts: parsePrivateHostAllowList('127.0.0.0/8') };
 // What functions/start hands authorizeStart; the environment is free, so a fee of 0 pays for it.
 const access: AccessSettings = { chain, key: providerWallet, providerUrls: [PROVIDER_URL], files: fileRules };
 const freeEnvironment: Environment = {
@@ -239,9 +240,10 @@ describe('access control against the local chain', () => {
     expect(resolved.metaDataHash).toBe(sha256(toUtf8Bytes(resolved.document)));
     const loaded = await loadPublishedAlgorithm(chain, providerWallet.privateKey, algorithm.did, 'access-0', policy, fileRules);
     expect(loaded.facts.owner).toBe(publisher.address);
-    expect(loaded.facts.filesChecksum).toBe(sha256hex('print(42)'));
+    const { facts } = await withFileDigests(loaded, fileRules);
+    expect(facts.filesChecksum).toBe(sha256hex('print(42)'));
 
-    const permit = evaluateComputePolicy({ ...policy, datasets: [{ ddo: resolved.ddo, serviceId: 'compute-0' }], algorithm: loaded.facts });
+    const permit = evaluateComputePolicy({ ...policy, datasets: [{ ddo: resolved.ddo, serviceId: 'compute-0' }], algorithm: facts });
     expect(permit.trust).toEqual(['trusted-algorithm']);
     expect(permit.allowNetworkAccess).toBe(true);
     const ds = permit.datasets[0]!;
@@ -517,7 +519,8 @@ describe('access control against the local chain', () => {
     async function permitFor(algo: PublishedAsset, datasetAsset = dataset) {
       const { ddo } = await resolveDdo(chain, providerWallet.privateKey, datasetAsset.did);
       const loaded = await loadPublishedAlgorithm(chain, providerWallet.privateKey, algo.did, 'access-0', policy, fileRules);
-      return evaluateComputePolicy({ ...policy, datasets: [{ ddo, serviceId: 'compute-0' }], algorithm: loaded.facts });
+      const { facts } = await withFileDigests(loaded, fileRules);
+      return evaluateComputePolicy({ ...policy, datasets: [{ ddo, serviceId: 'compute-0' }], algorithm: facts });
     }
     const code = async (p: Promise<unknown>) => (await refusal(p)).code;
 

@@ -23,7 +23,7 @@ export interface DatasetSpec {
 
 export type AlgorithmSpec =
   | { kind: 'raw'; code: string; image: string; tag: string; entrypoint: string }
-  | { kind: 'published'; url: string; checksum?: string; image: string; tag: string; entrypoint: string };
+  | { kind: 'published'; url: string; checksum: string; image: string; tag: string; entrypoint: string };
 
 export interface JobSpec {
   environment: string;
@@ -71,7 +71,7 @@ export function buildJob(spec: JobSpec): BuiltJob {
     })),
     algorithm: algo.kind === 'raw'
       ? { kind: 'raw', container, source: 'rawcode' }
-      : { kind: 'published', did: randomDid(), serviceId: 'access', transferTxId: `0x${hex(32)}`, container, files: [{ index: 0, ...(algo.checksum ? { checksum: algo.checksum } : {}) }] },
+      : { kind: 'published', did: randomDid(), serviceId: 'access', transferTxId: `0x${hex(32)}`, container, files: [{ index: 0, checksum: algo.checksum }] },
     allowNetworkAccess: spec.allowNetworkAccess ?? false,
     limits: { maxDurationSeconds: spec.maxDurationSeconds ?? 120, cpu: 0.5, memoryMiB: 256, diskMiB: 64 },
     ...(spec.algoCustomData ? { algoCustomData: spec.algoCustomData } : {}),

@@ -9,6 +9,7 @@ import {
 import { AccessDenied, deny } from '../../../lib/access/errors.ts';
 import type { OrderProof } from '../../../lib/access/order.ts';
 import { initializeField } from '../../../lib/access/quote-initialize.ts';
+import { parsePrivateHostAllowList } from '../../../lib/http/address-policy.ts';
 import { newJobId } from '../../../lib/job/names.ts';
 import { parseJobSecretData, parseWorkflow, secretMismatches, WORKFLOW_VERSION } from '../../../lib/job/workflow.ts';
 import { algorithmDdo, datasetDdo, IMAGE_DIGEST } from './fixtures.ts';
@@ -39,6 +40,7 @@ function proof(txId: string, validUntil: number, orderTxId = txId): OrderProof {
   };
 }
 
+const ALGO_DIGEST = 'c'.repeat(64);
 const file = (url: string) => ({ url, method: 'GET' as const, headers: { Authorization: 'Bearer s3cr3t' } });
 
 function parts(over: Partial<GrantParts> = {}): GrantParts {
@@ -53,6 +55,7 @@ function parts(over: Partial<GrantParts> = {}): GrantParts {
       transferTxId: TX(2),
       container: CONTAINER,
       files: [file('https://code.example/mean.py')],
+      digests: [ALGO_DIGEST],
       document: JSON.stringify(algorithm),
     },
     allowNetworkAccess: false,
@@ -93,7 +96,8 @@ describe('the grant of start', () => {
       serviceId: 'algo-access',
       transferTxId: TX(2),
       container: { image: 'python', tag: '3.12', entrypoint: 'python $ALGO', checksum: IMAGE_DIGEST },
-      files: [{ index: 0 }],
+      // The digest the provider verified: the configure pod runs nothing else.
+      files: [{ index: 0, checksum: ALGO_DIGEST }],
     });
     expect(JSON.stringify(workflow)).not.toMatch(/example|s3cr3t/);
     expect(secret.datasets[dataset.id]?.map((f) => f.url)).toEqual(['https://data.example/a.csv', 'https://data.example/b.csv']);
@@ -115,7 +119,7 @@ describe('the grant of start', () => {
     expect(() => buildStartGrant(parts({ algorithm: local }))).toThrow(
       expect.objectContaining({ code: 'FILES_UNSUPPORTED', field: 'algorithm.meta.url' }),
     );
-    const allowed = buildStartGrant(parts({ algorithm: local, fileRules: { allowPrivateHosts: true } }));
+    const allowed = buildStartGrant(parts({ algorithm: local, fileRules: { privateHosts: parsePrivateHostAllowList('127.0.0.1:9000') } }));
     expect(allowed.secret.algorithm).toEqual({ kind: 'url', file: { url: local.url, method: 'GET', headers: {} } });
     expect(asJob(allowed).mismatches).toEqual([]);
   });

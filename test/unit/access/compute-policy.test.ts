@@ -3,6 +3,7 @@ import { containerSectionChecksum } from '../../../lib/access/algo-checksums.ts'
 import {
   checkCredentials,
   evaluateComputePolicy,
+  filesChecksumPinned,
   isOurEndpoint,
   normaliseEndpoint,
   type PolicyInput,
@@ -129,6 +130,28 @@ describe('evaluateComputePolicy', () => {
     expect(evaluateComputePolicy(input(datasetDdo({ publisherTrustedAlgorithms: [loose] }), published({ filesChecksum: 'cc' }))).trust).toEqual([
       'trusted-algorithm',
     ]);
+  });
+});
+
+describe('deciding before downloading (filesChecksum not known yet)', () => {
+  const undownloaded = published({ filesChecksum: undefined });
+
+  it.each([
+    ['nothing trusted', datasetDdo({}), 'ALGORITHM_NOT_TRUSTED', false],
+    ['another algorithm pinned', datasetDdo({ publisherTrustedAlgorithms: [{ ...trusted, did: 'did:op:' + 'ee'.repeat(32) }] }), 'ALGORITHM_NOT_TRUSTED', false],
+    ['its container changed', datasetDdo({ publisherTrustedAlgorithms: [{ ...trusted, containerSectionChecksum: 'dd'.repeat(32) }] }), 'ALGORITHM_CONTAINER_CHANGED', false],
+    ['pinned with a files checksum', datasetDdo({ publisherTrustedAlgorithms: [trusted] }), 'ALLOWED', true],
+    ['pinned without a files checksum', datasetDdo({ publisherTrustedAlgorithms: [{ ...trusted, filesChecksum: '' }] }), 'ALLOWED', false],
+    ['its publisher trusted', datasetDdo({ publisherTrustedAlgorithmPublishers: [publisher] }), 'ALLOWED', false],
+  ] as const)('%s: %s, files needed: %s', (_, dataset, expected, needsFiles) => {
+    expect(code(() => evaluateComputePolicy(input(dataset, undownloaded)))).toBe(expected);
+    if (expected === 'ALLOWED') expect(filesChecksumPinned(evaluateComputePolicy(input(dataset, undownloaded)))).toBe(needsFiles);
+  });
+
+  it('needs nothing more once the checksum is known, and then compares it', () => {
+    const dataset = datasetDdo({ publisherTrustedAlgorithms: [trusted] });
+    expect(filesChecksumPinned(evaluateComputePolicy(input(dataset)))).toBe(false);
+    expect(code(() => evaluateComputePolicy(input(dataset, published({ filesChecksum: 'cc'.repeat(32) }))))).toBe('ALGORITHM_FILES_CHANGED');
   });
 });
 

@@ -2,7 +2,8 @@ import { toUtf8Bytes } from 'ethers';
 import { describe, expect, it } from 'vitest';
 import { eciesEncrypt } from '../../../lib/access/ecies.ts';
 import { AccessDenied } from '../../../lib/access/errors.ts';
-import { decryptServiceFiles, isPrivateHost } from '../../../lib/access/service-files.ts';
+import { decryptServiceFiles } from '../../../lib/access/service-files.ts';
+import { parsePrivateHostAllowList } from '../../../lib/http/address-policy.ts';
 import { DATASET_DT, DATASET_NFT, datasetDdo, otherKey, providerKey } from './fixtures.ts';
 
 const ddo = datasetDdo();
@@ -79,16 +80,12 @@ describe('decryptServiceFiles', () => {
     expect(err.message).not.toContain('hunter2');
   });
 
-  it('allows private hosts when told to (development clusters)', () => {
-    const files = decryptServiceFiles(providerKey.privateKey, ddo, withFiles(url('http://127.0.0.1:9000/x')), { allowPrivateHosts: true });
+  it('allows the internal hosts it is told to (development clusters), and no other', () => {
+    const privateHosts = parsePrivateHostAllowList('127.0.0.1:9000');
+    const files = decryptServiceFiles(providerKey.privateKey, ddo, withFiles(url('http://127.0.0.1:9000/x')), { privateHosts });
     expect(files[0]?.url).toBe('http://127.0.0.1:9000/x');
+    for (const other of ['http://127.0.0.1:9001/x', 'http://localhost:9001/x', 'http://10.0.0.7:9000/x']) {
+      expect(denial(() => decryptServiceFiles(providerKey.privateKey, ddo, withFiles(url(other)), { privateHosts })).code).toBe('FILES_UNSUPPORTED');
+    }
   });
-});
-
-describe('isPrivateHost', () => {
-  it.each(['localhost', 'a.localhost', '127.0.0.1', '10.1.2.3', '172.20.0.1', '192.168.1.1', '169.254.169.254', '[::1]', '::ffff:127.0.0.1', 'fd00::1', '0.0.0.0'])(
-    '%s is private',
-    (h) => expect(isPrivateHost(h)).toBe(true),
-  );
-  it.each(['example.com', '8.8.8.8', '172.32.0.1', '2001:db8::1'])('%s is not', (h) => expect(isPrivateHost(h)).toBe(false));
 });

@@ -28,7 +28,7 @@ export function workflow(overrides: Partial<Workflow> = {}): Workflow {
       serviceId: 'access',
       transferTxId: TX,
       container: { image: 'node', tag: '20', entrypoint: 'node $ALGO' },
-      files: [{ index: 0 }],
+      files: [{ index: 0, checksum: 'b'.repeat(64) }],
     },
     allowNetworkAccess: false,
     limits: { maxDurationSeconds: 60, cpu: 0.5, memoryMiB: 256, diskMiB: 1024 },

@@ -200,6 +200,13 @@ describe('configure pod', () => {
   it('uses the image it is given', () => {
     expect(buildConfigurePod(job(), { ...S, podProgramsImage: 'registry.local/c2d/pod-programs:9' }).spec!.containers[0]!.image).toBe('registry.local/c2d/pod-programs:9');
   });
+
+  it('is allowed no internal address unless the engine is told some', () => {
+    const names = (p: typeof pod) => p.spec!.containers[0]!.env!.map((e) => e.name);
+    expect(names(pod)).not.toContain('C2D_PRIVATE_HOSTS_ALLOWED');
+    const allowing = buildConfigurePod(job(), { ...S, download: { ...S.download, privateHostsAllowed: '10.0.0.5:443' } });
+    expect(allowing.spec!.containers[0]!.env).toContainEqual({ name: 'C2D_PRIVATE_HOSTS_ALLOWED', value: '10.0.0.5:443' });
+  });
 });
 
 describe('publish pod', () => {

@@ -16,6 +16,7 @@ import { publishJob } from '../../../engine/pods/publish.ts';
 import { formatResultsLine, parseResultsFromLog, planUploads } from '../../../engine/pods/results.ts';
 import { byteLimit, verifyFetched } from '../../../engine/pods/verify.ts';
 import { walkFiles } from '../../../engine/pods/walk.ts';
+import { parsePrivateHostAllowList } from '../../../lib/http/address-policy.ts';
 import type { JobSecretData, Workflow } from '../../../lib/job/workflow.ts';
 import { ALGO_DID, DATASET2_DID, DATASET_DID, JOB_ID, workflow } from './fixtures.ts';
 
@@ -186,15 +187,18 @@ afterAll(() => {
   server.close();
 });
 
-const limits = { connectTimeoutMs: 2000, totalTimeoutMs: 5000, maxBytes: 1_000_000 };
+// The test server is on loopback, which a deployment does not allow by default.
+const privateHosts = parsePrivateHostAllowList('127.0.0.1');
+const limits = { connectTimeoutMs: 2000, totalTimeoutMs: 5000, maxBytes: 1_000_000, privateHosts };
+/** The workflow's algorithm, pinned to the digest of /algo.js as start records it. */
+const pinnedAlgorithm = (): Workflow['algorithm'] => ({ ...workflow().algorithm, files: [{ index: 0, checksum: sha(FILES['/algo.js']!) }] }) as Workflow['algorithm'];
 const get = (path: string, headers: Record<string, string> = {}) => ({ url: `${base}${path}?token=s3cret`, method: 'GET' as const, headers });
 
 describe('downloadToFile', () => {
-  it('streams to the destination with size and sha256, following redirects and sending headers', async () => {
+  it('streams to the destination with size and sha256, sending headers', async () => {
     const dest = join(freshDir(), 'f');
     expect(await downloadToFile(get('/a.csv'), dest, limits)).toEqual({ bytes: 8, sha256: sha(FILES['/a.csv']!) });
     expect(readFileSync(dest, 'utf8')).toBe(FILES['/a.csv']);
-    expect((await downloadToFile(get('/redirect'), dest, limits)).bytes).toBe(8);
     expect((await downloadToFile(get('/auth', { Authorization: 'Bearer ok' }), dest, limits)).bytes).toBe(8);
   });
 
@@ -211,6 +215,11 @@ describe('downloadToFile', () => {
     expect(message).not.toContain('127.0.0.1');
     return message;
   };
+
+  it('follows no redirect, and connects to no internal address it is not allowed', async () => {
+    expect(await failure(get('/redirect'))).toBe('redirect not followed (HTTP 302)');
+    expect(await failure(get('/a.csv'), { ...limits, privateHosts: parsePrivateHostAllowList('') })).toBe('address not allowed');
+  });
 
   it('reports HTTP errors by status only', async () => {
     expect(await failure(get('/missing'))).toBe('HTTP 404');
@@ -239,9 +248,10 @@ describe('downloadToFile', () => {
 });
 
 describe('provision (the configure program\'s work)', () => {
-  const provLimits: ProvisionLimits = { connectTimeoutMs: 2000, totalTimeoutMs: 5000, maxFileBytes: 1_000_000, maxTotalBytes: 1_000_000 };
+  const provLimits: ProvisionLimits = { connectTimeoutMs: 2000, totalTimeoutMs: 5000, maxFileBytes: 1_000_000, maxTotalBytes: 1_000_000, privateHosts };
   const wf = (): Workflow =>
     workflow({
+      algorithm: pinnedAlgorithm(),
       datasets: [
         { did: DATASET_DID, serviceId: 'compute', transferTxId: '0x' + 'cd'.repeat(32), files: [{ index: 0 }, { index: 1, contentLength: 3, checksum: sha('abc') }] },
         { did: DATASET2_DID, serviceId: 'compute', transferTxId: '0x' + 'cd'.repeat(32), files: [{ index: 0 }] },
@@ -306,6 +316,13 @@ describe('provision (the configure program\'s work)', () => {
     expect((await run(w, secret())).result).toMatchObject({ ok: false, part: 'algorithm' });
   });
 
+  it('runs no algorithm bytes but those start verified, from no redirect', async () => {
+    const swapped = await run(wf(), secret({ algorithm: { kind: 'published', file: get('/a.csv') } }));
+    expect(swapped.result).toEqual({ ok: false, part: 'algorithm', reason: 'algorithm: sha256 checksum differs from the declared one' });
+    const redirected = await run(wf(), secret({ algorithm: { kind: 'published', file: get('/redirect') } }));
+    expect(redirected.result).toEqual({ ok: false, part: 'algorithm', reason: 'algorithm: download failed: redirect not followed (HTTP 302)' });
+  });
+
   it('raw code is written as the algorithm', async () => {
     const w = workflow({ algorithm: { kind: 'raw', source: 'rawcode', container: { image: 'node', tag: '20', entrypoint: 'node $ALGO' } }, datasets: wf().datasets });
     const { root, result } = await run(w, secret({ algorithm: { kind: 'rawcode', rawcode: 'print(1)' } }));
@@ -328,9 +345,12 @@ describe('provision (the configure program\'s work)', () => {
 describe('runConfigure (the program around provision)', () => {
   const setup = (s: JobSecretData) => {
     const dir = freshDir();
-    writeFileSync(join(dir, 'workflow.json'), JSON.stringify(workflow({ datasets: [{ did: DATASET_DID, serviceId: 'compute', transferTxId: '0x' + 'cd'.repeat(32), files: [{ index: 0 }] }] })));
+    writeFileSync(join(dir, 'workflow.json'), JSON.stringify(workflow({ algorithm: pinnedAlgorithm(), datasets: [{ did: DATASET_DID, serviceId: 'compute', transferTxId: '0x' + 'cd'.repeat(32), files: [{ index: 0 }] }] })));
     writeFileSync(join(dir, 'job.json'), JSON.stringify(s));
-    return { C2D_DATA_ROOT: join(dir, 'data'), C2D_WORKFLOW_FILE: join(dir, 'workflow.json'), C2D_SECRET_FILE: join(dir, 'job.json'), C2D_CONNECT_TIMEOUT_MS: '2000' };
+    return {
+      C2D_DATA_ROOT: join(dir, 'data'), C2D_WORKFLOW_FILE: join(dir, 'workflow.json'), C2D_SECRET_FILE: join(dir, 'job.json'), C2D_CONNECT_TIMEOUT_MS: '2000',
+      C2D_PRIVATE_HOSTS_ALLOWED: '127.0.0.1',
+    };
   };
   const base1 = (algorithm: JobSecretData['algorithm']): JobSecretData => ({ version: 1, datasets: { [DATASET_DID]: [get('/a.csv')] }, algorithm, ddos: {} });
 
@@ -340,8 +360,9 @@ describe('runConfigure (the program around provision)', () => {
     expect(readFileSync(join(env.C2D_DATA_ROOT, 'logs', 'configure.log'), 'utf8')).toContain('provisioning done');
   });
 
-  it('exits 32 when the algorithm cannot be fetched, 31 when a dataset cannot', async () => {
+  it('exits 32 when the algorithm cannot be fetched or is not what start verified, 31 when a dataset cannot be fetched', async () => {
     expect(await runConfigure(setup(base1({ kind: 'published', file: get('/missing') })))).toBe(32);
+    expect(await runConfigure(setup(base1({ kind: 'published', file: get('/b.csv') })))).toBe(32);
     const s = base1({ kind: 'published', file: get('/algo.js') });
     s.datasets[DATASET_DID] = [get('/missing')];
     expect(await runConfigure(setup(s))).toBe(31);

@@ -1,13 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { FunctionConfig } from '../../../lib/api/config.ts';
+import { addressPermitted } from '../../../lib/http/address-policy.ts';
 import { HttpError, toHttpError } from '../../../lib/http/errors.ts';
 import { AccessDenied, ChainUnavailable } from '../../../lib/access/errors.ts';
 
 describe('the configuration start and initializeCompute read', () => {
-  it('keeps private file hosts closed unless ALLOW_PRIVATE_FILE_HOSTS=true', () => {
-    expect(new FunctionConfig({}).allowPrivateFileHosts).toBe(false);
-    expect(new FunctionConfig({ ALLOW_PRIVATE_FILE_HOSTS: 'true' }).allowPrivateFileHosts).toBe(true);
-    expect(() => new FunctionConfig({ ALLOW_PRIVATE_FILE_HOSTS: 'yes' })).toThrow(/ALLOW_PRIVATE_FILE_HOSTS/);
+  it('keeps internal file hosts closed but for those PRIVATE_FILE_HOSTS_ALLOWED names', () => {
+    expect(new FunctionConfig({}).privateFileHosts.text).toBe('');
+    const allowed = new FunctionConfig({ PRIVATE_FILE_HOSTS_ALLOWED: '127.0.0.1:8080, 10.1.0.0/16' }).privateFileHosts;
+    expect(addressPermitted('127.0.0.1', 8080, allowed)).toBe(true);
+    expect(addressPermitted('127.0.0.1', 9000, allowed)).toBe(false);
+    expect(addressPermitted('10.1.2.3', 443, allowed)).toBe(true);
+    expect(() => new FunctionConfig({ PRIVATE_FILE_HOSTS_ALLOWED: 'true' })).toThrow(/PRIVATE_FILE_HOSTS_ALLOWED.*"true"/);
   });
 
   it('names the variable a function needs but lacks', () => {

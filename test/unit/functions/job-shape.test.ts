@@ -27,7 +27,7 @@ const workflow: Workflow = {
     serviceId: 'a',
     transferTxId: TX,
     container: { image: 'node', tag: '20', entrypoint: 'node $ALGO' },
-    files: [{ index: 0 }],
+    files: [{ index: 0, checksum: 'a'.repeat(64) }],
   },
   allowNetworkAccess: false,
   limits: { maxDurationSeconds: 600, cpu: 1, memoryMiB: 512, diskMiB: 1024 },

@@ -63,7 +63,7 @@ const GRANT: StartGrant = {
     serviceId: 'access',
     transferTxId: TX(2),
     container: { image: 'node', tag: '20', entrypoint: 'node $ALGO' },
-    files: [{ index: 0 }],
+    files: [{ index: 0, checksum: 'a'.repeat(64) }],
   },
   allowNetworkAccess: true,
   maxDurationSeconds: 420,
