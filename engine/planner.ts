@@ -1,5 +1,6 @@
 import type { Environment } from '../lib/job/environments.ts';
 import type { Stage } from '../lib/job/names.ts';
+import { summarizeResults } from '../lib/job/results-manifest.ts';
 import {
   StatusCode,
   TERMINATION_CODE,
@@ -77,7 +78,7 @@ export interface Observed {
   now: Date;
   environment: Environment | undefined;
   capacity: Capacity;
-  /** The results the publish pod reported; supplied when `needsPublishResults` says so. */
+  /** Every result the publish pod stored (its results manifest); supplied when `needsPublishResults` says so. */
   publishResults?: Result[] | { error: string };
   settings: PlannerSettings;
 }
@@ -103,9 +104,19 @@ export type Action =
   /** Nothing to do now; `until` says when the job needs another look even if nothing changes. */
   | { kind: 'wait'; reason: WaitReason; until?: Date };
 
-/** Whether the observation must carry the publish pod's reported results before planning. */
+/** Whether the observation must carry the publish pod's stored results before planning. */
 export function needsPublishResults(o: Pick<Observed, 'status' | 'stopRequested' | 'pods'>): boolean {
-  return !isFinal(o.status.code) && !o.stopRequested && stageOfCode(o.status.code) === 'publish' && o.pods.publish?.phase === 'Succeeded' && !o.pods.publish.deleting;
+  const pod = o.pods.publish;
+  if (isFinal(o.status.code) || o.stopRequested || stageOfCode(o.status.code) !== 'publish' || !pod || pod.deleting) return false;
+  return pod.phase === 'Succeeded' || isOverDiskLimit(pod);
+}
+
+/** Exit codes of the publish program. */
+export const PUBLISH_EXIT = { uploadFailed: 1, diskQuotaExceeded: 42 } as const;
+
+/** Publish refused the outputs as over the job's disk limit (it still stored the logs and the manifest). */
+function isOverDiskLimit(pod: ObservedPod): boolean {
+  return pod.phase === 'Failed' && pod.exitCode === PUBLISH_EXIT.diskQuotaExceeded && !isDeadlineExceeded(pod);
 }
 
 type Phase = 'queued' | Stage;
@@ -183,12 +194,13 @@ const TERMINATION_EVENT: Record<Termination['reason'], string> = {
   timedOut: 'JobTimedOut',
 };
 
-function finalize(o: Observed, termination: Termination, stages: JobStatus['stages'], results: Result[] = o.status.results): Action {
+/** Ends the job; `published` (every result stored) is recorded as its bounded summary and count. */
+function finalize(o: Observed, termination: Termination, stages: JobStatus['stages'], published?: Result[]): Action {
   const code = TERMINATION_CODE[termination.reason];
   const t = stripUndefined({ ...termination, message: termination.message && truncateMessage(termination.message) });
   const status = withCode(o.status, code, o.now, {
     stages,
-    results,
+    ...(published ? { results: summarizeResults(published), resultsTotal: published.length } : {}),
     termination: t,
     outcome: undefined,
     stopRequested: o.stopRequested || o.status.stopRequested,
@@ -480,6 +492,16 @@ function planPublish(o: Observed): Action[] {
     const stages = { ...o.status.stages, publish: endStage(o.status.stages.publish, o.now, { exitCode: pod.exitCode ?? 0 }) };
     return [...pre, finalize(o, o.status.outcome ?? { reason: 'finished' }, stages, reported)];
   }
+  if (isOverDiskLimit(pod)) {
+    const stored = Array.isArray(o.publishResults) ? o.publishResults : [];
+    const termination: Termination = {
+      reason: 'diskQuotaExceeded',
+      stage: 'publish',
+      exitCode: pod.exitCode,
+      message: `the outputs exceed the job's disk limit of ${o.workflow.limits.diskMiB} MiB; none was uploaded (see the publish log)${outcomeNote}`,
+    };
+    return [...pre, finalize(o, termination, { ...o.status.stages, publish: failedStageRecord(o, 'publish', pod) }, stored)];
+  }
   if (pod.phase === 'Failed') {
     if (isDeadlineExceeded(pod)) return timedOut();
     return [...pre, uploadFailed(pod, `publishing failed: ${describePod(pod) || 'the publish pod failed'}`)];
@@ -489,6 +511,35 @@ function planPublish(o: Observed): Action[] {
   }
   if (deadline.passed) return timedOut();
   return [...pre, { kind: 'wait', reason: 'podRunning', until: deadline.at }];
+}
+
+// ---- a status the API server will not take ----
+
+/** How a job ends when its status cannot be recorded, by the phase it was in. */
+const REFUSED_STATUS_REASON: Record<Phase, Termination['reason']> = {
+  queued: 'dataProvisioningFailed',
+  configure: 'dataProvisioningFailed',
+  algorithm: 'algorithmFailed',
+  publish: 'resultsUploadFailed',
+};
+
+/**
+ * The API server refused a status write for good (a 4xx other than 409 and 429, e.g. 422 for a ConfigMap over
+ * 1 MiB): retrying the same write would hold the job, and its environment's slot, forever. Ends the job instead with
+ * its phase's failure, recording no results, so that this much smaller status fits. A final job's write (its
+ * clean-up mark) is left alone.
+ */
+export function planStatusRefused(o: Observed, detail: string): Action[] {
+  if (isFinal(o.status.code)) return [];
+  const phase = stageOfCode(o.status.code);
+  const stages = { ...o.status.stages };
+  if (phase !== 'queued' && stages[phase] && !stages[phase].finishedAt) stages[phase] = endStage(stages[phase], o.now, { reason: 'StatusRefused' });
+  const termination: Termination = {
+    reason: REFUSED_STATUS_REASON[phase],
+    ...(phase === 'queued' ? {} : { stage: phase }),
+    message: `the job's status could not be recorded: ${detail}`,
+  };
+  return [...deleteActivePods(o), finalize(o, termination, stages, [])];
 }
 
 // ---- queue order ----

@@ -263,7 +263,16 @@ export function buildPublishPod(job: JobRef, settings: PodSpecSettings): V1Pod {
       name: 'publish',
       image: settings.podProgramsImage,
       command: ['publish'],
-      env: [...env({ C2D_DATA_ROOT: CONTAINER_LAYOUT.root, C2D_JOB_ID: job.workflow.jobId }), ...storeEnv],
+      env: [
+        ...env({
+          C2D_DATA_ROOT: CONTAINER_LAYOUT.root,
+          C2D_JOB_ID: job.workflow.jobId,
+          // Publish uploads no outputs past the job's disk limit: the local node, like many volume plugins, does not
+          // enforce a claim's size, and a sparse file takes no disk at all yet uploads in full.
+          C2D_MAX_OUTPUT_BYTES: String(job.workflow.limits.diskMiB * 1024 * 1024),
+        }),
+        ...storeEnv,
+      ],
       volumeMounts: [
         { name: VOLUME.data, mountPath: CONTAINER_LAYOUT.root, readOnly: true },
         { name: VOLUME.tmp, mountPath: '/tmp' },

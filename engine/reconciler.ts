@@ -5,19 +5,19 @@ import type { Logger } from '../lib/http/log.ts';
 import { InvalidJobConfigMap, readJobConfigMap, statusPatch, type JobConfigMap } from '../lib/job/configmap.ts';
 import { findEnvironment } from '../lib/job/environments.ts';
 import { STAGES, jobNames, type Stage } from '../lib/job/names.ts';
-import { deleteJobResults } from '../lib/job/results-store.ts';
+import { deleteJobResults, readResultsManifest } from '../lib/job/results-store.ts';
 import { StatusCode, isFinal, type JobStatus } from '../lib/job/status.ts';
 import type { ClusterView } from './cluster-view.ts';
-import { apiStatus, createIdempotent, deleteIdempotent } from './kube.ts';
+import { apiMessage, apiStatus, createIdempotent, deleteIdempotent, isPermanentRefusal } from './kube.ts';
 import type { EngineMetrics } from './metrics.ts';
 import { observePod } from './observe.ts';
 import { buildPvc, buildStagePod, type PodSpecSettings } from './pod-specs.ts';
-import { capacityFor, needsPublishResults, plan, type Action, type JobEvent, type Observed, type PlannerSettings, type QueueEntry } from './planner.ts';
-import { parseResultsFromLog } from './pods/results.ts';
+import { capacityFor, needsPublishResults, plan, planStatusRefused, type Action, type JobEvent, type Observed, type PlannerSettings, type QueueEntry } from './planner.ts';
 
 /**
  * One reconcile of one job: observe (from the informers' caches), plan (pure), carry the actions out. A status write
- * that loses to a concurrent change (409) re-reads the ConfigMap and plans again. The caller (the work queue)
+ * that loses to a concurrent change (409) re-reads the ConfigMap and plans again; one the API server refuses for good
+ * ends the job (planStatusRefused) rather than being retried forever. The caller (the work queue)
  * guarantees one reconcile per job at a time; admissions out of the queue are serialised per environment so that
  * two jobs never take the same free slot.
  */
@@ -41,6 +41,7 @@ const MAX_CONFLICT_RETRIES = 5;
 const isCreation = (a: Action): boolean => a.kind === 'createPvc' || a.kind === 'createPod';
 
 class Conflict extends Error {}
+class StatusRefused extends Error {}
 
 export class Reconciler {
   /** What this engine last wrote per job, until the informer's cache has caught up with it. */
@@ -192,8 +193,20 @@ export class Reconciler {
       capacity: capacityFor(workflow.jobId, workflow.environment, this.queueEntries()),
       settings: this.deps.planner,
     };
-    if (needsPublishResults(observed)) observed.publishResults = await this.readPublishResults(names.pods.publish);
-    await this.executeAll(plan(observed), job);
+    if (needsPublishResults(observed)) observed.publishResults = await readResultsManifest(this.deps.store.client, this.deps.store.bucket, workflow.jobId);
+    try {
+      await this.executeAll(plan(observed), job);
+    } catch (err) {
+      if (!(err instanceof StatusRefused)) throw err;
+      this.deps.log.error('the API server refused the job\'s status; ending the job', { jobId: workflow.jobId, error: err.message });
+      try {
+        await this.executeAll(planStatusRefused(observed, err.message), job);
+      } catch (again) {
+        if (!(again instanceof StatusRefused)) throw again;
+        // Retrying cannot help; the next change to the job (or to its pods) looks at it again.
+        this.deps.log.error('the API server refused the job\'s failure status too; leaving the job as it is', { jobId: workflow.jobId, error: again.message });
+      }
+    }
   }
 
   /**
@@ -213,11 +226,6 @@ export class Reconciler {
         i++;
       }
     }
-  }
-
-  private async readPublishResults(podName: string): Promise<Observed['publishResults']> {
-    const log = await this.deps.core.readNamespacedPodLog({ name: podName, namespace: this.deps.namespace, container: 'publish', tailLines: 5 });
-    return parseResultsFromLog(log);
   }
 
   private async execute(action: Action, job: JobConfigMap): Promise<void> {
@@ -260,7 +268,9 @@ export class Reconciler {
         setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
       );
     } catch (err) {
-      if (apiStatus(err) === 409) throw new Conflict();
+      const status = apiStatus(err);
+      if (status === 409) throw new Conflict();
+      if (isPermanentRefusal(status)) throw new StatusRefused(`${status}: ${apiMessage(err)}`);
       throw err;
     }
     this.written.set(jobId, updated);

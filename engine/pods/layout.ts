@@ -57,6 +57,3 @@ export const CONTAINER_LAYOUT = jobLayout('/data');
 
 /** Log files the pod programs write under logs/. */
 export const LOG_FILES = { configure: 'configure.log', algorithm: 'algorithm.log', publish: 'publish.log' } as const;
-
-/** Prefix of the publish program's last stdout line, followed by the JSON list of results it uploaded. */
-export const RESULTS_MARKER = 'C2D_RESULTS ';

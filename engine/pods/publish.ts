@@ -1,45 +1,65 @@
-import { createReadStream } from 'node:fs';
+import { createReadStream, type ReadStream } from 'node:fs';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { makeS3Client, resultsStoreConfigFromEnv } from '../../lib/job/results-store.ts';
+import { resultsManifestKey, serializeResultsManifest } from '../../lib/job/results-manifest.ts';
 import { assertJobId } from '../../lib/job/names.ts';
 import type { Result } from '../../lib/job/status.ts';
+import { PUBLISH_EXIT } from '../planner.ts';
 import { envString, isMain } from './env.ts';
 import { jobLayout } from './layout.ts';
 import { ProgramLog } from './program-log.ts';
-import { formatResultsLine, planUploads, publishLogResult } from './results.ts';
-import { walkFiles } from './walk.ts';
+import { PUBLISH_FILE_LIMITS, selectUploads, type PublishLimits } from './publish-limits.ts';
+import { planUploads, publishLogResult } from './results.ts';
+import { walkFiles, type RefusedEntry, type WalkedFile } from './walk.ts';
 
 /**
  * The publish pod program. Uploads everything under outputs/ (subfolders kept; symlink escapes refused) and every
- * log under logs/ to the results store, then its own log, and prints the list of what it stored as its last stdout
- * line (`C2D_RESULTS <json>`, see results.ts); the engine reads that line from the pod's log. Exits 1 when any
- * upload fails.
+ * log under logs/ to the results store, then its own log, then the job's results manifest listing them all (last,
+ * so its presence means the rest is stored; the engine reads the results from it). Outputs over the job's disk
+ * limit are not uploaded at all (see publish-limits.ts). Exits 0, 42 (over the disk limit; the logs and manifest
+ * are still stored) or 1 (an upload failed).
  *
- * Environment: C2D_DATA_ROOT (/data), C2D_JOB_ID, S3_ENDPOINT, S3_REGION, S3_BUCKET, S3_ACCESS_KEY_ID,
- * S3_SECRET_ACCESS_KEY.
+ * Environment: C2D_DATA_ROOT (/data), C2D_JOB_ID, C2D_MAX_OUTPUT_BYTES, S3_ENDPOINT, S3_REGION, S3_BUCKET,
+ * S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY.
  */
 
 export interface PublishDeps {
   client: S3Client;
   bucket: string;
   log: ProgramLog;
-  /** Where the final results line goes (stdout in a pod). */
-  report: (line: string) => void;
 }
 
-export async function publishJob(jobId: string, root: string, deps: PublishDeps): Promise<Result[]> {
+export interface Published {
+  results: Result[];
+  exitCode: number;
+}
+
+/** Beyond this many refused entries the log gives only their count. */
+const MAX_LOGGED_REFUSALS = 100;
+
+function logRefusals(log: ProgramLog, folder: string, refused: RefusedEntry[]): void {
+  for (const r of refused.slice(0, MAX_LOGGED_REFUSALS)) log.info(`refused ${folder}/${JSON.stringify(r.relative)}: ${r.reason}`);
+  if (refused.length > MAX_LOGGED_REFUSALS) log.info(`refused ${refused.length - MAX_LOGGED_REFUSALS} more entries of ${folder}/`);
+}
+
+/** The file's bytes up to the size it had when walked: a file that grows meanwhile cannot push past the limit. */
+function bodyOf(file: WalkedFile): Buffer | ReadStream {
+  return file.size === 0 ? Buffer.alloc(0) : createReadStream(file.absolute, { start: 0, end: file.size - 1 });
+}
+
+export async function publishJob(jobId: string, root: string, deps: PublishDeps, limits: PublishLimits): Promise<Published> {
   const layout = jobLayout(root);
   const { client, bucket, log } = deps;
-  const outputs = await walkFiles(layout.outputs);
-  const logs = await walkFiles(layout.logs);
-  for (const r of outputs.refused) log.info(`refused outputs/${JSON.stringify(r.relative)}: ${r.reason}`);
-  for (const r of logs.refused) log.info(`refused logs/${JSON.stringify(r.relative)}: ${r.reason}`);
+  const logs = await walkFiles(layout.logs, limits.maxFiles, limits.maxPathBytes);
+  const outputs = await walkFiles(layout.outputs, Math.max(0, limits.maxFiles - logs.files.length), limits.maxPathBytes);
+  logRefusals(log, 'outputs', outputs.refused);
+  logRefusals(log, 'logs', logs.refused);
 
-  const uploads = planUploads(jobId, logs.files, outputs.files);
+  const selected = selectUploads(logs.files, outputs.files, limits.maxBytes);
+  if (selected.refusal) log.info(`disk limit exceeded: ${selected.refusal}`);
+  const uploads = planUploads(jobId, selected.logs, selected.outputs);
   for (const { file, result } of uploads) {
-    await client.send(
-      new PutObjectCommand({ Bucket: bucket, Key: result.key, Body: createReadStream(file.absolute), ContentLength: file.size }),
-    );
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: result.key, Body: bodyOf(file), ContentLength: file.size }));
     log.info(`stored ${result.type} ${JSON.stringify(result.filename)} (${result.filesize} bytes)`);
   }
   log.info(`published ${uploads.length} files`);
@@ -48,26 +68,31 @@ export async function publishJob(jobId: string, root: string, deps: PublishDeps)
   const ownResult = publishLogResult(jobId, uploads.length, own.byteLength);
   await client.send(new PutObjectCommand({ Bucket: bucket, Key: ownResult.key, Body: own, ContentLength: own.byteLength, ContentType: 'text/plain' }));
   const results = [...uploads.map((u) => u.result), ownResult];
-  deps.report(formatResultsLine(results));
-  return results;
+  const manifest = Buffer.from(serializeResultsManifest(jobId, results));
+  await client.send(
+    new PutObjectCommand({ Bucket: bucket, Key: resultsManifestKey(jobId), Body: manifest, ContentLength: manifest.byteLength, ContentType: 'application/json' }),
+  );
+  return { results, exitCode: selected.refusal ? PUBLISH_EXIT.diskQuotaExceeded : 0 };
+}
+
+function maxOutputBytes(env: NodeJS.ProcessEnv): number {
+  const n = Number(envString(env, 'C2D_MAX_OUTPUT_BYTES'));
+  if (!Number.isSafeInteger(n) || n <= 0) throw new Error('C2D_MAX_OUTPUT_BYTES must be a positive integer');
+  return n;
 }
 
 export async function runPublish(env: NodeJS.ProcessEnv): Promise<number> {
   const log = new ProgramLog();
   try {
     const jobId = assertJobId(envString(env, 'C2D_JOB_ID'));
+    const limits: PublishLimits = { ...PUBLISH_FILE_LIMITS, maxBytes: maxOutputBytes(env) };
     const store = resultsStoreConfigFromEnv(env);
-    log.info(`publish: storing the results of job ${jobId}`);
-    await publishJob(jobId, envString(env, 'C2D_DATA_ROOT', '/data'), {
-      client: makeS3Client(store),
-      bucket: store.bucket,
-      log,
-      report: (line) => process.stdout.write(`${line}\n`),
-    });
-    return 0;
+    log.info(`publish: storing the results of job ${jobId} (at most ${limits.maxBytes} bytes)`);
+    const published = await publishJob(jobId, envString(env, 'C2D_DATA_ROOT', '/data'), { client: makeS3Client(store), bucket: store.bucket, log }, limits);
+    return published.exitCode;
   } catch (err) {
     log.info(`publishing failed: ${(err as Error).name}: ${(err as Error).message}`);
-    return 1;
+    return PUBLISH_EXIT.uploadFailed;
   }
 }
 

@@ -1,11 +1,11 @@
 import { resultObjectKey } from '../../lib/job/results-store.ts';
-import { resultsSchema, type Result, type ResultType } from '../../lib/job/status.ts';
-import { LOG_FILES, RESULTS_MARKER } from './layout.ts';
+import type { Result, ResultType } from '../../lib/job/status.ts';
+import { LOG_FILES } from './layout.ts';
 import type { WalkedFile } from './walk.ts';
 
 /**
- * The list of results a job publishes, and how the publish program reports it: as the last line of its stdout,
- * `C2D_RESULTS <json>`, which the engine reads from the pod's log once the pod has succeeded.
+ * The list of results a job publishes, in the order a client reads them. The publish program stores it as the job's
+ * results manifest (lib/job/results-manifest.ts), which the engine reads once the pod has ended.
  */
 
 export interface PlannedUpload {
@@ -36,23 +36,4 @@ export function planUploads(jobId: string, logs: WalkedFile[], outputs: WalkedFi
 
 export function publishLogResult(jobId: string, index: number, filesize: number): Result {
   return { index, filename: LOG_FILES.publish, filesize, type: 'publishLog', key: resultObjectKey(jobId, 'publishLog', LOG_FILES.publish) };
-}
-
-export function formatResultsLine(results: Result[]): string {
-  return `${RESULTS_MARKER}${JSON.stringify(results)}`;
-}
-
-/** The results a publish pod reported in its log, or why they cannot be read. */
-export function parseResultsFromLog(log: string): Result[] | { error: string } {
-  const lines = log.split('\n');
-  for (let i = lines.length - 1; i >= 0; i--) {
-    const line = lines[i]!.replace(/\r$/, '');
-    if (!line.startsWith(RESULTS_MARKER)) continue;
-    try {
-      return resultsSchema.parse(JSON.parse(line.slice(RESULTS_MARKER.length)));
-    } catch {
-      return { error: 'the results line is malformed' };
-    }
-  }
-  return { error: 'no results line in the publish log' };
 }

@@ -37,7 +37,8 @@ export function isInside(root: string, candidate: string): boolean {
   return candidate === root || candidate.startsWith(root.endsWith(sep) ? root : root + sep);
 }
 
-export async function walkFiles(dir: string, maxFiles = 10_000): Promise<WalkResult> {
+/** `maxPathBytes` bounds a path's UTF-8 length: a longer one is refused, and a directory's whole subtree with it. */
+export async function walkFiles(dir: string, maxFiles = 10_000, maxPathBytes = 4096): Promise<WalkResult> {
   const result: WalkResult = { files: [], refused: [] };
   let root: string;
   try {
@@ -54,9 +55,13 @@ export async function walkFiles(dir: string, maxFiles = 10_000): Promise<WalkRes
     for (const entry of entries) {
       const relative = relDir ? `${relDir}/${entry.name}` : entry.name;
       const path = join(absDir, entry.name);
-      // Control characters could forge lines in the publish log, which the engine reads its results from.
+      // Control characters could forge lines in the publish log the consumer reads.
       if (entry.name.includes('/') || entry.name === '..' || entry.name === '.' || hasControlCharacter(entry.name)) {
         result.refused.push({ relative, reason: 'unsafe name' });
+        continue;
+      }
+      if (Buffer.byteLength(relative) > maxPathBytes) {
+        result.refused.push({ relative, reason: `path longer than ${maxPathBytes} bytes` });
         continue;
       }
       const info = await lstat(path);

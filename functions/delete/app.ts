@@ -1,13 +1,14 @@
 import type { Hono } from 'hono';
 import { toOceanJob } from '../../lib/api/job-shape.ts';
 import type { JobStore } from '../../lib/api/jobs.ts';
-import { deleteObjects, type ObjectStore } from '../../lib/api/objects.ts';
+import { deleteObjects, listKeys, type ObjectStore } from '../../lib/api/objects.ts';
 import { deleteRequest } from '../../lib/api/requests.ts';
 import type { BaseDeps, Runtime } from '../../lib/api/runtime.ts';
 import { authenticate } from '../../lib/auth/authenticate.ts';
 import type { NonceStore } from '../../lib/auth/nonce-store.ts';
 import { conflict } from '../../lib/http/errors.ts';
 import { createFunctionApp, parseJsonBody } from '../../lib/http/app.ts';
+import { jobResultsPrefix } from '../../lib/job/results-manifest.ts';
 import { isFinal } from '../../lib/job/status.ts';
 
 export interface DeleteDeps extends BaseDeps {
@@ -35,10 +36,8 @@ export function createApp(deps: DeleteDeps): Hono {
     const job = await deps.jobs.getOwned(body.jobId, caller.address);
     if (!isFinal(job.status.code)) throw conflict('the job has not finished; stop it first');
     await caller.commitNonce();
-    await deleteObjects(
-      deps.objects,
-      job.status.results.map((r) => r.key),
-    );
+    // Everything the job stored: its status lists only a summary of the results, and not the manifest.
+    await deleteObjects(deps.objects, await listKeys(deps.objects, jobResultsPrefix(job.workflow.jobId)));
     await deps.jobs.delete(job);
     return c.json([{ ...toOceanJob(job), results: [] }]);
   });

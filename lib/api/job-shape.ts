@@ -27,7 +27,9 @@ export interface OceanComputeJob {
   dateFinished: string | null;
   status: number;
   statusText: string;
+  /** A bounded summary (the stage logs and the first outputs); every index below `resultsTotal` can be fetched. */
   results: OceanComputeResult[];
+  resultsTotal: number;
   inputDID: string[];
   algoDID: string | undefined;
   agreementId: string;
@@ -60,6 +62,7 @@ export function toOceanJob(job: JobConfigMap): OceanComputeJob {
       type: OCEAN_RESULT_TYPE[r.type],
       index: r.index,
     })),
+    resultsTotal: status.resultsTotal ?? status.results.length,
     inputDID: workflow.datasets.map((d) => d.did),
     algoDID: algorithmDid(workflow),
     agreementId: workflow.agreementId,

@@ -96,3 +96,35 @@ export async function deleteObjects(store: ObjectStore, keys: readonly string[])
     if (failed.length > 0) throw new Error(`object store refused to delete ${failed.length} objects: ${failed[0]?.Code}`);
   }
 }
+
+/** A stored object's text, or undefined when there is no such object. Throws when it is larger than `maxBytes`. */
+export async function readObjectText(store: ObjectStore, key: string, maxBytes: number): Promise<string | undefined> {
+  const { s3, sdk } = await store.connect();
+  let object;
+  try {
+    object = await s3.send(new sdk.GetObjectCommand({ Bucket: store.bucket, Key: key }));
+  } catch (err) {
+    const name = s3ErrorName(err);
+    if (name === 'NoSuchKey' || name === 'NotFound') return undefined;
+    throw err;
+  }
+  if (!object.Body) return undefined;
+  if ((object.ContentLength ?? 0) > maxBytes) {
+    (object.Body as { destroy?: () => void }).destroy?.();
+    throw new Error(`stored object ${key} is larger than ${maxBytes} bytes`);
+  }
+  return object.Body.transformToString();
+}
+
+/** Every key under a prefix. */
+export async function listKeys(store: ObjectStore, prefix: string): Promise<string[]> {
+  const { s3, sdk } = await store.connect();
+  const keys: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await s3.send(new sdk.ListObjectsV2Command({ Bucket: store.bucket, Prefix: prefix, ContinuationToken: token }));
+    for (const o of page.Contents ?? []) if (o.Key) keys.push(o.Key);
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  return keys;
+}

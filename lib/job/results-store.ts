@@ -1,9 +1,10 @@
-import { DeleteObjectsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { assertJobId } from './names.ts';
-import type { ResultType } from './status.ts';
+import { DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { MAX_MANIFEST_BYTES, jobResultsPrefix, parseResultsManifest, resultsManifestKey } from './results-manifest.ts';
+import type { Result, ResultType } from './status.ts';
 
 /**
- * Where a job's results live in the S3-compatible store: `<jobId>/outputs/<path>` and `<jobId>/logs/<name>`.
+ * Where a job's results live in the S3-compatible store: `<jobId>/outputs/<path>`, `<jobId>/logs/<name>` and the
+ * manifest listing them, `<jobId>/manifest.json`.
  * The store's settings come from the environment (in pods, from the results-store Secret by reference).
  */
 
@@ -40,10 +41,6 @@ export function makeS3Client(config: ResultsStoreConfig): S3Client {
   });
 }
 
-export function jobResultsPrefix(jobId: string): string {
-  return `${assertJobId(jobId)}/`;
-}
-
 /** The object key of one result; `filename` is a `/`-separated path relative to outputs/ or logs/. */
 export function resultObjectKey(jobId: string, type: ResultType, filename: string): string {
   if (filename.split('/').some((part) => part === '' || part === '.' || part === '..')) throw new Error('unsafe result filename');
@@ -66,4 +63,24 @@ export async function deleteJobResults(client: S3Client, bucket: string, jobId: 
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);
   return deleted;
+}
+
+/**
+ * Every result a job's publish pod stored, from its manifest; an error when there is none (publish did not get that
+ * far) or it cannot be used. Failures to reach the store throw, to be retried.
+ */
+export async function readResultsManifest(client: S3Client, bucket: string, jobId: string): Promise<Result[] | { error: string }> {
+  let object;
+  try {
+    object = await client.send(new GetObjectCommand({ Bucket: bucket, Key: resultsManifestKey(jobId) }));
+  } catch (err) {
+    if ((err as { name?: unknown }).name === 'NoSuchKey') return { error: 'no results manifest in the store' };
+    throw err;
+  }
+  if (!object.Body) return { error: 'no results manifest in the store' };
+  if ((object.ContentLength ?? 0) > MAX_MANIFEST_BYTES) {
+    (object.Body as { destroy?: () => void }).destroy?.();
+    return { error: `the results manifest is larger than ${MAX_MANIFEST_BYTES} bytes` };
+  }
+  return parseResultsManifest(jobId, await object.Body.transformToString());
 }

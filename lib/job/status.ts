@@ -131,7 +131,10 @@ export const jobStatusSchema = z.strictObject({
   dateFinished: isoDate.optional(),
   /** Mirrors the stop mark once the engine has seen it. */
   stopRequested: z.boolean(),
+  /** A bounded summary of what the job published (see results-manifest.ts); the store's manifest lists all. */
   results: resultsSchema,
+  /** How many results the job published in all, when the summary may leave some out. */
+  resultsTotal: z.number().int().min(0).optional(),
   history: z.array(historyEntrySchema),
   stages: z.strictObject({
     configure: stageRecordSchema.optional(),

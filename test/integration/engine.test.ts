@@ -146,7 +146,7 @@ describe('engine', () => {
     expect(configureLog).toContain(`${DATASET.length} bytes, sha256 ${sha256(DATASET)}`);
     expect(await stored(resultOf(done, 'publishLog', 'publish.log'))).toContain('stored output "sub/deeper/nested.txt"');
     expect(done.status.results.map((r) => r.index)).toEqual(done.status.results.map((_, i) => i));
-    expect(await storedKeys(job.workflow.jobId)).toEqual(done.status.results.map((r) => r.key).sort());
+    expect(await storedKeys(job.workflow.jobId)).toEqual([...done.status.results.map((r) => r.key), `${job.workflow.jobId}/manifest.json`].sort());
 
     // What only the configure pod may read never reaches a log, and the Secret is gone once configure is over.
     for (const r of done.status.results.filter((x) => x.type !== 'output')) expect(await stored(r)).not.toContain(SECRET_TOKEN);
@@ -368,7 +368,7 @@ describe('engine', () => {
       expect(codes(d)).toEqual([1, 10, 20, 30, 40, 60, fails ? 41 : 70]);
       if (!fails) expect(JSON.parse(await stored(resultOf(d, 'output', 'dids.json')))).toEqual([d.workflow.datasets[0]!.did]);
       const keys = await storedKeys(d.workflow.jobId);
-      expect(keys).toEqual(d.status.results.map((r) => r.key).sort());
+      expect(keys).toEqual([...d.status.results.map((r) => r.key), `${d.workflow.jobId}/manifest.json`].sort());
     }
     // Each stage's pod was created once: one uid per name, three names per job.
     await waitFor('the pod watch to see every pod', async () => new Set(pods.forJobs(ids).map((e) => e.name)).size === ids.length * 3, 10_000);

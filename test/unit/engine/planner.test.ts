@@ -4,6 +4,7 @@ import {
   capacityFor,
   needsPublishResults,
   plan,
+  planStatusRefused,
   stageOfCode,
   type Action,
   type Observed,
@@ -376,6 +377,76 @@ describe('publishing (60)', () => {
     expect(needsPublishResults({ status: st, stopRequested: false, pods: { publish: pod('Running') } })).toBe(false);
     expect(needsPublishResults({ status: statusAt(StatusCode.RunningAlgorithm), stopRequested: false, pods: { publish: pod('Succeeded') } })).toBe(false);
   });
+
+  it('also asks for them when publish refused the outputs as over the disk limit (exit 42), not on other failures', () => {
+    const st = statusAt(StatusCode.PublishingResults);
+    expect(needsPublishResults({ status: st, stopRequested: false, pods: { publish: pod('Failed', { exitCode: 42 }) } })).toBe(true);
+    expect(needsPublishResults({ status: st, stopRequested: false, pods: { publish: pod('Failed', { exitCode: 1 }) } })).toBe(false);
+    expect(needsPublishResults({ status: st, stopRequested: false, pods: { publish: pod('Failed', { exitCode: 42, reason: 'DeadlineExceeded' }) } })).toBe(false);
+  });
+
+  const LOGS_ONLY: Result[] = [
+    { index: 0, filename: 'configure.log', filesize: 10, type: 'configurationLog', key: `${JOB_ID}/logs/configure.log` },
+    { index: 1, filename: 'publish.log', filesize: 99, type: 'publishLog', key: `${JOB_ID}/logs/publish.log` },
+  ];
+
+  it.each([
+    ['with the stored logs', LOGS_ONLY, LOGS_ONLY],
+    ['with no results when the manifest is unreadable', { error: 'no results manifest in the store' }, []],
+  ] as const)('outputs over the disk limit (exit 42) → 42 in publish, %s', (_, stored, results) => {
+    const s = recorded(at60({ publish: pod('Failed', { exitCode: 42, reason: 'Error' }) }, { publishResults: stored as Observed['publishResults'] }))!;
+    expect(s.code).toBe(42);
+    expect(s.termination).toMatchObject({ reason: 'diskQuotaExceeded', stage: 'publish', exitCode: 42 });
+    expect(s.termination?.message).toContain('disk limit of 1024 MiB');
+    expect(s.results).toEqual(results);
+    expect(s.stages.publish).toMatchObject({ exitCode: 42, finishedAt: NOW.toISOString() });
+  });
+
+  it('the disk limit overrides a remembered algorithm failure, and says so', () => {
+    const s = recorded(at60({ publish: pod('Failed', { exitCode: 42 }) }, { publishResults: LOGS_ONLY }, { outcome: { reason: 'algorithmFailed', stage: 'algorithm' } }))!;
+    expect(s.code).toBe(42);
+    expect(s.termination?.message).toContain('after algorithmFailed in algorithm');
+  });
+
+  it('records a bounded summary of many results, and their count', () => {
+    const output = (i: number): Result => ({ index: i + 2, filename: `o${i}`, filesize: 1, type: 'output', key: `${JOB_ID}/outputs/o${i}` });
+    const many: Result[] = [
+      RESULTS[0]!,
+      { index: 1, filename: 'algorithm.log', filesize: 1, type: 'algorithmLog', key: `${JOB_ID}/logs/algorithm.log` },
+      ...Array.from({ length: 2500 }, (_, i) => output(i)),
+      { index: 2502, filename: 'publish.log', filesize: 1, type: 'publishLog', key: `${JOB_ID}/logs/publish.log` },
+    ];
+    const s = recorded(at60({ publish: pod('Succeeded', { exitCode: 0 }) }, { publishResults: many }))!;
+    expect(s.code).toBe(70);
+    expect(s.resultsTotal).toBe(2503);
+    expect(s.results.map((r) => r.index)).toEqual([0, 1, ...Array.from({ length: 100 }, (_, i) => i + 2), 2502]);
+  });
+});
+
+describe('a status write the API server refuses for good', () => {
+  it.each([
+    [StatusCode.WarmingUp, 31, 'dataProvisioningFailed', undefined],
+    [StatusCode.ConfiguringVolumes, 31, 'dataProvisioningFailed', 'configure'],
+    [StatusCode.RunningAlgorithm, 41, 'algorithmFailed', 'algorithm'],
+    [StatusCode.PublishingResults, 62, 'resultsUploadFailed', 'publish'],
+  ] as const)('at %i ends the job as %i (%s), without results, ending its pods', (code, finalCode, reason, stage) => {
+    const pods = { configure: pod('Succeeded'), algorithm: pod('Succeeded'), publish: pod('Running') };
+    const o = observe({ status: statusAt(code), pods: stage === 'publish' ? pods : {} });
+    const actions = planStatusRefused(o, '422: ConfigMap is invalid: Too long');
+    const s = recorded(actions)!;
+    expect(s.code).toBe(finalCode);
+    expect(s.termination).toEqual({ reason, ...(stage ? { stage } : {}), message: 'the job\'s status could not be recorded: 422: ConfigMap is invalid: Too long' });
+    expect(s.results).toEqual([]);
+    expect(s.resultsTotal).toBe(0);
+    expect(s.history.at(-1)!.code).toBe(finalCode);
+    if (stage) expect(s.stages[stage]).toMatchObject({ finishedAt: NOW.toISOString(), reason: 'StatusRefused' });
+    expect(kinds(actions)).toEqual([...(stage === 'publish' ? ['deletePod:publish'] : []), 'recordStatus']);
+    expect(() => jobStatusSchema.parse(s)).not.toThrow();
+  });
+
+  it('leaves a final job alone', () => {
+    expect(planStatusRefused(observe({ status: statusAt(StatusCode.JobFinished) }), '422')).toEqual([]);
+  });
 });
 
 describe('stop at every stage', () => {
@@ -464,6 +535,7 @@ describe('invariants over every status × pod phase × stop × Secret × volume'
     pod('Succeeded', { exitCode: 0 }),
     pod('Failed', { exitCode: 1, reason: 'Error' }),
     pod('Failed', { exitCode: 32 }),
+    pod('Failed', { exitCode: 42 }),
     pod('Failed', { reason: 'DeadlineExceeded' }),
     pod('Running', { deleting: true }),
   ];

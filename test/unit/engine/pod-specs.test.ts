@@ -223,6 +223,10 @@ describe('publish pod', () => {
     expect(c.env).toContainEqual({ name: 'C2D_JOB_ID', value: JOB_ID });
   });
 
+  it('tells the publish program the job\'s disk limit, which bounds what it uploads', () => {
+    expect(c.env).toContainEqual({ name: 'C2D_MAX_OUTPUT_BYTES', value: String(1024 * 1024 * 1024) });
+  });
+
   it('mounts /data read-only and runs the publish program', () => {
     expect(c.command).toEqual(['publish']);
     expect(c.volumeMounts).toContainEqual({ name: 'data', mountPath: '/data', readOnly: true });

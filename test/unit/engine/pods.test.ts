@@ -13,7 +13,7 @@ import { CONTAINER_LAYOUT, jobLayout } from '../../../engine/pods/layout.ts';
 import { ProgramLog } from '../../../engine/pods/program-log.ts';
 import { provision, type ProvisionLimits } from '../../../engine/pods/provision.ts';
 import { publishJob } from '../../../engine/pods/publish.ts';
-import { formatResultsLine, parseResultsFromLog, planUploads } from '../../../engine/pods/results.ts';
+import { planUploads } from '../../../engine/pods/results.ts';
 import { byteLimit, verifyFetched } from '../../../engine/pods/verify.ts';
 import { walkFiles } from '../../../engine/pods/walk.ts';
 import { parsePrivateHostAllowList } from '../../../lib/http/address-policy.ts';
@@ -129,14 +129,6 @@ describe('results reporting', () => {
       { index: 2, filename: 'extra.log', filesize: 1, type: 'algorithmLog', key: `${JOB_ID}/logs/extra.log` },
       { index: 3, filename: 'out/a.csv', filesize: 9, type: 'output', key: `${JOB_ID}/outputs/out/a.csv` },
     ]);
-  });
-
-  it('the last results line of a log wins; missing or malformed lines are errors', () => {
-    const results = planUploads(JOB_ID, [], [f('a')]).map((p) => p.result);
-    const log = `x\n${formatResultsLine([])}\nmore\n${formatResultsLine(results)}\n`;
-    expect(parseResultsFromLog(log)).toEqual(results);
-    expect(parseResultsFromLog('nothing here')).toEqual({ error: 'no results line in the publish log' });
-    expect(parseResultsFromLog('C2D_RESULTS [{"index":"x"}]')).toEqual({ error: 'the results line is malformed' });
   });
 });
 
@@ -377,7 +369,7 @@ describe('runConfigure (the program around provision)', () => {
 });
 
 describe('publishJob', () => {
-  it('uploads outputs (paths kept) and logs, refuses escapes, reports results last', async () => {
+  it('uploads outputs (paths kept) and logs, refuses escapes, stores the results manifest last', async () => {
     const root = freshDir();
     mkdirSync(join(root, 'outputs', 'sub'), { recursive: true });
     mkdirSync(join(root, 'logs'));
@@ -388,6 +380,7 @@ describe('publishJob', () => {
     symlinkSync(join(root, 'private'), join(root, 'outputs', 'leak'));
 
     const stored = new Map<string, Buffer>();
+    const order: string[] = [];
     const client = {
       send: async (cmd: { input: { Key: string; Body: Buffer | NodeJS.ReadableStream } }) => {
         const body = cmd.input.Body;
@@ -395,12 +388,12 @@ describe('publishJob', () => {
         if (Buffer.isBuffer(body)) chunks.push(body);
         else for await (const c of body) chunks.push(Buffer.from(c as Buffer));
         stored.set(cmd.input.Key, Buffer.concat(chunks));
+        order.push(cmd.input.Key);
         return {};
       },
     } as unknown as S3Client;
-    const reported: string[] = [];
-    const lines: string[] = [];
-    const results = await publishJob(JOB_ID, root, { client, bucket: 'b', log: new ProgramLog(undefined, (l) => lines.push(l)), report: (l) => reported.push(l) });
+    const limits = { maxBytes: 1_000_000, maxFiles: 100, maxPathBytes: 512 };
+    const { results, exitCode } = await publishJob(JOB_ID, root, { client, bucket: 'b', log: new ProgramLog(undefined, () => undefined) }, limits);
 
     expect(results.map((r) => [r.index, r.type, r.filename])).toEqual([
       [0, 'configurationLog', 'configure.log'],
@@ -412,7 +405,8 @@ describe('publishJob', () => {
     expect([...stored.keys()].some((k) => k.includes('leak'))).toBe(false);
     expect(stored.get(`${JOB_ID}/logs/publish.log`)?.toString()).toContain('refused outputs/"leak"');
     expect(results[3]!.filesize).toBe(stored.get(`${JOB_ID}/logs/publish.log`)!.byteLength);
-    expect(reported).toEqual([formatResultsLine(results)]);
-    expect(parseResultsFromLog([...lines, ...reported].join('\n'))).toEqual(results);
+    expect(exitCode).toBe(0);
+    expect(order.at(-1)).toBe(`${JOB_ID}/manifest.json`);
+    expect(JSON.parse(stored.get(`${JOB_ID}/manifest.json`)!.toString())).toEqual({ version: 1, jobId: JOB_ID, results });
   });
 });
