@@ -45,6 +45,8 @@ export interface LocalStackOptions {
    * reach, as a deployment's default does.
    */
   privateFileHosts?: string;
+  /** Further settings for every function (e.g. STATUS_REQUIRES_SIGNATURE), as a Knative Service's env would add. */
+  functionSettings?: Record<string, string>;
 }
 
 /** The one compute environment of the local setup: small, priced in OCEAN so the fee path is real. */
@@ -145,6 +147,7 @@ export async function startLocalStack(env: PlatformEnv, opts: LocalStackOptions 
         ...s3Env(env), PORT: String(port), PROVIDER_URL: providerUrl, RPC_URL: env.rpcUrl, CHAIN_ID: String(env.chainId),
         ERC721_FACTORY_ADDRESS: env.ocean.ERC721Factory,
         PROVIDER_KEY: env.keys.provider, PROVIDER_ADDRESS: provider.address, PROVIDER_PUBLIC_KEY: provider.signingKey.publicKey,
+        ...opts.functionSettings,
       },
     }));
     const exitedEarly = processes.map(async (p) => {

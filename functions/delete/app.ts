@@ -6,6 +6,7 @@ import { deleteRequest } from '../../lib/api/requests.ts';
 import type { BaseDeps, Runtime } from '../../lib/api/runtime.ts';
 import { authenticate } from '../../lib/auth/authenticate.ts';
 import type { NonceStore } from '../../lib/auth/nonce-store.ts';
+import { deleteText } from '../../lib/auth/signed-texts.ts';
 import { conflict } from '../../lib/http/errors.ts';
 import { createFunctionApp, parseJsonBody } from '../../lib/http/app.ts';
 import { jobResultsPrefix } from '../../lib/job/results-manifest.ts';
@@ -20,7 +21,7 @@ export interface DeleteDeps extends BaseDeps {
 /**
  * DELETE /api/services/compute {consumerAddress, jobId, documentId?, nonce?, signature} → the deleted job.
  * Removes a finished job's stored results and the job itself (its pods, volume and Secret go with it).
- * Signed text: consumerAddress + jobId + documentId + nonce; ocean.js sends no nonce and signs the stored one + 1.
+ * Signed text: consumerAddress + jobId + documentId + nonce; ocean.js sends no nonce and signs the one GET /api/services/nonce reports + 1.
  */
 export function createApp(deps: DeleteDeps): Hono {
   const app = createFunctionApp({ name: 'delete', ...deps });
@@ -31,7 +32,7 @@ export function createApp(deps: DeleteDeps): Hono {
       address: body.consumerAddress,
       nonce,
       signature: body.signature,
-      messages: [`${body.consumerAddress}${body.jobId}${body.documentId ?? ''}${nonce}`],
+      message: deleteText({ address: body.consumerAddress, jobId: body.jobId, documentId: body.documentId, nonce }),
     });
     const job = await deps.jobs.getOwned(body.jobId, caller.address);
     if (!isFinal(job.status.code)) throw conflict('the job has not finished; stop it first');

@@ -6,6 +6,7 @@ import { logsQuery } from '../../lib/api/requests.ts';
 import type { BaseDeps, Runtime } from '../../lib/api/runtime.ts';
 import { authenticate } from '../../lib/auth/authenticate.ts';
 import type { NonceStore } from '../../lib/auth/nonce-store.ts';
+import { logsText } from '../../lib/auth/signed-texts.ts';
 import { notFound } from '../../lib/http/errors.ts';
 import { createFunctionApp, parseQuery } from '../../lib/http/app.ts';
 import { jobNames, type Stage } from '../../lib/job/names.ts';
@@ -37,7 +38,7 @@ export function createApp(deps: LogsDeps): Hono {
       address: q.consumerAddress,
       nonce: q.nonce,
       signature: q.signature,
-      messages: [`${q.consumerAddress}${q.jobId}${q.stage}${q.nonce}`],
+      message: logsText({ address: q.consumerAddress, jobId: q.jobId, stage: q.stage, nonce: q.nonce }),
     });
     const job = await deps.jobs.getOwned(q.jobId, caller.address);
     await caller.commitNonce();

@@ -5,6 +5,7 @@ import { resultQuery } from '../../lib/api/requests.ts';
 import type { BaseDeps, Runtime } from '../../lib/api/runtime.ts';
 import { authenticate } from '../../lib/auth/authenticate.ts';
 import type { NonceStore } from '../../lib/auth/nonce-store.ts';
+import { resultText } from '../../lib/auth/signed-texts.ts';
 import { notFound } from '../../lib/http/errors.ts';
 import { createFunctionApp, parseQuery } from '../../lib/http/app.ts';
 import type { JobConfigMap } from '../../lib/job/configmap.ts';
@@ -44,7 +45,7 @@ export function createApp(deps: ResultDeps): Hono {
       address: q.consumerAddress,
       nonce: q.nonce,
       signature: q.signature,
-      messages: [`${q.consumerAddress}${q.jobId}${q.index}${q.nonce}`],
+      message: resultText({ address: q.consumerAddress, jobId: q.jobId, index: q.index, nonce: q.nonce }),
     });
     const job = await deps.jobs.getOwned(q.jobId, caller.address);
     const result = await findResult(deps.objects, job, q.index);

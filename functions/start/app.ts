@@ -9,6 +9,7 @@ import { accessSettings } from '../../lib/api/access-settings.ts';
 import type { BaseDeps, Runtime } from '../../lib/api/runtime.ts';
 import { authenticate } from '../../lib/auth/authenticate.ts';
 import type { NonceStore } from '../../lib/auth/nonce-store.ts';
+import { startText } from '../../lib/auth/signed-texts.ts';
 import { createFunctionApp, parseJsonBody } from '../../lib/http/app.ts';
 import type { Environment } from '../../lib/job/environments.ts';
 import { newJobId } from '../../lib/job/names.ts';
@@ -51,7 +52,7 @@ export function createApp(deps: StartDeps): Hono {
       address: body.consumerAddress,
       nonce: body.nonce,
       signature: body.signature,
-      messages: [`${body.consumerAddress}${body.dataset.documentId}${body.nonce}`],
+      message: startText({ address: body.consumerAddress, documentId: body.dataset.documentId, nonce: body.nonce }),
     });
     const environment = await requireEnvironment(deps.environments, body.environment, 'environment');
     const additionalDatasets = body.additionalDatasets ?? [];

@@ -4,17 +4,22 @@ import type { JobStore } from '../../lib/api/jobs.ts';
 import { statusQuery } from '../../lib/api/requests.ts';
 import type { BaseDeps, Runtime } from '../../lib/api/runtime.ts';
 import type { NonceStore } from '../../lib/auth/nonce-store.ts';
+import { statusText } from '../../lib/auth/signed-texts.ts';
+import { HttpError } from '../../lib/http/errors.ts';
 import { createFunctionApp, parseQuery } from '../../lib/http/app.ts';
 
 export interface StatusDeps extends BaseDeps {
   jobs: JobStore;
   nonces: NonceStore;
+  /** Refuse unsigned requests (STATUS_REQUIRES_SIGNATURE). */
+  requireSignature?: boolean;
 }
 
 /**
- * GET /api/services/compute?consumerAddress=&jobId=&documentId=&agreementId= → the caller's jobs in Ocean's shape.
- * ocean.js 3.x does not sign status requests; a client that does (signature over consumerAddress + jobId + nonce)
- * is held to it.
+ * GET /api/services/compute?consumerAddress=&jobId=&documentId=&agreementId=&nonce=&signature= → the caller's jobs
+ * in Ocean's shape. ocean.js 3.x does not sign status requests, so by default anyone may ask about any address. A
+ * signed request (signature over consumerAddress + jobId + nonce + "computeStatus") is held to its signature and
+ * nonce; with `requireSignature` only signed requests are answered.
  */
 export function createApp(deps: StatusDeps): Hono {
   const app = createFunctionApp({ name: 'status', ...deps });
@@ -27,9 +32,11 @@ export function createApp(deps: StatusDeps): Hono {
         address: q.consumerAddress,
         nonce: q.nonce,
         signature: q.signature,
-        messages: [`${q.consumerAddress}${q.jobId ?? ''}${q.nonce}`],
+        message: statusText({ address: q.consumerAddress, jobId: q.jobId, nonce: q.nonce }),
       });
       await caller.commitNonce();
+    } else if (deps.requireSignature) {
+      throw new HttpError(401, 'this provider answers only signed status requests', 'signature', 'is required, with nonce');
     }
     const jobs = q.jobId
       ? [await deps.jobs.getOwned(q.jobId, q.consumerAddress)]
@@ -51,5 +58,10 @@ export function createApp(deps: StatusDeps): Hono {
  */
 export function appFromRuntime(runtime: Runtime): Hono {
   const base = runtime.base('status');
-  return createApp({ ...base, jobs: runtime.jobs(base.logger, { cache: true }), nonces: runtime.nonces });
+  return createApp({
+    ...base,
+    jobs: runtime.jobs(base.logger, { cache: true }),
+    nonces: runtime.nonces,
+    requireSignature: runtime.config.statusRequiresSignature,
+  });
 }

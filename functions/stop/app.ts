@@ -3,53 +3,36 @@ import { toOceanJob } from '../../lib/api/job-shape.ts';
 import type { JobStore } from '../../lib/api/jobs.ts';
 import { stopRequest } from '../../lib/api/requests.ts';
 import type { BaseDeps, Runtime } from '../../lib/api/runtime.ts';
-import { authenticate } from '../../lib/auth/authenticate.ts';
-import type { NonceStore } from '../../lib/auth/nonce-store.ts';
+import { authenticateText } from '../../lib/auth/authenticate.ts';
+import { stopText } from '../../lib/auth/signed-texts.ts';
 import { createFunctionApp, parseJsonBody } from '../../lib/http/app.ts';
-import type { JobConfigMap } from '../../lib/job/configmap.ts';
-import { isFinal } from '../../lib/job/status.ts';
 
 export interface StopDeps extends BaseDeps {
   jobs: JobStore;
-  nonces: NonceStore;
   now?: () => Date;
 }
 
 /**
- * PUT /api/services/compute {consumerAddress, jobId?, agreementId?, nonce, signature} → the stopped jobs.
- * Marks the job for the engine to stop; a finished job is answered as it is, and asking twice changes nothing.
- * Without jobId, every unfinished job of the caller (under agreementId, when given) is stopped.
+ * PUT /api/services/compute {consumerAddress, jobId, signature} → the job, marked for the engine to stop.
  *
- * ocean.js 3.x signs `consumerAddress + jobId` without the nonce (see its computeStop); the nonce is still
- * required to grow. Clients that include the nonce in the signed text are accepted too.
+ * ocean.js 3.x signs `consumerAddress + jobId` without a nonce (see its computeStop), so a stop request can be
+ * replayed at will. It is therefore idempotent and touches no nonce: a finished or already marked job is answered
+ * as it is, the mark's time is the first request's, and the nonce ocean.js sends alongside is not read (a request
+ * whose text does not cover its nonce must not be able to move it, or a replay with a huge nonce would lock the
+ * address out of every later signed request).
  */
 export function createApp(deps: StopDeps): Hono {
   const app = createFunctionApp({ name: 'stop', ...deps });
   const now = deps.now ?? (() => new Date());
   app.put('/api/services/compute', async (c) => {
     const body = await parseJsonBody(c, stopRequest);
-    const signed = `${body.consumerAddress}${body.jobId ?? ''}`;
-    const caller = await authenticate(deps.nonces, {
+    const caller = authenticateText({
       address: body.consumerAddress,
-      nonce: body.nonce,
       signature: body.signature,
-      messages: [`${signed}${body.nonce}`, signed],
+      message: stopText({ address: body.consumerAddress, jobId: body.jobId }),
     });
-    const targets: JobConfigMap[] = body.jobId
-      ? [await deps.jobs.getOwned(body.jobId, caller.address)]
-      : (await deps.jobs.listOwned(caller.address)).filter(
-          (job) =>
-            !isFinal(job.status.code) &&
-            (body.agreementId === undefined ||
-              job.workflow.agreementId.replace(/^0x/i, '').toLowerCase() === body.agreementId),
-        );
-    await caller.commitNonce();
-    const answered: JobConfigMap[] = [];
-    for (const job of targets) {
-      const alreadyMarked = isFinal(job.status.code) || job.stopRequestedAt !== undefined;
-      answered.push(alreadyMarked ? job : await deps.jobs.requestStop(job, now()));
-    }
-    return c.json(answered.map(toOceanJob));
+    const job = await deps.jobs.getOwned(body.jobId, caller);
+    return c.json([toOceanJob(await deps.jobs.requestStop(job, now()))]);
   });
   return app;
 }
@@ -57,5 +40,5 @@ export function createApp(deps: StopDeps): Hono {
 /** The app wired to the clients its environment configures. */
 export function appFromRuntime(runtime: Runtime): Hono {
   const base = runtime.base('stop');
-  return createApp({ ...base, jobs: runtime.jobs(base.logger), nonces: runtime.nonces });
+  return createApp({ ...base, jobs: runtime.jobs(base.logger) });
 }

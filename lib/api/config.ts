@@ -45,6 +45,11 @@ const envSchema = z.object({
         return z.NEVER;
       }
     }),
+  /**
+   * status: answer only signed requests (consumerAddress + jobId + nonce + "computeStatus"). Off by default because
+   * ocean.js 3.x does not sign status requests; on, nobody can list another address's jobs, DIDs and result names.
+   */
+  STATUS_REQUIRES_SIGNATURE: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
 });
 
 export interface S3Config {
@@ -63,6 +68,7 @@ export class FunctionConfig {
   readonly maxBodyBytes: number | undefined;
   readonly privateFileHosts: PrivateHostAllowList;
   readonly statusCacheMaxJobs: number;
+  readonly statusRequiresSignature: boolean;
   /** PROVIDER_ADDRESS: lets a function that does not hold the key name the provider. */
   readonly providerAddress: string | undefined;
   /** PROVIDER_PUBLIC_KEY: what documents are encrypted to, for a function that does not hold the key. */
@@ -83,6 +89,7 @@ export class FunctionConfig {
     this.maxBodyBytes = parsed.data.MAX_BODY_BYTES;
     this.privateFileHosts = parsed.data.PRIVATE_FILE_HOSTS_ALLOWED;
     this.statusCacheMaxJobs = parsed.data.STATUS_CACHE_MAX_JOBS;
+    this.statusRequiresSignature = parsed.data.STATUS_REQUIRES_SIGNATURE;
     this.providerAddress = parsed.data.PROVIDER_ADDRESS;
     this.providerPublicKey = parsed.data.PROVIDER_PUBLIC_KEY;
   }

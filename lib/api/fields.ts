@@ -1,5 +1,6 @@
 import { isAddress } from 'ethers/address';
 import { z } from 'zod';
+import { NONCE_DIGITS, NONCE_PATTERN } from '../auth/nonce-policy.ts';
 import { ENVIRONMENT_ID_PATTERN, JOB_ID_PATTERN, STAGES } from '../job/names.ts';
 
 /**
@@ -31,11 +32,14 @@ export const environmentId = z
   .string({ error: 'must be a string' })
   .regex(ENVIRONMENT_ID_PATTERN, 'must be a DNS label (lower-case letters, digits, -; at most 63)');
 
-/** Decimal, at most 15 digits so that ocean.js's `Number(nonce) + 1` stays exact. */
+/**
+ * Exactly 14 decimal digits, the first not 0: the fixed width keeps every signed text to one reading
+ * (lib/auth/nonce-policy.ts, lib/auth/signed-texts.ts). GET /api/services/nonce reports such a nonce; ocean.js signs it + 1.
+ */
 export const nonce = z
   .union([z.string(), z.number()], { error: 'must be a decimal integer' })
   .transform((v) => (typeof v === 'number' ? (Number.isSafeInteger(v) ? String(v) : 'x') : v))
-  .pipe(z.string().regex(/^\d{1,15}$/, 'must be a non-negative decimal integer of at most 15 digits'))
+  .pipe(z.string().regex(NONCE_PATTERN, `must be a decimal integer of exactly ${NONCE_DIGITS} digits, the first not 0`))
   .transform((v) => BigInt(v));
 
 export const signature = z
@@ -44,7 +48,7 @@ export const signature = z
 
 export const resultIndex = z
   .string({ error: 'must be a string' })
-  .regex(/^\d{1,6}$/, 'must be a non-negative integer')
+  .regex(/^(0|[1-9][0-9]{0,5})$/, 'must be a non-negative integer of at most 6 digits, without leading zeros')
   .transform(Number);
 
 export const stage = z.enum(STAGES, { error: `must be one of ${STAGES.join(', ')}` });

@@ -9,11 +9,13 @@ import {
   type JobConfigMap,
 } from '../job/configmap.ts';
 import { buildJobSecret } from '../job/secret.ts';
-import type { JobStatus } from '../job/status.ts';
+import { isFinal, type JobStatus } from '../job/status.ts';
 import type { JobSecretData, Workflow } from '../job/workflow.ts';
 import { jobNames, jobSelector } from '../job/names.ts';
 import { kubeStatus } from '../kube/errors.ts';
 import type { JobCache } from './job-cache.ts';
+
+const STOP_ATTEMPTS = 5;
 
 /**
  * The functions' view of jobs in the jobs namespace. Every lookup goes through a job id or owner that already passed
@@ -121,14 +123,28 @@ export class JobStore {
     }
   }
 
-  /** Sets the stop mark the engine acts on; returns the job as it is afterwards. */
+  /**
+   * Sets the stop mark the engine acts on, once: the patch is guarded by the resourceVersion it saw, and after a
+   * conflict the job is read again, so a mark already set (or a job that finished meanwhile) is left as it is.
+   * Returns the job as it is afterwards.
+   */
   async requestStop(job: JobConfigMap, now: Date): Promise<JobConfigMap> {
     // The client library is loaded by the time a job is stopped (it was read first): importing it again is free.
     const { PatchStrategy, setHeaderOptions } = await import('../kube/api.ts');
-    const cm = await this.core.patchNamespacedConfigMap(
-      { name: job.name, namespace: this.namespace, body: stopRequestPatch(now) },
-      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-    );
-    return readJobConfigMap(cm);
+    let current = job;
+    for (let attempt = 0; attempt < STOP_ATTEMPTS; attempt++) {
+      if (isFinal(current.status.code) || current.stopRequestedAt !== undefined) return current;
+      try {
+        const cm = await this.core.patchNamespacedConfigMap(
+          { name: current.name, namespace: this.namespace, body: stopRequestPatch(now, current.resourceVersion) },
+          setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+        );
+        return readJobConfigMap(cm);
+      } catch (err) {
+        if (kubeStatus(err) !== 409) throw err;
+      }
+      current = readJobConfigMap(await this.core.readNamespacedConfigMap({ name: current.name, namespace: this.namespace }));
+    }
+    throw conflict('the job kept changing while being stopped, retry');
   }
 }

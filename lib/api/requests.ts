@@ -130,12 +130,15 @@ const optionalAgreementId = z
   .optional()
   .transform((v) => (v === undefined || v === '' ? undefined : v.replace(/^0x/i, '').toLowerCase()));
 
+/**
+ * ocean.js 3.x signs `consumerAddress + jobId` for stop and sends a nonce the signature does not cover, so the nonce
+ * is not read. The job id is required: a signature over the address alone ("stop every job of mine") could be
+ * replayed forever against jobs started later.
+ */
 export const stopRequest = z.object({
   consumerAddress: address,
   signature,
-  nonce,
-  jobId: jobId.optional(),
-  agreementId: optionalAgreementId,
+  jobId,
 });
 export type StopRequest = z.output<typeof stopRequest>;
 

@@ -3,13 +3,17 @@ import { unauthorized } from '../http/errors.ts';
 import type { NonceStore } from './nonce-store.ts';
 import { isSignedBy } from './signature.ts';
 
-export interface SignedRequest {
+export interface SignedText {
   /** The address as the caller wrote it (ocean.js signs it verbatim). */
   address: string;
-  nonce: bigint;
   signature: string;
-  /** The messages a valid signature may cover, in the order tried; the nonce is part of each where the client signs it. */
-  messages: readonly string[];
+  /** The one text a valid signature covers, built by signed-texts.ts from the request's fields. */
+  message: string;
+}
+
+export interface SignedRequest extends SignedText {
+  /** The nonce the message covers. */
+  nonce: bigint;
 }
 
 export interface Caller {
@@ -22,14 +26,20 @@ export interface Caller {
   commitNonce(): Promise<void>;
 }
 
-/** 401 unless the signature is the address's over one of the messages and the nonce is fresh. */
-export async function authenticate(nonces: NonceStore, request: SignedRequest): Promise<Caller> {
-  if (!request.messages.some((m) => isSignedBy(request.address, m, request.signature))) {
+/**
+ * 401 unless the signature is the address's over the message. For a text that covers no nonce (ocean.js 3.x's stop):
+ * such a request must change nothing when replayed, and must not touch the address's nonce.
+ */
+export function authenticateText(request: SignedText): string {
+  if (!isSignedBy(request.address, request.message, request.signature)) {
     throw unauthorized('signature does not match consumerAddress');
   }
+  return getAddress(request.address);
+}
+
+/** 401 unless the signature is the address's over the message and the nonce it covers may be accepted now. */
+export async function authenticate(nonces: NonceStore, request: SignedRequest): Promise<Caller> {
+  const address = authenticateText(request);
   await nonces.assertFresh(request.address, request.nonce);
-  return {
-    address: getAddress(request.address),
-    commitNonce: () => nonces.advance(request.address, request.nonce),
-  };
+  return { address, commitNonce: () => nonces.advance(request.address, request.nonce) };
 }

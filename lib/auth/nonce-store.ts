@@ -2,19 +2,20 @@ import { createHash } from 'node:crypto';
 import type { CoreV1Api, V1ConfigMap } from '@kubernetes/client-node';
 import { unauthorized, unavailable } from '../http/errors.ts';
 import { kubeStatus } from '../kube/errors.ts';
+import { effectiveNonce, nonceRefusal } from './nonce-policy.ts';
 
 /**
- * Per-address request nonces. A nonce is accepted only if it is strictly greater than the last accepted one, so a
- * signed request cannot be replayed.
+ * Per-address request nonces. A nonce is accepted only as nonce-policy.ts allows: greater than the last accepted one,
+ * so a signed request cannot be replayed, and not so far above it that its owner could be locked out.
  */
 export interface NonceStore {
-  /** The last accepted nonce of `address` (0 if none). */
+  /** The nonce `address` is at (effectiveNonce: at least NONCE_FLOOR), which the next request must exceed. */
   current(address: string): Promise<bigint>;
-  /** Throws 401 unless `nonce` is greater than the last accepted one; changes nothing. */
+  /** Throws 401 unless the policy accepts `nonce` now; changes nothing. */
   assertFresh(address: string, nonce: bigint): Promise<void>;
   /**
-   * Records `nonce` as accepted. Throws 401 if it is no longer greater than the stored one, including when a
-   * concurrent request (another replica) accepted the same or a higher nonce first.
+   * Records `nonce` as accepted. Throws 401 if the policy no longer accepts it, including when a concurrent request
+   * (another replica) accepted the same or a higher nonce first.
    */
   advance(address: string, nonce: bigint): Promise<void>;
 }
@@ -40,8 +41,9 @@ function storedNonce(cm: V1ConfigMap | undefined): bigint {
   return value !== undefined && /^\d+$/.test(value) ? BigInt(value) : 0n;
 }
 
-function stale(nonce: bigint, stored: bigint): Error {
-  return unauthorized(`nonce ${nonce} is not greater than the last accepted nonce ${stored}`);
+function assertAcceptable(nonce: bigint, stored: bigint): void {
+  const refusal = nonceRefusal(nonce, stored);
+  if (refusal !== undefined) throw unauthorized(refusal);
 }
 
 /**
@@ -64,20 +66,18 @@ export class KubeNonceStore implements NonceStore {
   }
 
   async current(address: string): Promise<bigint> {
-    return storedNonce(await this.read(address));
+    return effectiveNonce(storedNonce(await this.read(address)));
   }
 
   async assertFresh(address: string, nonce: bigint): Promise<void> {
-    const stored = await this.current(address);
-    if (nonce <= stored) throw stale(nonce, stored);
+    assertAcceptable(nonce, storedNonce(await this.read(address)));
   }
 
   async advance(address: string, nonce: bigint): Promise<void> {
     const name = nonceObjectName(address);
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const existing = await this.read(address);
-      const stored = storedNonce(existing);
-      if (nonce <= stored) throw stale(nonce, stored);
+      assertAcceptable(nonce, storedNonce(existing));
       const data = { address: address.toLowerCase(), nonce: nonce.toString() };
       try {
         if (existing === undefined) {

@@ -82,9 +82,14 @@ export function statusPatch(status: JobStatus, resourceVersion: string | undefin
   };
 }
 
-/** A JSON merge patch that marks the job for stopping; applying it again changes nothing the engine acts on. */
-export function stopRequestPatch(now: Date): object {
-  return { metadata: { annotations: { [STOP_ANNOTATION]: now.toISOString() } } };
+/**
+ * A JSON merge patch that marks the job for stopping, guarded (when given) by the resourceVersion the caller saw;
+ * applying it again changes nothing the engine acts on.
+ */
+export function stopRequestPatch(now: Date, resourceVersion?: string): object {
+  return {
+    metadata: { ...(resourceVersion !== undefined && { resourceVersion }), annotations: { [STOP_ANNOTATION]: now.toISOString() } },
+  };
 }
 
 /** The reference that makes a job object belong to (and be garbage-collected with) the job's ConfigMap. */

@@ -31,6 +31,8 @@ import { freePort, waitFor } from '../../devcluster/processes.ts';
 import type { PlatformEnv } from '../../devcluster/platform-env.ts';
 import { containerSectionChecksum } from '../../lib/access/algo-checksums.ts';
 import { FUNCTION_NAMES, endpointOf, type FunctionName } from '../../lib/api/endpoints.ts';
+import { NONCE_FLOOR } from '../../lib/auth/nonce-policy.ts';
+import { deleteText, logsText, resultText, startText, stopText } from '../../lib/auth/signed-texts.ts';
 import type { ProviderFee } from '../../lib/chain/provider-fee.ts';
 import { buildJobConfigMap } from '../../lib/job/configmap.ts';
 import { newJobId } from '../../lib/job/names.ts';
@@ -119,10 +121,11 @@ interface RealRequest {
   body?: string;
 }
 
-/** A request to `name` that uses what the function talks to, from a fresh wallet (nonce 1) about a job nobody has. */
+/** A request to `name` that uses what the function talks to, from a fresh wallet (its first nonce) about a job nobody has. */
 async function realRequest(s: Setup, name: FunctionName | 'floor'): Promise<RealRequest> {
   const caller = new Wallet(Wallet.createRandom().privateKey);
   const address = caller.address;
+  const nonce = NONCE_FLOOR + 1n;
   const jobId = newJobId();
   const did = `did:op:${randomBytes(32).toString('hex')}`;
   const json = { 'content-type': 'application/json' };
@@ -140,18 +143,18 @@ async function realRequest(s: Setup, name: FunctionName | 'floor'): Promise<Real
     case 'encrypt':
       return { path: `/api/services/encrypt${q({ chainId: String(s.env.chainId) })}`, method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: '{"files":[]}' };
     case 'result':
-      return { path: `/api/services/computeResult${q({ consumerAddress: address, jobId, index: '0', nonce: '1', signature: await sign(caller, `${address}${jobId}01`) })}`, method: 'GET' };
+      return { path: `/api/services/computeResult${q({ consumerAddress: address, jobId, index: '0', nonce: String(nonce), signature: await sign(caller, resultText({ address, jobId, index: 0, nonce })) })}`, method: 'GET' };
     case 'logs':
-      return { path: `/api/services/computeLogs${q({ consumerAddress: address, jobId, stage: 'algorithm', nonce: '1', signature: await sign(caller, `${address}${jobId}algorithm1`) })}`, method: 'GET' };
+      return { path: `/api/services/computeLogs${q({ consumerAddress: address, jobId, stage: 'algorithm', nonce: String(nonce), signature: await sign(caller, logsText({ address, jobId, stage: 'algorithm', nonce })) })}`, method: 'GET' };
     case 'stop':
-      return { path: '/api/services/compute', method: 'PUT', headers: json, body: JSON.stringify({ consumerAddress: address, jobId, nonce: '1', signature: await sign(caller, `${address}${jobId}1`) }) };
+      return { path: '/api/services/compute', method: 'PUT', headers: json, body: JSON.stringify({ consumerAddress: address, jobId, signature: await sign(caller, stopText({ address, jobId })) }) };
     case 'delete':
-      return { path: '/api/services/compute', method: 'DELETE', headers: json, body: JSON.stringify({ consumerAddress: address, jobId, nonce: '1', signature: await sign(caller, `${address}${jobId}1`) }) };
+      return { path: '/api/services/compute', method: 'DELETE', headers: json, body: JSON.stringify({ consumerAddress: address, jobId, nonce: String(nonce), signature: await sign(caller, deleteText({ address, jobId, documentId: undefined, nonce })) }) };
     case 'start':
       return {
         path: '/api/services/compute', method: 'POST', headers: json,
         body: JSON.stringify({
-          consumerAddress: address, nonce: '1', signature: await sign(caller, `${address}${did}1`), environment: 'local-default',
+          consumerAddress: address, nonce: String(nonce), signature: await sign(caller, startText({ address, documentId: did, nonce })), environment: 'local-default',
           dataset: { documentId: did, serviceId: 'compute', transferTxId: `0x${randomBytes(32).toString('hex')}` },
           algorithm: { documentId: `did:op:${randomBytes(32).toString('hex')}`, serviceId: 'access', transferTxId: `0x${randomBytes(32).toString('hex')}` },
         }),
@@ -398,11 +401,11 @@ async function startLatency(s: Setup, runs: number): Promise<void> {
     }
     console.log(`placed ${orders.length * 2} orders in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
-    let nonce = 0;
+    let nonce = NONCE_FLOOR;
     const body = async (o: { datasetTx: string; algorithmTx: string }): Promise<string> => {
-      nonce += 1;
+      nonce += 1n;
       return JSON.stringify({
-        consumerAddress: consumer.address, nonce: String(nonce), signature: await sign(consumer, `${consumer.address}${dataset.did}${nonce}`),
+        consumerAddress: consumer.address, nonce: String(nonce), signature: await sign(consumer, startText({ address: consumer.address, documentId: dataset.did, nonce })),
         environment: 'local-default',
         dataset: { ...ref(dataset), transferTxId: o.datasetTx },
         algorithm: { ...ref(algorithm), transferTxId: o.algorithmTx },

@@ -14,6 +14,12 @@ describe('the configuration start and initializeCompute read', () => {
     expect(() => new FunctionConfig({ PRIVATE_FILE_HOSTS_ALLOWED: 'true' })).toThrow(/PRIVATE_FILE_HOSTS_ALLOWED.*"true"/);
   });
 
+  it('answers unsigned status requests unless STATUS_REQUIRES_SIGNATURE=true', () => {
+    expect(new FunctionConfig({}).statusRequiresSignature).toBe(false);
+    expect(new FunctionConfig({ STATUS_REQUIRES_SIGNATURE: 'true' }).statusRequiresSignature).toBe(true);
+    expect(() => new FunctionConfig({ STATUS_REQUIRES_SIGNATURE: 'yes' })).toThrow(/STATUS_REQUIRES_SIGNATURE/);
+  });
+
   it('names the variable a function needs but lacks', () => {
     const config = new FunctionConfig({});
     expect(() => config.factoryAddress).toThrow('configuration: ERC721_FACTORY_ADDRESS is required by this function');

@@ -30,14 +30,14 @@ const validStart = {
   algorithm: { documentId: 'did:op:' + 'd4'.repeat(32), serviceId: 'algo', transferTxId: TX },
   environment: 'default',
   consumerAddress: ADDRESS,
-  nonce: '7',
+  nonce: '10000000000007',
   signature: SIG,
 };
 
 describe('start request', () => {
   it('accepts what ocean.js computeStart sends and turns the nonce into a bigint', () => {
     const parsed = startRequest.parse({ ...validStart, additionalDatasets: [], output: { publishOutput: true } });
-    expect(parsed.nonce).toBe(7n);
+    expect(parsed.nonce).toBe(10000000000007n);
     expect(parsed.dataset.transferTxId).toBe(TX);
     expect('output' in parsed).toBe(false);
   });
@@ -57,8 +57,10 @@ describe('start request', () => {
     [{ ...validStart, dataset: { ...validStart.dataset, transferTxId: '0x12' } }, 'dataset.transferTxId', 'transaction hash'],
     [{ ...validStart, consumerAddress: '0x1234' }, 'consumerAddress', '20-byte'],
     [{ ...validStart, consumerAddress: ADDRESS.replace('C51812dc', 'c51812DC') }, 'consumerAddress', 'checksum'],
-    [{ ...validStart, nonce: '-1' }, 'nonce', 'non-negative'],
-    [{ ...validStart, nonce: '1'.repeat(16) }, 'nonce', '15 digits'],
+    [{ ...validStart, nonce: '-1' }, 'nonce', 'exactly 14 digits'],
+    [{ ...validStart, nonce: '7' }, 'nonce', 'exactly 14 digits'],
+    [{ ...validStart, nonce: '1'.repeat(15) }, 'nonce', 'exactly 14 digits'],
+    [{ ...validStart, nonce: '0' + '1'.repeat(13) }, 'nonce', 'the first not 0'],
     [{ ...validStart, nonce: 1.5 }, 'nonce', 'decimal'],
     [{ ...validStart, nonce: null }, 'nonce', 'decimal integer'],
     [{ ...validStart, signature: '0xabc' }, 'signature', '65-byte'],
@@ -83,12 +85,10 @@ describe('start request', () => {
 });
 
 describe('stop, delete, status, result and logs requests', () => {
-  it("stop takes ocean.js's empty agreementId as absent", () => {
+  it('stop reads only what its signature covers, and needs the job id', () => {
     const parsed = stopRequest.parse({ consumerAddress: ADDRESS, signature: SIG, nonce: '2', agreementId: '', jobId: 'f'.repeat(32) });
-    expect(parsed.agreementId).toBeUndefined();
-    expect(stopRequest.parse({ consumerAddress: ADDRESS, signature: SIG, nonce: '2', agreementId: TX }).agreementId).toBe(
-      TX.slice(2),
-    );
+    expect(parsed).toEqual({ consumerAddress: ADDRESS, signature: SIG, jobId: 'f'.repeat(32) });
+    expect(failure(stopRequest, { consumerAddress: ADDRESS, signature: SIG, agreementId: TX }).field).toBe('jobId');
   });
 
   it('stop refuses a job id that could not be a job name', () => {
@@ -109,15 +109,16 @@ describe('stop, delete, status, result and logs requests', () => {
   });
 
   it('result parses the index and refuses negative or non-numeric ones', () => {
-    const base = { consumerAddress: ADDRESS, jobId: 'a'.repeat(32), nonce: '3', signature: SIG };
+    const base = { consumerAddress: ADDRESS, jobId: 'a'.repeat(32), nonce: '10000000000003', signature: SIG };
     expect(resultQuery.parse({ ...base, index: '2' }).index).toBe(2);
     expect(failure(resultQuery, { ...base, index: '-1' }).field).toBe('index');
     expect(failure(resultQuery, { ...base, index: '1e3' }).field).toBe('index');
+    expect(failure(resultQuery, { ...base, index: '01' }).field).toBe('index');
     expect(failure(resultQuery, { ...base }).field).toBe('index');
   });
 
   it('logs knows the three stages and a follow flag', () => {
-    const base = { consumerAddress: ADDRESS, jobId: 'a'.repeat(32), nonce: '3', signature: SIG };
+    const base = { consumerAddress: ADDRESS, jobId: 'a'.repeat(32), nonce: '10000000000003', signature: SIG };
     expect(logsQuery.parse({ ...base, stage: 'algorithm' }).follow).toBe(false);
     expect(logsQuery.parse({ ...base, stage: 'publish', follow: 'true' }).follow).toBe(true);
     expect(failure(logsQuery, { ...base, stage: 'build' }).field).toBe('stage');

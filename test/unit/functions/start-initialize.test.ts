@@ -9,6 +9,7 @@ import type { EnvironmentSource } from '../../../lib/api/environments.ts';
 import type { JobStore } from '../../../lib/api/jobs.ts';
 import type { Claim, OrderClaims } from '../../../lib/api/order-claims.ts';
 import type { NonceStore } from '../../../lib/auth/nonce-store.ts';
+import { NONCE_FLOOR } from '../../../lib/auth/nonce-policy.ts';
 import { conflict, unauthorized } from '../../../lib/http/errors.ts';
 import { silentLogger } from '../../../lib/http/log.ts';
 import type { JobConfigMap } from '../../../lib/job/configmap.ts';
@@ -120,7 +121,9 @@ function harness(o: { authorize?: (r: StartAuthorization) => Promise<StartGrant>
   return h;
 }
 
-async function startBody(nonce: number, over: Record<string, unknown> = {}) {
+/** A start request signed over the nonce `step` above the floor every address starts at. */
+async function startBody(step: number, over: Record<string, unknown> = {}) {
+  const nonce = NONCE_FLOOR + BigInt(step);
   const signature = await consumer.signMessage(getBytes(keccak256(toUtf8Bytes(consumer.address + DID + nonce))));
   return {
     consumerAddress: consumer.address,
@@ -154,7 +157,7 @@ describe('start', () => {
     });
     expect(secret).toEqual(GRANT.secret);
     expect(h.claimed).toEqual([GRANT.orders]);
-    expect(await h.nonces.current(consumer.address)).toBe(1n);
+    expect(await h.nonces.current(consumer.address)).toBe(NONCE_FLOOR + 1n);
     expect((await post(h.app, await startBody(1))).status).toBe(401);
   });
 
