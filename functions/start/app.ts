@@ -11,6 +11,7 @@ import { authenticate } from '../../lib/auth/authenticate.ts';
 import type { NonceStore } from '../../lib/auth/nonce-store.ts';
 import { startText } from '../../lib/auth/signed-texts.ts';
 import { createFunctionApp, parseJsonBody } from '../../lib/http/app.ts';
+import { conflict } from '../../lib/http/errors.ts';
 import type { Environment } from '../../lib/job/environments.ts';
 import { newJobId } from '../../lib/job/names.ts';
 import { initialStatus } from '../../lib/job/status.ts';
@@ -40,7 +41,8 @@ export interface StartDeps extends BaseDeps {
  * POST /api/services/compute {dataset, algorithm, additionalDatasets?, environment, consumerAddress, nonce,
  * signature} → `[job]` with status 1. Signed text: consumerAddress + dataset.documentId + nonce.
  * Every access check runs before anything is stored; the orders the job stands on are then claimed (409 when one
- * still backs an unfinished job), the nonce accepted, and the job's ConfigMap and Secret created. The job may run
+ * still backs an unfinished job or another request holds it), the nonce accepted, the job's ConfigMap and Secret
+ * created, and the claims attached to the job (see OrderClaims for why that makes one job per order). The job may run
  * as long as its provider fees were paid for, at most the environment's maximum.
  */
 export function createApp(deps: StartDeps): Hono {
@@ -82,19 +84,27 @@ export function createApp(deps: StartDeps): Hono {
       },
       ...(body.algorithm.algocustomdata !== undefined && { algoCustomData: body.algorithm.algocustomdata }),
     });
-    const claims = await deps.claims.claimAll(deps.chainId, grant.orders, workflow.jobId);
+    const held = await deps.claims.claimAll(deps.chainId, grant.orders, workflow.jobId);
     let job;
     try {
       await caller.commitNonce();
+      deps.claims.assertInTime(held);
       job = await deps.jobs.create(workflow, initialStatus(created), grant.secret);
     } catch (err) {
-      await deps.claims.release(claims);
+      await deps.claims.release(held);
       throw err;
     }
+    const attached = await deps.claims.attach(held, job);
+    if (attached.lost.length > 0) {
+      // Another request took an order over: it backs that request's job, so this one must not run.
+      await deps.jobs.delete(job);
+      await deps.claims.release(held);
+      throw conflict('an order of this job was taken by another request while the job was being created');
+    }
     // A claim left unattached still names the job id, which is what keeps the order taken.
-    await deps.claims.attach(claims, job).catch((err: unknown) =>
-      deps.logger.warn('order claims not attached to their job', { jobId: workflow.jobId, error: err }),
-    );
+    for (const { claim, error } of attached.failed) {
+      deps.logger.warn('order claim not attached to its job', { jobId: workflow.jobId, claim: claim.name, error });
+    }
     return c.json([toOceanJob(job)]);
   });
   return app;

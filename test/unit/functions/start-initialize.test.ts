@@ -7,7 +7,7 @@ import type { StartGrant } from '../../../lib/access/authorize-start.ts';
 import { deny } from '../../../lib/access/errors.ts';
 import type { EnvironmentSource } from '../../../lib/api/environments.ts';
 import type { JobStore } from '../../../lib/api/jobs.ts';
-import type { Claim, OrderClaims } from '../../../lib/api/order-claims.ts';
+import type { AttachOutcome, Claim, HeldClaims, OrderClaims } from '../../../lib/api/order-claims.ts';
 import type { NonceStore } from '../../../lib/auth/nonce-store.ts';
 import { NONCE_FLOOR } from '../../../lib/auth/nonce-policy.ts';
 import { conflict, unauthorized } from '../../../lib/http/errors.ts';
@@ -82,13 +82,17 @@ interface Harness {
   created: { workflow: Workflow; status: JobStatus; secret: JobSecretData }[];
   claimed: string[][];
   released: Claim[][];
+  deleted: string[];
   asked: StartAuthorization[];
   app: ReturnType<typeof createStartApp>;
 }
 
-function harness(o: { authorize?: (r: StartAuthorization) => Promise<StartGrant>; claimConflict?: boolean; createFails?: boolean } = {}): Harness {
-  const h = { nonces: new MemoryNonces(), created: [], claimed: [], released: [], asked: [] } as unknown as Harness;
+function harness(o: { authorize?: (r: StartAuthorization) => Promise<StartGrant>; claimConflict?: boolean; claimLost?: boolean; createFails?: boolean } = {}): Harness {
+  const h = { nonces: new MemoryNonces(), created: [], claimed: [], released: [], deleted: [], asked: [] } as unknown as Harness;
   const jobs = {
+    async delete(job: JobConfigMap) {
+      h.deleted.push(job.name);
+    },
     async create(workflow: Workflow, status: JobStatus, secret: JobSecretData): Promise<JobConfigMap> {
       if (o.createFails) throw new Error('kubernetes said no');
       h.created.push({ workflow, status, secret });
@@ -96,14 +100,17 @@ function harness(o: { authorize?: (r: StartAuthorization) => Promise<StartGrant>
     },
   } as unknown as JobStore;
   const claims = {
-    async claimAll(_chainId: number, txIds: string[], jobId: string) {
+    async claimAll(_chainId: number, txIds: string[], jobId: string): Promise<HeldClaims> {
       if (o.claimConflict) throw conflict(`order ${txIds[0]} already backs job x`);
       h.claimed.push(txIds);
-      return txIds.map((t) => ({ name: `claim-${t}`, uid: jobId }));
+      return { claims: txIds.map((t) => ({ name: `claim-${t}`, uid: jobId })), since: 0 };
     },
-    async attach() {},
-    async release(c: Claim[]) {
-      h.released.push(c);
+    assertInTime() {},
+    async attach(held: HeldClaims): Promise<AttachOutcome> {
+      return { lost: o.claimLost ? held.claims.slice(0, 1) : [], failed: [] };
+    },
+    async release(held: HeldClaims) {
+      h.released.push(held.claims);
     },
   } as unknown as OrderClaims;
   h.app = createStartApp({
@@ -181,6 +188,13 @@ describe('start', () => {
   it('releases the claims when the job cannot be created', async () => {
     const h = harness({ createFails: true });
     expect((await post(h.app, await startBody(1))).status).toBe(500);
+    expect(h.released.flat().map((c) => c.name)).toEqual(GRANT.orders.map((t) => `claim-${t}`));
+  });
+
+  it('withdraws the job and answers 409 when an order was taken over before its claim was attached', async () => {
+    const h = harness({ claimLost: true });
+    expect((await post(h.app, await startBody(2))).status).toBe(409);
+    expect(h.deleted).toEqual([`c2d-job-${h.created[0]!.workflow.jobId}`]);
     expect(h.released.flat().map((c) => c.name)).toEqual(GRANT.orders.map((t) => `claim-${t}`));
   });
 
