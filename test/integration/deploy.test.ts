@@ -252,7 +252,7 @@ const GRANTS: Record<string, Grant[]> = {
   'c2d-fn-environments': [envRead, { ns: JOBS, resource: 'configmaps', verbs: ['list'] }],
   'c2d-fn-start': [
     nonceRw,
-    { ns: JOBS, resource: 'configmaps', verbs: ['get', 'create', 'update', 'patch', 'delete'] },
+    { ns: JOBS, resource: 'configmaps', verbs: ['get', 'create', 'patch', 'delete'] },
     { ns: JOBS, resource: 'secrets', verbs: ['create'] },
   ],
   'c2d-fn-status': [nonceRw, { ns: JOBS, resource: 'configmaps', verbs: ['get', 'list', 'watch'] }],

@@ -18,6 +18,8 @@ import { buildStagePod, DEFAULT_POD_SPEC_SETTINGS } from '../../../engine/pod-sp
 import { ENDPOINTS, FUNCTION_NAMES, INFO_ENDPOINT } from '../../../lib/api/endpoints.ts';
 import { ENVIRONMENTS_CONFIGMAP, ENVIRONMENTS_KEY, parseEnvironments } from '../../../lib/job/environments.ts';
 import { LABELS, NETWORK_ALLOW, STAGES } from '../../../lib/job/names.ts';
+import { STOP_ANNOTATION } from '../../../lib/job/configmap.ts';
+import { FINAL_CODES, initialStatus, isFinal, serializeStatus, STATUS_TEXT, StatusCode } from '../../../lib/job/status.ts';
 import { parseWorkflow } from '../../../lib/job/workflow.ts';
 import { PROVIDER_KEY_HOLDERS } from '../../../functions/gateway.ts';
 import { workflow } from '../engine/fixtures.ts';
@@ -423,5 +425,49 @@ describe('NetworkPolicies, against the pods the engine builds', () => {
       }
     }
     expect(blocks).toBeGreaterThan(0);
+  });
+});
+
+describe('admission policy on the functions\' writes in the jobs namespace', () => {
+  type Policy = { metadata: { name: string }; spec: { variables: { name: string; expression: string }[]; matchConditions: { expression: string }[] } };
+  type Binding = { spec: { policyName: string; matchResources: { namespaceSelector: V1LabelSelector } } };
+  const policy = manifests.find((l) => l.obj.kind === 'ValidatingAdmissionPolicy' && l.obj.metadata?.name === 'c2d-function-job-writes')?.obj as unknown as Policy;
+  const binding = manifests.find((l) => l.obj.kind === 'ValidatingAdmissionPolicyBinding' && l.obj.metadata?.name === 'c2d-function-job-writes')?.obj as unknown as Binding;
+  const variable = (name: string) => policy.spec.variables.find((v) => v.name === name)!.expression;
+  /** A CEL raw string literal (r'…') as the RE2 pattern it holds, which JavaScript reads alike for these patterns. */
+  const pattern = (name: string): RegExp => new RegExp(/^r'(.*)'$/s.exec(variable(name).trim())![1]!);
+  const withCode = (code: StatusCode): string =>
+    serializeStatus({
+      ...initialStatus(new Date('2026-03-04T05:06:07.089Z')),
+      code,
+      text: STATUS_TEXT[code],
+      ...(isFinal(code) && { termination: { reason: 'finished' as const }, dateFinished: '2026-03-04T05:16:07.089Z' }),
+    });
+
+  it('applies to the function ServiceAccounts in the jobs namespace', () => {
+    expect(binding.spec.matchResources.namespaceSelector.matchLabels).toEqual({ 'kubernetes.io/metadata.name': 'c2d-jobs' });
+    expect(policy.spec.matchConditions[0]!.expression).toContain("'system:serviceaccount:c2d-system:c2d-fn-'");
+    for (const fn of ['start', 'stop', 'delete']) {
+      expect(FUNCTION_NAMES).toContain(fn);
+      expect(variable(fn)).toBe(`'system:serviceaccount:c2d-system:c2d-fn-${fn}'`);
+    }
+    expect(variable('stopAnnotation')).toBe(`'${STOP_ANNOTATION}'`);
+  });
+
+  it('reads the initial status exactly as start serialises it, and nothing later', () => {
+    const initial = pattern('initialStatusPattern');
+    for (const at of ['2026-03-04T05:06:07.089Z', '1999-12-31T23:59:59.999Z']) {
+      expect(serializeStatus(initialStatus(new Date(at)))).toMatch(initial);
+    }
+    for (const code of Object.values(StatusCode)) {
+      if (code !== StatusCode.WarmingUp) expect(withCode(code)).not.toMatch(initial);
+    }
+    expect(serializeStatus({ ...initialStatus(new Date()), stopRequested: true })).not.toMatch(initial);
+  });
+
+  it('reads a final status exactly where the code is final', () => {
+    const final = pattern('finalStatusPattern');
+    for (const code of Object.values(StatusCode)) expect(withCode(code), String(code)).toSatisfy((s: string) => final.test(s) === isFinal(code));
+    expect(FINAL_CODES.size).toBe(8);
   });
 });
