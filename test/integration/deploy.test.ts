@@ -237,7 +237,6 @@ const GRANTS: Record<string, Grant[]> = {
   'c2d-engine': [
     { ns: JOBS, resource: 'configmaps', verbs: ['get', 'list', 'watch', 'patch', 'delete'] },
     { ns: JOBS, resource: 'pods', verbs: ['list', 'watch', 'create', 'delete'] },
-    { ns: JOBS, resource: 'pods/log', verbs: ['get'] },
     { ns: JOBS, resource: 'persistentvolumeclaims', verbs: ['list', 'watch', 'create', 'delete'] },
     { ns: JOBS, resource: 'secrets', verbs: ['list', 'watch', 'delete'] },
     { ns: JOBS, resource: 'events', verbs: ['create'] },
@@ -256,7 +255,7 @@ const GRANTS: Record<string, Grant[]> = {
     { ns: JOBS, resource: 'secrets', verbs: ['create'] },
   ],
   'c2d-fn-status': [nonceRw, { ns: JOBS, resource: 'configmaps', verbs: ['get', 'list', 'watch'] }],
-  'c2d-fn-stop': [nonceRw, { ns: JOBS, resource: 'configmaps', verbs: ['get', 'list', 'patch'] }],
+  'c2d-fn-stop': [{ ns: JOBS, resource: 'configmaps', verbs: ['get', 'patch'] }],
   'c2d-fn-delete': [nonceRw, { ns: JOBS, resource: 'configmaps', verbs: ['get', 'delete'] }],
   'c2d-fn-result': [nonceRw, { ns: JOBS, resource: 'configmaps', verbs: ['get'] }],
   'c2d-fn-logs': [
