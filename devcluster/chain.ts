@@ -12,6 +12,7 @@ import {
   type InterfaceAbi,
 } from 'ethers';
 import { freePort, startProcess } from './processes.ts';
+import { succeeded } from './receipts.ts';
 
 /** Ocean's development chain id (barge uses it too). */
 export const OCEAN_DEV_CHAIN_ID = 8996;
@@ -157,15 +158,14 @@ export async function deployOcean(rpcUrl: string, deployerKey: string): Promise<
     const deploy = async (name: OceanArtifactName, ...args: unknown[]): Promise<string> => {
       const { abi, bytecode } = oceanArtifact(name);
       const contract = await new ContractFactory(abi, bytecode, owner).deploy(...args);
-      const receipt = await contract.deploymentTransaction()?.wait();
-      if (receipt?.status !== 1) throw new Error(`deploying ${name} failed`);
+      const deployment = contract.deploymentTransaction();
+      if (!deployment) throw new Error(`deploying ${name}: no deployment transaction`);
+      await succeeded(deployment, `deploying ${name}`);
       return contract.getAddress();
     };
     const send = async (name: OceanArtifactName, at: string, method: string, ...args: unknown[]): Promise<void> => {
       const contract = new Contract(at, oceanArtifact(name).abi, owner);
-      const tx = await contract.getFunction(method).send(...args);
-      const receipt = await tx.wait();
-      if (receipt?.status !== 1) throw new Error(`${name}.${method} failed in ${tx.hash}`);
+      await succeeded(await contract.getFunction(method).send(...args), `${name}.${method}`);
     };
 
     const ocean = await deploy('OceanToken', ownerAddress);

@@ -18,12 +18,12 @@ import {
   sha256,
   toUtf8Bytes,
   type InterfaceAbi,
-  type Provider,
   type TransactionReceipt,
   type Log,
 } from 'ethers';
 import type { ProviderFee } from '../lib/chain/provider-fee.ts';
 import { oceanArtifact } from './chain.ts';
+import { succeeded } from './receipts.ts';
 
 export interface OceanFile {
   type: 'url';
@@ -204,24 +204,7 @@ async function withWallet<T>(
 }
 
 async function call(contract: Contract, method: string, ...args: unknown[]): Promise<TransactionReceipt> {
-  const tx = await contract.getFunction(method).send(...args);
-  const receipt = await minedReceipt(tx.provider, tx.hash, method);
-  if (receipt.status !== 1) throw new Error(`${method} failed in ${tx.hash}`);
-  return receipt;
-}
-
-/**
- * The receipt of a sent transaction, polled with a bound: a test that waits on the chain fails with the method's
- * name instead of hanging (tx.wait() relies on seeing a new block, and a dev chain mines each one at once).
- */
-async function minedReceipt(provider: Provider, hash: string, what: string, timeoutMs = 60_000): Promise<TransactionReceipt> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const receipt = await provider.getTransactionReceipt(hash);
-    if (receipt) return receipt;
-    if (Date.now() > deadline) throw new Error(`${what}: no receipt for ${hash} after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  return succeeded(await contract.getFunction(method).send(...args), method);
 }
 
 function eventArgs(
@@ -431,7 +414,9 @@ async function deployInitialized(
   return withWallet(o.rpcUrl, o.deployerKey, async (wallet, deployer) => {
     const { abi, bytecode } = oceanArtifact(name);
     const deployed = await new ContractFactory(abi, bytecode, wallet).deploy();
-    if ((await deployed.deploymentTransaction()?.wait())?.status !== 1) throw new Error(`deploying ${name} failed`);
+    const deployment = deployed.deploymentTransaction();
+    if (!deployment) throw new Error(`deploying ${name}: no deployment transaction`);
+    await succeeded(deployment, `deploying ${name}`);
     const contract = new Contract(await deployed.getAddress(), abi, wallet);
     await call(contract, 'initialize', ...init(deployer));
     await after?.(contract, deployer);

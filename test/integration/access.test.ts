@@ -29,6 +29,7 @@ import { AccessDenied, ChainUnavailable } from '../../lib/access/errors.ts';
 import { checkFeePaid, feeTermsFor } from '../../lib/access/fees.ts';
 import { initializeCompute, issueProviderFee } from '../../lib/access/initialize.ts';
 import { verifyOrder, type OrderRequest } from '../../lib/access/order.ts';
+import { minedReceipt, succeeded } from '../../devcluster/receipts.ts';
 import { resolveDdo } from '../../lib/access/resolve-ddo.ts';
 import { createChainProvider } from '../../lib/access/rpc.ts';
 import { decryptServiceFiles } from '../../lib/access/service-files.ts';
@@ -441,7 +442,7 @@ describe('access control against the local chain', () => {
       const badFee = { ...freshFee(dataset), validUntil: now() + 7200 }; // the signature no longer matches
       const market = { consumeMarketFeeAddress: ZeroAddress, consumeMarketFeeToken: ZeroAddress, consumeMarketFeeAmount: 0 };
       const sent = await dt.getFunction('startOrder').send(consumer.address, 0, badFee, market, { gasLimit: 1_000_000 });
-      await sent.wait().catch(() => undefined);
+      await minedReceipt(rpcProvider, sent.hash, 'the reverted startOrder');
       (wallet.provider as JsonRpcProvider).destroy();
       expect((await rpcProvider.getTransactionReceipt(sent.hash))?.status).toBe(0);
       expect((await refusal(verifyOrder(chain, await orderRequest(dataset, sent.hash)))).code).toBe('ORDER_TX_REVERTED');
@@ -457,7 +458,7 @@ describe('access control against the local chain', () => {
       const original = toUtf8Bytes(JSON.stringify(asset.ddo));
       const changed: PublishDdo = { ...asset.ddo, metadata: { ...asset.ddo.metadata, name: 'swapped' } };
       const tx = await nft.getFunction('setMetaData').send(0, PROVIDER_URL, providerWallet.address, '0x00', toUtf8Bytes(JSON.stringify(changed)), sha256(original), []);
-      await tx.wait();
+      await succeeded(tx, 'setMetaData');
       expect((await refusal(resolveDdo(chain, providerWallet.privateKey, asset.did))).code).toBe('DDO_HASH_MISMATCH');
     });
 
@@ -472,9 +473,9 @@ describe('access control against the local chain', () => {
     it('when the asset is deprecated or revoked', async () => {
       const asset = await publishDataset();
       const nft = new Contract(asset.nftAddress, oceanArtifact('ERC721Template').abi, new NonceManager(publisher.connect(rpcProvider)));
-      await (await nft.getFunction('setMetaDataState').send(2)).wait();
+      await succeeded(await nft.getFunction('setMetaDataState').send(2), 'setMetaDataState(2)');
       expect((await refusal(resolveDdo(chain, providerWallet.privateKey, asset.did))).code).toBe('DDO_STATE_DEPRECATED');
-      await (await nft.getFunction('setMetaDataState').send(3)).wait();
+      await succeeded(await nft.getFunction('setMetaDataState').send(3), 'setMetaDataState(3)');
       expect((await refusal(resolveDdo(chain, providerWallet.privateKey, asset.did))).code).toBe('DDO_STATE_REVOKED');
     });
   });
@@ -509,7 +510,7 @@ describe('access control against the local chain', () => {
       const bomb = lzmaCompress(spaces);
       expect(bomb.length).toBeLessThan(2_000);
       const nft = new Contract(asset.nftAddress, oceanArtifact('ERC721Template').abi, new NonceManager(publisher.connect(rpcProvider)));
-      await (await nft.getFunction('setMetaData').send(0, PROVIDER_URL, providerWallet.address, '0x01', bomb, sha256(spaces), [])).wait();
+      await succeeded(await nft.getFunction('setMetaData').send(0, PROVIDER_URL, providerWallet.address, '0x01', bomb, sha256(spaces), []), 'setMetaData');
       const err = await refusal(resolveDdo(chain, providerWallet.privateKey, asset.did));
       expect(err).toMatchObject({ code: 'DDO_TOO_LARGE', httpStatus: 403 });
     });
