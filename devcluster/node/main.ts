@@ -34,10 +34,13 @@ function watch<T extends KubernetesObject>(kc: KubeConfig, path: string, list: (
   informer.on('add', on.upsert);
   informer.on('update', on.upsert);
   if (on.remove) informer.on('delete', on.remove);
-  informer.on('error', (err) => {
+  // A failed list emits 'error', but a watch request that cannot be opened only rejects start(): both restart it, or
+  // the node would stop seeing pods for good (a pod then waits forever for its first status).
+  const restart = (err: unknown): void => {
     log('watch ended, restarting', { path, error: String(err) });
-    setTimeout(() => void informer.start().catch(() => undefined), 500);
-  });
+    setTimeout(() => void informer.start().catch(restart), 500);
+  };
+  informer.on('error', restart);
   return informer.start();
 }
 
