@@ -11,7 +11,7 @@ import {
 } from '@kubernetes/client-node';
 import type { Logger } from '../lib/http/log.ts';
 import { ENVIRONMENTS_CONFIGMAP, environmentsFromConfigMap, type Environment } from '../lib/job/environments.ts';
-import { LABELS, MANAGED_BY, jobIdFromName, jobSelector } from '../lib/job/names.ts';
+import { ALL_JOB_OBJECTS_SELECTOR, LABELS, jobIdFromName, jobSelector } from '../lib/job/names.ts';
 
 /**
  * The engine's view of the cluster: informers (list + watch) on the job ConfigMaps, the job pods, volumes and
@@ -41,7 +41,7 @@ export class ClusterView {
     const core = kc.makeApiClient(CoreV1Api);
     const ns = opts.namespace;
     const watch = new Watch(kc);
-    const byJob = `${LABELS.managedBy}=${MANAGED_BY},${LABELS.jobId}`;
+    const byJob = ALL_JOB_OBJECTS_SELECTOR;
     this.configMaps = new ListWatch(`/api/v1/namespaces/${ns}/configmaps`, watch, () => core.listNamespacedConfigMap({ namespace: ns, labelSelector: jobSelector('workflow') }), false, jobSelector('workflow'));
     this.pods = new ListWatch(`/api/v1/namespaces/${ns}/pods`, watch, () => core.listNamespacedPod({ namespace: ns, labelSelector: byJob }), false, byJob);
     this.pvcs = new ListWatch(`/api/v1/namespaces/${ns}/persistentvolumeclaims`, watch, () => core.listNamespacedPersistentVolumeClaim({ namespace: ns, labelSelector: jobSelector('data') }), false, jobSelector('data'));

@@ -1,11 +1,4 @@
-import { ApiException } from '@kubernetes/client-node';
-
-/** HTTP status of a failed Kubernetes API call, if it was one. */
-export function apiStatus(err: unknown): number | undefined {
-  if (err instanceof ApiException) return err.code;
-  const code = (err as { code?: unknown; statusCode?: unknown })?.code ?? (err as { statusCode?: unknown })?.statusCode;
-  return typeof code === 'number' ? code : undefined;
-}
+import { kubeStatus } from '../lib/kube/errors.ts';
 
 /** A 4xx other than 409 (conflict) and 429 (throttled): the API server will refuse the same request again. */
 export function isPermanentRefusal(status: number | undefined): boolean {
@@ -32,7 +25,7 @@ export async function createIdempotent(create: () => Promise<unknown>): Promise<
   try {
     await create();
   } catch (err) {
-    if (apiStatus(err) !== 409) throw err;
+    if (kubeStatus(err) !== 409) throw err;
   }
 }
 
@@ -41,6 +34,6 @@ export async function deleteIdempotent(del: () => Promise<unknown>): Promise<voi
   try {
     await del();
   } catch (err) {
-    if (apiStatus(err) !== 404) throw err;
+    if (kubeStatus(err) !== 404) throw err;
   }
 }

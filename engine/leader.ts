@@ -1,6 +1,6 @@
 import { CoordinationV1Api, V1MicroTime, type V1Lease } from '@kubernetes/client-node';
 import type { Logger } from '../lib/http/log.ts';
-import { apiStatus } from './kube.ts';
+import { kubeStatus } from '../lib/kube/errors.ts';
 
 /**
  * Lease-based leader election: of the engine replicas, the one holding the Lease works; the others wait to take it
@@ -89,7 +89,7 @@ export class LeaderElector {
     try {
       lease = await api.readNamespacedLease({ name, namespace });
     } catch (err) {
-      if (apiStatus(err) !== 404) throw err;
+      if (kubeStatus(err) !== 404) throw err;
       try {
         await api.createNamespacedLease({
           namespace,
@@ -97,7 +97,7 @@ export class LeaderElector {
         });
         return true;
       } catch (createErr) {
-        if (apiStatus(createErr) === 409) return false;
+        if (kubeStatus(createErr) === 409) return false;
         throw createErr;
       }
     }
@@ -119,7 +119,7 @@ export class LeaderElector {
       await api.replaceNamespacedLease({ name, namespace, body: lease });
       return true;
     } catch (err) {
-      if (apiStatus(err) === 409) return false;
+      if (kubeStatus(err) === 409) return false;
       throw err;
     }
   }

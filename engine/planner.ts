@@ -1,5 +1,6 @@
 import type { Environment } from '../lib/job/environments.ts';
-import type { Stage } from '../lib/job/names.ts';
+import { CONFIGURE_EXIT, PUBLISH_EXIT } from '../lib/job/exit-codes.ts';
+import { STAGES, type Stage } from '../lib/job/names.ts';
 import { summarizeResults } from '../lib/job/results-manifest.ts';
 import {
   StatusCode,
@@ -111,8 +112,6 @@ export function needsPublishResults(o: Pick<Observed, 'status' | 'stopRequested'
   return pod.phase === 'Succeeded' || isOverDiskLimit(pod);
 }
 
-/** Exit codes of the publish program. */
-export const PUBLISH_EXIT = { uploadFailed: 1, diskQuotaExceeded: 42 } as const;
 
 /** Publish refused the outputs as over the job's disk limit (it still stored the logs and the manifest). */
 function isOverDiskLimit(pod: ObservedPod): boolean {
@@ -244,13 +243,11 @@ function isActive(pod: ObservedPod | undefined): pod is ObservedPod {
 }
 
 function deleteActivePods(o: Observed): Action[] {
-  const stages: Stage[] = ['configure', 'algorithm', 'publish'];
-  return stages.filter((s) => isActive(o.pods[s])).map((stage) => ({ kind: 'deletePod', stage }));
+  return STAGES.filter((s) => isActive(o.pods[s])).map((stage) => ({ kind: 'deletePod', stage }));
 }
 
 function deleteExistingPods(o: Observed): Action[] {
-  const stages: Stage[] = ['configure', 'algorithm', 'publish'];
-  return stages.filter((s) => o.pods[s] !== undefined && !o.pods[s].deleting).map((stage) => ({ kind: 'deletePod', stage }));
+  return STAGES.filter((s) => o.pods[s] !== undefined && !o.pods[s].deleting).map((stage) => ({ kind: 'deletePod', stage }));
 }
 
 function deadlinePassed(o: Observed, startedAt: string | undefined, seconds: number): { passed: boolean; at: Date } {
@@ -397,8 +394,6 @@ function planConfigure(o: Observed): Action[] {
   return [{ kind: 'wait', reason: 'podRunning', until: deadline.at }];
 }
 
-/** Exit codes of the configure program: which part of provisioning failed. */
-export const CONFIGURE_EXIT = { dataFailed: 31, algorithmFailed: 32 } as const;
 
 function configureOutcome(pod: ObservedPod): Termination {
   if (isDeadlineExceeded(pod)) return { reason: 'timedOut', stage: 'configure', message: describePod(pod) };

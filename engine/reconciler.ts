@@ -8,7 +8,8 @@ import { STAGES, jobNames, type Stage } from '../lib/job/names.ts';
 import { deleteJobResults, readResultsManifest } from '../lib/job/results-store.ts';
 import { StatusCode, isFinal, type JobStatus } from '../lib/job/status.ts';
 import type { ClusterView } from './cluster-view.ts';
-import { apiMessage, apiStatus, createIdempotent, deleteIdempotent, isPermanentRefusal } from './kube.ts';
+import { kubeStatus } from '../lib/kube/errors.ts';
+import { apiMessage, createIdempotent, deleteIdempotent, isPermanentRefusal } from './kube.ts';
 import type { EngineMetrics } from './metrics.ts';
 import { observePod } from './observe.ts';
 import { buildPvc, buildStagePod, type PodSpecSettings } from './pod-specs.ts';
@@ -80,7 +81,7 @@ export class Reconciler {
           if (!(err instanceof Conflict) || attempt >= MAX_CONFLICT_RETRIES) throw err;
           this.deps.metrics.conflicts.inc();
           const fresh = await this.deps.core.readNamespacedConfigMap({ name: jobNames(jobId).configMap, namespace: this.deps.namespace }).catch((e: unknown) => {
-            if (apiStatus(e) === 404) return undefined;
+            if (kubeStatus(e) === 404) return undefined;
             throw e;
           });
           if (fresh) this.written.set(jobId, fresh);
@@ -268,7 +269,7 @@ export class Reconciler {
         setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
       );
     } catch (err) {
-      const status = apiStatus(err);
+      const status = kubeStatus(err);
       if (status === 409) throw new Conflict();
       if (isPermanentRefusal(status)) throw new StatusRefused(`${status}: ${apiMessage(err)}`);
       throw err;

@@ -57,13 +57,6 @@ export class WorkQueue {
     this.timers.set(key, { at: at.getTime(), timer });
   }
 
-  forget(key: string): void {
-    const t = this.timers.get(key);
-    if (t) clearTimeout(t.timer);
-    this.timers.delete(key);
-    this.failures.delete(key);
-  }
-
   get size(): number {
     return this.pending.length + this.active.size;
   }

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { ZodError } from 'zod';
 import { mkdirSync } from 'node:fs';
-import { CONFIGURE_EXIT } from '../planner.ts';
+import { CONFIGURE_EXIT } from '../../lib/job/exit-codes.ts';
 import { parsePrivateHostAllowList } from '../../lib/http/address-policy.ts';
 import { parseJobSecretFile } from '../../lib/job/secret.ts';
 import { parseWorkflow } from '../../lib/job/workflow.ts';

@@ -4,7 +4,7 @@ import { makeS3Client, resultsStoreConfigFromEnv } from '../../lib/job/results-s
 import { resultsManifestKey, serializeResultsManifest } from '../../lib/job/results-manifest.ts';
 import { assertJobId } from '../../lib/job/names.ts';
 import type { Result } from '../../lib/job/status.ts';
-import { PUBLISH_EXIT } from '../planner.ts';
+import { PUBLISH_EXIT } from '../../lib/job/exit-codes.ts';
 import { envString, isMain } from './env.ts';
 import { jobLayout } from './layout.ts';
 import { ProgramLog } from './program-log.ts';

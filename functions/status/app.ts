@@ -1,6 +1,7 @@
 import type { Hono } from 'hono';
 import { toOceanJob } from '../../lib/api/job-shape.ts';
 import type { JobStore } from '../../lib/api/jobs.ts';
+import { bareTxHash } from '../../lib/api/fields.ts';
 import { statusQuery } from '../../lib/api/requests.ts';
 import type { BaseDeps, Runtime } from '../../lib/api/runtime.ts';
 import type { NonceStore } from '../../lib/auth/nonce-store.ts';
@@ -44,7 +45,7 @@ export function createApp(deps: StatusDeps): Hono {
     const selected = jobs.filter(
       (job) =>
         (q.documentId === undefined || job.workflow.datasets.some((d) => d.did === q.documentId)) &&
-        (q.agreementId === undefined || job.workflow.agreementId.replace(/^0x/i, '').toLowerCase() === q.agreementId),
+        (q.agreementId === undefined || bareTxHash(job.workflow.agreementId) === q.agreementId),
     );
     return c.json(selected.map(toOceanJob));
   });

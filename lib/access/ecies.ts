@@ -1,6 +1,5 @@
 import { decrypt, encrypt } from 'eciesjs';
 import { SigningKey, getBytes, hexlify, isHexString } from 'ethers';
-import { deny } from './errors.ts';
 
 /**
  * ECIES on secp256k1 as Ocean's provider does it (eciespy): uncompressed ephemeral key, HKDF-SHA256 over the
@@ -31,10 +30,4 @@ function hexToBytes(hex: string): Uint8Array {
   const prefixed = hex.startsWith('0x') || hex.startsWith('0X') ? '0x' + hex.slice(2) : '0x' + hex;
   if (!isHexString(prefixed) || prefixed.length % 2 !== 0) throw new Error('ciphertext is not hex');
   return getBytes(prefixed);
-}
-
-/** What `POST /api/services/encrypt` does with its body: refuse an empty one, encrypt the rest as it is. */
-export function encryptPayload(publicKey: string, body: Uint8Array): string {
-  if (body.length === 0) throw deny('ENCRYPT_INPUT_INVALID', 'nothing to encrypt: the body is empty', 'body');
-  return eciesEncrypt(publicKey, body);
 }

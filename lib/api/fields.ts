@@ -17,6 +17,11 @@ export const did = z
   .string({ error: 'must be a string' })
   .regex(/^did:op:[0-9a-f]{64}$/, 'must be did:op: followed by 64 lower-case hex digits');
 
+/** A transaction hash as agreement ids are compared: without 0x, lower-case. */
+export function bareTxHash(hash: string): string {
+  return hash.replace(/^0x/i, '').toLowerCase();
+}
+
 export const txHash = z
   .string({ error: 'must be a string' })
   .regex(/^0x[0-9a-fA-F]{64}$/, 'must be a 0x-prefixed 32-byte transaction hash')

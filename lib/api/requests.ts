@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import {
   address,
+  bareTxHash,
   booleanFlag,
   chainId,
   did,
@@ -128,7 +129,7 @@ const optionalAgreementId = z
   .string({ error: 'must be a string' })
   .regex(/^(0x)?[0-9a-fA-F]{0,64}$/, 'must be a hex transaction hash')
   .optional()
-  .transform((v) => (v === undefined || v === '' ? undefined : v.replace(/^0x/i, '').toLowerCase()));
+  .transform((v) => (v === undefined || v === '' ? undefined : bareTxHash(v)));
 
 /**
  * ocean.js 3.x signs `consumerAddress + jobId` for stop and sends a nonce the signature does not cover, so the nonce

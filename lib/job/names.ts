@@ -114,7 +114,3 @@ export function jobSelector(role: JobRole, narrow: Partial<JobIdentity> = {}): s
 
 /** Label selector matching every object of any job (all roles). */
 export const ALL_JOB_OBJECTS_SELECTOR = `${LABELS.managedBy}=${MANAGED_BY},${LABELS.jobId}`;
-
-export function isStage(value: unknown): value is Stage {
-  return typeof value === 'string' && (STAGES as readonly string[]).includes(value);
-}

@@ -1,6 +1,6 @@
 import { Wallet } from 'ethers';
 import { eciesDecrypt } from '../../lib/access/ecies.ts';
-import { CONFIGURE_EXIT } from '../../engine/planner.ts';
+import { CONFIGURE_EXIT } from '../../lib/job/exit-codes.ts';
 import type { Container, ReplayedImage, Replayer, RunOptions } from './replay.ts';
 
 /**

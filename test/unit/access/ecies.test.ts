@@ -1,7 +1,7 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { SigningKey, Wallet, concat, getBytes, hexlify, toUtf8Bytes } from 'ethers';
 import { describe, expect, it } from 'vitest';
-import { eciesDecrypt, eciesEncrypt, encryptPayload, providerPublicKey } from '../../../lib/access/ecies.ts';
+import { eciesDecrypt, eciesEncrypt, providerPublicKey } from '../../../lib/access/ecies.ts';
 import { otherKey, providerKey } from './fixtures.ts';
 
 /**
@@ -64,13 +64,5 @@ describe('ECIES in Ocean provider format', () => {
     expect(() => eciesDecrypt(providerKey.privateKey, tampered)).toThrow();
     expect(() => eciesDecrypt(providerKey.privateKey, '0xzz')).toThrow();
     expect(() => eciesDecrypt(Wallet.createRandom().privateKey, ciphertext)).toThrow();
-  });
-
-  it('encryptPayload refuses an empty body with ENCRYPT_INPUT_INVALID (400)', () => {
-    expect(() => encryptPayload(providerKey.signingKey.publicKey, new Uint8Array(0))).toThrow(
-      expect.objectContaining({ code: 'ENCRYPT_INPUT_INVALID', httpStatus: 400 }),
-    );
-    const hex = encryptPayload(providerKey.signingKey.publicKey, message);
-    expect(eciesDecrypt(providerKey.privateKey, hex)).toEqual(message);
   });
 });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PUBLISH_EXIT } from '../../../../engine/planner.ts';
+import { PUBLISH_EXIT } from '../../../../lib/job/exit-codes.ts';
 import { ProgramLog } from '../../../../engine/pods/program-log.ts';
 import { selectUploads } from '../../../../engine/pods/publish-limits.ts';
 import { publishJob } from '../../../../engine/pods/publish.ts';
