@@ -11,6 +11,7 @@ import {
 } from '@kubernetes/client-node';
 import type { Logger } from '../lib/http/log.ts';
 import { ENVIRONMENTS_CONFIGMAP, environmentsFromConfigMap, type Environment } from '../lib/job/environments.ts';
+import { watchRestartDelayMs } from '../lib/kube/watch-restart.ts';
 import { ALL_JOB_OBJECTS_SELECTOR, LABELS, jobIdFromName, jobSelector } from '../lib/job/names.ts';
 
 /**
@@ -81,15 +82,18 @@ export class ClusterView {
     informer.on('connect', () => {
       attempt = 0;
     });
-    informer.on('error', (err: unknown) => {
+    // A failed list emits 'error'; a watch request that cannot be opened (the API server restarting) only rejects
+    // start(). Both restart the watch, or the engine would stop seeing its jobs for good.
+    const restart = (err: unknown): void => {
       if (this.stopped) return;
       attempt += 1;
-      const delay = Math.min(30_000, 250 * 2 ** Math.min(attempt, 7));
+      const delay = watchRestartDelayMs(attempt);
       this.opts.log.warn('watch failed; restarting', { informer: name, attempt, delayMs: delay, error: (err as Error)?.message ?? String(err) });
       setTimeout(() => {
-        if (!this.stopped) informer.start().catch(() => undefined);
+        if (!this.stopped) informer.start().catch(restart);
       }, delay).unref();
-    });
+    };
+    informer.on('error', restart);
   }
 
   private loadEnvironments(): void {

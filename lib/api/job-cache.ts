@@ -3,9 +3,9 @@ import type { Logger } from '../http/log.ts';
 import { InvalidJobConfigMap, readJobConfigMap, type JobConfigMap } from '../job/configmap.ts';
 import { LABELS, jobSelector } from '../job/names.ts';
 import type { Kube } from '../kube/lazy.ts';
+import { watchRestartDelayMs } from '../kube/watch-restart.ts';
 
 /** Longest wait between two attempts to restore a failed watch. */
-const MAX_BACKOFF_MS = 30_000;
 
 /** The namespace holds more jobs than the cache may. */
 class TooManyJobs extends Error {
@@ -163,7 +163,7 @@ export class JobCache {
     informer.on('delete', (cm) => {
       if (cm.metadata?.name !== undefined) this.#unindex(cm.metadata.name);
     });
-    informer.on('error', (err: unknown) => {
+    const restart = (err: unknown): void => {
       if (err instanceof TooManyJobs) {
         this.#giveUp();
         return;
@@ -171,16 +171,18 @@ export class JobCache {
       this.#synced = false;
       this.#failures += 1;
       if (this.#stopped) return;
-      const delayMs = Math.min(MAX_BACKOFF_MS, 250 * 2 ** Math.min(this.#failures, 7));
+      const delayMs = watchRestartDelayMs(this.#failures);
       this.logger.warn('job watch failed; reading jobs from the API until it is restored', {
         attempt: this.#failures,
         delayMs,
         error: (err as Error | undefined)?.message ?? String(err),
       });
       clearTimeout(this.#timer);
-      this.#timer = setTimeout(() => void this.#connect(), delayMs);
+      // A watch request that cannot be opened rejects start() without emitting 'error': restart from here too.
+      this.#timer = setTimeout(() => void this.#connect().catch(restart), delayMs);
       this.#timer.unref();
-    });
+    };
+    informer.on('error', restart);
     this.#informer = informer;
     await this.#connect();
   }

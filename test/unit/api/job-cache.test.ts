@@ -28,6 +28,8 @@ type Callback = (obj: V1ConfigMap) => void;
 class FakeListWatch {
   static last: FakeListWatch | undefined;
   static failNextStart = false;
+  /** A watch request that cannot be opened: start() rejects and emits nothing (as client-node's ListWatch does). */
+  static rejectNextRestarts = 0;
   readonly objects = new Map<string, V1ConfigMap>();
   readonly callbacks: Record<string, Array<(arg: unknown) => void>> = { add: [], update: [], delete: [], error: [], connect: [] };
   starts = 0;
@@ -49,6 +51,10 @@ class FakeListWatch {
 
   async start(): Promise<void> {
     this.starts += 1;
+    if (this.starts > 1 && FakeListWatch.rejectNextRestarts > 0) {
+      FakeListWatch.rejectNextRestarts -= 1;
+      throw new Error('connect ECONNREFUSED');
+    }
     if (FakeListWatch.failNextStart) {
       FakeListWatch.failNextStart = false;
       this.fail(new Error('list refused'));
@@ -132,6 +138,7 @@ const idOf = (cm: V1ConfigMap): string => cm.metadata!.labels!['c2d.oceanprotoco
 afterEach(() => {
   vi.useRealTimers();
   FakeListWatch.failNextStart = false;
+  FakeListWatch.rejectNextRestarts = 0;
 });
 
 describe('JobCache', () => {
@@ -214,6 +221,20 @@ describe('JobCache', () => {
     expect(cache.synced).toBe(true);
     await store.get(idOf(a));
     expect(calls.read).toBe(1);
+  });
+
+  it('keeps restarting a watch whose restart cannot even open its request (the API server is down)', async () => {
+    vi.useFakeTimers();
+    const a = jobConfigMap(ALICE);
+    const { cache } = setup([a]);
+    await cache.start();
+    const informer = FakeListWatch.last!;
+    FakeListWatch.rejectNextRestarts = 2;
+    informer.fail(new Error('connection reset'));
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(informer.starts).toBe(4);
+    expect(cache.synced).toBe(true);
+    expect(cache.job(nameOf(a))?.name).toBe(nameOf(a));
   });
 
   it('retries a first list that fails, with backoff', async () => {
