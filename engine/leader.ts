@@ -6,22 +6,33 @@ import { kubeStatus } from '../lib/kube/errors.ts';
  * Lease-based leader election: of the engine replicas, the one holding the Lease works; the others wait to take it
  * over once it has not been renewed for its duration. A leader that cannot renew in time gives up (`onLost`), so
  * two replicas never act at once for longer than the renew deadline.
+ *
+ * "Not renewed for its duration" is measured as client-go does, on this replica's own clock: from the moment this
+ * replica saw the Lease last change (its resourceVersion), never by comparing the holder's renewTime with the local
+ * time. Another node's clock running behind or ahead therefore cannot make a live lease look expired.
  */
 export interface LeaderOptions {
-  api: CoordinationV1Api;
+  api: Pick<CoordinationV1Api, 'readNamespacedLease' | 'createNamespacedLease' | 'replaceNamespacedLease'>;
   namespace: string;
   name: string;
   identity: string;
   leaseDurationSeconds: number;
   log: Logger;
+  /** Milliseconds on a clock that only moves forward (default performance.now); tests pass their own. */
+  clock?: () => number;
 }
 
 export class LeaderElector {
   private leading = false;
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
+  /** The Lease as last seen (its resourceVersion) and when, on `clock`. */
+  private observed: { version: string; at: number } | undefined;
+  private readonly clock: () => number;
 
-  constructor(private readonly opts: LeaderOptions) {}
+  constructor(private readonly opts: LeaderOptions) {
+    this.clock = opts.clock ?? (() => performance.now());
+  }
 
   isLeader(): boolean {
     return this.leading;
@@ -36,7 +47,7 @@ export class LeaderElector {
       try {
         const held = await this.tryAcquireOrRenew();
         if (held) {
-          lastRenewed = Date.now();
+          lastRenewed = this.clock();
           if (!this.leading) {
             this.leading = true;
             this.opts.log.info('became leader', { lease: this.opts.name, identity: this.opts.identity });
@@ -48,7 +59,7 @@ export class LeaderElector {
         }
       } catch (err) {
         this.opts.log.warn('lease update failed', { error: (err as Error).message });
-        if (this.leading && Date.now() - lastRenewed > this.opts.leaseDurationSeconds * 1000 * 0.75) {
+        if (this.leading && this.clock() - lastRenewed > this.opts.leaseDurationSeconds * 1000 * 0.75) {
           this.lose(onLost, 'could not renew the lease in time');
           return;
         }
@@ -103,8 +114,9 @@ export class LeaderElector {
     }
     const spec = lease.spec ?? {};
     const holder = spec.holderIdentity;
-    const renewed = spec.renewTime ? new Date(spec.renewTime).getTime() : 0;
-    const expired = !holder || now.getTime() - renewed > (spec.leaseDurationSeconds ?? leaseDurationSeconds) * 1000;
+    const version = lease.metadata?.resourceVersion ?? '';
+    if (this.observed?.version !== version) this.observed = { version, at: this.clock() };
+    const expired = !holder || this.clock() - this.observed.at > (spec.leaseDurationSeconds ?? leaseDurationSeconds) * 1000;
     if (holder !== identity && !expired) return false;
     lease.spec = {
       ...spec,
