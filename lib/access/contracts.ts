@@ -2,7 +2,7 @@ import { Interface } from 'ethers';
 
 /**
  * The fragments of Ocean's contracts the access checks use, written out so that each module shows what it touches.
- * test/unit/access/contracts.test.ts checks them against the ABIs shipped in @oceanprotocol/contracts.
+ * test/unit/lib/access/contracts.test.ts checks them against the ABIs shipped in @oceanprotocol/contracts.
  */
 
 export const erc721Template = new Interface([

@@ -20,7 +20,7 @@
  * No two endpoints share a length, so no text belongs to two endpoints. Within an endpoint the length picks the
  * variant, every field but the result index has a fixed width or a fixed set of values, and the index is what lies
  * between J and the fixed-width N: a text parses one way only, so a signature authorises exactly one request.
- * test/unit/auth/signed-texts.test.ts checks this for every pair of endpoints.
+ * test/unit/lib/auth/signed-texts.test.ts checks this for every pair of endpoints.
  */
 
 export interface StartText {
