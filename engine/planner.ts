@@ -324,7 +324,7 @@ function planQueued(o: Observed): Action[] {
   return startConfigure(o);
 }
 
-/** Admit the job: its volume, its configure pod, and status 20 (with 10 in the history). */
+/** Take the job off the queue: its volume, its configure pod, and status 20 (with 10 in the history). */
 function startConfigure(o: Observed): Action[] {
   const actions: Action[] = [];
   if (!o.pvcExists) actions.push({ kind: 'createPvc' });

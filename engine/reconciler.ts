@@ -19,7 +19,7 @@ import { capacityFor, needsPublishResults, plan, planStatusRefused, type Action,
  * One reconcile of one job: observe (from the informers' caches), plan (pure), carry the actions out. A status write
  * that loses to a concurrent change (409) re-reads the ConfigMap and plans again; one the API server refuses for good
  * ends the job (planStatusRefused) rather than being retried forever. The caller (the work queue)
- * guarantees one reconcile per job at a time; admissions out of the queue are serialised per environment so that
+ * guarantees one reconcile per job at a time; jobs leaving the queue are serialised per environment so that
  * two jobs never take the same free slot.
  */
 
@@ -73,8 +73,8 @@ export class Reconciler {
           throw err;
         }
         try {
-          const admitting = job.status.code === StatusCode.WarmingUp && !job.stopRequestedAt;
-          if (admitting) await this.withEnvironmentLock(job.workflow.environment, () => this.pass(job));
+          const leavingQueue = job.status.code === StatusCode.WarmingUp && !job.stopRequestedAt;
+          if (leavingQueue) await this.withEnvironmentLock(job.workflow.environment, () => this.pass(job));
           else await this.pass(job);
           return;
         } catch (err) {
@@ -212,7 +212,7 @@ export class Reconciler {
 
   /**
    * Carries out a plan in its order, except that a run of object creations (a job's volume and pod) goes out at
-   * once: each is idempotent and none needs another to exist first, and an admission holds its environment's lock
+   * once: each is idempotent and none needs another to exist first, and a job leaving the queue holds its environment's lock
    * until its status is written.
    */
   private async executeAll(actions: Action[], job: JobConfigMap): Promise<void> {
@@ -281,7 +281,7 @@ export class Reconciler {
       this.deps.log.info('job status', { jobId, from: previous.code, to: status.code, text: status.text, reason: event.reason, message: event.message });
     }
     for (const stage of STAGES) this.observeStageDuration(stage, previous, status);
-    // Not awaited: the status is the record, and the event must not hold up the next job's admission.
+    // Not awaited: the status is the record, and the event must not hold up the next job leaving the queue.
     void this.emitEvent(job, updated, event);
     // A job that started or ended changes what the queued jobs of its environment may do.
     if (previous.code === StatusCode.WarmingUp || (isFinal(status.code) && !isFinal(previous.code))) {

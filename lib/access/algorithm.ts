@@ -39,7 +39,7 @@ export async function loadPublishedAlgorithm(
   rules: FileRules & DownloadRules & ResolveOptions = {},
 ): Promise<LoadedAlgorithm> {
   const resolved = await resolveDdo(chain, providerPrivateKey, did, rules);
-  // The cheap refusals first: no decryption or download for an algorithm that cannot be admitted anyway.
+  // The cheap refusals first: no decryption or download for an algorithm that cannot be permitted anyway.
   const { service } = checkAlgorithmDdo(resolved.ddo, serviceId, policy);
   const owner = await nftOwner(chain, resolved.nftAddress);
   const files = decryptServiceFiles(providerPrivateKey, resolved.ddo, service, rules);

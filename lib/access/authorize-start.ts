@@ -8,7 +8,7 @@ import {
   type JobSecretData,
   JOB_SECRET_VERSION,
 } from '../job/workflow.ts';
-import { admitJob, allInOrder, type AccessSettings, type AlgorithmRef, type AssetRef } from './admit-job.ts';
+import { checkJob, allInOrder, type AccessSettings, type AlgorithmRef, type AssetRef } from './check-job.ts';
 import type { CheckedAlgorithm, CheckedDataset, ServiceRef } from './compute-policy.ts';
 import type { AlgorithmContainer, Ddo } from './ddo.ts';
 import { AccessDenied, deny } from './errors.ts';
@@ -193,15 +193,15 @@ export async function authorizeStart(settings: AccessSettings, input: StartInput
   const { chain, key } = settings;
   const now = input.now ?? Math.floor(Date.now() / 1000);
   const refs = [input.dataset, ...input.additionalDatasets];
-  const admission = await admitJob(
+  const checked = await checkJob(
     settings,
     input.consumer,
     refs.map((ref, i) => ({ ref, field: datasetField(i) })),
     input.algorithm,
     'always',
   );
-  const { permit } = admission;
-  const orders = ordersOf(input, permit.datasets, permit.algorithm, admission.algorithm?.resolved.ddo);
+  const { permit } = checked;
+  const orders = ordersOf(input, permit.datasets, permit.algorithm, checked.algorithm?.resolved.ddo);
   const proofs = await allInOrder(
     orders.map(async (o) => {
       if (o.txId === undefined) throw deny('TX_ID_MALFORMED', 'the order transaction is required', o.field);
@@ -227,10 +227,10 @@ export async function authorizeStart(settings: AccessSettings, input: StartInput
     serviceId: d.service.id,
     transferTxId: proofs[i]!.txId,
     files: decryptServiceFiles(key.privateKey, d.ddo, d.service, settings.files),
-    document: admission.datasets[i]!.document,
+    document: checked.datasets[i]!.document,
   }));
   const algo = permit.algorithm;
-  const loaded = admission.algorithm;
+  const loaded = checked.algorithm;
   const algorithm: GrantParts['algorithm'] =
     algo.kind === 'published' && loaded
       ? {
@@ -240,10 +240,10 @@ export async function authorizeStart(settings: AccessSettings, input: StartInput
           transferTxId: proofs[datasets.length]!.txId,
           container: algo.container,
           files: loaded.files,
-          digests: admission.algorithmDigests ?? [],
+          digests: checked.algorithmDigests ?? [],
           document: loaded.resolved.document,
         }
-      : { kind: 'raw', container: algo.container, rawcode: admission.raw?.rawcode, url: admission.raw?.url };
+      : { kind: 'raw', container: algo.container, rawcode: checked.raw?.rawcode, url: checked.raw?.url };
   return buildStartGrant({
     datasets,
     algorithm,

@@ -67,7 +67,7 @@ export type DatasetRole = 'main' | 'additional';
 
 /**
  * The main dataset's service must be `compute`; an additional dataset may also be `access` (Ocean allows both).
- * Either way the service must be served by this provider (only it can decrypt the files) and admit the consumer.
+ * Either way the service must be served by this provider (only it can decrypt the files) and allow the consumer.
  */
 export function checkDatasetService(ddo: Ddo, serviceId: string, role: DatasetRole, ctx: PolicyContext, field: string): ServiceRef {
   const ref = findService(ddo, serviceId, `${field}.serviceId`);
@@ -199,15 +199,15 @@ export function checkRawAlgorithm(meta: RawAlgorithmMeta): CheckedRawAlgorithm {
 export type TrustBasis = 'trusted-algorithm' | 'trusted-publisher' | 'raw-allowed';
 
 /**
- * Whether a compute service admits the algorithm.
+ * Whether a compute service permits the algorithm.
  * - Raw algorithms only where `allowRawAlgorithm` is true.
- * - A published algorithm listed in `publisherTrustedAlgorithms` is admitted when its recomputed checksums equal the
+ * - A published algorithm listed in `publisherTrustedAlgorithms` is permitted when its recomputed checksums equal the
  *   pinned ones (an empty pinned checksum pins nothing, as in Ocean's provider); a listed algorithm whose files or
  *   container changed is refused even if its publisher is trusted — the pin is the more specific statement. Before
  *   the files are downloaded (filesChecksum undefined) their pin is not compared: trust is decided from everything
  *   else first, so that nothing is downloaded for an algorithm that cannot pass.
- * - Otherwise a published algorithm is admitted when its NFT owner is in `publisherTrustedAlgorithmPublishers`.
- * - Nothing listed means no published algorithm is admitted.
+ * - Otherwise a published algorithm is permitted when its NFT owner is in `publisherTrustedAlgorithmPublishers`.
+ * - Nothing listed means no published algorithm is permitted.
  */
 export function checkAlgorithmPermitted(options: ComputeOptions | undefined, algorithm: CheckedAlgorithm, what: string): TrustBasis {
   const compute = options ?? {
@@ -251,11 +251,11 @@ export interface ComputePermit {
   algorithm: CheckedAlgorithm;
   /** Whether the algorithm pod may reach the network: only if every compute service involved allows it. */
   allowNetworkAccess: boolean;
-  /** Per dataset, why its compute service admitted the algorithm (undefined for access services). */
+  /** Per dataset, why its compute service permitted the algorithm (undefined for access services). */
   trust: (TrustBasis | undefined)[];
 }
 
-/** The whole decision for one job: every dataset's service, and every compute service admitting the algorithm. */
+/** The whole decision for one job: every dataset's service, and every compute service permitting the algorithm. */
 export function evaluateComputePolicy(input: PolicyInput): ComputePermit {
   if (input.datasets.length === 0) throw deny('SERVICE_NOT_FOUND', 'no dataset given', 'dataset');
   const ctx: PolicyContext = { providerUrls: input.providerUrls, consumerAddress: input.consumerAddress };
@@ -278,7 +278,7 @@ export function evaluateComputePolicy(input: PolicyInput): ComputePermit {
 }
 
 /**
- * Whether the permit still hangs on the algorithm's files: a compute service admitted it by a pin with a files
+ * Whether the permit still hangs on the algorithm's files: a compute service permitted it by a pin with a files
  * checksum that was not compared yet. The caller then downloads the files and evaluates again with their checksum.
  */
 export function filesChecksumPinned(permit: ComputePermit): boolean {

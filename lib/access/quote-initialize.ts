@@ -1,10 +1,10 @@
 import type { Environment } from '../job/environments.ts';
-import { admitJob, type AccessSettings, type AlgorithmRef, type AssetRef } from './admit-job.ts';
+import { checkJob, type AccessSettings, type AlgorithmRef, type AssetRef } from './check-job.ts';
 import { AccessDenied } from './errors.ts';
 import { initializeCompute, type InitializeResult } from './initialize.ts';
 
 /**
- * `initializeCompute`: the job is admitted exactly as `start` will admit it (DDOs, algorithm, compute policy), and
+ * `initializeCompute`: the job is checked exactly as `start` will check it (DDOs, algorithm, compute policy), and
  * then each asset gets the datatoken to order and a provider fee — or the order the consumer already holds.
  */
 
@@ -32,9 +32,9 @@ export function initializeField(field: string | undefined): string | undefined {
 }
 
 export async function quoteInitialize(settings: AccessSettings, input: InitializeInput): Promise<InitializeResult> {
-  let admission;
+  let checked;
   try {
-    admission = await admitJob(
+    checked = await checkJob(
       settings,
       input.consumer,
       input.datasets.map((ref, i) => ({ ref, field: `datasets.${i}` })),
@@ -44,9 +44,9 @@ export async function quoteInitialize(settings: AccessSettings, input: Initializ
     if (!(err instanceof AccessDenied)) throw err;
     throw new AccessDenied(err.code, err.message, initializeField(err.field));
   }
-  const { permit } = admission;
+  const { permit } = checked;
   const algo = permit.algorithm;
-  const algoDdo = admission.algorithm?.resolved.ddo;
+  const algoDdo = checked.algorithm?.resolved.ddo;
   return initializeCompute(settings.chain, settings.key, {
     datasets: permit.datasets.map((d, i) => ({
       ddo: d.ddo,

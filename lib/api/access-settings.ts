@@ -1,5 +1,5 @@
 import { Wallet } from 'ethers';
-import type { AccessSettings } from '../access/admit-job.ts';
+import type { AccessSettings } from '../access/check-job.ts';
 import type { ChainContext } from '../access/chain-context.ts';
 import { createChainProvider } from '../access/rpc.ts';
 import type { Runtime } from './runtime.ts';

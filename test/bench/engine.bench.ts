@@ -2,7 +2,7 @@
  * Engine benchmark, on a platform of its own (started here, stopped at the end), with trivial algorithms:
  *  1. reaction latency, from watch-event arrival times: job ConfigMap created → configure pod created, and a stage
  *     pod finished → the next pod created (publish finished → final status recorded) over 30 jobs, 3 at a time
- *     (`start` creates the Secret right after the ConfigMap, and the engine admits a job once both are there);
+ *     (`start` creates the Secret right after the ConfigMap, and the engine starts a job once both are there);
  *  2. engine RSS and CPU with 1,000 more jobs tracked at once (500 queued behind a running job, 500 finished), while
  *     taking them in, idle, on a full resync (environments change) and after a restart.
  * The engine runs compiled, as in its image (under tsx its RSS is ~90 MiB higher). C2D_KEEP_STATE=1 keeps the logs.

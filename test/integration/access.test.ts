@@ -19,7 +19,7 @@ import {
 } from '../../devcluster/ocean-assets.ts';
 import { encodeProviderData, signProviderFee, type ProviderFee } from '../../lib/chain/provider-fee.ts';
 import { containerSectionChecksum } from '../../lib/access/algo-checksums.ts';
-import type { AccessSettings } from '../../lib/access/admit-job.ts';
+import type { AccessSettings } from '../../lib/access/check-job.ts';
 import { loadPublishedAlgorithm, withFileDigests } from '../../lib/access/algorithm.ts';
 import { authorizeStart, type StartInput } from '../../lib/access/authorize-start.ts';
 import type { ChainContext } from '../../lib/access/chain-context.ts';

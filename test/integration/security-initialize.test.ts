@@ -52,7 +52,7 @@ describe('initializeCompute downloads nothing it does not need', () => {
     expect(downloads).toBe(0);
   });
 
-  it('downloads nothing for an algorithm admitted by its trusted publisher', async () => {
+  it('downloads nothing for an algorithm permitted by its trusted publisher', async () => {
     const algorithm = await flow.publishAlgorithm([files.file('/publisher/algorithm.js', CODE)]);
     const dataset = await flow.publishDataset(files.file('/publisher/data.csv', '1,2\n'), {
       publisherTrustedAlgorithmPublishers: [new Wallet(env.keys.publisher).address],

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { allInOrder, inField } from '../../../../lib/access/admit-job.ts';
+import { allInOrder, inField } from '../../../../lib/access/check-job.ts';
 import {
   buildStartGrant,
   jobDuration,

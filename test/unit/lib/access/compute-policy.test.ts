@@ -45,7 +45,7 @@ function code(fn: () => unknown): string {
 const raw = { kind: 'raw' as const, rawcode: 'print(1)', container: { entrypoint: 'python $ALGO', image: 'python', tag: '3', checksum: IMAGE_DIGEST } };
 
 describe('evaluateComputePolicy', () => {
-  it('admits an algorithm pinned in publisherTrustedAlgorithms with matching checksums', () => {
+  it('permits an algorithm pinned in publisherTrustedAlgorithms with matching checksums', () => {
     const permit = evaluateComputePolicy(input(datasetDdo({ publisherTrustedAlgorithms: [trusted] })));
     expect(permit.trust).toEqual(['trusted-algorithm']);
     expect(permit.allowNetworkAccess).toBe(false);
@@ -53,7 +53,7 @@ describe('evaluateComputePolicy', () => {
     expect(permit.algorithm).toMatchObject({ kind: 'published', index: 0, containerSectionChecksum: CONTAINER_CHECKSUM });
   });
 
-  it('admits an algorithm whose NFT owner is a trusted publisher (any case)', () => {
+  it('permits an algorithm whose NFT owner is a trusted publisher (any case)', () => {
     const permit = evaluateComputePolicy(input(datasetDdo({ publisherTrustedAlgorithmPublishers: [publisher.toLowerCase()] })));
     expect(permit.trust).toEqual(['trusted-publisher']);
   });
@@ -83,7 +83,7 @@ describe('evaluateComputePolicy', () => {
     );
   });
 
-  it('makes every additional compute service admit the algorithm too', () => {
+  it('makes every additional compute service permit the algorithm too', () => {
     const ok = datasetDdo({ publisherTrustedAlgorithms: [trusted] });
     const strict = datasetDdo();
     expect(code(() => evaluateComputePolicy(input(ok, published(), { datasets: [{ ddo: ok, serviceId: 'compute-1' }, { ddo: strict, serviceId: 'compute-1' }] })))).toBe(
@@ -91,7 +91,7 @@ describe('evaluateComputePolicy', () => {
     );
   });
 
-  it('admits raw algorithms only where allowRawAlgorithm is set', () => {
+  it('permits raw algorithms only where allowRawAlgorithm is set', () => {
     expect(evaluateComputePolicy(input(datasetDdo({ allowRawAlgorithm: true }), raw)).trust).toEqual(['raw-allowed']);
     expect(code(() => evaluateComputePolicy(input(datasetDdo(), raw)))).toBe('RAW_ALGORITHM_NOT_ALLOWED');
   });

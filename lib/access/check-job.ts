@@ -50,7 +50,7 @@ export interface AlgorithmRef {
     | undefined;
 }
 
-export interface Admission {
+export interface JobCheck {
   /** The main dataset first, then the additional ones, as resolved from the chain. */
   datasets: ChainResolvedDdo[];
   /** Set for a published algorithm. */
@@ -96,13 +96,13 @@ function rawFacts(meta: NonNullable<AlgorithmRef['meta']>): RawAlgorithmMeta {
  * Resolves the datasets (`fields[i]` names each one in refusals) and the algorithm, and evaluates the policy for
  * `consumer`. Refusals are AccessDenied; RPC trouble is ChainUnavailable.
  */
-export async function admitJob(
+export async function checkJob(
   settings: AccessSettings,
   consumer: string,
   datasets: readonly { ref: AssetRef; field: string }[],
   algorithm: AlgorithmRef,
   digests: DigestNeed = 'when-pinned',
-): Promise<Admission> {
+): Promise<JobCheck> {
   const { chain, key, files } = settings;
   const policy: PolicyContext = { providerUrls: settings.providerUrls, consumerAddress: consumer };
   const raw = algorithm.meta !== undefined ? rawFacts(algorithm.meta) : undefined;
@@ -121,7 +121,7 @@ export async function admitJob(
   const resolvedDatasets = resolving.value;
   const loadedAlgorithm = loading.value;
   const facts = loadedAlgorithm?.facts ?? raw;
-  if (!facts) throw new Error('neither a published nor a raw algorithm was admitted');
+  if (!facts) throw new Error('neither a published nor a raw algorithm passed the checks');
   const input = {
     ...policy,
     datasets: resolvedDatasets.map((r, i) => ({ ddo: r.ddo, serviceId: datasets[i]!.ref.serviceId })),
