@@ -105,10 +105,10 @@ export class Reconciler {
     return this.queueEntries().map((e) => e.jobId);
   }
 
-  /** Queued jobs of an environment (oldest first), to look at when a slot frees up. */
+  /** Queued jobs of an environment (oldest first; not those asked to stop, which their own event wakes). */
   queuedIn(environment: string): string[] {
     return this.queueEntries()
-      .filter((e) => e.environment === environment && e.code === StatusCode.WarmingUp)
+      .filter((e) => e.environment === environment && e.code === StatusCode.WarmingUp && !e.stopRequested)
       .sort((a, b) => Date.parse(a.dateCreated) - Date.parse(b.dateCreated))
       .map((e) => e.jobId);
   }
@@ -285,8 +285,22 @@ export class Reconciler {
     void this.emitEvent(job, updated, event);
     // A job that started or ended changes what the queued jobs of its environment may do.
     if (previous.code === StatusCode.WarmingUp || (isFinal(status.code) && !isFinal(previous.code))) {
-      for (const queued of this.queuedIn(job.workflow.environment)) if (queued !== jobId) this.deps.wake(queued);
+      for (const queued of this.queueHead(job.workflow.environment)) if (queued !== jobId) this.deps.wake(queued);
     }
+  }
+
+  /**
+   * The queued jobs of an environment that may now leave the queue: the oldest, as many as it has free slots. Only
+   * they are woken when a slot frees up (waking every queued job, each of which then looked at every job, cost
+   * O(N²) per transition); the others stay queued and are woken in their turn.
+   */
+  private queueHead(environment: string): string[] {
+    const queued = this.queuedIn(environment);
+    const env = findEnvironment(this.deps.view.environments(), environment);
+    // An environment that is gone: each queued job must be looked at once to end it.
+    if (!env) return queued;
+    const { active } = capacityFor('', environment, this.queueEntries());
+    return queued.slice(0, Math.max(0, env.maxConcurrentJobs - active));
   }
 
   private observeStageDuration(stage: Stage, before: JobStatus, after: JobStatus): void {

@@ -7,7 +7,7 @@ import { DEFAULT_PLANNER_SETTINGS } from '../../../engine/planner.ts';
 import { DEFAULT_POD_SPEC_SETTINGS } from '../../../engine/pod-specs.ts';
 import { Reconciler } from '../../../engine/reconciler.ts';
 import type { Logger } from '../../../lib/http/log.ts';
-import { STATUS_KEY, buildJobConfigMap } from '../../../lib/job/configmap.ts';
+import { STATUS_KEY, STOP_ANNOTATION, buildJobConfigMap } from '../../../lib/job/configmap.ts';
 import { jobNames } from '../../../lib/job/names.ts';
 import { serializeResultsManifest } from '../../../lib/job/results-manifest.ts';
 import { StatusCode, parseStatusJson, type JobStatus, type Result } from '../../../lib/job/status.ts';
@@ -45,8 +45,14 @@ const refusal = (code: number): ApiException<unknown> =>
   new ApiException(code, 'refused', JSON.stringify({ kind: 'Status', code, message: 'ConfigMap "c2d-job-x" is invalid: []: Too long' }), {});
 
 /** A reconciler over fakes; `patches` answers each status write in turn (an error is thrown). */
-function reconcilerFor(patches: Array<ApiException<unknown> | Error | 'ok'>, manifest: string | null = serializeResultsManifest(JOB_ID, RESULTS)) {
+function reconcilerFor(
+  patches: Array<ApiException<unknown> | Error | 'ok'>,
+  manifest: string | null = serializeResultsManifest(JOB_ID, RESULTS),
+  others: V1ConfigMap[] = [],
+  wake: (jobId: string) => void = () => undefined,
+) {
   const { cm, pods } = publishedJob();
+  const configMaps = new Map([cm, ...others].map((c) => [c.metadata!.name!, c]));
   const written: JobStatus[] = [];
   const errors: string[] = [];
   const core = {
@@ -64,7 +70,7 @@ function reconcilerFor(patches: Array<ApiException<unknown> | Error | 'ok'>, man
     createNamespacedEvent: async () => ({}),
   } as unknown as CoreV1Api;
   const view = {
-    configMaps: { get: (name: string) => (name === cm.metadata!.name ? cm : undefined), list: () => [cm] },
+    configMaps: { get: (name: string) => configMaps.get(name), list: () => [...configMaps.values()] },
     pods: { get: (name: string) => pods.get(name) },
     pvcs: { get: () => ({}) },
     secrets: { get: () => undefined },
@@ -81,7 +87,7 @@ function reconcilerFor(patches: Array<ApiException<unknown> | Error | 'ok'>, man
     metrics: new EngineMetrics(),
     log,
     identity: 'test',
-    wake: () => undefined,
+    wake,
   });
   return { reconciler, written, errors };
 }
@@ -123,5 +129,28 @@ describe('Reconciler: results and status writes', () => {
     const { reconciler, written } = reconcilerFor([refusal(code)]);
     await expect(reconciler.reconcile(JOB_ID)).rejects.toMatchObject({ code });
     expect(written.map((s) => s.code)).toEqual([70]);
+  });
+});
+
+describe('Reconciler: the queue', () => {
+  const queuedJob = (i: number, over: { stop?: boolean } = {}): V1ConfigMap => {
+    const jobId = i.toString(16).padStart(32, 'a');
+    const cm = buildJobConfigMap(workflow({ jobId, dateCreated: new Date(Date.UTC(2025, 0, 1, 0, 0, i)).toISOString() }), status(StatusCode.WarmingUp, new Date()), NS);
+    if (over.stop) cm.metadata!.annotations = { ...cm.metadata!.annotations, [STOP_ANNOTATION]: new Date().toISOString() };
+    cm.metadata = { ...cm.metadata, resourceVersion: String(100 + i) };
+    return cm;
+  };
+
+  it('wakes only as many queued jobs as there are free slots, oldest first, when a job ends', async () => {
+    // The environment runs 2 jobs at once; one other job is running, so the ending one frees exactly one slot.
+    const running = buildJobConfigMap(workflow({ jobId: 'b'.repeat(32) }), status(StatusCode.RunningAlgorithm, new Date()), NS);
+    running.metadata = { ...running.metadata, resourceVersion: '50' };
+    const queued = Array.from({ length: 200 }, (_, i) => queuedJob(200 - i));
+    const stopped = queuedJob(0, { stop: true });
+    const woken: string[] = [];
+    const { reconciler, written } = reconcilerFor(['ok'], undefined, [running, stopped, ...queued], (id) => woken.push(id));
+    await reconciler.reconcile(JOB_ID);
+    expect(written.map((s) => s.code)).toEqual([70]);
+    expect(woken).toEqual([(1).toString(16).padStart(32, 'a')]);
   });
 });
