@@ -3,8 +3,11 @@
  *  1. reaction latency, from watch-event arrival times: job ConfigMap created → configure pod created, and a stage
  *     pod finished → the next pod created (publish finished → final status recorded) over 30 jobs, 3 at a time
  *     (`start` creates the Secret right after the ConfigMap, and the engine starts a job once both are there);
- *  2. engine RSS and CPU with 1,000 more jobs tracked at once (500 queued behind a running job, 500 finished), while
- *     taking them in, idle, on a full resync (environments change) and after a restart.
+ *  2. engine RSS and CPU with 5,500 more jobs tracked at once (5,000 queued behind a running job, 500 finished), while
+ *     taking them in, idle, on a full resync (environments change) and after a restart;
+ *  3. the running job stopped, so its slot frees with 5,000 jobs queued: how many reconciles, how much CPU and how
+ *     long until the oldest queued job gets its configure pod (a freed slot used to wake every queued job, and each
+ *     then looked at every job: O(N²)).
  * The engine runs compiled, as in its image (under tsx its RSS is ~90 MiB higher). C2D_KEEP_STATE=1 keeps the logs.
  */
 import { execFileSync } from 'node:child_process';
@@ -16,7 +19,9 @@ import { CoreV1Api } from '@kubernetes/client-node';
 import { localEnvironment, startLocalStack, writeLocalConfig, type LocalStack } from '../../devcluster/local-stack.ts';
 import { startPlatform } from '../../devcluster/platform.ts';
 import { waitFor } from '../../devcluster/processes.ts';
-import { buildJobConfigMap } from '../../lib/job/configmap.ts';
+import { buildJobConfigMap, stopRequestPatch } from '../../lib/job/configmap.ts';
+import { jobNames } from '../../lib/job/names.ts';
+import { PatchStrategy, setHeaderOptions } from '../../lib/kube/api.ts';
 import { StatusCode, initialStatus, isFinal, statusText, type JobStatus } from '../../lib/job/status.ts';
 import { loadKubeConfig } from '../../lib/kube/client.ts';
 import { FileServer, JobObjectWatch, buildJob, createJob, sha256, shellAlgorithm, waitForFinal, waitForJob, type ObjectEvent } from '../support/engine-jobs.ts';
@@ -25,7 +30,7 @@ const LATENCY_JOBS = 30;
 /** Run first and left out of the latency figures: the engine's first jobs pay for JIT warm-up. */
 const WARMUP_JOBS = 3;
 const LATENCY_PARALLEL = 3;
-const TRACKED = { queued: 500, finished: 500 };
+const TRACKED = { queued: Number(process.env.C2D_BENCH_QUEUED ?? 5000), finished: 500 };
 const IDLE_WINDOW_MS = 15_000;
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 
@@ -175,8 +180,10 @@ try {
   };
   const kinds = [...Array<'queued'>(TRACKED.queued).fill('queued'), ...Array<'finished'>(TRACKED.finished).fill('finished')];
   const ingestStart = performance.now();
+  const queuedIds: string[] = [];
   await pool(kinds, 25, async (kind) => {
     const job = buildJob({ environment: stack!.environmentId, datasets: [{ files: [{ url: dataUrl }] }], algorithm: shellAlgorithm('true') });
+    if (kind === 'queued') queuedIds.push(job.workflow.jobId);
     if (kind === 'queued') await createJob(core, ns, job);
     else await core.createNamespacedConfigMap({ namespace: ns, body: buildJobConfigMap(job.workflow, finalStatus, ns) });
   });
@@ -206,6 +213,24 @@ try {
   const stillQueued = (await core.listNamespacedConfigMap({ namespace: ns, labelSelector: 'c2d.oceanprotocol.com/role=workflow' })).items
     .filter((cm) => JSON.parse(cm.data?.['status.json'] ?? '{}').code === StatusCode.WarmingUp).length;
 
+  // ---- 3. a slot frees with every queued job waiting ----
+  console.log(`slot freed: stopping the running job with ${stillQueued} jobs queued behind it`);
+  const beforeFree = { ...(await engineMetrics(stack)), cpu: sampleProcess(enginePid(stack)).cpuSeconds };
+  const stopAt = performance.now();
+  await core.patchNamespacedConfigMap(
+    { name: jobNames(blocker.workflow.jobId).configMap, namespace: ns, body: stopRequestPatch(new Date()) },
+    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+  );
+  await waitForJob(core, ns, blocker.workflow.jobId, (j) => isFinal(j.status.code), 120_000);
+  const blockerFinal = first(cmWatch.forJobs([blocker.workflow.jobId]), (e) => e.statusCode !== undefined && isFinal(e.statusCode as StatusCode));
+  let nextConfigure: number | undefined;
+  await waitFor('the oldest queued job to get its configure pod', async () => {
+    nextConfigure = podWatch.forJobs(queuedIds).find((e) => e.role === 'configure' && e.type === 'ADDED')?.t;
+    return nextConfigure !== undefined;
+  }, 120_000, 20);
+  await new Promise((r) => setTimeout(r, 3000));
+  const afterFree = { ...(await engineMetrics(stack)), cpu: sampleProcess(enginePid(stack)).cpuSeconds };
+
   // ---- report ----
   console.log('\nengine reaction latency (watch event arrival → watch event arrival), ms');
   const w = [52, 4, 8, 8, 8, 8];
@@ -226,6 +251,7 @@ try {
   console.log(row([`restart: list + reconcile ${total} jobs, then 5 s idle`, restarted.rssMiB, restarted.cpuSeconds, restartMs / 1000], v));
   console.log(`peak RSS (VmHWM): first engine ${resynced.hwmMiB.toFixed(1)} MiB, restarted engine ${restarted.hwmMiB.toFixed(1)} MiB`);
   console.log(`queued jobs still queued at the end: ${stillQueued} of ${TRACKED.queued} (the running job holds the only slot)`);
+  console.log(`\nslot freed with ${stillQueued} queued: stop → final status ${((blockerFinal ?? NaN) - stopAt).toFixed(0)} ms; final status → next job's configure pod ${((nextConfigure ?? NaN) - (blockerFinal ?? NaN)).toFixed(0)} ms; reconciles in the 3 s after: ${afterFree.reconciles - beforeFree.reconciles}; engine CPU ${(afterFree.cpu - beforeFree.cpu).toFixed(2)} s`);
   console.log(`\nengine bench done in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 } finally {
   podWatch.stop();
