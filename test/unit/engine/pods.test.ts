@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { S3Client } from '@aws-sdk/client-s3';
+import { memoryResultsStore } from '../../support/memory-results-store.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runConfigure } from '../../../engine/pods/configure.ts';
 import { DownloadError, downloadToFile } from '../../../engine/pods/download.ts';
@@ -379,19 +379,7 @@ describe('publishJob', () => {
     writeFileSync(join(root, 'private'), 'no');
     symlinkSync(join(root, 'private'), join(root, 'outputs', 'leak'));
 
-    const stored = new Map<string, Buffer>();
-    const order: string[] = [];
-    const client = {
-      send: async (cmd: { input: { Key: string; Body: Buffer | NodeJS.ReadableStream } }) => {
-        const body = cmd.input.Body;
-        const chunks: Buffer[] = [];
-        if (Buffer.isBuffer(body)) chunks.push(body);
-        else for await (const c of body) chunks.push(Buffer.from(c as Buffer));
-        stored.set(cmd.input.Key, Buffer.concat(chunks));
-        order.push(cmd.input.Key);
-        return {};
-      },
-    } as unknown as S3Client;
+    const { client, stored, order } = memoryResultsStore();
     const limits = { maxBytes: 1_000_000, maxFiles: 100, maxPathBytes: 512 };
     const { results, exitCode } = await publishJob(JOB_ID, root, { client, bucket: 'b', log: new ProgramLog(undefined, () => undefined) }, limits);
 

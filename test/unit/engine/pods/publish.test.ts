@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, openSync, closeSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { S3Client } from '@aws-sdk/client-s3';
+import { memoryResultsStore } from '../../../support/memory-results-store.ts';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PUBLISH_EXIT } from '../../../../lib/job/exit-codes.ts';
 import { ProgramLog } from '../../../../engine/pods/program-log.ts';
@@ -32,26 +32,8 @@ function volume(logs: Record<string, string>, outputs: Record<string, string | {
   return root;
 }
 
-/** A results store in memory that records what was put, in order. */
-function memoryStore() {
-  const stored = new Map<string, Buffer>();
-  const order: string[] = [];
-  const client = {
-    send: async (cmd: { input: { Key: string; Body: Buffer | NodeJS.ReadableStream } }) => {
-      const chunks: Buffer[] = [];
-      const body = cmd.input.Body;
-      if (Buffer.isBuffer(body)) chunks.push(body);
-      else for await (const c of body) chunks.push(Buffer.from(c as Buffer));
-      stored.set(cmd.input.Key, Buffer.concat(chunks));
-      order.push(cmd.input.Key);
-      return {};
-    },
-  } as unknown as S3Client;
-  return { client, stored, order };
-}
-
 async function publish(root: string, limits: { maxBytes: number; maxFiles?: number; maxPathBytes?: number }) {
-  const store = memoryStore();
+  const store = memoryResultsStore();
   const log = new ProgramLog(undefined, () => undefined);
   const out = await publishJob(JOB_ID, root, { client: store.client, bucket: 'b', log }, { maxFiles: 100, maxPathBytes: 512, ...limits });
   return { ...out, ...store, publishLog: store.stored.get(`${JOB_ID}/logs/publish.log`)!.toString() };
