@@ -157,8 +157,8 @@ export async function startLocalStack(env: PlatformEnv, opts: LocalStackOptions 
     for (const p of exitedEarly) p.catch(() => undefined);
     await Promise.race([
       Promise.all([
-        waitFor('the gateway', async () => (await fetch(`${providerUrl}/`)).ok, 60_000, 100),
-        engineMetricsUrl ? waitFor('the engine', async () => (await fetch(`${engineMetricsUrl}/healthz`)).ok, 60_000, 100) : Promise.resolve(),
+        waitFor('the gateway', async (signal) => (await fetch(`${providerUrl}/`, { signal })).ok, 60_000, 100),
+        engineMetricsUrl ? waitFor('the engine', async (signal) => (await fetch(`${engineMetricsUrl}/healthz`, { signal })).ok, 60_000, 100) : Promise.resolve(),
       ]),
       ...exitedEarly,
     ]);

@@ -30,8 +30,8 @@ export async function startObjectStore(opts: { binary: string; stateDir: string;
   });
   const client = s3Client(s3);
   try {
-    await waitFor('MinIO', async () => {
-      const res = await fetch(`${s3.endpoint}/minio/health/ready`);
+    await waitFor('MinIO', async (signal) => {
+      const res = await fetch(`${s3.endpoint}/minio/health/ready`, { signal });
       return res.ok;
     }, 60_000, 200);
     await client.send(new CreateBucketCommand({ Bucket: s3.bucket })).catch(async (err) => {

@@ -29,14 +29,26 @@ export function startProcess(
     child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown'));
     child.once('error', (err) => resolve(`spawn error: ${err.message}`));
   });
-  const stop = async (timeoutMs = 10_000): Promise<void> => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    await exited;
-    clearTimeout(timer);
-  };
+  const stop = (timeoutMs?: number): Promise<void> => stopChild(child, name, timeoutMs);
   return { name, child, logFile: opts.logFile, exited, stop };
+}
+
+/**
+ * SIGTERM, then SIGKILL after `graceMs`, then at most `killWaitMs` more for the exit to be reported: a process stuck
+ * in the kernel fails the stop with its name instead of hanging whoever stops it.
+ */
+export async function stopChild(child: ChildProcess, name: string, graceMs = 10_000, killWaitMs = 10_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const escalate = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  try {
+    await withinDeadline(() => exited, Date.now() + graceMs + killWaitMs);
+  } catch {
+    throw new Error(`${name} (pid ${child.pid}) did not exit within ${graceMs + killWaitMs} ms of SIGTERM and SIGKILL`);
+  } finally {
+    clearTimeout(escalate);
+  }
 }
 
 /** A TCP port on 127.0.0.1 that was free a moment ago. */
@@ -52,18 +64,46 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Polls `check` until it returns true, or fails with the last error after `timeoutMs`. */
-export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, intervalMs = 100): Promise<void> {
+/**
+ * Polls `check` until it returns true, or fails after `timeoutMs` with an error naming what it waited for and the
+ * last error seen. Each check gets only the time that is left (its signal aborts then, and a check that ignores
+ * the signal is abandoned), so a hung request cannot stretch the wait past its bound. `what` may be a function,
+ * read when the wait fails, to name the last state seen.
+ */
+export async function waitFor(
+  what: string | (() => string),
+  check: (signal: AbortSignal) => Promise<boolean>,
+  timeoutMs: number,
+  intervalMs = 100,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   while (Date.now() < deadline) {
     try {
-      if (await check()) return;
+      if (await withinDeadline(check, deadline)) return;
     } catch (err) {
       lastError = err;
     }
-    await new Promise((r) => setTimeout(r, intervalMs));
+    await new Promise((r) => setTimeout(r, Math.max(0, Math.min(intervalMs, deadline - Date.now()))));
   }
   const reason = lastError instanceof Error ? `: ${lastError.message}` : '';
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${reason}`);
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'function' ? what() : what}${reason}`);
+}
+
+/** Runs `work` with an AbortSignal that fires at `deadline`, and rejects then even if `work` ignores the signal. */
+export async function withinDeadline<T>(work: (signal: AbortSignal) => Promise<T>, deadline: number): Promise<T> {
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const err = new Error('attempt cut at the deadline');
+      controller.abort(err);
+      reject(err);
+    }, Math.max(0, deadline - Date.now()));
+  });
+  try {
+    return await Promise.race([work(controller.signal), expired]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

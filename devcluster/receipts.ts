@@ -1,4 +1,5 @@
 import type { Provider, TransactionReceipt } from 'ethers';
+import { waitFor } from './processes.ts';
 
 /**
  * The receipt of a sent transaction, polled with a bound: whatever waits on the chain fails with what it waited for
@@ -6,13 +7,10 @@ import type { Provider, TransactionReceipt } from 'ethers';
  * a receipt asked for just before its block, with no later block to come, once hung a clean test run for 30 minutes.
  */
 export async function minedReceipt(provider: Provider, hash: string, what: string, timeoutMs = 60_000): Promise<TransactionReceipt> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const receipt = await provider.getTransactionReceipt(hash);
-    if (receipt) return receipt;
-    if (Date.now() > deadline) throw new Error(`${what}: no receipt for ${hash} after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  let receipt: TransactionReceipt | null = null;
+  // Each poll gets only the time that is left, so a JSON-RPC call that hangs cannot stretch the bound either.
+  await waitFor(`${what}: a receipt for ${hash}`, async () => (receipt = await provider.getTransactionReceipt(hash)) !== null, timeoutMs, 25);
+  return receipt!;
 }
 
 /** The receipt of a transaction that must succeed: an error naming `what` when it reverted. */

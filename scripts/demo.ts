@@ -11,6 +11,7 @@ import { algorithmDdo, datasetDdo, orderAsset, publishAsset } from '../devcluste
 import { ProviderInstance, ethers5 } from '../devcluster/ocean-client.ts';
 import { containerSectionChecksum, filesChecksum } from '../lib/access/algo-checksums.ts';
 import { parsePrivateHostAllowList } from '../lib/http/address-policy.ts';
+import { FINAL_CODES } from '../lib/job/status.ts';
 import { SENSOR_STATS_ALGORITHM, sensorCsv, servePublisherFiles } from './demo-assets.ts';
 
 const step = (m: string): void => console.log(`\n▶ ${m}`);
@@ -97,15 +98,18 @@ async function main(): Promise<void> {
         logTried = true;
         logStreamed = await streamAlgorithmLog(providerUrl, consumer, job.jobId);
       }
-      if (status.dateFinished || [31, 32, 41, 42, 62, 70, 71, 72].includes(status.status)) break;
+      if (finished(status)) break;
       await sleep(300);
+    }
+    if (!finished(status)) {
+      throw new Error(`timed out after 5 min waiting for job ${job.jobId} to finish (last: ${status.status} ${status.statusText})`);
     }
     if (status.status !== 70) throw new Error(`job ended with ${status.status} ${status.statusText}`);
 
     step('Consumer: downloading the results');
     for (const result of status.results ?? []) {
       const url = await ProviderInstance.getComputeResultUrl(providerUrl, consumer5, job.jobId, result.index ?? 0);
-      const body = await (await fetch(url)).text();
+      const body = await (await fetch(url, { signal: AbortSignal.timeout(60_000) })).text();
       console.log(`  #${result.index} ${result.type} ${result.filename} (${result.filesize} bytes)`);
       // The stored algorithm log is shown when its live stream could not be.
       if (result.type === 'output' || (result.type === 'algorithmLog' && !logStreamed)) console.log(body.replace(/^/gm, '      '));
@@ -118,12 +122,17 @@ async function main(): Promise<void> {
   }
 }
 
+function finished(status: { status: number; dateFinished?: string | null }): boolean {
+  return Boolean(status.dateFinished) || (FINAL_CODES as ReadonlySet<number>).has(status.status);
+}
+
 /** The algorithm's output as it runs, through the signed logs endpoint (follow=true streams from the pod). */
 async function streamAlgorithmLog(providerUrl: string, consumer: Wallet, jobId: string): Promise<boolean> {
-  const nonce = String(Date.now());
+  const nonce = String(Number(await ProviderInstance.getNonce(providerUrl, consumer.address)) + 1);
   const signature = await signed(consumer, consumer.address + jobId + 'algorithm' + nonce);
   const q = new URLSearchParams({ consumerAddress: consumer.address, jobId, stage: 'algorithm', follow: 'true', nonce, signature });
-  const res = await fetch(`${providerUrl}/api/services/computeLogs?${q}`);
+  // Bounded like the job itself: the stream ends with the algorithm, and at the demo's deadline at the latest.
+  const res = await fetch(`${providerUrl}/api/services/computeLogs?${q}`, { signal: AbortSignal.timeout(5 * 60_000) });
   if (!res.ok || !res.body) {
     console.log(`  (algorithm log not available yet: HTTP ${res.status}; it is printed with the results)`);
     return false;

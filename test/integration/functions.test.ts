@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startLocalStack, type LocalStack } from '../../devcluster/local-stack.ts';
 import { algorithmDdo, datasetDdo, orderAsset, publishAsset, type PublishedAsset } from '../../devcluster/ocean-assets.ts';
 import { ProviderInstance, ethers5 } from '../../devcluster/ocean-client.ts';
-import { freePort, waitFor } from '../../devcluster/processes.ts';
+import { freePort, stopChild, waitFor } from '../../devcluster/processes.ts';
 import { containerSectionChecksum } from '../../lib/access/algo-checksums.ts';
 import { FUNCTION_NAMES, endpointOf, type FunctionName } from '../../lib/api/endpoints.ts';
 import type { ProviderFee } from '../../lib/chain/provider-fee.ts';
@@ -549,10 +548,7 @@ describe('each function alone under functions-framework, bundled as its image ho
     return { port, logFile, running: child };
   }
 
-  async function stop(running: ChildProcess): Promise<void> {
-    running.kill('SIGTERM');
-    if (running.exitCode === null) await once(running, 'exit');
-  }
+  const stop = (running: ChildProcess): Promise<void> => stopChild(running, 'the bundled function');
 
   /** Starts the function, waits for it to answer its route, and stops it again. */
   async function probe(name: FunctionName): Promise<number> {
@@ -599,7 +595,7 @@ describe('each function alone under functions-framework, bundled as its image ho
       let text = '';
       await waitFor(`the live log through the bundled function (log: ${logFile})`, async () => {
         const signed = new URL(await logsUrl(consumer, jobId, 'algorithm'));
-        const res = await fetch(`http://127.0.0.1:${port}${signed.pathname}${signed.search}`).catch(() => undefined);
+        const res = await fetch(`http://127.0.0.1:${port}${signed.pathname}${signed.search}`, { signal: AbortSignal.timeout(10_000) }).catch(() => undefined);
         text = (await res?.text()) ?? '';
         return res?.status === 200 && text.includes('live from the pod');
       }, 60_000, 500);

@@ -66,13 +66,13 @@ describe('control-plane identities', () => {
     const role: V1Role = await rbac.readNamespacedRole({ name: 'c2d-fn-nonce', namespace: env.namespaces.system });
     await rbac.replaceNamespacedRole({ name: 'c2d-fn-nonce', namespace: env.namespaces.system, body: { ...role, rules: [] } });
     // The authorizer's RBAC cache follows the Role through a watch: give it a moment.
-    await waitFor('the nonce function to be refused by RBAC', async () => (await fetch(nonceUrl)).status === 500, 15_000, 100);
+    await waitFor('the nonce function to be refused by RBAC', async (signal) => (await fetch(nonceUrl, { signal })).status === 500, 15_000, 100);
     const refused = await fetch(nonceUrl);
     expect(refused.status).toBe(500);
     expect(JSON.stringify(await refused.json())).not.toMatch(/forbidden|serviceaccount/i);
 
     await applyAccessManifests(admin);
-    await waitFor('the nonce function to recover', async () => (await fetch(nonceUrl)).status === 200, 15_000, 100);
+    await waitFor('the nonce function to recover', async (signal) => (await fetch(nonceUrl, { signal })).status === 200, 15_000, 100);
   });
 
   it('renews the tokens the running processes read', async () => {

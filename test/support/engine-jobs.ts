@@ -106,7 +106,7 @@ export async function requestStop(core: CoreV1Api, namespace: string, jobId: str
 
 export async function waitForJob(core: CoreV1Api, namespace: string, jobId: string, until: (job: JobConfigMap) => boolean, timeoutMs = 90_000): Promise<JobConfigMap> {
   let job: JobConfigMap | undefined;
-  await waitFor(`job ${jobId} to reach the expected state (last: ${job?.status.code})`, async () => {
+  await waitFor(() => `job ${jobId} to reach the expected state (last status: ${job?.status.code ?? 'none read'})`, async () => {
     job = await readJob(core, namespace, jobId);
     return until(job);
   }, timeoutMs, 200);

@@ -119,6 +119,7 @@ export class OceanFlow {
     return fetch(`${this.url}/api/services/initializeCompute`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
+      signal: AbortSignal.timeout(30_000),
       body: JSON.stringify({
         datasets: datasets.map(ref),
         algorithm: ref(algorithm),
@@ -171,7 +172,7 @@ export class OceanFlow {
   /** The text of one of the job's results, through the signed result URL. */
   async result(jobId: string, index: number): Promise<string> {
     const signer = new ethers5.Wallet(this.env.keys.consumer, new ethers5.providers.JsonRpcProvider(this.env.rpcUrl));
-    const res = await fetch(await ProviderInstance.getComputeResultUrl(this.url, signer, jobId, index));
+    const res = await fetch(await ProviderInstance.getComputeResultUrl(this.url, signer, jobId, index), { signal: AbortSignal.timeout(30_000) });
     if (!res.ok) throw new Error(`result ${index} of ${jobId}: HTTP ${res.status}`);
     return res.text();
   }
