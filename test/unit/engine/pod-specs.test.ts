@@ -1,9 +1,5 @@
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   ALGORITHM_WRAPPER,
   DEFAULT_POD_SPEC_SETTINGS,
@@ -137,36 +133,6 @@ describe('algorithm pod', () => {
     const w = workflow({ algorithm: { kind: 'raw', source: 'rawcode', container: { image: 'ghcr.io/x/algo', tag: 'v1', entrypoint: 'x', checksum: digest } } });
     expect(algorithmImage(w)).toBe(`ghcr.io/x/algo:v1@${digest}`);
   });
-
-  describe('the wrapper script, run by /bin/sh', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'c2d-wrapper-'));
-    afterAll(() => rmSync(dir, { recursive: true, force: true }));
-    const unescape = (s: string): string => s.replaceAll('$$', '$');
-    const run = (entrypoint: string) =>
-      spawnSync('/bin/sh', ['-c', unescape(escapeKubeVars(ALGORITHM_WRAPPER)), 'algorithm', unescape(escapeKubeVars(entrypoint))], {
-        env: { PATH: process.env.PATH, LOGS: dir },
-        encoding: 'utf8',
-      });
-
-    it('passes the exit code through and copies output to the log file and stdout', () => {
-      const r = run('echo out; echo err >&2; exit 3');
-      expect(r.status).toBe(3);
-      expect(r.stdout).toContain('out');
-      expect(r.stdout).toContain('err');
-      const log = readFileSync(join(dir, 'algorithm.log'), 'utf8');
-      expect(log).toContain('out');
-      expect(log).toContain('err');
-    });
-
-    it('exits 0 on success', () => {
-      expect(run('true').status).toBe(0);
-    });
-
-    it('keeps quoting of the entrypoint intact', () => {
-      const r = run(`printf '%s|' "a b" 'c$d'`);
-      expect(r.stdout).toContain('a b|c$d|');
-    });
-  });
 });
 
 describe('configure pod', () => {
@@ -243,8 +209,4 @@ describe('volume claim', () => {
     expect(pvc.spec).toEqual({ accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1024Mi' } }, storageClassName: 'local' });
     expect(pvc.metadata!.ownerReferences![0]!.uid).toBe('cm-uid-1');
   });
-});
-
-it('the wrapper is valid POSIX sh', () => {
-  expect(() => execFileSync('/bin/sh', ['-n', '-c', ALGORITHM_WRAPPER])).not.toThrow();
 });

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -79,9 +78,11 @@ describe('walkFiles (the publish walker)', () => {
     symlinkSync('sub', join(outputs, 'dir-link'));
     symlinkSync('nowhere', join(outputs, 'dangling'));
     writeFileSync(join(outputs, 'bad\nname'), 'x');
-    execFileSync('mkfifo', [join(outputs, 'pipe')]);
+    // A socket file (not a regular file), made without starting a process; closing it would remove it.
+    const socket = createServer();
+    await new Promise<void>((resolve) => socket.listen(join(outputs, 'pipe'), resolve));
 
-    const { files, refused } = await walkFiles(outputs);
+    const { files, refused } = await walkFiles(outputs).finally(() => socket.close());
     expect(files.map((f) => [f.relative, f.size])).toEqual([
       ['a.txt', 1],
       ['inside-link', 1],
