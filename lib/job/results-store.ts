@@ -1,6 +1,7 @@
 import { DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { MAX_MANIFEST_BYTES, jobResultsPrefix, parseResultsManifest, resultsManifestKey } from './results-manifest.ts';
 import type { Result, ResultType } from './status.ts';
+import type { Env } from '../env.ts';
 
 /**
  * Where a job's results live in the S3-compatible store: `<jobId>/outputs/<path>`, `<jobId>/logs/<name>` and the
@@ -16,19 +17,14 @@ export interface ResultsStoreConfig {
   secretAccessKey: string;
 }
 
-export function resultsStoreConfigFromEnv(env: NodeJS.ProcessEnv = process.env): ResultsStoreConfig {
-  const read = (name: string): string => {
-    const v = env[name];
-    if (!v) throw new Error(`${name} is not set`);
-    return v;
-  };
+export function resultsStoreConfigFromEnv(env: Env): ResultsStoreConfig {
   return {
-    endpoint: read('S3_ENDPOINT'),
-    region: env.S3_REGION || 'us-east-1',
-    bucket: read('S3_BUCKET'),
+    endpoint: env.string('S3_ENDPOINT'),
+    region: env.string('S3_REGION', 'us-east-1'),
+    bucket: env.string('S3_BUCKET'),
     // The dev platform's env file names them S3_ACCESS_KEY / S3_SECRET_KEY.
-    accessKeyId: env.S3_ACCESS_KEY_ID || read('S3_ACCESS_KEY'),
-    secretAccessKey: env.S3_SECRET_ACCESS_KEY || read('S3_SECRET_KEY'),
+    accessKeyId: env.optional('S3_ACCESS_KEY_ID') ?? env.string('S3_ACCESS_KEY'),
+    secretAccessKey: env.optional('S3_SECRET_ACCESS_KEY') ?? env.string('S3_SECRET_KEY'),
   };
 }
 

@@ -276,7 +276,7 @@ const podProgramsImage: ImageSpec = {
       async run(replayer, image) {
         const { code, output, c } = await runToExit(replayer, image, { command: ['publish'] });
         expect(!MISSING_MODULE.test(output), 'a module is missing', c);
-        expect(code === 1 && /publishing failed: Error: C2D_JOB_ID is not set/.test(output), `expected exit 1 "C2D_JOB_ID is not set", got exit ${code}`, c);
+        expect(code === 1 && /publishing failed: ConfigurationError: configuration: C2D_JOB_ID is not set/.test(output), `expected exit 1 "C2D_JOB_ID is not set", got exit ${code}`, c);
         return `exit ${code}: publishing failed: C2D_JOB_ID is not set`;
       },
     },
