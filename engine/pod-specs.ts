@@ -2,6 +2,7 @@ import type { V1Container, V1EnvVar, V1PersistentVolumeClaim, V1Pod, V1PodSecuri
 import { ownerReferenceTo, WORKFLOW_KEY, type JobConfigMap } from '../lib/job/configmap.ts';
 import { LABELS, NETWORK_ALLOW, jobLabels, jobNames, type Stage } from '../lib/job/names.ts';
 import { SECRET_KEY } from '../lib/job/secret.ts';
+import { RESULTS_STORE_ENV } from '../lib/job/results-store-config.ts';
 import { algorithmDid, type Workflow } from '../lib/job/workflow.ts';
 import { CONTAINER_LAYOUT } from './pods/layout.ts';
 
@@ -240,15 +241,6 @@ export function buildAlgorithmPod(job: JobRef, settings: PodSpecSettings): V1Pod
     },
   });
 }
-
-/** Keys of the results store Secret and the variables the publish program reads them from. */
-export const RESULTS_STORE_ENV = {
-  S3_ENDPOINT: 'endpoint',
-  S3_REGION: 'region',
-  S3_BUCKET: 'bucket',
-  S3_ACCESS_KEY_ID: 'accessKeyId',
-  S3_SECRET_ACCESS_KEY: 'secretAccessKey',
-} as const;
 
 export function buildPublishPod(job: JobRef, settings: PodSpecSettings): V1Pod {
   const storeEnv: V1EnvVar[] = Object.entries(RESULTS_STORE_ENV).map(([name, key]) => ({

@@ -1,6 +1,7 @@
 import { createReadStream, type ReadStream } from 'node:fs';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { makeS3Client, resultsStoreConfigFromEnv } from '../../lib/job/results-store.ts';
+import { makeS3Client } from '../../lib/job/results-store.ts';
+import { resultsStoreConfigFromEnv } from '../../lib/job/results-store-config.ts';
 import { resultsManifestKey, serializeResultsManifest } from '../../lib/job/results-manifest.ts';
 import { assertJobId } from '../../lib/job/names.ts';
 import type { Result } from '../../lib/job/status.ts';

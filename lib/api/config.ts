@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parsePrivateHostAllowList, type PrivateHostAllowList } from '../http/address-policy.ts';
 import { ENVIRONMENTS_CONFIGMAP as DEFAULT_ENVIRONMENTS_CONFIGMAP } from '../job/environments.ts';
 import { Env, type EnvVars } from '../env.ts';
+import { resultsStoreConfigFromEnv, type ResultsStoreConfig } from '../job/results-store-config.ts';
 
 /**
  * What a function reads from its environment. Every function checks the same variables at start-up; the ones a
@@ -10,14 +11,6 @@ import { Env, type EnvVars } from '../env.ts';
  */
 const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
-
-export interface S3Config {
-  endpoint: string;
-  accessKey: string;
-  secretKey: string;
-  bucket: string;
-  region: string;
-}
 
 export class FunctionConfig {
   readonly jobsNamespace: string;
@@ -101,13 +94,8 @@ export class FunctionConfig {
     return key;
   }
 
-  s3(): S3Config {
-    return {
-      endpoint: this.required('S3_ENDPOINT', this.#env.url('S3_ENDPOINT')),
-      accessKey: this.required('S3_ACCESS_KEY', this.#env.optional('S3_ACCESS_KEY')),
-      secretKey: this.required('S3_SECRET_KEY', this.#env.optional('S3_SECRET_KEY')),
-      bucket: this.required('S3_BUCKET', this.#env.optional('S3_BUCKET')),
-      region: this.#env.string('S3_REGION', 'us-east-1'),
-    };
+  /** The results store's settings (S3_ENDPOINT, S3_REGION, S3_BUCKET, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY). */
+  resultsStore(): ResultsStoreConfig {
+    return resultsStoreConfigFromEnv(this.#env);
   }
 }

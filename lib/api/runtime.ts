@@ -123,7 +123,7 @@ export class Runtime {
   }
 
   get objects(): ObjectStore {
-    this.#objects ??= lazyObjectStore(this.config.s3());
+    this.#objects ??= lazyObjectStore(this.config.resultsStore());
     return this.#objects;
   }
 

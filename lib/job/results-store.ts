@@ -1,34 +1,18 @@
 import { DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { MAX_MANIFEST_BYTES, jobResultsPrefix, parseResultsManifest, resultsManifestKey } from './results-manifest.ts';
 import type { Result, ResultType } from './status.ts';
-import type { Env } from '../env.ts';
+import type { ResultsStoreConfig } from './results-store-config.ts';
 
 /**
  * Where a job's results live in the S3-compatible store: `<jobId>/outputs/<path>`, `<jobId>/logs/<name>` and the
- * manifest listing them, `<jobId>/manifest.json`.
- * The store's settings come from the environment (in pods, from the results-store Secret by reference).
+ * manifest listing them, `<jobId>/manifest.json`; and the one place an S3 client is made (settings:
+ * results-store-config.ts).
  */
 
-export interface ResultsStoreConfig {
-  endpoint: string;
-  region: string;
-  bucket: string;
-  accessKeyId: string;
-  secretAccessKey: string;
-}
-
-export function resultsStoreConfigFromEnv(env: Env): ResultsStoreConfig {
-  return {
-    endpoint: env.string('S3_ENDPOINT'),
-    region: env.string('S3_REGION', 'us-east-1'),
-    bucket: env.string('S3_BUCKET'),
-    // The dev platform's env file names them S3_ACCESS_KEY / S3_SECRET_KEY.
-    accessKeyId: env.optional('S3_ACCESS_KEY_ID') ?? env.string('S3_ACCESS_KEY'),
-    secretAccessKey: env.optional('S3_SECRET_ACCESS_KEY') ?? env.string('S3_SECRET_KEY'),
-  };
-}
-
 export function makeS3Client(config: ResultsStoreConfig): S3Client {
+  // The SDK's documented switch for its "node >= 22 after January 2027" notice (aws/aws-sdk-js-v3#7983), printed at
+  // each client creation on Node 20; an operator who sets the variable keeps their choice.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   return new S3Client({
     endpoint: config.endpoint,
     region: config.region,

@@ -36,6 +36,7 @@ import { deleteText, logsText, resultText, startText, stopText } from '../../lib
 import type { ProviderFee } from '../../lib/chain/provider-fee.ts';
 import { buildJobConfigMap } from '../../lib/job/configmap.ts';
 import { newJobId } from '../../lib/job/names.ts';
+import { resultsStoreEnv } from '../../lib/job/results-store-config.ts';
 import { initialStatus } from '../../lib/job/status.ts';
 import { loadKubeConfig } from '../../lib/kube/client.ts';
 import type { Workflow } from '../../lib/job/workflow.ts';
@@ -82,7 +83,7 @@ function functionEnv(s: Setup, name: FunctionName | 'floor', port: number, provi
     JOBS_NAMESPACE: env.namespaces.jobs, SYSTEM_NAMESPACE: env.namespaces.system,
     CHAIN_ID: String(env.chainId), RPC_URL: env.rpcUrl, ERC721_FACTORY_ADDRESS: env.ocean.ERC721Factory,
     PROVIDER_URL: providerUrl, PROVIDER_ADDRESS: s.provider.address, PROVIDER_PUBLIC_KEY: s.provider.signingKey.publicKey,
-    S3_ENDPOINT: env.s3.endpoint, S3_ACCESS_KEY: env.s3.accessKey, S3_SECRET_KEY: env.s3.secretKey, S3_BUCKET: env.s3.bucket, S3_REGION: env.s3.region,
+    ...resultsStoreEnv(env.s3),
     ...(signer && { PROVIDER_KEY: env.keys.provider, PRIVATE_FILE_HOSTS_ALLOWED: '127.0.0.0/8' }),
   };
 }

@@ -191,7 +191,7 @@ describe('knative/deploy.sh', () => {
       namespace: SYSTEM,
       body: {
         metadata: { name: 'c2d-results-store' },
-        stringData: { endpoint: env.s3.endpoint, region: env.s3.region, bucket: env.s3.bucket, accessKeyId: env.s3.accessKey, secretAccessKey: env.s3.secretKey },
+        stringData: { ...env.s3 },
       },
     });
 

@@ -2,7 +2,7 @@ import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startLocalStack, type LocalStack } from '../../devcluster/local-stack.ts';
-import { s3Client } from '../../devcluster/object-store.ts';
+import { makeS3Client } from '../../lib/job/results-store.ts';
 import { waitFor } from '../../devcluster/processes.ts';
 import type { JobConfigMap } from '../../lib/job/configmap.ts';
 import { jobNames, type Stage } from '../../lib/job/names.ts';
@@ -40,7 +40,7 @@ const SECRET_TOKEN = `tok-${Math.random().toString(36).slice(2)}`;
 beforeAll(async () => {
   kc = loadKubeConfig(env.kubeconfig);
   core = kc.makeApiClient(CoreV1Api);
-  s3 = s3Client(env.s3);
+  s3 = makeS3Client(env.s3);
   files = await new FileServer().start();
   files.file('/data.csv', DATASET);
   pods = new JobObjectWatch(kc, ns, 'pods');

@@ -17,6 +17,7 @@ import { FUNCTION_NAMES, endpointOf, type FunctionName } from '../../lib/api/end
 import type { ProviderFee } from '../../lib/chain/provider-fee.ts';
 import type { ProviderFees } from '../../node_modules/@oceanprotocol/lib/dist/types/@types/Provider.js';
 import { jobNames, newJobId } from '../../lib/job/names.ts';
+import { resultsStoreEnv } from '../../lib/job/results-store-config.ts';
 import { bundleFunctions } from '../../scripts/bundle-functions.ts';
 import { loadKubeConfig } from '../../lib/kube/client.ts';
 
@@ -540,8 +541,7 @@ describe('each function alone under functions-framework, bundled as its image ho
           PATH: process.env.PATH, HOME: process.env.HOME, PORT: String(port), KUBECONFIG: env.kubeconfig,
           JOBS_NAMESPACE: env.namespaces.jobs, SYSTEM_NAMESPACE: env.namespaces.system, PROVIDER_URL: url,
           PROVIDER_KEY: env.keys.provider, RPC_URL: env.rpcUrl, CHAIN_ID: String(env.chainId),
-          ERC721_FACTORY_ADDRESS: env.ocean.ERC721Factory, S3_ENDPOINT: env.s3.endpoint, S3_ACCESS_KEY: env.s3.accessKey,
-          S3_SECRET_KEY: env.s3.secretKey, S3_BUCKET: env.s3.bucket, S3_REGION: env.s3.region,
+          ERC721_FACTORY_ADDRESS: env.ocean.ERC721Factory, ...resultsStoreEnv(env.s3),
         },
         stdio: ['ignore', out, out],
       },
