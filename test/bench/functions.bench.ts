@@ -39,7 +39,7 @@ import { newJobId } from '../../lib/job/names.ts';
 import { resultsStoreEnv } from '../../lib/job/results-store-config.ts';
 import { initialStatus } from '../../lib/job/status.ts';
 import { loadKubeConfig } from '../../lib/kube/client.ts';
-import type { Workflow } from '../../lib/job/workflow.ts';
+import { workflow as fixtureWorkflow } from '../support/job-fixtures.ts';
 import { bundleFunctions } from '../../scripts/bundle-functions.ts';
 
 const FF_MAIN = 'node_modules/@google-cloud/functions-framework/build/src/main.js';
@@ -228,12 +228,11 @@ async function seedJobs(env: PlatformEnv, owners: string[], count: number): Prom
       const jobId = newJobId();
       const did = `did:op:${'a'.repeat(63)}${(i + k) % 10}`;
       const tx = `0x${(i + k).toString(16).padStart(64, '0')}`;
-      const workflow: Workflow = {
-        version: 1, jobId, owner, environment: 'local-default', agreementId: tx, dateCreated: now.toISOString(),
+      const workflow = fixtureWorkflow({
+        jobId, owner, environment: 'local-default', agreementId: tx, dateCreated: now.toISOString(),
         datasets: [{ did, serviceId: 'compute', transferTxId: tx, files: [{ index: 0 }] }],
         algorithm: { kind: 'published', did, serviceId: 'access', transferTxId: tx, container: { image: 'node', tag: '20', entrypoint: 'node $ALGO' }, files: [{ index: 0, checksum: 'a'.repeat(64) }] },
-        allowNetworkAccess: false, limits: { maxDurationSeconds: 60, cpu: 1, memoryMiB: 256, diskMiB: 256 },
-      };
+      });
       const status = { ...initialStatus(now), code: 70 as const, text: 'Job finished', dateFinished: now.toISOString() };
       await core.createNamespacedConfigMap({ namespace: env.namespaces.jobs, body: buildJobConfigMap(workflow, status, env.namespaces.jobs) });
       jobs.push({ owner, jobId });

@@ -8,22 +8,8 @@ import type { JobConfigMap } from '../../lib/job/configmap.ts';
 import { jobNames, type Stage } from '../../lib/job/names.ts';
 import { isFinal, StatusCode, type Result } from '../../lib/job/status.ts';
 import { loadKubeConfig } from '../../lib/kube/client.ts';
-import {
-  FileServer,
-  JobObjectWatch,
-  buildJob,
-  createJob,
-  maxActivePods,
-  nodeAlgorithm,
-  readJob,
-  readObject,
-  requestStop,
-  sha256,
-  shellAlgorithm,
-  waitForFinal,
-  type BuiltJob,
-  type JobSpec,
-} from '../support/engine-jobs.ts';
+import { FileServer, JobObjectWatch, createJob, maxActivePods, readJob, readObject, requestStop, waitForFinal } from '../support/engine-jobs.ts';
+import { buildJob, nodeAlgorithm, sha256, shellAlgorithm, type BuiltJob, type JobSpec } from '../support/job-fixtures.ts';
 
 const env = inject('platform');
 const ns = env.namespaces.jobs;

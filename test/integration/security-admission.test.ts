@@ -14,7 +14,7 @@ import { initialStatus, STATUS_TEXT, type JobStatus, type StatusCode } from '../
 import type { Workflow } from '../../lib/job/workflow.ts';
 import { kubeStatus } from '../../lib/kube/errors.ts';
 import { loadKubeConfig } from '../../lib/kube/client.ts';
-import { secretData, workflow } from '../unit/engine/fixtures.ts';
+import { secretData, workflow } from '../support/job-fixtures.ts';
 
 /**
  * Issue 10, item 8: a function must not be able to rewrite a job. Each call here is made with the real token of the

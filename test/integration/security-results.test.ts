@@ -9,7 +9,8 @@ import { jobNames } from '../../lib/job/names.ts';
 import { buildJobSecret } from '../../lib/job/secret.ts';
 import { StatusCode, initialStatus, type Result } from '../../lib/job/status.ts';
 import { loadKubeConfig } from '../../lib/kube/client.ts';
-import { FileServer, buildJob, createJob, nodeAlgorithm, readObject, sha256, waitForFinal, type BuiltJob } from '../support/engine-jobs.ts';
+import { FileServer, createJob, readObject, waitForFinal } from '../support/engine-jobs.ts';
+import { buildJob, nodeAlgorithm, sha256, type BuiltJob } from '../support/job-fixtures.ts';
 
 /**
  * Issue 10, items 6 and 7, played against the running platform: a job whose results list outgrows its ConfigMap,

@@ -23,7 +23,7 @@ import { STOP_ANNOTATION } from '../../../lib/job/configmap.ts';
 import { FINAL_CODES, initialStatus, isFinal, serializeStatus, STATUS_TEXT, StatusCode } from '../../../lib/job/status.ts';
 import { parseWorkflow } from '../../../lib/job/workflow.ts';
 import { PROVIDER_KEY_HOLDERS } from '../../../functions/gateway.ts';
-import { workflow } from '../engine/fixtures.ts';
+import { workflow } from '../../support/job-fixtures.ts';
 
 /**
  * Security invariants of everything this repository deploys: the kustomize manifests, the Knative Services and the

@@ -6,7 +6,7 @@ import { silentLogger } from '../../../../lib/http/log.ts';
 import { buildJobConfigMap } from '../../../../lib/job/configmap.ts';
 import { jobNames } from '../../../../lib/job/names.ts';
 import { initialStatus } from '../../../../lib/job/status.ts';
-import { workflow } from '../../engine/fixtures.ts';
+import { workflow } from '../../../support/job-fixtures.ts';
 import { kubeStatus } from '../../../../lib/kube/errors.ts';
 import type { ClientNode, Kube } from '../../../../lib/kube/lazy.ts';
 

@@ -24,7 +24,7 @@ import { resultObjectKey } from '../../../../lib/job/results-store.ts';
 import { SECRET_KEY, buildJobSecret, parseJobSecretFile } from '../../../../lib/job/secret.ts';
 import { FINAL_CODES, STATUS_TEXT, StatusCode, TERMINATION_CODE, initialStatus, isFinal, parseStatusJson, serializeStatus } from '../../../../lib/job/status.ts';
 import { additionalDatasets, algorithmDid, parseJobSecretData, parseWorkflow, primaryDataset, secretMismatches, workflowSchema } from '../../../../lib/job/workflow.ts';
-import { DATASET2_DID, DATASET_DID, JOB_ID, OWNER, environment, secretData, workflow } from '../../engine/fixtures.ts';
+import { DATASET2_DID, DATASET_DID, JOB_ID, OWNER, environment, secretData, workflow } from '../../../support/job-fixtures.ts';
 
 describe('names', () => {
   it('generates random 32-hex job ids', () => {
