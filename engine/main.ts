@@ -79,8 +79,13 @@ metrics.isLeader = () => leader.isLeader();
 
 const server = createServer((req, res) => {
   if (req.url === '/metrics') {
-    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-    res.end(metrics.render());
+    metrics.render().then(
+      (text) => res.writeHead(200, { 'content-type': metrics.contentType }).end(text),
+      (err: unknown) => {
+        log.error('metrics failed to render', { error: (err as Error).message });
+        res.writeHead(500).end();
+      },
+    );
   } else if (req.url === '/healthz') {
     res.writeHead(200, { 'content-type': 'text/plain' });
     res.end('ok\n');
