@@ -11,7 +11,7 @@ import type { PlatformEnv } from './platform-env.ts';
 import { freePort, startProcess, waitFor, type ManagedProcess } from './processes.ts';
 
 const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
-export const RESULTS_STORE_SECRET = 'c2d-results-store';
+const RESULTS_STORE_SECRET = 'c2d-results-store';
 
 export interface LocalStack {
   /** The provider base URL Ocean clients use: every function behind one gateway. */

@@ -12,7 +12,7 @@ import { CONTAINER_LAYOUT } from './pods/layout.ts';
  * (unless the workflow allows it), no secrets and a hard deadline.
  */
 
-export const DEFAULT_POD_PROGRAMS_IMAGE = 'c2d/pod-programs:0.1.0';
+const DEFAULT_POD_PROGRAMS_IMAGE = 'c2d/pod-programs:0.1.0';
 
 export interface PodSpecSettings {
   /** Image holding this project's pod programs (`configure`, `publish`). */
@@ -52,8 +52,8 @@ export const DEFAULT_POD_SPEC_SETTINGS: PodSpecSettings = {
 export type JobRef = Pick<JobConfigMap, 'name' | 'uid' | 'workflow'> & { namespace?: string };
 
 const VOLUME = { data: 'data', tmp: 'tmp', secret: 'job-secret', workflow: 'workflow' } as const;
-export const SECRET_MOUNT = '/secrets/job';
-export const WORKFLOW_MOUNT = '/workflow';
+const SECRET_MOUNT = '/secrets/job';
+const WORKFLOW_MOUNT = '/workflow';
 
 function metadata(job: JobRef, name: string, role: Parameters<typeof jobLabels>[1], extraLabels: Record<string, string> = {}) {
   const w = job.workflow;
@@ -193,7 +193,7 @@ export function algorithmImage(workflow: Workflow): string {
 }
 
 /** The algorithm's command line with `$ALGO` replaced by the algorithm file's path. */
-export function algorithmCommandLine(workflow: Workflow): string {
+function algorithmCommandLine(workflow: Workflow): string {
   return workflow.algorithm.container.entrypoint.replaceAll('$ALGO', CONTAINER_LAYOUT.algorithm);
 }
 

@@ -12,7 +12,7 @@ export interface EncryptDeps extends BaseDeps {
 }
 
 /** DDOs with many services are larger than the API's other bodies. */
-export const ENCRYPT_MAX_BODY_BYTES = 1024 * 1024;
+const ENCRYPT_MAX_BODY_BYTES = 1024 * 1024;
 
 /**
  * POST /api/services/encrypt?chainId= with the raw bytes to encrypt (ocean.js sends a JSON document as

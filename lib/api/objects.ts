@@ -3,7 +3,7 @@ import { HttpError, notFound } from '../http/errors.ts';
 import { attachmentDisposition, parseRange } from '../http/range.ts';
 import type { ResultsStoreConfig } from '../job/results-store-config.ts';
 
-export type S3Sdk = typeof import('@aws-sdk/client-s3');
+type S3Sdk = typeof import('@aws-sdk/client-s3');
 
 /** The results bucket. The SDK is loaded, and the client made, on first use (`connect`). */
 export interface ObjectStore {

@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { HttpError, payloadTooLarge, toHttpError } from './errors.ts';
+import { payloadTooLarge, toHttpError } from './errors.ts';
 import type { Logger } from './log.ts';
 
 /** Bodies of this API are small JSON documents; the cap keeps a caller from making a replica buffer more. */
@@ -53,4 +53,3 @@ export function createFunctionApp({ name, logger, maxBodyBytes = DEFAULT_MAX_BOD
   return app;
 }
 
-export { HttpError };

@@ -23,7 +23,7 @@ export const RESULTS_STORE_ENV = {
   S3_SECRET_ACCESS_KEY: 'secretAccessKey',
 } as const satisfies Record<string, keyof ResultsStoreConfig>;
 
-export const DEFAULT_S3_REGION = 'us-east-1';
+const DEFAULT_S3_REGION = 'us-east-1';
 
 export function resultsStoreConfigFromEnv(env: Env): ResultsStoreConfig {
   return {

@@ -30,7 +30,7 @@ import { writeLocalConfig, localEnvironment } from '../../devcluster/local-stack
 import { freePort, waitFor } from '../../devcluster/processes.ts';
 import type { PlatformEnv } from '../../devcluster/platform-env.ts';
 import { containerSectionChecksum } from '../../lib/access/algo-checksums.ts';
-import { FUNCTION_NAMES, endpointOf, type FunctionName } from '../../lib/api/endpoints.ts';
+import { ENDPOINTS, FUNCTION_NAMES, INFO_ENDPOINT, type FunctionName } from '../../lib/api/endpoints.ts';
 import { NONCE_FLOOR } from '../../lib/auth/nonce-policy.ts';
 import { deleteText, logsText, resultText, startText, stopText } from '../../lib/auth/signed-texts.ts';
 import type { ProviderFee } from '../../lib/chain/provider-fee.ts';
@@ -136,7 +136,7 @@ async function realRequest(s: Setup, name: FunctionName | 'floor'): Promise<Real
       return { path: '/', method: 'GET' };
     case 'info':
     case 'environments':
-      return { path: endpointOf(name).path, method: 'GET' };
+      return { path: [INFO_ENDPOINT, ...ENDPOINTS].find((e) => e.fn === name)!.path, method: 'GET' };
     case 'nonce':
       return { path: `/api/services/nonce${q({ userAddress: address })}`, method: 'GET' };
     case 'status':

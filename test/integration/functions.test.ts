@@ -13,7 +13,7 @@ import { algorithmDdo, datasetDdo, orderAsset, publishAsset, type PublishedAsset
 import { ProviderInstance, ethers5 } from '../../devcluster/ocean-client.ts';
 import { freePort, waitFor } from '../../devcluster/processes.ts';
 import { containerSectionChecksum } from '../../lib/access/algo-checksums.ts';
-import { FUNCTION_NAMES, endpointOf, type FunctionName } from '../../lib/api/endpoints.ts';
+import { ENDPOINTS, FUNCTION_NAMES, INFO_ENDPOINT, type FunctionName } from '../../lib/api/endpoints.ts';
 import type { ProviderFee } from '../../lib/chain/provider-fee.ts';
 import type { ProviderFees } from '../../node_modules/@oceanprotocol/lib/dist/types/@types/Provider.js';
 import { jobNames, newJobId } from '../../lib/job/names.ts';
@@ -558,7 +558,7 @@ describe('each function alone under functions-framework, bundled as its image ho
   async function probe(name: FunctionName): Promise<number> {
     const { port, logFile, running } = await spawnBundled(name);
     try {
-      const { method, path } = endpointOf(name);
+      const { method, path } = [INFO_ENDPOINT, ...ENDPOINTS].find((e) => e.fn === name)!;
       const { query = '', body } = probes[name];
       let status = 0;
       await waitFor(`function ${name} (log: ${logFile})`, async () => {

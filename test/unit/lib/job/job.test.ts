@@ -8,7 +8,7 @@ import {
   statusPatch,
   stopRequestPatch,
 } from '../../../../lib/job/configmap.ts';
-import { ENVIRONMENTS_KEY, environmentsFromConfigMap, environmentsToConfigMapData, findEnvironment, isFree, parseEnvironments } from '../../../../lib/job/environments.ts';
+import { ENVIRONMENTS_KEY, environmentsFromConfigMap, environmentsToConfigMapData, findEnvironment, parseEnvironments } from '../../../../lib/job/environments.ts';
 import {
   ALL_JOB_OBJECTS_SELECTOR,
   LABELS,
@@ -189,12 +189,10 @@ describe('environments', () => {
     expect(() => environmentsFromConfigMap({ data: { [ENVIRONMENTS_KEY]: '[{"id":"x"}]' } })).toThrow();
   });
 
-  it('lower-cases addresses, refuses duplicate ids, knows free environments', () => {
+  it('lower-cases addresses and refuses duplicate ids', () => {
     const [e] = parseEnvironments([{ ...environment(), consumerAddress: OWNER.toUpperCase().replace('0X', '0x'), fees: [{ chainId: 8996, feeToken: '0x' + 'A'.repeat(40), pricePerMinute: '5' }] }]);
     expect(e!.consumerAddress).toBe(OWNER);
     expect(e!.fees[0]!.feeToken).toBe('0x' + 'a'.repeat(40));
-    expect(isFree(e!, 8996)).toBe(false);
-    expect(isFree(e!, 1)).toBe(true);
     expect(() => parseEnvironments([environment(), environment()])).toThrow();
   });
 });
