@@ -15,7 +15,7 @@ import { freePort, startProcess } from './processes.ts';
 import { succeeded } from './receipts.ts';
 
 /** Ocean's development chain id (barge uses it too). */
-export const OCEAN_DEV_CHAIN_ID = 8996;
+const OCEAN_DEV_CHAIN_ID = 8996;
 
 export interface ChainHandle {
   rpcUrl: string;
@@ -34,7 +34,7 @@ export interface ChainRoles {
 }
 
 /** anvil's default mnemonic; passed explicitly so the keys below stay right whatever anvil's default becomes. */
-export const DEV_MNEMONIC = 'test test test test test test test test test test test junk';
+const DEV_MNEMONIC = 'test test test test test test test test test test test junk';
 const ROLES = ['deployer', 'publisher', 'consumer', 'provider', 'other'] as const;
 let keysCache: ChainRoles | undefined;
 
@@ -52,7 +52,7 @@ const require = createRequire(import.meta.url);
  * The native anvil binary. The npm package's `bin` is a node wrapper that spawns it; running the binary directly
  * means our pid is anvil's, so stop() cannot orphan it.
  */
-export function anvilBinary(): string {
+function anvilBinary(): string {
   const arch = process.arch === 'x64' ? 'amd64' : process.arch;
   const platformPackage = `@foundry-rs/anvil-${process.platform}-${arch}`;
   try {

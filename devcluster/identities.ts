@@ -18,7 +18,7 @@ const manifestsDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'manife
  * and the admission policy narrowing the functions' ConfigMap writes. The rest of manifests/ (the engine
  * Deployment, quota, NetworkPolicies) describes a real cluster's workloads and is left to deploy.test.ts.
  */
-export const ACCESS_MANIFESTS = ['rbac-engine.yaml', 'rbac-functions.yaml', 'admission-policy.yaml'] as const;
+const ACCESS_MANIFESTS = ['rbac-engine.yaml', 'rbac-functions.yaml', 'admission-policy.yaml'] as const;
 
 export const ENGINE_SERVICE_ACCOUNT = 'c2d-engine';
 export const functionServiceAccount = (fn: FunctionName): string => `c2d-fn-${fn}`;
@@ -35,7 +35,7 @@ export async function applyAccessManifests(kc: KubeConfig): Promise<void> {
 }
 
 /** A kubeconfig for one ServiceAccount whose token is read from a file, re-read every minute by client-node. */
-export function serviceAccountKubeconfig(server: string, caData: string, account: string, tokenFile: string): object {
+function serviceAccountKubeconfig(server: string, caData: string, account: string, tokenFile: string): object {
   return {
     apiVersion: 'v1',
     kind: 'Config',

@@ -6,11 +6,12 @@ import { Wallet } from 'ethers';
 import { loadKubeConfig } from '../lib/kube/client.ts';
 import { applyAccessManifests, CONTROL_PLANE_ACCOUNTS, ENGINE_SERVICE_ACCOUNT, mintServiceAccountIdentities, type ServiceAccountIdentities } from './identities.ts';
 import { ENVIRONMENTS_CONFIGMAP, environmentsToConfigMapData, type Environment } from '../lib/job/environments.ts';
+import { resultsStoreEnv } from '../lib/job/results-store-config.ts';
 import type { PlatformEnv } from './platform-env.ts';
 import { freePort, startProcess, waitFor, type ManagedProcess } from './processes.ts';
 
 const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
-export const RESULTS_STORE_SECRET = 'c2d-results-store';
+const RESULTS_STORE_SECRET = 'c2d-results-store';
 
 export interface LocalStack {
   /** The provider base URL Ocean clients use: every function behind one gateway. */
@@ -86,16 +87,12 @@ export async function writeLocalConfig(kc: KubeConfig, env: PlatformEnv, environ
   );
   const secret = {
     metadata: { name: RESULTS_STORE_SECRET, namespace: env.namespaces.jobs },
-    stringData: { endpoint: env.s3.endpoint, region: env.s3.region, bucket: env.s3.bucket, accessKeyId: env.s3.accessKey, secretAccessKey: env.s3.secretKey },
+    stringData: { ...env.s3 },
   };
   await upsert(
     () => core.createNamespacedSecret({ namespace: env.namespaces.jobs, body: secret }),
     () => core.replaceNamespacedSecret({ name: RESULTS_STORE_SECRET, namespace: env.namespaces.jobs, body: secret }),
   );
-}
-
-function s3Env(env: PlatformEnv): NodeJS.ProcessEnv {
-  return { S3_ENDPOINT: env.s3.endpoint, S3_REGION: env.s3.region, S3_BUCKET: env.s3.bucket, S3_ACCESS_KEY: env.s3.accessKey, S3_SECRET_KEY: env.s3.secretKey };
 }
 
 /** Starts the engine and every function behind one gateway on 127.0.0.1, against a running platform. */
@@ -135,7 +132,7 @@ export async function startLocalStack(env: PlatformEnv, opts: LocalStackOptions 
       const entry = opts.engineEntry ?? join(projectRoot, 'engine/main.ts');
       processes.push(startProcess('engine', process.execPath, entry.endsWith('.js') ? [entry] : ['--import', 'tsx', entry], {
         logFile: join(logDir, 'engine.log'), cwd: projectRoot,
-        env: { ...base, KUBECONFIG: engineKubeconfig, ...s3Env(env), ENVIRONMENTS_NAMESPACE: env.namespaces.system, LEASE_NAMESPACE: env.namespaces.system, METRICS_PORT: String(metricsPort), METRICS_HOST: '127.0.0.1', POD_NAME: `engine-local-${process.pid}` },
+        env: { ...base, KUBECONFIG: engineKubeconfig, ...resultsStoreEnv(env.s3), ENVIRONMENTS_NAMESPACE: env.namespaces.system, LEASE_NAMESPACE: env.namespaces.system, METRICS_PORT: String(metricsPort), METRICS_HOST: '127.0.0.1', POD_NAME: `engine-local-${process.pid}` },
       }));
     }
     const port = opts.gatewayPort ?? (await freePort());
@@ -144,7 +141,7 @@ export async function startLocalStack(env: PlatformEnv, opts: LocalStackOptions 
       logFile: join(logDir, 'gateway.log'), cwd: projectRoot,
       env: {
         ...base, ...(identities ? { FUNCTION_KUBECONFIG_DIR: identitiesDir } : { KUBECONFIG: env.kubeconfig }),
-        ...s3Env(env), PORT: String(port), PROVIDER_URL: providerUrl, RPC_URL: env.rpcUrl, CHAIN_ID: String(env.chainId),
+        ...resultsStoreEnv(env.s3), PORT: String(port), PROVIDER_URL: providerUrl, RPC_URL: env.rpcUrl, CHAIN_ID: String(env.chainId),
         ERC721_FACTORY_ADDRESS: env.ocean.ERC721Factory,
         PROVIDER_KEY: env.keys.provider, PROVIDER_ADDRESS: provider.address, PROVIDER_PUBLIC_KEY: provider.signingKey.publicKey,
         ...opts.functionSettings,

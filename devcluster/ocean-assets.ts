@@ -33,13 +33,13 @@ export interface OceanFile {
 }
 
 /** What Ocean encrypts into `services[].files`: the files, bound to the asset's NFT and the service's datatoken. */
-export interface OceanFilesObject {
+interface OceanFilesObject {
   nftAddress: string;
   datatokenAddress: string;
   files: OceanFile[];
 }
 
-export interface TrustedAlgorithm {
+interface TrustedAlgorithm {
   did: string;
   filesChecksum: string;
   containerSectionChecksum: string;
@@ -72,7 +72,7 @@ export interface AlgorithmContainer {
   checksum: string;
 }
 
-export interface DdoMetadata {
+interface DdoMetadata {
   created: string;
   updated: string;
   type: 'dataset' | 'algorithm';
@@ -185,7 +185,7 @@ export function assetDid(nftAddress: string, chainId: number): string {
 }
 
 /** ECIES-encrypts to a secp256k1 public key (hex, 64 or 65 bytes) as Ocean's provider `encrypt` does; 0x-hex out. */
-export function eciesEncryptHex(publicKeyHex: string, plaintext: Uint8Array): string {
+function eciesEncryptHex(publicKeyHex: string, plaintext: Uint8Array): string {
   return hexlify(encrypt(publicKeyHex.replace(/^0x/, ''), plaintext));
 }
 
@@ -452,7 +452,7 @@ export function deployDatatokenOutsideFactory(
   );
 }
 
-export interface ConsumeMarketFee {
+interface ConsumeMarketFee {
   consumeMarketFeeAddress: string;
   consumeMarketFeeToken: string;
   consumeMarketFeeAmount: string;

@@ -1,3 +1,5 @@
+import { resultsStoreEnv, type ResultsStoreConfig } from '../lib/job/results-store-config.ts';
+
 /**
  * What a running local platform tells its users (tests, benchmarks, the demo). It is written to `.dev/env` as
  * shell variables by `npm run dev -- up`, and provided to integration tests as `inject('platform')`.
@@ -15,7 +17,7 @@ export interface PlatformEnv {
   keys: { deployer: string; publisher: string; consumer: string; provider: string; other: string };
   /** Addresses of Ocean's contracts deployed on the local chain, by contract name (ERC721Factory, Router, ...). */
   ocean: Record<string, string>;
-  s3: { endpoint: string; accessKey: string; secretKey: string; bucket: string; region: string };
+  s3: ResultsStoreConfig;
   /** Absolute path of the built `kn` CLI. */
   kn: string;
 }
@@ -34,11 +36,7 @@ export function toShellEnv(env: PlatformEnv): string {
     CONSUMER_KEY: env.keys.consumer,
     PROVIDER_KEY: env.keys.provider,
     OTHER_KEY: env.keys.other,
-    S3_ENDPOINT: env.s3.endpoint,
-    S3_ACCESS_KEY: env.s3.accessKey,
-    S3_SECRET_KEY: env.s3.secretKey,
-    S3_BUCKET: env.s3.bucket,
-    S3_REGION: env.s3.region,
+    ...resultsStoreEnv(env.s3),
     KN: env.kn,
     OCEAN_ADDRESSES: JSON.stringify(env.ocean),
   };

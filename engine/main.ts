@@ -4,8 +4,9 @@ import { CoordinationV1Api } from '@kubernetes/client-node';
 import { parsePrivateHostAllowList } from '../lib/http/address-policy.ts';
 import { jsonLogger } from '../lib/http/log.ts';
 import { loadKubeConfig } from '../lib/kube/client.ts';
-import { makeS3Client, resultsStoreConfigFromEnv } from '../lib/job/results-store.ts';
-import { envPositiveInt, envString } from './pods/env.ts';
+import { makeS3Client } from '../lib/job/results-store.ts';
+import { resultsStoreConfigFromEnv } from '../lib/job/results-store-config.ts';
+import { Env } from '../lib/env.ts';
 import { Engine } from './engine.ts';
 import { LeaderElector } from './leader.ts';
 import { EngineMetrics } from './metrics.ts';
@@ -22,63 +23,69 @@ import { DEFAULT_PLANNER_SETTINGS, type PlannerSettings } from './planner.ts';
  *   download from, lib/http/address-policy.ts; default none), and S3_ENDPOINT, S3_REGION, S3_BUCKET, S3_ACCESS_KEY_ID,
  *   S3_SECRET_ACCESS_KEY (to remove expired results).
  */
-const env = process.env;
+const env = new Env();
 const log = jsonLogger('engine');
 
-const namespace = envString(env, 'JOBS_NAMESPACE', 'c2d-jobs');
+const namespace = env.string('JOBS_NAMESPACE', 'c2d-jobs');
+const storageClassName = env.optional('STORAGE_CLASS');
 const planner: PlannerSettings = {
-  configureDeadlineSeconds: envPositiveInt(env, 'CONFIGURE_DEADLINE_SECONDS', DEFAULT_PLANNER_SETTINGS.configureDeadlineSeconds),
-  publishDeadlineSeconds: envPositiveInt(env, 'PUBLISH_DEADLINE_SECONDS', DEFAULT_PLANNER_SETTINGS.publishDeadlineSeconds),
-  deadlineGraceSeconds: envPositiveInt(env, 'DEADLINE_GRACE_SECONDS', DEFAULT_PLANNER_SETTINGS.deadlineGraceSeconds),
-  secretWaitSeconds: envPositiveInt(env, 'SECRET_WAIT_SECONDS', DEFAULT_PLANNER_SETTINGS.secretWaitSeconds),
-  retentionSeconds: envPositiveInt(env, 'RETENTION_SECONDS', DEFAULT_PLANNER_SETTINGS.retentionSeconds),
+  configureDeadlineSeconds: env.int('CONFIGURE_DEADLINE_SECONDS', DEFAULT_PLANNER_SETTINGS.configureDeadlineSeconds),
+  publishDeadlineSeconds: env.int('PUBLISH_DEADLINE_SECONDS', DEFAULT_PLANNER_SETTINGS.publishDeadlineSeconds),
+  deadlineGraceSeconds: env.int('DEADLINE_GRACE_SECONDS', DEFAULT_PLANNER_SETTINGS.deadlineGraceSeconds),
+  secretWaitSeconds: env.int('SECRET_WAIT_SECONDS', DEFAULT_PLANNER_SETTINGS.secretWaitSeconds),
+  retentionSeconds: env.int('RETENTION_SECONDS', DEFAULT_PLANNER_SETTINGS.retentionSeconds),
   defaultStorageExpirySeconds: DEFAULT_PLANNER_SETTINGS.defaultStorageExpirySeconds,
 };
 const pods: PodSpecSettings = {
   ...DEFAULT_POD_SPEC_SETTINGS,
-  podProgramsImage: envString(env, 'POD_PROGRAMS_IMAGE', DEFAULT_POD_SPEC_SETTINGS.podProgramsImage),
-  resultsStoreSecret: envString(env, 'RESULTS_STORE_SECRET', DEFAULT_POD_SPEC_SETTINGS.resultsStoreSecret),
-  uid: envPositiveInt(env, 'JOB_UID', DEFAULT_POD_SPEC_SETTINGS.uid),
-  gid: envPositiveInt(env, 'JOB_GID', DEFAULT_POD_SPEC_SETTINGS.gid),
+  podProgramsImage: env.string('POD_PROGRAMS_IMAGE', DEFAULT_POD_SPEC_SETTINGS.podProgramsImage),
+  resultsStoreSecret: env.string('RESULTS_STORE_SECRET', DEFAULT_POD_SPEC_SETTINGS.resultsStoreSecret),
+  uid: env.int('JOB_UID', DEFAULT_POD_SPEC_SETTINGS.uid),
+  gid: env.int('JOB_GID', DEFAULT_POD_SPEC_SETTINGS.gid),
   configureDeadlineSeconds: planner.configureDeadlineSeconds,
   publishDeadlineSeconds: planner.publishDeadlineSeconds,
   download: {
     ...DEFAULT_POD_SPEC_SETTINGS.download,
-    privateHostsAllowed: parsePrivateHostAllowList(envString(env, 'PRIVATE_FILE_HOSTS_ALLOWED', '')).text,
+    privateHostsAllowed: env.parsed('PRIVATE_FILE_HOSTS_ALLOWED', parsePrivateHostAllowList, '').text,
   },
-  ...(env.STORAGE_CLASS ? { storageClassName: env.STORAGE_CLASS } : {}),
+  ...(storageClassName !== undefined && { storageClassName }),
 };
 const storeConfig = resultsStoreConfigFromEnv(env);
-const identity = envString(env, 'POD_NAME', `${hostname()}-${process.pid}`);
+const identity = env.string('POD_NAME', `${hostname()}-${process.pid}`);
 const kubeConfig = loadKubeConfig();
 const metrics = new EngineMetrics();
 
 const engine = new Engine({
   kubeConfig,
   namespace,
-  environmentsNamespace: envString(env, 'ENVIRONMENTS_NAMESPACE', namespace),
+  environmentsNamespace: env.string('ENVIRONMENTS_NAMESPACE', namespace),
   planner,
   pods,
   store: { client: makeS3Client(storeConfig), bucket: storeConfig.bucket },
-  concurrency: envPositiveInt(env, 'CONCURRENCY', 16),
+  concurrency: env.int('CONCURRENCY', 16),
   identity,
   log,
   metrics,
 });
 const leader = new LeaderElector({
   api: kubeConfig.makeApiClient(CoordinationV1Api),
-  namespace: envString(env, 'LEASE_NAMESPACE', namespace),
-  name: envString(env, 'LEASE_NAME', 'c2d-engine'),
+  namespace: env.string('LEASE_NAMESPACE', namespace),
+  name: env.string('LEASE_NAME', 'c2d-engine'),
   identity,
-  leaseDurationSeconds: envPositiveInt(env, 'LEASE_DURATION_SECONDS', 15),
+  leaseDurationSeconds: env.int('LEASE_DURATION_SECONDS', 15),
   log,
 });
 metrics.isLeader = () => leader.isLeader();
 
 const server = createServer((req, res) => {
   if (req.url === '/metrics') {
-    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-    res.end(metrics.render());
+    metrics.render().then(
+      (text) => res.writeHead(200, { 'content-type': metrics.contentType }).end(text),
+      (err: unknown) => {
+        log.error('metrics failed to render', { error: (err as Error).message });
+        res.writeHead(500).end();
+      },
+    );
   } else if (req.url === '/healthz') {
     res.writeHead(200, { 'content-type': 'text/plain' });
     res.end('ok\n');
@@ -88,7 +95,7 @@ const server = createServer((req, res) => {
   }
 });
 // In a pod the probes reach it on the pod IP; a local run sets METRICS_HOST=127.0.0.1.
-server.listen(envPositiveInt(env, 'METRICS_PORT', 9090), envString(env, 'METRICS_HOST', '0.0.0.0'), () => log.info('metrics listening', { address: server.address() }));
+server.listen(env.int('METRICS_PORT', 9090, { max: 65535 }), env.string('METRICS_HOST', '0.0.0.0'), () => log.info('metrics listening', { address: server.address() }));
 
 leader.run(
   () => {

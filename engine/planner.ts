@@ -90,7 +90,7 @@ export interface JobEvent {
   message: string;
 }
 
-export type WaitReason = 'queued' | 'environmentUnknown' | 'secretPending' | 'podDeleting' | 'podRunning' | 'expiry' | 'retention';
+type WaitReason = 'queued' | 'environmentUnknown' | 'secretPending' | 'podDeleting' | 'podRunning' | 'expiry' | 'retention';
 
 export type Action =
   | { kind: 'createPvc' }

@@ -2,6 +2,7 @@ import type { V1Container, V1EnvVar, V1PersistentVolumeClaim, V1Pod, V1PodSecuri
 import { ownerReferenceTo, WORKFLOW_KEY, type JobConfigMap } from '../lib/job/configmap.ts';
 import { LABELS, NETWORK_ALLOW, jobLabels, jobNames, type Stage } from '../lib/job/names.ts';
 import { SECRET_KEY } from '../lib/job/secret.ts';
+import { RESULTS_STORE_ENV } from '../lib/job/results-store-config.ts';
 import { algorithmDid, type Workflow } from '../lib/job/workflow.ts';
 import { CONTAINER_LAYOUT } from './pods/layout.ts';
 
@@ -11,7 +12,7 @@ import { CONTAINER_LAYOUT } from './pods/layout.ts';
  * (unless the workflow allows it), no secrets and a hard deadline.
  */
 
-export const DEFAULT_POD_PROGRAMS_IMAGE = 'c2d/pod-programs:0.1.0';
+const DEFAULT_POD_PROGRAMS_IMAGE = 'c2d/pod-programs:0.1.0';
 
 export interface PodSpecSettings {
   /** Image holding this project's pod programs (`configure`, `publish`). */
@@ -51,8 +52,8 @@ export const DEFAULT_POD_SPEC_SETTINGS: PodSpecSettings = {
 export type JobRef = Pick<JobConfigMap, 'name' | 'uid' | 'workflow'> & { namespace?: string };
 
 const VOLUME = { data: 'data', tmp: 'tmp', secret: 'job-secret', workflow: 'workflow' } as const;
-export const SECRET_MOUNT = '/secrets/job';
-export const WORKFLOW_MOUNT = '/workflow';
+const SECRET_MOUNT = '/secrets/job';
+const WORKFLOW_MOUNT = '/workflow';
 
 function metadata(job: JobRef, name: string, role: Parameters<typeof jobLabels>[1], extraLabels: Record<string, string> = {}) {
   const w = job.workflow;
@@ -192,7 +193,7 @@ export function algorithmImage(workflow: Workflow): string {
 }
 
 /** The algorithm's command line with `$ALGO` replaced by the algorithm file's path. */
-export function algorithmCommandLine(workflow: Workflow): string {
+function algorithmCommandLine(workflow: Workflow): string {
   return workflow.algorithm.container.entrypoint.replaceAll('$ALGO', CONTAINER_LAYOUT.algorithm);
 }
 
@@ -240,15 +241,6 @@ export function buildAlgorithmPod(job: JobRef, settings: PodSpecSettings): V1Pod
     },
   });
 }
-
-/** Keys of the results store Secret and the variables the publish program reads them from. */
-export const RESULTS_STORE_ENV = {
-  S3_ENDPOINT: 'endpoint',
-  S3_REGION: 'region',
-  S3_BUCKET: 'bucket',
-  S3_ACCESS_KEY_ID: 'accessKeyId',
-  S3_SECRET_ACCESS_KEY: 'secretAccessKey',
-} as const;
 
 export function buildPublishPod(job: JobRef, settings: PodSpecSettings): V1Pod {
   const storeEnv: V1EnvVar[] = Object.entries(RESULTS_STORE_ENV).map(([name, key]) => ({

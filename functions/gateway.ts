@@ -4,6 +4,7 @@ import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { ENDPOINTS, INFO_ENDPOINT, type FunctionName } from '../lib/api/endpoints.ts';
 import { Runtime } from '../lib/api/runtime.ts';
+import { Env } from '../lib/env.ts';
 import { appFromRuntime as deleteApp } from './delete/app.ts';
 import { appFromRuntime as encryptApp } from './encrypt/app.ts';
 import { appFromRuntime as environmentsApp } from './environments/app.ts';
@@ -69,7 +70,7 @@ export function createGateway(runtimeFor: (fn: FunctionName) => Runtime): Hono {
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const port = Number(process.env.PORT ?? 8030);
+  const port = new Env().int('PORT', 8030, { max: 65535 });
   const gateway = createGateway((fn) => new Runtime(functionEnv(fn, process.env)));
   serve({ fetch: gateway.fetch, hostname: '127.0.0.1', port }, (info) => {
     process.stdout.write(

@@ -31,7 +31,7 @@ const isPodProgram = (name: string | undefined): name is (typeof POD_PROGRAMS)[n
   (POD_PROGRAMS as readonly (string | undefined)[]).includes(name);
 
 /** The part of an image reference between the last slash and the tag: `ghcr.io/x/node:20` → `node`. */
-export function imageRepository(image: string): { path: string; name: string } {
+function imageRepository(image: string): { path: string; name: string } {
   const noDigest = image.split('@')[0] ?? '';
   const lastSlash = noDigest.lastIndexOf('/');
   const colon = noDigest.indexOf(':', lastSlash + 1);

@@ -8,7 +8,7 @@ const NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 const ALLOWED_CLIENT = 'kube-apiserver-kubelet-client';
 
 /** The last `n` lines of `text` (a trailing newline does not count as an empty line). */
-export function tailLines(text: string, n: number): string {
+function tailLines(text: string, n: number): string {
   if (n <= 0) return '';
   const lines = text.split('\n');
   const endsWithNewline = text.endsWith('\n');

@@ -2,7 +2,7 @@ import { cpus, totalmem, release, arch } from 'node:os';
 import type { CoreV1Api, V1Node, V1NodeStatus } from '@kubernetes/client-node';
 
 /** The status the local node reports: always Ready, reachable for logs on 127.0.0.1:kubeletPort. */
-export function nodeStatus(kubeletPort: number, version: string): V1NodeStatus {
+function nodeStatus(kubeletPort: number, version: string): V1NodeStatus {
   const now = new Date();
   const capacity = { cpu: String(cpus().length), memory: `${Math.floor(totalmem() / 1024)}Ki`, pods: '250', 'ephemeral-storage': '50Gi' };
   return {

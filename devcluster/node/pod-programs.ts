@@ -9,7 +9,7 @@ export const POD_PROGRAMS = ['configure', 'publish'] as const;
  * Where the compiled pod programs live: inside the project's node_modules, so that the packages they import (left
  * external) resolve from there exactly as they would from /app/node_modules in the image.
  */
-export function podProgramsDir(projectRoot: string): string {
+function podProgramsDir(projectRoot: string): string {
   return join(projectRoot, 'node_modules', '.cache', 'c2d-pod-programs');
 }
 

@@ -9,7 +9,7 @@ import { resolveImage, UnsupportedImage } from './images.ts';
 import { bwrapArgs } from './sandbox-args.ts';
 import { prepareVolumes, type VolumeSources } from './volumes.ts';
 
-export const NETWORK_LABEL = 'c2d.oceanprotocol.com/network';
+const NETWORK_LABEL = 'c2d.oceanprotocol.com/network';
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 export interface PodRunnerDeps {

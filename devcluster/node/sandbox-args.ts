@@ -6,7 +6,7 @@ const ETC_FILES = [
   '/etc/mime.types', '/etc/os-release', '/etc/python3', '/etc/python3.11',
 ];
 
-export interface SandboxMount {
+interface SandboxMount {
   hostPath: string;
   mountPath: string;
   readOnly: boolean;

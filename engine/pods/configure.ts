@@ -6,7 +6,8 @@ import { parsePrivateHostAllowList } from '../../lib/http/address-policy.ts';
 import { parseJobSecretFile } from '../../lib/job/secret.ts';
 import { parseWorkflow } from '../../lib/job/workflow.ts';
 import { downloadToFile } from './download.ts';
-import { envPositiveInt, envString, isMain } from './env.ts';
+import { Env, type EnvVars } from '../../lib/env.ts';
+import { isMain } from './is-main.ts';
 import { LOG_FILES, jobLayout } from './layout.ts';
 import { ProgramLog } from './program-log.ts';
 import { provision } from './provision.ts';
@@ -20,8 +21,9 @@ import { provision } from './provision.ts';
  * C2D_TOTAL_TIMEOUT_MS, C2D_MAX_FILE_BYTES, C2D_MAX_TOTAL_BYTES, C2D_PRIVATE_HOSTS_ALLOWED (internal addresses
  * files may come from; lib/http/address-policy.ts).
  */
-export async function runConfigure(env: NodeJS.ProcessEnv): Promise<number> {
-  const layout = jobLayout(envString(env, 'C2D_DATA_ROOT', '/data'));
+export async function runConfigure(vars: EnvVars): Promise<number> {
+  const env = new Env(vars);
+  const layout = jobLayout(env.string('C2D_DATA_ROOT', '/data'));
   mkdirSync(layout.logs, { recursive: true });
   const log = new ProgramLog(layout.logFile(LOG_FILES.configure));
   log.info('configure: provisioning the job volume');
@@ -29,8 +31,8 @@ export async function runConfigure(env: NodeJS.ProcessEnv): Promise<number> {
   let workflow;
   let secret;
   try {
-    workflow = parseWorkflow(JSON.parse(await readFile(envString(env, 'C2D_WORKFLOW_FILE', '/workflow/workflow.json'), 'utf8')));
-    secret = parseJobSecretFile(await readFile(envString(env, 'C2D_SECRET_FILE', '/secrets/job/job.json'), 'utf8'));
+    workflow = parseWorkflow(JSON.parse(await readFile(env.string('C2D_WORKFLOW_FILE', '/workflow/workflow.json'), 'utf8')));
+    secret = parseJobSecretFile(await readFile(env.string('C2D_SECRET_FILE', '/secrets/job/job.json'), 'utf8'));
   } catch (err) {
     // Zod issues name fields and expected types, never the values; file errors name our own mount paths.
     const detail = err instanceof ZodError ? err.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ') : (err as Error).name;
@@ -39,11 +41,11 @@ export async function runConfigure(env: NodeJS.ProcessEnv): Promise<number> {
   }
 
   const limits = {
-    connectTimeoutMs: envPositiveInt(env, 'C2D_CONNECT_TIMEOUT_MS', 10_000),
-    totalTimeoutMs: envPositiveInt(env, 'C2D_TOTAL_TIMEOUT_MS', 600_000),
-    maxFileBytes: envPositiveInt(env, 'C2D_MAX_FILE_BYTES', 1024 ** 3),
-    maxTotalBytes: envPositiveInt(env, 'C2D_MAX_TOTAL_BYTES', workflow.limits.diskMiB * 1024 * 1024),
-    privateHosts: parsePrivateHostAllowList(env.C2D_PRIVATE_HOSTS_ALLOWED ?? ''),
+    connectTimeoutMs: env.int('C2D_CONNECT_TIMEOUT_MS', 10_000),
+    totalTimeoutMs: env.int('C2D_TOTAL_TIMEOUT_MS', 600_000),
+    maxFileBytes: env.int('C2D_MAX_FILE_BYTES', 1024 ** 3),
+    maxTotalBytes: env.int('C2D_MAX_TOTAL_BYTES', workflow.limits.diskMiB * 1024 * 1024),
+    privateHosts: env.parsed('C2D_PRIVATE_HOSTS_ALLOWED', parsePrivateHostAllowList, ''),
   };
   try {
     const result = await provision(workflow, secret, layout, limits, downloadToFile, log);

@@ -33,7 +33,7 @@ class ProvisionFailure extends Error {
   }
 }
 
-export async function createLayout(layout: JobLayout): Promise<void> {
+async function createLayout(layout: JobLayout): Promise<void> {
   for (const dir of [layout.inputs, layout.transformations, layout.ddos, layout.outputs, layout.logs]) {
     await mkdir(dir, { recursive: true, mode: 0o755 });
   }

@@ -1,11 +1,13 @@
 import { createReadStream, type ReadStream } from 'node:fs';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { makeS3Client, resultsStoreConfigFromEnv } from '../../lib/job/results-store.ts';
+import { makeS3Client } from '../../lib/job/results-store.ts';
+import { resultsStoreConfigFromEnv } from '../../lib/job/results-store-config.ts';
 import { resultsManifestKey, serializeResultsManifest } from '../../lib/job/results-manifest.ts';
 import { assertJobId } from '../../lib/job/names.ts';
 import type { Result } from '../../lib/job/status.ts';
 import { PUBLISH_EXIT } from '../../lib/job/exit-codes.ts';
-import { envString, isMain } from './env.ts';
+import { Env, type EnvVars } from '../../lib/env.ts';
+import { isMain } from './is-main.ts';
 import { jobLayout } from './layout.ts';
 import { ProgramLog } from './program-log.ts';
 import { PUBLISH_FILE_LIMITS, selectUploads, type PublishLimits } from './publish-limits.ts';
@@ -75,20 +77,15 @@ export async function publishJob(jobId: string, root: string, deps: PublishDeps,
   return { results, exitCode: selected.refusal ? PUBLISH_EXIT.diskQuotaExceeded : 0 };
 }
 
-function maxOutputBytes(env: NodeJS.ProcessEnv): number {
-  const n = Number(envString(env, 'C2D_MAX_OUTPUT_BYTES'));
-  if (!Number.isSafeInteger(n) || n <= 0) throw new Error('C2D_MAX_OUTPUT_BYTES must be a positive integer');
-  return n;
-}
-
-export async function runPublish(env: NodeJS.ProcessEnv): Promise<number> {
+export async function runPublish(vars: EnvVars): Promise<number> {
   const log = new ProgramLog();
+  const env = new Env(vars);
   try {
-    const jobId = assertJobId(envString(env, 'C2D_JOB_ID'));
-    const limits: PublishLimits = { ...PUBLISH_FILE_LIMITS, maxBytes: maxOutputBytes(env) };
+    const jobId = assertJobId(env.string('C2D_JOB_ID'));
+    const limits: PublishLimits = { ...PUBLISH_FILE_LIMITS, maxBytes: env.requiredInt('C2D_MAX_OUTPUT_BYTES') };
     const store = resultsStoreConfigFromEnv(env);
     log.info(`publish: storing the results of job ${jobId} (at most ${limits.maxBytes} bytes)`);
-    const published = await publishJob(jobId, envString(env, 'C2D_DATA_ROOT', '/data'), { client: makeS3Client(store), bucket: store.bucket, log }, limits);
+    const published = await publishJob(jobId, env.string('C2D_DATA_ROOT', '/data'), { client: makeS3Client(store), bucket: store.bucket, log }, limits);
     return published.exitCode;
   } catch (err) {
     log.info(`publishing failed: ${(err as Error).name}: ${(err as Error).message}`);

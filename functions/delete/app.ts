@@ -8,7 +8,8 @@ import { authenticate } from '../../lib/auth/authenticate.ts';
 import type { NonceStore } from '../../lib/auth/nonce-store.ts';
 import { deleteText } from '../../lib/auth/signed-texts.ts';
 import { conflict } from '../../lib/http/errors.ts';
-import { createFunctionApp, parseJsonBody } from '../../lib/http/app.ts';
+import { createFunctionApp } from '../../lib/http/app.ts';
+import { validJson } from '../../lib/http/validate.ts';
 import { jobResultsPrefix } from '../../lib/job/results-manifest.ts';
 import { isFinal } from '../../lib/job/status.ts';
 
@@ -25,8 +26,8 @@ export interface DeleteDeps extends BaseDeps {
  */
 export function createApp(deps: DeleteDeps): Hono {
   const app = createFunctionApp({ name: 'delete', ...deps });
-  app.delete('/api/services/compute', async (c) => {
-    const body = await parseJsonBody(c, deleteRequest);
+  app.delete('/api/services/compute', validJson(deleteRequest), async (c) => {
+    const body = c.req.valid('json');
     const nonce = body.nonce ?? (await deps.nonces.current(body.consumerAddress)) + 1n;
     const caller = await authenticate(deps.nonces, {
       address: body.consumerAddress,

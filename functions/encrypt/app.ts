@@ -3,7 +3,8 @@ import { encryptQuery } from '../../lib/api/requests.ts';
 import type { BaseDeps, Runtime } from '../../lib/api/runtime.ts';
 import { eciesEncrypt, providerPublicKey } from '../../lib/access/ecies.ts';
 import { badRequest } from '../../lib/http/errors.ts';
-import { createFunctionApp, parseQuery } from '../../lib/http/app.ts';
+import { createFunctionApp } from '../../lib/http/app.ts';
+import { validQuery } from '../../lib/http/validate.ts';
 
 export interface EncryptDeps extends BaseDeps {
   chainId: number;
@@ -11,7 +12,7 @@ export interface EncryptDeps extends BaseDeps {
 }
 
 /** DDOs with many services are larger than the API's other bodies. */
-export const ENCRYPT_MAX_BODY_BYTES = 1024 * 1024;
+const ENCRYPT_MAX_BODY_BYTES = 1024 * 1024;
 
 /**
  * POST /api/services/encrypt?chainId= with the raw bytes to encrypt (ocean.js sends a JSON document as
@@ -19,8 +20,8 @@ export const ENCRYPT_MAX_BODY_BYTES = 1024 * 1024;
  */
 export function createApp(deps: EncryptDeps): Hono {
   const app = createFunctionApp({ name: 'encrypt', maxBodyBytes: ENCRYPT_MAX_BODY_BYTES, ...deps });
-  app.post('/api/services/encrypt', async (c) => {
-    const q = parseQuery(c, encryptQuery);
+  app.post('/api/services/encrypt', validQuery(encryptQuery), async (c) => {
+    const q = c.req.valid('query');
     if (q.chainId !== undefined && q.chainId !== deps.chainId) {
       throw badRequest('chainId', `this provider serves chain ${deps.chainId} only`);
     }

@@ -9,7 +9,8 @@ import {
 import { environmentsQuery } from '../../lib/api/requests.ts';
 import type { BaseDeps, Runtime } from '../../lib/api/runtime.ts';
 import { badRequest } from '../../lib/http/errors.ts';
-import { createFunctionApp, parseQuery } from '../../lib/http/app.ts';
+import { createFunctionApp } from '../../lib/http/app.ts';
+import { validQuery } from '../../lib/http/validate.ts';
 
 export interface EnvironmentsDeps extends BaseDeps {
   chainId: number;
@@ -21,8 +22,8 @@ export interface EnvironmentsDeps extends BaseDeps {
 /** GET /api/services/computeEnvironments?chainId= → `{ [chainId]: ComputeEnvironment[] }` with current load. */
 export function createApp(deps: EnvironmentsDeps): Hono {
   const app = createFunctionApp({ name: 'environments', ...deps });
-  app.get('/api/services/computeEnvironments', async (c) => {
-    const q = parseQuery(c, environmentsQuery);
+  app.get('/api/services/computeEnvironments', validQuery(environmentsQuery), async (c) => {
+    const q = c.req.valid('query');
     if (q.chainId !== undefined && q.chainId !== deps.chainId) {
       throw badRequest('chainId', `this provider serves chain ${deps.chainId} only`);
     }

@@ -9,8 +9,8 @@ export interface InfoDeps extends BaseDeps {
   providerAddress: string | (() => Promise<string>);
 }
 
-export const SOFTWARE = 'c2d-knative';
-export const VERSION = '0.1.0';
+const SOFTWARE = 'c2d-knative';
+const VERSION = '0.1.0';
 
 /** GET / → what ocean.js reads to find every endpoint (`serviceEndpoints`) and to tell a provider is valid. */
 export function createApp(deps: InfoDeps): Hono {

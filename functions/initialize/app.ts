@@ -5,7 +5,8 @@ import { requireEnvironment, type EnvironmentSource } from '../../lib/api/enviro
 import { initializeComputeRequest, type InitializeComputeRequest } from '../../lib/api/requests.ts';
 import { accessSettings } from '../../lib/api/access-settings.ts';
 import type { BaseDeps, Runtime } from '../../lib/api/runtime.ts';
-import { createFunctionApp, parseJsonBody } from '../../lib/http/app.ts';
+import { createFunctionApp } from '../../lib/http/app.ts';
+import { validJson } from '../../lib/http/validate.ts';
 import type { Environment } from '../../lib/job/environments.ts';
 
 export interface InitializeDeps extends BaseDeps {
@@ -20,8 +21,8 @@ export interface InitializeDeps extends BaseDeps {
  */
 export function createApp(deps: InitializeDeps): Hono {
   const app = createFunctionApp({ name: 'initialize', ...deps });
-  app.post('/api/services/initializeCompute', async (c) => {
-    const body = await parseJsonBody(c, initializeComputeRequest);
+  app.post('/api/services/initializeCompute', validJson(initializeComputeRequest), async (c) => {
+    const body = c.req.valid('json');
     const environment = await requireEnvironment(deps.environments, body.compute.env, 'compute.env');
     return c.json(await deps.quote(body, environment));
   });

@@ -8,7 +8,8 @@ import { authenticate } from '../../lib/auth/authenticate.ts';
 import type { NonceStore } from '../../lib/auth/nonce-store.ts';
 import { logsText } from '../../lib/auth/signed-texts.ts';
 import { notFound } from '../../lib/http/errors.ts';
-import { createFunctionApp, parseQuery } from '../../lib/http/app.ts';
+import { createFunctionApp } from '../../lib/http/app.ts';
+import { validQuery } from '../../lib/http/validate.ts';
 import { jobNames, type Stage } from '../../lib/job/names.ts';
 import type { ResultType } from '../../lib/job/status.ts';
 
@@ -32,8 +33,8 @@ const STAGE_LOG: Record<Stage, ResultType> = {
  */
 export function createApp(deps: LogsDeps): Hono {
   const app = createFunctionApp({ name: 'logs', ...deps });
-  app.get('/api/services/computeLogs', async (c) => {
-    const q = parseQuery(c, logsQuery);
+  app.get('/api/services/computeLogs', validQuery(logsQuery), async (c) => {
+    const q = c.req.valid('query');
     const caller = await authenticate(deps.nonces, {
       address: q.consumerAddress,
       nonce: q.nonce,

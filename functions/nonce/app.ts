@@ -2,7 +2,8 @@ import type { Hono } from 'hono';
 import { nonceQuery } from '../../lib/api/requests.ts';
 import type { BaseDeps, Runtime } from '../../lib/api/runtime.ts';
 import type { NonceStore } from '../../lib/auth/nonce-store.ts';
-import { createFunctionApp, parseQuery } from '../../lib/http/app.ts';
+import { createFunctionApp } from '../../lib/http/app.ts';
+import { validQuery } from '../../lib/http/validate.ts';
 
 export interface NonceDeps extends BaseDeps {
   nonces: NonceStore;
@@ -11,8 +12,8 @@ export interface NonceDeps extends BaseDeps {
 /** GET /api/services/nonce?userAddress= → `{ nonce }`, the last accepted nonce (ocean.js signs it + 1). */
 export function createApp(deps: NonceDeps): Hono {
   const app = createFunctionApp({ name: 'nonce', ...deps });
-  app.get('/api/services/nonce', async (c) => {
-    const { userAddress } = parseQuery(c, nonceQuery);
+  app.get('/api/services/nonce', validQuery(nonceQuery), async (c) => {
+    const { userAddress } = c.req.valid('query');
     return c.json({ nonce: Number(await deps.nonces.current(userAddress)) });
   });
   return app;

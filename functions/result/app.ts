@@ -7,7 +7,8 @@ import { authenticate } from '../../lib/auth/authenticate.ts';
 import type { NonceStore } from '../../lib/auth/nonce-store.ts';
 import { resultText } from '../../lib/auth/signed-texts.ts';
 import { notFound } from '../../lib/http/errors.ts';
-import { createFunctionApp, parseQuery } from '../../lib/http/app.ts';
+import { createFunctionApp } from '../../lib/http/app.ts';
+import { validQuery } from '../../lib/http/validate.ts';
 import type { JobConfigMap } from '../../lib/job/configmap.ts';
 import { MAX_MANIFEST_BYTES, parseResultsManifest, resultsManifestKey } from '../../lib/job/results-manifest.ts';
 import type { Result } from '../../lib/job/status.ts';
@@ -39,8 +40,8 @@ async function findResult(objects: ObjectStore, job: JobConfigMap, index: number
  */
 export function createApp(deps: ResultDeps): Hono {
   const app = createFunctionApp({ name: 'result', ...deps });
-  app.get('/api/services/computeResult', async (c) => {
-    const q = parseQuery(c, resultQuery);
+  app.get('/api/services/computeResult', validQuery(resultQuery), async (c) => {
+    const q = c.req.valid('query');
     const caller = await authenticate(deps.nonces, {
       address: q.consumerAddress,
       nonce: q.nonce,

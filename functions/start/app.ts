@@ -10,7 +10,8 @@ import type { BaseDeps, Runtime } from '../../lib/api/runtime.ts';
 import { authenticate } from '../../lib/auth/authenticate.ts';
 import type { NonceStore } from '../../lib/auth/nonce-store.ts';
 import { startText } from '../../lib/auth/signed-texts.ts';
-import { createFunctionApp, parseJsonBody } from '../../lib/http/app.ts';
+import { createFunctionApp } from '../../lib/http/app.ts';
+import { validJson } from '../../lib/http/validate.ts';
 import { conflict } from '../../lib/http/errors.ts';
 import type { Environment } from '../../lib/job/environments.ts';
 import { newJobId } from '../../lib/job/names.ts';
@@ -48,8 +49,8 @@ export interface StartDeps extends BaseDeps {
 export function createApp(deps: StartDeps): Hono {
   const app = createFunctionApp({ name: 'start', ...deps });
   const now = deps.now ?? (() => new Date());
-  app.post('/api/services/compute', async (c) => {
-    const body = await parseJsonBody(c, startRequest);
+  app.post('/api/services/compute', validJson(startRequest), async (c) => {
+    const body = c.req.valid('json');
     const caller = await authenticate(deps.nonces, {
       address: body.consumerAddress,
       nonce: body.nonce,

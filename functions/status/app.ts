@@ -7,7 +7,8 @@ import type { BaseDeps, Runtime } from '../../lib/api/runtime.ts';
 import type { NonceStore } from '../../lib/auth/nonce-store.ts';
 import { statusText } from '../../lib/auth/signed-texts.ts';
 import { HttpError } from '../../lib/http/errors.ts';
-import { createFunctionApp, parseQuery } from '../../lib/http/app.ts';
+import { createFunctionApp } from '../../lib/http/app.ts';
+import { validQuery } from '../../lib/http/validate.ts';
 
 export interface StatusDeps extends BaseDeps {
   jobs: JobStore;
@@ -24,8 +25,8 @@ export interface StatusDeps extends BaseDeps {
  */
 export function createApp(deps: StatusDeps): Hono {
   const app = createFunctionApp({ name: 'status', ...deps });
-  app.get('/api/services/compute', async (c) => {
-    const q = parseQuery(c, statusQuery);
+  app.get('/api/services/compute', validQuery(statusQuery), async (c) => {
+    const q = c.req.valid('query');
     if (q.signature !== undefined && q.nonce !== undefined) {
       // Signed status requests are rare (ocean.js does not sign them): the signature code is loaded for the first.
       const { authenticate } = await import('../../lib/auth/authenticate.ts');

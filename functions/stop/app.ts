@@ -5,7 +5,8 @@ import { stopRequest } from '../../lib/api/requests.ts';
 import type { BaseDeps, Runtime } from '../../lib/api/runtime.ts';
 import { authenticateText } from '../../lib/auth/authenticate.ts';
 import { stopText } from '../../lib/auth/signed-texts.ts';
-import { createFunctionApp, parseJsonBody } from '../../lib/http/app.ts';
+import { createFunctionApp } from '../../lib/http/app.ts';
+import { validJson } from '../../lib/http/validate.ts';
 
 export interface StopDeps extends BaseDeps {
   jobs: JobStore;
@@ -24,8 +25,8 @@ export interface StopDeps extends BaseDeps {
 export function createApp(deps: StopDeps): Hono {
   const app = createFunctionApp({ name: 'stop', ...deps });
   const now = deps.now ?? (() => new Date());
-  app.put('/api/services/compute', async (c) => {
-    const body = await parseJsonBody(c, stopRequest);
+  app.put('/api/services/compute', validJson(stopRequest), async (c) => {
+    const body = c.req.valid('json');
     const caller = authenticateText({
       address: body.consumerAddress,
       signature: body.signature,

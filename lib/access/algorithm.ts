@@ -11,7 +11,7 @@ import { decryptServiceFiles, type FileAccess, type FileRules } from './service-
 /** Ocean's ERC721Template mints exactly one token, id 1, to the NFT's owner. */
 const DATA_NFT_TOKEN_ID = 1n;
 
-export async function nftOwner(chain: ChainContext, nftAddress: string): Promise<string> {
+async function nftOwner(chain: ChainContext, nftAddress: string): Promise<string> {
   const result = await callView(chain.provider, nftAddress, erc721Template, 'ownerOf', [DATA_NFT_TOKEN_ID], chain.rpcTimeoutMs);
   const owner = result?.[0] as string | undefined;
   if (!owner) throw deny('DDO_NOT_FOUND', `data NFT ${nftAddress} has no owner`);

@@ -26,7 +26,7 @@ import { decryptServiceFiles, toFileAccess, type FileAccess, type FileRules } fr
  * A fee that runs out within this many seconds cannot pay for a job: the job runs until the earliest fee's
  * validUntil (at most the environment's maximum), and shorter than this is no job.
  */
-export const MIN_JOB_SECONDS = 60;
+const MIN_JOB_SECONDS = 60;
 
 export interface StartInput {
   /** Checksummed address that signed the request. */

@@ -63,13 +63,13 @@ export interface PolicyContext {
   consumerAddress: string;
 }
 
-export type DatasetRole = 'main' | 'additional';
+type DatasetRole = 'main' | 'additional';
 
 /**
  * The main dataset's service must be `compute`; an additional dataset may also be `access` (Ocean allows both).
  * Either way the service must be served by this provider (only it can decrypt the files) and allow the consumer.
  */
-export function checkDatasetService(ddo: Ddo, serviceId: string, role: DatasetRole, ctx: PolicyContext, field: string): ServiceRef {
+function checkDatasetService(ddo: Ddo, serviceId: string, role: DatasetRole, ctx: PolicyContext, field: string): ServiceRef {
   const ref = findService(ddo, serviceId, `${field}.serviceId`);
   const { service } = ref;
   if (role === 'main' && service.type !== 'compute') {
@@ -93,7 +93,7 @@ export function checkDatasetService(ddo: Ddo, serviceId: string, role: DatasetRo
 const IMAGE_DIGEST = /^sha256:[0-9a-f]{64}$/;
 
 /** The container must pin its image by digest: `sha256:` + 64 lower-case hex digits. */
-export function checkContainer(container: AlgorithmContainer | undefined, what: string): AlgorithmContainer {
+function checkContainer(container: AlgorithmContainer | undefined, what: string): AlgorithmContainer {
   if (!container) throw deny('ALGORITHM_CONTAINER_INVALID', `${what} has no container`, 'algorithm');
   if (!IMAGE_DIGEST.test(container.checksum)) {
     throw deny('ALGORITHM_CONTAINER_INVALID', `${what}'s container checksum must be sha256: followed by 64 hex digits`, 'algorithm');
@@ -122,7 +122,7 @@ export interface RawAlgorithmMeta {
   container: AlgorithmContainer;
 }
 
-export interface CheckedPublishedAlgorithm extends ServiceRef {
+interface CheckedPublishedAlgorithm extends ServiceRef {
   kind: 'published';
   did: string;
   container: AlgorithmContainer;
@@ -131,7 +131,7 @@ export interface CheckedPublishedAlgorithm extends ServiceRef {
   owner: string;
 }
 
-export interface CheckedRawAlgorithm {
+interface CheckedRawAlgorithm {
   kind: 'raw';
   container: AlgorithmContainer;
   source: 'rawcode' | 'url';
@@ -169,7 +169,7 @@ export function checkAlgorithmDdo(
   return { service, index, container };
 }
 
-export function checkPublishedAlgorithm(algo: PublishedAlgorithmFacts, ctx: PolicyContext): CheckedPublishedAlgorithm {
+function checkPublishedAlgorithm(algo: PublishedAlgorithmFacts, ctx: PolicyContext): CheckedPublishedAlgorithm {
   const { service, index, container } = checkAlgorithmDdo(algo.ddo, algo.serviceId, ctx);
   return {
     kind: 'published',
@@ -183,7 +183,7 @@ export function checkPublishedAlgorithm(algo: PublishedAlgorithmFacts, ctx: Poli
   };
 }
 
-export function checkRawAlgorithm(meta: RawAlgorithmMeta): CheckedRawAlgorithm {
+function checkRawAlgorithm(meta: RawAlgorithmMeta): CheckedRawAlgorithm {
   const container = checkContainer(meta.container, 'the raw algorithm');
   const hasCode = typeof meta.rawcode === 'string' && meta.rawcode.length > 0;
   const hasUrl = typeof meta.url === 'string' && meta.url.length > 0;
@@ -196,7 +196,7 @@ export function checkRawAlgorithm(meta: RawAlgorithmMeta): CheckedRawAlgorithm {
   return { kind: 'raw', container, source: hasCode ? 'rawcode' : 'url' };
 }
 
-export type TrustBasis = 'trusted-algorithm' | 'trusted-publisher' | 'raw-allowed';
+type TrustBasis = 'trusted-algorithm' | 'trusted-publisher' | 'raw-allowed';
 
 /**
  * Whether a compute service permits the algorithm.
@@ -209,7 +209,7 @@ export type TrustBasis = 'trusted-algorithm' | 'trusted-publisher' | 'raw-allowe
  * - Otherwise a published algorithm is permitted when its NFT owner is in `publisherTrustedAlgorithmPublishers`.
  * - Nothing listed means no published algorithm is permitted.
  */
-export function checkAlgorithmPermitted(options: ComputeOptions | undefined, algorithm: CheckedAlgorithm, what: string): TrustBasis {
+function checkAlgorithmPermitted(options: ComputeOptions | undefined, algorithm: CheckedAlgorithm, what: string): TrustBasis {
   const compute = options ?? {
     allowRawAlgorithm: false,
     allowNetworkAccess: false,

@@ -12,21 +12,21 @@ import { decompressXz } from './lzma.ts';
 
 const address = z.string().refine((v) => isAddress(v), 'must be a 0x address');
 
-export const containerSchema = z.looseObject({
+const containerSchema = z.looseObject({
   entrypoint: z.string().min(1),
   image: z.string().min(1),
   tag: z.string().min(1),
   checksum: z.string(),
 });
 
-export const algorithmMetadataSchema = z.looseObject({
+const algorithmMetadataSchema = z.looseObject({
   language: z.string().optional(),
   version: z.string().optional(),
   rawcode: z.string().optional(),
   container: containerSchema,
 });
 
-export const metadataSchema = z.looseObject({
+const metadataSchema = z.looseObject({
   type: z.enum(['dataset', 'algorithm']),
   name: z.string(),
   created: z.string().optional(),
@@ -37,20 +37,20 @@ export const metadataSchema = z.looseObject({
   algorithm: algorithmMetadataSchema.optional(),
 });
 
-export const trustedAlgorithmSchema = z.looseObject({
+const trustedAlgorithmSchema = z.looseObject({
   did: z.string().refine(isDid, 'must be a did:op DID'),
   filesChecksum: z.string(),
   containerSectionChecksum: z.string(),
 });
 
-export const computeOptionsSchema = z.looseObject({
+const computeOptionsSchema = z.looseObject({
   allowRawAlgorithm: z.boolean().default(false),
   allowNetworkAccess: z.boolean().default(false),
   publisherTrustedAlgorithmPublishers: z.array(z.string()).default([]),
   publisherTrustedAlgorithms: z.array(trustedAlgorithmSchema).default([]),
 });
 
-export const credentialsSchema = z.looseObject({
+const credentialsSchema = z.looseObject({
   allow: z.array(z.looseObject({ type: z.string(), values: z.array(z.string()) })).default([]),
   deny: z.array(z.looseObject({ type: z.string(), values: z.array(z.string()) })).default([]),
 });
@@ -58,7 +58,7 @@ export const credentialsSchema = z.looseObject({
 // ocean.js types `timeout` as a number; some publishers wrote it as a decimal string.
 const timeout = z.union([z.number().int().nonnegative(), z.string().regex(/^\d+$/).transform(Number)]);
 
-export const serviceSchema = z.looseObject({
+const serviceSchema = z.looseObject({
   id: z.string().min(1),
   type: z.string().min(1),
   // Encrypted hex as Ocean publishes it; a plain object is parsed too, and refused where files are needed.
@@ -71,7 +71,7 @@ export const serviceSchema = z.looseObject({
   credentials: credentialsSchema.optional(),
 });
 
-export const ddoSchema = z.looseObject({
+const ddoSchema = z.looseObject({
   id: z.string().refine(isDid, 'must be a did:op DID'),
   version: z.string().optional(),
   chainId: z.number().int().positive(),
@@ -134,7 +134,7 @@ export function checkDdoIdentity(ddo: Ddo, expected: { did: string; nftAddress: 
 // Metadata state, as ERC721Template.getMetaData() reports it.
 // ---------------------------------------------------------------------------------------------------------------
 
-export const METADATA_STATE = {
+const METADATA_STATE = {
   ACTIVE: 0,
   END_OF_LIFE: 1,
   DEPRECATED: 2,
@@ -170,7 +170,7 @@ export function checkMetadataState(state: number): void {
 // ---------------------------------------------------------------------------------------------------------------
 
 /** Flag bits as Ocean defines them (first byte of `flags`). */
-export const METADATA_FLAGS = { COMPRESSED: 1, ENCRYPTED: 2 } as const;
+const METADATA_FLAGS = { COMPRESSED: 1, ENCRYPTED: 2 } as const;
 
 export interface MetadataPayload {
   flags: string;
@@ -178,7 +178,7 @@ export interface MetadataPayload {
   metaDataHash: string;
 }
 
-export function sha256Hex0x(bytes: Uint8Array | string): string {
+function sha256Hex0x(bytes: Uint8Array | string): string {
   return '0x' + createHash('sha256').update(bytes).digest('hex');
 }
 

@@ -114,7 +114,3 @@ export class ChainUnavailable extends Error {
 
 export const deny = (code: AccessDeniedCode, message: string, field?: string): AccessDenied =>
   new AccessDenied(code, message, field);
-
-export function httpStatusOf(code: AccessDeniedCode): 400 | 403 {
-  return STATUS[code];
-}

@@ -14,13 +14,13 @@ import { verifyOrder } from './order.ts';
  */
 
 /** ocean.js's ProviderComputeInitialize. */
-export interface ComputeInitialize {
+interface ComputeInitialize {
   datatoken?: string;
   validOrder?: string;
   providerFee?: ProviderFee;
 }
 
-export interface InitializeItem {
+interface InitializeItem {
   ddo: Ddo;
   service: ServiceRef;
   /** An order the consumer already holds for this service. */

@@ -9,7 +9,7 @@ import { assertNftFromFactory } from './resolve-ddo.ts';
 import { callView, rpc } from './rpc.ts';
 
 /** An order must spend at least one whole datatoken (18 decimals), as Ocean's provider requires. */
-export const ONE_DATATOKEN = parseUnits('1', 18);
+const ONE_DATATOKEN = parseUnits('1', 18);
 
 const TX_ID = /^0x[0-9a-fA-F]{64}$/;
 

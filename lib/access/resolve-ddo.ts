@@ -28,7 +28,7 @@ interface FactoryIndex {
 const indexes = new Map<string, FactoryIndex>();
 
 /** The NFT (made by the known factory) whose DID this is, found by scanning the factory's NFTCreated events. */
-export async function locateNft(chain: ChainContext, did: string): Promise<string> {
+async function locateNft(chain: ChainContext, did: string): Promise<string> {
   parseDid(did);
   const key = `${chain.chainId}:${getAddress(chain.factoryAddress)}`;
   let index = indexes.get(key);
@@ -75,25 +75,25 @@ export async function assertNftFromFactory(chain: ChainContext, nftAddress: stri
   }
 }
 
-export interface NftMetadataState {
+interface NftMetadataState {
   state: number;
   hasMetadata: boolean;
 }
 
-export async function readMetadataState(chain: ChainContext, nftAddress: string): Promise<NftMetadataState> {
+async function readMetadataState(chain: ChainContext, nftAddress: string): Promise<NftMetadataState> {
   const result = await callView(chain.provider, nftAddress, erc721Template, 'getMetaData', [], chain.rpcTimeoutMs);
   if (!result) throw deny('DDO_NOT_FOUND', `${nftAddress} is not an Ocean data NFT`);
   return { state: Number(result[2]), hasMetadata: Boolean(result[3]) };
 }
 
-export interface MetadataEvent extends MetadataPayload {
+interface MetadataEvent extends MetadataPayload {
   event: 'MetadataCreated' | 'MetadataUpdated';
   transactionHash: string;
   blockNumber: number;
 }
 
 /** The NFT's latest MetadataCreated/MetadataUpdated event (the last one in chain order wins). */
-export async function latestMetadataEvent(chain: ChainContext, nftAddress: string): Promise<MetadataEvent> {
+async function latestMetadataEvent(chain: ChainContext, nftAddress: string): Promise<MetadataEvent> {
   const logs = await getLogs(
     chain.provider,
     {

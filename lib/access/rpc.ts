@@ -1,7 +1,7 @@
 import { JsonRpcProvider, Network, isError, type Interface, type Log, type Provider, type Result } from 'ethers';
 import { ChainUnavailable } from './errors.ts';
 
-export const DEFAULT_RPC_TIMEOUT_MS = 10_000;
+const DEFAULT_RPC_TIMEOUT_MS = 10_000;
 
 /**
  * A JSON-RPC provider for one chain. The network is fixed up front: ethers would otherwise keep retrying network

@@ -11,7 +11,7 @@ import type { Runtime } from './runtime.ts';
 const chains = new WeakMap<Runtime, ChainContext>();
 
 /** The chain `runtime` is configured for: one JSON-RPC provider per Runtime. */
-export function chainOf(runtime: Runtime): ChainContext {
+function chainOf(runtime: Runtime): ChainContext {
   let chain = chains.get(runtime);
   if (!chain) {
     const { config } = runtime;

@@ -1,64 +1,16 @@
 import { readFileSync } from 'node:fs';
-import { z } from 'zod';
 import { parsePrivateHostAllowList, type PrivateHostAllowList } from '../http/address-policy.ts';
 import { ENVIRONMENTS_CONFIGMAP as DEFAULT_ENVIRONMENTS_CONFIGMAP } from '../job/environments.ts';
+import { Env, type EnvVars } from '../env.ts';
+import { resultsStoreConfigFromEnv, type ResultsStoreConfig } from '../job/results-store-config.ts';
 
 /**
- * What a function reads from its environment. Every function parses the same variables; the ones a function does
- * not use may be absent (each accessor below fails at startup of the function that needs it, naming the variable).
+ * What a function reads from its environment. Every function checks the same variables at start-up; the ones a
+ * function does not use may be absent (each accessor below fails at start-up of the function that needs it, naming
+ * the variable).
  */
-const dnsLabel = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be a DNS label');
-
-const envSchema = z.object({
-  JOBS_NAMESPACE: dnsLabel.default('c2d-jobs'),
-  SYSTEM_NAMESPACE: dnsLabel.default('c2d-system'),
-  ENVIRONMENTS_CONFIGMAP: dnsLabel.default(DEFAULT_ENVIRONMENTS_CONFIGMAP),
-  PROVIDER_URL: z.url().optional(),
-  PROVIDER_ADDRESS: z.string().regex(/^0x[0-9a-fA-F]{40}$/).optional(),
-  PROVIDER_PUBLIC_KEY: z.string().regex(/^0x04[0-9a-fA-F]{128}$/).optional(),
-  PROVIDER_KEY: z.string().optional(),
-  PROVIDER_KEY_FILE: z.string().optional(),
-  RPC_URL: z.url().optional(),
-  CHAIN_ID: z.string().regex(/^\d+$/).transform(Number).optional(),
-  S3_ENDPOINT: z.url().optional(),
-  S3_ACCESS_KEY: z.string().optional(),
-  S3_SECRET_KEY: z.string().optional(),
-  S3_BUCKET: z.string().optional(),
-  S3_REGION: z.string().default('us-east-1'),
-  MAX_BODY_BYTES: z.string().regex(/^\d+$/).transform(Number).optional(),
-  /** status: the most jobs its watch holds in memory; with more in the namespace it reads each from the API. */
-  STATUS_CACHE_MAX_JOBS: z.string().regex(/^\d+$/).transform(Number).default(5000),
-  /** Ocean's ERC721Factory on CHAIN_ID: only NFTs and datatokens it created count. */
-  ERC721_FACTORY_ADDRESS: z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'must be a 0x address').optional(),
-  /**
-   * The loopback, private and link-local addresses file URLs may point at and the provider may fetch from
-   * (a development cluster serves its files there): comma-separated IP, CIDR or IP:port. Default none.
-   */
-  PRIVATE_FILE_HOSTS_ALLOWED: z
-    .string()
-    .default('')
-    .transform((text, ctx) => {
-      try {
-        return parsePrivateHostAllowList(text);
-      } catch (err) {
-        ctx.addIssue({ code: 'custom', message: (err as Error).message });
-        return z.NEVER;
-      }
-    }),
-  /**
-   * status: answer only signed requests (consumerAddress + jobId + nonce + "computeStatus"). Off by default because
-   * ocean.js 3.x does not sign status requests; on, nobody can list another address's jobs, DIDs and result names.
-   */
-  STATUS_REQUIRES_SIGNATURE: z.enum(['true', 'false']).default('false').transform((v) => v === 'true'),
-});
-
-export interface S3Config {
-  endpoint: string;
-  accessKey: string;
-  secretKey: string;
-  bucket: string;
-  region: string;
-}
+const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
 
 export class FunctionConfig {
   readonly jobsNamespace: string;
@@ -66,55 +18,68 @@ export class FunctionConfig {
   readonly environmentsConfigMap: string;
   readonly providerUrl: string | undefined;
   readonly maxBodyBytes: number | undefined;
+  /**
+   * PRIVATE_FILE_HOSTS_ALLOWED: the loopback, private and link-local addresses file URLs may point at and the
+   * provider may fetch from (a development cluster serves its files there): comma-separated IP, CIDR or IP:port.
+   * Default none.
+   */
   readonly privateFileHosts: PrivateHostAllowList;
+  /** STATUS_CACHE_MAX_JOBS: the most jobs status's watch holds in memory; with more it reads each from the API. */
   readonly statusCacheMaxJobs: number;
+  /**
+   * STATUS_REQUIRES_SIGNATURE: status answers only signed requests (consumerAddress + jobId + nonce +
+   * "computeStatus"). Off by default because ocean.js 3.x does not sign status requests; on, nobody can list another
+   * address's jobs, DIDs and result names.
+   */
   readonly statusRequiresSignature: boolean;
   /** PROVIDER_ADDRESS: lets a function that does not hold the key name the provider. */
   readonly providerAddress: string | undefined;
   /** PROVIDER_PUBLIC_KEY: what documents are encrypted to, for a function that does not hold the key. */
   readonly providerPublicKey: string | undefined;
-  readonly #env: z.output<typeof envSchema>;
+  readonly #env: Env;
+  readonly #chainId: number | undefined;
+  readonly #rpcUrl: string | undefined;
+  /** ERC721_FACTORY_ADDRESS: Ocean's ERC721Factory on CHAIN_ID; only NFTs and datatokens it created count. */
+  readonly #factoryAddress: string | undefined;
 
-  constructor(env: NodeJS.ProcessEnv = process.env) {
-    const parsed = envSchema.safeParse(env);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw new Error(`configuration: ${issue?.path.join('.')} ${issue?.message}`);
-    }
-    this.#env = parsed.data;
-    this.jobsNamespace = parsed.data.JOBS_NAMESPACE;
-    this.systemNamespace = parsed.data.SYSTEM_NAMESPACE;
-    this.environmentsConfigMap = parsed.data.ENVIRONMENTS_CONFIGMAP;
-    this.providerUrl = parsed.data.PROVIDER_URL;
-    this.maxBodyBytes = parsed.data.MAX_BODY_BYTES;
-    this.privateFileHosts = parsed.data.PRIVATE_FILE_HOSTS_ALLOWED;
-    this.statusCacheMaxJobs = parsed.data.STATUS_CACHE_MAX_JOBS;
-    this.statusRequiresSignature = parsed.data.STATUS_REQUIRES_SIGNATURE;
-    this.providerAddress = parsed.data.PROVIDER_ADDRESS;
-    this.providerPublicKey = parsed.data.PROVIDER_PUBLIC_KEY;
+  constructor(vars: EnvVars = process.env) {
+    const env = new Env(vars);
+    this.#env = env;
+    this.jobsNamespace = env.matching('JOBS_NAMESPACE', DNS_LABEL, 'must be a DNS label', 'c2d-jobs')!;
+    this.systemNamespace = env.matching('SYSTEM_NAMESPACE', DNS_LABEL, 'must be a DNS label', 'c2d-system')!;
+    this.environmentsConfigMap = env.matching('ENVIRONMENTS_CONFIGMAP', DNS_LABEL, 'must be a DNS label', DEFAULT_ENVIRONMENTS_CONFIGMAP)!;
+    this.providerUrl = env.url('PROVIDER_URL');
+    this.providerAddress = env.matching('PROVIDER_ADDRESS', ADDRESS, 'must be a 0x address');
+    this.providerPublicKey = env.matching('PROVIDER_PUBLIC_KEY', /^0x04[0-9a-fA-F]{128}$/, 'must be an uncompressed 0x04 public key');
+    this.#rpcUrl = env.url('RPC_URL');
+    this.#chainId = env.optionalInt('CHAIN_ID');
+    this.#factoryAddress = env.matching('ERC721_FACTORY_ADDRESS', ADDRESS, 'must be a 0x address');
+    this.maxBodyBytes = env.optionalInt('MAX_BODY_BYTES');
+    this.statusCacheMaxJobs = env.int('STATUS_CACHE_MAX_JOBS', 5000, { min: 0 });
+    this.privateFileHosts = env.parsed('PRIVATE_FILE_HOSTS_ALLOWED', parsePrivateHostAllowList, '');
+    this.statusRequiresSignature = env.boolean('STATUS_REQUIRES_SIGNATURE', false);
   }
 
-  private required<K extends keyof z.output<typeof envSchema>>(name: K): NonNullable<z.output<typeof envSchema>[K]> {
-    const value = this.#env[name];
-    if (value === undefined || value === null) throw new Error(`configuration: ${name} is required by this function`);
-    return value as NonNullable<z.output<typeof envSchema>[K]>;
+  private required<T>(name: string, value: T | undefined): T {
+    if (value === undefined) throw new Error(`configuration: ${name} is required by this function`);
+    return value;
   }
 
   get chainId(): number {
-    return this.required('CHAIN_ID');
+    return this.required('CHAIN_ID', this.#chainId);
   }
 
   get rpcUrl(): string {
-    return this.required('RPC_URL');
+    return this.required('RPC_URL', this.#rpcUrl);
   }
 
   get factoryAddress(): string {
-    return this.required('ERC721_FACTORY_ADDRESS');
+    return this.required('ERC721_FACTORY_ADDRESS', this.#factoryAddress);
   }
 
   /** The URL this provider is reached at, which a DDO's services must name. */
   get serviceEndpoint(): string {
-    return this.required('PROVIDER_URL');
+    return this.required('PROVIDER_URL', this.providerUrl);
   }
 
   /**
@@ -123,18 +88,14 @@ export class FunctionConfig {
    * others do not load the code for it.
    */
   providerKey(): string {
-    const key = this.#env.PROVIDER_KEY ?? (this.#env.PROVIDER_KEY_FILE && readFileSync(this.#env.PROVIDER_KEY_FILE, 'utf8').trim());
+    const file = this.#env.optional('PROVIDER_KEY_FILE');
+    const key = this.#env.optional('PROVIDER_KEY') ?? (file && readFileSync(file, 'utf8').trim());
     if (!key) throw new Error('configuration: PROVIDER_KEY or PROVIDER_KEY_FILE is required by this function');
     return key;
   }
 
-  s3(): S3Config {
-    return {
-      endpoint: this.required('S3_ENDPOINT'),
-      accessKey: this.required('S3_ACCESS_KEY'),
-      secretKey: this.required('S3_SECRET_KEY'),
-      bucket: this.required('S3_BUCKET'),
-      region: this.#env.S3_REGION,
-    };
+  /** The results store's settings (S3_ENDPOINT, S3_REGION, S3_BUCKET, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY). */
+  resultsStore(): ResultsStoreConfig {
+    return resultsStoreConfigFromEnv(this.#env);
   }
 }

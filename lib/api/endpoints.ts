@@ -41,12 +41,6 @@ export const ENDPOINTS: readonly Endpoint[] = [
 
 export const INFO_ENDPOINT: Endpoint = { service: 'info', fn: 'info', method: 'GET', path: '/' };
 
-export function endpointOf(fn: FunctionName): Endpoint {
-  const endpoint = fn === 'info' ? INFO_ENDPOINT : ENDPOINTS.find((e) => e.fn === fn);
-  if (!endpoint) throw new Error(`no endpoint for function ${fn}`);
-  return endpoint;
-}
-
 /** ocean.js's shape: `{ serviceName: [METHOD, path] }`. */
 export function serviceEndpoints(): Record<string, [HttpMethod, string]> {
   return Object.fromEntries(ENDPOINTS.map((e) => [e.service, [e.method, e.path]]));

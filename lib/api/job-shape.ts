@@ -11,7 +11,7 @@ const OCEAN_RESULT_TYPE: Record<ResultType, string> = {
   publishLog: 'publishLog',
 };
 
-export interface OceanComputeResult {
+interface OceanComputeResult {
   filename: string;
   filesize: number;
   type: string;

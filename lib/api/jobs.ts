@@ -3,6 +3,7 @@ import { conflict, forbidden, notFound } from '../http/errors.ts';
 import type { Logger } from '../http/log.ts';
 import {
   buildJobConfigMap,
+  createdJob,
   InvalidJobConfigMap,
   readJobConfigMap,
   stopRequestPatch,
@@ -34,15 +35,17 @@ export class JobStore {
   ) {}
 
   /**
-   * Creates a job: its ConfigMap, then its Secret owned by it. If the Secret cannot be created the ConfigMap is
-   * removed again, so a failed start leaves no job behind.
+   * Creates a job from a parsed workflow: its ConfigMap, then its Secret owned by it. If the Secret cannot be created
+   * the ConfigMap is removed again, so a failed start leaves no job behind.
    */
   async create(workflow: Workflow, status: JobStatus, secret: JobSecretData): Promise<JobConfigMap> {
-    const job = readJobConfigMap(
+    const job = createdJob(
       await this.core.createNamespacedConfigMap({
         namespace: this.namespace,
         body: buildJobConfigMap(workflow, status, this.namespace),
       }),
+      workflow,
+      status,
     );
     try {
       await this.core.createNamespacedSecret({

@@ -1,9 +1,9 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { HttpError, notFound } from '../http/errors.ts';
 import { attachmentDisposition, parseRange } from '../http/range.ts';
-import type { S3Config } from './config.ts';
+import type { ResultsStoreConfig } from '../job/results-store-config.ts';
 
-export type S3Sdk = typeof import('@aws-sdk/client-s3');
+type S3Sdk = typeof import('@aws-sdk/client-s3');
 
 /** The results bucket. The SDK is loaded, and the client made, on first use (`connect`). */
 export interface ObjectStore {
@@ -15,23 +15,15 @@ export interface ObjectStore {
  * An ObjectStore for `config`, loading @aws-sdk/client-s3 on its first use: the functions that read results (result,
  * logs, delete) pay for the SDK on their first request that needs the store, the others never.
  */
-export function lazyObjectStore(config: S3Config): ObjectStore {
+export function lazyObjectStore(config: ResultsStoreConfig): ObjectStore {
   let connected: Promise<{ s3: S3Client; sdk: S3Sdk }> | undefined;
   return {
     bucket: config.bucket,
     connect() {
-      connected ??= import('@aws-sdk/client-s3').then((sdk) => {
-        // The SDK's documented switch for its "node >= 22 after January 2027" notice (aws/aws-sdk-js-v3#7983),
-        // printed at each client creation on Node 20; an operator who sets the variable keeps their choice.
-        process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-        const s3 = new sdk.S3Client({
-          endpoint: config.endpoint,
-          region: config.region,
-          forcePathStyle: true,
-          credentials: { accessKeyId: config.accessKey, secretAccessKey: config.secretKey },
-        });
-        return { s3, sdk };
-      });
+      connected ??= Promise.all([import('@aws-sdk/client-s3'), import('../job/results-store.ts')]).then(([sdk, store]) => ({
+        s3: store.makeS3Client(config),
+        sdk,
+      }));
       connected.catch(() => {
         connected = undefined;
       });

@@ -19,7 +19,7 @@ import { kubeStatus } from '../kube/errors.ts';
  *   every claim to the job by a patch that tests the claim's uid: a claim lost in between fails the patch, and the
  *   job is withdrawn. Once attached, a claim is owned by the job's ConfigMap and disappears with it.
  */
-export const CLAIM_LABELS = {
+const CLAIM_LABELS = {
   'app.kubernetes.io/part-of': 'c2d',
   'app.kubernetes.io/component': 'order-claim',
 } as const;

@@ -21,9 +21,9 @@ import {
  * are strings). Unknown keys are dropped, not stored.
  */
 
-export const MAX_ADDITIONAL_DATASETS = 16;
+const MAX_ADDITIONAL_DATASETS = 16;
 
-export const computeAsset = z.object(
+const computeAsset = z.object(
   {
     documentId: did,
     serviceId,
@@ -33,7 +33,7 @@ export const computeAsset = z.object(
   { error: 'must be an object' },
 );
 
-export const algorithmMeta = z.object(
+const algorithmMeta = z.object(
   {
     language: z.string().max(64).optional(),
     version: z.string().max(64).optional(),
@@ -89,7 +89,7 @@ function algorithmSchema(orderRequired: boolean) {
     });
 }
 
-export const computeAlgorithm = algorithmSchema(true);
+const computeAlgorithm = algorithmSchema(true);
 export type ComputeAlgorithm = z.output<typeof computeAlgorithm>;
 export type ComputeAsset = z.output<typeof computeAsset>;
 
@@ -122,7 +122,6 @@ export const startRequest = z
       ctx,
     ),
   );
-export type StartRequest = z.output<typeof startRequest>;
 
 /** ocean.js sends `agreementId: ''` when it has none. */
 const optionalAgreementId = z
@@ -141,7 +140,6 @@ export const stopRequest = z.object({
   signature,
   jobId,
 });
-export type StopRequest = z.output<typeof stopRequest>;
 
 /** ocean.js's computeDelete sends no nonce: it signs the stored nonce + 1, which is what is assumed when absent. */
 export const deleteRequest = z.object({
@@ -154,7 +152,6 @@ export const deleteRequest = z.object({
     .transform((v) => v || undefined),
   nonce: nonce.optional(),
 });
-export type DeleteRequest = z.output<typeof deleteRequest>;
 
 export const statusQuery = z
   .object({
@@ -169,7 +166,6 @@ export const statusQuery = z
     path: ['nonce'],
     message: 'signature and nonce go together',
   });
-export type StatusQuery = z.output<typeof statusQuery>;
 
 export const resultQuery = z.object({
   consumerAddress: address,
@@ -178,7 +174,6 @@ export const resultQuery = z.object({
   nonce,
   signature,
 });
-export type ResultQuery = z.output<typeof resultQuery>;
 
 export const logsQuery = z.object({
   consumerAddress: address,
@@ -188,7 +183,6 @@ export const logsQuery = z.object({
   nonce,
   signature,
 });
-export type LogsQuery = z.output<typeof logsQuery>;
 
 export const nonceQuery = z.object({ userAddress: address });
 

@@ -3,6 +3,7 @@ import type { CoreV1Api } from '@kubernetes/client-node';
 import type { NonceStore } from '../auth/nonce-store.ts';
 import { jsonLogger, type Logger } from '../http/log.ts';
 import { deferred, lazyKube, type Kube } from '../kube/lazy.ts';
+import { Env, type EnvVars } from '../env.ts';
 import { FunctionConfig } from './config.ts';
 import type { FunctionName } from './endpoints.ts';
 import type { EnvironmentSource } from './environments.ts';
@@ -34,17 +35,17 @@ const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/tok
  */
 export class Runtime {
   readonly config: FunctionConfig;
-  readonly #env: NodeJS.ProcessEnv;
+  readonly #kubeconfig: string | undefined;
   readonly #kube: () => Promise<Kube>;
   #core: CoreV1Api | undefined;
   #nonces: NonceStore | undefined;
   #objects: ObjectStore | undefined;
   #jobCache: JobCache | undefined;
 
-  constructor(env: NodeJS.ProcessEnv = process.env) {
-    this.config = new FunctionConfig(env);
-    this.#env = env;
-    this.#kube = lazyKube(env.KUBECONFIG);
+  constructor(vars: EnvVars = process.env) {
+    this.config = new FunctionConfig(vars);
+    this.#kubeconfig = new Env(vars).optional('KUBECONFIG');
+    this.#kube = lazyKube(this.#kubeconfig);
   }
 
   base(name: FunctionName): BaseDeps {
@@ -63,7 +64,7 @@ export class Runtime {
    */
   get core(): CoreV1Api {
     if (!this.#core) {
-      const kubeconfig = this.#env.KUBECONFIG;
+      const kubeconfig = this.#kubeconfig;
       const identity = kubeconfig || SERVICE_ACCOUNT_TOKEN;
       try {
         accessSync(identity, constants.R_OK);
@@ -122,7 +123,7 @@ export class Runtime {
   }
 
   get objects(): ObjectStore {
-    this.#objects ??= lazyObjectStore(this.config.s3());
+    this.#objects ??= lazyObjectStore(this.config.resultsStore());
     return this.#objects;
   }
 

@@ -20,13 +20,13 @@ export interface NonceStore {
   advance(address: string, nonce: bigint): Promise<void>;
 }
 
-export const NONCE_LABELS = {
+const NONCE_LABELS = {
   'app.kubernetes.io/part-of': 'c2d',
   'app.kubernetes.io/component': 'nonce',
 } as const;
 
 /** The ConfigMap name for an address: a hash, so nothing the caller typed reaches a Kubernetes name. */
-export function nonceObjectName(address: string): string {
+function nonceObjectName(address: string): string {
   return `nonce-${createHash('sha256').update(address.toLowerCase()).digest('hex')}`;
 }
 

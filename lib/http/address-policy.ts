@@ -38,12 +38,6 @@ function unmapped(ip: string): { ip: string; family: 'ipv4' | 'ipv6' } | undefin
   return mapped?.[1] ? { ip: mapped[1], family: 'ipv4' } : { ip: host, family: 'ipv6' };
 }
 
-/** Whether an IP address is loopback, private, link-local, unspecified or multicast. */
-export function isPrivateAddress(ip: string): boolean {
-  const addr = unmapped(ip);
-  return addr !== undefined && PRIVATE_RANGES.check(addr.ip, addr.family);
-}
-
 /** Internal addresses the operator allows: whole ranges, or one port of one address. */
 export interface PrivateHostAllowList {
   readonly ranges: BlockList;

@@ -1,7 +1,6 @@
-import { Hono, type Context } from 'hono';
+import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import type { z } from 'zod';
-import { badRequest, fromZodError, HttpError, payloadTooLarge, toHttpError } from './errors.ts';
+import { payloadTooLarge, toHttpError } from './errors.ts';
 import type { Logger } from './log.ts';
 
 /** Bodies of this API are small JSON documents; the cap keeps a caller from making a replica buffer more. */
@@ -54,33 +53,3 @@ export function createFunctionApp({ name, logger, maxBodyBytes = DEFAULT_MAX_BOD
   return app;
 }
 
-export function parseWith<S extends z.ZodType>(schema: S, value: unknown, root: string): z.output<S> {
-  const result = schema.safeParse(value);
-  if (!result.success) throw fromZodError(result.error, root);
-  return result.data;
-}
-
-/** Query parameters through a zod schema; a parameter given twice is refused rather than guessed at. */
-export function parseQuery<S extends z.ZodType>(c: Context, schema: S): z.output<S> {
-  const single: Record<string, string> = {};
-  for (const [key, values] of Object.entries(c.req.queries())) {
-    if (values.length > 1) throw badRequest(key, 'given more than once');
-    if (values[0] !== undefined) single[key] = values[0];
-  }
-  return parseWith(schema, single, 'query');
-}
-
-/** A JSON body through a zod schema. Empty or malformed JSON is a 400 naming `body`. */
-export async function parseJsonBody<S extends z.ZodType>(c: Context, schema: S): Promise<z.output<S>> {
-  const text = await c.req.text();
-  if (text.trim() === '') throw badRequest('body', 'a JSON body is required');
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    throw badRequest('body', 'not valid JSON');
-  }
-  return parseWith(schema, raw, 'body');
-}
-
-export { HttpError };

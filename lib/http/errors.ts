@@ -46,7 +46,7 @@ export const payloadTooLarge = (maxBytes: number): HttpError =>
   new HttpError(413, `body larger than ${maxBytes} bytes`, 'body', `larger than ${maxBytes} bytes`);
 
 /** The first zod issue as a 400: its path (dotted, `body` for the root) and message. */
-export function fromZodError(error: z.ZodError, root = 'body'): HttpError {
+export function fromZodError(error: Pick<z.core.$ZodError, 'issues'>, root = 'body'): HttpError {
   const issue = error.issues[0];
   if (!issue) return badRequest(root, 'invalid');
   const field = issue.path.length > 0 ? issue.path.map(String).join('.') : root;

@@ -34,7 +34,7 @@ export interface FileRequestOptions {
 const ADDRESS_NOT_ALLOWED = 'address not allowed';
 
 /** A lookup that answers only when every address the name resolves to may be connected to. */
-export function guardedLookup(allow: PrivateHostAllowList, port: number, resolve: typeof dnsLookup = dnsLookup): LookupFunction {
+function guardedLookup(allow: PrivateHostAllowList, port: number, resolve: typeof dnsLookup = dnsLookup): LookupFunction {
   return (hostname: string, options: LookupOptions, callback: (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void) => {
     resolve(hostname, { ...options, all: true }, (err, addresses) => {
       if (err) return callback(err, '');

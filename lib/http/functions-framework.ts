@@ -63,7 +63,7 @@ function refuse(res: ServerResponse, error: HttpError): void {
 }
 
 /** Reads the whole body (at most `maxBytes`) into `req.rawBody`, then calls `next`; or answers the refusal. */
-export function readBody(req: RawBodyRequest, res: ServerResponse, maxBytes: number, next: () => void): void {
+function readBody(req: RawBodyRequest, res: ServerResponse, maxBytes: number, next: () => void): void {
   const length = req.headers['content-length'];
   const chunked = req.headers['transfer-encoding'] !== undefined;
   if (!chunked && (length === undefined || length === '0')) {

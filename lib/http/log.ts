@@ -2,7 +2,7 @@
  * One JSON object per line on stdout/stderr, the shape log collectors parse. Values under keys that may carry
  * secrets (signatures, keys, decrypted file locations, headers) are replaced before anything is written.
  */
-export type LogFields = Record<string, unknown>;
+type LogFields = Record<string, unknown>;
 
 const SECRET_KEY = /signature|secret|password|token|authorization|cookie|privatekey|^key$|_key$|Key$|^files$|^headers$/i;
 
@@ -38,4 +38,3 @@ export function jsonLogger(component: string, write: (line: string) => void = (l
 }
 
 /** For tests and benchmarks that must not print. */
-export const silentLogger: Logger = { info() {}, warn() {}, error() {} };

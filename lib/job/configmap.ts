@@ -25,18 +25,33 @@ export interface JobConfigMap {
   stopRequestedAt: string | undefined;
 }
 
-/** The ConfigMap `start` creates for a new job. */
+/**
+ * The ConfigMap `start` creates for a new job. `workflow` is the value parseWorkflow returned: it is written as it
+ * is, not parsed again.
+ */
 export function buildJobConfigMap(workflow: Workflow, status: JobStatus, namespace?: string): V1ConfigMap {
-  const valid = parseWorkflow(workflow);
   return {
     apiVersion: 'v1',
     kind: 'ConfigMap',
     metadata: {
-      name: jobNames(valid.jobId).configMap,
+      name: jobNames(workflow.jobId).configMap,
       ...(namespace ? { namespace } : {}),
-      labels: jobLabels({ jobId: valid.jobId, owner: valid.owner, environment: valid.environment }, 'workflow'),
+      labels: jobLabels({ jobId: workflow.jobId, owner: workflow.owner, environment: workflow.environment }, 'workflow'),
     },
-    data: { [WORKFLOW_KEY]: JSON.stringify(valid), [STATUS_KEY]: serializeStatus(status) },
+    data: { [WORKFLOW_KEY]: JSON.stringify(workflow), [STATUS_KEY]: serializeStatus(status) },
+  };
+}
+
+/** The job just created from `workflow` and `status`: the API server's copy of what was sent needs no parsing. */
+export function createdJob(cm: V1ConfigMap, workflow: Workflow, status: JobStatus): JobConfigMap {
+  return {
+    name: jobNames(workflow.jobId).configMap,
+    namespace: cm.metadata?.namespace,
+    uid: cm.metadata?.uid,
+    resourceVersion: cm.metadata?.resourceVersion,
+    workflow,
+    status,
+    stopRequestedAt: undefined,
   };
 }
 

@@ -15,15 +15,14 @@ const address = z
   .regex(/^0x[0-9a-fA-F]{40}$/, 'must be a 0x address')
   .transform((a) => a.toLowerCase());
 
-export const feeSchema = z.strictObject({
+const feeSchema = z.strictObject({
   chainId: z.number().int().positive(),
   feeToken: address,
   /** Price per minute in the fee token's smallest unit, as a decimal integer string. */
   pricePerMinute: z.string().regex(/^(0|[1-9][0-9]{0,77})$/, 'must be a non-negative decimal integer'),
 });
-export type Fee = z.infer<typeof feeSchema>;
 
-export const environmentSchema = z.strictObject({
+const environmentSchema = z.strictObject({
   id: z.string().regex(ENVIRONMENT_ID_PATTERN, 'must be a lower-case DNS label'),
   description: z.string().max(1024).default(''),
   /** CPU cores per job (fractions allowed). */
@@ -42,7 +41,7 @@ export const environmentSchema = z.strictObject({
 });
 export type Environment = z.infer<typeof environmentSchema>;
 
-export const environmentsSchema = z
+const environmentsSchema = z
   .array(environmentSchema)
   .refine((envs) => new Set(envs.map((e) => e.id)).size === envs.length, 'environment ids must be unique');
 
@@ -65,7 +64,3 @@ export function findEnvironment(envs: readonly Environment[], id: string): Envir
   return envs.find((e) => e.id === id);
 }
 
-export function isFree(env: Environment, chainId: number): boolean {
-  const fee = env.fees.find((f) => f.chainId === chainId);
-  return !fee || fee.pricePerMinute === '0';
-}

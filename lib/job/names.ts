@@ -29,7 +29,7 @@ export const STAGES = ['configure', 'algorithm', 'publish'] as const;
 export type Stage = (typeof STAGES)[number];
 export type JobRole = 'workflow' | 'secret' | 'data' | Stage;
 
-export class InvalidNameInput extends Error {}
+class InvalidNameInput extends Error {}
 
 export function newJobId(): string {
   return randomBytes(16).toString('hex');
@@ -44,20 +44,20 @@ export function assertJobId(value: string): string {
   return value;
 }
 
-export function isOwnerAddress(value: unknown): value is string {
+function isOwnerAddress(value: unknown): value is string {
   return typeof value === 'string' && OWNER_PATTERN.test(value);
 }
 
-export function assertOwner(value: string): string {
+function assertOwner(value: string): string {
   if (!isOwnerAddress(value)) throw new InvalidNameInput(`owner must be a lower-case 0x address`);
   return value;
 }
 
-export function isEnvironmentId(value: unknown): value is string {
+function isEnvironmentId(value: unknown): value is string {
   return typeof value === 'string' && ENVIRONMENT_ID_PATTERN.test(value);
 }
 
-export function assertEnvironmentId(value: string): string {
+function assertEnvironmentId(value: string): string {
   if (!isEnvironmentId(value)) throw new InvalidNameInput(`environment id must match ${ENVIRONMENT_ID_PATTERN}`);
   return value;
 }

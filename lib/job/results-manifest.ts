@@ -11,7 +11,7 @@ import { resultsSchema, type Result } from './status.ts';
  * No AWS SDK here: the functions import this module and load the SDK only when they first read the store.
  */
 
-export const MANIFEST_VERSION = 1;
+const MANIFEST_VERSION = 1;
 
 /** At most this many outputs (besides the logs a client looks for) are listed in a job's status. */
 export const RESULTS_SUMMARY_MAX = 100;
@@ -19,12 +19,12 @@ export const RESULTS_SUMMARY_MAX = 100;
 /** A manifest larger than this is not read (5,000 results of 512-byte names take about 6 MiB). */
 export const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
 
-export const resultsManifestSchema = z.strictObject({
+const resultsManifestSchema = z.strictObject({
   version: z.literal(MANIFEST_VERSION),
   jobId: z.string().regex(JOB_ID_PATTERN),
   results: resultsSchema,
 });
-export type ResultsManifest = z.infer<typeof resultsManifestSchema>;
+type ResultsManifest = z.infer<typeof resultsManifestSchema>;
 
 /** The folder of everything a job stored. */
 export function jobResultsPrefix(jobId: string): string {

@@ -1,38 +1,18 @@
 import { DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { MAX_MANIFEST_BYTES, jobResultsPrefix, parseResultsManifest, resultsManifestKey } from './results-manifest.ts';
 import type { Result, ResultType } from './status.ts';
+import type { ResultsStoreConfig } from './results-store-config.ts';
 
 /**
  * Where a job's results live in the S3-compatible store: `<jobId>/outputs/<path>`, `<jobId>/logs/<name>` and the
- * manifest listing them, `<jobId>/manifest.json`.
- * The store's settings come from the environment (in pods, from the results-store Secret by reference).
+ * manifest listing them, `<jobId>/manifest.json`; and the one place an S3 client is made (settings:
+ * results-store-config.ts).
  */
 
-export interface ResultsStoreConfig {
-  endpoint: string;
-  region: string;
-  bucket: string;
-  accessKeyId: string;
-  secretAccessKey: string;
-}
-
-export function resultsStoreConfigFromEnv(env: NodeJS.ProcessEnv = process.env): ResultsStoreConfig {
-  const read = (name: string): string => {
-    const v = env[name];
-    if (!v) throw new Error(`${name} is not set`);
-    return v;
-  };
-  return {
-    endpoint: read('S3_ENDPOINT'),
-    region: env.S3_REGION || 'us-east-1',
-    bucket: read('S3_BUCKET'),
-    // The dev platform's env file names them S3_ACCESS_KEY / S3_SECRET_KEY.
-    accessKeyId: env.S3_ACCESS_KEY_ID || read('S3_ACCESS_KEY'),
-    secretAccessKey: env.S3_SECRET_ACCESS_KEY || read('S3_SECRET_KEY'),
-  };
-}
-
 export function makeS3Client(config: ResultsStoreConfig): S3Client {
+  // The SDK's documented switch for its "node >= 22 after January 2027" notice (aws/aws-sdk-js-v3#7983), printed at
+  // each client creation on Node 20; an operator who sets the variable keeps their choice.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   return new S3Client({
     endpoint: config.endpoint,
     region: config.region,

@@ -53,7 +53,7 @@ export function statusText(code: StatusCode): string {
   return STATUS_TEXT[code];
 }
 
-export const TERMINATION_REASONS = [
+const TERMINATION_REASONS = [
   'finished',
   'dataProvisioningFailed',
   'algorithmProvisioningFailed',
@@ -79,13 +79,13 @@ export const TERMINATION_CODE: Record<TerminationReason, StatusCode> = {
 
 const isoDate = z.iso.datetime({ offset: true });
 const statusCodeSchema = z.literal(ALL_CODES);
-export const MAX_MESSAGE_LENGTH = 1024;
+const MAX_MESSAGE_LENGTH = 1024;
 const message = z.string().max(MAX_MESSAGE_LENGTH);
 
-export const RESULT_TYPES = ['output', 'algorithmLog', 'configurationLog', 'publishLog'] as const;
+const RESULT_TYPES = ['output', 'algorithmLog', 'configurationLog', 'publishLog'] as const;
 export type ResultType = (typeof RESULT_TYPES)[number];
 
-export const resultSchema = z.strictObject({
+const resultSchema = z.strictObject({
   index: z.number().int().min(0),
   /** Path relative to /data/outputs (outputs) or /data/logs (logs), `/`-separated. */
   filename: z.string().min(1).max(1024),
@@ -97,7 +97,7 @@ export const resultSchema = z.strictObject({
 export type Result = z.infer<typeof resultSchema>;
 export const resultsSchema = z.array(resultSchema);
 
-export const terminationSchema = z.strictObject({
+const terminationSchema = z.strictObject({
   reason: z.enum(TERMINATION_REASONS),
   /** The stage that decided the outcome; absent when the job ended before any stage ran. */
   stage: z.enum(STAGES).optional(),
@@ -106,7 +106,7 @@ export const terminationSchema = z.strictObject({
 });
 export type Termination = z.infer<typeof terminationSchema>;
 
-export const stageRecordSchema = z.strictObject({
+const stageRecordSchema = z.strictObject({
   startedAt: isoDate,
   finishedAt: isoDate.optional(),
   exitCode: z.number().int().optional(),
@@ -115,12 +115,11 @@ export const stageRecordSchema = z.strictObject({
 });
 export type StageRecord = z.infer<typeof stageRecordSchema>;
 
-export const historyEntrySchema = z.strictObject({
+const historyEntrySchema = z.strictObject({
   code: statusCodeSchema,
   text: z.string(),
   at: isoDate,
 });
-export type HistoryEntry = z.infer<typeof historyEntrySchema>;
 
 export const jobStatusSchema = z.strictObject({
   code: statusCodeSchema,
@@ -165,7 +164,7 @@ export function initialStatus(now: Date): JobStatus {
   };
 }
 
-export function parseStatus(input: unknown): JobStatus {
+function parseStatus(input: unknown): JobStatus {
   return jobStatusSchema.parse(input);
 }
 

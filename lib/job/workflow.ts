@@ -23,7 +23,7 @@ const serviceId = z.string().min(1).max(128).regex(/^[A-Za-z0-9_.:-]+$/);
 const isoDate = z.iso.datetime({ offset: true });
 
 /** What the workflow may say about one file of a dataset: its position and what it is declared to contain. */
-export const fileMetaSchema = z.strictObject({
+const fileMetaSchema = z.strictObject({
   index: z.number().int().min(0).max(999),
   contentType: z.string().max(255).optional(),
   /** Declared size in bytes; the configure pod refuses a file of another size. */
@@ -39,7 +39,7 @@ const filesSchema = z
   .max(100)
   .refine((files) => files.every((f, i) => f.index === i), 'file indexes must be 0, 1, 2, … in order');
 
-export const datasetSchema = z.strictObject({
+const datasetSchema = z.strictObject({
   did,
   serviceId,
   transferTxId: txId,
@@ -57,7 +57,7 @@ export const containerSchema = z.strictObject({
 });
 export type Container = z.infer<typeof containerSchema>;
 
-export const publishedAlgorithmSchema = z.strictObject({
+const publishedAlgorithmSchema = z.strictObject({
   kind: z.literal('published'),
   did,
   serviceId,
@@ -73,24 +73,23 @@ export const publishedAlgorithmSchema = z.strictObject({
 });
 
 /** An algorithm given inline (Ocean's `meta`): its code or URL is in the Secret, only its container is here. */
-export const rawAlgorithmSchema = z.strictObject({
+const rawAlgorithmSchema = z.strictObject({
   kind: z.literal('raw'),
   container: containerSchema,
   /** How the configure pod obtains the code: inline `rawcode` or a `url`, both held by the Secret. */
   source: z.enum(['rawcode', 'url']),
 });
 
-export const algorithmSchema = z.discriminatedUnion('kind', [publishedAlgorithmSchema, rawAlgorithmSchema]);
+const algorithmSchema = z.discriminatedUnion('kind', [publishedAlgorithmSchema, rawAlgorithmSchema]);
 export type Algorithm = z.infer<typeof algorithmSchema>;
 
-export const limitsSchema = z.strictObject({
+const limitsSchema = z.strictObject({
   maxDurationSeconds: z.number().int().min(1).max(7 * 24 * 3600),
   /** CPU cores (fractions allowed, e.g. 0.5). */
   cpu: z.number().positive().max(256),
   memoryMiB: z.number().int().min(16).max(1024 * 1024),
   diskMiB: z.number().int().min(1).max(16 * 1024 * 1024),
 });
-export type Limits = z.infer<typeof limitsSchema>;
 
 const jsonObject = z.record(z.string(), z.unknown());
 
@@ -139,14 +138,14 @@ export function algorithmDid(workflow: Workflow): string | undefined {
 export const JOB_SECRET_VERSION = 1;
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
-export const fileAccessSchema = z.strictObject({
+const fileAccessSchema = z.strictObject({
   url: z.url({ protocol: /^https?$/ }),
   method: z.enum(['GET', 'POST']).default('GET'),
   headers: z.record(z.string().regex(HEADER_NAME), z.string().max(8192)).default({}),
 });
 export type FileAccess = z.infer<typeof fileAccessSchema>;
 
-export const jobSecretDataSchema = z.strictObject({
+const jobSecretDataSchema = z.strictObject({
   version: z.literal(JOB_SECRET_VERSION),
   /** Decrypted file locations per dataset DID, in the order of the workflow's `files`. */
   datasets: z.record(did, z.array(fileAccessSchema).min(1).max(100)),

@@ -1,5 +1,6 @@
 import { Agent, type AgentOptions } from 'node:https';
 import { KubeConfig, type Cluster } from '@kubernetes/client-node';
+import { Env } from '../env.ts';
 
 /**
  * client-node 1.x builds a new HTTPS agent for every request, so every API call pays a TLS handshake and no
@@ -32,7 +33,7 @@ proto.createAgent = function (this: PooledKubeConfig, cluster, options) {
  * The Kubernetes identity this process acts as: the file named by KUBECONFIG when set (local runs, tests),
  * otherwise the pod's own ServiceAccount (in a cluster).
  */
-export function loadKubeConfig(kubeconfigPath = process.env.KUBECONFIG): KubeConfig {
+export function loadKubeConfig(kubeconfigPath = new Env().optional('KUBECONFIG')): KubeConfig {
   const kc = new PooledKubeConfig();
   if (kubeconfigPath) kc.loadFromFile(kubeconfigPath);
   else kc.loadFromCluster();

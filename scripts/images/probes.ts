@@ -221,7 +221,7 @@ const engineImage: ImageSpec = {
         expect(image.config.env.METRICS_PORT === String(port), `METRICS_PORT ${image.config.env.METRICS_PORT} is not the EXPOSEd port ${port}`);
         const env = {
           KUBECONFIG: '/var/run/c2d/kubeconfig',
-          S3_ENDPOINT: 'http://127.0.0.1:9000', S3_BUCKET: 'results', S3_ACCESS_KEY: 'replay', S3_SECRET_KEY: 'replay-secret',
+          S3_ENDPOINT: 'http://127.0.0.1:9000', S3_BUCKET: 'results', S3_ACCESS_KEY_ID: 'replay', S3_SECRET_ACCESS_KEY: 'replay-secret',
           LEASE_DURATION_SECONDS: '2',
         };
         const volumes = [{ path: '/var/run/c2d', files: { kubeconfig: KUBECONFIG } }];
@@ -276,7 +276,7 @@ const podProgramsImage: ImageSpec = {
       async run(replayer, image) {
         const { code, output, c } = await runToExit(replayer, image, { command: ['publish'] });
         expect(!MISSING_MODULE.test(output), 'a module is missing', c);
-        expect(code === 1 && /publishing failed: Error: C2D_JOB_ID is not set/.test(output), `expected exit 1 "C2D_JOB_ID is not set", got exit ${code}`, c);
+        expect(code === 1 && /publishing failed: ConfigurationError: configuration: C2D_JOB_ID is not set/.test(output), `expected exit 1 "C2D_JOB_ID is not set", got exit ${code}`, c);
         return `exit ${code}: publishing failed: C2D_JOB_ID is not set`;
       },
     },

@@ -24,7 +24,8 @@ import { jobNames } from '../../lib/job/names.ts';
 import { PatchStrategy, setHeaderOptions } from '../../lib/kube/api.ts';
 import { StatusCode, initialStatus, isFinal, statusText, type JobStatus } from '../../lib/job/status.ts';
 import { loadKubeConfig } from '../../lib/kube/client.ts';
-import { FileServer, JobObjectWatch, buildJob, createJob, sha256, shellAlgorithm, waitForFinal, waitForJob, type ObjectEvent } from '../support/engine-jobs.ts';
+import { FileServer, JobObjectWatch, createJob, waitForFinal, waitForJob, type ObjectEvent } from '../support/engine-jobs.ts';
+import { buildJob, sha256, shellAlgorithm } from '../support/job-fixtures.ts';
 
 const LATENCY_JOBS = 30;
 /** Run first and left out of the latency figures: the engine's first jobs pay for JIT warm-up. */

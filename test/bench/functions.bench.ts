@@ -30,15 +30,16 @@ import { writeLocalConfig, localEnvironment } from '../../devcluster/local-stack
 import { freePort, waitFor } from '../../devcluster/processes.ts';
 import type { PlatformEnv } from '../../devcluster/platform-env.ts';
 import { containerSectionChecksum } from '../../lib/access/algo-checksums.ts';
-import { FUNCTION_NAMES, endpointOf, type FunctionName } from '../../lib/api/endpoints.ts';
+import { ENDPOINTS, FUNCTION_NAMES, INFO_ENDPOINT, type FunctionName } from '../../lib/api/endpoints.ts';
 import { NONCE_FLOOR } from '../../lib/auth/nonce-policy.ts';
 import { deleteText, logsText, resultText, startText, stopText } from '../../lib/auth/signed-texts.ts';
 import type { ProviderFee } from '../../lib/chain/provider-fee.ts';
 import { buildJobConfigMap } from '../../lib/job/configmap.ts';
 import { newJobId } from '../../lib/job/names.ts';
+import { resultsStoreEnv } from '../../lib/job/results-store-config.ts';
 import { initialStatus } from '../../lib/job/status.ts';
 import { loadKubeConfig } from '../../lib/kube/client.ts';
-import type { Workflow } from '../../lib/job/workflow.ts';
+import { workflow as fixtureWorkflow } from '../support/job-fixtures.ts';
 import { bundleFunctions } from '../../scripts/bundle-functions.ts';
 
 const FF_MAIN = 'node_modules/@google-cloud/functions-framework/build/src/main.js';
@@ -82,7 +83,7 @@ function functionEnv(s: Setup, name: FunctionName | 'floor', port: number, provi
     JOBS_NAMESPACE: env.namespaces.jobs, SYSTEM_NAMESPACE: env.namespaces.system,
     CHAIN_ID: String(env.chainId), RPC_URL: env.rpcUrl, ERC721_FACTORY_ADDRESS: env.ocean.ERC721Factory,
     PROVIDER_URL: providerUrl, PROVIDER_ADDRESS: s.provider.address, PROVIDER_PUBLIC_KEY: s.provider.signingKey.publicKey,
-    S3_ENDPOINT: env.s3.endpoint, S3_ACCESS_KEY: env.s3.accessKey, S3_SECRET_KEY: env.s3.secretKey, S3_BUCKET: env.s3.bucket, S3_REGION: env.s3.region,
+    ...resultsStoreEnv(env.s3),
     ...(signer && { PROVIDER_KEY: env.keys.provider, PRIVATE_FILE_HOSTS_ALLOWED: '127.0.0.0/8' }),
   };
 }
@@ -135,7 +136,7 @@ async function realRequest(s: Setup, name: FunctionName | 'floor'): Promise<Real
       return { path: '/', method: 'GET' };
     case 'info':
     case 'environments':
-      return { path: endpointOf(name).path, method: 'GET' };
+      return { path: [INFO_ENDPOINT, ...ENDPOINTS].find((e) => e.fn === name)!.path, method: 'GET' };
     case 'nonce':
       return { path: `/api/services/nonce${q({ userAddress: address })}`, method: 'GET' };
     case 'status':
@@ -227,12 +228,11 @@ async function seedJobs(env: PlatformEnv, owners: string[], count: number): Prom
       const jobId = newJobId();
       const did = `did:op:${'a'.repeat(63)}${(i + k) % 10}`;
       const tx = `0x${(i + k).toString(16).padStart(64, '0')}`;
-      const workflow: Workflow = {
-        version: 1, jobId, owner, environment: 'local-default', agreementId: tx, dateCreated: now.toISOString(),
+      const workflow = fixtureWorkflow({
+        jobId, owner, environment: 'local-default', agreementId: tx, dateCreated: now.toISOString(),
         datasets: [{ did, serviceId: 'compute', transferTxId: tx, files: [{ index: 0 }] }],
         algorithm: { kind: 'published', did, serviceId: 'access', transferTxId: tx, container: { image: 'node', tag: '20', entrypoint: 'node $ALGO' }, files: [{ index: 0, checksum: 'a'.repeat(64) }] },
-        allowNetworkAccess: false, limits: { maxDurationSeconds: 60, cpu: 1, memoryMiB: 256, diskMiB: 256 },
-      };
+      });
       const status = { ...initialStatus(now), code: 70 as const, text: 'Job finished', dateFinished: now.toISOString() };
       await core.createNamespacedConfigMap({ namespace: env.namespaces.jobs, body: buildJobConfigMap(workflow, status, env.namespaces.jobs) });
       jobs.push({ owner, jobId });

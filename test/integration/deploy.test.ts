@@ -10,7 +10,7 @@ import { ENVIRONMENTS_CONFIGMAP } from '../../lib/job/environments.ts';
 import { STAGES } from '../../lib/job/names.ts';
 import { parseWorkflow } from '../../lib/job/workflow.ts';
 import { loadKubeConfig } from '../../lib/kube/client.ts';
-import { workflow } from '../unit/engine/fixtures.ts';
+import { workflow } from '../support/job-fixtures.ts';
 
 /**
  * The deployment artefacts against the dev cluster's real API server: the kustomize manifests, the Knative Services
@@ -191,7 +191,7 @@ describe('knative/deploy.sh', () => {
       namespace: SYSTEM,
       body: {
         metadata: { name: 'c2d-results-store' },
-        stringData: { endpoint: env.s3.endpoint, region: env.s3.region, bucket: env.s3.bucket, accessKeyId: env.s3.accessKey, secretAccessKey: env.s3.secretKey },
+        stringData: { ...env.s3 },
       },
     });
 

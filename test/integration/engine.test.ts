@@ -2,28 +2,14 @@ import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startLocalStack, type LocalStack } from '../../devcluster/local-stack.ts';
-import { s3Client } from '../../devcluster/object-store.ts';
+import { makeS3Client } from '../../lib/job/results-store.ts';
 import { waitFor } from '../../devcluster/processes.ts';
 import type { JobConfigMap } from '../../lib/job/configmap.ts';
 import { jobNames, type Stage } from '../../lib/job/names.ts';
 import { isFinal, StatusCode, type Result } from '../../lib/job/status.ts';
 import { loadKubeConfig } from '../../lib/kube/client.ts';
-import {
-  FileServer,
-  JobObjectWatch,
-  buildJob,
-  createJob,
-  maxActivePods,
-  nodeAlgorithm,
-  readJob,
-  readObject,
-  requestStop,
-  sha256,
-  shellAlgorithm,
-  waitForFinal,
-  type BuiltJob,
-  type JobSpec,
-} from '../support/engine-jobs.ts';
+import { FileServer, JobObjectWatch, createJob, maxActivePods, readJob, readObject, requestStop, waitForFinal } from '../support/engine-jobs.ts';
+import { buildJob, nodeAlgorithm, sha256, shellAlgorithm, type BuiltJob, type JobSpec } from '../support/job-fixtures.ts';
 
 const env = inject('platform');
 const ns = env.namespaces.jobs;
@@ -40,7 +26,7 @@ const SECRET_TOKEN = `tok-${Math.random().toString(36).slice(2)}`;
 beforeAll(async () => {
   kc = loadKubeConfig(env.kubeconfig);
   core = kc.makeApiClient(CoreV1Api);
-  s3 = s3Client(env.s3);
+  s3 = makeS3Client(env.s3);
   files = await new FileServer().start();
   files.file('/data.csv', DATASET);
   pods = new JobObjectWatch(kc, ns, 'pods');

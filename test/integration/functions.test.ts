@@ -12,10 +12,11 @@ import { algorithmDdo, datasetDdo, orderAsset, publishAsset, type PublishedAsset
 import { ProviderInstance, ethers5 } from '../../devcluster/ocean-client.ts';
 import { freePort, stopChild, waitFor } from '../../devcluster/processes.ts';
 import { containerSectionChecksum } from '../../lib/access/algo-checksums.ts';
-import { FUNCTION_NAMES, endpointOf, type FunctionName } from '../../lib/api/endpoints.ts';
+import { ENDPOINTS, FUNCTION_NAMES, INFO_ENDPOINT, type FunctionName } from '../../lib/api/endpoints.ts';
 import type { ProviderFee } from '../../lib/chain/provider-fee.ts';
 import type { ProviderFees } from '../../node_modules/@oceanprotocol/lib/dist/types/@types/Provider.js';
 import { jobNames, newJobId } from '../../lib/job/names.ts';
+import { resultsStoreEnv } from '../../lib/job/results-store-config.ts';
 import { bundleFunctions } from '../../scripts/bundle-functions.ts';
 import { loadKubeConfig } from '../../lib/kube/client.ts';
 
@@ -539,8 +540,7 @@ describe('each function alone under functions-framework, bundled as its image ho
           PATH: process.env.PATH, HOME: process.env.HOME, PORT: String(port), KUBECONFIG: env.kubeconfig,
           JOBS_NAMESPACE: env.namespaces.jobs, SYSTEM_NAMESPACE: env.namespaces.system, PROVIDER_URL: url,
           PROVIDER_KEY: env.keys.provider, RPC_URL: env.rpcUrl, CHAIN_ID: String(env.chainId),
-          ERC721_FACTORY_ADDRESS: env.ocean.ERC721Factory, S3_ENDPOINT: env.s3.endpoint, S3_ACCESS_KEY: env.s3.accessKey,
-          S3_SECRET_KEY: env.s3.secretKey, S3_BUCKET: env.s3.bucket, S3_REGION: env.s3.region,
+          ERC721_FACTORY_ADDRESS: env.ocean.ERC721Factory, ...resultsStoreEnv(env.s3),
         },
         stdio: ['ignore', out, out],
       },
@@ -554,7 +554,7 @@ describe('each function alone under functions-framework, bundled as its image ho
   async function probe(name: FunctionName): Promise<number> {
     const { port, logFile, running } = await spawnBundled(name);
     try {
-      const { method, path } = endpointOf(name);
+      const { method, path } = [INFO_ENDPOINT, ...ENDPOINTS].find((e) => e.fn === name)!;
       const { query = '', body } = probes[name];
       let status = 0;
       await waitFor(`function ${name} (log: ${logFile})`, async () => {

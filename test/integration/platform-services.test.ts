@@ -3,7 +3,7 @@ import { promisify } from 'node:util';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import { describe, expect, inject, it } from 'vitest';
-import { s3Client } from '../../devcluster/object-store.ts';
+import { makeS3Client } from '../../lib/job/results-store.ts';
 import { loadKubeConfig } from '../../lib/kube/client.ts';
 
 const run = promisify(execFile);
@@ -11,7 +11,7 @@ const env = inject('platform');
 
 describe('object store', () => {
   it('reads back an object it stored', async () => {
-    const s3 = s3Client(env.s3);
+    const s3 = makeS3Client(env.s3);
     const key = `it/${Date.now()}.txt`;
     await s3.send(new PutObjectCommand({ Bucket: env.s3.bucket, Key: key, Body: 'stored bytes' }));
     const got = await s3.send(new GetObjectCommand({ Bucket: env.s3.bucket, Key: key }));
@@ -20,7 +20,7 @@ describe('object store', () => {
   });
 
   it('refuses wrong credentials', async () => {
-    const s3 = s3Client({ ...env.s3, secretKey: 'not-the-secret' });
+    const s3 = makeS3Client({ ...env.s3, secretAccessKey: 'not-the-secret' });
     await expect(s3.send(new GetObjectCommand({ Bucket: env.s3.bucket, Key: 'x' }))).rejects.toThrow();
     s3.destroy();
   });

@@ -7,14 +7,14 @@ import { waitFor } from '../../devcluster/processes.ts';
 import { JobStore } from '../../lib/api/jobs.ts';
 import { claimName, OrderClaims } from '../../lib/api/order-claims.ts';
 import type { FunctionName } from '../../lib/api/endpoints.ts';
-import { silentLogger } from '../../lib/http/log.ts';
+import { silentLogger } from '../support/silent-logger.ts';
 import { buildJobConfigMap, readJobConfigMap, STATUS_KEY, statusPatch, STOP_ANNOTATION, WORKFLOW_KEY, type JobConfigMap } from '../../lib/job/configmap.ts';
 import { LABELS, newJobId } from '../../lib/job/names.ts';
 import { initialStatus, STATUS_TEXT, type JobStatus, type StatusCode } from '../../lib/job/status.ts';
 import type { Workflow } from '../../lib/job/workflow.ts';
 import { kubeStatus } from '../../lib/kube/errors.ts';
 import { loadKubeConfig } from '../../lib/kube/client.ts';
-import { secretData, workflow } from '../unit/engine/fixtures.ts';
+import { secretData, workflow } from '../support/job-fixtures.ts';
 
 /**
  * Issue 10, item 8: a function must not be able to rewrite a job. Each call here is made with the real token of the

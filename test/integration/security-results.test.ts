@@ -3,13 +3,14 @@ import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { Wallet, getBytes, keccak256, toUtf8Bytes } from 'ethers';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startLocalStack, type LocalStack } from '../../devcluster/local-stack.ts';
-import { s3Client } from '../../devcluster/object-store.ts';
+import { makeS3Client } from '../../lib/job/results-store.ts';
 import { STATUS_KEY, WORKFLOW_KEY, buildJobConfigMap, readJobConfigMap, type JobConfigMap } from '../../lib/job/configmap.ts';
 import { jobNames } from '../../lib/job/names.ts';
 import { buildJobSecret } from '../../lib/job/secret.ts';
 import { StatusCode, initialStatus, type Result } from '../../lib/job/status.ts';
 import { loadKubeConfig } from '../../lib/kube/client.ts';
-import { FileServer, buildJob, createJob, nodeAlgorithm, readObject, sha256, waitForFinal, type BuiltJob } from '../support/engine-jobs.ts';
+import { FileServer, createJob, readObject, waitForFinal } from '../support/engine-jobs.ts';
+import { buildJob, nodeAlgorithm, sha256, type BuiltJob } from '../support/job-fixtures.ts';
 
 /**
  * Issue 10, items 6 and 7, played against the running platform: a job whose results list outgrows its ConfigMap,
@@ -33,7 +34,7 @@ const consumer = new Wallet(env.keys.consumer);
 beforeAll(async () => {
   kc = loadKubeConfig(env.kubeconfig);
   core = kc.makeApiClient(CoreV1Api);
-  s3 = s3Client(env.s3);
+  s3 = makeS3Client(env.s3);
   files = await new FileServer().start();
   files.file('/data.csv', DATASET);
   // An environment of its own, so jobs of other files never share its slots.

@@ -9,7 +9,8 @@ import { statusPatch } from '../../lib/job/configmap.ts';
 import { StatusCode, initialStatus, type JobStatus } from '../../lib/job/status.ts';
 import { loadKubeConfig } from '../../lib/kube/client.ts';
 import { PatchStrategy, setHeaderOptions } from '../../lib/kube/api.ts';
-import { buildJob, createJob, nodeAlgorithm, readJob, randomDid } from '../support/engine-jobs.ts';
+import { createJob, readJob } from '../support/engine-jobs.ts';
+import { buildJob, nodeAlgorithm, randomDid } from '../support/job-fixtures.ts';
 import {
   ATTACK_LAYOUTS,
   ATTACK_RULES,

@@ -1,89 +1,15 @@
-import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { PatchStrategy, Watch, setHeaderOptions, type CoreV1Api, type KubeConfig, type KubernetesObject, type V1Pod } from '@kubernetes/client-node';
 import { STATUS_KEY, buildJobConfigMap, readJobConfigMap, stopRequestPatch, type JobConfigMap } from '../../lib/job/configmap.ts';
-import { LABELS, MANAGED_BY, jobNames, newJobId } from '../../lib/job/names.ts';
+import { LABELS, MANAGED_BY, jobNames } from '../../lib/job/names.ts';
 import { buildJobSecret } from '../../lib/job/secret.ts';
 import { initialStatus, isFinal } from '../../lib/job/status.ts';
-import type { FileAccess, JobSecretData, Workflow } from '../../lib/job/workflow.ts';
 import { waitFor } from '../../devcluster/processes.ts';
+import type { BuiltJob } from './job-fixtures.ts';
 
-/** Jobs for engine tests and benchmarks, made as `functions/start` makes them: a workflow ConfigMap, then its Secret. */
-
-export const sha256 = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
-const hex = (bytes: number): string => randomBytes(bytes).toString('hex');
-export const randomDid = (): string => `did:op:${hex(32)}`;
-export const randomOwner = (): string => `0x${hex(20)}`;
-
-export interface DatasetSpec {
-  files: Array<{ url: string; checksum?: string; contentLength?: number; headers?: Record<string, string> }>;
-}
-
-export type AlgorithmSpec =
-  | { kind: 'raw'; code: string; image: string; tag: string; entrypoint: string }
-  | { kind: 'published'; url: string; checksum: string; image: string; tag: string; entrypoint: string };
-
-export interface JobSpec {
-  environment: string;
-  datasets: DatasetSpec[];
-  algorithm: AlgorithmSpec;
-  owner?: string;
-  allowNetworkAccess?: boolean;
-  maxDurationSeconds?: number;
-  algoCustomData?: Record<string, unknown>;
-}
-
-export interface BuiltJob {
-  workflow: Workflow;
-  secret: JobSecretData;
-}
-
-/** A node:20 algorithm given as raw code. */
-export const nodeAlgorithm = (code: string): AlgorithmSpec => ({ kind: 'raw', code, image: 'node', tag: '20', entrypoint: 'node $ALGO' });
-/** A busybox shell algorithm given as raw code. */
-export const shellAlgorithm = (code: string): AlgorithmSpec => ({ kind: 'raw', code, image: 'busybox', tag: '1.36', entrypoint: 'sh $ALGO' });
-
-export function buildJob(spec: JobSpec): BuiltJob {
-  const jobId = newJobId();
-  const tx = `0x${hex(32)}`;
-  const datasets = spec.datasets.map((d) => ({ did: randomDid(), spec: d }));
-  const access = (f: { url: string; headers?: Record<string, string> }): FileAccess => ({ url: f.url, method: 'GET', headers: f.headers ?? {} });
-  const algo = spec.algorithm;
-  const container = { image: algo.image, tag: algo.tag, entrypoint: algo.entrypoint };
-  const workflow: Workflow = {
-    version: 1,
-    jobId,
-    owner: spec.owner ?? randomOwner(),
-    environment: spec.environment,
-    agreementId: tx,
-    dateCreated: new Date().toISOString(),
-    datasets: datasets.map(({ did, spec: d }) => ({
-      did,
-      serviceId: 'compute',
-      transferTxId: tx,
-      files: d.files.map((f, index) => ({
-        index,
-        ...(f.checksum !== undefined ? { checksum: f.checksum } : {}),
-        ...(f.contentLength !== undefined ? { contentLength: f.contentLength } : {}),
-      })),
-    })),
-    algorithm: algo.kind === 'raw'
-      ? { kind: 'raw', container, source: 'rawcode' }
-      : { kind: 'published', did: randomDid(), serviceId: 'access', transferTxId: `0x${hex(32)}`, container, files: [{ index: 0, checksum: algo.checksum }] },
-    allowNetworkAccess: spec.allowNetworkAccess ?? false,
-    limits: { maxDurationSeconds: spec.maxDurationSeconds ?? 120, cpu: 0.5, memoryMiB: 256, diskMiB: 64 },
-    ...(spec.algoCustomData ? { algoCustomData: spec.algoCustomData } : {}),
-  };
-  const secret: JobSecretData = {
-    version: 1,
-    datasets: Object.fromEntries(datasets.map(({ did, spec: d }) => [did, d.files.map(access)])),
-    algorithm: algo.kind === 'raw' ? { kind: 'rawcode', rawcode: algo.code } : { kind: 'published', file: access({ url: algo.url }) },
-    ddos: Object.fromEntries(datasets.map(({ did }) => [did, { id: did, version: '4.1.0' }])),
-  };
-  return { workflow, secret };
-}
+/** Jobs on the platform (built by job-fixtures.ts's buildJob), and what engine tests and benchmarks watch them with. */
 
 /** Creates the job's ConfigMap and then its Secret, owned by the ConfigMap (what `start` does). */
 export async function createJob(core: CoreV1Api, namespace: string, job: BuiltJob): Promise<JobConfigMap> {

@@ -1,7 +1,7 @@
 import { V1MicroTime, type V1Lease } from '@kubernetes/client-node';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { LeaderElector, type LeaderOptions } from '../../../engine/leader.ts';
-import { silentLogger } from '../../../lib/http/log.ts';
+import { silentLogger } from '../../support/silent-logger.ts';
 import { apiError } from '../../support/fake-configmaps.ts';
 
 const NS = 'c2d-system';

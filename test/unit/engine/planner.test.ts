@@ -13,7 +13,7 @@ import {
 } from '../../../engine/planner.ts';
 import { STAGES, type Stage } from '../../../lib/job/names.ts';
 import { FINAL_CODES, StatusCode, isFinal, jobStatusSchema, type JobStatus, type Result } from '../../../lib/job/status.ts';
-import { CREATED, JOB_ID, environment, status, workflow } from './fixtures.ts';
+import { CREATED, JOB_ID, environment, status, workflow } from '../../support/job-fixtures.ts';
 
 const NOW = new Date('2025-01-01T00:10:00.000Z');
 const STARTED = new Date(NOW.getTime() - 5_000).toISOString();

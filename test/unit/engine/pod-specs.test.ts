@@ -13,7 +13,7 @@ import {
   type JobRef,
 } from '../../../engine/pod-specs.ts';
 import { LABELS, STAGES } from '../../../lib/job/names.ts';
-import { ALGO_DID, DATASET2_DID, DATASET_DID, JOB_ID, OWNER, workflow } from './fixtures.ts';
+import { ALGO_DID, DATASET2_DID, DATASET_DID, JOB_ID, OWNER, workflow } from '../../support/job-fixtures.ts';
 
 const S = DEFAULT_POD_SPEC_SETTINGS;
 const job = (overrides: Parameters<typeof workflow>[0] = {}): JobRef => ({

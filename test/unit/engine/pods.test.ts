@@ -17,7 +17,7 @@ import { byteLimit, verifyFetched } from '../../../engine/pods/verify.ts';
 import { walkFiles } from '../../../engine/pods/walk.ts';
 import { parsePrivateHostAllowList } from '../../../lib/http/address-policy.ts';
 import type { JobSecretData, Workflow } from '../../../lib/job/workflow.ts';
-import { ALGO_DID, DATASET2_DID, DATASET_DID, JOB_ID, workflow } from './fixtures.ts';
+import { ALGO_DID, DATASET2_DID, DATASET_DID, JOB_ID, workflow } from '../../support/job-fixtures.ts';
 
 const sha = (s: string | Buffer): string => createHash('sha256').update(s).digest('hex');
 const scratch = mkdtempSync(join(tmpdir(), 'c2d-pods-'));

@@ -11,7 +11,7 @@ import { STATUS_KEY, STOP_ANNOTATION, buildJobConfigMap } from '../../../lib/job
 import { jobNames } from '../../../lib/job/names.ts';
 import { serializeResultsManifest } from '../../../lib/job/results-manifest.ts';
 import { StatusCode, parseStatusJson, type JobStatus, type Result } from '../../../lib/job/status.ts';
-import { JOB_ID, environment, status, workflow } from './fixtures.ts';
+import { JOB_ID, environment, status, workflow } from '../../support/job-fixtures.ts';
 
 const NS = 'jobs';
 const names = jobNames(JOB_ID);

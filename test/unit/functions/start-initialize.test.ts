@@ -11,7 +11,7 @@ import type { AttachOutcome, Claim, HeldClaims, OrderClaims } from '../../../lib
 import type { NonceStore } from '../../../lib/auth/nonce-store.ts';
 import { NONCE_FLOOR } from '../../../lib/auth/nonce-policy.ts';
 import { conflict, unauthorized } from '../../../lib/http/errors.ts';
-import { silentLogger } from '../../../lib/http/log.ts';
+import { silentLogger } from '../../support/silent-logger.ts';
 import type { JobConfigMap } from '../../../lib/job/configmap.ts';
 import { environmentsToConfigMapData, type Environment } from '../../../lib/job/environments.ts';
 import type { JobStatus } from '../../../lib/job/status.ts';

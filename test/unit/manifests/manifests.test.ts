@@ -18,11 +18,12 @@ import { buildStagePod, DEFAULT_POD_SPEC_SETTINGS } from '../../../engine/pod-sp
 import { ENDPOINTS, FUNCTION_NAMES, INFO_ENDPOINT } from '../../../lib/api/endpoints.ts';
 import { ENVIRONMENTS_CONFIGMAP, ENVIRONMENTS_KEY, parseEnvironments } from '../../../lib/job/environments.ts';
 import { LABELS, NETWORK_ALLOW, STAGES } from '../../../lib/job/names.ts';
+import { RESULTS_STORE_ENV } from '../../../lib/job/results-store-config.ts';
 import { STOP_ANNOTATION } from '../../../lib/job/configmap.ts';
 import { FINAL_CODES, initialStatus, isFinal, serializeStatus, STATUS_TEXT, StatusCode } from '../../../lib/job/status.ts';
 import { parseWorkflow } from '../../../lib/job/workflow.ts';
 import { PROVIDER_KEY_HOLDERS } from '../../../functions/gateway.ts';
-import { workflow } from '../engine/fixtures.ts';
+import { workflow } from '../../support/job-fixtures.ts';
 
 /**
  * Security invariants of everything this repository deploys: the kustomize manifests, the Knative Services and the
@@ -217,6 +218,23 @@ describe('secrets', () => {
         }
       }
     }
+  });
+
+  it('name the results store settings with the one set of variables the code reads, each from the Secret key of its setting', () => {
+    let readers = 0;
+    for (const { where, spec } of podSpecs()) {
+      for (const c of spec.containers) {
+        const store = (c.env ?? []).filter((e) => e.name.startsWith('S3_'));
+        if (store.length === 0) continue;
+        readers += 1;
+        expect(store.map((e) => e.name).sort(), where).toEqual(Object.keys(RESULTS_STORE_ENV).sort());
+        for (const e of store) {
+          expect(e.valueFrom?.secretKeyRef, `${where} ${e.name}`).toEqual({ name: 'c2d-results-store', key: RESULTS_STORE_ENV[e.name as keyof typeof RESULTS_STORE_ENV] });
+        }
+      }
+    }
+    // The engine, result, logs and delete.
+    expect(readers).toBe(4);
   });
 
   it('give the provider key only to the functions that sign or decrypt, as a read-only file', () => {

@@ -8,7 +8,7 @@ import { ProgramLog } from '../../../../engine/pods/program-log.ts';
 import { selectUploads } from '../../../../engine/pods/publish-limits.ts';
 import { publishJob } from '../../../../engine/pods/publish.ts';
 import { parseResultsManifest } from '../../../../lib/job/results-manifest.ts';
-import { JOB_ID } from '../fixtures.ts';
+import { JOB_ID } from '../../../support/job-fixtures.ts';
 
 const scratch = mkdtempSync(join(tmpdir(), 'c2d-publish-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));

@@ -1,6 +1,6 @@
 import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { AccessDenied, ChainUnavailable, httpStatusOf } from '../../../../lib/access/errors.ts';
+import { AccessDenied, ChainUnavailable } from '../../../../lib/access/errors.ts';
 import { erc721Factory } from '../../../../lib/access/contracts.ts';
 import { callView, createChainProvider, rpc } from '../../../../lib/access/rpc.ts';
 import { toHttpError } from '../../../../lib/http/errors.ts';
@@ -40,6 +40,6 @@ describe('error mapping', () => {
     expect(toHttpError(new AccessDenied('ORDER_WRONG_CONSUMER', 'x')).status).toBe(403);
     expect(toHttpError(new AccessDenied('DID_MALFORMED', 'x')).status).toBe(400);
     expect(toHttpError(new ChainUnavailable('x')).status).toBe(503);
-    expect(httpStatusOf('TX_ID_MALFORMED')).toBe(400);
+    expect(toHttpError(new AccessDenied('TX_ID_MALFORMED', 'x')).status).toBe(400);
   });
 });

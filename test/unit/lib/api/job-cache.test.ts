@@ -2,11 +2,11 @@ import type { CoreV1Api, V1ConfigMap } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { JobCache } from '../../../../lib/api/job-cache.ts';
 import { JobStore } from '../../../../lib/api/jobs.ts';
-import { silentLogger } from '../../../../lib/http/log.ts';
+import { silentLogger } from '../../../support/silent-logger.ts';
 import { buildJobConfigMap } from '../../../../lib/job/configmap.ts';
 import { jobNames } from '../../../../lib/job/names.ts';
 import { initialStatus } from '../../../../lib/job/status.ts';
-import { workflow } from '../../engine/fixtures.ts';
+import { workflow } from '../../../support/job-fixtures.ts';
 import { kubeStatus } from '../../../../lib/kube/errors.ts';
 import type { ClientNode, Kube } from '../../../../lib/kube/lazy.ts';
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { toOceanJob } from '../../../../lib/api/job-shape.ts';
 import { buildJobConfigMap, readJobConfigMap, STOP_ANNOTATION } from '../../../../lib/job/configmap.ts';
 import { initialStatus, type JobStatus } from '../../../../lib/job/status.ts';
-import { WORKFLOW_VERSION, type Workflow } from '../../../../lib/job/workflow.ts';
+import { workflow as fixtureWorkflow } from '../../../support/job-fixtures.ts';
 
 const OWNER = '0x70997970c51812dc3a010c7d01b50e0d17dc79c8';
 const DID_A = 'did:op:' + 'a1'.repeat(32);
@@ -10,9 +10,7 @@ const DID_B = 'did:op:' + 'b2'.repeat(32);
 const ALGO = 'did:op:' + 'c3'.repeat(32);
 const TX = '0x' + 'd4'.repeat(32);
 
-const workflow: Workflow = {
-  version: WORKFLOW_VERSION,
-  jobId: '0123456789abcdef0123456789abcdef',
+const workflow = fixtureWorkflow({
   owner: OWNER,
   environment: 'default',
   agreementId: TX,
@@ -31,7 +29,7 @@ const workflow: Workflow = {
   },
   allowNetworkAccess: false,
   limits: { maxDurationSeconds: 600, cpu: 1, memoryMiB: 512, diskMiB: 1024 },
-};
+});
 
 function job(status: JobStatus, annotations?: Record<string, string>) {
   const cm = buildJobConfigMap(workflow, status, 'jobs');

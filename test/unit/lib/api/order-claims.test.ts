@@ -10,7 +10,7 @@ import { HttpError } from '../../../../lib/http/errors.ts';
 import { buildJobConfigMap, readJobConfigMap, type JobConfigMap } from '../../../../lib/job/configmap.ts';
 import { initialStatus, STATUS_TEXT, type JobStatus } from '../../../../lib/job/status.ts';
 import { FakeConfigMaps, apiError } from '../../../support/fake-configmaps.ts';
-import { workflow } from '../../engine/fixtures.ts';
+import { workflow } from '../../../support/job-fixtures.ts';
 
 const CHAIN = 8996;
 const DATASET_TX = '0x' + 'aa'.repeat(32);

@@ -1,10 +1,12 @@
 import { ApiException } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { createFunctionApp, parseJsonBody, parseQuery } from '../../../../lib/http/app.ts';
+import { createFunctionApp } from '../../../../lib/http/app.ts';
 import { badRequest, HttpError, toHttpError } from '../../../../lib/http/errors.ts';
-import { jsonLogger, redact, silentLogger } from '../../../../lib/http/log.ts';
+import { jsonLogger, redact } from '../../../../lib/http/log.ts';
+import { silentLogger } from '../../../support/silent-logger.ts';
 import { attachmentDisposition, parseRange } from '../../../../lib/http/range.ts';
+import { validJson, validQuery } from '../../../../lib/http/validate.ts';
 import { AccessDenied, ChainUnavailable } from '../../../../lib/access/errors.ts';
 
 describe('error mapping', () => {
@@ -36,16 +38,18 @@ describe('error mapping', () => {
 describe('function app plumbing', () => {
   const app = createFunctionApp({ name: 'test', logger: silentLogger, maxBodyBytes: 100 });
   const schema = z.object({ n: z.number({ error: 'must be a number' }) });
-  app.post('/echo', async (c) => c.json(await parseJsonBody(c, schema)));
-  app.get('/q', (c) => c.json(parseQuery(c, z.object({ a: z.string() }))));
+  app.post('/echo', validJson(schema), (c) => c.json(c.req.valid('json')));
+  app.get('/q', validQuery(z.object({ a: z.string() })), (c) => c.json(c.req.valid('query')));
   app.get('/boom', () => {
     throw new Error('internal detail');
   });
 
-  it('parses a JSON body', async () => {
-    const res = await app.request('/echo', { method: 'POST', body: '{"n":1}' });
-    expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ n: 1 });
+  it('parses a JSON body, declared JSON or not', async () => {
+    for (const headers of [{}, { 'content-type': 'application/json' }, { 'content-type': 'text/plain' }] as Record<string, string>[]) {
+      const res = await app.request('/echo', { method: 'POST', body: '{"n":1}', headers });
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({ n: 1 });
+    }
   });
 
   it.each([
@@ -70,7 +74,10 @@ describe('function app plumbing', () => {
     const res = await app.request('/q?a=1&a=2');
     expect(res.status).toBe(400);
     expect(await res.json()).toMatchObject({ field: 'a', reason: 'given more than once' });
-    expect((await app.request('/q')).status).toBe(400);
+    const missing = await app.request('/q');
+    expect(missing.status).toBe(400);
+    expect(await missing.json()).toMatchObject({ field: 'a' });
+    expect(await (await app.request('/q?a=1')).json()).toEqual({ a: '1' });
   });
 
   it('answers unknown routes with JSON 404 and hides internal errors', async () => {

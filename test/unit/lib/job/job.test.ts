@@ -8,7 +8,7 @@ import {
   statusPatch,
   stopRequestPatch,
 } from '../../../../lib/job/configmap.ts';
-import { ENVIRONMENTS_KEY, environmentsFromConfigMap, environmentsToConfigMapData, findEnvironment, isFree, parseEnvironments } from '../../../../lib/job/environments.ts';
+import { ENVIRONMENTS_KEY, environmentsFromConfigMap, environmentsToConfigMapData, findEnvironment, parseEnvironments } from '../../../../lib/job/environments.ts';
 import {
   ALL_JOB_OBJECTS_SELECTOR,
   LABELS,
@@ -24,7 +24,7 @@ import { resultObjectKey } from '../../../../lib/job/results-store.ts';
 import { SECRET_KEY, buildJobSecret, parseJobSecretFile } from '../../../../lib/job/secret.ts';
 import { FINAL_CODES, STATUS_TEXT, StatusCode, TERMINATION_CODE, initialStatus, isFinal, parseStatusJson, serializeStatus } from '../../../../lib/job/status.ts';
 import { additionalDatasets, algorithmDid, parseJobSecretData, parseWorkflow, primaryDataset, secretMismatches, workflowSchema } from '../../../../lib/job/workflow.ts';
-import { DATASET2_DID, DATASET_DID, JOB_ID, OWNER, environment, secretData, workflow } from '../../engine/fixtures.ts';
+import { DATASET2_DID, DATASET_DID, JOB_ID, OWNER, environment, secretData, workflow } from '../../../support/job-fixtures.ts';
 
 describe('names', () => {
   it('generates random 32-hex job ids', () => {
@@ -189,12 +189,10 @@ describe('environments', () => {
     expect(() => environmentsFromConfigMap({ data: { [ENVIRONMENTS_KEY]: '[{"id":"x"}]' } })).toThrow();
   });
 
-  it('lower-cases addresses, refuses duplicate ids, knows free environments', () => {
+  it('lower-cases addresses and refuses duplicate ids', () => {
     const [e] = parseEnvironments([{ ...environment(), consumerAddress: OWNER.toUpperCase().replace('0X', '0x'), fees: [{ chainId: 8996, feeToken: '0x' + 'A'.repeat(40), pricePerMinute: '5' }] }]);
     expect(e!.consumerAddress).toBe(OWNER);
     expect(e!.fees[0]!.feeToken).toBe('0x' + 'a'.repeat(40));
-    expect(isFree(e!, 8996)).toBe(false);
-    expect(isFree(e!, 1)).toBe(true);
     expect(() => parseEnvironments([environment(), environment()])).toThrow();
   });
 });

@@ -1,0 +1,32 @@
+import type { CoreV1Api, V1Secret } from '@kubernetes/client-node';
+import { describe, expect, it } from 'vitest';
+import { JobStore } from '../../../../lib/api/jobs.ts';
+import { jsonLogger } from '../../../../lib/http/log.ts';
+import { readJobConfigMap } from '../../../../lib/job/configmap.ts';
+import { initialStatus } from '../../../../lib/job/status.ts';
+import { parseWorkflow } from '../../../../lib/job/workflow.ts';
+import { FakeConfigMaps } from '../../../support/fake-configmaps.ts';
+import { secretData, workflow } from '../../../support/job-fixtures.ts';
+
+describe('creating a job', () => {
+  it('keeps the workflow start parsed, unparsed again, and stores what a reader parses back to it', async () => {
+    const configMaps = new FakeConfigMaps();
+    const secrets: V1Secret[] = [];
+    const core = Object.assign(configMaps, {
+      createNamespacedSecret: async (req: { body: V1Secret }) => {
+        secrets.push(req.body);
+        return req.body;
+      },
+    }) as unknown as CoreV1Api;
+    const parsed = parseWorkflow(workflow());
+    const status = initialStatus(new Date('2025-01-01T00:00:00Z'));
+    const job = await new JobStore(core, 'jobs', jsonLogger('test')).create(parsed, status, secretData());
+    expect(job.workflow).toBe(parsed);
+    expect(job.uid).toBeTruthy();
+    expect(job.resourceVersion).toBeTruthy();
+    const stored = readJobConfigMap(configMaps.objects.get(job.name)!);
+    expect(stored.workflow).toEqual(parsed);
+    expect(stored.status).toEqual(status);
+    expect(secrets[0]?.metadata?.ownerReferences?.[0]?.uid).toBe(job.uid);
+  });
+});
