@@ -88,7 +88,9 @@ async function main(): Promise<void> {
         name: pod.spec?.serviceAccountName ?? 'default', namespace: pod.metadata!.namespace!,
         body: { spec: { audiences: audience ? [audience] : [], expirationSeconds, boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: pod.metadata!.name!, uid: pod.metadata!.uid! } } },
       });
-      return res.status!.token;
+      const token = res.status?.token;
+      if (!token) throw new Error(`TokenRequest for ServiceAccount ${pod.spec?.serviceAccountName ?? 'default'} answered without a token`);
+      return token;
     },
   };
 
