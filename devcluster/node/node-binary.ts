@@ -11,6 +11,6 @@ export function projectNodeBinary(projectRoot: string): string {
   try {
     return realpathSync(link);
   } catch (err) {
-    throw new Error(`the project's Node is missing at ${link} (run npm ci; package.json's "node" dependency brings it): ${(err as Error).message}`);
+    throw new Error(`the project's Node is missing at ${link} (run npm ci; package.json's "node" dependency brings it): ${(err as Error).message}`, { cause: err });
   }
 }
