@@ -21,9 +21,6 @@ export function lazyObjectStore(config: S3Config): ObjectStore {
     bucket: config.bucket,
     connect() {
       connected ??= import('@aws-sdk/client-s3').then((sdk) => {
-        // The SDK's documented switch for its "node >= 22 after January 2027" notice (aws/aws-sdk-js-v3#7983),
-        // printed at each client creation on Node 20; an operator who sets the variable keeps their choice.
-        process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
         const s3 = new sdk.S3Client({
           endpoint: config.endpoint,
           region: config.region,

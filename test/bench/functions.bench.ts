@@ -44,8 +44,6 @@ import { bundleFunctions } from '../../scripts/bundle-functions.ts';
 const FF_MAIN = 'node_modules/@google-cloud/functions-framework/build/src/main.js';
 /** C2D_BENCH_SECTIONS=cold,start,status runs only those (all by default). */
 const SECTIONS = new Set((process.env.C2D_BENCH_SECTIONS ?? 'cold,start,status').split(','));
-// The platform's own S3 client (MinIO setup) would print the SDK's Node-version notice; see lib/api/objects.ts.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const COLD_RUNS = 3;
 const START_RUNS = 40;
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
