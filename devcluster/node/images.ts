@@ -35,7 +35,7 @@ export class UnsupportedImage extends Error {
 const isPodProgram = (name: string | undefined): name is (typeof POD_PROGRAMS)[number] =>
   (POD_PROGRAMS as readonly (string | undefined)[]).includes(name);
 
-/** The part of an image reference between the last slash and the tag: `ghcr.io/x/node:20` → `node`. */
+/** The part of an image reference between the last slash and the tag: `ghcr.io/x/node:24` → `node`. */
 export function imageRepository(image: string): { path: string; name: string } {
   const noDigest = image.split('@')[0] ?? '';
   const lastSlash = noDigest.lastIndexOf('/');

@@ -228,7 +228,7 @@ async function seedJobs(env: PlatformEnv, owners: string[], count: number): Prom
       const workflow: Workflow = {
         version: 1, jobId, owner, environment: 'local-default', agreementId: tx, dateCreated: now.toISOString(),
         datasets: [{ did, serviceId: 'compute', transferTxId: tx, files: [{ index: 0 }] }],
-        algorithm: { kind: 'published', did, serviceId: 'access', transferTxId: tx, container: { image: 'node', tag: '20', entrypoint: 'node $ALGO' }, files: [{ index: 0, checksum: 'a'.repeat(64) }] },
+        algorithm: { kind: 'published', did, serviceId: 'access', transferTxId: tx, container: { image: 'node', tag: '24', entrypoint: 'node $ALGO' }, files: [{ index: 0, checksum: 'a'.repeat(64) }] },
         allowNetworkAccess: false, limits: { maxDurationSeconds: 60, cpu: 1, memoryMiB: 256, diskMiB: 256 },
       };
       const status = { ...initialStatus(now), code: 70 as const, text: 'Job finished', dateFinished: now.toISOString() };
@@ -335,7 +335,7 @@ function printLoad(label: string, pass: LoadPass): void {
 
 const ALGORITHM = "require('fs').writeFileSync(require('path').join(process.env.OUTPUTS, 'out.txt'), 'ok')\n";
 const DATASET = '1,2\n3,4\n';
-const CONTAINER = { entrypoint: 'node $ALGO', image: 'node', tag: '20', checksum: `sha256:${sha256hex('node:20')}` };
+const CONTAINER = { entrypoint: 'node $ALGO', image: 'node', tag: '24', checksum: `sha256:${sha256hex('node:24')}` };
 
 /** ocean.js types the fee's numbers as strings; the provider answers numbers, which the contracts take either way. */
 const toFee = (f: Record<string, unknown>): ProviderFee =>
