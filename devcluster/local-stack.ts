@@ -12,6 +12,8 @@ import { freePort, startProcess, waitFor, type ManagedProcess } from './processe
 
 const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 const RESULTS_STORE_SECRET = 'c2d-results-store';
+/** The engine's NODE_OPTIONS in manifests/engine.yaml (a unit test keeps them equal). */
+export const ENGINE_NODE_OPTIONS = '--max-semi-space-size=16';
 
 export interface LocalStack {
   /** The provider base URL Ocean clients use: every function behind one gateway. */
@@ -132,7 +134,7 @@ export async function startLocalStack(env: PlatformEnv, opts: LocalStackOptions 
       const entry = opts.engineEntry ?? join(projectRoot, 'engine/main.ts');
       processes.push(startProcess('engine', process.execPath, entry.endsWith('.js') ? [entry] : ['--import', 'tsx', entry], {
         logFile: join(logDir, 'engine.log'), cwd: projectRoot,
-        env: { ...base, KUBECONFIG: engineKubeconfig, ...resultsStoreEnv(env.s3), ENVIRONMENTS_NAMESPACE: env.namespaces.system, LEASE_NAMESPACE: env.namespaces.system, METRICS_PORT: String(metricsPort), METRICS_HOST: '127.0.0.1', POD_NAME: `engine-local-${process.pid}` },
+        env: { ...base, NODE_OPTIONS: ENGINE_NODE_OPTIONS, KUBECONFIG: engineKubeconfig, ...resultsStoreEnv(env.s3), ENVIRONMENTS_NAMESPACE: env.namespaces.system, LEASE_NAMESPACE: env.namespaces.system, METRICS_PORT: String(metricsPort), METRICS_HOST: '127.0.0.1', POD_NAME: `engine-local-${process.pid}` },
       }));
     }
     const port = opts.gatewayPort ?? (await freePort());

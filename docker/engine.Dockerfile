@@ -3,9 +3,9 @@
 #
 #   docker build -f docker/engine.Dockerfile -t REGISTRY/c2d/engine:0.1.0 .
 
-# The Node image the code is tested with (the same version as the development machine's node), pinned by the
-# digest of its multi-arch manifest list.
-ARG NODE_IMAGE=node:20.20.2-bookworm-slim@sha256:2cf067cfed83d5ea958367df9f966191a942351a2df77d6f0193e162b5febfc0
+# The Node the code is tested with (package.json's "node", which npm scripts and the local node run), on Debian bookworm.
+# Pinned by version tag only: no registry was reachable to read its manifest list's digest; add @sha256:… when building.
+ARG NODE_IMAGE=node:24.21.0-bookworm-slim
 
 # Build: TypeScript to JavaScript (tsconfig.build.json rewrites the .ts import specifiers to .js).
 FROM ${NODE_IMAGE} AS build

@@ -8,9 +8,9 @@
 #   docker run -e FUNCTION_TARGET=info -e FUNCTION_SOURCE=dist/functions/info/index.js -e CHAIN_ID=8996 \
 #     -e PROVIDER_ADDRESS=0x... -p 8080:8080 REGISTRY/c2d/functions:0.1.0
 
-# The Node image the code is tested with (the same version as the development machine's node), pinned by the
-# digest of its multi-arch manifest list.
-ARG NODE_IMAGE=node:20.20.2-bookworm-slim@sha256:2cf067cfed83d5ea958367df9f966191a942351a2df77d6f0193e162b5febfc0
+# The Node the code is tested with (package.json's "node", which npm scripts and the local node run), on Debian bookworm.
+# Pinned by version tag only: no registry was reachable to read its manifest list's digest; add @sha256:… when building.
+ARG NODE_IMAGE=node:24.21.0-bookworm-slim
 
 # Build: type-check, then one ESM bundle per function with shared chunks (functions-framework stays a package).
 FROM ${NODE_IMAGE} AS build

@@ -1,5 +1,5 @@
 import { CoordinationV1Api, V1MicroTime, type V1Lease } from '@kubernetes/client-node';
-import type { Logger } from '../lib/http/log.ts';
+import { errorText, type Logger } from '../lib/http/log.ts';
 import { kubeStatus } from '../lib/kube/errors.ts';
 
 /**
@@ -58,7 +58,7 @@ export class LeaderElector {
           return;
         }
       } catch (err) {
-        this.opts.log.warn('lease update failed', { error: (err as Error).message });
+        this.opts.log.warn('lease update failed', { error: errorText(err) });
         if (this.leading && this.clock() - lastRenewed > this.opts.leaseDurationSeconds * 1000 * 0.75) {
           this.lose(onLost, 'could not renew the lease in time');
           return;
@@ -81,7 +81,7 @@ export class LeaderElector {
       lease.spec = { ...lease.spec, holderIdentity: undefined, renewTime: undefined, acquireTime: undefined };
       await this.opts.api.replaceNamespacedLease({ name: this.opts.name, namespace: this.opts.namespace, body: lease });
     } catch (err) {
-      this.opts.log.warn('could not release the lease', { error: (err as Error).message });
+      this.opts.log.warn('could not release the lease', { error: errorText(err) });
     }
   }
 

@@ -114,7 +114,7 @@ export async function bundleFunctions(names: readonly string[], outdir: string):
     splitting: true,
     format: 'esm',
     platform: 'node',
-    target: 'node20',
+    target: 'node24',
     minifySyntax: true,
     minifyIdentifiers: true,
     chunkNames: 'chunks/[name]-[hash]',

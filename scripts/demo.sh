@@ -4,4 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-deps.sh
+# The project's own Node, which ensure-deps.sh has just made sure of.
+export PATH="$PWD/node_modules/.bin:$PATH"
 exec node --import tsx scripts/demo.ts

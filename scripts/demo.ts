@@ -35,8 +35,8 @@ async function main(): Promise<void> {
     const consumer = new Wallet(consumerKey);
     console.log(`  provider ${providerUrl} (address ${provider.address}), compute environment ${stack.environmentId}`);
 
-    step('Publisher: publishing the algorithm (node:20, sensor statistics)');
-    const container = { entrypoint: 'node $ALGO', image: 'node', tag: '20', checksum: `sha256:${createHash('sha256').update('node:20').digest('hex')}` };
+    step('Publisher: publishing the algorithm (node:24, sensor statistics)');
+    const container = { entrypoint: 'node $ALGO', image: 'node', tag: '24', checksum: `sha256:${createHash('sha256').update('node:24').digest('hex')}` };
     const algoFiles = [{ type: 'url' as const, url: files.url('sensor-stats.js'), method: 'GET' as const }];
     const algo = await publishAsset({
       rpcUrl: env.rpcUrl, ocean: env.ocean, publisherKey: env.keys.publisher, providerAddress: provider.address,

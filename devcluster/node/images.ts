@@ -1,3 +1,4 @@
+import { dirname } from 'node:path';
 import { podProgramPath, POD_PROGRAMS } from './pod-programs.ts';
 
 /**
@@ -7,16 +8,20 @@ import { podProgramPath, POD_PROGRAMS } from './pod-programs.ts';
  *
  * | image                          | runs                                       | default entrypoint |
  * |--------------------------------|--------------------------------------------|--------------------|
- * | node:*                         | the machine's node                         | node               |
+ * | node:*                         | the project's Node (node_modules/.bin/node) | node              |
  * | python:*                       | the machine's python3 (`python` → python3) | python3            |
  * | busybox:*, alpine:*, debian:*, ubuntu:* | the machine's /bin/sh and coreutils | sh              |
  * | c2d/pod-programs:* (any registry prefix) | this project's pod programs, compiled at node start: command [configure] or [publish] | – |
+ *
+ * Both Node rows run the project's own binary (`NodeHost.nodeBinary`), never the machine's, whose release may differ.
  */
 export interface ImageRuntime {
   /** The argv to execute inside the sandbox. */
   argv: string[];
   /** Host directories the runtime needs, bound read-only at the same path. */
   extraReadOnlyBinds: string[];
+  /** Directories searched before the container's default PATH (a pod that sets PATH itself keeps its own). */
+  searchPath: string[];
   /** Whether the runtime needs a private writable /tmp even when the root filesystem is read-only. */
   needsTmp: boolean;
 }
@@ -30,8 +35,8 @@ export class UnsupportedImage extends Error {
 const isPodProgram = (name: string | undefined): name is (typeof POD_PROGRAMS)[number] =>
   (POD_PROGRAMS as readonly (string | undefined)[]).includes(name);
 
-/** The part of an image reference between the last slash and the tag: `ghcr.io/x/node:20` → `node`. */
-function imageRepository(image: string): { path: string; name: string } {
+/** The part of an image reference between the last slash and the tag: `ghcr.io/x/node:24` → `node`. */
+export function imageRepository(image: string): { path: string; name: string } {
   const noDigest = image.split('@')[0] ?? '';
   const lastSlash = noDigest.lastIndexOf('/');
   const colon = noDigest.indexOf(':', lastSlash + 1);
@@ -39,11 +44,17 @@ function imageRepository(image: string): { path: string; name: string } {
   return { path, name: path.slice(lastSlash + 1) };
 }
 
+/** What this node runs images with: the project (for the pod programs) and the real path of the project's Node. */
+export interface NodeHost {
+  projectRoot: string;
+  nodeBinary: string;
+}
+
 export function resolveImage(
   image: string,
   command: readonly string[] | undefined,
   args: readonly string[] | undefined,
-  projectRoot: string,
+  host: NodeHost,
 ): ImageRuntime {
   const { path, name } = imageRepository(image);
   const given = [...(command ?? []), ...(args ?? [])];
@@ -55,24 +66,25 @@ export function resolveImage(
       throw new UnsupportedImage(image, `needs a pod program as its command (${POD_PROGRAMS.join(' or ')}; got ${JSON.stringify(program ?? null)})`);
     }
     return {
-      argv: [process.execPath, podProgramPath(projectRoot, program), ...rest],
-      extraReadOnlyBinds: [projectRoot],
+      argv: [host.nodeBinary, podProgramPath(host.projectRoot, program), ...rest],
+      extraReadOnlyBinds: [...new Set([host.projectRoot, dirname(host.nodeBinary)])],
+      searchPath: [],
       needsTmp: true,
     };
   }
   switch (name) {
     case 'node':
-      return { argv: withDefault('node'), extraReadOnlyBinds: [], needsTmp: false };
+      return { argv: withDefault('node'), extraReadOnlyBinds: [dirname(host.nodeBinary)], searchPath: [dirname(host.nodeBinary)], needsTmp: false };
     case 'python': {
       const argv = withDefault('python3');
       if (argv[0] === 'python') argv[0] = 'python3';
-      return { argv, extraReadOnlyBinds: [], needsTmp: false };
+      return { argv, extraReadOnlyBinds: [], searchPath: [], needsTmp: false };
     }
     case 'busybox':
     case 'alpine':
     case 'debian':
     case 'ubuntu':
-      return { argv: withDefault('sh'), extraReadOnlyBinds: [], needsTmp: false };
+      return { argv: withDefault('sh'), extraReadOnlyBinds: [], searchPath: [], needsTmp: false };
     default:
       throw new UnsupportedImage(image, 'has no local runtime on this node (supported: node:*, python:*, busybox/alpine/debian/ubuntu:*, c2d/pod-programs:*)');
   }

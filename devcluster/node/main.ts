@@ -13,6 +13,7 @@ import { Binder } from './binder.ts';
 import { NodeCgroups } from './cgroups.ts';
 import { ContainerLogRegistry } from './container-logs.ts';
 import { startLogServer } from './log-server.ts';
+import { projectNodeBinary } from './node-binary.ts';
 import { registerNode } from './node-status.ts';
 import { buildPodPrograms } from './pod-programs.ts';
 import { PodRunner } from './pod-runner.ts';
@@ -49,6 +50,7 @@ async function main(): Promise<void> {
   const nodeRoot = required('NODE_ROOT');
   const kubeletPort = Number(required('KUBELET_PORT'));
   const projectRoot = required('PROJECT_ROOT');
+  const nodeBinary = projectNodeBinary(projectRoot);
   mkdirSync(nodeRoot, { recursive: true });
 
   const kc = loadKubeConfig();
@@ -88,17 +90,19 @@ async function main(): Promise<void> {
         name: pod.spec?.serviceAccountName ?? 'default', namespace: pod.metadata!.namespace!,
         body: { spec: { audiences: audience ? [audience] : [], expirationSeconds, boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: pod.metadata!.name!, uid: pod.metadata!.uid! } } },
       });
-      return res.status!.token;
+      const token = res.status?.token;
+      if (!token) throw new Error(`TokenRequest for ServiceAccount ${pod.spec?.serviceAccountName ?? 'default'} answered without a token`);
+      return token;
     },
   };
 
   const buildStarted = Date.now();
   await buildPodPrograms(projectRoot);
-  log('pod programs compiled', { ms: Date.now() - buildStarted });
+  log('pod programs compiled', { ms: Date.now() - buildStarted, node: nodeBinary });
   const cgroups = NodeCgroups.detect(process.env.NODE_CGROUP ?? `c2d-node-${nodeName}`);
   if (cgroups) log('container limits enforced', { by: cgroups.description });
   else log('container limits NOT enforced: no writable cgroup hierarchy with memory and cpu controllers');
-  const runner = new PodRunner({ core, nodeName, nodeRoot, projectRoot, logs, volumeSources, log, ...(cgroups && { cgroups }) });
+  const runner = new PodRunner({ core, nodeName, nodeRoot, host: { projectRoot, nodeBinary }, logs, volumeSources, log, ...(cgroups && { cgroups }) });
   const binder = new Binder(binderCore, nodeName, nodeRoot, log);
 
   await watch<V1Pod>(kc, '/api/v1/pods', () => core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${nodeName}` }), `spec.nodeName=${nodeName}`,

@@ -35,7 +35,7 @@ export async function buildPodPrograms(projectRoot: string): Promise<void> {
       packages: 'external',
       platform: 'node',
       format: 'esm',
-      target: 'node20',
+      target: 'node24',
       logLevel: 'error',
     });
     for (const p of POD_PROGRAMS) renameSync(join(staging, `${p}.mjs`), podProgramPath(projectRoot, p));

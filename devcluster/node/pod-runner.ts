@@ -5,7 +5,7 @@ import type { CoreV1Api, V1Container, V1ContainerStatus, V1Pod, V1PodStatus } fr
 import { containerLimits, joinGroupsCommand, type ContainerGroup, type NodeCgroups } from './cgroups.ts';
 import { containerEnv, expandKubeVars } from './container-env.ts';
 import type { ContainerLogRegistry } from './container-logs.ts';
-import { resolveImage, UnsupportedImage } from './images.ts';
+import { resolveImage, UnsupportedImage, type NodeHost } from './images.ts';
 import { bwrapArgs } from './sandbox-args.ts';
 import { prepareVolumes, type VolumeSources } from './volumes.ts';
 
@@ -16,7 +16,8 @@ export interface PodRunnerDeps {
   core: CoreV1Api;
   nodeName: string;
   nodeRoot: string;
-  projectRoot: string;
+  /** The project and its Node binary, which `node:*` images and the pod programs run on. */
+  host: NodeHost;
   logs: ContainerLogRegistry;
   volumeSources: VolumeSources;
   /** Where container limits are enforced; undefined runs containers without limits. */
@@ -117,7 +118,7 @@ class PodWork {
     const all = [...(spec.initContainers ?? []), ...spec.containers];
     let runtimes;
     try {
-      runtimes = new Map(all.map((c) => [c.name, resolveImage(c.image ?? '', c.command, c.args, this.deps.projectRoot)]));
+      runtimes = new Map(all.map((c) => [c.name, resolveImage(c.image ?? '', c.command, c.args, this.deps.host)]));
     } catch (err) {
       if (!(err instanceof UnsupportedImage)) throw err;
       this.status.containerStatuses = spec.containers.map((c) => ({
@@ -205,7 +206,7 @@ class PodWork {
       if (!base) throw new Error(`container ${c.name} mounts unknown volume ${m.name}`);
       return { hostPath: m.subPath ? join(base, m.subPath) : base, mountPath: m.mountPath, readOnly: Boolean(m.readOnly) };
     });
-    const fullEnv = { PATH: DEFAULT_PATH, HOME: '/', HOSTNAME: this.name, ...env };
+    const fullEnv = { PATH: [...runtime.searchPath, DEFAULT_PATH].join(':'), HOME: '/', HOSTNAME: this.name, ...env };
     const argv = runtime.argv.map((a, i) => (i === 0 ? a : expandKubeVars(a, fullEnv)));
     const args = bwrapArgs({
       argv, env: fullEnv, mounts, extraReadOnlyBinds: runtime.extraReadOnlyBinds, workingDir: c.workingDir,

@@ -61,9 +61,8 @@ const NETWORK_CODES = new Set([
   'ENOTFOUND',
   'EAI_AGAIN',
   'UND_ERR_CONNECT_TIMEOUT',
+  // undici (client-node's HTTP client since 2.0) when the API server closes a kept-alive connection mid-answer.
   'UND_ERR_SOCKET',
-  // node-fetch (client-node's HTTP client) when the API server closes a kept-alive connection mid-answer.
-  'ERR_STREAM_PREMATURE_CLOSE',
 ]);
 const ETHERS_UNAVAILABLE = new Set(['NETWORK_ERROR', 'TIMEOUT', 'SERVER_ERROR', 'UNKNOWN_ERROR']);
 

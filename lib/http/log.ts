@@ -18,6 +18,19 @@ export function redact(value: unknown, depth = 0): unknown {
   return value;
 }
 
+/**
+ * An error's message followed by those of its causes: client-node 2 (undici's fetch) fails a request that could not
+ * connect with "fetch failed", and only its cause says why ("connect ECONNREFUSED 127.0.0.1:6443").
+ */
+export function errorText(err: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = err, depth = 0; e !== undefined && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    parts.push(e instanceof Error ? e.message : String(e));
+    if (typeof e !== 'object' || e === null) break;
+  }
+  return parts.join(': ');
+}
+
 export interface Logger {
   info(msg: string, fields?: LogFields): void;
   warn(msg: string, fields?: LogFields): void;

@@ -1,32 +1,34 @@
-import { Agent, type AgentOptions } from 'node:https';
+import type { AgentOptions } from 'node:https';
 import { KubeConfig, type Cluster } from '@kubernetes/client-node';
 import { Env } from '../env.ts';
 
 /**
- * client-node 1.x builds a new HTTPS agent for every request, so every API call pays a TLS handshake and no
- * connection is reused. This KubeConfig keeps one keep-alive agent per TLS identity instead (bearer tokens travel
- * as headers, so they do not split the pool). Proxied clusters keep the library's own agents.
+ * client-node 2.x builds a new undici dispatcher for every API request (its private `createDispatcher`; only the
+ * WebSocket agents are cached), so every call pays a TCP connect and a TLS handshake and no connection is reused.
+ * This KubeConfig keeps the library's dispatcher for each set of dispatcher options (TLS identity and proxy) and
+ * hands it out again; undici then pools keep-alive connections per origin. Bearer tokens travel as headers, so they
+ * do not split the pool.
  */
 class PooledKubeConfig extends KubeConfig {
-  readonly #agents = new Map<string, Agent>();
+  readonly #dispatchers = new Map<string, unknown>();
 
-  pooledAgent(cluster: Cluster | null, options: AgentOptions, fallback: () => unknown): unknown {
-    if (!cluster || cluster.proxyUrl || !cluster.server.startsWith('https:')) return fallback();
-    const key = JSON.stringify([cluster.server, options.servername, options.rejectUnauthorized, String(options.ca), String(options.cert), String(options.key)]);
-    let agent = this.#agents.get(key);
-    if (!agent) {
-      agent = new Agent({ ...options, keepAlive: true, maxSockets: 128 });
-      this.#agents.set(key, agent);
-    }
-    return agent;
+  pooledDispatcher(cluster: Cluster | null, options: AgentOptions, create: () => unknown): unknown {
+    const key = JSON.stringify(this.createDispatcherOptions(cluster, options));
+    if (this.#dispatchers.has(key)) return this.#dispatchers.get(key);
+    const dispatcher = create();
+    this.#dispatchers.set(key, dispatcher);
+    return dispatcher;
   }
 }
 
-type AgentFactory = (cluster: Cluster | null, options: AgentOptions) => unknown;
-const proto = PooledKubeConfig.prototype as unknown as { createAgent: AgentFactory; pooledAgent: PooledKubeConfig['pooledAgent'] };
-const libraryCreateAgent = (KubeConfig.prototype as unknown as { createAgent: AgentFactory }).createAgent;
-proto.createAgent = function (this: PooledKubeConfig, cluster, options) {
-  return this.pooledAgent(cluster, options, () => libraryCreateAgent.call(this, cluster, options));
+type DispatcherFactory = (cluster: Cluster | null, options: AgentOptions) => unknown;
+const proto = PooledKubeConfig.prototype as unknown as { createDispatcher: DispatcherFactory; pooledDispatcher: PooledKubeConfig['pooledDispatcher'] };
+const libraryCreateDispatcher = (KubeConfig.prototype as unknown as { createDispatcher?: DispatcherFactory }).createDispatcher;
+if (typeof libraryCreateDispatcher !== 'function') {
+  throw new Error('@kubernetes/client-node no longer has KubeConfig.createDispatcher: lib/kube/client.ts must pool connections another way');
+}
+proto.createDispatcher = function (this: PooledKubeConfig, cluster, options) {
+  return this.pooledDispatcher(cluster, options, () => libraryCreateDispatcher.call(this, cluster, options));
 };
 
 /**

@@ -30,8 +30,8 @@ const UNTRACKABLE = new Set(['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64'
 
 /**
  * The parts of the node:*-bookworm-slim image a stage may write to or that differ from this host, modelled: its
- * /usr/local (where the image keeps node; here node is the host's /usr/bin/node and /usr/local starts empty), root's
- * home, the `node` user's home (uid 1000) and /tmp.
+ * /usr/local (where the image keeps node; here it starts empty but for the mount point of the Node running the replay,
+ * bound at /usr/local/bin/node, see `SandboxSpec.node`), root's home, the `node` user's home (uid 1000) and /tmp.
  */
 const STAGE_BASE_DIRS: { path: string; mode: number; children?: { name: string; mode: number; owner?: [number, number] }[] }[] = [
   { path: '/usr/local', mode: 0o755, children: ['bin', 'etc', 'include', 'lib', 'sbin', 'share', 'src'].map((name) => ({ name, mode: 0o755 })) },
@@ -209,6 +209,11 @@ function describeInstruction(i: Instruction): string {
 
 export interface SandboxSpec {
   mounts: Map<string, string>;
+  /**
+   * The Node standing in for the image's, bound read-only at /usr/local/bin/node where the image keeps it: the one
+   * running the replay, whose version `standIn` compared with the image's (the machine's /usr/bin/node may differ).
+   */
+  node: string;
   /** Stage directories writable (by file ownership) or read-only. */
   writable: boolean;
   extraBinds?: { host: string; path: string; writable: boolean }[];
@@ -240,6 +245,7 @@ export function sandboxCommand(spec: SandboxSpec): [string, string[]] {
   args.push('--proc', '/proc', '--dev', '/dev');
   const mounts = [...spec.mounts.entries()].sort(([a], [b]) => a.length - b.length);
   for (const [path, host] of mounts) args.push(spec.writable ? '--bind' : '--ro-bind', host, path);
+  args.push('--ro-bind', spec.node, '/usr/local/bin/node');
   for (const b of spec.extraBinds ?? []) args.push(b.writable ? '--bind' : '--ro-bind', b.host, b.path);
   // Nothing outside the stage's directories is writable: a write elsewhere fails loudly instead of vanishing.
   args.push('--remount-ro', '/', '--chdir', spec.workdir, '--clearenv');
@@ -602,6 +608,8 @@ export class Replayer {
       }
       mounts.set(base.path, host);
     }
+    // The mount point of the stand-in Node (SandboxSpec.node): a read-only stage directory cannot get one at run time.
+    await writeFile(join(dir, 'fs', '/usr/local/bin/node'), '', { mode: 0o755 });
     const config: ImageConfig = { env: {}, workdir: '/', user: { uid: 0, gid: 0 }, entrypoint: BASE_ENTRYPOINT, cmd: BASE_CMD, exposed: [] };
     let cmdSet = false;
     let npmSeeded = false;
@@ -717,7 +725,7 @@ export class Replayer {
           }
           this.#log(`${label}: ${describeInstruction(instr)}`);
           const [cmd, args] = sandboxCommand({
-            mounts, writable: true, uid: config.user.uid, gid: config.user.gid, network: true, workdir: config.workdir,
+            mounts, node: process.execPath, writable: true, uid: config.user.uid, gid: config.user.gid, network: true, workdir: config.workdir,
             env: { ...baseEnv(config, version), npm_config_prefer_offline: 'true', npm_config_update_notifier: 'false' },
             // The RUN text as written, through /bin/sh -c, under the umask a container build uses.
             argv: ['/bin/sh', '-c', 'umask 0022 && exec /bin/sh -c "$1"', 'sh', instr.command],
@@ -812,7 +820,7 @@ export class Replayer {
     const [cmd, args] = sandboxCommand({
       // A non-root USER gets the stage directories writable as far as file ownership allows, as in a container;
       // root would change the replayed stage itself, so it gets them read-only.
-      mounts, writable: config.user.uid !== 0, extraBinds, uid: config.user.uid, gid: config.user.gid, network: false,
+      mounts, node: process.execPath, writable: config.user.uid !== 0, extraBinds, uid: config.user.uid, gid: config.user.gid, network: false,
       workdir: config.workdir, env, argv, asPid1: true, infoFd: 3,
     });
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });

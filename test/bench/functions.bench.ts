@@ -45,8 +45,6 @@ import { bundleFunctions } from '../../scripts/bundle-functions.ts';
 const FF_MAIN = 'node_modules/@google-cloud/functions-framework/build/src/main.js';
 /** C2D_BENCH_SECTIONS=cold,start,status runs only those (all by default). */
 const SECTIONS = new Set((process.env.C2D_BENCH_SECTIONS ?? 'cold,start,status').split(','));
-// The platform's own S3 client (MinIO setup) would print the SDK's Node-version notice; see lib/api/objects.ts.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const COLD_RUNS = 3;
 const START_RUNS = 40;
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
@@ -231,7 +229,7 @@ async function seedJobs(env: PlatformEnv, owners: string[], count: number): Prom
       const workflow = fixtureWorkflow({
         jobId, owner, environment: 'local-default', agreementId: tx, dateCreated: now.toISOString(),
         datasets: [{ did, serviceId: 'compute', transferTxId: tx, files: [{ index: 0 }] }],
-        algorithm: { kind: 'published', did, serviceId: 'access', transferTxId: tx, container: { image: 'node', tag: '20', entrypoint: 'node $ALGO' }, files: [{ index: 0, checksum: 'a'.repeat(64) }] },
+        algorithm: { kind: 'published', did, serviceId: 'access', transferTxId: tx, container: { image: 'node', tag: '24', entrypoint: 'node $ALGO' }, files: [{ index: 0, checksum: 'a'.repeat(64) }] },
       });
       const status = { ...initialStatus(now), code: 70 as const, text: 'Job finished', dateFinished: now.toISOString() };
       await core.createNamespacedConfigMap({ namespace: env.namespaces.jobs, body: buildJobConfigMap(workflow, status, env.namespaces.jobs) });
@@ -337,7 +335,7 @@ function printLoad(label: string, pass: LoadPass): void {
 
 const ALGORITHM = "require('fs').writeFileSync(require('path').join(process.env.OUTPUTS, 'out.txt'), 'ok')\n";
 const DATASET = '1,2\n3,4\n';
-const CONTAINER = { entrypoint: 'node $ALGO', image: 'node', tag: '20', checksum: `sha256:${sha256hex('node:20')}` };
+const CONTAINER = { entrypoint: 'node $ALGO', image: 'node', tag: '24', checksum: `sha256:${sha256hex('node:24')}` };
 
 /** ocean.js types the fee's numbers as strings; the provider answers numbers, which the contracts take either way. */
 const toFee = (f: Record<string, unknown>): ProviderFee =>

@@ -166,7 +166,7 @@ describe('engine', () => {
     const [missing, badSum, badAlgo] = await Promise.all([
       start(spec({ algorithm: noop, datasets: [{ files: [{ url: files.url('/does-not-exist.csv') }] }] })),
       start(spec({ algorithm: noop, datasets: [{ files: [{ url: files.url('/data.csv'), checksum: sha256('something else') }] }] })),
-      start(spec({ algorithm: { kind: 'published', url: algoUrl, checksum: sha256('tampered'), image: 'node', tag: '20', entrypoint: 'node $ALGO' } })),
+      start(spec({ algorithm: { kind: 'published', url: algoUrl, checksum: sha256('tampered'), image: 'node', tag: '24', entrypoint: 'node $ALGO' } })),
     ]);
     const [m, b, a] = await Promise.all([missing, badSum, badAlgo].map((j) => waitForFinal(core, ns, j.workflow.jobId)));
 

@@ -43,7 +43,7 @@ let filesBase: string;
 const sha256hex = (s: string): string => createHash('sha256').update(s).digest('hex');
 const now = (): number => Math.floor(Date.now() / 1000);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const CONTAINER = { entrypoint: 'node $ALGO', image: 'node', tag: '20', checksum: `sha256:${sha256hex('node:20')}` };
+const CONTAINER = { entrypoint: 'node $ALGO', image: 'node', tag: '24', checksum: `sha256:${sha256hex('node:24')}` };
 const FINAL = [31, 32, 41, 42, 62, 70, 71, 72];
 
 const DATASET_CSV = Array.from({ length: 50 }, (_, i) => `${i},${(i * 7) % 13}`).join('\n') + '\n';

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { promisify } from 'node:util';
 import { CoreV1Api, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
@@ -15,6 +16,8 @@ let core: CoreV1Api;
 let kc: KubeConfig;
 
 const unique = (prefix: string): string => `${prefix}-${Math.random().toString(36).slice(2, 8)}`;
+/** The Node release the project brings (package.json's `node` dependency), e.g. `v24.21.0`. */
+const projectNodeVersion = `v${(JSON.parse(readFileSync('package.json', 'utf8')) as { devDependencies: Record<string, string> }).devDependencies.node}`;
 
 beforeAll(() => {
   kc = loadKubeConfig(env.kubeconfig);
@@ -44,6 +47,31 @@ describe('local node', () => {
     expect(stdout.trim().split('\n')).toEqual(['tick 1', 'tick 2', 'tick 3']);
   });
 
+  describe("runs Node pods on the project's Node, not the machine's", () => {
+    const versionOf = async (name: string, pod: ReturnType<typeof simplePod>): Promise<string> => {
+      await core.createNamespacedPod({ namespace: ns, body: pod });
+      await waitForPodPhase(core, ns, name, ['Succeeded', 'Failed']);
+      return core.readNamespacedPodLog({ name, namespace: ns });
+    };
+
+    it('node:* images, called by name and through the shell (as the algorithm wrapper does)', async () => {
+      const direct = unique('nodever');
+      expect((await versionOf(direct, simplePod(direct, 'node:24', ['node', '-p', 'process.version']))).trim()).toBe(projectNodeVersion);
+      const viaShell = unique('nodever-sh');
+      expect((await versionOf(viaShell, simplePod(viaShell, 'node:24', ['/bin/sh', '-c', 'node -p process.version']))).trim()).toBe(projectNodeVersion);
+    });
+
+    it('the pod programs (configure, publish)', async () => {
+      for (const program of ['configure', 'publish']) {
+        const name = unique(`${program}-ver`);
+        const pod = simplePod(name, 'c2d/pod-programs:dev', [program]);
+        // Printed by the pod's Node before the program starts; the program then fails for want of a job, which is fine here.
+        pod.spec!.containers[0]!.env = [{ name: 'NODE_OPTIONS', value: '--import=data:text/javascript,console.log(process.version)' }];
+        expect((await versionOf(name, pod)).split('\n')[0]).toBe(projectNodeVersion);
+      }
+    });
+  });
+
   describe('network', () => {
     let server: Server;
     let port: number;
@@ -62,7 +90,7 @@ describe('local node', () => {
 
     it('is cut for pods not labelled to allow it', async () => {
       const name = unique('nonet');
-      const pod = simplePod(name, 'node:20', connect());
+      const pod = simplePod(name, 'node:24', connect());
       pod.spec!.containers[0]!.env = [{ name: 'PORT', value: String(port) }];
       await core.createNamespacedPod({ namespace: ns, body: pod });
       const done = await waitForPodPhase(core, ns, name, ['Succeeded', 'Failed']);
@@ -71,7 +99,7 @@ describe('local node', () => {
 
     it('is there for pods labelled to allow it', async () => {
       const name = unique('net');
-      const pod = simplePod(name, 'node:20', connect(), {}, { 'c2d.oceanprotocol.com/network': 'allow' });
+      const pod = simplePod(name, 'node:24', connect(), {}, { 'c2d.oceanprotocol.com/network': 'allow' });
       pod.spec!.containers[0]!.env = [{ name: 'PORT', value: String(port) }];
       await core.createNamespacedPod({ namespace: ns, body: pod });
       const done = await waitForPodPhase(core, ns, name, ['Succeeded', 'Failed']);
@@ -103,7 +131,7 @@ describe('local node', () => {
 
   describe('container limits', () => {
     const limited = (name: string, command: string[], limits: Record<string, string>) => {
-      const pod = simplePod(name, 'node:20', command);
+      const pod = simplePod(name, 'node:24', command);
       pod.spec!.containers[0]!.resources = { limits, requests: limits };
       return pod;
     };

@@ -15,7 +15,7 @@ import type { ProviderFees } from '../../node_modules/@oceanprotocol/lib/dist/ty
  */
 
 const sha256hex = (s: string): string => createHash('sha256').update(s).digest('hex');
-const CONTAINER = { entrypoint: 'node $ALGO', image: 'node', tag: '20', checksum: `sha256:${sha256hex('node:20')}` };
+const CONTAINER = { entrypoint: 'node $ALGO', image: 'node', tag: '24', checksum: `sha256:${sha256hex('node:24')}` };
 const ALGORITHM = "console.log('hello');\n";
 
 export interface Orders {

@@ -112,7 +112,7 @@ export interface BuiltJob {
 }
 
 /** A node:20 algorithm given as raw code. */
-export const nodeAlgorithm = (code: string): AlgorithmSpec => ({ kind: 'raw', code, image: 'node', tag: '20', entrypoint: 'node $ALGO' });
+export const nodeAlgorithm = (code: string): AlgorithmSpec => ({ kind: 'raw', code, image: 'node', tag: '24', entrypoint: 'node $ALGO' });
 /** A busybox shell algorithm given as raw code. */
 export const shellAlgorithm = (code: string): AlgorithmSpec => ({ kind: 'raw', code, image: 'busybox', tag: '1.36', entrypoint: 'sh $ALGO' });
 

@@ -19,7 +19,7 @@ export const sha256hex = (data: string | Buffer): string => createHash('sha256')
 export const now = (): number => Math.floor(Date.now() / 1000);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-export const NODE_CONTAINER = { entrypoint: 'node $ALGO', image: 'node', tag: '20', checksum: `sha256:${sha256hex('node:20')}` };
+export const NODE_CONTAINER = { entrypoint: 'node $ALGO', image: 'node', tag: '24', checksum: `sha256:${sha256hex('node:24')}` };
 
 export type Route = (req: IncomingMessage, res: ServerResponse) => void;
 

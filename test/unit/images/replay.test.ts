@@ -21,7 +21,7 @@ describe('standIn', () => {
 
 describe('sandboxCommand', () => {
   const spec = {
-    mounts: new Map([['/app', '/tmp/r/app'], ['/usr/local', '/tmp/r/usr-local']]),
+    mounts: new Map([['/app', '/tmp/r/app'], ['/usr/local', '/tmp/r/usr-local']]), node: '/opt/project/node_modules/node/bin/node',
     writable: true, uid: 1000, gid: 1000, network: false, workdir: '/app', env: { A: '1' }, argv: ['node', 'x.js'],
   };
 
@@ -34,8 +34,10 @@ describe('sandboxCommand', () => {
     expect(args.join(' ')).toContain('--ro-bind-try /usr /usr');
     expect(args.join(' ')).toContain('--remount-ro / --chdir /app --clearenv --setenv A 1 -- node x.js');
     expect(args.join(' ')).not.toMatch(/--(ro-)?bind(-try)? \/etc \/etc/);
-    // /usr/local of the stage is mounted over the host's read-only /usr.
+    // /usr/local of the stage is mounted over the host's read-only /usr, and the stand-in Node over that.
     expect(args.indexOf('/usr/local')).toBeGreaterThan(args.indexOf('/usr'));
+    expect(args.join(' ')).toContain('--ro-bind /opt/project/node_modules/node/bin/node /usr/local/bin/node');
+    expect(args.indexOf('/usr/local/bin/node')).toBeGreaterThan(args.indexOf('/usr/local'));
   });
 
   it('runs root through bwrap directly; RUN steps keep the network', () => {

@@ -24,6 +24,7 @@ import { FINAL_CODES, initialStatus, isFinal, serializeStatus, STATUS_TEXT, Stat
 import { parseWorkflow } from '../../../lib/job/workflow.ts';
 import { PROVIDER_KEY_HOLDERS } from '../../../functions/gateway.ts';
 import { workflow } from '../../support/job-fixtures.ts';
+import { ENGINE_NODE_OPTIONS } from '../../../devcluster/local-stack.ts';
 
 /**
  * Security invariants of everything this repository deploys: the kustomize manifests, the Knative Services and the
@@ -271,9 +272,13 @@ describe('Knative Services', () => {
       const options = c.env?.find((e) => e.name === 'NODE_OPTIONS')?.value ?? '';
       const heapMiB = Number(/--max-old-space-size=(\d+)/.exec(options)?.[1]);
       const limitMiB = Number(/^(\d+)Mi$/.exec(String(c.resources?.limits?.memory))?.[1]);
+      const semiMiB = Number(/--max-semi-space-size=(\d+)/.exec(options)?.[1]);
       expect(heapMiB, l.file).toBeGreaterThan(0);
       // Room for the code, the young generation and buffers outside the heap.
       expect(limitMiB - heapMiB, l.file).toBeGreaterThanOrEqual(96);
+      // The young generation is three semi-spaces; Node 24's default on a large machine (64 MiB) would not fit.
+      expect(semiMiB, l.file).toBeGreaterThan(0);
+      expect(limitMiB - heapMiB - 3 * semiMiB, l.file).toBeGreaterThanOrEqual(48);
     }
   });
 
@@ -324,6 +329,12 @@ describe('Knative Services', () => {
 });
 
 describe('engine Deployment', () => {
+  it("caps V8's young generation as the local platform runs the engine", () => {
+    const c = engine!.spec!.template.spec!.containers[0]!;
+    expect(c.env?.find((e) => e.name === 'NODE_OPTIONS')?.value).toBe(ENGINE_NODE_OPTIONS);
+    expect(ENGINE_NODE_OPTIONS).toMatch(/--max-semi-space-size=\d+/);
+  });
+
   it('runs two replicas with Lease-based leader election and probes on its health port', () => {
     expect(engine).toBeDefined();
     expect(engine!.spec?.replicas).toBe(2);
