@@ -11,8 +11,11 @@ import { kubeStatus } from '../lib/kube/errors.ts';
  * replica saw the Lease last change (its resourceVersion), never by comparing the holder's renewTime with the local
  * time. Another node's clock running behind or ahead therefore cannot make a live lease look expired.
  */
+/** The calls the elector makes: one Lease, read, created, and replaced guarded by its resourceVersion. */
+export type LeaseApi = Pick<CoordinationV1Api, 'readNamespacedLease' | 'createNamespacedLease' | 'replaceNamespacedLease'>;
+
 export interface LeaderOptions {
-  api: Pick<CoordinationV1Api, 'readNamespacedLease' | 'createNamespacedLease' | 'replaceNamespacedLease'>;
+  api: LeaseApi;
   namespace: string;
   name: string;
   identity: string;

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { EngineMetrics } from '../../../engine/metrics.ts';
 import { observePod } from '../../../engine/observe.ts';
-import { WorkQueue } from '../../../engine/work-queue.ts';
 
 describe('observePod', () => {
   it('reads phase, deletion, exit code and the most telling reason', () => {
@@ -19,83 +18,6 @@ describe('observePod', () => {
     const waiting = (reason: string) => observePod({ status: { containerStatuses: [{ name: 'a', image: 'i', imageID: '', ready: false, restartCount: 0, state: { waiting: { reason, message: 'm' } } }] } });
     expect(waiting('InvalidImageName')).toEqual({ phase: 'Pending', deleting: false, waitingReason: 'InvalidImageName', message: 'm' });
     expect(waiting('ContainerCreating').waitingReason).toBeUndefined();
-  });
-});
-
-describe('WorkQueue', () => {
-  const tick = (ms = 5) => new Promise((r) => setTimeout(r, ms));
-
-  it('never runs a key twice at once, and re-runs it once if enqueued meanwhile', async () => {
-    let running = 0;
-    let maxRunning = 0;
-    const runs: string[] = [];
-    const q = new WorkQueue(
-      async (key) => {
-        running += 1;
-        maxRunning = Math.max(maxRunning, running);
-        runs.push(key);
-        await tick(20);
-        running -= 1;
-      },
-      { concurrency: 4, baseBackoffMs: 10, maxBackoffMs: 100 },
-    );
-    q.enqueue('a');
-    await tick();
-    q.enqueue('a');
-    q.enqueue('a');
-    q.enqueue('a');
-    await q.idle();
-    expect(runs).toEqual(['a', 'a']);
-    expect(maxRunning).toBe(1);
-  });
-
-  it('runs different keys concurrently up to the limit', async () => {
-    let running = 0;
-    let maxRunning = 0;
-    const q = new WorkQueue(
-      async () => {
-        running += 1;
-        maxRunning = Math.max(maxRunning, running);
-        await tick(10);
-        running -= 1;
-      },
-      { concurrency: 2, baseBackoffMs: 10, maxBackoffMs: 100 },
-    );
-    for (const k of ['a', 'b', 'c', 'd']) q.enqueue(k);
-    await q.idle();
-    expect(maxRunning).toBe(2);
-  });
-
-  it('retries failures with growing backoff', async () => {
-    const at: number[] = [];
-    const errors: number[] = [];
-    const q = new WorkQueue(
-      async () => {
-        at.push(Date.now());
-        if (at.length < 3) throw new Error('boom');
-      },
-      { concurrency: 1, baseBackoffMs: 20, maxBackoffMs: 1000, onError: (_k, _e, attempt) => errors.push(attempt) },
-    );
-    q.enqueue('a');
-    await new Promise((r) => setTimeout(r, 150));
-    expect(at).toHaveLength(3);
-    expect(errors).toEqual([1, 2]);
-    expect(at[2]! - at[1]!).toBeGreaterThanOrEqual(at[1]! - at[0]! - 5);
-    q.stop();
-  });
-
-  it('wakes a key at a time, keeping the earliest wake-up', async () => {
-    const runs: number[] = [];
-    const q = new WorkQueue(async () => void runs.push(Date.now()), { concurrency: 1, baseBackoffMs: 10, maxBackoffMs: 100 });
-    const start = Date.now();
-    q.enqueueAt('a', new Date(start + 200));
-    q.enqueueAt('a', new Date(start + 30));
-    q.enqueueAt('a', new Date(start + 100));
-    await tick(60);
-    expect(runs).toHaveLength(1);
-    await tick(200);
-    expect(runs).toHaveLength(1);
-    q.stop();
   });
 });
 
