@@ -197,10 +197,12 @@ try {
   // An environments change makes the engine look at every job again.
   const resyncStart = performance.now();
   await writeLocalConfig(kc, env, localEnvironment(env, { maxConcurrentJobs: 1, description: 'resync' }));
-  await waitFor('the resync to start', async () => (await engineMetrics(stack!)).reconciles >= reconcilesBefore + baseJobs + kinds.length, 300_000, 100);
+  // Before the job index, this took 109 s of CPU, several minutes of wall time on a busy 2-core machine.
+  await waitFor('the engine to reconcile every job once after the environments changed', async () => (await engineMetrics(stack!)).reconciles >= reconcilesBefore + baseJobs + kinds.length, 900_000, 100);
   await settle(stack, baseJobs + kinds.length, 1000);
   const resynced = sampleProcess(enginePid(stack));
   const resyncMs = performance.now() - resyncStart - 1000;
+  const resyncReconciles = (await engineMetrics(stack)).reconciles - reconcilesBefore;
 
   await stack.stop();
   const restartStart = performance.now();
@@ -208,6 +210,7 @@ try {
   const restartPid = enginePid(stack);
   await settle(stack, baseJobs + kinds.length, 1000);
   const restartMs = performance.now() - restartStart - 1000;
+  const restartReconciles = (await engineMetrics(stack)).reconciles;
   await new Promise((r) => setTimeout(r, 5000));
   const restarted = sampleProcess(restartPid);
   const stillQueued = (await core.listNamespacedConfigMap({ namespace: ns, labelSelector: 'c2d.oceanprotocol.com/role=workflow' })).items
@@ -249,6 +252,7 @@ try {
   console.log(row([`idle ${IDLE_WINDOW_MS / 1000} s with ${total} jobs (CPU ${(100 * (idle.cpuSeconds - ingested.cpuSeconds) / ((idle.at - ingested.at) / 1000)).toFixed(2)}%)`, idle.rssMiB, idle.cpuSeconds - ingested.cpuSeconds, (idle.at - ingested.at) / 1000], v));
   console.log(row([`full resync of ${total} jobs (environments changed)`, resynced.rssMiB, resynced.cpuSeconds - idle.cpuSeconds, resyncMs / 1000], v));
   console.log(row([`restart: list + reconcile ${total} jobs, then 5 s idle`, restarted.rssMiB, restarted.cpuSeconds, restartMs / 1000], v));
+  console.log(`reconciles: full resync ${resyncReconciles}, restart ${restartReconciles}`);
   console.log(`peak RSS (VmHWM): first engine ${resynced.hwmMiB.toFixed(1)} MiB, restarted engine ${restarted.hwmMiB.toFixed(1)} MiB`);
   console.log(`queued jobs still queued at the end: ${stillQueued} of ${TRACKED.queued} (the running job holds the only slot)`);
   console.log(`\nslot freed with ${stillQueued} queued: stop → final status ${((blockerFinal ?? NaN) - stopAt).toFixed(0)} ms; final status → next job's configure pod ${((nextConfigure ?? NaN) - (blockerFinal ?? NaN)).toFixed(0)} ms; reconciles in the 3 s after: ${afterFree.reconciles - beforeFree.reconciles}; engine CPU ${(afterFree.cpu - beforeFree.cpu).toFixed(2)} s`);
