@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { PatchStrategy, setHeaderOptions, type CoreV1Api, type V1ConfigMap } from '@kubernetes/client-node';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Logger } from '../lib/http/log.ts';
-import { statusPatch, type JobConfigMap } from '../lib/job/configmap.ts';
+import { InvalidJobConfigMap, readJobConfigMap, statusPatch, type JobConfigMap } from '../lib/job/configmap.ts';
 import { findEnvironment } from '../lib/job/environments.ts';
 import { STAGES, jobNames, type Stage } from '../lib/job/names.ts';
 import { deleteJobResults, readResultsManifest } from '../lib/job/results-store.ts';
@@ -84,18 +84,14 @@ export class Reconciler {
   async reconcile(jobId: string): Promise<ReconcileResult> {
     const started = performance.now();
     try {
-      const known = this.deps.view.jobs.get(jobId);
-      if (!known) return {};
-      if ('invalid' in known) {
-        this.deps.log.error('job ConfigMap is invalid; ignoring it', { jobId, error: known.invalid });
-        return {};
-      }
-      const { job } = known;
+      const job = this.read(jobId);
+      if (!job) return {};
       const next = new Next();
       try {
         const leavingQueue = job.status.code === StatusCode.WarmingUp && !job.stopRequestedAt;
-        if (leavingQueue) await this.withEnvironmentLock(job.workflow.environment, () => this.pass(jobId, next));
-        else await this.pass(jobId, next);
+        // Read again once the lock is held: the job may have changed while it waited.
+        if (leavingQueue) await this.withEnvironmentLock(job.workflow.environment, () => this.pass(this.read(jobId), next));
+        else await this.pass(job, next);
       } catch (err) {
         if (!(err instanceof Conflict)) throw err;
         this.deps.metrics.conflicts.inc();
@@ -122,12 +118,22 @@ export class Reconciler {
     }
   }
 
-  private async pass(jobId: string, next: Next): Promise<void> {
+  /** The job as last known (the informer's copy or this engine's newer write); undefined when gone or invalid. */
+  private read(jobId: string): JobConfigMap | undefined {
+    const cm = this.deps.view.jobs.get(jobId);
+    if (!cm) return undefined;
+    try {
+      return readJobConfigMap(cm);
+    } catch (err) {
+      if (!(err instanceof InvalidJobConfigMap)) throw err;
+      this.deps.log.error('job ConfigMap is invalid; ignoring it', { jobId, error: err.message });
+      return undefined;
+    }
+  }
+
+  private async pass(job: JobConfigMap | undefined, next: Next): Promise<void> {
+    if (!job) return;
     const { view, namespace } = this.deps;
-    // Read again: a job leaving the queue may have waited for its environment's lock, and changed meanwhile.
-    const known = view.jobs.get(jobId);
-    if (!known || 'invalid' in known) return;
-    const job = known.job;
     const { workflow } = job;
     const names = jobNames(workflow.jobId);
     const pods: Observed['pods'] = {};

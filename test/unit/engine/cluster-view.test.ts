@@ -2,7 +2,7 @@ import type { V1ConfigMap, V1Pod } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ClusterView } from '../../../engine/cluster-view.ts';
 import type { Logger } from '../../../lib/http/log.ts';
-import { statusPatch } from '../../../lib/job/configmap.ts';
+import { readJobConfigMap, statusPatch } from '../../../lib/job/configmap.ts';
 import { ENVIRONMENTS_CONFIGMAP, environmentsToConfigMapData } from '../../../lib/job/environments.ts';
 import { jobLabels, jobNames } from '../../../lib/job/names.ts';
 import { StatusCode } from '../../../lib/job/status.ts';
@@ -37,8 +37,8 @@ async function startedView(api: FakeKubeApi, maxConcurrentJobs = 1) {
 const stored = (api: FakeKubeApi, n: number): V1ConfigMap => api.get<V1ConfigMap>('configmaps', NS, jobNames(nthJobId(n)).configMap)!;
 const setStatus = (api: FakeKubeApi, n: number, code: StatusCode): void => void api.patch('configmaps', NS, jobNames(nthJobId(n)).configMap, statusPatch(status(code, new Date()), undefined));
 const codeOf = (view: ClusterView, n: number): number | undefined => {
-  const known = view.jobs.get(nthJobId(n));
-  return known && 'job' in known ? known.job.status.code : undefined;
+  const cm = view.jobs.get(nthJobId(n));
+  return cm && readJobConfigMap(cm).status.code;
 };
 
 afterEach(() => {
