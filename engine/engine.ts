@@ -1,4 +1,4 @@
-import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, Watch, type KubeConfig } from '@kubernetes/client-node';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Logger } from '../lib/http/log.ts';
 import { ClusterView } from './cluster-view.ts';
@@ -8,7 +8,10 @@ import type { PlannerSettings } from './planner.ts';
 import { Reconciler } from './reconciler.ts';
 import { WorkQueue } from './work-queue.ts';
 
-/** The engine's parts wired together: watches feed a per-job work queue whose worker is the reconciler. */
+/**
+ * The engine's parts wired together: watches feed a per-job work queue whose worker is the reconciler, and the queue
+ * does what each reconcile returns (look again later, look at the queued jobs it made room for).
+ */
 export interface EngineOptions {
   kubeConfig: KubeConfig;
   namespace: string;
@@ -44,17 +47,21 @@ export class Engine {
     const enqueue = (jobId: string): void => {
       if (this.started) this.queue.enqueue(jobId);
     };
-    this.view = new ClusterView(opts.kubeConfig, {
-      namespace: opts.namespace,
-      environmentsNamespace: opts.environmentsNamespace,
-      onJob: enqueue,
-      onEnvironments: () => {
-        if (this.started) for (const id of this.reconciler.knownJobIds()) this.queue.enqueue(id);
+    const core = opts.kubeConfig.makeApiClient(CoreV1Api);
+    this.view = new ClusterView(
+      { core, watch: new Watch(opts.kubeConfig) },
+      {
+        namespace: opts.namespace,
+        environmentsNamespace: opts.environmentsNamespace,
+        onJob: enqueue,
+        onEnvironments: () => {
+          if (this.started) for (const id of this.view.jobs.jobIds()) this.queue.enqueue(id);
+        },
+        log: opts.log,
       },
-      log: opts.log,
-    });
+    );
     this.reconciler = new Reconciler({
-      core: opts.kubeConfig.makeApiClient(CoreV1Api),
+      api: core,
       view: this.view,
       namespace: opts.namespace,
       planner: opts.planner,
@@ -63,15 +70,14 @@ export class Engine {
       metrics: this.metrics,
       log: opts.log,
       identity: opts.identity,
-      wake: (jobId, at) => (at ? this.queue.enqueueAt(jobId, at) : this.queue.enqueue(jobId)),
     });
-    this.metrics.jobsByStatus = () => this.reconciler.jobsByStatus();
+    this.metrics.jobsByStatus = () => this.view.jobs.countsByStatus();
   }
 
   async start(): Promise<void> {
     await this.view.start();
     this.started = true;
-    for (const id of this.reconciler.knownJobIds()) this.queue.enqueue(id);
+    for (const id of this.view.jobs.jobIds()) this.queue.enqueue(id);
   }
 
   /** Resolves when no reconcile is pending or running. */

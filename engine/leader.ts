@@ -2,6 +2,9 @@ import { CoordinationV1Api, V1MicroTime, type V1Lease } from '@kubernetes/client
 import { errorText, type Logger } from '../lib/http/log.ts';
 import { kubeStatus } from '../lib/kube/errors.ts';
 
+/** The calls the elector makes: one Lease, read, created, and replaced guarded by its resourceVersion. */
+export type LeaseApi = Pick<CoordinationV1Api, 'readNamespacedLease' | 'createNamespacedLease' | 'replaceNamespacedLease'>;
+
 /**
  * Lease-based leader election: of the engine replicas, the one holding the Lease works; the others wait to take it
  * over once it has not been renewed for its duration. A leader that cannot renew in time gives up (`onLost`), so
@@ -12,7 +15,7 @@ import { kubeStatus } from '../lib/kube/errors.ts';
  * time. Another node's clock running behind or ahead therefore cannot make a live lease look expired.
  */
 export interface LeaderOptions {
-  api: Pick<CoordinationV1Api, 'readNamespacedLease' | 'createNamespacedLease' | 'replaceNamespacedLease'>;
+  api: LeaseApi;
   namespace: string;
   name: string;
   identity: string;

@@ -536,35 +536,3 @@ export function planStatusRefused(o: Observed, detail: string): Action[] {
   };
   return [...deleteActivePods(o), finalize(o, termination, stages, [])];
 }
-
-// ---- queue order ----
-
-export interface QueueEntry {
-  jobId: string;
-  environment: string;
-  code: StatusCode;
-  dateCreated: string;
-  stopRequested: boolean;
-}
-
-/** Capacity as seen by one job: active jobs in its environment and queued jobs ahead of it (oldest first). */
-export function capacityFor(jobId: string, environment: string, jobs: Iterable<QueueEntry>): Capacity {
-  let active = 0;
-  const queued: QueueEntry[] = [];
-  let self: QueueEntry | undefined;
-  for (const j of jobs) {
-    if (j.environment !== environment) continue;
-    if (j.jobId === jobId) {
-      self = j;
-      continue;
-    }
-    if (isFinal(j.code)) continue;
-    if (j.code === StatusCode.WarmingUp) {
-      if (!j.stopRequested) queued.push(j);
-    } else active += 1;
-  }
-  if (!self) return { active, ahead: queued.length };
-  const created = (e: QueueEntry): number => Date.parse(e.dateCreated);
-  const before = (a: QueueEntry, b: QueueEntry): boolean => created(a) < created(b) || (created(a) === created(b) && a.jobId < b.jobId);
-  return { active, ahead: queued.filter((q) => before(q, self)).length };
-}

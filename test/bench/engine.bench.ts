@@ -66,7 +66,7 @@ async function engineMetrics(stack: LocalStack): Promise<{ jobs: number; reconci
 }
 
 /** Waits until the engine knows `jobs` jobs and has not reconciled anything for `quietMs`. */
-async function settle(stack: LocalStack, jobs: number, quietMs = 2000): Promise<void> {
+async function settle(stack: LocalStack, jobs: number, quietMs = 2000, boundMs = 1_800_000): Promise<void> {
   let last = -1;
   let since = performance.now();
   await waitFor(`the engine to track ${jobs} jobs and go quiet`, async () => {
@@ -77,8 +77,11 @@ async function settle(stack: LocalStack, jobs: number, quietMs = 2000): Promise<
       return false;
     }
     return performance.now() - since >= quietMs;
-  }, 600_000, 200);
+  }, boundMs, 200);
 }
+
+/** A figure as soon as it is measured, so that a run cut short still shows what it got. */
+const progress = (line: string): void => console.log(`  measured: ${line}`);
 
 const enginePid = (stack: LocalStack): number => stack.processes.find((p) => p.name === 'engine')!.child.pid!;
 
@@ -191,6 +194,7 @@ try {
   const created = performance.now();
   await settle(stack, baseJobs + kinds.length);
   const ingested = sampleProcess(enginePid(stack));
+  progress(`taken in: CPU ${(ingested.cpuSeconds - before.cpuSeconds).toFixed(1)} s, wall ${((ingested.at - ingestStart) / 1000).toFixed(1)} s`);
   await new Promise((r) => setTimeout(r, IDLE_WINDOW_MS));
   const idle = sampleProcess(enginePid(stack));
   const reconcilesBefore = (await engineMetrics(stack)).reconciles;
@@ -198,10 +202,13 @@ try {
   // An environments change makes the engine look at every job again.
   const resyncStart = performance.now();
   await writeLocalConfig(kc, env, localEnvironment(env, { maxConcurrentJobs: 1, description: 'resync' }));
-  await waitFor('the resync to start', async () => (await engineMetrics(stack!)).reconciles >= reconcilesBefore + baseJobs + kinds.length, 300_000, 100);
+  // Before the job index this took 109 s of CPU: tens of minutes of wall time on a 2-core machine others are using.
+  await waitFor('the engine to reconcile every job once after the environments changed', async () => (await engineMetrics(stack!)).reconciles >= reconcilesBefore + baseJobs + kinds.length, 1_800_000, 100);
   await settle(stack, baseJobs + kinds.length, 1000);
   const resynced = sampleProcess(enginePid(stack));
   const resyncMs = performance.now() - resyncStart - 1000;
+  const resyncReconciles = (await engineMetrics(stack)).reconciles - reconcilesBefore;
+  progress(`full resync: ${resyncReconciles} reconciles, CPU ${(resynced.cpuSeconds - idle.cpuSeconds).toFixed(1)} s, wall ${(resyncMs / 1000).toFixed(1)} s`);
 
   await stack.stop();
   const restartStart = performance.now();
@@ -209,6 +216,8 @@ try {
   const restartPid = enginePid(stack);
   await settle(stack, baseJobs + kinds.length, 1000);
   const restartMs = performance.now() - restartStart - 1000;
+  const restartReconciles = (await engineMetrics(stack)).reconciles;
+  progress(`restart: ${restartReconciles} reconciles, wall ${(restartMs / 1000).toFixed(1)} s`);
   await new Promise((r) => setTimeout(r, 5000));
   const restarted = sampleProcess(restartPid);
   const stillQueued = (await core.listNamespacedConfigMap({ namespace: ns, labelSelector: 'c2d.oceanprotocol.com/role=workflow' })).items
@@ -250,6 +259,7 @@ try {
   console.log(row([`idle ${IDLE_WINDOW_MS / 1000} s with ${total} jobs (CPU ${(100 * (idle.cpuSeconds - ingested.cpuSeconds) / ((idle.at - ingested.at) / 1000)).toFixed(2)}%)`, idle.rssMiB, idle.cpuSeconds - ingested.cpuSeconds, (idle.at - ingested.at) / 1000], v));
   console.log(row([`full resync of ${total} jobs (environments changed)`, resynced.rssMiB, resynced.cpuSeconds - idle.cpuSeconds, resyncMs / 1000], v));
   console.log(row([`restart: list + reconcile ${total} jobs, then 5 s idle`, restarted.rssMiB, restarted.cpuSeconds, restartMs / 1000], v));
+  console.log(`reconciles: full resync ${resyncReconciles}, restart ${restartReconciles}`);
   console.log(`peak RSS (VmHWM): first engine ${resynced.hwmMiB.toFixed(1)} MiB, restarted engine ${restarted.hwmMiB.toFixed(1)} MiB`);
   console.log(`queued jobs still queued at the end: ${stillQueued} of ${TRACKED.queued} (the running job holds the only slot)`);
   console.log(`\nslot freed with ${stillQueued} queued: stop → final status ${((blockerFinal ?? NaN) - stopAt).toFixed(0)} ms; final status → next job's configure pod ${((nextConfigure ?? NaN) - (blockerFinal ?? NaN)).toFixed(0)} ms; reconciles in the 3 s after: ${afterFree.reconciles - beforeFree.reconciles}; engine CPU ${(afterFree.cpu - beforeFree.cpu).toFixed(2)} s`);

@@ -1,5 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { Environment } from '../../lib/job/environments.ts';
+import type { V1ConfigMap } from '@kubernetes/client-node';
+import { STOP_ANNOTATION, buildJobConfigMap } from '../../lib/job/configmap.ts';
+import { ENVIRONMENTS_CONFIGMAP, environmentsToConfigMapData, type Environment } from '../../lib/job/environments.ts';
 import { newJobId } from '../../lib/job/names.ts';
 import { initialStatus, type JobStatus } from '../../lib/job/status.ts';
 import type { FileAccess, JobSecretData, Workflow } from '../../lib/job/workflow.ts';
@@ -79,6 +81,34 @@ export function environment(overrides: Partial<Environment> = {}): Environment {
 
 export function status(code: JobStatus['code'], at: Date, overrides: Partial<JobStatus> = {}): JobStatus {
   return { ...initialStatus(new Date(CREATED)), code, updatedAt: at.toISOString(), ...overrides };
+}
+
+/** The n-th job id (32 hex digits). */
+export const nthJobId = (n: number): string => n.toString(16).padStart(32, '0');
+
+/**
+ * A job's ConfigMap at status `code`, created `n` seconds after CREATED (so its queue position follows n), as the API
+ * server would hold it (with `resourceVersion`, when given).
+ */
+export function jobConfigMap(
+  n: number,
+  code: JobStatus['code'],
+  over: { environment?: string; stopRequested?: boolean; resourceVersion?: string; namespace?: string } = {},
+): V1ConfigMap {
+  const created = new Date(Date.parse(CREATED) + n * 1000);
+  const cm = buildJobConfigMap(
+    workflow({ jobId: nthJobId(n), dateCreated: created.toISOString(), environment: over.environment ?? 'ocean-compute' }),
+    status(code, created),
+    over.namespace,
+  );
+  if (over.stopRequested) cm.metadata!.annotations = { [STOP_ANNOTATION]: created.toISOString() };
+  if (over.resourceVersion !== undefined) cm.metadata!.resourceVersion = over.resourceVersion;
+  return cm;
+}
+
+/** The environments ConfigMap listing `envs`. */
+export function environmentsConfigMap(namespace: string, ...envs: Environment[]): V1ConfigMap {
+  return { metadata: { name: ENVIRONMENTS_CONFIGMAP, namespace }, data: environmentsToConfigMapData(envs) };
 }
 
 // ---- jobs with fresh ids, for the platform ----

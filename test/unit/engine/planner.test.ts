@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
   DEFAULT_PLANNER_SETTINGS,
-  capacityFor,
   needsPublishResults,
   plan,
   planStatusRefused,
@@ -680,44 +679,5 @@ describe('a simulated world driven by the planner', () => {
     expect([71, 70]).toContain(w.status.code);
     expect(w.finals).toBe(1);
     if (w.status.code === 71) expect(Object.values(w.pods).every((p) => p.phase === 'Succeeded' || p.phase === 'Failed')).toBe(true);
-  });
-});
-
-describe('capacityFor', () => {
-  const entry = (jobId: string, code: StatusCode, dateCreated: string, extra: { environment?: string; stopRequested?: boolean } = {}) => ({
-    jobId,
-    code,
-    dateCreated,
-    environment: extra.environment ?? 'env',
-    stopRequested: extra.stopRequested ?? false,
-  });
-  const jobs = [
-    entry('a', 20, '2025-01-01T00:00:00Z'),
-    entry('b', 60, '2025-01-01T00:00:01Z'),
-    entry('c', 70, '2025-01-01T00:00:02Z'),
-    entry('d', 1, '2025-01-01T00:00:03Z'),
-    entry('e', 1, '2025-01-01T00:00:03Z'),
-    entry('f', 1, '2025-01-01T00:00:04Z', { stopRequested: true }),
-    entry('g', 1, '2025-01-01T00:00:05Z'),
-    entry('h', 40, '2025-01-01T00:00:00Z', { environment: 'other' }),
-  ];
-
-  it('counts started, unfinished jobs of the same environment as active', () => {
-    expect(capacityFor('d', 'env', jobs).active).toBe(2);
-  });
-
-  it('orders the queue by creation time, then job id, skipping stopped ones', () => {
-    expect(capacityFor('d', 'env', jobs).ahead).toBe(0);
-    expect(capacityFor('e', 'env', jobs).ahead).toBe(1);
-    expect(capacityFor('g', 'env', jobs).ahead).toBe(2);
-  });
-
-  it('compares dates, not strings', () => {
-    const mixed = [entry('x', 1, '2025-01-01T01:00:00+01:00'), entry('y', 1, '2025-01-01T00:30:00Z')];
-    expect(capacityFor('y', 'env', mixed).ahead).toBe(1);
-  });
-
-  it('an unknown job sees the whole queue ahead of it', () => {
-    expect(capacityFor('zzz', 'env', jobs)).toEqual({ active: 2, ahead: 3 });
   });
 });

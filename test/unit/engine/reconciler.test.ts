@@ -1,156 +1,322 @@
-import { ApiException, type CoreV1Api, type V1ConfigMap, type V1Pod } from '@kubernetes/client-node';
+import { ApiException, type V1ConfigMap, type V1Pod } from '@kubernetes/client-node';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { describe, expect, it } from 'vitest';
-import type { ClusterView } from '../../../engine/cluster-view.ts';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ClusterView } from '../../../engine/cluster-view.ts';
 import { EngineMetrics } from '../../../engine/metrics.ts';
 import { DEFAULT_PLANNER_SETTINGS } from '../../../engine/planner.ts';
 import { DEFAULT_POD_SPEC_SETTINGS } from '../../../engine/pod-specs.ts';
 import { Reconciler } from '../../../engine/reconciler.ts';
 import type { Logger } from '../../../lib/http/log.ts';
-import { STATUS_KEY, STOP_ANNOTATION, buildJobConfigMap } from '../../../lib/job/configmap.ts';
-import { jobNames } from '../../../lib/job/names.ts';
-import { serializeResultsManifest } from '../../../lib/job/results-manifest.ts';
+import { CONFIGURE_EXIT } from '../../../lib/job/exit-codes.ts';
+import { STATUS_KEY, readJobConfigMap, stopRequestPatch } from '../../../lib/job/configmap.ts';
+import { jobNames, type Stage } from '../../../lib/job/names.ts';
+import { resultsManifestKey, serializeResultsManifest } from '../../../lib/job/results-manifest.ts';
+import { buildJobSecret } from '../../../lib/job/secret.ts';
 import { StatusCode, parseStatusJson, type JobStatus, type Result } from '../../../lib/job/status.ts';
-import { JOB_ID, environment, status, workflow } from '../../support/job-fixtures.ts';
+import { FakeKubeApi } from '../../support/fake-kube-api.ts';
+import { environment, environmentsConfigMap, jobConfigMap, nthJobId, secretData } from '../../support/job-fixtures.ts';
 
-const NS = 'jobs';
-const names = jobNames(JOB_ID);
-const RESULTS: Result[] = [
-  { index: 0, filename: 'out.txt', filesize: 1, type: 'output', key: `${JOB_ID}/outputs/out.txt` },
-  { index: 1, filename: 'publish.log', filesize: 1, type: 'publishLog', key: `${JOB_ID}/logs/publish.log` },
+const NS = 'c2d-jobs';
+const S = DEFAULT_PLANNER_SETTINGS;
+const results = (jobId: string): Result[] => [
+  { index: 0, filename: 'out.txt', filesize: 1, type: 'output', key: `${jobId}/outputs/out.txt` },
+  { index: 1, filename: 'publish.log', filesize: 1, type: 'publishLog', key: `${jobId}/logs/publish.log` },
 ];
 
-/** A job at 60 whose publish pod has succeeded, its manifest stored. */
-function publishedJob(): { cm: V1ConfigMap; pods: Map<string, V1Pod> } {
-  const at = new Date(Date.now() - 1000);
-  const st: JobStatus = status(StatusCode.PublishingResults, at, {
-    dateStarted: at.toISOString(),
-    stages: { configure: { startedAt: at.toISOString(), finishedAt: at.toISOString() }, algorithm: { startedAt: at.toISOString(), finishedAt: at.toISOString() }, publish: { startedAt: at.toISOString() } },
-  });
-  const cm = buildJobConfigMap(workflow(), st, NS);
-  cm.metadata = { ...cm.metadata, uid: 'uid-1', resourceVersion: '7' };
-  const succeeded: V1Pod = { metadata: { name: names.pods.publish }, status: { phase: 'Succeeded' } };
-  return { cm, pods: new Map([[names.pods.publish, succeeded]]) };
-}
-
-const store = (manifest: string | null): S3Client =>
-  ({
+/** The results store's GetObject, over manifests by key. */
+function manifestStore(manifests: Map<string, string>): S3Client {
+  return {
     send: async (cmd: { input: { Key: string } }) => {
-      if (manifest === null || cmd.input.Key !== `${JOB_ID}/manifest.json`) throw Object.assign(new Error('no such key'), { name: 'NoSuchKey' });
+      const manifest = manifests.get(cmd.input.Key);
+      if (manifest === undefined) throw Object.assign(new Error('no such key'), { name: 'NoSuchKey' });
       return { ContentLength: manifest.length, Body: { transformToString: async () => manifest } };
     },
-  }) as unknown as S3Client;
+  } as unknown as S3Client;
+}
 
 const refusal = (code: number): ApiException<unknown> =>
   new ApiException(code, 'refused', JSON.stringify({ kind: 'Status', code, message: 'ConfigMap "c2d-job-x" is invalid: []: Too long' }), {});
 
-/** A reconciler over fakes; `patches` answers each status write in turn (an error is thrown). */
-function reconcilerFor(
-  patches: Array<ApiException<unknown> | Error | 'ok'>,
-  manifest: string | null = serializeResultsManifest(JOB_ID, RESULTS),
-  others: V1ConfigMap[] = [],
-  wake: (jobId: string) => void = () => undefined,
-) {
-  const { cm, pods } = publishedJob();
-  const configMaps = new Map([cm, ...others].map((c) => [c.metadata!.name!, c]));
-  const written: JobStatus[] = [];
+const views: ClusterView[] = [];
+afterEach(async () => {
+  await Promise.all(views.splice(0).map((v) => v.stop()));
+});
+
+/** A reconciler over a started view of a fake API that holds the environments (`maxConcurrentJobs` slots). */
+async function harness(maxConcurrentJobs = 2) {
+  const api = new FakeKubeApi();
+  api.put('configmaps', environmentsConfigMap(NS, environment({ maxConcurrentJobs })));
+  const manifests = new Map<string, string>();
   const errors: string[] = [];
-  const core = {
-    patchNamespacedConfigMap: async ({ body }: { body: { data: Record<string, string> } }) => {
-      written.push(parseStatusJson(body.data[STATUS_KEY]!));
-      const answer = patches.shift() ?? 'ok';
-      if (answer !== 'ok') throw answer;
-      return { ...cm, metadata: { ...cm.metadata, resourceVersion: String(8 + written.length) }, data: { ...cm.data, ...body.data } };
-    },
-    readNamespacedPodLog: async () => {
-      throw new Error('the pod log is gone');
-    },
-    deleteNamespacedPod: async () => ({}),
-    deleteNamespacedSecret: async () => ({}),
-    createNamespacedEvent: async () => ({}),
-  } as unknown as CoreV1Api;
-  const view = {
-    configMaps: { get: (name: string) => configMaps.get(name), list: () => [...configMaps.values()] },
-    pods: { get: (name: string) => pods.get(name) },
-    pvcs: { get: () => ({}) },
-    secrets: { get: () => undefined },
-    environments: () => [environment()],
-  } as unknown as ClusterView;
   const log: Logger = { info: () => undefined, warn: () => undefined, error: (msg) => void errors.push(msg) };
+  const view = new ClusterView({ core: api, watch: api }, { namespace: NS, environmentsNamespace: NS, onJob: () => undefined, onEnvironments: () => undefined, log });
+  views.push(view);
+  await view.start();
   const reconciler = new Reconciler({
-    core,
+    api,
     view,
     namespace: NS,
-    planner: DEFAULT_PLANNER_SETTINGS,
+    planner: S,
     pods: DEFAULT_POD_SPEC_SETTINGS,
-    store: { client: store(manifest), bucket: 'b' },
+    store: { client: manifestStore(manifests), bucket: 'results' },
     metrics: new EngineMetrics(),
     log,
     identity: 'test',
-    wake,
   });
-  return { reconciler, written, errors };
+  /** Every status the reconciler tried to write, refused or not. */
+  const statusWrites: JobStatus[] = [];
+  const patch = api.patchNamespacedConfigMap.bind(api);
+  api.patchNamespacedConfigMap = async (req) => {
+    const data = (req.body as { data?: Record<string, string> }).data;
+    if (data?.[STATUS_KEY]) statusWrites.push(parseStatusJson(data[STATUS_KEY]));
+    return patch(req);
+  };
+
+  /** Job n, as `start` leaves it (its ConfigMap and Secret) or at a later code. */
+  const addJob = async (n: number, code: StatusCode = StatusCode.WarmingUp): Promise<string> => {
+    const cm = api.put('configmaps', jobConfigMap(n, code, { namespace: NS }));
+    const job = readJobConfigMap(cm);
+    api.put('secrets', buildJobSecret(job.workflow, secretData(), job, NS));
+    await api.flush();
+    return job.workflow.jobId;
+  };
+  const statusOf = (jobId: string): JobStatus => readJobConfigMap(api.get<V1ConfigMap>('configmaps', NS, jobNames(jobId).configMap)!).status;
+  const pod = (jobId: string, stage: Stage): V1Pod | undefined => api.get<V1Pod>('pods', NS, jobNames(jobId).pods[stage]);
+  const finish = async (jobId: string, stage: Stage, exitCode = 0): Promise<void> => {
+    api.finishPod(NS, jobNames(jobId).pods[stage], exitCode);
+    await api.flush();
+  };
+  const reconcile = async (jobId: string) => {
+    const result = await reconciler.reconcile(jobId);
+    await api.flush();
+    return result;
+  };
+  return { api, view, reconciler, manifests, errors, statusWrites, addJob, statusOf, pod, finish, reconcile };
 }
 
-describe('Reconciler: results and status writes', () => {
-  it('takes the results from the stored manifest; a lost publish pod log does not matter', async () => {
-    const { reconciler, written } = reconcilerFor(['ok']);
-    await reconciler.reconcile(JOB_ID);
-    expect(written.map((s) => s.code)).toEqual([70]);
-    expect(written[0]!.results).toEqual(RESULTS);
-    expect(written[0]!.resultsTotal).toBe(2);
+const near = (ms: number) => ({ asymmetricMatch: (v: number) => v <= ms && v > ms - 5_000, toString: () => `about ${ms} ms` });
+
+describe('Reconciler: a job through its stages', () => {
+  it('queued → configure → algorithm → publish → 70, asking to be looked at again at each deadline', async () => {
+    const h = await harness();
+    const jobId = await h.addJob(1);
+
+    // The new pod's own event brings the next look.
+    expect(await h.reconcile(jobId)).toEqual({});
+    expect(h.statusOf(jobId).code).toBe(StatusCode.ConfiguringVolumes);
+    expect(h.statusOf(jobId).history.map((e) => e.code)).toEqual([1, 10, 20]);
+    expect(h.pod(jobId, 'configure')?.status?.phase).toBe('Pending');
+    expect(h.api.get('persistentvolumeclaims', NS, jobNames(jobId).pvc)).toBeDefined();
+
+    // Nothing changed: look again at the configure deadline; nothing written.
+    const writes = h.statusWrites.length;
+    expect(await h.reconcile(jobId)).toEqual({ requeueAfterMs: near((S.configureDeadlineSeconds + S.deadlineGraceSeconds) * 1000) });
+    expect(h.statusWrites).toHaveLength(writes);
+
+    await h.finish(jobId, 'configure');
+    expect(await h.reconcile(jobId)).toEqual({});
+    expect(h.statusOf(jobId).code).toBe(StatusCode.RunningAlgorithm);
+    expect(h.pod(jobId, 'algorithm')).toBeDefined();
+    // The algorithm runs without the job's Secret.
+    expect(await h.reconcile(jobId)).toEqual({ requeueAfterMs: near((60 + S.deadlineGraceSeconds) * 1000) });
+    expect(h.api.get('secrets', NS, jobNames(jobId).secret)).toBeUndefined();
+
+    await h.finish(jobId, 'algorithm');
+    expect(await h.reconcile(jobId)).toEqual({});
+    expect(h.statusOf(jobId).code).toBe(StatusCode.PublishingResults);
+    expect(h.pod(jobId, 'publish')).toBeDefined();
+
+    h.manifests.set(resultsManifestKey(jobId), serializeResultsManifest(jobId, results(jobId)));
+    await h.finish(jobId, 'publish');
+    // Two slots, one used: ending makes room but nobody is queued.
+    expect(await h.reconcile(jobId)).toEqual({});
+    const final = h.statusOf(jobId);
+    expect(final.code).toBe(StatusCode.JobFinished);
+    expect(final.results).toEqual(results(jobId));
+    expect(final.resultsTotal).toBe(2);
+    // Finished pods stay until the storage expires (their logs are served from them), and then the job is looked at.
+    expect(await h.reconcile(jobId)).toEqual({ requeueAfterMs: near(3_600_000) });
+    expect(h.pod(jobId, 'publish')).toBeDefined();
+    expect(h.api.calls.filter((c) => c.startsWith('createNamespacedEvent'))).toEqual([
+      'createNamespacedEvent ConfigureStarted',
+      'createNamespacedEvent AlgorithmStarted',
+      'createNamespacedEvent PublishStarted',
+      'createNamespacedEvent JobFinished',
+    ]);
   });
 
-  it('no manifest → 62', async () => {
-    const { reconciler, written } = reconcilerFor(['ok'], null);
-    await reconciler.reconcile(JOB_ID);
-    expect(written.map((s) => s.code)).toEqual([62]);
-    expect(written[0]!.termination?.message).toContain('no results manifest in the store');
+  it('a failing algorithm still publishes, and the job ends with 41', async () => {
+    const h = await harness();
+    const jobId = await h.addJob(1);
+    await h.reconcile(jobId);
+    await h.finish(jobId, 'configure');
+    await h.reconcile(jobId);
+    await h.finish(jobId, 'algorithm', 1);
+    await h.reconcile(jobId);
+    expect(h.statusOf(jobId)).toMatchObject({ code: StatusCode.PublishingResults, outcome: { reason: 'algorithmFailed', stage: 'algorithm', exitCode: 1 } });
+    h.manifests.set(resultsManifestKey(jobId), serializeResultsManifest(jobId, results(jobId)));
+    await h.finish(jobId, 'publish');
+    await h.reconcile(jobId);
+    expect(h.statusOf(jobId)).toMatchObject({ code: StatusCode.AlgorithmFailed, termination: { reason: 'algorithmFailed', exitCode: 1 } });
   });
 
-  it.each([400, 403, 413, 422])('a status refused with %i ends the job with a failure instead', async (code) => {
-    const { reconciler, written, errors } = reconcilerFor([refusal(code), 'ok']);
-    await reconciler.reconcile(JOB_ID);
-    expect(written.map((s) => s.code)).toEqual([70, 62]);
-    expect(written[1]!.termination).toMatchObject({ reason: 'resultsUploadFailed', stage: 'publish' });
-    expect(written[1]!.termination?.message).toBe(`the job's status could not be recorded: ${code}: ConfigMap "c2d-job-x" is invalid: []: Too long`);
-    expect(written[1]!.results).toEqual([]);
-    expect(errors).toEqual(['the API server refused the job\'s status; ending the job']);
+  it('a configure that cannot get the data runs no algorithm, and the job ends with 31', async () => {
+    const h = await harness();
+    const jobId = await h.addJob(1);
+    await h.reconcile(jobId);
+    await h.finish(jobId, 'configure', CONFIGURE_EXIT.dataFailed);
+    await h.reconcile(jobId);
+    expect(h.pod(jobId, 'algorithm')).toBeUndefined();
+    h.manifests.set(resultsManifestKey(jobId), serializeResultsManifest(jobId, []));
+    await h.finish(jobId, 'publish');
+    await h.reconcile(jobId);
+    expect(h.statusOf(jobId)).toMatchObject({ code: StatusCode.DataProvisioningFailed, termination: { reason: 'dataProvisioningFailed', stage: 'configure' } });
   });
 
-  it('when even the failure status is refused it gives up without an error to retry', async () => {
-    const { reconciler, written, errors } = reconcilerFor([refusal(422), refusal(422)]);
-    await expect(reconciler.reconcile(JOB_ID)).resolves.toBeUndefined();
-    expect(written.map((s) => s.code)).toEqual([70, 62]);
-    expect(errors).toHaveLength(2);
+  it('a stop request ends a running job at once: its pod deleted, 71', async () => {
+    const h = await harness();
+    const jobId = await h.addJob(1);
+    await h.reconcile(jobId);
+    await h.finish(jobId, 'configure');
+    await h.reconcile(jobId);
+    h.api.patch('configmaps', NS, jobNames(jobId).configMap, stopRequestPatch(new Date()));
+    await h.api.flush();
+    await h.reconcile(jobId);
+    expect(h.pod(jobId, 'algorithm')).toBeUndefined();
+    expect(h.statusOf(jobId)).toMatchObject({ code: StatusCode.JobStopped, termination: { reason: 'stopped', stage: 'algorithm' } });
   });
 
-  it.each([429, 500, 503])('a %i is transient: the reconcile fails, to be retried', async (code) => {
-    const { reconciler, written } = reconcilerFor([refusal(code)]);
-    await expect(reconciler.reconcile(JOB_ID)).rejects.toMatchObject({ code });
-    expect(written.map((s) => s.code)).toEqual([70]);
+  it('a job whose ConfigMap is gone, or is not a valid job, needs nothing', async () => {
+    const h = await harness();
+    expect(await h.reconcile(nthJobId(9))).toEqual({});
+    h.api.put('configmaps', { ...jobConfigMap(2, StatusCode.WarmingUp, { namespace: NS }), data: { [STATUS_KEY]: '{}' } });
+    await h.api.flush();
+    expect(await h.reconcile(nthJobId(2))).toEqual({});
+    expect(h.errors).toEqual(['job ConfigMap is invalid; ignoring it']);
+    expect(h.api.calls.filter((c) => !c.startsWith('list'))).toEqual([]);
   });
 });
 
 describe('Reconciler: the queue', () => {
-  const queuedJob = (i: number, over: { stop?: boolean } = {}): V1ConfigMap => {
-    const jobId = i.toString(16).padStart(32, 'a');
-    const cm = buildJobConfigMap(workflow({ jobId, dateCreated: new Date(Date.UTC(2025, 0, 1, 0, 0, i)).toISOString() }), status(StatusCode.WarmingUp, new Date()), NS);
-    if (over.stop) cm.metadata!.annotations = { ...cm.metadata!.annotations, [STOP_ANNOTATION]: new Date().toISOString() };
-    cm.metadata = { ...cm.metadata, resourceVersion: String(100 + i) };
-    return cm;
-  };
+  it('keeps queued jobs waiting while the slots are taken, and names the one to go next when a slot frees', async () => {
+    const h = await harness(1);
+    const running = await h.addJob(1);
+    await h.reconcile(running);
+    // 200 jobs queued behind it, created newest first.
+    for (let n = 201; n >= 2; n--) h.api.put('configmaps', jobConfigMap(n, StatusCode.WarmingUp, { namespace: NS }));
+    h.api.put('configmaps', jobConfigMap(300, StatusCode.WarmingUp, { namespace: NS, stopRequested: true }));
+    for (let n = 2; n <= 201; n++) {
+      const job = readJobConfigMap(h.api.get<V1ConfigMap>('configmaps', NS, jobNames(nthJobId(n)).configMap)!);
+      h.api.put('secrets', buildJobSecret(job.workflow, secretData(), job, NS));
+    }
+    await h.api.flush();
 
-  it('wakes only as many queued jobs as there are free slots, oldest first, when a job ends', async () => {
-    // The environment runs 2 jobs at once; one other job is running, so the ending one frees exactly one slot.
-    const running = buildJobConfigMap(workflow({ jobId: 'b'.repeat(32) }), status(StatusCode.RunningAlgorithm, new Date()), NS);
-    running.metadata = { ...running.metadata, resourceVersion: '50' };
-    const queued = Array.from({ length: 200 }, (_, i) => queuedJob(200 - i));
-    const stopped = queuedJob(0, { stop: true });
-    const woken: string[] = [];
-    const { reconciler, written } = reconcilerFor(['ok'], undefined, [running, stopped, ...queued], (id) => woken.push(id));
-    await reconciler.reconcile(JOB_ID);
-    expect(written.map((s) => s.code)).toEqual([70]);
-    expect(woken).toEqual([(1).toString(16).padStart(32, 'a')]);
+    expect(await h.reconcile(nthJobId(2))).toEqual({});
+    expect(await h.reconcile(nthJobId(3))).toEqual({});
+    expect(h.statusOf(nthJobId(2)).code).toBe(StatusCode.WarmingUp);
+
+    h.api.patch('configmaps', NS, jobNames(running).configMap, stopRequestPatch(new Date()));
+    await h.api.flush();
+    expect(await h.reconcile(running)).toEqual({ enqueue: [nthJobId(2)] });
+    expect(h.statusOf(running).code).toBe(StatusCode.JobStopped);
+
+    // It takes the slot, which makes room for nobody; the next one stays queued.
+    expect(await h.reconcile(nthJobId(2))).toEqual({});
+    expect(h.statusOf(nthJobId(2)).code).toBe(StatusCode.ConfiguringVolumes);
+    expect(await h.reconcile(nthJobId(3))).toEqual({});
+    expect(h.statusOf(nthJobId(3)).code).toBe(StatusCode.WarmingUp);
+  });
+
+  it("counts a job's own write before the informer has seen it: looking again writes nothing, and the next job waits", async () => {
+    const h = await harness(1);
+    const [a, b] = [await h.addJob(1), await h.addJob(2)];
+    h.api.hold();
+    await h.reconciler.reconcile(a);
+    expect(h.statusWrites.map((s) => s.code)).toEqual([StatusCode.ConfiguringVolumes]);
+    const [again] = await Promise.all([h.reconciler.reconcile(a), h.reconciler.reconcile(b)]);
+    expect(again).toEqual({ requeueAfterMs: near((S.configureDeadlineSeconds + S.deadlineGraceSeconds) * 1000) });
+    expect(h.statusWrites.map((s) => s.code)).toEqual([StatusCode.ConfiguringVolumes]);
+    expect([h.statusOf(a).code, h.statusOf(b).code]).toEqual([StatusCode.ConfiguringVolumes, StatusCode.WarmingUp]);
+    expect(h.pod(b, 'configure')).toBeUndefined();
+    h.api.release();
+    await h.api.flush();
+  });
+
+  it('a job without its Secret waits for it, then fails once the wait is over', async () => {
+    const h = await harness();
+    h.api.put('configmaps', jobConfigMap(1, StatusCode.WarmingUp, { namespace: NS }));
+    await h.api.flush();
+    // Created in 2025: the Secret wait is long over.
+    await h.reconcile(nthJobId(1));
+    expect(h.statusOf(nthJobId(1))).toMatchObject({ code: StatusCode.DataProvisioningFailed, termination: { message: "the job's Secret never appeared" } });
+  });
+});
+
+describe('Reconciler: status writes', () => {
+  /** Job 1 publishing, its publish pod done and its manifest stored (or not). */
+  async function publishing(manifest = true) {
+    const h = await harness();
+    const jobId = await h.addJob(1);
+    await h.reconcile(jobId);
+    await h.finish(jobId, 'configure');
+    await h.reconcile(jobId);
+    await h.finish(jobId, 'algorithm');
+    await h.reconcile(jobId);
+    if (manifest) h.manifests.set(resultsManifestKey(jobId), serializeResultsManifest(jobId, results(jobId)));
+    await h.finish(jobId, 'publish');
+    h.statusWrites.length = 0;
+    return { ...h, jobId };
+  }
+
+  it('a guarded write that loses to a concurrent change is a requeue, and the next look sees the change', async () => {
+    const h = await publishing();
+    // Someone asks to stop the job; the informer has not seen it yet.
+    h.api.hold();
+    h.api.patch('configmaps', NS, jobNames(h.jobId).configMap, stopRequestPatch(new Date()));
+    expect(await h.reconciler.reconcile(h.jobId)).toEqual({ requeue: true });
+    expect(h.statusWrites.map((s) => s.code)).toEqual([StatusCode.JobFinished]);
+    expect(h.statusOf(h.jobId).code).toBe(StatusCode.PublishingResults);
+    h.api.release();
+    await h.api.flush();
+    await h.reconcile(h.jobId);
+    expect(h.statusOf(h.jobId).code).toBe(StatusCode.JobStopped);
+  });
+
+  it('no manifest → 62', async () => {
+    const h = await publishing(false);
+    await h.reconcile(h.jobId);
+    expect(h.statusWrites.map((s) => s.code)).toEqual([62]);
+    expect(h.statusOf(h.jobId).termination?.message).toContain('no results manifest in the store');
+  });
+
+  it.each([400, 403, 413, 422])('a status refused with %i ends the job with a failure instead', async (code) => {
+    const h = await publishing();
+    h.api.failNext('patchNamespacedConfigMap', refusal(code));
+    await h.reconcile(h.jobId);
+    expect(h.statusWrites.map((s) => s.code)).toEqual([70, 62]);
+    const final = h.statusOf(h.jobId);
+    expect(final.termination).toMatchObject({ reason: 'resultsUploadFailed', stage: 'publish' });
+    expect(final.termination?.message).toBe(`the job's status could not be recorded: ${code}: ConfigMap "c2d-job-x" is invalid: []: Too long`);
+    expect(final.results).toEqual([]);
+    expect(h.errors).toEqual(["the API server refused the job's status; ending the job"]);
+  });
+
+  it('when even the failure status is refused it gives up without an error to retry', async () => {
+    const h = await publishing();
+    h.api.failNext('patchNamespacedConfigMap', refusal(422));
+    h.api.failNext('patchNamespacedConfigMap', refusal(422));
+    expect(await h.reconcile(h.jobId)).toEqual({});
+    expect(h.statusWrites.map((s) => s.code)).toEqual([70, 62]);
+    expect(h.errors).toHaveLength(2);
+    expect(h.statusOf(h.jobId).code).toBe(StatusCode.PublishingResults);
+  });
+
+  it.each([429, 500, 503])('a %i is transient: the reconcile fails, for the loop to retry with backoff', async (code) => {
+    const h = await publishing();
+    h.api.failNext('patchNamespacedConfigMap', refusal(code));
+    await expect(h.reconciler.reconcile(h.jobId)).rejects.toMatchObject({ code });
+    expect(h.statusWrites.map((s) => s.code)).toEqual([70]);
+    await h.reconcile(h.jobId);
+    expect(h.statusOf(h.jobId).code).toBe(StatusCode.JobFinished);
   });
 });
