@@ -1,0 +1,48 @@
+import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+const CGROUP_ROOT = '/sys/fs/cgroup';
+const SAFE_NAME = /^[A-Za-z0-9_.-]+$/;
+
+/** Every directory of the group NAME, in every hierarchy, children before their parents. */
+function groupDirs(name: string, root: string): string[] {
+  const dirs: string[] = [];
+  const walk = (dir: string): void => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) walk(join(dir, e.name));
+    dirs.push(dir);
+  };
+  for (const hierarchy of readdirSync(root)) {
+    const top = join(root, hierarchy, name);
+    if (existsSync(top)) walk(top);
+  }
+  return dirs;
+}
+
+/**
+ * Kills whatever is left in the node's control group (kubelet's cgroupRoot) and removes it from every hierarchy,
+ * so that no group outlives the platform. Fails naming the groups it could not remove.
+ */
+export async function removeNodeCgroups(name: string, root = CGROUP_ROOT): Promise<void> {
+  if (!SAFE_NAME.test(name)) throw new Error(`unsafe cgroup name ${JSON.stringify(name)}`);
+  let left: string[] = [];
+  for (let attempt = 0; attempt < 100; attempt++) {
+    left = [];
+    for (const dir of groupDirs(name, root)) {
+      try {
+        for (const pid of readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)) {
+          try {
+            process.kill(Number(pid), 'SIGKILL');
+          } catch {
+            // Exited meanwhile.
+          }
+        }
+        rmdirSync(dir);
+      } catch {
+        left.push(dir);
+      }
+    }
+    if (!left.length) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`could not remove the node's control groups: ${left.join(', ')}`);
+}
