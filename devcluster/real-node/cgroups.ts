@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const CGROUP_ROOT = '/sys/fs/cgroup';
@@ -16,6 +16,19 @@ function groupDirs(name: string, root: string): string[] {
     if (existsSync(top)) walk(top);
   }
   return dirs;
+}
+
+/** Creates the node's group in every hierarchy: kubelet requires its cgroupRoot to exist. */
+export function createNodeCgroups(name: string, root = CGROUP_ROOT): void {
+  if (!SAFE_NAME.test(name)) throw new Error(`unsafe cgroup name ${JSON.stringify(name)}`);
+  for (const hierarchy of readdirSync(root)) {
+    const dir = join(root, hierarchy, name);
+    mkdirSync(dir, { recursive: true });
+    // A new cpuset group starts with no CPUs and no memory nodes; give it its parent's.
+    if (hierarchy === 'cpuset') {
+      for (const f of ['cpuset.cpus', 'cpuset.mems']) writeFileSync(join(dir, f), readFileSync(join(root, hierarchy, f)));
+    }
+  }
 }
 
 /**

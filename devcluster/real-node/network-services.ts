@@ -60,7 +60,7 @@ export function startKubeRouter(ns: NodeNamespace, binary: string, o: ServiceOpt
   const [cmd, ...args] = ns.enter([
     binary, `--kubeconfig=${o.kubeconfig}`, `--hostname-override=${o.nodeName}`,
     '--run-firewall=true', '--run-router=false', '--run-service-proxy=false', '--enable-cni=false',
-    '--metrics-port=0', '--health-port=20244', '--v=1',
+    '--service-cluster-ip-range=10.96.0.0/16', '--metrics-port=0', '--health-port=20244', '--v=1',
   ]);
   return startProcess('kube-router', cmd!, args, { logFile: join(o.logDir, 'kube-router.log') });
 }

@@ -1,5 +1,5 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdirSync, readdirSync, readlinkSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { waitFor } from '../processes.ts';
@@ -78,7 +78,8 @@ function netnsOf(pid: number | string): string | undefined {
 
 export async function createNodeNamespace(stateDir: string, id: string): Promise<NodeNamespace> {
   for (const d of ['var-lib', 'var-log', 'sysctl']) mkdirSync(join(stateDir, d), { recursive: true });
-  for (const s of SHIELDED_SYSCTLS) copyFileSync(`/proc/sys/${s}`, join(stateDir, 'sysctl', s.replaceAll('/', '.')));
+  // Read and written, not copied: procfs files report a size of 0.
+  for (const s of SHIELDED_SYSCTLS) writeFileSync(join(stateDir, 'sysctl', s.replaceAll('/', '.')), readFileSync(`/proc/sys/${s}`));
   const holder: ChildProcess = spawn('unshare', ['--net', '--mount', '--propagation', 'private', 'sh', '-c', holderScript(stateDir)], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });

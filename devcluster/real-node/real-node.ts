@@ -7,7 +7,7 @@ import { issueCertificate, type ClusterCerts } from '../certs.ts';
 import { writeKubeconfig } from '../kubeconfig.ts';
 import type { ManagedProcess } from '../processes.ts';
 import { NODE_API_SERVER, startApiRelay } from './api-relay.ts';
-import { removeNodeCgroups } from './cgroups.ts';
+import { createNodeCgroups, removeNodeCgroups } from './cgroups.ts';
 import { COREDNS_USER, createDnsService, grantNodeServices, KUBE_ROUTER_USER } from './cluster-objects.ts';
 import { startContainerd } from './containerd.ts';
 import { ensureImageArchives, importImages, pauseImage } from './images.ts';
@@ -59,6 +59,7 @@ export async function startRealNode(o: RealNodeOptions): Promise<RealNode> {
   };
   try {
     ns = await createNodeNamespace(dir, id);
+    createNodeCgroups(cgroupRoot);
     const pki = o.certs.dir;
     const leaf = (name: string, subject: string) => issueCertificate(pki, o.certs.ca, { name, subject, usage: 'client' });
     const serving = issueCertificate(pki, o.certs.ca, {
