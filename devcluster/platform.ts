@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +25,14 @@ export interface Platform {
   stop(): Promise<void>;
   /** Present when the platform runs the real node (kubelet + containerd) instead of the bwrap local node. */
   realNode?: RealNode;
+}
+
+function lastLines(file: string, n: number): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-n).join('\n');
+  } catch {
+    return '(no log)';
+  }
 }
 
 async function nodeReady(core: CoreV1Api): Promise<boolean> {
@@ -86,13 +94,14 @@ export async function startPlatform(stateDir: string, report: (m: string) => voi
         await installCrds(admin, bins.crdDir);
       }, report);
       const node = realNode;
-      await timed('real node Ready', () => Promise.race([
+      await Promise.race([
         waitFor(`node ${NODE_NAME} Ready`, async () => nodeReady(core), 120_000, 100),
         ...node.processes.map(async (p) => {
           const code = await p.exited;
-          throw new Error(`${p.name} exited (${code}) while the node started; see ${p.logFile}`);
+          throw new Error(`${p.name} exited (${code}) while the node started; the end of ${p.logFile}:\n${lastLines(p.logFile, 8)}`);
         }),
-      ]), report);
+      ]);
+      report(`real node Ready ${Date.now() - node.kubeletStartedAt} ms after kubelet started`);
       const [{ chain: ch, ocean }, store] = await Promise.all([chainReady, storeReady]);
       const env: PlatformEnv = {
         stateDir, kubeconfig: cp.adminKubeconfig, namespaces: NAMESPACES, rpcUrl: ch.rpcUrl, chainId: ch.chainId, keys, ocean, s3: store.s3, kn: bins.kn,

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { missingBinaries, nodeBinaryPaths } from '../binaries.ts';
 import { issueCertificate, type ClusterCerts } from '../certs.ts';
 import { writeKubeconfig } from '../kubeconfig.ts';
-import type { ManagedProcess } from '../processes.ts';
+import { waitFor, type ManagedProcess } from '../processes.ts';
 import { NODE_API_SERVER, startApiRelay } from './api-relay.ts';
 import { createNodeCgroups, removeNodeCgroups } from './cgroups.ts';
 import { COREDNS_USER, createDnsService, grantNodeServices, KUBE_ROUTER_USER } from './cluster-objects.ts';
@@ -21,6 +21,8 @@ export interface RealNode {
   processes: ManagedProcess[];
   /** kubelet's cgroupRoot: every pod's group is below it. */
   cgroupRoot: string;
+  /** When kubelet was started (ms since the epoch), to time the node's readiness. */
+  kubeletStartedAt: number;
   stop(): Promise<void>;
 }
 
@@ -48,7 +50,7 @@ export async function startRealNode(o: RealNodeOptions): Promise<RealNode> {
   const dir = join(o.stateDir, 'node');
   mkdirSync(dir, { recursive: true });
   const id = randomBytes(5).toString('hex');
-  const cgroupRoot = `c2d-node-${id}`;
+  const cgroupRoot = `c2d-kubelet-${id}`;
   const processes: ManagedProcess[] = [];
   let ns: NodeNamespace | undefined;
   const stop = async (): Promise<void> => {
@@ -87,14 +89,23 @@ export async function startRealNode(o: RealNodeOptions): Promise<RealNode> {
     await createDnsService(o.admin, ns.nodeAddress);
 
     processes.push(startScheduler(bins.kubeScheduler, { kubeconfig: schedulerKc, logDir: o.logDir }));
+    const kubeletStartedAt = Date.now();
     processes.push(startKubelet(ns, bins.kubelet, {
       nodeName: o.nodeName, stateDir: dir, logDir: o.logDir, kubeconfig: kubeletKc, clientCa: o.certs.ca.cert, serving, cgroupRoot: `/${cgroupRoot}`,
     }));
     const service = { nodeName: o.nodeName, stateDir: dir, logDir: o.logDir };
     processes.push(startKubeProxy(ns, bins.kubeProxy, { ...service, kubeconfig: proxyKc }));
     processes.push(startCoreDns(ns, bins.coredns, { ...service, kubeconfig: corednsKc }));
+    // kube-router gives up at start unless it finds its Node: wait for kubelet to register it.
+    const core = o.admin.makeApiClient(CoreV1Api);
+    await Promise.race([
+      waitFor(`kubelet to register node ${o.nodeName}`, async () => Boolean(await core.readNode({ name: o.nodeName })), 60_000, 100),
+      ...processes.map(async (p) => {
+        throw new Error(`${p.name} exited (${await p.exited}) while the node started; see ${p.logFile}`);
+      }),
+    ]);
     processes.push(startKubeRouter(ns, bins.kubeRouter, { ...service, kubeconfig: routerKc }));
-    return { namespace: ns, processes, cgroupRoot, stop };
+    return { namespace: ns, processes, cgroupRoot, kubeletStartedAt, stop };
   } catch (err) {
     await stop();
     throw err;
