@@ -1,8 +1,10 @@
 import { CoreV1Api, DiscoveryV1Api, RbacAuthorizationV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { CLUSTER_DNS } from './kubelet.ts';
+import { VOLUME_PROVISIONER_USER } from './volume-provisioner.ts';
 
 export const COREDNS_USER = 'c2d:coredns';
 export const KUBE_ROUTER_USER = 'c2d:kube-router';
+
 
 async function createIfMissing(fn: () => Promise<unknown>): Promise<void> {
   try {
@@ -23,7 +25,7 @@ async function grant(rbac: RbacAuthorizationV1Api, user: string, rules: { apiGro
   }));
 }
 
-/** What CoreDNS and kube-router read, and nothing more; kube-proxy and kube-scheduler have built-in roles. */
+/** What CoreDNS and kube-router read and the volume provisioner writes, and nothing more; kube-proxy and kube-scheduler have built-in roles. */
 export async function grantNodeServices(admin: KubeConfig): Promise<void> {
   const rbac = admin.makeApiClient(RbacAuthorizationV1Api);
   const read = ['get', 'list', 'watch'];
@@ -35,6 +37,10 @@ export async function grantNodeServices(admin: KubeConfig): Promise<void> {
     { apiGroups: [''], resources: ['pods', 'namespaces', 'nodes', 'services', 'endpoints'], verbs: read },
     { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: read },
     { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: read },
+  ]);
+  await grant(rbac, VOLUME_PROVISIONER_USER, [
+    { apiGroups: [''], resources: ['persistentvolumeclaims'], verbs: ['list', 'watch'] },
+    { apiGroups: [''], resources: ['persistentvolumes'], verbs: ['create', 'delete'] },
   ]);
 }
 

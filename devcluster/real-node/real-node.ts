@@ -15,6 +15,8 @@ import { startKubelet } from './kubelet.ts';
 import { startCoreDns, startKubeProxy, startKubeRouter } from './network-services.ts';
 import { createNodeNamespace, type NodeNamespace } from './node-namespace.ts';
 import { startScheduler } from './scheduler.ts';
+import { startVolumeProvisioner, VOLUME_PROVISIONER_USER } from './volume-provisioner.ts';
+import { loadKubeConfig } from '../../lib/kube/client.ts';
 
 export interface RealNode {
   namespace: NodeNamespace;
@@ -53,7 +55,9 @@ export async function startRealNode(o: RealNodeOptions): Promise<RealNode> {
   const cgroupRoot = `c2d-kubelet-${id}`;
   const processes: ManagedProcess[] = [];
   let ns: NodeNamespace | undefined;
+  let provisioner: { stop(): void } | undefined;
   const stop = async (): Promise<void> => {
+    provisioner?.stop();
     for (const p of [...processes].reverse()) await p.stop();
     // Containers live in pod network namespaces under kubelet's group, shims in the node's namespace.
     await removeNodeCgroups(cgroupRoot);
@@ -76,6 +80,7 @@ export async function startRealNode(o: RealNodeOptions): Promise<RealNode> {
     const proxyKc = kubeconfig('kube-proxy', 'system:kube-proxy', leaf('kube-proxy', '/CN=system:kube-proxy'));
     const corednsKc = kubeconfig('coredns', COREDNS_USER, leaf('coredns', `/CN=${COREDNS_USER}`));
     const routerKc = kubeconfig('kube-router', KUBE_ROUTER_USER, leaf('kube-router', `/CN=${KUBE_ROUTER_USER}`));
+    const provisionerKc = kubeconfig('volume-provisioner', VOLUME_PROVISIONER_USER, leaf('volume-provisioner', `/CN=${VOLUME_PROVISIONER_USER}`), o.server);
     const schedulerKc = kubeconfig('kube-scheduler', 'system:kube-scheduler', leaf('kube-scheduler', '/CN=system:kube-scheduler'), o.server);
 
     const apiPort = Number(new URL(o.server).port);
@@ -87,6 +92,7 @@ export async function startRealNode(o: RealNodeOptions): Promise<RealNode> {
     o.report(`images imported into containerd in ${Date.now() - t0} ms`);
     await grantNodeServices(o.admin);
     await createDnsService(o.admin, ns.nodeAddress);
+    provisioner = await startVolumeProvisioner(loadKubeConfig(provisionerKc), join(dir, 'volumes'), o.report);
 
     processes.push(startScheduler(bins.kubeScheduler, { kubeconfig: schedulerKc, logDir: o.logDir }));
     const kubeletStartedAt = Date.now();

@@ -79,6 +79,24 @@ describe('real node', () => {
     expect(terminated(done)).toMatchObject({ exitCode: 137, reason: 'OOMKilled' });
   });
 
+  it('gives a claim a volume that a non-root pod can write', async () => {
+    const claim = unique('claim');
+    await core.createNamespacedPersistentVolumeClaim({
+      namespace: jobs,
+      body: { metadata: { name: claim }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '16Mi' } } } },
+    });
+    const name = unique('writer');
+    const body = simplePod(name, 'docker.io/library/python:3', ['python', '-c', "open('/data/out', 'w').write('kept'); print(open('/data/out').read())"], {
+      volumes: [{ name: 'data', persistentVolumeClaim: { claimName: claim } }],
+    });
+    body.spec!.containers[0]!.volumeMounts = [{ name: 'data', mountPath: '/data' }];
+    await core.createNamespacedPod({ namespace: jobs, body });
+    const pod = await waitForPodPhase(core, jobs, name, ['Succeeded', 'Failed'], 120_000);
+    expect(terminated(pod)).toMatchObject({ exitCode: 0 });
+    expect((await core.readNamespacedPersistentVolumeClaim({ name: claim, namespace: jobs })).status?.phase).toBe('Bound');
+    expect(await core.readNamespacedPodLog({ name, namespace: jobs, container: 'main' })).toContain('kept');
+  });
+
   describe('NetworkPolicy (manifests/network-policies.yaml)', () => {
     const publicAddress = '203.0.113.10';
     const servers: ManagedProcess[] = [];
