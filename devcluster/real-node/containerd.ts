@@ -18,6 +18,10 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 [grpc]
   address = ${JSON.stringify(CONTAINERD_SOCKET)}
 
+# The "opt" plugin's default is /opt/containerd on the host's disk.
+[plugins."io.containerd.internal.v1.opt"]
+  path = ${JSON.stringify(`${opts.root}/opt`)}
+
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = ${JSON.stringify(opts.sandboxImage)}
   # This VM's capability bounding set lacks CAP_SYS_RESOURCE: without this, runc fails every sandbox writing

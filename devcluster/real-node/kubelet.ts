@@ -40,6 +40,9 @@ export function kubeletConfig(ns: NodeNamespace, o: KubeletOptions): Record<stri
     failSwapOn: false,
     failCgroupV1: false,
     protectKernelDefaults: false,
+    // The default, /usr/libexec/kubernetes/kubelet-plugins/volume/exec, is on the host's disk, outside the paths the
+    // node's namespace keeps to itself.
+    volumePluginDir: join(o.stateDir, 'volume-plugins'),
     clusterDNS: [CLUSTER_DNS],
     clusterDomain: CLUSTER_DOMAIN,
     resolvConf: join(o.stateDir, 'kubelet-resolv.conf'),

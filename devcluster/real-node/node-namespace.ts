@@ -38,15 +38,16 @@ export interface NodeNamespace {
 function holderScript(stateDir: string): string {
   const shields = SHIELDED_SYSCTLS.map((s) => {
     const copy = join(stateDir, 'sysctl', s.replaceAll('/', '.'));
-    return `mount --bind ${copy} /proc/sys/${s}`;
+    return `mount -n --bind ${copy} /proc/sys/${s}`;
   });
   return [
     'set -e',
-    'mount --make-rprivate /',
-    'mount -t tmpfs -o mode=0755 c2d-node-run /run',
+    // -n: no record in the host's /run/mount/utab (libmount would create it before /run is the node's own).
+    'mount -n --make-rprivate /',
+    'mount -n -t tmpfs -o mode=0755 c2d-node-run /run',
     'mkdir -p /run/containerd',
-    `mount --bind ${join(stateDir, 'var-lib')} /var/lib`,
-    `mount --bind ${join(stateDir, 'var-log')} /var/log`,
+    `mount -n --bind ${join(stateDir, 'var-lib')} /var/lib`,
+    `mount -n --bind ${join(stateDir, 'var-log')} /var/log`,
     ...shields,
     'ip link set lo up',
     'echo ready',
