@@ -13,18 +13,23 @@ command -v openssl >/dev/null || missing+=(openssl)
 command -v go >/dev/null || missing+=(golang-go)
 real_node=${C2D_REAL_NODE:-0}
 [ "${1:-}" = real-node ] && real_node=1
+node_missing=()
 if [ "$real_node" = 1 ]; then
-  # Debian package → a command it provides.
-  for pkg in containerd:containerd runc:runc containernetworking-plugins:/usr/lib/cni/bridge iptables:iptables \
-    ipset:ipset conntrack:conntrack socat:socat mmdebstrap:mmdebstrap umoci:umoci skopeo:skopeo buildah:buildah; do
-    command -v "${pkg#*:}" >/dev/null || [ -x "${pkg#*:}" ] || missing+=("${pkg%%:*}")
+  # Debian package → a file it installs (gcc and libc6-dev link the pause program statically).
+  for pkg in containerd:/usr/bin/containerd runc:/usr/sbin/runc containernetworking-plugins:/usr/lib/cni/bridge \
+    iptables:/usr/sbin/iptables ipset:/usr/sbin/ipset conntrack:/usr/sbin/conntrack socat:/usr/bin/socat \
+    mmdebstrap:/usr/bin/mmdebstrap umoci:/usr/bin/umoci skopeo:/usr/bin/skopeo buildah:/usr/bin/buildah \
+    gcc:/usr/bin/gcc libc6-dev:/usr/lib/x86_64-linux-gnu/libc.a; do
+    [ -e "${pkg#*:}" ] || node_missing+=("${pkg%%:*}")
   done
 fi
-if ((${#missing[@]})); then
-  echo "installing Debian packages: ${missing[*]}"
-  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  else sudo apt-get update -qq && sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; fi
-fi
+apt_install() {
+  echo "installing Debian packages: $*"
+  if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq "$@" >/dev/null
+  else sudo apt-get update -qq && sudo apt-get install -y -qq "$@" >/dev/null; fi
+}
+if ((${#missing[@]})); then apt_install "${missing[@]}"; fi
+if ((${#node_missing[@]})); then apt_install --no-install-recommends "${node_missing[@]}"; fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "installing npm dependencies"
