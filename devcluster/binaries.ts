@@ -42,7 +42,31 @@ export function binaryPaths(): Binaries {
   };
 }
 
+/** The real node's own binaries, built by `devcluster/build-binaries.sh real-node`. */
+export interface NodeBinaries {
+  kubelet: string;
+  kubeProxy: string;
+  kubeScheduler: string;
+  coredns: string;
+  kubeRouter: string;
+  pause: string;
+}
+
+export function nodeBinaryPaths(): NodeBinaries {
+  const v = pinnedVersions();
+  const bin = join(cacheDir(), 'bin');
+  const k8s = join(bin, `kubernetes-node-${v.KUBERNETES_VERSION}`);
+  return {
+    kubelet: join(k8s, 'kubelet'),
+    kubeProxy: join(k8s, 'kube-proxy'),
+    kubeScheduler: join(k8s, 'kube-scheduler'),
+    coredns: join(bin, `coredns-${v.COREDNS_VERSION}`),
+    kubeRouter: join(bin, `kube-router-${v.KUBE_ROUTER_VERSION}`),
+    pause: join(bin, `pause-${v.KUBERNETES_VERSION}`),
+  };
+}
+
 /** The binaries not built yet; `devcluster/build-binaries.sh` builds them. */
-export function missingBinaries(b: Binaries = binaryPaths()): string[] {
+export function missingBinaries(b: Binaries | NodeBinaries = binaryPaths()): string[] {
   return Object.entries(b).filter(([, path]) => !existsSync(path)).map(([name]) => name);
 }

@@ -22,11 +22,15 @@ wrapper_module() {
   (cd "$dir" && go mod init c2d.local/build >/dev/null 2>&1 && go mod edit -require="$module@$version")
 }
 
+# build_kubernetes SET CMD...: the commands CMD of k8s.io/kubernetes into bin/SET-VERSION/, through a wrapper module
+# whose tools file imports exactly those commands (written before `go mod tidy`, so go.sum covers all of them).
 build_kubernetes() {
-  local v=$KUBERNETES_VERSION out="$cache/bin/kubernetes-$KUBERNETES_VERSION"
-  [[ -x $out/kube-apiserver && -x $out/kube-controller-manager ]] && { log "kubernetes $v cached"; return; }
-  log "kubernetes $v: resolving staging modules"
-  local dir="$cache/build/kubernetes" staging=v0.${v#v1.}
+  local set=$1; shift
+  local v=$KUBERNETES_VERSION out="$cache/bin/$set-$KUBERNETES_VERSION" cmd cached=1
+  for cmd in "$@"; do [[ -x $out/$cmd ]] || cached=0; done
+  ((cached)) && { log "$set $v cached"; return; }
+  log "$set $v: resolving staging modules"
+  local dir="$cache/build/$set" staging=v0.${v#v1.}
   wrapper_module "$dir" k8s.io/kubernetes "$v"
   local gomod
   gomod=$(cd "$dir" && go mod download -json "k8s.io/kubernetes@$v" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
@@ -35,25 +39,32 @@ build_kubernetes() {
   grep -oE '^\s*k8s\.io/[a-z0-9-]+ => \./staging' "$gomod" | awk '{print $1}' | while read -r m; do
     (cd "$dir" && go mod edit -replace="$m=$m@$staging")
   done
-  (cd "$dir" && cat > tools.go <<'GO'
-//go:build tools
-
-package build
-
-import (
-	_ "k8s.io/kubernetes/cmd/kube-apiserver"
-	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
-)
-GO
-  )
-  log "kubernetes $v: downloading modules"
+  local pkgs=()
+  for cmd in "$@"; do pkgs+=("k8s.io/kubernetes/cmd/$cmd"); done
+  { printf '//go:build tools\n\npackage build\n\nimport (\n'; printf '\t_ "%s"\n' "${pkgs[@]}"; printf ')\n'; } > "$dir/tools.go"
+  log "$set $v: downloading modules"
   (cd "$dir" && { go mod tidy -e >tidy.log 2>&1 || true; } && go mod download)
-  log "kubernetes $v: compiling kube-apiserver and kube-controller-manager"
-  mkdir -p "$out.tmp"
+  log "$set $v: compiling $*"
+  rm -rf "$out.tmp" && mkdir -p "$out.tmp"
   (cd "$dir" && go build -tags tools -trimpath -ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$v -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=${staging#v0.}" \
-    -o "$out.tmp/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager)
+    -o "$out.tmp/" "${pkgs[@]}")
   rm -rf "$out" && mv "$out.tmp" "$out"
-  log "kubernetes $v: done"
+  log "$set $v: done"
+}
+
+# The pause container's program, from the kubernetes module's source, linked statically (the image holds nothing
+# else).
+build_pause() {
+  local out="$cache/bin/pause-$KUBERNETES_VERSION"
+  [[ -x $out ]] && { log "pause $KUBERNETES_VERSION cached"; return; }
+  local dir="$cache/build/pause" src
+  wrapper_module "$dir" k8s.io/kubernetes "$KUBERNETES_VERSION"
+  src=$(cd "$dir" && go mod download -json "k8s.io/kubernetes@$KUBERNETES_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  log "pause $KUBERNETES_VERSION: compiling"
+  gcc -Os -Wall -Werror -static -DVERSION="$KUBERNETES_VERSION" -o "$out.tmp" "$src/build/pause/linux/pause.c"
+  strip "$out.tmp"
+  mv "$out.tmp" "$out"
+  log "pause $KUBERNETES_VERSION: done"
 }
 
 # build_one NAME MODULE VERSION PACKAGE: a single binary from a module's main package.
@@ -92,15 +103,27 @@ case $what in
   all)
     fetch_crds
     build_one etcd go.etcd.io/etcd/server/v3 "$ETCD_VERSION" go.etcd.io/etcd/server/v3
-    build_kubernetes
+    build_kubernetes kubernetes kube-apiserver kube-controller-manager
     build_one kn knative.dev/client "$KNATIVE_CLIENT_VERSION" knative.dev/client/cmd/kn
     build_one minio github.com/minio/minio "$MINIO_VERSION" github.com/minio/minio
     ;;
-  kubernetes) build_kubernetes ;;
+  kubernetes) build_kubernetes kubernetes kube-apiserver kube-controller-manager ;;
+  # The real node's parts, built only on request until the real node is the default platform, so that the
+  # existing path (and CI) does not pay for them.
+  real-node)
+    build_pause
+    build_kubernetes kubernetes-node kubelet kube-proxy kube-scheduler
+    build_one coredns github.com/coredns/coredns "$COREDNS_VERSION" github.com/coredns/coredns
+    build_one kube-router github.com/cloudnativelabs/kube-router/v2 "$KUBE_ROUTER_VERSION" github.com/cloudnativelabs/kube-router/v2/cmd/kube-router
+    ;;
+  kubernetes-node) build_kubernetes kubernetes-node kubelet kube-proxy kube-scheduler ;;
+  coredns) build_one coredns github.com/coredns/coredns "$COREDNS_VERSION" github.com/coredns/coredns ;;
+  kube-router) build_one kube-router github.com/cloudnativelabs/kube-router/v2 "$KUBE_ROUTER_VERSION" github.com/cloudnativelabs/kube-router/v2/cmd/kube-router ;;
+  pause) build_pause ;;
   etcd) build_one etcd go.etcd.io/etcd/server/v3 "$ETCD_VERSION" go.etcd.io/etcd/server/v3 ;;
   kn) build_one kn knative.dev/client "$KNATIVE_CLIENT_VERSION" knative.dev/client/cmd/kn ;;
   minio) build_one minio github.com/minio/minio "$MINIO_VERSION" github.com/minio/minio ;;
   crds) fetch_crds ;;
-  *) echo "usage: $0 [all|kubernetes|etcd|kn|minio|crds]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|kubernetes|etcd|kn|minio|crds|real-node|kubernetes-node|coredns|kube-router|pause]" >&2; exit 2 ;;
 esac
 log "all requested binaries are in $cache/bin"

@@ -23,8 +23,8 @@ export interface ClusterCerts {
   serviceAccount: { privateKey: string; publicKey: string };
 }
 
-interface LeafSpec {
-  name: keyof Omit<ClusterCerts, 'dir' | 'ca' | 'serviceAccount'>;
+export interface LeafSpec<Name extends string = keyof Omit<ClusterCerts, 'dir' | 'ca' | 'serviceAccount'>> {
+  name: Name;
   subject: string;
   usage: 'server' | 'client' | 'both';
   ips?: string[];
@@ -35,12 +35,26 @@ function openssl(args: string[], cwd: string): void {
   execFileSync('openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
-function leafExtensions(spec: LeafSpec): string {
+function leafExtensions(spec: LeafSpec<string>): string {
   const eku = spec.usage === 'server' ? 'serverAuth' : spec.usage === 'client' ? 'clientAuth' : 'serverAuth,clientAuth';
   const lines = ['basicConstraints=critical,CA:FALSE', 'keyUsage=critical,digitalSignature,keyEncipherment', `extendedKeyUsage=${eku}`];
   const san = [...(spec.ips ?? []).map((ip) => `IP:${ip}`), ...(spec.dns ?? []).map((d) => `DNS:${d}`)];
   if (san.length) lines.push(`subjectAltName=${san.join(',')}`);
   return lines.join('\n') + '\n';
+}
+
+/** A certificate signed by the CA in `dir`, created once: DIR/NAME.crt and DIR/NAME.key. */
+export function issueCertificate(dir: string, ca: CertFiles, spec: LeafSpec<string>): CertFiles {
+  const f = { cert: join(dir, `${spec.name}.crt`), key: join(dir, `${spec.name}.key`) };
+  if (existsSync(f.cert)) return f;
+  const csr = join(dir, `${spec.name}.csr`);
+  const ext = join(dir, `${spec.name}.ext`);
+  writeFileSync(ext, leafExtensions(spec));
+  openssl(['req', '-new', '-nodes', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
+    '-keyout', f.key, '-out', csr, '-subj', spec.subject], dir);
+  openssl(['x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', ca.key, '-CAcreateserial',
+    '-out', f.cert, '-days', '825', '-sha256', '-extfile', ext], dir);
+  return f;
 }
 
 /**
@@ -69,18 +83,7 @@ export function ensureClusterCerts(dir: string, nodeName: string): ClusterCerts 
     { name: 'nodeServing', subject: `/CN=${nodeName}`, usage: 'server', ips: ['127.0.0.1'], dns: ['localhost', nodeName] },
   ];
   const result = { dir, ca } as ClusterCerts;
-  for (const spec of leaves) {
-    const f = files(spec.name);
-    result[spec.name] = f;
-    if (existsSync(f.cert)) continue;
-    const csr = join(dir, `${spec.name}.csr`);
-    const ext = join(dir, `${spec.name}.ext`);
-    writeFileSync(ext, leafExtensions(spec));
-    openssl(['req', '-new', '-nodes', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
-      '-keyout', f.key, '-out', csr, '-subj', spec.subject], dir);
-    openssl(['x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', ca.key, '-CAcreateserial',
-      '-out', f.cert, '-days', '825', '-sha256', '-extfile', ext], dir);
-  }
+  for (const spec of leaves) result[spec.name] = issueCertificate(dir, ca, spec);
   const sa = { privateKey: join(dir, 'sa.key'), publicKey: join(dir, 'sa.pub') };
   if (!existsSync(sa.privateKey)) {
     openssl(['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', sa.privateKey], dir);

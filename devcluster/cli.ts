@@ -1,13 +1,16 @@
 /**
  * `npm run dev -- up`     builds what is missing, starts the local platform in the background, writes .dev/env
+ *                        (`up --node real`: with a kubelet + containerd node instead of the bwrap local node)
  * `npm run dev -- down`   stops it
  * `npm run dev -- status` / `build`
  */
 import { join } from 'node:path';
 import { buildMissingBinaries, devStateDir, ensurePlatformUp, runningPid, stopPlatform } from './dev-instance.ts';
 
-async function up(): Promise<void> {
-  const env = await ensurePlatformUp();
+async function up(args: string[]): Promise<void> {
+  const node = args[0] === '--node' && (args[1] === 'real' || args[1] === 'local') ? args[1] : args.length ? undefined : 'local';
+  if (!node) throw new Error('usage: npm run dev -- up [--node local|real]');
+  const env = await ensurePlatformUp(console.log, node);
   console.log(`  kube-apiserver  KUBECONFIG=${env.kubeconfig}`);
   console.log(`  chain           ${env.rpcUrl} (chain id ${env.chainId})`);
   console.log(`  object store    ${env.s3.endpoint} bucket ${env.s3.bucket}`);
@@ -15,22 +18,22 @@ async function up(): Promise<void> {
   console.log(`source ${join(devStateDir, 'env')} to use it; npm run dev -- down stops it`);
 }
 
-const actions: Record<string, () => Promise<void>> = {
+const actions: Record<string, (args: string[]) => Promise<void>> = {
   up,
   down: async () => console.log((await stopPlatform()) ? 'platform stopped' : 'platform is not running'),
   status: async () => {
     const pid = runningPid();
     console.log(pid ? `running (pid ${pid}), env in ${join(devStateDir, 'env')}` : 'not running');
   },
-  build: async () => buildMissingBinaries(),
+  build: async (args) => buildMissingBinaries(args[0] === '--node' && args[1] === 'real' ? 'real' : 'local'),
 };
 const command = process.argv[2];
 const action = command ? actions[command] : undefined;
 if (!action) {
-  console.error('usage: npm run dev -- up | down | status | build');
+  console.error('usage: npm run dev -- up [--node local|real] | down | status | build [--node real]');
   process.exit(2);
 }
-action().catch((err) => {
+action(process.argv.slice(3)).catch((err) => {
   console.error(err instanceof Error ? err.message : err);
   process.exit(1);
 });

@@ -22,6 +22,12 @@ const DISABLED_CONTROLLERS = [
   'certificatesigningrequest-approving-controller', 'certificatesigningrequest-cleaner-controller',
   'service-cidr-controller',
 ];
+// A real node needs what a cluster runs for it: the node-lifecycle controller removes the not-ready taint a kubelet
+// registers with, and the PV binder binds claims to volumes.
+const REAL_NODE_CONTROLLERS = ['node-lifecycle-controller', 'persistentvolume-binder-controller'];
+
+/** Which node the control plane serves: the bwrap local node (which binds pods and claims itself) or a kubelet. */
+export type NodeKind = 'local' | 'real';
 
 /** GET `path` on the API server as admin; resolves with the HTTP status. */
 function adminGet(server: string, certs: ClusterCerts, path: string): Promise<number> {
@@ -46,8 +52,9 @@ function adminGet(server: string, certs: ClusterCerts, path: string): Promise<nu
 }
 
 /** Starts etcd, kube-apiserver and kube-controller-manager on 127.0.0.1 with TLS, and writes an admin kubeconfig. */
-export async function startControlPlane(opts: { stateDir: string; bins: Binaries; certs: ClusterCerts }): Promise<ControlPlane> {
+export async function startControlPlane(opts: { stateDir: string; bins: Binaries; certs: ClusterCerts; node?: NodeKind }): Promise<ControlPlane> {
   const { stateDir, bins, certs } = opts;
+  const disabled = opts.node === 'real' ? DISABLED_CONTROLLERS.filter((c) => !REAL_NODE_CONTROLLERS.includes(c)) : DISABLED_CONTROLLERS;
   const logs = join(stateDir, 'logs');
   mkdirSync(logs, { recursive: true });
   const processes: ManagedProcess[] = [];
@@ -99,7 +106,7 @@ export async function startControlPlane(opts: { stateDir: string; bins: Binaries
       `--kubeconfig=${cmKubeconfig}`, '--use-service-account-credentials=true', '--leader-elect=false',
       '--secure-port=0', `--root-ca-file=${certs.ca.cert}`,
       `--service-account-private-key-file=${certs.serviceAccount.privateKey}`,
-      `--controllers=*,${DISABLED_CONTROLLERS.map((c) => `-${c}`).join(',')}`,
+      `--controllers=*,${disabled.map((c) => `-${c}`).join(',')}`,
       '--concurrent-gc-syncs=5', '--concurrent-namespace-syncs=5',
     ], { logFile: join(logs, 'kube-controller-manager.log') }));
     return { server, adminKubeconfig, processes };

@@ -2,7 +2,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { missingBinaries } from './binaries.ts';
+import { missingBinaries, nodeBinaryPaths } from './binaries.ts';
+import type { NodeKind } from './control-plane.ts';
 import type { PlatformEnv } from './platform-env.ts';
 import { waitFor } from './processes.ts';
 
@@ -27,23 +28,26 @@ export function runningPid(): number | undefined {
   return Number.isInteger(pid) && pid > 0 && alive(pid) ? pid : undefined;
 }
 
-/** Builds any binary not in the cache yet, printing the build's progress. */
-export function buildMissingBinaries(): void {
-  const missing = missingBinaries();
-  if (!missing.length) return;
-  console.log(`building dev cluster binaries (${missing.join(', ')}); a cold build takes ~20 minutes on 2 cores, once`);
-  const res = spawnSync('bash', [join(projectRoot, 'devcluster/build-binaries.sh')], { stdio: 'inherit' });
-  if (res.status !== 0) throw new Error('building the dev cluster binaries failed (see above)');
+/** Builds any binary not in the cache yet (the real node's too when it is asked for), printing the build's progress. */
+export function buildMissingBinaries(node: NodeKind = 'local'): void {
+  const sets: [string, string[]][] = [['all', missingBinaries()]];
+  if (node === 'real') sets.push(['real-node', missingBinaries(nodeBinaryPaths())]);
+  for (const [set, missing] of sets) {
+    if (!missing.length) continue;
+    console.log(`building dev cluster binaries (${missing.join(', ')}); a cold build takes ~20 minutes on 2 cores, once`);
+    const res = spawnSync('bash', [join(projectRoot, 'devcluster/build-binaries.sh'), set], { stdio: 'inherit' });
+    if (res.status !== 0) throw new Error('building the dev cluster binaries failed (see above)');
+  }
 }
 
 /** Starts the platform in the background unless it already runs; resolves with its env. */
-export async function ensurePlatformUp(report: (m: string) => void = console.log): Promise<PlatformEnv> {
+export async function ensurePlatformUp(report: (m: string) => void = console.log, node: NodeKind = 'local'): Promise<PlatformEnv> {
   if (runningPid() && existsSync(envFile)) return JSON.parse(readFileSync(envFile, 'utf8')) as PlatformEnv;
-  buildMissingBinaries();
+  buildMissingBinaries(node);
   mkdirSync(join(devStateDir, 'logs'), { recursive: true });
   const t0 = Date.now();
   const out = openSync(join(devStateDir, 'logs', 'supervisor.log'), 'a');
-  const child = spawn(process.execPath, ['--import', 'tsx', join(projectRoot, 'devcluster/supervisor.ts'), devStateDir], {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(projectRoot, 'devcluster/supervisor.ts'), devStateDir, '--node', node], {
     detached: true, stdio: ['ignore', out, out], cwd: projectRoot,
   });
   writeFileSync(pidFile, String(child.pid));
@@ -52,7 +56,7 @@ export async function ensurePlatformUp(report: (m: string) => void = console.log
     if (existsSync(join(devStateDir, 'failed'))) throw new Error(readFileSync(join(devStateDir, 'failed'), 'utf8'));
     if (!alive(child.pid!)) throw new Error(`supervisor exited; see ${join(devStateDir, 'logs', 'supervisor.log')}`);
     return existsSync(envFile);
-  }, 300_000, 100);
+  }, node === 'real' ? 900_000 : 300_000, 100);
   report(`platform up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   return JSON.parse(readFileSync(envFile, 'utf8')) as PlatformEnv;
 }

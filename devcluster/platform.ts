@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,9 +8,10 @@ import { createNamespaces, grantLocalBinder, installCrds } from './bootstrap.ts'
 import { ensureClusterCerts } from './certs.ts';
 import { killNodeCgroups } from './node/cgroups.ts';
 import { deployOcean, devKeys, startChain, type ChainHandle } from './chain.ts';
-import { startControlPlane } from './control-plane.ts';
+import { startControlPlane, type NodeKind } from './control-plane.ts';
 import { writeKubeconfig } from './kubeconfig.ts';
 import { startObjectStore } from './object-store.ts';
+import { startRealNode, type RealNode } from './real-node/real-node.ts';
 import type { PlatformEnv } from './platform-env.ts';
 import { freePort, startProcess, waitFor, type ManagedProcess } from './processes.ts';
 import { CoreV1Api } from '@kubernetes/client-node';
@@ -22,6 +23,21 @@ const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 export interface Platform {
   env: PlatformEnv;
   stop(): Promise<void>;
+  /** Present when the platform runs the real node (kubelet + containerd) instead of the bwrap local node. */
+  realNode?: RealNode;
+}
+
+function lastLines(file: string, n: number): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-n).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+async function nodeReady(core: CoreV1Api): Promise<boolean> {
+  const n = await core.readNode({ name: NODE_NAME });
+  return Boolean(n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
 }
 
 const timed = async <T>(what: string, fn: () => Promise<T>, report: (m: string) => void): Promise<T> => {
@@ -33,9 +49,11 @@ const timed = async <T>(what: string, fn: () => Promise<T>, report: (m: string) 
 
 /**
  * Starts every real part the project runs against, on 127.0.0.1: etcd + kube-apiserver + kube-controller-manager,
- * the local node, anvil with Ocean's contracts, and MinIO. On failure, whatever was started is stopped again.
+ * a node (the bwrap local node, or with `node: 'real'` a kubelet with containerd, see real-node/), anvil with Ocean's
+ * contracts, and MinIO. On failure, whatever was started is stopped again.
  */
-export async function startPlatform(stateDir: string, report: (m: string) => void = () => undefined): Promise<Platform> {
+export async function startPlatform(stateDir: string, report: (m: string) => void = () => undefined, opts: { node?: NodeKind } = {}): Promise<Platform> {
+  const nodeKind = opts.node ?? 'local';
   const bins = binaryPaths();
   const missing = missingBinaries(bins);
   if (missing.length) throw new Error(`dev cluster binaries not built: ${missing.join(', ')} (run devcluster/build-binaries.sh)`);
@@ -45,7 +63,9 @@ export async function startPlatform(stateDir: string, report: (m: string) => voi
   let pending: Promise<unknown>[] = [];
   // The node's containers live in control groups of this name, so that stopping the platform ends every one of them.
   const nodeCgroup = `c2d-node-${randomBytes(6).toString('hex')}`;
+  let realNode: RealNode | undefined;
   const stop = async (): Promise<void> => {
+    await realNode?.stop();
     for (const p of [...processes].reverse()) await p.stop();
     await killNodeCgroups(nodeCgroup);
     await chain?.stop();
@@ -62,9 +82,35 @@ export async function startPlatform(stateDir: string, report: (m: string) => voi
     // Failures surface through Promise.all below; this only keeps a rejection from going unhandled meanwhile.
     for (const p of pending) p.catch(() => undefined);
 
-    const cp = await timed('control plane', () => startControlPlane({ stateDir, bins, certs }), report);
+    const cp = await timed('control plane', () => startControlPlane({ stateDir, bins, certs, node: nodeKind }), report);
     processes.push(...cp.processes);
     const admin = loadKubeConfig(cp.adminKubeconfig);
+    const core = admin.makeApiClient(CoreV1Api);
+    if (nodeKind === 'real') {
+      const logDir = join(stateDir, 'logs');
+      realNode = await timed('real node processes', () => startRealNode({ nodeName: NODE_NAME, stateDir, logDir, certs, server: cp.server, admin, report }), report);
+      await timed('namespaces and CRDs', async () => {
+        await createNamespaces(admin, NAMESPACES);
+        await installCrds(admin, bins.crdDir);
+      }, report);
+      const node = realNode;
+      await Promise.race([
+        waitFor(`node ${NODE_NAME} Ready`, async () => nodeReady(core), 120_000, 100),
+        ...node.processes.map(async (p) => {
+          const code = await p.exited;
+          throw new Error(`${p.name} exited (${code}) while the node started; the end of ${p.logFile}:\n${lastLines(p.logFile, 8)}`);
+        }),
+      ]);
+      // The condition's own time (1 s resolution): the wait above also covered the namespaces and CRDs.
+      const ready = (await core.readNode({ name: NODE_NAME })).status?.conditions?.find((c) => c.type === 'Ready');
+      const readyAt = ready?.lastTransitionTime ? new Date(ready.lastTransitionTime).getTime() : Date.now();
+      report(`real node Ready ${Math.max(0, readyAt - node.kubeletStartedAt)} ms after kubelet started`);
+      const [{ chain: ch, ocean }, store] = await Promise.all([chainReady, storeReady]);
+      const env: PlatformEnv = {
+        stateDir, kubeconfig: cp.adminKubeconfig, namespaces: NAMESPACES, rpcUrl: ch.rpcUrl, chainId: ch.chainId, keys, ocean, s3: store.s3, kn: bins.kn,
+      };
+      return { env, stop, realNode };
+    }
     const nodeKubeconfig = join(stateDir, 'node.kubeconfig');
     writeKubeconfig(nodeKubeconfig, { server: cp.server, caFile: certs.ca.cert, user: `system:node:${NODE_NAME}`, client: certs.node });
     const binderKubeconfig = join(stateDir, 'binder.kubeconfig');
@@ -82,15 +128,11 @@ export async function startPlatform(stateDir: string, report: (m: string) => voi
       },
     });
     processes.push(node);
-    const core = admin.makeApiClient(CoreV1Api);
     await timed('namespaces and CRDs', async () => {
       await createNamespaces(admin, NAMESPACES);
       await installCrds(admin, bins.crdDir);
     }, report);
-    await timed('local node', () => waitFor('local node Ready', async () => {
-      const n = await core.readNode({ name: NODE_NAME });
-      return Boolean(n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
-    }, 60_000, 100), report);
+    await timed('local node', () => waitFor('local node Ready', async () => nodeReady(core), 60_000, 100), report);
 
     const [{ chain: ch, ocean }, store] = await Promise.all([chainReady, storeReady]);
     const env: PlatformEnv = {

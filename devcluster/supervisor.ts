@@ -7,16 +7,16 @@ import { join } from 'node:path';
 import { startPlatform, writeEnvFiles } from './platform.ts';
 import { toShellEnv } from './platform-env.ts';
 
-const stateDir = process.argv[2];
-if (!stateDir) {
-  console.error('usage: supervisor.ts STATE_DIR');
+const [stateDir, nodeFlag, nodeKind] = process.argv.slice(2);
+if (!stateDir || (nodeFlag !== undefined && (nodeFlag !== '--node' || (nodeKind !== 'local' && nodeKind !== 'real')))) {
+  console.error('usage: supervisor.ts STATE_DIR [--node local|real]');
   process.exit(2);
 }
 for (const f of ['env', 'env.json', 'failed']) rmSync(join(stateDir, f), { force: true });
 const say = (m: string): void => console.log(`[${new Date().toISOString()}] ${m}`);
 
 try {
-  const platform = await startPlatform(stateDir, say);
+  const platform = await startPlatform(stateDir, say, { node: nodeKind === 'real' ? 'real' : 'local' });
   writeEnvFiles(platform.env, toShellEnv);
   say('platform ready');
   let stopping = false;

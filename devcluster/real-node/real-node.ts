@@ -1,0 +1,119 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { missingBinaries, nodeBinaryPaths } from '../binaries.ts';
+import { issueCertificate, type ClusterCerts } from '../certs.ts';
+import { writeKubeconfig } from '../kubeconfig.ts';
+import { waitFor, type ManagedProcess } from '../processes.ts';
+import { NODE_API_SERVER, startApiRelay } from './api-relay.ts';
+import { createNodeCgroups, removeNodeCgroups } from './cgroups.ts';
+import { COREDNS_USER, createDnsService, grantNodeServices, KUBE_ROUTER_USER } from './cluster-objects.ts';
+import { startContainerd } from './containerd.ts';
+import { ensureImageArchives, importImages, pauseImage } from './images.ts';
+import { startKubelet } from './kubelet.ts';
+import { startCoreDns, startKubeProxy, startKubeRouter } from './network-services.ts';
+import { createNodeNamespace, type NodeNamespace } from './node-namespace.ts';
+import { startScheduler } from './scheduler.ts';
+import { startVolumeProvisioner, VOLUME_PROVISIONER_USER } from './volume-provisioner.ts';
+import { loadKubeConfig } from '../../lib/kube/client.ts';
+
+export interface RealNode {
+  namespace: NodeNamespace;
+  processes: ManagedProcess[];
+  /** kubelet's cgroupRoot: every pod's group is below it. */
+  cgroupRoot: string;
+  /** When kubelet was started (ms since the epoch), to time the node's readiness. */
+  kubeletStartedAt: number;
+  stop(): Promise<void>;
+}
+
+export interface RealNodeOptions {
+  nodeName: string;
+  stateDir: string;
+  logDir: string;
+  certs: ClusterCerts;
+  /** The API server's address on the host (https://127.0.0.1:PORT). */
+  server: string;
+  admin: KubeConfig;
+  report: (m: string) => void;
+}
+
+/**
+ * A real Kubernetes node: containerd + runc, kubelet, kube-proxy, CoreDNS and kube-router in a network and mount
+ * namespace of their own (see node-namespace.ts), and kube-scheduler beside the control plane. Stopping it removes
+ * every process, mount, link, table and control group it made.
+ */
+export async function startRealNode(o: RealNodeOptions): Promise<RealNode> {
+  const bins = nodeBinaryPaths();
+  const missing = missingBinaries(bins);
+  if (missing.length) throw new Error(`real node binaries not built: ${missing.join(', ')} (run devcluster/build-binaries.sh real-node)`);
+  const archives = ensureImageArchives(o.report);
+  const dir = join(o.stateDir, 'node');
+  mkdirSync(dir, { recursive: true });
+  const id = randomBytes(5).toString('hex');
+  const cgroupRoot = `c2d-kubelet-${id}`;
+  const processes: ManagedProcess[] = [];
+  let ns: NodeNamespace | undefined;
+  let provisioner: { stop(): void } | undefined;
+  const stop = async (): Promise<void> => {
+    provisioner?.stop();
+    for (const p of [...processes].reverse()) await p.stop();
+    // Containers live in pod network namespaces under kubelet's group, shims in the node's namespace.
+    await removeNodeCgroups(cgroupRoot);
+    await ns?.stop();
+  };
+  try {
+    ns = await createNodeNamespace(dir, id);
+    createNodeCgroups(cgroupRoot);
+    const pki = o.certs.dir;
+    const leaf = (name: string, subject: string) => issueCertificate(pki, o.certs.ca, { name, subject, usage: 'client' });
+    const serving = issueCertificate(pki, o.certs.ca, {
+      name: `kubelet-serving-${ns.nodeAddress}`, subject: `/CN=${o.nodeName}`, usage: 'server', ips: [ns.nodeAddress], dns: [o.nodeName],
+    });
+    const kubeconfig = (name: string, user: string, client: ReturnType<typeof leaf>, server = NODE_API_SERVER): string => {
+      const path = join(dir, `${name}.kubeconfig`);
+      writeKubeconfig(path, { server, caFile: o.certs.ca.cert, user, client });
+      return path;
+    };
+    const kubeletKc = kubeconfig('kubelet', `system:node:${o.nodeName}`, o.certs.node);
+    const proxyKc = kubeconfig('kube-proxy', 'system:kube-proxy', leaf('kube-proxy', '/CN=system:kube-proxy'));
+    const corednsKc = kubeconfig('coredns', COREDNS_USER, leaf('coredns', `/CN=${COREDNS_USER}`));
+    const routerKc = kubeconfig('kube-router', KUBE_ROUTER_USER, leaf('kube-router', `/CN=${KUBE_ROUTER_USER}`));
+    const provisionerKc = kubeconfig('volume-provisioner', VOLUME_PROVISIONER_USER, leaf('volume-provisioner', `/CN=${VOLUME_PROVISIONER_USER}`), o.server);
+    const schedulerKc = kubeconfig('kube-scheduler', 'system:kube-scheduler', leaf('kube-scheduler', '/CN=system:kube-scheduler'), o.server);
+
+    const apiPort = Number(new URL(o.server).port);
+    processes.push(...await startApiRelay(ns, { apiPort, stateDir: dir, logDir: o.logDir }));
+    const containerd = await startContainerd(ns, { stateDir: dir, logDir: o.logDir, sandboxImage: pauseImage() });
+    processes.push(containerd.process);
+    const t0 = Date.now();
+    await importImages(containerd, archives);
+    o.report(`images imported into containerd in ${Date.now() - t0} ms`);
+    await grantNodeServices(o.admin);
+    await createDnsService(o.admin, ns.nodeAddress);
+    provisioner = await startVolumeProvisioner(loadKubeConfig(provisionerKc), join(dir, 'volumes'), o.report);
+
+    processes.push(startScheduler(bins.kubeScheduler, { kubeconfig: schedulerKc, logDir: o.logDir }));
+    const kubeletStartedAt = Date.now();
+    processes.push(startKubelet(ns, bins.kubelet, {
+      nodeName: o.nodeName, stateDir: dir, logDir: o.logDir, kubeconfig: kubeletKc, clientCa: o.certs.ca.cert, serving, cgroupRoot: `/${cgroupRoot}`,
+    }));
+    const service = { nodeName: o.nodeName, stateDir: dir, logDir: o.logDir };
+    processes.push(startKubeProxy(ns, bins.kubeProxy, { ...service, kubeconfig: proxyKc }));
+    processes.push(startCoreDns(ns, bins.coredns, { ...service, kubeconfig: corednsKc }));
+    // kube-router gives up at start unless it finds its Node: wait for kubelet to register it.
+    const core = o.admin.makeApiClient(CoreV1Api);
+    await Promise.race([
+      waitFor(`kubelet to register node ${o.nodeName}`, async () => Boolean(await core.readNode({ name: o.nodeName })), 60_000, 100),
+      ...processes.map(async (p) => {
+        throw new Error(`${p.name} exited (${await p.exited}) while the node started; see ${p.logFile}`);
+      }),
+    ]);
+    processes.push(startKubeRouter(ns, bins.kubeRouter, { ...service, kubeconfig: routerKc }));
+    return { namespace: ns, processes, cgroupRoot, kubeletStartedAt, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
