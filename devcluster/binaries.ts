@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 
 /** The pinned versions from versions.env, the single source the build script also reads. */
-function pinnedVersions(): Record<string, string> {
+export function pinnedVersions(): Record<string, string> {
   const versions: Record<string, string> = {};
   for (const line of readFileSync(join(here, 'versions.env'), 'utf8').split('\n')) {
     const m = /^([A-Z_]+)=(\S+)$/.exec(line.trim());
@@ -15,7 +15,7 @@ function pinnedVersions(): Record<string, string> {
   return versions;
 }
 
-function cacheDir(): string {
+export function cacheDir(): string {
   return process.env.C2D_CACHE ?? join(homedir(), '.cache', 'c2d-devcluster');
 }
 

@@ -16,8 +16,8 @@ import type { PlatformEnv } from './platform-env.ts';
 import { freePort, startProcess, waitFor, type ManagedProcess } from './processes.ts';
 import { CoreV1Api } from '@kubernetes/client-node';
 
-const NODE_NAME = 'c2d-local-node';
-const NAMESPACES = { system: 'c2d-system', jobs: 'c2d-jobs' };
+export const NODE_NAME = 'c2d-local-node';
+export const NAMESPACES = { system: 'c2d-system', jobs: 'c2d-jobs' };
 const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 export interface Platform {

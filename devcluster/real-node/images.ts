@@ -30,7 +30,7 @@ export async function importImages(containerd: Containerd, archives: Record<stri
     try {
       await containerd.ctr(['images', 'import', file], 180_000);
     } catch (err) {
-      throw new Error(`importing the ${name} image (${file}) into containerd failed: ${(err as Error).message}`);
+      throw new Error(`importing the ${name} image (${file}) into containerd failed: ${(err as Error).message}`, { cause: err });
     }
   }
 }
