@@ -68,5 +68,7 @@ export function nodeBinaryPaths(): NodeBinaries {
 
 /** The binaries not built yet; `devcluster/build-binaries.sh` builds them. */
 export function missingBinaries(b: Binaries | NodeBinaries = binaryPaths()): string[] {
-  return Object.entries(b).filter(([, path]) => !existsSync(path)).map(([name]) => name);
+  return Object.entries(b)
+    .filter(([, path]) => !existsSync(path))
+    .map(([name]) => name);
 }

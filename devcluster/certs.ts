@@ -37,7 +37,11 @@ function openssl(args: string[], cwd: string): void {
 
 function leafExtensions(spec: LeafSpec<string>): string {
   const eku = spec.usage === 'server' ? 'serverAuth' : spec.usage === 'client' ? 'clientAuth' : 'serverAuth,clientAuth';
-  const lines = ['basicConstraints=critical,CA:FALSE', 'keyUsage=critical,digitalSignature,keyEncipherment', `extendedKeyUsage=${eku}`];
+  const lines = [
+    'basicConstraints=critical,CA:FALSE',
+    'keyUsage=critical,digitalSignature,keyEncipherment',
+    `extendedKeyUsage=${eku}`,
+  ];
   const san = [...(spec.ips ?? []).map((ip) => `IP:${ip}`), ...(spec.dns ?? []).map((d) => `DNS:${d}`)];
   if (san.length) lines.push(`subjectAltName=${san.join(',')}`);
   return lines.join('\n') + '\n';
@@ -50,10 +54,45 @@ export function issueCertificate(dir: string, ca: CertFiles, spec: LeafSpec<stri
   const csr = join(dir, `${spec.name}.csr`);
   const ext = join(dir, `${spec.name}.ext`);
   writeFileSync(ext, leafExtensions(spec));
-  openssl(['req', '-new', '-nodes', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
-    '-keyout', f.key, '-out', csr, '-subj', spec.subject], dir);
-  openssl(['x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', ca.key, '-CAcreateserial',
-    '-out', f.cert, '-days', '825', '-sha256', '-extfile', ext], dir);
+  openssl(
+    [
+      'req',
+      '-new',
+      '-nodes',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-keyout',
+      f.key,
+      '-out',
+      csr,
+      '-subj',
+      spec.subject,
+    ],
+    dir,
+  );
+  openssl(
+    [
+      'x509',
+      '-req',
+      '-in',
+      csr,
+      '-CA',
+      ca.cert,
+      '-CAkey',
+      ca.key,
+      '-CAcreateserial',
+      '-out',
+      f.cert,
+      '-days',
+      '825',
+      '-sha256',
+      '-extfile',
+      ext,
+    ],
+    dir,
+  );
   return f;
 }
 
@@ -66,13 +105,46 @@ export function ensureClusterCerts(dir: string, nodeName: string): ClusterCerts 
   const files = (name: string): CertFiles => ({ cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) });
   const ca = files('ca');
   if (!existsSync(ca.cert)) {
-    openssl(['req', '-x509', '-new', '-nodes', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1',
-      '-keyout', ca.key, '-out', ca.cert, '-days', '3650', '-subj', '/CN=c2d-dev-cluster-ca',
-      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], dir);
+    openssl(
+      [
+        'req',
+        '-x509',
+        '-new',
+        '-nodes',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-keyout',
+        ca.key,
+        '-out',
+        ca.cert,
+        '-days',
+        '3650',
+        '-subj',
+        '/CN=c2d-dev-cluster-ca',
+        '-addext',
+        'basicConstraints=critical,CA:TRUE',
+        '-addext',
+        'keyUsage=critical,keyCertSign,cRLSign',
+      ],
+      dir,
+    );
   }
   const leaves: LeafSpec[] = [
-    { name: 'apiserver', subject: '/CN=kube-apiserver', usage: 'server', ips: ['127.0.0.1', '10.96.0.1'],
-      dns: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'] },
+    {
+      name: 'apiserver',
+      subject: '/CN=kube-apiserver',
+      usage: 'server',
+      ips: ['127.0.0.1', '10.96.0.1'],
+      dns: [
+        'localhost',
+        'kubernetes',
+        'kubernetes.default',
+        'kubernetes.default.svc',
+        'kubernetes.default.svc.cluster.local',
+      ],
+    },
     { name: 'etcdServer', subject: '/CN=etcd', usage: 'both', ips: ['127.0.0.1'], dns: ['localhost'] },
     { name: 'apiserverEtcdClient', subject: '/CN=kube-apiserver-etcd-client', usage: 'client' },
     { name: 'apiserverKubeletClient', subject: '/O=system:masters/CN=kube-apiserver-kubelet-client', usage: 'client' },
@@ -80,7 +152,13 @@ export function ensureClusterCerts(dir: string, nodeName: string): ClusterCerts 
     { name: 'controllerManager', subject: '/CN=system:kube-controller-manager', usage: 'client' },
     { name: 'node', subject: `/O=system:nodes/CN=system:node:${nodeName}`, usage: 'client' },
     { name: 'binder', subject: '/CN=c2d:local-binder', usage: 'client' },
-    { name: 'nodeServing', subject: `/CN=${nodeName}`, usage: 'server', ips: ['127.0.0.1'], dns: ['localhost', nodeName] },
+    {
+      name: 'nodeServing',
+      subject: `/CN=${nodeName}`,
+      usage: 'server',
+      ips: ['127.0.0.1'],
+      dns: ['localhost', nodeName],
+    },
   ];
   const result = { dir, ca } as ClusterCerts;
   for (const spec of leaves) result[spec.name] = issueCertificate(dir, ca, spec);

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { buildMissingBinaries, devStateDir, ensurePlatformUp, runningPid, stopPlatform } from './dev-instance.ts';
 
 async function up(args: string[]): Promise<void> {
-  const node = args[0] === '--node' && (args[1] === 'real' || args[1] === 'local') ? args[1] : args.length ? undefined : 'local';
+  const node =
+    args[0] === '--node' && (args[1] === 'real' || args[1] === 'local') ? args[1] : args.length ? undefined : 'local';
   if (!node) throw new Error('usage: npm run dev -- up [--node local|real]');
   const env = await ensurePlatformUp(console.log, node);
   console.log(`  kube-apiserver  KUBECONFIG=${env.kubeconfig}`);

@@ -15,11 +15,21 @@ export interface ControlPlane {
 // Controllers that need a cloud, a real network or real volumes; the local node does their part where needed
 // (it binds pods and PVCs itself and keeps its own Node fresh).
 const DISABLED_CONTROLLERS = [
-  'node-lifecycle-controller', 'node-ipam-controller', 'cloud-node-lifecycle-controller', 'node-route-controller',
-  'service-lb-controller', 'persistentvolume-binder-controller', 'persistentvolume-expander-controller',
-  'persistentvolume-attach-detach-controller', 'persistentvolume-protection-controller', 'ttl-controller',
-  'bootstrap-signer-controller', 'token-cleaner-controller', 'certificatesigningrequest-signing-controller',
-  'certificatesigningrequest-approving-controller', 'certificatesigningrequest-cleaner-controller',
+  'node-lifecycle-controller',
+  'node-ipam-controller',
+  'cloud-node-lifecycle-controller',
+  'node-route-controller',
+  'service-lb-controller',
+  'persistentvolume-binder-controller',
+  'persistentvolume-expander-controller',
+  'persistentvolume-attach-detach-controller',
+  'persistentvolume-protection-controller',
+  'ttl-controller',
+  'bootstrap-signer-controller',
+  'token-cleaner-controller',
+  'certificatesigningrequest-signing-controller',
+  'certificatesigningrequest-approving-controller',
+  'certificatesigningrequest-cleaner-controller',
   'service-cidr-controller',
 ];
 // A real node needs what a cluster runs for it: the node-lifecycle controller removes the not-ready taint a kubelet
@@ -52,9 +62,17 @@ function adminGet(server: string, certs: ClusterCerts, path: string): Promise<nu
 }
 
 /** Starts etcd, kube-apiserver and kube-controller-manager on 127.0.0.1 with TLS, and writes an admin kubeconfig. */
-export async function startControlPlane(opts: { stateDir: string; bins: Binaries; certs: ClusterCerts; node?: NodeKind }): Promise<ControlPlane> {
+export async function startControlPlane(opts: {
+  stateDir: string;
+  bins: Binaries;
+  certs: ClusterCerts;
+  node?: NodeKind;
+}): Promise<ControlPlane> {
   const { stateDir, bins, certs } = opts;
-  const disabled = opts.node === 'real' ? DISABLED_CONTROLLERS.filter((c) => !REAL_NODE_CONTROLLERS.includes(c)) : DISABLED_CONTROLLERS;
+  const disabled =
+    opts.node === 'real'
+      ? DISABLED_CONTROLLERS.filter((c) => !REAL_NODE_CONTROLLERS.includes(c))
+      : DISABLED_CONTROLLERS;
   const logs = join(stateDir, 'logs');
   mkdirSync(logs, { recursive: true });
   const processes: ManagedProcess[] = [];
@@ -62,33 +80,67 @@ export async function startControlPlane(opts: { stateDir: string; bins: Binaries
     const [etcdClient, etcdPeer, apiPort] = [await freePort(), await freePort(), await freePort()];
     const etcdUrl = `https://127.0.0.1:${etcdClient}`;
     const peerUrl = `http://127.0.0.1:${etcdPeer}`;
-    processes.push(startProcess('etcd', bins.etcd, [
-      '--name=c2d', `--data-dir=${join(stateDir, 'etcd')}`,
-      `--listen-client-urls=${etcdUrl}`, `--advertise-client-urls=${etcdUrl}`,
-      `--listen-peer-urls=${peerUrl}`, `--initial-advertise-peer-urls=${peerUrl}`, `--initial-cluster=c2d=${peerUrl}`,
-      `--cert-file=${certs.etcdServer.cert}`, `--key-file=${certs.etcdServer.key}`,
-      '--client-cert-auth', `--trusted-ca-file=${certs.ca.cert}`,
-      '--listen-metrics-urls=', '--quota-backend-bytes=2147483648', '--snapshot-count=10000',
-      '--unsafe-no-fsync',
-    ], { logFile: join(logs, 'etcd.log') }));
+    processes.push(
+      startProcess(
+        'etcd',
+        bins.etcd,
+        [
+          '--name=c2d',
+          `--data-dir=${join(stateDir, 'etcd')}`,
+          `--listen-client-urls=${etcdUrl}`,
+          `--advertise-client-urls=${etcdUrl}`,
+          `--listen-peer-urls=${peerUrl}`,
+          `--initial-advertise-peer-urls=${peerUrl}`,
+          `--initial-cluster=c2d=${peerUrl}`,
+          `--cert-file=${certs.etcdServer.cert}`,
+          `--key-file=${certs.etcdServer.key}`,
+          '--client-cert-auth',
+          `--trusted-ca-file=${certs.ca.cert}`,
+          '--listen-metrics-urls=',
+          '--quota-backend-bytes=2147483648',
+          '--snapshot-count=10000',
+          '--unsafe-no-fsync',
+        ],
+        { logFile: join(logs, 'etcd.log') },
+      ),
+    );
 
     const server = `https://127.0.0.1:${apiPort}`;
-    processes.push(startProcess('kube-apiserver', bins.kubeApiserver, [
-      `--etcd-servers=${etcdUrl}`, `--etcd-cafile=${certs.ca.cert}`,
-      `--etcd-certfile=${certs.apiserverEtcdClient.cert}`, `--etcd-keyfile=${certs.apiserverEtcdClient.key}`,
-      '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1', `--secure-port=${apiPort}`,
-      `--tls-cert-file=${certs.apiserver.cert}`, `--tls-private-key-file=${certs.apiserver.key}`,
-      `--client-ca-file=${certs.ca.cert}`, '--anonymous-auth=false',
-      '--authorization-mode=Node,RBAC', '--enable-admission-plugins=NodeRestriction',
-      '--service-cluster-ip-range=10.96.0.0/16', '--endpoint-reconciler-type=none',
-      '--service-account-issuer=https://kubernetes.default.svc', '--api-audiences=https://kubernetes.default.svc',
-      `--service-account-key-file=${certs.serviceAccount.publicKey}`,
-      `--service-account-signing-key-file=${certs.serviceAccount.privateKey}`,
-      `--kubelet-client-certificate=${certs.apiserverKubeletClient.cert}`,
-      `--kubelet-client-key=${certs.apiserverKubeletClient.key}`,
-      `--kubelet-certificate-authority=${certs.ca.cert}`, '--kubelet-preferred-address-types=InternalIP',
-      '--allow-privileged=false', '--profiling=false', `--cert-dir=${join(stateDir, 'apiserver-certs')}`,
-    ], { logFile: join(logs, 'kube-apiserver.log') }));
+    processes.push(
+      startProcess(
+        'kube-apiserver',
+        bins.kubeApiserver,
+        [
+          `--etcd-servers=${etcdUrl}`,
+          `--etcd-cafile=${certs.ca.cert}`,
+          `--etcd-certfile=${certs.apiserverEtcdClient.cert}`,
+          `--etcd-keyfile=${certs.apiserverEtcdClient.key}`,
+          '--bind-address=127.0.0.1',
+          '--advertise-address=127.0.0.1',
+          `--secure-port=${apiPort}`,
+          `--tls-cert-file=${certs.apiserver.cert}`,
+          `--tls-private-key-file=${certs.apiserver.key}`,
+          `--client-ca-file=${certs.ca.cert}`,
+          '--anonymous-auth=false',
+          '--authorization-mode=Node,RBAC',
+          '--enable-admission-plugins=NodeRestriction',
+          '--service-cluster-ip-range=10.96.0.0/16',
+          '--endpoint-reconciler-type=none',
+          '--service-account-issuer=https://kubernetes.default.svc',
+          '--api-audiences=https://kubernetes.default.svc',
+          `--service-account-key-file=${certs.serviceAccount.publicKey}`,
+          `--service-account-signing-key-file=${certs.serviceAccount.privateKey}`,
+          `--kubelet-client-certificate=${certs.apiserverKubeletClient.cert}`,
+          `--kubelet-client-key=${certs.apiserverKubeletClient.key}`,
+          `--kubelet-certificate-authority=${certs.ca.cert}`,
+          '--kubelet-preferred-address-types=InternalIP',
+          '--allow-privileged=false',
+          '--profiling=false',
+          `--cert-dir=${join(stateDir, 'apiserver-certs')}`,
+        ],
+        { logFile: join(logs, 'kube-apiserver.log') },
+      ),
+    );
     await Promise.race([
       waitFor('kube-apiserver /readyz', async () => (await adminGet(server, certs, '/readyz')) === 200, 90_000, 200),
       ...processes.map(async (p) => {
@@ -100,15 +152,31 @@ export async function startControlPlane(opts: { stateDir: string; bins: Binaries
     const adminKubeconfig = join(stateDir, 'admin.kubeconfig');
     writeKubeconfig(adminKubeconfig, { server, caFile: certs.ca.cert, user: 'c2d-dev-admin', client: certs.admin });
     const cmKubeconfig = join(stateDir, 'controller-manager.kubeconfig');
-    writeKubeconfig(cmKubeconfig, { server, caFile: certs.ca.cert, user: 'system:kube-controller-manager', client: certs.controllerManager });
+    writeKubeconfig(cmKubeconfig, {
+      server,
+      caFile: certs.ca.cert,
+      user: 'system:kube-controller-manager',
+      client: certs.controllerManager,
+    });
 
-    processes.push(startProcess('kube-controller-manager', bins.kubeControllerManager, [
-      `--kubeconfig=${cmKubeconfig}`, '--use-service-account-credentials=true', '--leader-elect=false',
-      '--secure-port=0', `--root-ca-file=${certs.ca.cert}`,
-      `--service-account-private-key-file=${certs.serviceAccount.privateKey}`,
-      `--controllers=*,${disabled.map((c) => `-${c}`).join(',')}`,
-      '--concurrent-gc-syncs=5', '--concurrent-namespace-syncs=5',
-    ], { logFile: join(logs, 'kube-controller-manager.log') }));
+    processes.push(
+      startProcess(
+        'kube-controller-manager',
+        bins.kubeControllerManager,
+        [
+          `--kubeconfig=${cmKubeconfig}`,
+          '--use-service-account-credentials=true',
+          '--leader-elect=false',
+          '--secure-port=0',
+          `--root-ca-file=${certs.ca.cert}`,
+          `--service-account-private-key-file=${certs.serviceAccount.privateKey}`,
+          `--controllers=*,${disabled.map((c) => `-${c}`).join(',')}`,
+          '--concurrent-gc-syncs=5',
+          '--concurrent-namespace-syncs=5',
+        ],
+        { logFile: join(logs, 'kube-controller-manager.log') },
+      ),
+    );
     return { server, adminKubeconfig, processes };
   } catch (err) {
     await Promise.all(processes.reverse().map((p) => p.stop()));

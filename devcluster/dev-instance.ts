@@ -34,29 +34,45 @@ export function buildMissingBinaries(node: NodeKind = 'local'): void {
   if (node === 'real') sets.push(['real-node', missingBinaries(nodeBinaryPaths())]);
   for (const [set, missing] of sets) {
     if (!missing.length) continue;
-    console.log(`building dev cluster binaries (${missing.join(', ')}); a cold build takes ~20 minutes on 2 cores, once`);
+    console.log(
+      `building dev cluster binaries (${missing.join(', ')}); a cold build takes ~20 minutes on 2 cores, once`,
+    );
     const res = spawnSync('bash', [join(projectRoot, 'devcluster/build-binaries.sh'), set], { stdio: 'inherit' });
     if (res.status !== 0) throw new Error('building the dev cluster binaries failed (see above)');
   }
 }
 
 /** Starts the platform in the background unless it already runs; resolves with its env. */
-export async function ensurePlatformUp(report: (m: string) => void = console.log, node: NodeKind = 'local'): Promise<PlatformEnv> {
+export async function ensurePlatformUp(
+  report: (m: string) => void = console.log,
+  node: NodeKind = 'local',
+): Promise<PlatformEnv> {
   if (runningPid() && existsSync(envFile)) return JSON.parse(readFileSync(envFile, 'utf8')) as PlatformEnv;
   buildMissingBinaries(node);
   mkdirSync(join(devStateDir, 'logs'), { recursive: true });
   const t0 = Date.now();
   const out = openSync(join(devStateDir, 'logs', 'supervisor.log'), 'a');
-  const child = spawn(process.execPath, ['--import', 'tsx', join(projectRoot, 'devcluster/supervisor.ts'), devStateDir, '--node', node], {
-    detached: true, stdio: ['ignore', out, out], cwd: projectRoot,
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(projectRoot, 'devcluster/supervisor.ts'), devStateDir, '--node', node],
+    {
+      detached: true,
+      stdio: ['ignore', out, out],
+      cwd: projectRoot,
+    },
+  );
   writeFileSync(pidFile, String(child.pid));
   child.unref();
-  await waitFor('the platform', async () => {
-    if (existsSync(join(devStateDir, 'failed'))) throw new Error(readFileSync(join(devStateDir, 'failed'), 'utf8'));
-    if (!alive(child.pid!)) throw new Error(`supervisor exited; see ${join(devStateDir, 'logs', 'supervisor.log')}`);
-    return existsSync(envFile);
-  }, node === 'real' ? 900_000 : 300_000, 100);
+  await waitFor(
+    'the platform',
+    async () => {
+      if (existsSync(join(devStateDir, 'failed'))) throw new Error(readFileSync(join(devStateDir, 'failed'), 'utf8'));
+      if (!alive(child.pid!)) throw new Error(`supervisor exited; see ${join(devStateDir, 'logs', 'supervisor.log')}`);
+      return existsSync(envFile);
+    },
+    node === 'real' ? 900_000 : 300_000,
+    100,
+  );
   report(`platform up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   return JSON.parse(readFileSync(envFile, 'utf8')) as PlatformEnv;
 }

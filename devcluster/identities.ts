@@ -94,7 +94,10 @@ export async function mintServiceAccountIdentities(
     const kubeconfig = join(dir, `${account}.kubeconfig`);
     tokenFiles.set(account, tokenFile);
     kubeconfigs.set(account, kubeconfig);
-    writePrivate(kubeconfig, JSON.stringify(serviceAccountKubeconfig(cluster.server, caData, account, tokenFile), null, 2));
+    writePrivate(
+      kubeconfig,
+      JSON.stringify(serviceAccountKubeconfig(cluster.server, caData, account, tokenFile), null, 2),
+    );
   }
 
   const refresh = async (): Promise<void> => {
@@ -111,12 +114,18 @@ export async function mintServiceAccountIdentities(
   };
   await refresh();
 
-  const timer = setInterval(() => {
-    refresh().catch((err: unknown) => process.stderr.write(`service account token refresh failed: ${String(err)}\n`));
-  }, (expirationSeconds * 1000) / 2);
+  const timer = setInterval(
+    () => {
+      refresh().catch((err: unknown) => process.stderr.write(`service account token refresh failed: ${String(err)}\n`));
+    },
+    (expirationSeconds * 1000) / 2,
+  );
   timer.unref();
   return { kubeconfigs, refresh, stop: () => clearInterval(timer) };
 }
 
 /** Every ServiceAccount of the control plane: the engine's and each function's. */
-export const CONTROL_PLANE_ACCOUNTS: readonly string[] = [ENGINE_SERVICE_ACCOUNT, ...FUNCTION_NAMES.map(functionServiceAccount)];
+export const CONTROL_PLANE_ACCOUNTS: readonly string[] = [
+  ENGINE_SERVICE_ACCOUNT,
+  ...FUNCTION_NAMES.map(functionServiceAccount),
+];

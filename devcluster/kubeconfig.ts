@@ -19,7 +19,9 @@ export function writeKubeconfig(
     kind: 'Config',
     clusters: [{ name: 'c2d-dev', cluster: { server: opts.server, 'certificate-authority-data': b64(opts.caFile) } }],
     users: [{ name: opts.user, user }],
-    contexts: [{ name: opts.user, context: { cluster: 'c2d-dev', user: opts.user, namespace: opts.namespace ?? 'default' } }],
+    contexts: [
+      { name: opts.user, context: { cluster: 'c2d-dev', user: opts.user, namespace: opts.namespace ?? 'default' } },
+    ],
     'current-context': opts.user,
   };
   writeFileSync(path, JSON.stringify(config, null, 2), { mode: 0o600 });

@@ -4,7 +4,13 @@ import { fileURLToPath } from 'node:url';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { Wallet } from 'ethers';
 import { loadKubeConfig } from '../lib/kube/client.ts';
-import { applyAccessManifests, CONTROL_PLANE_ACCOUNTS, ENGINE_SERVICE_ACCOUNT, mintServiceAccountIdentities, type ServiceAccountIdentities } from './identities.ts';
+import {
+  applyAccessManifests,
+  CONTROL_PLANE_ACCOUNTS,
+  ENGINE_SERVICE_ACCOUNT,
+  mintServiceAccountIdentities,
+  type ServiceAccountIdentities,
+} from './identities.ts';
 import { ENVIRONMENTS_CONFIGMAP, environmentsToConfigMapData, type Environment } from '../lib/job/environments.ts';
 import { resultsStoreEnv } from '../lib/job/results-store-config.ts';
 import type { PlatformEnv } from './platform-env.ts';
@@ -82,7 +88,10 @@ async function upsert(create: () => Promise<unknown>, replace: () => Promise<unk
 /** The cluster objects the engine and functions read: compute environments, and the results store's credentials. */
 export async function writeLocalConfig(kc: KubeConfig, env: PlatformEnv, environment: Environment): Promise<void> {
   const core = kc.makeApiClient(CoreV1Api);
-  const cm = { metadata: { name: ENVIRONMENTS_CONFIGMAP, namespace: env.namespaces.system }, data: environmentsToConfigMapData([environment]) };
+  const cm = {
+    metadata: { name: ENVIRONMENTS_CONFIGMAP, namespace: env.namespaces.system },
+    data: environmentsToConfigMapData([environment]),
+  };
   await upsert(
     () => core.createNamespacedConfigMap({ namespace: env.namespaces.system, body: cm }),
     () => core.replaceNamespacedConfigMap({ name: ENVIRONMENTS_CONFIGMAP, namespace: env.namespaces.system, body: cm }),
@@ -114,7 +123,10 @@ export async function startLocalStack(env: PlatformEnv, opts: LocalStackOptions 
     if (identitiesDir) rmSync(identitiesDir, { recursive: true, force: true });
   };
   const base = {
-    PATH: process.env.PATH, HOME: process.env.HOME, JOBS_NAMESPACE: env.namespaces.jobs, SYSTEM_NAMESPACE: env.namespaces.system,
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    JOBS_NAMESPACE: env.namespaces.jobs,
+    SYSTEM_NAMESPACE: env.namespaces.system,
     PRIVATE_FILE_HOSTS_ALLOWED: opts.privateFileHosts ?? '127.0.0.0/8',
   };
   try {
@@ -132,23 +144,46 @@ export async function startLocalStack(env: PlatformEnv, opts: LocalStackOptions 
       const metricsPort = await freePort();
       engineMetricsUrl = `http://127.0.0.1:${metricsPort}`;
       const entry = opts.engineEntry ?? join(projectRoot, 'engine/main.ts');
-      processes.push(startProcess('engine', process.execPath, entry.endsWith('.js') ? [entry] : ['--import', 'tsx', entry], {
-        logFile: join(logDir, 'engine.log'), cwd: projectRoot,
-        env: { ...base, NODE_OPTIONS: ENGINE_NODE_OPTIONS, KUBECONFIG: engineKubeconfig, ...resultsStoreEnv(env.s3), ENVIRONMENTS_NAMESPACE: env.namespaces.system, LEASE_NAMESPACE: env.namespaces.system, METRICS_PORT: String(metricsPort), METRICS_HOST: '127.0.0.1', POD_NAME: `engine-local-${process.pid}` },
-      }));
+      processes.push(
+        startProcess('engine', process.execPath, entry.endsWith('.js') ? [entry] : ['--import', 'tsx', entry], {
+          logFile: join(logDir, 'engine.log'),
+          cwd: projectRoot,
+          env: {
+            ...base,
+            NODE_OPTIONS: ENGINE_NODE_OPTIONS,
+            KUBECONFIG: engineKubeconfig,
+            ...resultsStoreEnv(env.s3),
+            ENVIRONMENTS_NAMESPACE: env.namespaces.system,
+            LEASE_NAMESPACE: env.namespaces.system,
+            METRICS_PORT: String(metricsPort),
+            METRICS_HOST: '127.0.0.1',
+            POD_NAME: `engine-local-${process.pid}`,
+          },
+        }),
+      );
     }
     const port = opts.gatewayPort ?? (await freePort());
     const providerUrl = `http://127.0.0.1:${port}`;
-    processes.push(startProcess('gateway', process.execPath, ['--import', 'tsx', join(projectRoot, 'functions/gateway.ts')], {
-      logFile: join(logDir, 'gateway.log'), cwd: projectRoot,
-      env: {
-        ...base, ...(identities ? { FUNCTION_KUBECONFIG_DIR: identitiesDir } : { KUBECONFIG: env.kubeconfig }),
-        ...resultsStoreEnv(env.s3), PORT: String(port), PROVIDER_URL: providerUrl, RPC_URL: env.rpcUrl, CHAIN_ID: String(env.chainId),
-        ERC721_FACTORY_ADDRESS: env.ocean.ERC721Factory,
-        PROVIDER_KEY: env.keys.provider, PROVIDER_ADDRESS: provider.address, PROVIDER_PUBLIC_KEY: provider.signingKey.publicKey,
-        ...opts.functionSettings,
-      },
-    }));
+    processes.push(
+      startProcess('gateway', process.execPath, ['--import', 'tsx', join(projectRoot, 'functions/gateway.ts')], {
+        logFile: join(logDir, 'gateway.log'),
+        cwd: projectRoot,
+        env: {
+          ...base,
+          ...(identities ? { FUNCTION_KUBECONFIG_DIR: identitiesDir } : { KUBECONFIG: env.kubeconfig }),
+          ...resultsStoreEnv(env.s3),
+          PORT: String(port),
+          PROVIDER_URL: providerUrl,
+          RPC_URL: env.rpcUrl,
+          CHAIN_ID: String(env.chainId),
+          ERC721_FACTORY_ADDRESS: env.ocean.ERC721Factory,
+          PROVIDER_KEY: env.keys.provider,
+          PROVIDER_ADDRESS: provider.address,
+          PROVIDER_PUBLIC_KEY: provider.signingKey.publicKey,
+          ...opts.functionSettings,
+        },
+      }),
+    );
     const exitedEarly = processes.map(async (p) => {
       const code = await p.exited;
       throw new Error(`${p.name} exited (${code}) during start-up; see ${p.logFile}`);
@@ -157,7 +192,14 @@ export async function startLocalStack(env: PlatformEnv, opts: LocalStackOptions 
     await Promise.race([
       Promise.all([
         waitFor('the gateway', async (signal) => (await fetch(`${providerUrl}/`, { signal })).ok, 60_000, 100),
-        engineMetricsUrl ? waitFor('the engine', async (signal) => (await fetch(`${engineMetricsUrl}/healthz`, { signal })).ok, 60_000, 100) : Promise.resolve(),
+        engineMetricsUrl
+          ? waitFor(
+              'the engine',
+              async (signal) => (await fetch(`${engineMetricsUrl}/healthz`, { signal })).ok,
+              60_000,
+              100,
+            )
+          : Promise.resolve(),
       ]),
       ...exitedEarly,
     ]);

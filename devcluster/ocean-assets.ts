@@ -349,7 +349,12 @@ export async function publishAsset(o: PublishOptions): Promise<PublishedAsset> {
     return { chainId: Number(chainId), nftAddress: getAddress(nftAddress), datatokens, createTxHash: receipt.hash };
   });
 
-  const published = await setAssetDdo({ ...o, chainId: created.chainId, nftAddress: created.nftAddress, datatokenAddresses: created.datatokens });
+  const published = await setAssetDdo({
+    ...o,
+    chainId: created.chainId,
+    nftAddress: created.nftAddress,
+    datatokenAddresses: created.datatokens,
+  });
   return { ...published, createTxHash: created.createTxHash };
 }
 
@@ -368,7 +373,10 @@ export type SetDdoOptions = Omit<PublishOptions, 'ocean' | 'mintTo' | 'mintAmoun
 export async function setAssetDdo(o: SetDdoOptions): Promise<Omit<PublishedAsset, 'createTxHash'>> {
   const nftAddress = getAddress(o.nftAddress);
   const chainId =
-    o.chainId ?? (await withWallet(o.rpcUrl, o.publisherKey, async (publisher) => Number((await publisher.provider!.getNetwork()).chainId)));
+    o.chainId ??
+    (await withWallet(o.rpcUrl, o.publisherKey, async (publisher) =>
+      Number((await publisher.provider!.getNetwork()).chainId),
+    ));
   const ddo: Ddo = structuredClone(o.ddo);
   ddo.id = assetDid(nftAddress, chainId);
   ddo.chainId = chainId;
@@ -378,7 +386,11 @@ export async function setAssetDdo(o: SetDdoOptions): Promise<Omit<PublishedAsset
     if (!datatoken) throw new Error(`no datatoken for service ${service.id}`);
     if (!Array.isArray(service.files)) throw new Error(`service ${service.id}: files must be the plain list`);
     service.datatokenAddress = getAddress(datatoken);
-    const filesObject: OceanFilesObject = { nftAddress, datatokenAddress: service.datatokenAddress, files: service.files };
+    const filesObject: OceanFilesObject = {
+      nftAddress,
+      datatokenAddress: service.datatokenAddress,
+      files: service.files,
+    };
     service.files = o.encryptFilesTo
       ? eciesEncryptHex(o.encryptFilesTo, toUtf8Bytes(JSON.stringify(filesObject)))
       : filesObject;
@@ -430,7 +442,16 @@ async function deployInitialized(
  */
 export function deployNftOutsideFactory(o: OutsideFactoryOptions): Promise<string> {
   const factory = o.ocean.ERC721Factory ?? ZeroAddress;
-  return deployInitialized(o, 'ERC721Template', (deployer) => [deployer, 'Look-alike NFT', 'FAKE-NFT', factory, ZeroAddress, ZeroAddress, '', true]);
+  return deployInitialized(o, 'ERC721Template', (deployer) => [
+    deployer,
+    'Look-alike NFT',
+    'FAKE-NFT',
+    factory,
+    ZeroAddress,
+    ZeroAddress,
+    '',
+    true,
+  ]);
 }
 
 /**
@@ -445,7 +466,13 @@ export function deployDatatokenOutsideFactory(
   return deployInitialized(
     o,
     'ERC20Template',
-    (deployer) => [['Look-alike DT', 'FAKE-DT'], [deployer, deployer, ZeroAddress, ZeroAddress], [o.nftAddress, router], [parseUnits('1000000', 18), 0n], []],
+    (deployer) => [
+      ['Look-alike DT', 'FAKE-DT'],
+      [deployer, deployer, ZeroAddress, ZeroAddress],
+      [o.nftAddress, router],
+      [parseUnits('1000000', 18), 0n],
+      [],
+    ],
     async (dt) => {
       if (o.mintTo) await call(dt, 'mint', o.mintTo, parseUnits(o.mintAmount ?? '10', 18));
     },

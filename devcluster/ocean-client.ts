@@ -8,4 +8,6 @@ import type { Provider } from '../node_modules/@oceanprotocol/lib/dist/types/ser
  */
 const require = createRequire(import.meta.url);
 export const ProviderInstance = (require('@oceanprotocol/lib') as { ProviderInstance: Provider }).ProviderInstance;
-export const ethers5 = createRequire(require.resolve('@oceanprotocol/lib'))('ethers') as typeof import('../node_modules/@oceanprotocol/lib/node_modules/ethers/lib/index.js');
+export const ethers5 = createRequire(require.resolve('@oceanprotocol/lib'))(
+  'ethers',
+) as typeof import('../node_modules/@oceanprotocol/lib/node_modules/ethers/lib/index.js');

@@ -52,11 +52,16 @@ const timed = async <T>(what: string, fn: () => Promise<T>, report: (m: string) 
  * a node (the bwrap local node, or with `node: 'real'` a kubelet with containerd, see real-node/), anvil with Ocean's
  * contracts, and MinIO. On failure, whatever was started is stopped again.
  */
-export async function startPlatform(stateDir: string, report: (m: string) => void = () => undefined, opts: { node?: NodeKind } = {}): Promise<Platform> {
+export async function startPlatform(
+  stateDir: string,
+  report: (m: string) => void = () => undefined,
+  opts: { node?: NodeKind } = {},
+): Promise<Platform> {
   const nodeKind = opts.node ?? 'local';
   const bins = binaryPaths();
   const missing = missingBinaries(bins);
-  if (missing.length) throw new Error(`dev cluster binaries not built: ${missing.join(', ')} (run devcluster/build-binaries.sh)`);
+  if (missing.length)
+    throw new Error(`dev cluster binaries not built: ${missing.join(', ')} (run devcluster/build-binaries.sh)`);
   mkdirSync(join(stateDir, 'logs'), { recursive: true });
   const processes: ManagedProcess[] = [];
   let chain: ChainHandle | undefined;
@@ -73,10 +78,14 @@ export async function startPlatform(stateDir: string, report: (m: string) => voi
   try {
     const certs = ensureClusterCerts(join(stateDir, 'pki'), NODE_NAME);
     const keys = devKeys();
-    const chainReady = timed('chain', async () => {
-      chain = await startChain({ stateDir });
-      return { chain, ocean: await deployOcean(chain.rpcUrl, keys.deployer) };
-    }, report);
+    const chainReady = timed(
+      'chain',
+      async () => {
+        chain = await startChain({ stateDir });
+        return { chain, ocean: await deployOcean(chain.rpcUrl, keys.deployer) };
+      },
+      report,
+    );
     const storeReady = timed('object store', () => startObjectStore({ binary: bins.minio, stateDir }), report);
     pending = [chainReady, storeReady.then((s) => void processes.push(s.process))];
     // Failures surface through Promise.all below; this only keeps a rejection from going unhandled meanwhile.
@@ -88,17 +97,27 @@ export async function startPlatform(stateDir: string, report: (m: string) => voi
     const core = admin.makeApiClient(CoreV1Api);
     if (nodeKind === 'real') {
       const logDir = join(stateDir, 'logs');
-      realNode = await timed('real node processes', () => startRealNode({ nodeName: NODE_NAME, stateDir, logDir, certs, server: cp.server, admin, report }), report);
-      await timed('namespaces and CRDs', async () => {
-        await createNamespaces(admin, NAMESPACES);
-        await installCrds(admin, bins.crdDir);
-      }, report);
+      realNode = await timed(
+        'real node processes',
+        () => startRealNode({ nodeName: NODE_NAME, stateDir, logDir, certs, server: cp.server, admin, report }),
+        report,
+      );
+      await timed(
+        'namespaces and CRDs',
+        async () => {
+          await createNamespaces(admin, NAMESPACES);
+          await installCrds(admin, bins.crdDir);
+        },
+        report,
+      );
       const node = realNode;
       await Promise.race([
         waitFor(`node ${NODE_NAME} Ready`, async () => nodeReady(core), 120_000, 100),
         ...node.processes.map(async (p) => {
           const code = await p.exited;
-          throw new Error(`${p.name} exited (${code}) while the node started; the end of ${p.logFile}:\n${lastLines(p.logFile, 8)}`);
+          throw new Error(
+            `${p.name} exited (${code}) while the node started; the end of ${p.logFile}:\n${lastLines(p.logFile, 8)}`,
+          );
         }),
       ]);
       // The condition's own time (1 s resolution): the wait above also covered the namespaces and CRDs.
@@ -107,36 +126,79 @@ export async function startPlatform(stateDir: string, report: (m: string) => voi
       report(`real node Ready ${Math.max(0, readyAt - node.kubeletStartedAt)} ms after kubelet started`);
       const [{ chain: ch, ocean }, store] = await Promise.all([chainReady, storeReady]);
       const env: PlatformEnv = {
-        stateDir, kubeconfig: cp.adminKubeconfig, namespaces: NAMESPACES, rpcUrl: ch.rpcUrl, chainId: ch.chainId, keys, ocean, s3: store.s3, kn: bins.kn,
+        stateDir,
+        kubeconfig: cp.adminKubeconfig,
+        namespaces: NAMESPACES,
+        rpcUrl: ch.rpcUrl,
+        chainId: ch.chainId,
+        keys,
+        ocean,
+        s3: store.s3,
+        kn: bins.kn,
       };
       return { env, stop, realNode };
     }
     const nodeKubeconfig = join(stateDir, 'node.kubeconfig');
-    writeKubeconfig(nodeKubeconfig, { server: cp.server, caFile: certs.ca.cert, user: `system:node:${NODE_NAME}`, client: certs.node });
+    writeKubeconfig(nodeKubeconfig, {
+      server: cp.server,
+      caFile: certs.ca.cert,
+      user: `system:node:${NODE_NAME}`,
+      client: certs.node,
+    });
     const binderKubeconfig = join(stateDir, 'binder.kubeconfig');
-    writeKubeconfig(binderKubeconfig, { server: cp.server, caFile: certs.ca.cert, user: 'c2d:local-binder', client: certs.binder });
+    writeKubeconfig(binderKubeconfig, {
+      server: cp.server,
+      caFile: certs.ca.cert,
+      user: 'c2d:local-binder',
+      client: certs.binder,
+    });
     await grantLocalBinder(admin, 'c2d:local-binder');
 
     const kubeletPort = await freePort();
-    const node = startProcess('local-node', process.execPath, ['--import', 'tsx', join(projectRoot, 'devcluster/node/main.ts')], {
-      logFile: join(stateDir, 'logs', 'local-node.log'),
-      cwd: projectRoot,
-      env: {
-        PATH: process.env.PATH, KUBECONFIG: nodeKubeconfig, BINDER_KUBECONFIG: binderKubeconfig, NODE_NAME, NODE_ROOT: join(stateDir, 'node'),
-        KUBELET_PORT: String(kubeletPort), NODE_CERT: certs.nodeServing.cert, NODE_KEY: certs.nodeServing.key, CLUSTER_CA: certs.ca.cert, PROJECT_ROOT: projectRoot,
-        NODE_CGROUP: nodeCgroup,
+    const node = startProcess(
+      'local-node',
+      process.execPath,
+      ['--import', 'tsx', join(projectRoot, 'devcluster/node/main.ts')],
+      {
+        logFile: join(stateDir, 'logs', 'local-node.log'),
+        cwd: projectRoot,
+        env: {
+          PATH: process.env.PATH,
+          KUBECONFIG: nodeKubeconfig,
+          BINDER_KUBECONFIG: binderKubeconfig,
+          NODE_NAME,
+          NODE_ROOT: join(stateDir, 'node'),
+          KUBELET_PORT: String(kubeletPort),
+          NODE_CERT: certs.nodeServing.cert,
+          NODE_KEY: certs.nodeServing.key,
+          CLUSTER_CA: certs.ca.cert,
+          PROJECT_ROOT: projectRoot,
+          NODE_CGROUP: nodeCgroup,
+        },
       },
-    });
+    );
     processes.push(node);
-    await timed('namespaces and CRDs', async () => {
-      await createNamespaces(admin, NAMESPACES);
-      await installCrds(admin, bins.crdDir);
-    }, report);
+    await timed(
+      'namespaces and CRDs',
+      async () => {
+        await createNamespaces(admin, NAMESPACES);
+        await installCrds(admin, bins.crdDir);
+      },
+      report,
+    );
     await timed('local node', () => waitFor('local node Ready', async () => nodeReady(core), 60_000, 100), report);
 
     const [{ chain: ch, ocean }, store] = await Promise.all([chainReady, storeReady]);
     const env: PlatformEnv = {
-      stateDir, kubeconfig: cp.adminKubeconfig, namespaces: NAMESPACES, rpcUrl: ch.rpcUrl, chainId: ch.chainId, keys, ocean, s3: store.s3, kn: bins.kn,
+      stateDir,
+      kubeconfig: cp.adminKubeconfig,
+      namespaces: NAMESPACES,
+      rpcUrl: ch.rpcUrl,
+      chainId: ch.chainId,
+      keys,
+      ocean,
+      s3: store.s3,
+      kn: bins.kn,
     };
     return { env, stop };
   } catch (err) {

@@ -37,7 +37,12 @@ export function startProcess(
  * SIGTERM, then SIGKILL after `graceMs`, then at most `killWaitMs` more for the exit to be reported: a process stuck
  * in the kernel fails the stop with its name instead of hanging whoever stops it.
  */
-export async function stopChild(child: ChildProcess, name: string, graceMs = 10_000, killWaitMs = 10_000): Promise<void> {
+export async function stopChild(
+  child: ChildProcess,
+  name: string,
+  graceMs = 10_000,
+  killWaitMs = 10_000,
+): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.kill('SIGTERM');
@@ -95,11 +100,14 @@ export async function withinDeadline<T>(work: (signal: AbortSignal) => Promise<T
   const controller = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      const err = new Error('attempt cut at the deadline');
-      controller.abort(err);
-      reject(err);
-    }, Math.max(0, deadline - Date.now()));
+    timer = setTimeout(
+      () => {
+        const err = new Error('attempt cut at the deadline');
+        controller.abort(err);
+        reject(err);
+      },
+      Math.max(0, deadline - Date.now()),
+    );
   });
   try {
     return await Promise.race([work(controller.signal), expired]);

@@ -9,14 +9,22 @@ import {
   type Watch,
 } from '@kubernetes/client-node';
 import type { Logger } from '../lib/http/log.ts';
-import { ENVIRONMENTS_CONFIGMAP, environmentsFromConfigMap, findEnvironment, type Environment } from '../lib/job/environments.ts';
+import {
+  ENVIRONMENTS_CONFIGMAP,
+  environmentsFromConfigMap,
+  findEnvironment,
+  type Environment,
+} from '../lib/job/environments.ts';
 import { watchRestartDelayMs } from '../lib/kube/watch-restart.ts';
 import { ALL_JOB_OBJECTS_SELECTOR, LABELS, jobIdFromName, jobSelector } from '../lib/job/names.ts';
 import { JobIndex, roomMadeIn, type IndexChange } from './job-index.ts';
 
 /** The calls the view makes: a list per kind of object, and watches (client-node's Watch in production). */
 export interface ClusterViewApi {
-  core: Pick<CoreV1Api, 'listNamespacedConfigMap' | 'listNamespacedPod' | 'listNamespacedPersistentVolumeClaim' | 'listNamespacedSecret'>;
+  core: Pick<
+    CoreV1Api,
+    'listNamespacedConfigMap' | 'listNamespacedPod' | 'listNamespacedPersistentVolumeClaim' | 'listNamespacedSecret'
+  >;
   watch: Pick<Watch, 'watch'>;
 }
 
@@ -47,19 +55,53 @@ export class ClusterView {
   private environmentsList: Environment[] = [];
   private stopped = false;
 
-  constructor(api: ClusterViewApi, private readonly opts: ClusterViewOptions) {
+  constructor(
+    api: ClusterViewApi,
+    private readonly opts: ClusterViewOptions,
+  ) {
     const { core } = api;
     // ListWatch declares client-node's Watch class but only ever calls its watch().
     const watch = api.watch as Watch;
     const ns = opts.namespace;
     const byJob = ALL_JOB_OBJECTS_SELECTOR;
-    this.configMaps = new ListWatch(`/api/v1/namespaces/${ns}/configmaps`, watch, () => core.listNamespacedConfigMap({ namespace: ns, labelSelector: jobSelector('workflow') }), false, jobSelector('workflow'));
-    this.pods = new ListWatch(`/api/v1/namespaces/${ns}/pods`, watch, () => core.listNamespacedPod({ namespace: ns, labelSelector: byJob }), false, byJob);
-    this.pvcs = new ListWatch(`/api/v1/namespaces/${ns}/persistentvolumeclaims`, watch, () => core.listNamespacedPersistentVolumeClaim({ namespace: ns, labelSelector: jobSelector('data') }), false, jobSelector('data'));
-    this.secrets = new ListWatch(`/api/v1/namespaces/${ns}/secrets`, watch, () => core.listNamespacedSecret({ namespace: ns, labelSelector: jobSelector('secret') }), false, jobSelector('secret'));
+    this.configMaps = new ListWatch(
+      `/api/v1/namespaces/${ns}/configmaps`,
+      watch,
+      () => core.listNamespacedConfigMap({ namespace: ns, labelSelector: jobSelector('workflow') }),
+      false,
+      jobSelector('workflow'),
+    );
+    this.pods = new ListWatch(
+      `/api/v1/namespaces/${ns}/pods`,
+      watch,
+      () => core.listNamespacedPod({ namespace: ns, labelSelector: byJob }),
+      false,
+      byJob,
+    );
+    this.pvcs = new ListWatch(
+      `/api/v1/namespaces/${ns}/persistentvolumeclaims`,
+      watch,
+      () => core.listNamespacedPersistentVolumeClaim({ namespace: ns, labelSelector: jobSelector('data') }),
+      false,
+      jobSelector('data'),
+    );
+    this.secrets = new ListWatch(
+      `/api/v1/namespaces/${ns}/secrets`,
+      watch,
+      () => core.listNamespacedSecret({ namespace: ns, labelSelector: jobSelector('secret') }),
+      false,
+      jobSelector('secret'),
+    );
     const envNs = opts.environmentsNamespace;
     const envField = `metadata.name=${ENVIRONMENTS_CONFIGMAP}`;
-    this.environmentsInformer = new ListWatch(`/api/v1/namespaces/${envNs}/configmaps`, watch, () => core.listNamespacedConfigMap({ namespace: envNs, fieldSelector: envField }), false, undefined, envField);
+    this.environmentsInformer = new ListWatch(
+      `/api/v1/namespaces/${envNs}/configmaps`,
+      watch,
+      () => core.listNamespacedConfigMap({ namespace: envNs, fieldSelector: envField }),
+      false,
+      undefined,
+      envField,
+    );
 
     const jobOf = (obj: KubernetesObject): string | undefined => {
       const jobId = obj.metadata?.labels?.[LABELS.jobId] ?? jobIdFromName(obj.metadata?.name ?? '');
@@ -131,7 +173,12 @@ export class ClusterView {
       if (this.stopped) return;
       attempt += 1;
       const delay = watchRestartDelayMs(attempt);
-      this.opts.log.warn('watch failed; restarting', { informer: name, attempt, delayMs: delay, error: (err as Error)?.message ?? String(err) });
+      this.opts.log.warn('watch failed; restarting', {
+        informer: name,
+        attempt,
+        delayMs: delay,
+        error: (err as Error)?.message ?? String(err),
+      });
       setTimeout(() => {
         if (!this.stopped) informer.start().catch(restart);
       }, delay).unref();
@@ -144,7 +191,9 @@ export class ClusterView {
     try {
       this.environmentsList = cm ? environmentsFromConfigMap(cm) : [];
     } catch (err) {
-      this.opts.log.error('environments ConfigMap is invalid; keeping the previous list', { error: (err as Error).message });
+      this.opts.log.error('environments ConfigMap is invalid; keeping the previous list', {
+        error: (err as Error).message,
+      });
     }
   }
 
@@ -162,6 +211,8 @@ export class ClusterView {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    await Promise.all([this.configMaps, this.pods, this.pvcs, this.secrets, this.environmentsInformer].map((i) => i.stop()));
+    await Promise.all(
+      [this.configMaps, this.pods, this.pvcs, this.secrets, this.environmentsInformer].map((i) => i.stop()),
+    );
   }
 }

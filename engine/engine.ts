@@ -40,7 +40,11 @@ export class Engine {
       maxBackoffMs: 30_000,
       onError: (jobId, err, attempt) => {
         this.metrics.reconcileErrors.inc();
-        opts.log.warn('reconcile failed; will retry', { jobId, attempt, error: (err as Error)?.message ?? String(err) });
+        opts.log.warn('reconcile failed; will retry', {
+          jobId,
+          attempt,
+          error: (err as Error)?.message ?? String(err),
+        });
       },
     });
     // Events that arrive before the first full list are dropped: start() looks at every job once listed.

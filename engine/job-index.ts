@@ -67,7 +67,8 @@ function read(cm: V1ConfigMap): JobConfigMap | undefined {
 function isNewer(candidate: V1ConfigMap, than: V1ConfigMap): boolean {
   const a = Number(candidate.metadata?.resourceVersion);
   const b = Number(than.metadata?.resourceVersion);
-  if (!Number.isFinite(a) || !Number.isFinite(b)) return candidate.metadata?.resourceVersion !== than.metadata?.resourceVersion;
+  if (!Number.isFinite(a) || !Number.isFinite(b))
+    return candidate.metadata?.resourceVersion !== than.metadata?.resourceVersion;
   return a > b;
 }
 
@@ -153,7 +154,11 @@ export class JobIndex {
     }
     this.entries.set(jobId, entry);
     this.place(jobId, entry);
-    return { jobId, ...(previous?.place ? { before: previous.place } : {}), ...(entry.place ? { after: entry.place } : {}) };
+    return {
+      jobId,
+      ...(previous?.place ? { before: previous.place } : {}),
+      ...(entry.place ? { after: entry.place } : {}),
+    };
   }
 
   private place(jobId: string, entry: Entry): void {
@@ -190,7 +195,10 @@ export class JobIndex {
   }
 
   /** How many queued entries sort before `key`. */
-  private lowerBound(queue: ReadonlyArray<{ created: number; jobId: string }>, key: { created: number; jobId: string }): number {
+  private lowerBound(
+    queue: ReadonlyArray<{ created: number; jobId: string }>,
+    key: { created: number; jobId: string },
+  ): number {
     let lo = 0;
     let hi = queue.length;
     while (lo < hi) {

@@ -17,7 +17,9 @@ export function apiMessage(err: unknown): string {
     }
   }
   const message = (parsed as { message?: unknown } | undefined)?.message;
-  return typeof message === 'string' ? message.slice(0, 512) : (err as Error)?.message?.slice(0, 512) ?? 'unknown error';
+  return typeof message === 'string'
+    ? message.slice(0, 512)
+    : ((err as Error)?.message?.slice(0, 512) ?? 'unknown error');
 }
 
 /** Runs a create; an object that already exists (409) is what was wanted. */

@@ -3,7 +3,10 @@ import { errorText, type Logger } from '../lib/http/log.ts';
 import { kubeStatus } from '../lib/kube/errors.ts';
 
 /** The calls the elector makes: one Lease, read, created, and replaced guarded by its resourceVersion. */
-export type LeaseApi = Pick<CoordinationV1Api, 'readNamespacedLease' | 'createNamespacedLease' | 'replaceNamespacedLease'>;
+export type LeaseApi = Pick<
+  CoordinationV1Api,
+  'readNamespacedLease' | 'createNamespacedLease' | 'replaceNamespacedLease'
+>;
 
 /**
  * Lease-based leader election: of the engine replicas, the one holding the Lease works; the others wait to take it
@@ -107,7 +110,16 @@ export class LeaderElector {
       try {
         await api.createNamespacedLease({
           namespace,
-          body: { metadata: { name, namespace }, spec: { holderIdentity: identity, leaseDurationSeconds, acquireTime: now, renewTime: now, leaseTransitions: 0 } },
+          body: {
+            metadata: { name, namespace },
+            spec: {
+              holderIdentity: identity,
+              leaseDurationSeconds,
+              acquireTime: now,
+              renewTime: now,
+              leaseTransitions: 0,
+            },
+          },
         });
         return true;
       } catch (createErr) {
@@ -119,7 +131,8 @@ export class LeaderElector {
     const holder = spec.holderIdentity;
     const version = lease.metadata?.resourceVersion ?? '';
     if (this.observed?.version !== version) this.observed = { version, at: this.clock() };
-    const expired = !holder || this.clock() - this.observed.at > (spec.leaseDurationSeconds ?? leaseDurationSeconds) * 1000;
+    const expired =
+      !holder || this.clock() - this.observed.at > (spec.leaseDurationSeconds ?? leaseDurationSeconds) * 1000;
     if (holder !== identity && !expired) return false;
     lease.spec = {
       ...spec,

@@ -95,7 +95,9 @@ const server = createServer((req, res) => {
   }
 });
 // In a pod the probes reach it on the pod IP; a local run sets METRICS_HOST=127.0.0.1.
-server.listen(env.int('METRICS_PORT', 9090, { max: 65535 }), env.string('METRICS_HOST', '0.0.0.0'), () => log.info('metrics listening', { address: server.address() }));
+server.listen(env.int('METRICS_PORT', 9090, { max: 65535 }), env.string('METRICS_HOST', '0.0.0.0'), () =>
+  log.info('metrics listening', { address: server.address() }),
+);
 
 leader.run(
   () => {

@@ -54,7 +54,8 @@ export class EngineMetrics {
       registers: [this.registry],
       collect() {
         this.reset();
-        for (const [code, count] of [...jobsByStatus()].sort((a, b) => a[0] - b[0])) this.set({ status: String(code) }, count);
+        for (const [code, count] of [...jobsByStatus()].sort((a, b) => a[0] - b[0]))
+          this.set({ status: String(code) }, count);
       },
     });
     new Gauge({

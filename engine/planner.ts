@@ -90,7 +90,8 @@ export interface JobEvent {
   message: string;
 }
 
-type WaitReason = 'queued' | 'environmentUnknown' | 'secretPending' | 'podDeleting' | 'podRunning' | 'expiry' | 'retention';
+type WaitReason =
+  'queued' | 'environmentUnknown' | 'secretPending' | 'podDeleting' | 'podRunning' | 'expiry' | 'retention';
 
 export type Action =
   | { kind: 'createPvc' }
@@ -108,10 +109,10 @@ export type Action =
 /** Whether the observation must carry the publish pod's stored results before planning. */
 export function needsPublishResults(o: Pick<Observed, 'status' | 'stopRequested' | 'pods'>): boolean {
   const pod = o.pods.publish;
-  if (isFinal(o.status.code) || o.stopRequested || stageOfCode(o.status.code) !== 'publish' || !pod || pod.deleting) return false;
+  if (isFinal(o.status.code) || o.stopRequested || stageOfCode(o.status.code) !== 'publish' || !pod || pod.deleting)
+    return false;
   return pod.phase === 'Succeeded' || isOverDiskLimit(pod);
 }
-
 
 /** Publish refused the outputs as over the job's disk limit (it still stored the logs and the manifest). */
 function isOverDiskLimit(pod: ObservedPod): boolean {
@@ -215,23 +216,40 @@ function finalize(o: Observed, termination: Termination, stages: JobStatus['stag
 }
 
 /** Move on to publishing, remembering how configure or the algorithm ended when that was not a success. */
-function startPublish(o: Observed, stages: JobStatus['stages'], outcome: Termination | undefined, extra: JobStatus['history'] = []): Action[] {
+function startPublish(
+  o: Observed,
+  stages: JobStatus['stages'],
+  outcome: Termination | undefined,
+  extra: JobStatus['history'] = [],
+): Action[] {
   const status = withCode(o.status, StatusCode.PublishingResults, o.now, {
     stages: { ...stages, publish: { startedAt: iso(o.now) } },
-    ...(outcome ? { outcome: stripUndefined({ ...outcome, message: outcome.message && truncateMessage(outcome.message) }) } : {}),
+    ...(outcome
+      ? { outcome: stripUndefined({ ...outcome, message: outcome.message && truncateMessage(outcome.message) }) }
+      : {}),
     history: extra,
   });
   const why = outcome ? ` after ${outcome.reason}${outcome.stage ? ` in ${outcome.stage}` : ''}` : '';
   return [
     ...createPodUnlessPresent(o, 'publish'),
-    record(status, { type: outcome ? 'Warning' : 'Normal', reason: 'PublishStarted', message: `Publishing results${why}` }),
+    record(status, {
+      type: outcome ? 'Warning' : 'Normal',
+      reason: 'PublishStarted',
+      message: `Publishing results${why}`,
+    }),
   ];
 }
 
 // ---- pods ----
 
 /** Container states that will not resolve by waiting: the pod can never run as specified. */
-const FATAL_WAITING_REASONS = new Set(['InvalidImageName', 'ErrImageNeverPull', 'CreateContainerConfigError', 'CreateContainerError', 'UnsupportedImage']);
+const FATAL_WAITING_REASONS = new Set([
+  'InvalidImageName',
+  'ErrImageNeverPull',
+  'CreateContainerConfigError',
+  'CreateContainerError',
+  'UnsupportedImage',
+]);
 
 /** A pod is created once per stage; one already there (from an interrupted pass) is the one to follow. */
 function createPodUnlessPresent(o: Observed, stage: Stage): Action[] {
@@ -239,7 +257,11 @@ function createPodUnlessPresent(o: Observed, stage: Stage): Action[] {
 }
 
 function isActive(pod: ObservedPod | undefined): pod is ObservedPod {
-  return pod !== undefined && !pod.deleting && (pod.phase === 'Pending' || pod.phase === 'Running' || pod.phase === 'Unknown');
+  return (
+    pod !== undefined &&
+    !pod.deleting &&
+    (pod.phase === 'Pending' || pod.phase === 'Running' || pod.phase === 'Unknown')
+  );
 }
 
 function deleteActivePods(o: Observed): Action[] {
@@ -247,7 +269,10 @@ function deleteActivePods(o: Observed): Action[] {
 }
 
 function deleteExistingPods(o: Observed): Action[] {
-  return STAGES.filter((s) => o.pods[s] !== undefined && !o.pods[s].deleting).map((stage) => ({ kind: 'deletePod', stage }));
+  return STAGES.filter((s) => o.pods[s] !== undefined && !o.pods[s].deleting).map((stage) => ({
+    kind: 'deletePod',
+    stage,
+  }));
 }
 
 function deadlinePassed(o: Observed, startedAt: string | undefined, seconds: number): { passed: boolean; at: Date } {
@@ -306,7 +331,11 @@ function planStop(o: Observed): Action[] {
   }
   return [
     ...deleteActivePods(o),
-    finalize(o, { reason: 'stopped', ...(phase === 'queued' ? {} : { stage: phase }), message: 'stopped at the owner\'s request' }, stages),
+    finalize(
+      o,
+      { reason: 'stopped', ...(phase === 'queued' ? {} : { stage: phase }), message: "stopped at the owner's request" },
+      stages,
+    ),
   ];
 }
 
@@ -316,7 +345,9 @@ function planQueued(o: Observed): Action[] {
   if (!o.secretExists) {
     const giveUpAt = addSeconds(o.workflow.dateCreated, o.settings.secretWaitSeconds);
     if (o.now.getTime() >= giveUpAt.getTime()) {
-      return [finalize(o, { reason: 'dataProvisioningFailed', message: 'the job\'s Secret never appeared' }, o.status.stages)];
+      return [
+        finalize(o, { reason: 'dataProvisioningFailed', message: "the job's Secret never appeared" }, o.status.stages),
+      ];
     }
     return [{ kind: 'wait', reason: 'secretPending', until: giveUpAt }];
   }
@@ -336,7 +367,13 @@ function startConfigure(o: Observed): Action[] {
     stages: { ...o.status.stages, configure: o.status.stages.configure ?? { startedAt: now } },
     history: started ? [{ code: StatusCode.JobStarted, text: statusText(StatusCode.JobStarted), at: now }] : [],
   });
-  actions.push(record(status, { type: 'Normal', reason: 'ConfigureStarted', message: 'Job started; provisioning data and algorithm' }));
+  actions.push(
+    record(status, {
+      type: 'Normal',
+      reason: 'ConfigureStarted',
+      message: 'Job started; provisioning data and algorithm',
+    }),
+  );
   return actions;
 }
 
@@ -353,7 +390,11 @@ function planConfigure(o: Observed): Action[] {
     ...startPublish(
       o,
       { ...o.status.stages, configure: endStage(o.status.stages.configure, o.now, { reason: 'DeadlineExceeded' }) },
-      { reason: 'timedOut', stage: 'configure', message: `configure did not finish within ${o.settings.configureDeadlineSeconds}s` },
+      {
+        reason: 'timedOut',
+        stage: 'configure',
+        message: `configure did not finish within ${o.settings.configureDeadlineSeconds}s`,
+      },
     ),
   ];
 
@@ -361,7 +402,11 @@ function planConfigure(o: Observed): Action[] {
     if (deadline.passed) return timedOut();
     const actions: Action[] = [];
     if (!o.pvcExists) actions.push({ kind: 'createPvc' });
-    return [...actions, { kind: 'createPod', stage: 'configure' }, { kind: 'wait', reason: 'podRunning', until: deadline.at }];
+    return [
+      ...actions,
+      { kind: 'createPod', stage: 'configure' },
+      { kind: 'wait', reason: 'podRunning', until: deadline.at },
+    ];
   }
   if (pod.deleting) return [{ kind: 'wait', reason: 'podDeleting' }];
   if (pod.phase === 'Succeeded') {
@@ -376,7 +421,11 @@ function planConfigure(o: Observed): Action[] {
     });
     return [
       ...createPodUnlessPresent(o, 'algorithm'),
-      record(status, { type: 'Normal', reason: 'AlgorithmStarted', message: 'Provisioning succeeded; running the algorithm' }),
+      record(status, {
+        type: 'Normal',
+        reason: 'AlgorithmStarted',
+        message: 'Provisioning succeeded; running the algorithm',
+      }),
     ];
   }
   if (pod.phase === 'Failed') {
@@ -387,29 +436,46 @@ function planConfigure(o: Observed): Action[] {
     const stages = { ...o.status.stages, configure: failedStageRecord(o, 'configure', pod) };
     return [
       { kind: 'deletePod', stage: 'configure' },
-      ...startPublish(o, stages, { reason: 'dataProvisioningFailed', stage: 'configure', message: `configure pod cannot start: ${pod.waitingReason}${pod.message ? `: ${pod.message}` : ''}` }),
+      ...startPublish(o, stages, {
+        reason: 'dataProvisioningFailed',
+        stage: 'configure',
+        message: `configure pod cannot start: ${pod.waitingReason}${pod.message ? `: ${pod.message}` : ''}`,
+      }),
     ];
   }
   if (deadline.passed) return timedOut();
   return [{ kind: 'wait', reason: 'podRunning', until: deadline.at }];
 }
 
-
 function configureOutcome(pod: ObservedPod): Termination {
   if (isDeadlineExceeded(pod)) return { reason: 'timedOut', stage: 'configure', message: describePod(pod) };
   if (pod.exitCode === CONFIGURE_EXIT.algorithmFailed) {
-    return { reason: 'algorithmProvisioningFailed', stage: 'configure', exitCode: pod.exitCode, message: 'the algorithm could not be provisioned (see the configuration log)' };
+    return {
+      reason: 'algorithmProvisioningFailed',
+      stage: 'configure',
+      exitCode: pod.exitCode,
+      message: 'the algorithm could not be provisioned (see the configuration log)',
+    };
   }
-  const message = pod.exitCode === CONFIGURE_EXIT.dataFailed ? 'a dataset could not be provisioned (see the configuration log)' : `configure failed: ${describePod(pod)}`;
+  const message =
+    pod.exitCode === CONFIGURE_EXIT.dataFailed
+      ? 'a dataset could not be provisioned (see the configuration log)'
+      : `configure failed: ${describePod(pod)}`;
   return stripUndefined({ reason: 'dataProvisioningFailed', stage: 'configure', exitCode: pod.exitCode, message });
 }
 
 function algorithmOutcome(pod: ObservedPod): Termination {
-  if (isDeadlineExceeded(pod)) return { reason: 'timedOut', stage: 'algorithm', message: 'the algorithm exceeded its maximum duration' };
+  if (isDeadlineExceeded(pod))
+    return { reason: 'timedOut', stage: 'algorithm', message: 'the algorithm exceeded its maximum duration' };
   if (pod.reason === 'Evicted' && /ephemeral|storage|disk/i.test(pod.message ?? '')) {
     return { reason: 'diskQuotaExceeded', stage: 'algorithm', message: describePod(pod) };
   }
-  return stripUndefined({ reason: 'algorithmFailed', stage: 'algorithm', exitCode: pod.exitCode, message: describePod(pod) || 'the algorithm pod failed' });
+  return stripUndefined({
+    reason: 'algorithmFailed',
+    stage: 'algorithm',
+    exitCode: pod.exitCode,
+    message: describePod(pod) || 'the algorithm pod failed',
+  });
 }
 
 function planAlgorithm(o: Observed): Action[] {
@@ -423,30 +489,56 @@ function planAlgorithm(o: Observed): Action[] {
     ...startPublish(
       o,
       { ...o.status.stages, algorithm: endStage(o.status.stages.algorithm, o.now, { reason: 'DeadlineExceeded' }) },
-      { reason: 'timedOut', stage: 'algorithm', message: `the algorithm did not finish within ${o.workflow.limits.maxDurationSeconds}s` },
+      {
+        reason: 'timedOut',
+        stage: 'algorithm',
+        message: `the algorithm did not finish within ${o.workflow.limits.maxDurationSeconds}s`,
+      },
     ),
   ];
 
   if (!pod) {
     if (deadline.passed) return timedOut();
-    return [...pre, { kind: 'createPod', stage: 'algorithm' }, { kind: 'wait', reason: 'podRunning', until: deadline.at }];
+    return [
+      ...pre,
+      { kind: 'createPod', stage: 'algorithm' },
+      { kind: 'wait', reason: 'podRunning', until: deadline.at },
+    ];
   }
   if (pod.deleting) return [...pre, { kind: 'wait', reason: 'podDeleting' }];
   if (pod.phase === 'Succeeded') {
-    return [...pre, ...startPublish(o, { ...o.status.stages, algorithm: endStage(o.status.stages.algorithm, o.now, { exitCode: pod.exitCode ?? 0 }) }, undefined)];
+    return [
+      ...pre,
+      ...startPublish(
+        o,
+        { ...o.status.stages, algorithm: endStage(o.status.stages.algorithm, o.now, { exitCode: pod.exitCode ?? 0 }) },
+        undefined,
+      ),
+    ];
   }
   if (pod.phase === 'Failed') {
-    return [...pre, ...startPublish(o, { ...o.status.stages, algorithm: failedStageRecord(o, 'algorithm', pod) }, algorithmOutcome(pod))];
+    return [
+      ...pre,
+      ...startPublish(
+        o,
+        { ...o.status.stages, algorithm: failedStageRecord(o, 'algorithm', pod) },
+        algorithmOutcome(pod),
+      ),
+    ];
   }
   if (pod.waitingReason && FATAL_WAITING_REASONS.has(pod.waitingReason)) {
     return [
       ...pre,
       { kind: 'deletePod', stage: 'algorithm' },
-      ...startPublish(o, { ...o.status.stages, algorithm: failedStageRecord(o, 'algorithm', pod) }, {
-        reason: 'algorithmFailed',
-        stage: 'algorithm',
-        message: `the algorithm's container cannot start: ${pod.waitingReason}${pod.message ? `: ${pod.message}` : ''}`,
-      }),
+      ...startPublish(
+        o,
+        { ...o.status.stages, algorithm: failedStageRecord(o, 'algorithm', pod) },
+        {
+          reason: 'algorithmFailed',
+          stage: 'algorithm',
+          message: `the algorithm's container cannot start: ${pod.waitingReason}${pod.message ? `: ${pod.message}` : ''}`,
+        },
+      ),
     ];
   }
   if (deadline.passed) return timedOut();
@@ -457,34 +549,55 @@ function planPublish(o: Observed): Action[] {
   const pre: Action[] = o.secretExists ? [{ kind: 'deleteSecret' }] : [];
   const pod = o.pods.publish;
   const deadline = deadlinePassed(o, o.status.stages.publish?.startedAt, o.settings.publishDeadlineSeconds);
-  const outcomeNote = o.status.outcome ? ` (after ${o.status.outcome.reason}${o.status.outcome.stage ? ` in ${o.status.outcome.stage}` : ''})` : '';
+  const outcomeNote = o.status.outcome
+    ? ` (after ${o.status.outcome.reason}${o.status.outcome.stage ? ` in ${o.status.outcome.stage}` : ''})`
+    : '';
   const timedOut = (): Action[] => [
     ...pre,
     ...(isActive(pod) ? [{ kind: 'deletePod', stage: 'publish' } as const] : []),
     finalize(
       o,
-      { reason: 'timedOut', stage: 'publish', message: `publishing did not finish within ${o.settings.publishDeadlineSeconds}s${outcomeNote}` },
+      {
+        reason: 'timedOut',
+        stage: 'publish',
+        message: `publishing did not finish within ${o.settings.publishDeadlineSeconds}s${outcomeNote}`,
+      },
       { ...o.status.stages, publish: endStage(o.status.stages.publish, o.now, { reason: 'DeadlineExceeded' }) },
     ),
   ];
   const uploadFailed = (p: ObservedPod, message: string): Action =>
     finalize(
       o,
-      stripUndefined({ reason: 'resultsUploadFailed' as const, stage: 'publish' as const, exitCode: p.exitCode, message: `${message}${outcomeNote}` }),
+      stripUndefined({
+        reason: 'resultsUploadFailed' as const,
+        stage: 'publish' as const,
+        exitCode: p.exitCode,
+        message: `${message}${outcomeNote}`,
+      }),
       { ...o.status.stages, publish: failedStageRecord(o, 'publish', p) },
     );
 
   if (!pod) {
     if (deadline.passed) return timedOut();
-    return [...pre, { kind: 'createPod', stage: 'publish' }, { kind: 'wait', reason: 'podRunning', until: deadline.at }];
+    return [
+      ...pre,
+      { kind: 'createPod', stage: 'publish' },
+      { kind: 'wait', reason: 'podRunning', until: deadline.at },
+    ];
   }
   if (pod.deleting) return [...pre, { kind: 'wait', reason: 'podDeleting' }];
   if (pod.phase === 'Succeeded') {
     const reported = o.publishResults;
     if (reported === undefined || 'error' in reported) {
-      return [...pre, uploadFailed(pod, `the publish pod's results could not be read: ${reported?.error ?? 'not supplied'}`)];
+      return [
+        ...pre,
+        uploadFailed(pod, `the publish pod's results could not be read: ${reported?.error ?? 'not supplied'}`),
+      ];
     }
-    const stages = { ...o.status.stages, publish: endStage(o.status.stages.publish, o.now, { exitCode: pod.exitCode ?? 0 }) };
+    const stages = {
+      ...o.status.stages,
+      publish: endStage(o.status.stages.publish, o.now, { exitCode: pod.exitCode ?? 0 }),
+    };
     return [...pre, finalize(o, o.status.outcome ?? { reason: 'finished' }, stages, reported)];
   }
   if (isOverDiskLimit(pod)) {
@@ -495,14 +608,21 @@ function planPublish(o: Observed): Action[] {
       exitCode: pod.exitCode,
       message: `the outputs exceed the job's disk limit of ${o.workflow.limits.diskMiB} MiB; none was uploaded (see the publish log)${outcomeNote}`,
     };
-    return [...pre, finalize(o, termination, { ...o.status.stages, publish: failedStageRecord(o, 'publish', pod) }, stored)];
+    return [
+      ...pre,
+      finalize(o, termination, { ...o.status.stages, publish: failedStageRecord(o, 'publish', pod) }, stored),
+    ];
   }
   if (pod.phase === 'Failed') {
     if (isDeadlineExceeded(pod)) return timedOut();
     return [...pre, uploadFailed(pod, `publishing failed: ${describePod(pod) || 'the publish pod failed'}`)];
   }
   if (pod.waitingReason && FATAL_WAITING_REASONS.has(pod.waitingReason)) {
-    return [...pre, { kind: 'deletePod', stage: 'publish' }, uploadFailed(pod, `the publish pod cannot start: ${pod.waitingReason}`)];
+    return [
+      ...pre,
+      { kind: 'deletePod', stage: 'publish' },
+      uploadFailed(pod, `the publish pod cannot start: ${pod.waitingReason}`),
+    ];
   }
   if (deadline.passed) return timedOut();
   return [...pre, { kind: 'wait', reason: 'podRunning', until: deadline.at }];
@@ -528,7 +648,8 @@ export function planStatusRefused(o: Observed, detail: string): Action[] {
   if (isFinal(o.status.code)) return [];
   const phase = stageOfCode(o.status.code);
   const stages = { ...o.status.stages };
-  if (phase !== 'queued' && stages[phase] && !stages[phase].finishedAt) stages[phase] = endStage(stages[phase], o.now, { reason: 'StatusRefused' });
+  if (phase !== 'queued' && stages[phase] && !stages[phase].finishedAt)
+    stages[phase] = endStage(stages[phase], o.now, { reason: 'StatusRefused' });
   const termination: Termination = {
     reason: REFUSED_STATUS_REASON[phase],
     ...(phase === 'queued' ? {} : { stage: phase }),

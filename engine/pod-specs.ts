@@ -1,4 +1,13 @@
-import type { V1Container, V1EnvVar, V1PersistentVolumeClaim, V1Pod, V1PodSecurityContext, V1ResourceRequirements, V1SecurityContext, V1Volume } from '@kubernetes/client-node';
+import type {
+  V1Container,
+  V1EnvVar,
+  V1PersistentVolumeClaim,
+  V1Pod,
+  V1PodSecurityContext,
+  V1ResourceRequirements,
+  V1SecurityContext,
+  V1Volume,
+} from '@kubernetes/client-node';
 import { ownerReferenceTo, WORKFLOW_KEY, type JobConfigMap } from '../lib/job/configmap.ts';
 import { LABELS, NETWORK_ALLOW, jobLabels, jobNames, type Stage } from '../lib/job/names.ts';
 import { SECRET_KEY } from '../lib/job/secret.ts';
@@ -55,7 +64,12 @@ const VOLUME = { data: 'data', tmp: 'tmp', secret: 'job-secret', workflow: 'work
 const SECRET_MOUNT = '/secrets/job';
 const WORKFLOW_MOUNT = '/workflow';
 
-function metadata(job: JobRef, name: string, role: Parameters<typeof jobLabels>[1], extraLabels: Record<string, string> = {}) {
+function metadata(
+  job: JobRef,
+  name: string,
+  role: Parameters<typeof jobLabels>[1],
+  extraLabels: Record<string, string> = {},
+) {
   const w = job.workflow;
   return {
     name,
@@ -119,11 +133,21 @@ function baseVolumes(job: JobRef, settings: PodSpecSettings): V1Volume[] {
   ];
 }
 
-function pod(job: JobRef, stage: Stage, settings: PodSpecSettings, opts: { network: boolean; deadlineSeconds: number; container: V1Container; volumes: V1Volume[] }): V1Pod {
+function pod(
+  job: JobRef,
+  stage: Stage,
+  settings: PodSpecSettings,
+  opts: { network: boolean; deadlineSeconds: number; container: V1Container; volumes: V1Volume[] },
+): V1Pod {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
-    metadata: metadata(job, jobNames(job.workflow.jobId).pods[stage], stage, opts.network ? { [LABELS.network]: NETWORK_ALLOW } : {}),
+    metadata: metadata(
+      job,
+      jobNames(job.workflow.jobId).pods[stage],
+      stage,
+      opts.network ? { [LABELS.network]: NETWORK_ALLOW } : {},
+    ),
     spec: {
       restartPolicy: 'Never',
       automountServiceAccountToken: false,
@@ -147,7 +171,8 @@ export function escapeKubeVars(text: string): string {
   return text.replaceAll('$', () => '$$');
 }
 
-const env = (vars: Record<string, string>): V1EnvVar[] => Object.entries(vars).map(([name, value]) => ({ name, value }));
+const env = (vars: Record<string, string>): V1EnvVar[] =>
+  Object.entries(vars).map(([name, value]) => ({ name, value }));
 
 export function buildConfigurePod(job: JobRef, settings: PodSpecSettings): V1Pod {
   const names = jobNames(job.workflow.jobId);
@@ -156,8 +181,14 @@ export function buildConfigurePod(job: JobRef, settings: PodSpecSettings): V1Pod
     deadlineSeconds: settings.configureDeadlineSeconds,
     volumes: [
       ...baseVolumes(job, settings),
-      { name: VOLUME.secret, secret: { secretName: names.secret, items: [{ key: SECRET_KEY, path: SECRET_KEY }], defaultMode: 0o440 } },
-      { name: VOLUME.workflow, configMap: { name: names.configMap, items: [{ key: WORKFLOW_KEY, path: WORKFLOW_KEY }], defaultMode: 0o444 } },
+      {
+        name: VOLUME.secret,
+        secret: { secretName: names.secret, items: [{ key: SECRET_KEY, path: SECRET_KEY }], defaultMode: 0o440 },
+      },
+      {
+        name: VOLUME.workflow,
+        configMap: { name: names.configMap, items: [{ key: WORKFLOW_KEY, path: WORKFLOW_KEY }], defaultMode: 0o444 },
+      },
     ],
     container: {
       name: 'configure',
@@ -171,7 +202,9 @@ export function buildConfigurePod(job: JobRef, settings: PodSpecSettings): V1Pod
         C2D_TOTAL_TIMEOUT_MS: String(settings.download.totalTimeoutMs),
         C2D_MAX_FILE_BYTES: String(settings.download.maxFileBytes),
         C2D_MAX_TOTAL_BYTES: String(job.workflow.limits.diskMiB * 1024 * 1024),
-        ...(settings.download.privateHostsAllowed && { C2D_PRIVATE_HOSTS_ALLOWED: settings.download.privateHostsAllowed }),
+        ...(settings.download.privateHostsAllowed && {
+          C2D_PRIVATE_HOSTS_ALLOWED: settings.download.privateHostsAllowed,
+        }),
       }),
       volumeMounts: [
         { name: VOLUME.data, mountPath: CONTAINER_LAYOUT.root },
@@ -221,7 +254,13 @@ export function buildAlgorithmPod(job: JobRef, settings: PodSpecSettings): V1Pod
     container: {
       name: 'algorithm',
       image: algorithmImage(w),
-      command: ['/bin/sh', '-c', escapeKubeVars(ALGORITHM_WRAPPER), 'algorithm', escapeKubeVars(algorithmCommandLine(w))],
+      command: [
+        '/bin/sh',
+        '-c',
+        escapeKubeVars(ALGORITHM_WRAPPER),
+        'algorithm',
+        escapeKubeVars(algorithmCommandLine(w)),
+      ],
       workingDir: CONTAINER_LAYOUT.transformations,
       env: env({
         DIDS: JSON.stringify(w.datasets.map((d) => d.did)),

@@ -13,7 +13,15 @@ import { apiMessage, createIdempotent, deleteIdempotent, isPermanentRefusal } fr
 import type { EngineMetrics } from './metrics.ts';
 import { observePod } from './observe.ts';
 import { buildPvc, buildStagePod, type PodSpecSettings } from './pod-specs.ts';
-import { needsPublishResults, plan, planStatusRefused, type Action, type JobEvent, type Observed, type PlannerSettings } from './planner.ts';
+import {
+  needsPublishResults,
+  plan,
+  planStatusRefused,
+  type Action,
+  type JobEvent,
+  type Observed,
+  type PlannerSettings,
+} from './planner.ts';
 import type { ReconcileResult } from './work-queue.ts';
 
 /**
@@ -90,7 +98,8 @@ export class Reconciler {
       try {
         const leavingQueue = job.status.code === StatusCode.WarmingUp && !job.stopRequestedAt;
         // Read again once the lock is held: the job may have changed while it waited.
-        if (leavingQueue) await this.withEnvironmentLock(job.workflow.environment, () => this.pass(this.read(jobId), next));
+        if (leavingQueue)
+          await this.withEnvironmentLock(job.workflow.environment, () => this.pass(this.read(jobId), next));
         else await this.pass(job, next);
       } catch (err) {
         if (!(err instanceof Conflict)) throw err;
@@ -153,18 +162,29 @@ export class Reconciler {
       capacity: view.jobs.capacity(workflow.jobId, workflow.environment),
       settings: this.deps.planner,
     };
-    if (needsPublishResults(observed)) observed.publishResults = await readResultsManifest(this.deps.store.client, this.deps.store.bucket, workflow.jobId);
+    if (needsPublishResults(observed))
+      observed.publishResults = await readResultsManifest(
+        this.deps.store.client,
+        this.deps.store.bucket,
+        workflow.jobId,
+      );
     try {
       await this.executeAll(plan(observed), job, next);
     } catch (err) {
       if (!(err instanceof StatusRefused)) throw err;
-      this.deps.log.error('the API server refused the job\'s status; ending the job', { jobId: workflow.jobId, error: err.message });
+      this.deps.log.error("the API server refused the job's status; ending the job", {
+        jobId: workflow.jobId,
+        error: err.message,
+      });
       try {
         await this.executeAll(planStatusRefused(observed, err.message), job, next);
       } catch (again) {
         if (!(again instanceof StatusRefused)) throw again;
         // Retrying cannot help; the next change to the job (or to its pods) looks at it again.
-        this.deps.log.error('the API server refused the job\'s failure status too; leaving the job as it is', { jobId: workflow.jobId, error: again.message });
+        this.deps.log.error("the API server refused the job's failure status too; leaving the job as it is", {
+          jobId: workflow.jobId,
+          error: again.message,
+        });
       }
     }
   }
@@ -175,7 +195,7 @@ export class Reconciler {
    * until its status is written.
    */
   private async executeAll(actions: Action[], job: JobConfigMap, next: Next): Promise<void> {
-    for (let i = 0; i < actions.length; ) {
+    for (let i = 0; i < actions.length;) {
       let end = i;
       while (end < actions.length && isCreation(actions[end]!)) end++;
       if (end > i) {
@@ -194,9 +214,13 @@ export class Reconciler {
     const ref = { name: job.name, uid: job.uid, workflow: job.workflow, namespace };
     switch (action.kind) {
       case 'createPvc':
-        return createIdempotent(() => api.createNamespacedPersistentVolumeClaim({ namespace, body: buildPvc(ref, this.deps.pods) }));
+        return createIdempotent(() =>
+          api.createNamespacedPersistentVolumeClaim({ namespace, body: buildPvc(ref, this.deps.pods) }),
+        );
       case 'createPod':
-        return createIdempotent(() => api.createNamespacedPod({ namespace, body: buildStagePod(action.stage, ref, this.deps.pods) }));
+        return createIdempotent(() =>
+          api.createNamespacedPod({ namespace, body: buildStagePod(action.stage, ref, this.deps.pods) }),
+        );
       case 'deletePod':
         return deleteIdempotent(() => api.deleteNamespacedPod({ name: names.pods[action.stage], namespace }));
       case 'deletePvc':
@@ -210,7 +234,9 @@ export class Reconciler {
       }
       case 'deleteJob':
         this.deps.log.info('retention ended; deleting the job', { jobId: job.workflow.jobId });
-        return deleteIdempotent(() => api.deleteNamespacedConfigMap({ name: job.name, namespace, propagationPolicy: 'Background' }));
+        return deleteIdempotent(() =>
+          api.deleteNamespacedConfigMap({ name: job.name, namespace, propagationPolicy: 'Background' }),
+        );
       case 'recordStatus':
         return this.record(job, action.status, action.event, next);
       case 'wait':
@@ -238,7 +264,14 @@ export class Reconciler {
     const previous = job.status;
     if (previous.code !== status.code) {
       this.deps.metrics.transitions.inc({ status: String(status.code) });
-      this.deps.log.info('job status', { jobId, from: previous.code, to: status.code, text: status.text, reason: event.reason, message: event.message });
+      this.deps.log.info('job status', {
+        jobId,
+        from: previous.code,
+        to: status.code,
+        text: status.text,
+        reason: event.reason,
+        message: event.message,
+      });
     }
     for (const stage of STAGES) this.observeStageDuration(stage, previous, status);
     // Not awaited: the status is the record, and the event must not hold up the next job leaving the queue.
@@ -248,7 +281,9 @@ export class Reconciler {
   private observeStageDuration(stage: Stage, before: JobStatus, after: JobStatus): void {
     const done = after.stages[stage];
     if (!done?.finishedAt || before.stages[stage]?.finishedAt) return;
-    this.deps.metrics.stageSeconds.observe((Date.parse(done.finishedAt) - Date.parse(done.startedAt)) / 1000, { stage });
+    this.deps.metrics.stageSeconds.observe((Date.parse(done.finishedAt) - Date.parse(done.startedAt)) / 1000, {
+      stage,
+    });
   }
 
   private async emitEvent(job: JobConfigMap, cm: V1ConfigMap, event: JobEvent): Promise<void> {
@@ -258,7 +293,14 @@ export class Reconciler {
         namespace: this.deps.namespace,
         body: {
           metadata: { name: `${job.name}.${randomBytes(8).toString('hex')}`, namespace: this.deps.namespace },
-          involvedObject: { apiVersion: 'v1', kind: 'ConfigMap', name: job.name, namespace: this.deps.namespace, uid: cm.metadata?.uid, resourceVersion: cm.metadata?.resourceVersion },
+          involvedObject: {
+            apiVersion: 'v1',
+            kind: 'ConfigMap',
+            name: job.name,
+            namespace: this.deps.namespace,
+            uid: cm.metadata?.uid,
+            resourceVersion: cm.metadata?.resourceVersion,
+          },
           reason: event.reason,
           message: event.message,
           type: event.type,
@@ -272,7 +314,11 @@ export class Reconciler {
       });
     } catch (err) {
       // An event is a courtesy; the status is the record.
-      this.deps.log.warn('could not record an event', { jobId: job.workflow.jobId, reason: event.reason, error: (err as Error).message });
+      this.deps.log.warn('could not record an event', {
+        jobId: job.workflow.jobId,
+        reason: event.reason,
+        error: (err as Error).message,
+      });
     }
   }
 }

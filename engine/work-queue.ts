@@ -64,11 +64,14 @@ export class WorkQueue {
     const existing = this.timers.get(key);
     if (existing && existing.at <= at) return;
     if (existing) clearTimeout(existing.timer);
-    const timer = setTimeout(() => {
-      this.timers.delete(key);
-      if (Date.now() < at) this.enqueueAfter(key, at - Date.now());
-      else this.enqueue(key);
-    }, Math.min(delayMs, MAX_TIMER_MS));
+    const timer = setTimeout(
+      () => {
+        this.timers.delete(key);
+        if (Date.now() < at) this.enqueueAfter(key, at - Date.now());
+        else this.enqueue(key);
+      },
+      Math.min(delayMs, MAX_TIMER_MS),
+    );
     timer.unref();
     this.timers.set(key, { at, timer });
   }

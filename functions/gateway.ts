@@ -74,8 +74,13 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   const gateway = createGateway((fn) => new Runtime(functionEnv(fn, process.env)));
   serve({ fetch: gateway.fetch, hostname: '127.0.0.1', port }, (info) => {
     process.stdout.write(
-      JSON.stringify({ time: new Date().toISOString(), level: 'info', component: 'gateway', msg: 'listening', ...info }) +
-        '\n',
+      JSON.stringify({
+        time: new Date().toISOString(),
+        level: 'info',
+        component: 'gateway',
+        msg: 'listening',
+        ...info,
+      }) + '\n',
     );
   });
 }

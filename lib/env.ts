@@ -64,7 +64,8 @@ export class Env {
     } catch {
       throw new ConfigurationError(name, 'must be a URL');
     }
-    if (protocol !== 'http:' && protocol !== 'https:') throw new ConfigurationError(name, 'must be an http or https URL');
+    if (protocol !== 'http:' && protocol !== 'https:')
+      throw new ConfigurationError(name, 'must be an http or https URL');
     return value;
   }
 

@@ -21,7 +21,14 @@ import { FUNCTION_NAMES } from '../lib/api/endpoints.ts';
  * options and status). test/unit/images/bundle.test.ts checks that every CoreV1Api method lib/ and functions/ call
  * sends and answers only types reachable from these.
  */
-export const SERIALIZED_MODELS = ['V1ConfigMap', 'V1ConfigMapList', 'V1Secret', 'V1Pod', 'V1DeleteOptions', 'V1Status'] as const;
+export const SERIALIZED_MODELS = [
+  'V1ConfigMap',
+  'V1ConfigMapList',
+  'V1Secret',
+  'V1Pod',
+  'V1DeleteOptions',
+  'V1Status',
+] as const;
 
 /** `roots` and every model their attributes name, transitively, read from client-node's generated model files. */
 export function modelClosure(modelsDir: string, roots: readonly string[] = SERIALIZED_MODELS): Set<string> {
@@ -38,7 +45,8 @@ export function modelClosure(modelsDir: string, roots: readonly string[] = SERIA
     }
     seen.add(type);
     for (const m of source.matchAll(/"type":\s*"([^"]+)"/g)) {
-      for (const word of m[1]!.match(/\b[A-Z][A-Za-z0-9]*\b/g) ?? []) if (word !== 'Array' && word !== 'Date') todo.push(word);
+      for (const word of m[1]!.match(/\b[A-Z][A-Za-z0-9]*\b/g) ?? [])
+        if (word !== 'Array' && word !== 'Date') todo.push(word);
     }
   }
   return seen;
@@ -58,20 +66,29 @@ export function slimKubernetesModels(): Plugin {
     setup(b) {
       b.onResolve({ filter: /.*/ }, async (args) => {
         if (args.pluginData === 'slim-kubernetes-models') return undefined;
-        if (!args.importer.includes('@kubernetes') && !args.path.startsWith('@kubernetes/client-node')) return undefined;
+        if (!args.importer.includes('@kubernetes') && !args.path.startsWith('@kubernetes/client-node'))
+          return undefined;
         const resolved = await b.resolve(args.path, {
           kind: args.kind,
           resolveDir: args.resolveDir,
           importer: args.importer,
           pluginData: 'slim-kubernetes-models',
         });
-        if (resolved.errors.length > 0 || resolved.external || !/@kubernetes[\\/]client-node[\\/]dist[\\/]/.test(resolved.path)) return undefined;
+        if (
+          resolved.errors.length > 0 ||
+          resolved.external ||
+          !/@kubernetes[\\/]client-node[\\/]dist[\\/]/.test(resolved.path)
+        )
+          return undefined;
         return { path: resolved.path, sideEffects: false };
       });
-      b.onLoad({ filter: /@kubernetes[\\/]client-node[\\/]dist[\\/]gen[\\/]models[\\/]ObjectSerializer\.js$/ }, (args) => {
-        const keep = modelClosure(dirname(args.path));
-        return { contents: slimObjectSerializer(readFileSync(args.path, 'utf8'), keep, args.path), loader: 'js' };
-      });
+      b.onLoad(
+        { filter: /@kubernetes[\\/]client-node[\\/]dist[\\/]gen[\\/]models[\\/]ObjectSerializer\.js$/ },
+        (args) => {
+          const keep = modelClosure(dirname(args.path));
+          return { contents: slimObjectSerializer(readFileSync(args.path, 'utf8'), keep, args.path), loader: 'js' };
+        },
+      );
     },
   };
 }
@@ -101,7 +118,9 @@ export function slimObjectSerializer(source: string, keep: ReadonlySet<string>, 
     out.push(line);
   }
   if (imports < keep.size || entries < keep.size) {
-    throw new Error(`${file}: found ${imports} model imports and ${entries} typeMap entries, fewer than the ${keep.size} to keep`);
+    throw new Error(
+      `${file}: found ${imports} model imports and ${entries} typeMap entries, fewer than the ${keep.size} to keep`,
+    );
   }
   return out.join('\n');
 }
@@ -121,7 +140,9 @@ export async function bundleFunctions(names: readonly string[], outdir: string):
     external: ['@google-cloud/functions-framework'],
     plugins: [slimKubernetesModels()],
     // CommonJS dependencies inside an ESM bundle still call require() for Node's built-ins.
-    banner: { js: "import { createRequire as __createRequire } from 'node:module';\nconst require = __createRequire(import.meta.url);" },
+    banner: {
+      js: "import { createRequire as __createRequire } from 'node:module';\nconst require = __createRequire(import.meta.url);",
+    },
     legalComments: 'none',
     logLevel: 'warning',
   });

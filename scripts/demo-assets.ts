@@ -42,7 +42,9 @@ console.log('wrote stats.json and charts/means.txt');
 `;
 
 /** Serves the publisher's files on 127.0.0.1 (in production: the publisher's own storage, reached only by configure pods). */
-export async function servePublisherFiles(files: Record<string, string>): Promise<{ url: (name: string) => string; close: () => Promise<void> }> {
+export async function servePublisherFiles(
+  files: Record<string, string>,
+): Promise<{ url: (name: string) => string; close: () => Promise<void> }> {
   const server: Server = createServer((req, res) => {
     const body = files[(req.url ?? '/').slice(1)];
     if (body === undefined) {
@@ -53,5 +55,8 @@ export async function servePublisherFiles(files: Record<string, string>): Promis
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as { port: number }).port;
-  return { url: (name) => `http://127.0.0.1:${port}/${name}`, close: () => new Promise((r) => server.close(() => r())) };
+  return {
+    url: (name) => `http://127.0.0.1:${port}/${name}`,
+    close: () => new Promise((r) => server.close(() => r())),
+  };
 }

@@ -36,27 +36,51 @@ async function main(): Promise<void> {
     console.log(`  provider ${providerUrl} (address ${provider.address}), compute environment ${stack.environmentId}`);
 
     step('Publisher: publishing the algorithm (node:24, sensor statistics)');
-    const container = { entrypoint: 'node $ALGO', image: 'node', tag: '24', checksum: `sha256:${createHash('sha256').update('node:24').digest('hex')}` };
+    const container = {
+      entrypoint: 'node $ALGO',
+      image: 'node',
+      tag: '24',
+      checksum: `sha256:${createHash('sha256').update('node:24').digest('hex')}`,
+    };
     const algoFiles = [{ type: 'url' as const, url: files.url('sensor-stats.js'), method: 'GET' as const }];
     const algo = await publishAsset({
-      rpcUrl: env.rpcUrl, ocean: env.ocean, publisherKey: env.keys.publisher, providerAddress: provider.address,
-      encryptFilesTo: provider.signingKey.publicKey, mintTo: consumer.address,
-      ddo: algorithmDdo({ name: 'Sensor statistics', files: algoFiles, serviceEndpoint: providerUrl, container, language: 'javascript' }),
+      rpcUrl: env.rpcUrl,
+      ocean: env.ocean,
+      publisherKey: env.keys.publisher,
+      providerAddress: provider.address,
+      encryptFilesTo: provider.signingKey.publicKey,
+      mintTo: consumer.address,
+      ddo: algorithmDdo({
+        name: 'Sensor statistics',
+        files: algoFiles,
+        serviceEndpoint: providerUrl,
+        container,
+        language: 'javascript',
+      }),
     });
     console.log(`  ${algo.did}`);
 
     step('Publisher: publishing the dataset, trusting exactly that algorithm');
     const trusted = {
       did: algo.did,
-      filesChecksum: await filesChecksum(algoFiles.map((f) => ({ url: f.url, method: f.method, headers: {} })), { privateHosts: parsePrivateHostAllowList('127.0.0.1') }),
+      filesChecksum: await filesChecksum(
+        algoFiles.map((f) => ({ url: f.url, method: f.method, headers: {} })),
+        { privateHosts: parsePrivateHostAllowList('127.0.0.1') },
+      ),
       containerSectionChecksum: containerSectionChecksum(container),
     };
     const data = await publishAsset({
-      rpcUrl: env.rpcUrl, ocean: env.ocean, publisherKey: env.keys.publisher, providerAddress: provider.address,
-      encryptFilesTo: provider.signingKey.publicKey, mintTo: consumer.address,
+      rpcUrl: env.rpcUrl,
+      ocean: env.ocean,
+      publisherKey: env.keys.publisher,
+      providerAddress: provider.address,
+      encryptFilesTo: provider.signingKey.publicKey,
+      mintTo: consumer.address,
       ddo: datasetDdo({
-        name: 'Greenhouse sensors, 48 h', files: [{ type: 'url', url: files.url('sensors.csv'), method: 'GET' }],
-        serviceEndpoint: providerUrl, compute: { publisherTrustedAlgorithms: [trusted] },
+        name: 'Greenhouse sensors, 48 h',
+        files: [{ type: 'url', url: files.url('sensors.csv'), method: 'GET' }],
+        serviceEndpoint: providerUrl,
+        compute: { publisherTrustedAlgorithms: [trusted] },
       }),
     });
     console.log(`  ${data.did} (its file URL is encrypted to the provider and never shown to the consumer)`);
@@ -65,18 +89,47 @@ async function main(): Promise<void> {
     const dataset = { documentId: data.did, serviceId: data.ddo.services[0]!.id };
     const algorithm = { documentId: algo.did, serviceId: algo.ddo.services[0]!.id };
     const validUntil = Math.floor(Date.now() / 1000) + 3600;
-    const init = await ProviderInstance.initializeCompute([dataset], algorithm, stack.environmentId, validUntil, providerUrl, consumer.address);
+    const init = await ProviderInstance.initializeCompute(
+      [dataset],
+      algorithm,
+      stack.environmentId,
+      validUntil,
+      providerUrl,
+      consumer.address,
+    );
     const datasetFee = init.datasets?.[0]?.providerFee;
     const algoFee = init.algorithm?.providerFee;
     if (!datasetFee || !algoFee) throw new Error(`initializeCompute returned no provider fee: ${JSON.stringify(init)}`);
-    const toFee = (f: typeof datasetFee) => ({ ...f, v: Number(f.v), validUntil: Number(f.validUntil), providerFeeAmount: String(f.providerFeeAmount) });
-    const datasetTx = await orderAsset({ rpcUrl: env.rpcUrl, consumerKey, datatokenAddress: data.datatokenAddresses[0]!, serviceIndex: 0, providerFee: toFee(datasetFee) });
-    const algoTx = await orderAsset({ rpcUrl: env.rpcUrl, consumerKey, datatokenAddress: algo.datatokenAddresses[0]!, serviceIndex: 0, providerFee: toFee(algoFee) });
+    const toFee = (f: typeof datasetFee) => ({
+      ...f,
+      v: Number(f.v),
+      validUntil: Number(f.validUntil),
+      providerFeeAmount: String(f.providerFeeAmount),
+    });
+    const datasetTx = await orderAsset({
+      rpcUrl: env.rpcUrl,
+      consumerKey,
+      datatokenAddress: data.datatokenAddresses[0]!,
+      serviceIndex: 0,
+      providerFee: toFee(datasetFee),
+    });
+    const algoTx = await orderAsset({
+      rpcUrl: env.rpcUrl,
+      consumerKey,
+      datatokenAddress: algo.datatokenAddresses[0]!,
+      serviceIndex: 0,
+      providerFee: toFee(algoFee),
+    });
     console.log(`  dataset order ${datasetTx}\n  algorithm order ${algoTx}`);
 
     step('Consumer: starting the job through the provider API');
-    const started = await ProviderInstance.computeStart(providerUrl, consumer5, stack.environmentId,
-      { ...dataset, transferTxId: datasetTx }, { ...algorithm, transferTxId: algoTx });
+    const started = await ProviderInstance.computeStart(
+      providerUrl,
+      consumer5,
+      stack.environmentId,
+      { ...dataset, transferTxId: datasetTx },
+      { ...algorithm, transferTxId: algoTx },
+    );
     const job = Array.isArray(started) ? started[0]! : started;
     console.log(`  job ${job.jobId}: ${job.status} ${job.statusText}`);
 
@@ -102,7 +155,9 @@ async function main(): Promise<void> {
       await sleep(300);
     }
     if (!finished(status)) {
-      throw new Error(`timed out after 5 min waiting for job ${job.jobId} to finish (last: ${status.status} ${status.statusText})`);
+      throw new Error(
+        `timed out after 5 min waiting for job ${job.jobId} to finish (last: ${status.status} ${status.statusText})`,
+      );
     }
     if (status.status !== 70) throw new Error(`job ended with ${status.status} ${status.statusText}`);
 
@@ -112,7 +167,8 @@ async function main(): Promise<void> {
       const body = await (await fetch(url, { signal: AbortSignal.timeout(60_000) })).text();
       console.log(`  #${result.index} ${result.type} ${result.filename} (${result.filesize} bytes)`);
       // The stored algorithm log is shown when its live stream could not be.
-      if (result.type === 'output' || (result.type === 'algorithmLog' && !logStreamed)) console.log(body.replace(/^/gm, '      '));
+      if (result.type === 'output' || (result.type === 'algorithmLog' && !logStreamed))
+        console.log(body.replace(/^/gm, '      '));
     }
     console.log(`\n✔ job ${job.jobId} finished; the dataset never left the provider, only these results did.`);
   } finally {
@@ -130,7 +186,14 @@ function finished(status: { status: number; dateFinished?: string | null }): boo
 async function streamAlgorithmLog(providerUrl: string, consumer: Wallet, jobId: string): Promise<boolean> {
   const nonce = String(Number(await ProviderInstance.getNonce(providerUrl, consumer.address)) + 1);
   const signature = await signed(consumer, consumer.address + jobId + 'algorithm' + nonce);
-  const q = new URLSearchParams({ consumerAddress: consumer.address, jobId, stage: 'algorithm', follow: 'true', nonce, signature });
+  const q = new URLSearchParams({
+    consumerAddress: consumer.address,
+    jobId,
+    stage: 'algorithm',
+    follow: 'true',
+    nonce,
+    signature,
+  });
   // Bounded like the job itself: the stream ends with the algorithm, and at the demo's deadline at the latest.
   const res = await fetch(`${providerUrl}/api/services/computeLogs?${q}`, { signal: AbortSignal.timeout(5 * 60_000) });
   if (!res.ok || !res.body) {
@@ -139,12 +202,16 @@ async function streamAlgorithmLog(providerUrl: string, consumer: Wallet, jobId: 
   }
   console.log('  ── algorithm log ──');
   const decoder = new TextDecoder();
-  for await (const chunk of res.body) process.stdout.write(decoder.decode(chunk as Uint8Array).replace(/^(?=.)/gm, '  │ '));
+  for await (const chunk of res.body)
+    process.stdout.write(decoder.decode(chunk as Uint8Array).replace(/^(?=.)/gm, '  │ '));
   console.log('  ───────────────────');
   return true;
 }
 
-main().then(() => process.exit(0), (err) => {
-  console.error(`\n✘ demo failed: ${err instanceof Error ? err.message : err}`);
-  process.exit(1);
-});
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(`\n✘ demo failed: ${err instanceof Error ? err.message : err}`);
+    process.exit(1);
+  },
+);

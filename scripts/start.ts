@@ -17,9 +17,11 @@ const shutdown = async (): Promise<void> => {
 };
 process.on('SIGINT', () => void shutdown());
 process.on('SIGTERM', () => void shutdown());
-await Promise.race(stack.processes.map(async (p) => {
-  const code = await p.exited;
-  console.error(`${p.name} exited (${code}); see ${p.logFile}`);
-  await stack.stop();
-  process.exit(1);
-}));
+await Promise.race(
+  stack.processes.map(async (p) => {
+    const code = await p.exited;
+    console.error(`${p.name} exited (${code}); see ${p.logFile}`);
+    await stack.stop();
+    process.exit(1);
+  }),
+);

@@ -8,7 +8,12 @@ import type { CoreV1Api, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/clie
  * directory goes when the claim is deleted.
  */
 export class Binder {
-  constructor(private readonly core: CoreV1Api, private readonly nodeName: string, private readonly nodeRoot: string, private readonly log: (m: string, f?: Record<string, unknown>) => void) {}
+  constructor(
+    private readonly core: CoreV1Api,
+    private readonly nodeName: string,
+    private readonly nodeRoot: string,
+    private readonly log: (m: string, f?: Record<string, unknown>) => void,
+  ) {}
 
   async bindPod(pod: V1Pod): Promise<void> {
     if (pod.spec?.nodeName || pod.metadata?.deletionTimestamp) return;
@@ -17,7 +22,8 @@ export class Binder {
     const { name, namespace, uid } = pod.metadata!;
     try {
       await this.core.createNamespacedPodBinding({
-        name: name!, namespace: namespace!,
+        name: name!,
+        namespace: namespace!,
         body: { metadata: { name: name!, uid }, target: { apiVersion: 'v1', kind: 'Node', name: this.nodeName } },
       });
     } catch (err) {
@@ -31,11 +37,21 @@ export class Binder {
     const { name, namespace } = pvc.metadata!;
     try {
       const current = await this.core.readNamespacedPersistentVolumeClaim({ name: name!, namespace: namespace! });
-      current.status = { ...current.status, phase: 'Bound', accessModes: current.spec?.accessModes, capacity: current.spec?.resources?.requests };
-      await this.core.replaceNamespacedPersistentVolumeClaimStatus({ name: name!, namespace: namespace!, body: current });
+      current.status = {
+        ...current.status,
+        phase: 'Bound',
+        accessModes: current.spec?.accessModes,
+        capacity: current.spec?.resources?.requests,
+      };
+      await this.core.replaceNamespacedPersistentVolumeClaimStatus({
+        name: name!,
+        namespace: namespace!,
+        body: current,
+      });
     } catch (err) {
       const code = (err as { code?: number }).code;
-      if (code !== 409 && code !== 404) this.log('claim binding failed', { pvc: `${namespace}/${name}`, error: String(err) });
+      if (code !== 409 && code !== 404)
+        this.log('claim binding failed', { pvc: `${namespace}/${name}`, error: String(err) });
     }
   }
 

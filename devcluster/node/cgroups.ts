@@ -14,8 +14,20 @@ const CGROUP_ROOT = '/sys/fs/cgroup';
 const SAFE_NAME = /^[A-Za-z0-9_.-]+$/;
 
 const SUFFIXES: Record<string, number> = {
-  '': 1, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18,
-  Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60,
+  '': 1,
+  m: 1e-3,
+  k: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  P: 1e15,
+  E: 1e18,
+  Ki: 2 ** 10,
+  Mi: 2 ** 20,
+  Gi: 2 ** 30,
+  Ti: 2 ** 40,
+  Pi: 2 ** 50,
+  Ei: 2 ** 60,
 };
 
 /** A Kubernetes resource quantity ("512Mi", "250m", "1.5", "1e3") as a number; undefined if it is not one. */
@@ -39,15 +51,20 @@ export function containerLimits(c: V1Container): ContainerLimits {
 }
 
 /** The files to write for the limits, relative to each controller's group directory. Pure, for tests. */
-export function limitWrites(version: 1 | 2, limits: ContainerLimits): { controller: 'memory' | 'cpu' | 'unified'; file: string; value: string }[] {
+export function limitWrites(
+  version: 1 | 2,
+  limits: ContainerLimits,
+): { controller: 'memory' | 'cpu' | 'unified'; file: string; value: string }[] {
   const writes: { controller: 'memory' | 'cpu' | 'unified'; file: string; value: string }[] = [];
-  const quota = limits.cpuMillis !== undefined ? Math.max(1000, Math.round((limits.cpuMillis * CFS_PERIOD_US) / 1000)) : undefined;
+  const quota =
+    limits.cpuMillis !== undefined ? Math.max(1000, Math.round((limits.cpuMillis * CFS_PERIOD_US) / 1000)) : undefined;
   if (version === 2) {
     if (limits.memoryBytes !== undefined) {
       writes.push({ controller: 'unified', file: 'memory.max', value: String(limits.memoryBytes) });
       writes.push({ controller: 'unified', file: 'memory.swap.max', value: '0' });
     }
-    if (quota !== undefined) writes.push({ controller: 'unified', file: 'cpu.max', value: `${quota} ${CFS_PERIOD_US}` });
+    if (quota !== undefined)
+      writes.push({ controller: 'unified', file: 'cpu.max', value: `${quota} ${CFS_PERIOD_US}` });
   } else {
     if (limits.memoryBytes !== undefined) {
       writes.push({ controller: 'memory', file: 'memory.limit_in_bytes', value: String(limits.memoryBytes) });
@@ -108,7 +125,8 @@ export class NodeCgroups {
       const cpu = join(root, 'cpu', name);
       mkdirSync(memory, { recursive: true });
       mkdirSync(cpu, { recursive: true });
-      if (!existsSync(join(memory, 'memory.limit_in_bytes')) || !existsSync(join(cpu, 'cpu.cfs_quota_us'))) return undefined;
+      if (!existsSync(join(memory, 'memory.limit_in_bytes')) || !existsSync(join(cpu, 'cpu.cfs_quota_us')))
+        return undefined;
       return new NodeCgroups(1, { memory, cpu, unified: memory });
     } catch {
       return undefined;
@@ -185,10 +203,17 @@ export function joinGroupsCommand(procsFiles: readonly string[], argv: readonly 
  */
 export async function killNodeCgroups(name: string, root = CGROUP_ROOT): Promise<void> {
   if (!SAFE_NAME.test(name)) throw new Error(`unsafe cgroup name ${JSON.stringify(name)}`);
-  const parents = [join(root, name), join(root, 'unified', name), join(root, 'memory', name), join(root, 'cpu', name)].filter((d) => existsSync(d));
+  const parents = [
+    join(root, name),
+    join(root, 'unified', name),
+    join(root, 'memory', name),
+    join(root, 'cpu', name),
+  ].filter((d) => existsSync(d));
   const children = (dir: string): string[] => {
     try {
-      return readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => join(dir, e.name));
+      return readdirSync(dir, { withFileTypes: true })
+        .filter((e) => e.isDirectory())
+        .map((e) => join(dir, e.name));
     } catch {
       return [];
     }

@@ -1,18 +1,29 @@
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 
 /** Reads one key of a ConfigMap or Secret (already base64-decoded), or undefined when absent. */
-export type KeyReader = (kind: 'configMap' | 'secret', name: string, key: string | undefined) => Promise<Record<string, string> | undefined>;
+export type KeyReader = (
+  kind: 'configMap' | 'secret',
+  name: string,
+  key: string | undefined,
+) => Promise<Record<string, string> | undefined>;
 
 /** A pod field a container may read through `fieldRef` (the subset kubelets support for env). */
 export function podField(pod: V1Pod, fieldPath: string): string | undefined {
   switch (fieldPath) {
-    case 'metadata.name': return pod.metadata?.name;
-    case 'metadata.namespace': return pod.metadata?.namespace;
-    case 'metadata.uid': return pod.metadata?.uid;
-    case 'spec.nodeName': return pod.spec?.nodeName;
-    case 'spec.serviceAccountName': return pod.spec?.serviceAccountName;
-    case 'status.podIP': return '127.0.0.1';
-    case 'status.hostIP': return '127.0.0.1';
+    case 'metadata.name':
+      return pod.metadata?.name;
+    case 'metadata.namespace':
+      return pod.metadata?.namespace;
+    case 'metadata.uid':
+      return pod.metadata?.uid;
+    case 'spec.nodeName':
+      return pod.spec?.nodeName;
+    case 'spec.serviceAccountName':
+      return pod.spec?.serviceAccountName;
+    case 'status.podIP':
+      return '127.0.0.1';
+    case 'status.hostIP':
+      return '127.0.0.1';
   }
   const label = /^metadata\.labels\['(.+)'\]$/.exec(fieldPath);
   if (label) return pod.metadata?.labels?.[label[1]!];
@@ -30,10 +41,18 @@ export function expandKubeVars(value: string, env: Record<string, string>): stri
 }
 
 /** The environment of one container: envFrom first, then env in order, as the kubelet builds it. */
-export async function containerEnv(pod: V1Pod, container: V1Container, read: KeyReader): Promise<Record<string, string>> {
+export async function containerEnv(
+  pod: V1Pod,
+  container: V1Container,
+  read: KeyReader,
+): Promise<Record<string, string>> {
   const env: Record<string, string> = {};
   for (const from of container.envFrom ?? []) {
-    const source = from.configMapRef ? { kind: 'configMap' as const, ref: from.configMapRef } : from.secretRef ? { kind: 'secret' as const, ref: from.secretRef } : undefined;
+    const source = from.configMapRef
+      ? { kind: 'configMap' as const, ref: from.configMapRef }
+      : from.secretRef
+        ? { kind: 'secret' as const, ref: from.secretRef }
+        : undefined;
     if (!source) continue;
     const data = await read(source.kind, source.ref.name ?? '', undefined);
     if (!data && !source.ref.optional) throw new Error(`${source.kind} ${source.ref.name} not found`);

@@ -27,7 +27,10 @@ export interface ImageRuntime {
 }
 
 export class UnsupportedImage extends Error {
-  constructor(readonly image: string, reason: string) {
+  constructor(
+    readonly image: string,
+    reason: string,
+  ) {
     super(`image ${JSON.stringify(image)} ${reason}`);
   }
 }
@@ -63,7 +66,10 @@ export function resolveImage(
   if (path === 'c2d/pod-programs' || path.endsWith('/c2d/pod-programs')) {
     const [program, ...rest] = given;
     if (!isPodProgram(program)) {
-      throw new UnsupportedImage(image, `needs a pod program as its command (${POD_PROGRAMS.join(' or ')}; got ${JSON.stringify(program ?? null)})`);
+      throw new UnsupportedImage(
+        image,
+        `needs a pod program as its command (${POD_PROGRAMS.join(' or ')}; got ${JSON.stringify(program ?? null)})`,
+      );
     }
     return {
       argv: [host.nodeBinary, podProgramPath(host.projectRoot, program), ...rest],
@@ -74,7 +80,12 @@ export function resolveImage(
   }
   switch (name) {
     case 'node':
-      return { argv: withDefault('node'), extraReadOnlyBinds: [dirname(host.nodeBinary)], searchPath: [dirname(host.nodeBinary)], needsTmp: false };
+      return {
+        argv: withDefault('node'),
+        extraReadOnlyBinds: [dirname(host.nodeBinary)],
+        searchPath: [dirname(host.nodeBinary)],
+        needsTmp: false,
+      };
     case 'python': {
       const argv = withDefault('python3');
       if (argv[0] === 'python') argv[0] = 'python3';
@@ -86,6 +97,9 @@ export function resolveImage(
     case 'ubuntu':
       return { argv: withDefault('sh'), extraReadOnlyBinds: [], searchPath: [], needsTmp: false };
     default:
-      throw new UnsupportedImage(image, 'has no local runtime on this node (supported: node:*, python:*, busybox/alpine/debian/ubuntu:*, c2d/pod-programs:*)');
+      throw new UnsupportedImage(
+        image,
+        'has no local runtime on this node (supported: node:*, python:*, busybox/alpine/debian/ubuntu:*, c2d/pod-programs:*)',
+      );
   }
 }

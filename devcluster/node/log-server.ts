@@ -20,30 +20,44 @@ function tailLines(text: string, n: number): string {
  * Serves `GET /containerLogs/{namespace}/{pod}/{container}` over mutual TLS, as a kubelet does, so that
  * `pods/log` through the API server (and `kubectl logs -f --tail`) reads the local node's containers.
  */
-export function startLogServer(opts: { port: number; cert: Buffer; key: Buffer; ca: Buffer; logs: ContainerLogRegistry }): Promise<Server> {
-  const server = createServer({ cert: opts.cert, key: opts.key, ca: opts.ca, requestCert: true, rejectUnauthorized: true }, (req, res) => {
-    const peer = (req.socket as TLSSocket).getPeerCertificate();
-    if (peer?.subject?.CN !== ALLOWED_CLIENT) {
-      res.writeHead(403).end('forbidden\n');
-      return;
-    }
-    const url = new URL(req.url ?? '/', 'https://node');
-    const parts = url.pathname.split('/').filter(Boolean);
-    if (req.method !== 'GET' || parts.length !== 4 || parts[0] !== 'containerLogs' || !parts.slice(1).every((p) => NAME.test(p))) {
-      res.writeHead(404).end('not found\n');
-      return;
-    }
-    const [, ns, pod, container] = parts as [string, string, string, string];
-    const entry = opts.logs.get(ns, pod, container);
-    if (!entry) {
-      res.writeHead(404).end(`no logs for container ${container} of pod ${ns}/${pod}\n`);
-      return;
-    }
-    const follow = url.searchParams.get('follow') === 'true';
-    const tail = url.searchParams.has('tailLines') ? Number(url.searchParams.get('tailLines')) : undefined;
-    const limit = url.searchParams.has('limitBytes') ? Number(url.searchParams.get('limitBytes')) : undefined;
-    void serve(entry, { follow, tail, limit }, res).catch(() => res.destroy());
-  });
+export function startLogServer(opts: {
+  port: number;
+  cert: Buffer;
+  key: Buffer;
+  ca: Buffer;
+  logs: ContainerLogRegistry;
+}): Promise<Server> {
+  const server = createServer(
+    { cert: opts.cert, key: opts.key, ca: opts.ca, requestCert: true, rejectUnauthorized: true },
+    (req, res) => {
+      const peer = (req.socket as TLSSocket).getPeerCertificate();
+      if (peer?.subject?.CN !== ALLOWED_CLIENT) {
+        res.writeHead(403).end('forbidden\n');
+        return;
+      }
+      const url = new URL(req.url ?? '/', 'https://node');
+      const parts = url.pathname.split('/').filter(Boolean);
+      if (
+        req.method !== 'GET' ||
+        parts.length !== 4 ||
+        parts[0] !== 'containerLogs' ||
+        !parts.slice(1).every((p) => NAME.test(p))
+      ) {
+        res.writeHead(404).end('not found\n');
+        return;
+      }
+      const [, ns, pod, container] = parts as [string, string, string, string];
+      const entry = opts.logs.get(ns, pod, container);
+      if (!entry) {
+        res.writeHead(404).end(`no logs for container ${container} of pod ${ns}/${pod}\n`);
+        return;
+      }
+      const follow = url.searchParams.get('follow') === 'true';
+      const tail = url.searchParams.has('tailLines') ? Number(url.searchParams.get('tailLines')) : undefined;
+      const limit = url.searchParams.has('limitBytes') ? Number(url.searchParams.get('limitBytes')) : undefined;
+      void serve(entry, { follow, tail, limit }, res).catch(() => res.destroy());
+    },
+  );
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port, '127.0.0.1', () => resolve(server));

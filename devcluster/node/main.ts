@@ -7,7 +7,17 @@
  */
 import { readFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { CoreV1Api, ListWatch, VersionApi, Watch, type KubeConfig, type KubernetesObject, type ListPromise, type V1PersistentVolumeClaim, type V1Pod } from '@kubernetes/client-node';
+import {
+  CoreV1Api,
+  ListWatch,
+  VersionApi,
+  Watch,
+  type KubeConfig,
+  type KubernetesObject,
+  type ListPromise,
+  type V1PersistentVolumeClaim,
+  type V1Pod,
+} from '@kubernetes/client-node';
 import { loadKubeConfig } from '../../lib/kube/client.ts';
 import { Binder } from './binder.ts';
 import { NodeCgroups } from './cgroups.ts';
@@ -26,11 +36,19 @@ function required(name: string): string {
 }
 
 const log = (msg: string, fields: Record<string, unknown> = {}): void => {
-  process.stdout.write(JSON.stringify({ time: new Date().toISOString(), component: 'local-node', msg, ...fields }) + '\n');
+  process.stdout.write(
+    JSON.stringify({ time: new Date().toISOString(), component: 'local-node', msg, ...fields }) + '\n',
+  );
 };
 
 /** An informer that restarts its watch whenever it ends or fails. */
-function watch<T extends KubernetesObject>(kc: KubeConfig, path: string, list: () => Promise<{ items: T[] }>, fieldSelector: string | undefined, on: { upsert: (o: T) => void; remove?: (o: T) => void }): Promise<void> {
+function watch<T extends KubernetesObject>(
+  kc: KubeConfig,
+  path: string,
+  list: () => Promise<{ items: T[] }>,
+  fieldSelector: string | undefined,
+  on: { upsert: (o: T) => void; remove?: (o: T) => void },
+): Promise<void> {
   const informer = new ListWatch<T>(path, new Watch(kc), list as ListPromise<T>, false, undefined, fieldSelector);
   informer.on('add', on.upsert);
   informer.on('update', on.upsert);
@@ -59,13 +77,28 @@ async function main(): Promise<void> {
   const binderCore = binderKc.makeApiClient(CoreV1Api);
 
   const logs = new ContainerLogRegistry(join(nodeRoot, 'logs'));
-  await startLogServer({ port: kubeletPort, cert: readFileSync(required('NODE_CERT')), key: readFileSync(required('NODE_KEY')), ca: readFileSync(required('CLUSTER_CA')), logs });
-  const version = await kc.makeApiClient(VersionApi).getCode().then((v) => v.gitVersion).catch(() => 'unknown');
+  await startLogServer({
+    port: kubeletPort,
+    cert: readFileSync(required('NODE_CERT')),
+    key: readFileSync(required('NODE_KEY')),
+    ca: readFileSync(required('CLUSTER_CA')),
+    logs,
+  });
+  const version = await kc
+    .makeApiClient(VersionApi)
+    .getCode()
+    .then((v) => v.gitVersion)
+    .catch(() => 'unknown');
   const refreshStatus = await registerNode(core, nodeName, kubeletPort, version);
-  const heartbeat = setInterval(() => void refreshStatus().catch((err) => log('node status update failed', { error: String(err) })), 20_000);
+  const heartbeat = setInterval(
+    () => void refreshStatus().catch((err) => log('node status update failed', { error: String(err) })),
+    20_000,
+  );
 
   const decode = (data: Record<string, string> | undefined, base64: boolean): Record<string, string> =>
-    Object.fromEntries(Object.entries(data ?? {}).map(([k, v]) => [k, base64 ? Buffer.from(v, 'base64').toString('utf8') : v]));
+    Object.fromEntries(
+      Object.entries(data ?? {}).map(([k, v]) => [k, base64 ? Buffer.from(v, 'base64').toString('utf8') : v]),
+    );
   const volumeSources: VolumeSources = {
     async readData(kind, namespace, name) {
       try {
@@ -87,11 +120,21 @@ async function main(): Promise<void> {
     },
     async serviceAccountToken(pod, audience, expirationSeconds) {
       const res = await core.createNamespacedServiceAccountToken({
-        name: pod.spec?.serviceAccountName ?? 'default', namespace: pod.metadata!.namespace!,
-        body: { spec: { audiences: audience ? [audience] : [], expirationSeconds, boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: pod.metadata!.name!, uid: pod.metadata!.uid! } } },
+        name: pod.spec?.serviceAccountName ?? 'default',
+        namespace: pod.metadata!.namespace!,
+        body: {
+          spec: {
+            audiences: audience ? [audience] : [],
+            expirationSeconds,
+            boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name: pod.metadata!.name!, uid: pod.metadata!.uid! },
+          },
+        },
       });
       const token = res.status?.token;
-      if (!token) throw new Error(`TokenRequest for ServiceAccount ${pod.spec?.serviceAccountName ?? 'default'} answered without a token`);
+      if (!token)
+        throw new Error(
+          `TokenRequest for ServiceAccount ${pod.spec?.serviceAccountName ?? 'default'} answered without a token`,
+        );
       return token;
     },
   };
@@ -102,15 +145,39 @@ async function main(): Promise<void> {
   const cgroups = NodeCgroups.detect(process.env.NODE_CGROUP ?? `c2d-node-${nodeName}`);
   if (cgroups) log('container limits enforced', { by: cgroups.description });
   else log('container limits NOT enforced: no writable cgroup hierarchy with memory and cpu controllers');
-  const runner = new PodRunner({ core, nodeName, nodeRoot, host: { projectRoot, nodeBinary }, logs, volumeSources, log, ...(cgroups && { cgroups }) });
+  const runner = new PodRunner({
+    core,
+    nodeName,
+    nodeRoot,
+    host: { projectRoot, nodeBinary },
+    logs,
+    volumeSources,
+    log,
+    ...(cgroups && { cgroups }),
+  });
   const binder = new Binder(binderCore, nodeName, nodeRoot, log);
 
-  await watch<V1Pod>(kc, '/api/v1/pods', () => core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${nodeName}` }), `spec.nodeName=${nodeName}`,
-    { upsert: (p) => runner.observe(p), remove: (p) => runner.forget(p) });
-  await watch<V1Pod>(binderKc, '/api/v1/pods', () => binderCore.listPodForAllNamespaces({ fieldSelector: 'spec.nodeName=' }), 'spec.nodeName=',
-    { upsert: (p) => void binder.bindPod(p) });
-  await watch<V1PersistentVolumeClaim>(binderKc, '/api/v1/persistentvolumeclaims', () => binderCore.listPersistentVolumeClaimForAllNamespaces(), undefined,
-    { upsert: (c) => void binder.bindClaim(c), remove: (c) => binder.releaseClaim(c) });
+  await watch<V1Pod>(
+    kc,
+    '/api/v1/pods',
+    () => core.listPodForAllNamespaces({ fieldSelector: `spec.nodeName=${nodeName}` }),
+    `spec.nodeName=${nodeName}`,
+    { upsert: (p) => runner.observe(p), remove: (p) => runner.forget(p) },
+  );
+  await watch<V1Pod>(
+    binderKc,
+    '/api/v1/pods',
+    () => binderCore.listPodForAllNamespaces({ fieldSelector: 'spec.nodeName=' }),
+    'spec.nodeName=',
+    { upsert: (p) => void binder.bindPod(p) },
+  );
+  await watch<V1PersistentVolumeClaim>(
+    binderKc,
+    '/api/v1/persistentvolumeclaims',
+    () => binderCore.listPersistentVolumeClaimForAllNamespaces(),
+    undefined,
+    { upsert: (c) => void binder.bindClaim(c), remove: (c) => binder.releaseClaim(c) },
+  );
   log('local node ready', { nodeName, kubeletPort });
 
   const shutdown = (): void => {

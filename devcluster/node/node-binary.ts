@@ -11,6 +11,9 @@ export function projectNodeBinary(projectRoot: string): string {
   try {
     return realpathSync(link);
   } catch (err) {
-    throw new Error(`the project's Node is missing at ${link} (run npm ci; package.json's "node" dependency brings it): ${(err as Error).message}`, { cause: err });
+    throw new Error(
+      `the project's Node is missing at ${link} (run npm ci; package.json's "node" dependency brings it): ${(err as Error).message}`,
+      { cause: err },
+    );
   }
 }

@@ -41,7 +41,10 @@ class PodWork {
   private statusWrite: Promise<void> = Promise.resolve();
   done = false;
 
-  constructor(private pod: V1Pod, private readonly deps: PodRunnerDeps) {
+  constructor(
+    private pod: V1Pod,
+    private readonly deps: PodRunnerDeps,
+  ) {
     this.status = {
       phase: 'Pending',
       hostIP: '127.0.0.1',
@@ -71,9 +74,11 @@ class PodWork {
 
   private publishStatus(): Promise<void> {
     const snapshot = structuredClone(this.status);
-    this.statusWrite = this.statusWrite.then(() => this.writeStatus(snapshot)).catch((err) =>
-      this.deps.log('pod status update failed', { pod: `${this.ns}/${this.name}`, error: String(err) }),
-    );
+    this.statusWrite = this.statusWrite
+      .then(() => this.writeStatus(snapshot))
+      .catch((err) =>
+        this.deps.log('pod status update failed', { pod: `${this.ns}/${this.name}`, error: String(err) }),
+      );
     return this.statusWrite;
   }
 
@@ -122,7 +127,11 @@ class PodWork {
     } catch (err) {
       if (!(err instanceof UnsupportedImage)) throw err;
       this.status.containerStatuses = spec.containers.map((c) => ({
-        name: c.name, image: c.image ?? '', imageID: '', ready: false, restartCount: 0,
+        name: c.name,
+        image: c.image ?? '',
+        imageID: '',
+        ready: false,
+        restartCount: 0,
         state: { waiting: { reason: 'UnsupportedImage', message: err.message } },
       }));
       return this.finish('Failed', 'UnsupportedImage', err.message);
@@ -131,7 +140,14 @@ class PodWork {
     const ads = spec.activeDeadlineSeconds;
     if (ads !== undefined && ads !== null) {
       const remaining = new Date(this.status.startTime!).getTime() + ads * 1000 - Date.now();
-      this.deadlineTimer = setTimeout(() => this.kill({ reason: 'DeadlineExceeded', message: `Pod was active on the node longer than the specified deadline (${ads}s)` }), Math.max(0, remaining));
+      this.deadlineTimer = setTimeout(
+        () =>
+          this.kill({
+            reason: 'DeadlineExceeded',
+            message: `Pod was active on the node longer than the specified deadline (${ads}s)`,
+          }),
+        Math.max(0, remaining),
+      );
     }
 
     let volumes: Map<string, string>;
@@ -147,12 +163,15 @@ class PodWork {
     for (const [i, c] of (spec.initContainers ?? []).entries()) {
       const code = await this.runContainer(c, runtimes.get(c.name)!, volumes, this.status.initContainerStatuses[i]!);
       if (this.killedFor) return this.finish('Failed', this.killedFor.reason, this.killedFor.message);
-      if (code !== 0) return this.finish('Failed', 'InitContainerFailed', `init container ${c.name} exited with ${code}`);
+      if (code !== 0)
+        return this.finish('Failed', 'InitContainerFailed', `init container ${c.name} exited with ${code}`);
     }
     this.setCondition('Initialized', true);
     this.status.phase = 'Running';
     const codes = await Promise.all(
-      spec.containers.map((c, i) => this.runContainer(c, runtimes.get(c.name)!, volumes, this.status.containerStatuses![i]!)),
+      spec.containers.map((c, i) =>
+        this.runContainer(c, runtimes.get(c.name)!, volumes, this.status.containerStatuses![i]!),
+      ),
     );
     if (this.killedFor) return this.finish('Failed', this.killedFor.reason, this.killedFor.message);
     return this.finish(codes.every((c) => c === 0) ? 'Succeeded' : 'Failed');
@@ -172,11 +191,24 @@ class PodWork {
   }
 
   private waitingStatus(c: V1Container): V1ContainerStatus {
-    return { name: c.name, image: c.image ?? '', imageID: '', ready: false, restartCount: 0, started: false, state: { waiting: { reason: 'PodInitializing' } } };
+    return {
+      name: c.name,
+      image: c.image ?? '',
+      imageID: '',
+      ready: false,
+      restartCount: 0,
+      started: false,
+      state: { waiting: { reason: 'PodInitializing' } },
+    };
   }
 
   /** Runs one container to its end, restarting it as the pod's restartPolicy says; resolves with its last exit code. */
-  private async runContainer(c: V1Container, runtime: ReturnType<typeof resolveImage>, volumes: Map<string, string>, cs: V1ContainerStatus): Promise<number> {
+  private async runContainer(
+    c: V1Container,
+    runtime: ReturnType<typeof resolveImage>,
+    volumes: Map<string, string>,
+    cs: V1ContainerStatus,
+  ): Promise<number> {
     const policy = this.pod.spec!.restartPolicy ?? 'Always';
     for (let restart = 0; ; restart++) {
       const code = await this.runOnce(c, runtime, volumes, cs, restart);
@@ -189,29 +221,56 @@ class PodWork {
     }
   }
 
-  private async runOnce(c: V1Container, runtime: ReturnType<typeof resolveImage>, volumes: Map<string, string>, cs: V1ContainerStatus, restart: number): Promise<number> {
+  private async runOnce(
+    c: V1Container,
+    runtime: ReturnType<typeof resolveImage>,
+    volumes: Map<string, string>,
+    cs: V1ContainerStatus,
+    restart: number,
+  ): Promise<number> {
     const log = this.deps.logs.open(this.ns, this.name, this.uid, c.name, restart);
     let env: Record<string, string>;
     try {
       env = await containerEnv(this.pod, c, (kind, name) => this.deps.volumeSources.readData(kind, this.ns, name));
     } catch (err) {
       log.running = false;
-      cs.state = { terminated: { exitCode: 128, reason: 'CreateContainerConfigError', message: (err as Error).message, finishedAt: isoNow() } };
+      cs.state = {
+        terminated: {
+          exitCode: 128,
+          reason: 'CreateContainerConfigError',
+          message: (err as Error).message,
+          finishedAt: isoNow(),
+        },
+      };
       await this.publishStatus();
       return 128;
     }
-    const sc = { ...this.pod.spec!.securityContext, ...c.securityContext } as { runAsUser?: number; runAsGroup?: number; readOnlyRootFilesystem?: boolean };
+    const sc = { ...this.pod.spec!.securityContext, ...c.securityContext } as {
+      runAsUser?: number;
+      runAsGroup?: number;
+      readOnlyRootFilesystem?: boolean;
+    };
     const mounts = (c.volumeMounts ?? []).map((m) => {
       const base = volumes.get(m.name);
       if (!base) throw new Error(`container ${c.name} mounts unknown volume ${m.name}`);
-      return { hostPath: m.subPath ? join(base, m.subPath) : base, mountPath: m.mountPath, readOnly: Boolean(m.readOnly) };
+      return {
+        hostPath: m.subPath ? join(base, m.subPath) : base,
+        mountPath: m.mountPath,
+        readOnly: Boolean(m.readOnly),
+      };
     });
     const fullEnv = { PATH: [...runtime.searchPath, DEFAULT_PATH].join(':'), HOME: '/', HOSTNAME: this.name, ...env };
     const argv = runtime.argv.map((a, i) => (i === 0 ? a : expandKubeVars(a, fullEnv)));
     const args = bwrapArgs({
-      argv, env: fullEnv, mounts, extraReadOnlyBinds: runtime.extraReadOnlyBinds, workingDir: c.workingDir,
-      hostname: this.name.slice(0, 63), network: this.pod.metadata?.labels?.[NETWORK_LABEL] === 'allow',
-      uid: sc.runAsUser ?? 0, gid: sc.runAsGroup ?? sc.runAsUser ?? 0,
+      argv,
+      env: fullEnv,
+      mounts,
+      extraReadOnlyBinds: runtime.extraReadOnlyBinds,
+      workingDir: c.workingDir,
+      hostname: this.name.slice(0, 63),
+      network: this.pod.metadata?.labels?.[NETWORK_LABEL] === 'allow',
+      uid: sc.runAsUser ?? 0,
+      gid: sc.runAsGroup ?? sc.runAsUser ?? 0,
       writableTmp: runtime.needsTmp || !sc.readOnlyRootFilesystem,
     });
     let group: ContainerGroup | undefined;
@@ -219,18 +278,29 @@ class PodWork {
       group = this.deps.cgroups?.create(`${this.uid}_${c.name}_${restart}`, containerLimits(c));
     } catch (err) {
       log.running = false;
-      cs.state = { terminated: { exitCode: 128, reason: 'StartError', message: `cannot set the container's limits: ${(err as Error).message}`, finishedAt: isoNow() } };
+      cs.state = {
+        terminated: {
+          exitCode: 128,
+          reason: 'StartError',
+          message: `cannot set the container's limits: ${(err as Error).message}`,
+          finishedAt: isoNow(),
+        },
+      };
       await this.publishStatus();
       return 128;
     }
-    const [command, ...commandArgs] = group ? joinGroupsCommand(group.procsFiles, ['bwrap', ...args]) : ['bwrap', ...args];
+    const [command, ...commandArgs] = group
+      ? joinGroupsCommand(group.procsFiles, ['bwrap', ...args])
+      : ['bwrap', ...args];
     const fd = openSync(log.file, 'a');
     const child = spawn(command!, commandArgs, { stdio: ['ignore', fd, fd] });
     closeSync(fd);
     this.children.add(child);
     // Listen before any await: a short-lived container can exit while the Running status is being written.
     const exited = new Promise<number>((resolve) => {
-      child.once('exit', (exitCode, signal) => resolve(exitCode ?? (signal ? 128 + (signal === 'SIGKILL' ? 9 : 15) : 1)));
+      child.once('exit', (exitCode, signal) =>
+        resolve(exitCode ?? (signal ? 128 + (signal === 'SIGKILL' ? 9 : 15) : 1)),
+      );
       child.once('error', () => resolve(127));
     });
     const startedAt = isoNow();
@@ -246,11 +316,15 @@ class PodWork {
     log.running = false;
     cs.ready = false;
     const reason =
-      this.killedFor?.reason === 'DeadlineExceeded' ? 'DeadlineExceeded'
-      : code === 0 ? 'Completed'
-      : this.killedFor ? 'Killed'
-      : oomKilled ? 'OOMKilled'
-      : 'Error';
+      this.killedFor?.reason === 'DeadlineExceeded'
+        ? 'DeadlineExceeded'
+        : code === 0
+          ? 'Completed'
+          : this.killedFor
+            ? 'Killed'
+            : oomKilled
+              ? 'OOMKilled'
+              : 'Error';
     cs.state = { terminated: { exitCode: code, reason, startedAt, finishedAt: isoNow(), containerID: cs.containerID } };
     cs.lastState = {};
     await this.publishStatus();
@@ -281,7 +355,12 @@ export class PodRunner {
     }
     const w = new PodWork(pod, this.deps);
     this.work.set(uid, w);
-    void w.run().catch((err) => this.deps.log('pod run failed', { pod: `${pod.metadata?.namespace}/${pod.metadata?.name}`, error: String(err) }));
+    void w.run().catch((err) =>
+      this.deps.log('pod run failed', {
+        pod: `${pod.metadata?.namespace}/${pod.metadata?.name}`,
+        error: String(err),
+      }),
+    );
   }
 
   /** The pod is gone from the API: make sure nothing of it still runs, and remove its directories. */
@@ -305,10 +384,16 @@ export class PodRunner {
     const { namespace, name, uid } = pod.metadata!;
     this.work.get(uid!)?.kill({ reason: 'Terminated', message: 'pod deleted' });
     try {
-      await this.deps.core.deleteNamespacedPod({ name: name!, namespace: namespace!, gracePeriodSeconds: 0, body: { preconditions: { uid }, gracePeriodSeconds: 0 } });
+      await this.deps.core.deleteNamespacedPod({
+        name: name!,
+        namespace: namespace!,
+        gracePeriodSeconds: 0,
+        body: { preconditions: { uid }, gracePeriodSeconds: 0 },
+      });
     } catch (err) {
       const code = httpCode(err);
-      if (code !== 404 && code !== 409) this.deps.log('final pod delete failed', { pod: `${namespace}/${name}`, error: String(err) });
+      if (code !== 404 && code !== 409)
+        this.deps.log('final pod delete failed', { pod: `${namespace}/${name}`, error: String(err) });
     }
   }
 
@@ -321,7 +406,8 @@ export class PodRunner {
       current.status.reason = 'NodeRestarted';
       current.status.message = 'the local node restarted while the pod ran; its processes ended with it';
       for (const cs of current.status.containerStatuses ?? []) {
-        if (cs.state?.running) cs.state = { terminated: { exitCode: 137, reason: 'NodeRestarted', finishedAt: new Date() } };
+        if (cs.state?.running)
+          cs.state = { terminated: { exitCode: 137, reason: 'NodeRestarted', finishedAt: new Date() } };
       }
       await this.deps.core.replaceNamespacedPodStatus({ name: name!, namespace: namespace!, body: current });
     } catch (err) {

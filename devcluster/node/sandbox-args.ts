@@ -1,9 +1,22 @@
 /** Host paths a sandboxed container sees read-only. /etc is exposed file by file: never shadow, keys or the like. */
 const SYSTEM_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib64', '/lib32'];
 const ETC_FILES = [
-  '/etc/alternatives', '/etc/ssl', '/etc/ca-certificates', '/etc/passwd', '/etc/group', '/etc/nsswitch.conf',
-  '/etc/hosts', '/etc/resolv.conf', '/etc/localtime', '/etc/ld.so.cache', '/etc/ld.so.conf', '/etc/ld.so.conf.d',
-  '/etc/mime.types', '/etc/os-release', '/etc/python3', '/etc/python3.11',
+  '/etc/alternatives',
+  '/etc/ssl',
+  '/etc/ca-certificates',
+  '/etc/passwd',
+  '/etc/group',
+  '/etc/nsswitch.conf',
+  '/etc/hosts',
+  '/etc/resolv.conf',
+  '/etc/localtime',
+  '/etc/ld.so.cache',
+  '/etc/ld.so.conf',
+  '/etc/ld.so.conf.d',
+  '/etc/mime.types',
+  '/etc/os-release',
+  '/etc/python3',
+  '/etc/python3.11',
 ];
 
 interface SandboxMount {
@@ -27,8 +40,21 @@ export interface SandboxSpec {
 
 /** The bwrap command line for one container. Pure, so the isolation it promises can be unit-tested. */
 export function bwrapArgs(spec: SandboxSpec): string[] {
-  const args = ['--die-with-parent', '--new-session', '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try',
-    '--unshare-user', '--uid', String(spec.uid), '--gid', String(spec.gid), '--hostname', spec.hostname];
+  const args = [
+    '--die-with-parent',
+    '--new-session',
+    '--unshare-pid',
+    '--unshare-ipc',
+    '--unshare-uts',
+    '--unshare-cgroup-try',
+    '--unshare-user',
+    '--uid',
+    String(spec.uid),
+    '--gid',
+    String(spec.gid),
+    '--hostname',
+    spec.hostname,
+  ];
   if (!spec.network) args.push('--unshare-net');
   for (const dir of SYSTEM_DIRS) args.push('--ro-bind-try', dir, dir);
   for (const file of ETC_FILES) args.push('--ro-bind-try', file, file);
@@ -42,4 +68,3 @@ export function bwrapArgs(spec: SandboxSpec): string[] {
   args.push('--cap-drop', 'ALL', '--');
   return [...args, ...spec.argv];
 }
-

@@ -13,12 +13,22 @@ export interface VolumeSources {
 /** A relative path inside a volume; anything absolute or climbing out is refused, as the API server also does. */
 function safeRelative(path: string): string {
   const n = normalize(path);
-  if (isAbsolute(n) || n.startsWith('..') || n === '.') throw new Error(`volume item path ${JSON.stringify(path)} is not a safe relative path`);
+  if (isAbsolute(n) || n.startsWith('..') || n === '.')
+    throw new Error(`volume item path ${JSON.stringify(path)} is not a safe relative path`);
   return n;
 }
 
-function writeItems(dir: string, data: Record<string, string>, items: V1KeyToPath[] | undefined, mode: number, optional: boolean, what: string): void {
-  const pairs = items?.length ? items.map((i) => [i.key, i.path, i.mode] as const) : Object.keys(data).map((k) => [k, k, undefined] as const);
+function writeItems(
+  dir: string,
+  data: Record<string, string>,
+  items: V1KeyToPath[] | undefined,
+  mode: number,
+  optional: boolean,
+  what: string,
+): void {
+  const pairs = items?.length
+    ? items.map((i) => [i.key, i.path, i.mode] as const)
+    : Object.keys(data).map((k) => [k, k, undefined] as const);
   for (const [key, path, itemMode] of pairs) {
     const value = data[key];
     if (value === undefined) {
@@ -37,11 +47,19 @@ export async function prepareVolumes(pod: V1Pod, nodeRoot: string, src: VolumeSo
   const ns = pod.metadata!.namespace!;
   const podDir = join(nodeRoot, 'pods', pod.metadata!.uid!, 'volumes');
   const dirs = new Map<string, string>();
-  for (const vol of pod.spec?.volumes ?? []) dirs.set(vol.name, await prepareVolume(vol, pod, ns, podDir, nodeRoot, src));
+  for (const vol of pod.spec?.volumes ?? [])
+    dirs.set(vol.name, await prepareVolume(vol, pod, ns, podDir, nodeRoot, src));
   return dirs;
 }
 
-async function prepareVolume(vol: V1Volume, pod: V1Pod, ns: string, podDir: string, nodeRoot: string, src: VolumeSources): Promise<string> {
+async function prepareVolume(
+  vol: V1Volume,
+  pod: V1Pod,
+  ns: string,
+  podDir: string,
+  nodeRoot: string,
+  src: VolumeSources,
+): Promise<string> {
   if (vol.persistentVolumeClaim) {
     const claim = vol.persistentVolumeClaim.claimName;
     const uid = await src.pvcUid(ns, claim);
@@ -61,7 +79,14 @@ async function prepareVolume(vol: V1Volume, pod: V1Pod, ns: string, podDir: stri
     const optional = Boolean(vol.configMap?.optional ?? vol.secret?.optional);
     const data = await src.readData(kind, ns, name);
     if (!data && !optional) throw new Error(`${kind} ${name} not found`);
-    writeItems(dir, data ?? {}, (vol.configMap ?? vol.secret)!.items, (vol.configMap ?? vol.secret)!.defaultMode ?? 0o644, optional, `${kind} ${name}`);
+    writeItems(
+      dir,
+      data ?? {},
+      (vol.configMap ?? vol.secret)!.items,
+      (vol.configMap ?? vol.secret)!.defaultMode ?? 0o644,
+      optional,
+      `${kind} ${name}`,
+    );
     chmodSync(dir, 0o755);
     return dir;
   }
@@ -95,9 +120,18 @@ async function prepareVolume(vol: V1Volume, pod: V1Pod, ns: string, podDir: stri
   if (vol.downwardAPI) {
     for (const item of vol.downwardAPI.items ?? []) {
       if (!item.fieldRef) continue;
-      writeItems(dir, { v: podField(pod, item.fieldRef.fieldPath) ?? '' }, [{ key: 'v', path: item.path }], vol.downwardAPI.defaultMode ?? 0o644, false, 'downwardAPI');
+      writeItems(
+        dir,
+        { v: podField(pod, item.fieldRef.fieldPath) ?? '' },
+        [{ key: 'v', path: item.path }],
+        vol.downwardAPI.defaultMode ?? 0o644,
+        false,
+        'downwardAPI',
+      );
     }
     return dir;
   }
-  throw new Error(`volume ${vol.name}: only emptyDir, persistentVolumeClaim, configMap, secret, projected and downwardAPI are supported on the local node`);
+  throw new Error(
+    `volume ${vol.name}: only emptyDir, persistentVolumeClaim, configMap, secret, projected and downwardAPI are supported on the local node`,
+  );
 }

@@ -10,17 +10,30 @@ export const NODE_API_SERVER = 'https://127.0.0.1:6443';
  * through a unix socket in the state directory (a path both sides see): nothing listens on a host address but
  * 127.0.0.1.
  */
-export async function startApiRelay(ns: NodeNamespace, opts: { apiPort: number; stateDir: string; logDir: string }): Promise<ManagedProcess[]> {
+export async function startApiRelay(
+  ns: NodeNamespace,
+  opts: { apiPort: number; stateDir: string; logDir: string },
+): Promise<ManagedProcess[]> {
   const socket = join(opts.stateDir, 'apiserver.sock');
-  const host = startProcess('api-relay-host', 'socat', [`UNIX-LISTEN:${socket},fork,mode=600,unlink-early`, `TCP:127.0.0.1:${opts.apiPort}`], {
-    logFile: join(opts.logDir, 'api-relay.log'),
-  });
+  const host = startProcess(
+    'api-relay-host',
+    'socat',
+    [`UNIX-LISTEN:${socket},fork,mode=600,unlink-early`, `TCP:127.0.0.1:${opts.apiPort}`],
+    {
+      logFile: join(opts.logDir, 'api-relay.log'),
+    },
+  );
   const [cmd, ...args] = ns.enter(['socat', 'TCP-LISTEN:6443,bind=127.0.0.1,fork,reuseaddr', `UNIX-CONNECT:${socket}`]);
   const node = startProcess('api-relay-node', cmd!, args, { logFile: join(opts.logDir, 'api-relay.log') });
-  await waitFor('the API relay into the node namespace', async () => {
-    await ns.exec(['bash', '-c', 'exec 3<>/dev/tcp/127.0.0.1/6443'], 2_000);
-    return true;
-  }, 10_000, 50).catch(async (err: unknown) => {
+  await waitFor(
+    'the API relay into the node namespace',
+    async () => {
+      await ns.exec(['bash', '-c', 'exec 3<>/dev/tcp/127.0.0.1/6443'], 2_000);
+      return true;
+    },
+    10_000,
+    50,
+  ).catch(async (err: unknown) => {
     await Promise.all([node.stop(), host.stop()]);
     throw err;
   });

@@ -26,7 +26,8 @@ export function createNodeCgroups(name: string, root = CGROUP_ROOT): void {
     mkdirSync(dir, { recursive: true });
     // A new cpuset group starts with no CPUs and no memory nodes; give it its parent's.
     if (hierarchy === 'cpuset') {
-      for (const f of ['cpuset.cpus', 'cpuset.mems']) writeFileSync(join(dir, f), readFileSync(join(root, hierarchy, f)));
+      for (const f of ['cpuset.cpus', 'cpuset.mems'])
+        writeFileSync(join(dir, f), readFileSync(join(root, hierarchy, f)));
     }
   }
 }

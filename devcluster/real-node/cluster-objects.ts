@@ -5,7 +5,6 @@ import { VOLUME_PROVISIONER_USER } from './volume-provisioner.ts';
 export const COREDNS_USER = 'c2d:coredns';
 export const KUBE_ROUTER_USER = 'c2d:kube-router';
 
-
 async function createIfMissing(fn: () => Promise<unknown>): Promise<void> {
   try {
     await fn();
@@ -14,15 +13,21 @@ async function createIfMissing(fn: () => Promise<unknown>): Promise<void> {
   }
 }
 
-async function grant(rbac: RbacAuthorizationV1Api, user: string, rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[]): Promise<void> {
+async function grant(
+  rbac: RbacAuthorizationV1Api,
+  user: string,
+  rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[],
+): Promise<void> {
   await createIfMissing(() => rbac.createClusterRole({ body: { metadata: { name: user }, rules } }));
-  await createIfMissing(() => rbac.createClusterRoleBinding({
-    body: {
-      metadata: { name: user },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: user },
-      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }],
-    },
-  }));
+  await createIfMissing(() =>
+    rbac.createClusterRoleBinding({
+      body: {
+        metadata: { name: user },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: user },
+        subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }],
+      },
+    }),
+  );
 }
 
 /** What CoreDNS and kube-router read and the volume provisioner writes, and nothing more; kube-proxy and kube-scheduler have built-in roles. */
@@ -50,13 +55,24 @@ export async function createDnsService(admin: KubeConfig, nodeAddress: string): 
   const discovery = admin.makeApiClient(DiscoveryV1Api);
   const namespace = 'kube-system';
   await createIfMissing(() => core.createNamespace({ body: { metadata: { name: namespace } } }));
-  const ports = [{ name: 'dns', protocol: 'UDP', port: 53 }, { name: 'dns-tcp', protocol: 'TCP', port: 53 }];
-  await createIfMissing(() => core.createNamespacedService({
-    namespace,
-    body: { metadata: { name: 'kube-dns', labels: { 'k8s-app': 'kube-dns' } }, spec: { clusterIP: CLUSTER_DNS, ports: ports.map((p) => ({ ...p, targetPort: 53 })) } },
-  }));
+  const ports = [
+    { name: 'dns', protocol: 'UDP', port: 53 },
+    { name: 'dns-tcp', protocol: 'TCP', port: 53 },
+  ];
+  await createIfMissing(() =>
+    core.createNamespacedService({
+      namespace,
+      body: {
+        metadata: { name: 'kube-dns', labels: { 'k8s-app': 'kube-dns' } },
+        spec: { clusterIP: CLUSTER_DNS, ports: ports.map((p) => ({ ...p, targetPort: 53 })) },
+      },
+    }),
+  );
   const slice = {
-    metadata: { name: 'kube-dns-node', labels: { 'kubernetes.io/service-name': 'kube-dns', 'endpointslice.kubernetes.io/managed-by': 'c2d-devcluster' } },
+    metadata: {
+      name: 'kube-dns-node',
+      labels: { 'kubernetes.io/service-name': 'kube-dns', 'endpointslice.kubernetes.io/managed-by': 'c2d-devcluster' },
+    },
     addressType: 'IPv4',
     endpoints: [{ addresses: [nodeAddress], conditions: { ready: true } }],
     ports,

@@ -43,14 +43,24 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 
 /** One bridge for the node's pods, addresses from host-local, egress masqueraded to the node's address. */
 export function cniConfig(): string {
-  return JSON.stringify({
-    cniVersion: '1.0.0',
-    name: 'c2d-pods',
-    plugins: [{
-      type: 'bridge', bridge: 'cni0', isGateway: true, ipMasq: true, hairpinMode: true,
-      ipam: { type: 'host-local', ranges: [[{ subnet: POD_CIDR }]], routes: [{ dst: '0.0.0.0/0' }] },
-    }],
-  }, null, 2);
+  return JSON.stringify(
+    {
+      cniVersion: '1.0.0',
+      name: 'c2d-pods',
+      plugins: [
+        {
+          type: 'bridge',
+          bridge: 'cni0',
+          isGateway: true,
+          ipMasq: true,
+          hairpinMode: true,
+          ipam: { type: 'host-local', ranges: [[{ subnet: POD_CIDR }]], routes: [{ dst: '0.0.0.0/0' }] },
+        },
+      ],
+    },
+    null,
+    2,
+  );
 }
 
 export interface Containerd {
@@ -59,7 +69,10 @@ export interface Containerd {
   ctr(args: string[], timeoutMs?: number): Promise<string>;
 }
 
-export async function startContainerd(ns: NodeNamespace, opts: { stateDir: string; logDir: string; sandboxImage: string }): Promise<Containerd> {
+export async function startContainerd(
+  ns: NodeNamespace,
+  opts: { stateDir: string; logDir: string; sandboxImage: string },
+): Promise<Containerd> {
   const dir = join(opts.stateDir, 'containerd');
   const cniConfDir = join(dir, 'cni');
   mkdirSync(cniConfDir, { recursive: true });
@@ -71,10 +84,15 @@ export async function startContainerd(ns: NodeNamespace, opts: { stateDir: strin
   const ctr = (a: string[], timeoutMs?: number): Promise<string> =>
     ns.exec(['ctr', '--address', CONTAINERD_SOCKET, '--namespace', 'k8s.io', ...a], timeoutMs);
   await Promise.race([
-    waitFor('containerd to answer on its socket', async () => {
-      await ns.exec(['ctr', '--address', CONTAINERD_SOCKET, 'version'], 5_000);
-      return true;
-    }, 30_000, 100),
+    waitFor(
+      'containerd to answer on its socket',
+      async () => {
+        await ns.exec(['ctr', '--address', CONTAINERD_SOCKET, 'version'], 5_000);
+        return true;
+      },
+      30_000,
+      100,
+    ),
     process.exited.then((code) => {
       throw new Error(`containerd exited (${code}) during start-up; see ${process.logFile}`);
     }),

@@ -17,9 +17,15 @@ export function pauseImage(): string {
  * well under a second; a cold build takes a few minutes and prints its progress).
  */
 export function ensureImageArchives(report: (m: string) => void): Record<(typeof NODE_IMAGES)[number], string> {
-  const res = spawnSync('bash', [join(here, 'build-images.sh'), 'all'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const res = spawnSync('bash', [join(here, 'build-images.sh'), 'all'], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   for (const line of `${res.stdout}${res.stderr}`.split('\n').filter(Boolean)) report(line);
-  if (res.status !== 0) throw new Error(`building the node's images failed (exit ${res.status}): ${res.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+  if (res.status !== 0)
+    throw new Error(
+      `building the node's images failed (exit ${res.status}): ${res.stderr.trim().split('\n').slice(-3).join(' | ')}`,
+    );
   const current = (name: string): string => readFileSync(join(cacheDir(), 'images', `${name}.current`), 'utf8').trim();
   return { pause: current('pause'), debian: current('debian'), python: current('python'), node: current('node') };
 }
@@ -30,7 +36,9 @@ export async function importImages(containerd: Containerd, archives: Record<stri
     try {
       await containerd.ctr(['images', 'import', file], 180_000);
     } catch (err) {
-      throw new Error(`importing the ${name} image (${file}) into containerd failed: ${(err as Error).message}`, { cause: err });
+      throw new Error(`importing the ${name} image (${file}) into containerd failed: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
   }
 }

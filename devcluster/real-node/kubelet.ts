@@ -50,7 +50,12 @@ export function kubeletConfig(ns: NodeNamespace, o: KubeletOptions): Record<stri
     // shared development disk.
     imageGCHighThresholdPercent: 100,
     imageGCLowThresholdPercent: 99,
-    evictionHard: { 'memory.available': '100Mi', 'nodefs.available': '1%', 'imagefs.available': '1%', 'nodefs.inodesFree': '1%' },
+    evictionHard: {
+      'memory.available': '100Mi',
+      'nodefs.available': '1%',
+      'imagefs.available': '1%',
+      'nodefs.inodesFree': '1%',
+    },
     serializeImagePulls: false,
     syncFrequency: '10s',
     fileCheckFrequency: '10s',
@@ -67,8 +72,12 @@ export function startKubelet(ns: NodeNamespace, binary: string, o: KubeletOption
   // No upstream resolver: the node has no route to one; cluster names are CoreDNS's.
   writeFileSync(join(o.stateDir, 'kubelet-resolv.conf'), '');
   const [cmd, ...args] = ns.enter([
-    binary, `--config=${config}`, `--kubeconfig=${o.kubeconfig}`, `--hostname-override=${o.nodeName}`,
-    `--node-ip=${ns.nodeAddress}`, '--v=1',
+    binary,
+    `--config=${config}`,
+    `--kubeconfig=${o.kubeconfig}`,
+    `--hostname-override=${o.nodeName}`,
+    `--node-ip=${ns.nodeAddress}`,
+    '--v=1',
   ]);
   return startProcess('kubelet', cmd!, args, { logFile: join(o.logDir, 'kubelet.log') });
 }

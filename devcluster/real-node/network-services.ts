@@ -15,19 +15,26 @@ interface ServiceOptions {
 /** kube-proxy in iptables mode, touching no sysctl: no localhost node ports, conntrack left as the kernel has it. */
 export function startKubeProxy(ns: NodeNamespace, binary: string, o: ServiceOptions): ManagedProcess {
   const config = join(o.stateDir, 'kube-proxy.yaml');
-  writeFileSync(config, JSON.stringify({
-    apiVersion: 'kubeproxy.config.k8s.io/v1alpha1',
-    kind: 'KubeProxyConfiguration',
-    clientConnection: { kubeconfig: o.kubeconfig },
-    mode: 'iptables',
-    hostnameOverride: o.nodeName,
-    clusterCIDR: POD_CIDR,
-    bindAddress: ns.nodeAddress,
-    healthzBindAddress: '127.0.0.1:10256',
-    metricsBindAddress: '127.0.0.1:10249',
-    iptables: { localhostNodePorts: false },
-    conntrack: { maxPerCore: 0, min: 0, tcpEstablishedTimeout: '0s', tcpCloseWaitTimeout: '0s' },
-  }, null, 2));
+  writeFileSync(
+    config,
+    JSON.stringify(
+      {
+        apiVersion: 'kubeproxy.config.k8s.io/v1alpha1',
+        kind: 'KubeProxyConfiguration',
+        clientConnection: { kubeconfig: o.kubeconfig },
+        mode: 'iptables',
+        hostnameOverride: o.nodeName,
+        clusterCIDR: POD_CIDR,
+        bindAddress: ns.nodeAddress,
+        healthzBindAddress: '127.0.0.1:10256',
+        metricsBindAddress: '127.0.0.1:10249',
+        iptables: { localhostNodePorts: false },
+        conntrack: { maxPerCore: 0, min: 0, tcpEstablishedTimeout: '0s', tcpCloseWaitTimeout: '0s' },
+      },
+      null,
+      2,
+    ),
+  );
   const [cmd, ...args] = ns.enter([binary, `--config=${config}`]);
   return startProcess('kube-proxy', cmd!, args, { logFile: join(o.logDir, 'kube-proxy.log') });
 }
@@ -38,7 +45,9 @@ export function startKubeProxy(ns: NodeNamespace, binary: string, o: ServiceOpti
  */
 export function startCoreDns(ns: NodeNamespace, binary: string, o: ServiceOptions): ManagedProcess {
   const corefile = join(o.stateDir, 'Corefile');
-  writeFileSync(corefile, `.:53 {
+  writeFileSync(
+    corefile,
+    `.:53 {
     bind ${ns.nodeAddress}
     errors
     health 127.0.0.1:8080
@@ -50,7 +59,8 @@ export function startCoreDns(ns: NodeNamespace, binary: string, o: ServiceOption
     }
     cache 30
 }
-`);
+`,
+  );
   const [cmd, ...args] = ns.enter([binary, '-conf', corefile]);
   return startProcess('coredns', cmd!, args, { logFile: join(o.logDir, 'coredns.log') });
 }
@@ -58,9 +68,17 @@ export function startCoreDns(ns: NodeNamespace, binary: string, o: ServiceOption
 /** kube-router as a NetworkPolicy enforcer only (no routing, no service proxy: the bridge and kube-proxy do those). */
 export function startKubeRouter(ns: NodeNamespace, binary: string, o: ServiceOptions): ManagedProcess {
   const [cmd, ...args] = ns.enter([
-    binary, `--kubeconfig=${o.kubeconfig}`, `--hostname-override=${o.nodeName}`,
-    '--run-firewall=true', '--run-router=false', '--run-service-proxy=false', '--enable-cni=false',
-    '--service-cluster-ip-range=10.96.0.0/16', '--metrics-port=0', '--health-port=20244', '--v=1',
+    binary,
+    `--kubeconfig=${o.kubeconfig}`,
+    `--hostname-override=${o.nodeName}`,
+    '--run-firewall=true',
+    '--run-router=false',
+    '--run-service-proxy=false',
+    '--enable-cni=false',
+    '--service-cluster-ip-range=10.96.0.0/16',
+    '--metrics-port=0',
+    '--health-port=20244',
+    '--v=1',
   ]);
   return startProcess('kube-router', cmd!, args, { logFile: join(o.logDir, 'kube-router.log') });
 }

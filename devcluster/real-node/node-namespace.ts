@@ -11,7 +11,11 @@ const run = promisify(execFile);
  * copy of its current value, so kubelet writes to the copy and the host keeps its own.
  */
 export const SHIELDED_SYSCTLS = [
-  'vm/overcommit_memory', 'vm/panic_on_oom', 'kernel/panic', 'kernel/panic_on_oops', 'kernel/keys/root_maxkeys',
+  'vm/overcommit_memory',
+  'vm/panic_on_oom',
+  'kernel/panic',
+  'kernel/panic_on_oops',
+  'kernel/keys/root_maxkeys',
   'kernel/keys/root_maxbytes',
 ];
 
@@ -80,10 +84,15 @@ function netnsOf(pid: number | string): string | undefined {
 export async function createNodeNamespace(stateDir: string, id: string): Promise<NodeNamespace> {
   for (const d of ['var-lib', 'var-log', 'sysctl']) mkdirSync(join(stateDir, d), { recursive: true });
   // Read and written, not copied: procfs files report a size of 0.
-  for (const s of SHIELDED_SYSCTLS) writeFileSync(join(stateDir, 'sysctl', s.replaceAll('/', '.')), readFileSync(`/proc/sys/${s}`));
-  const holder: ChildProcess = spawn('unshare', ['--net', '--mount', '--propagation', 'private', 'sh', '-c', holderScript(stateDir)], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  for (const s of SHIELDED_SYSCTLS)
+    writeFileSync(join(stateDir, 'sysctl', s.replaceAll('/', '.')), readFileSync(`/proc/sys/${s}`));
+  const holder: ChildProcess = spawn(
+    'unshare',
+    ['--net', '--mount', '--propagation', 'private', 'sh', '-c', holderScript(stateDir)],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let output = '';
   holder.stdout!.on('data', (d: Buffer) => (output += d.toString()));
   holder.stderr!.on('data', (d: Buffer) => (output += d.toString()));
@@ -101,7 +110,9 @@ export async function createNodeNamespace(stateDir: string, id: string): Promise
     // Every process in the node's network namespace is one of the node's (containerd's shims and the containers
     // included): kill them all, the holder last, and the namespace with its links, tables and mounts goes too.
     for (let attempt = 0; nsId !== undefined && nsId !== hostNs && attempt < 100; attempt++) {
-      const members = readdirSync('/proc').filter((p) => /^\d+$/.test(p) && Number(p) !== holderPid && netnsOf(p) === nsId);
+      const members = readdirSync('/proc').filter(
+        (p) => /^\d+$/.test(p) && Number(p) !== holderPid && netnsOf(p) === nsId,
+      );
       if (!members.length) break;
       for (const pid of members) {
         try {
@@ -117,20 +128,30 @@ export async function createNodeNamespace(stateDir: string, id: string): Promise
       holder.kill('SIGKILL');
       await exited;
     }
-    await waitFor(`host link ${hostLink} to go with the node's namespace`, async () => {
-      try {
-        await run('ip', ['link', 'show', hostLink]);
-        return false;
-      } catch {
-        return true;
-      }
-    }, 10_000, 100);
+    await waitFor(
+      `host link ${hostLink} to go with the node's namespace`,
+      async () => {
+        try {
+          await run('ip', ['link', 'show', hostLink]);
+          return false;
+        } catch {
+          return true;
+        }
+      },
+      10_000,
+      100,
+    );
   };
   try {
-    await waitFor('the node namespace holder to set up its mounts', async () => {
-      if (holder.exitCode !== null) throw new Error(`namespace holder exited (${holder.exitCode}): ${output.trim()}`);
-      return output.includes('ready') && netnsOf(holderPid) !== hostNs;
-    }, 10_000, 20);
+    await waitFor(
+      'the node namespace holder to set up its mounts',
+      async () => {
+        if (holder.exitCode !== null) throw new Error(`namespace holder exited (${holder.exitCode}): ${output.trim()}`);
+        return output.includes('ready') && netnsOf(holderPid) !== hostNs;
+      },
+      10_000,
+      20,
+    );
     const [hostAddress, nodeAddress] = await freeLinkSubnet();
     await run('ip', ['link', 'add', hostLink, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', String(holderPid)]);
     await run('ip', ['addr', 'add', `${hostAddress}/30`, 'dev', hostLink]);

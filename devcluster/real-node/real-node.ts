@@ -47,7 +47,8 @@ export interface RealNodeOptions {
 export async function startRealNode(o: RealNodeOptions): Promise<RealNode> {
   const bins = nodeBinaryPaths();
   const missing = missingBinaries(bins);
-  if (missing.length) throw new Error(`real node binaries not built: ${missing.join(', ')} (run devcluster/build-binaries.sh real-node)`);
+  if (missing.length)
+    throw new Error(`real node binaries not built: ${missing.join(', ')} (run devcluster/build-binaries.sh real-node)`);
   const archives = ensureImageArchives(o.report);
   const dir = join(o.stateDir, 'node');
   mkdirSync(dir, { recursive: true });
@@ -67,11 +68,21 @@ export async function startRealNode(o: RealNodeOptions): Promise<RealNode> {
     ns = await createNodeNamespace(dir, id);
     createNodeCgroups(cgroupRoot);
     const pki = o.certs.dir;
-    const leaf = (name: string, subject: string) => issueCertificate(pki, o.certs.ca, { name, subject, usage: 'client' });
+    const leaf = (name: string, subject: string) =>
+      issueCertificate(pki, o.certs.ca, { name, subject, usage: 'client' });
     const serving = issueCertificate(pki, o.certs.ca, {
-      name: `kubelet-serving-${ns.nodeAddress}`, subject: `/CN=${o.nodeName}`, usage: 'server', ips: [ns.nodeAddress], dns: [o.nodeName],
+      name: `kubelet-serving-${ns.nodeAddress}`,
+      subject: `/CN=${o.nodeName}`,
+      usage: 'server',
+      ips: [ns.nodeAddress],
+      dns: [o.nodeName],
     });
-    const kubeconfig = (name: string, user: string, client: ReturnType<typeof leaf>, server = NODE_API_SERVER): string => {
+    const kubeconfig = (
+      name: string,
+      user: string,
+      client: ReturnType<typeof leaf>,
+      server = NODE_API_SERVER,
+    ): string => {
       const path = join(dir, `${name}.kubeconfig`);
       writeKubeconfig(path, { server, caFile: o.certs.ca.cert, user, client });
       return path;
@@ -80,11 +91,21 @@ export async function startRealNode(o: RealNodeOptions): Promise<RealNode> {
     const proxyKc = kubeconfig('kube-proxy', 'system:kube-proxy', leaf('kube-proxy', '/CN=system:kube-proxy'));
     const corednsKc = kubeconfig('coredns', COREDNS_USER, leaf('coredns', `/CN=${COREDNS_USER}`));
     const routerKc = kubeconfig('kube-router', KUBE_ROUTER_USER, leaf('kube-router', `/CN=${KUBE_ROUTER_USER}`));
-    const provisionerKc = kubeconfig('volume-provisioner', VOLUME_PROVISIONER_USER, leaf('volume-provisioner', `/CN=${VOLUME_PROVISIONER_USER}`), o.server);
-    const schedulerKc = kubeconfig('kube-scheduler', 'system:kube-scheduler', leaf('kube-scheduler', '/CN=system:kube-scheduler'), o.server);
+    const provisionerKc = kubeconfig(
+      'volume-provisioner',
+      VOLUME_PROVISIONER_USER,
+      leaf('volume-provisioner', `/CN=${VOLUME_PROVISIONER_USER}`),
+      o.server,
+    );
+    const schedulerKc = kubeconfig(
+      'kube-scheduler',
+      'system:kube-scheduler',
+      leaf('kube-scheduler', '/CN=system:kube-scheduler'),
+      o.server,
+    );
 
     const apiPort = Number(new URL(o.server).port);
-    processes.push(...await startApiRelay(ns, { apiPort, stateDir: dir, logDir: o.logDir }));
+    processes.push(...(await startApiRelay(ns, { apiPort, stateDir: dir, logDir: o.logDir })));
     const containerd = await startContainerd(ns, { stateDir: dir, logDir: o.logDir, sandboxImage: pauseImage() });
     processes.push(containerd.process);
     const t0 = Date.now();
@@ -96,16 +117,29 @@ export async function startRealNode(o: RealNodeOptions): Promise<RealNode> {
 
     processes.push(startScheduler(bins.kubeScheduler, { kubeconfig: schedulerKc, logDir: o.logDir }));
     const kubeletStartedAt = Date.now();
-    processes.push(startKubelet(ns, bins.kubelet, {
-      nodeName: o.nodeName, stateDir: dir, logDir: o.logDir, kubeconfig: kubeletKc, clientCa: o.certs.ca.cert, serving, cgroupRoot: `/${cgroupRoot}`,
-    }));
+    processes.push(
+      startKubelet(ns, bins.kubelet, {
+        nodeName: o.nodeName,
+        stateDir: dir,
+        logDir: o.logDir,
+        kubeconfig: kubeletKc,
+        clientCa: o.certs.ca.cert,
+        serving,
+        cgroupRoot: `/${cgroupRoot}`,
+      }),
+    );
     const service = { nodeName: o.nodeName, stateDir: dir, logDir: o.logDir };
     processes.push(startKubeProxy(ns, bins.kubeProxy, { ...service, kubeconfig: proxyKc }));
     processes.push(startCoreDns(ns, bins.coredns, { ...service, kubeconfig: corednsKc }));
     // kube-router gives up at start unless it finds its Node: wait for kubelet to register it.
     const core = o.admin.makeApiClient(CoreV1Api);
     await Promise.race([
-      waitFor(`kubelet to register node ${o.nodeName}`, async () => Boolean(await core.readNode({ name: o.nodeName })), 60_000, 100),
+      waitFor(
+        `kubelet to register node ${o.nodeName}`,
+        async () => Boolean(await core.readNode({ name: o.nodeName })),
+        60_000,
+        100,
+      ),
       ...processes.map(async (p) => {
         throw new Error(`${p.name} exited (${await p.exited}) while the node started; see ${p.logFile}`);
       }),

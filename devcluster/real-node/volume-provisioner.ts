@@ -9,7 +9,11 @@ export const VOLUME_PROVISIONER_USER = 'c2d:volume-provisioner';
  * binding), in a directory under DIR that anyone may write: the pods run as non-root users and kubelet applies no
  * fsGroup to a hostPath. Nothing enforces the claim's size here. A deleted claim's volume and directory go with it.
  */
-export async function startVolumeProvisioner(kc: KubeConfig, dir: string, log: (m: string) => void): Promise<{ stop(): void }> {
+export async function startVolumeProvisioner(
+  kc: KubeConfig,
+  dir: string,
+  log: (m: string) => void,
+): Promise<{ stop(): void }> {
   const core = kc.makeApiClient(CoreV1Api);
   mkdirSync(dir, { recursive: true });
   const pvName = (pvc: V1PersistentVolumeClaim): string => `c2d-pv-${pvc.metadata!.uid}`;
@@ -44,10 +48,16 @@ export async function startVolumeProvisioner(kc: KubeConfig, dir: string, log: (
     }
     rmSync(join(dir, pvc.metadata!.uid!), { recursive: true, force: true });
   };
-  const informer = makeInformer(kc, '/api/v1/persistentvolumeclaims', () => core.listPersistentVolumeClaimForAllNamespaces());
-  const handle = (what: string, fn: (pvc: V1PersistentVolumeClaim) => Promise<void>) => (pvc: V1PersistentVolumeClaim): void => {
-    fn(pvc).catch((err: unknown) => log(`volume provisioner: ${what} ${pvc.metadata?.namespace}/${pvc.metadata?.name} failed: ${String(err)}`));
-  };
+  const informer = makeInformer(kc, '/api/v1/persistentvolumeclaims', () =>
+    core.listPersistentVolumeClaimForAllNamespaces(),
+  );
+  const handle =
+    (what: string, fn: (pvc: V1PersistentVolumeClaim) => Promise<void>) =>
+    (pvc: V1PersistentVolumeClaim): void => {
+      fn(pvc).catch((err: unknown) =>
+        log(`volume provisioner: ${what} ${pvc.metadata?.namespace}/${pvc.metadata?.name} failed: ${String(err)}`),
+      );
+    };
   informer.on('add', handle('provisioning', provision));
   informer.on('update', handle('provisioning', provision));
   informer.on('delete', handle('releasing', release));

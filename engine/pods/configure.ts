@@ -31,11 +31,16 @@ export async function runConfigure(vars: EnvVars): Promise<number> {
   let workflow;
   let secret;
   try {
-    workflow = parseWorkflow(JSON.parse(await readFile(env.string('C2D_WORKFLOW_FILE', '/workflow/workflow.json'), 'utf8')));
+    workflow = parseWorkflow(
+      JSON.parse(await readFile(env.string('C2D_WORKFLOW_FILE', '/workflow/workflow.json'), 'utf8')),
+    );
     secret = parseJobSecretFile(await readFile(env.string('C2D_SECRET_FILE', '/secrets/job/job.json'), 'utf8'));
   } catch (err) {
     // Zod issues name fields and expected types, never the values; file errors name our own mount paths.
-    const detail = err instanceof ZodError ? err.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ') : (err as Error).name;
+    const detail =
+      err instanceof ZodError
+        ? err.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')
+        : (err as Error).name;
     log.info(`data provisioning failed: job configuration unreadable: ${detail}`);
     return CONFIGURE_EXIT.dataFailed;
   }
@@ -53,7 +58,9 @@ export async function runConfigure(vars: EnvVars): Promise<number> {
     return result.part === 'data' ? CONFIGURE_EXIT.dataFailed : CONFIGURE_EXIT.algorithmFailed;
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    log.info(`data provisioning failed: ${code === 'ENOSPC' || code === 'EDQUOT' ? 'the job volume is full' : `unexpected ${code ?? (err as Error).name}`}`);
+    log.info(
+      `data provisioning failed: ${code === 'ENOSPC' || code === 'EDQUOT' ? 'the job volume is full' : `unexpected ${code ?? (err as Error).name}`}`,
+    );
     return CONFIGURE_EXIT.dataFailed;
   }
 }

@@ -52,7 +52,10 @@ export async function downloadToFile(access: FileAccess, dest: string, limits: D
   }, limits.totalTimeoutMs);
   const part = `${dest}.part`;
   try {
-    const res = await openFile(access, { allow: limits.privateHosts ?? NO_PRIVATE_HOSTS, signal: AbortSignal.any([connect.signal, total.signal]) });
+    const res = await openFile(access, {
+      allow: limits.privateHosts ?? NO_PRIVATE_HOSTS,
+      signal: AbortSignal.any([connect.signal, total.signal]),
+    });
     clearTimeout(connectTimer);
     const announced = Number(res.headers['content-length'] ?? NaN);
     if (Number.isFinite(announced) && announced > limits.maxBytes) {

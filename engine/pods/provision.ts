@@ -28,7 +28,10 @@ export interface ProvisionLimits {
 export type ProvisionResult = { ok: true; bytes: number } | { ok: false; part: 'data' | 'algorithm'; reason: string };
 
 class ProvisionFailure extends Error {
-  constructor(readonly part: 'data' | 'algorithm', reason: string) {
+  constructor(
+    readonly part: 'data' | 'algorithm',
+    reason: string,
+  ) {
     super(reason);
   }
 }
@@ -49,7 +52,13 @@ export async function provision(
 ): Promise<ProvisionResult> {
   let total = 0;
 
-  const fetchInto = async (part: 'data' | 'algorithm', what: string, access: FileAccess, meta: Pick<FileMeta, 'contentLength' | 'checksum'>, dest: string): Promise<void> => {
+  const fetchInto = async (
+    part: 'data' | 'algorithm',
+    what: string,
+    access: FileAccess,
+    meta: Pick<FileMeta, 'contentLength' | 'checksum'>,
+    dest: string,
+  ): Promise<void> => {
     const maxBytes = byteLimit(limits.maxFileBytes, limits.maxTotalBytes - total, meta.contentLength);
     let fetched: Fetched;
     try {
@@ -74,7 +83,10 @@ export async function provision(
     const mismatches = secretMismatches(workflow, secret);
     if (mismatches.length) {
       const algorithmOnly = mismatches.every((m) => m.startsWith('algorithm'));
-      throw new ProvisionFailure(algorithmOnly ? 'algorithm' : 'data', `job configuration inconsistent: ${mismatches.join('; ')}`);
+      throw new ProvisionFailure(
+        algorithmOnly ? 'algorithm' : 'data',
+        `job configuration inconsistent: ${mismatches.join('; ')}`,
+      );
     }
     await createLayout(layout);
 
@@ -82,7 +94,13 @@ export async function provision(
       await mkdir(layout.inputDir(dataset.did), { recursive: true, mode: 0o755 });
       const accesses = secret.datasets[dataset.did]!;
       for (const file of dataset.files) {
-        await fetchInto('data', `dataset ${dataset.did} file ${file.index}`, accesses[file.index]!, file, layout.inputFile(dataset.did, file.index));
+        await fetchInto(
+          'data',
+          `dataset ${dataset.did} file ${file.index}`,
+          accesses[file.index]!,
+          file,
+          layout.inputFile(dataset.did, file.index),
+        );
       }
     }
     for (const [did, ddo] of Object.entries(secret.ddos)) {
@@ -95,7 +113,8 @@ export async function provision(
     const algo = secret.algorithm;
     if (algo.kind === 'rawcode') {
       const bytes = Buffer.byteLength(algo.rawcode);
-      if (bytes > limits.maxTotalBytes - total) throw new ProvisionFailure('algorithm', 'algorithm: raw code exceeds the space left');
+      if (bytes > limits.maxTotalBytes - total)
+        throw new ProvisionFailure('algorithm', 'algorithm: raw code exceeds the space left');
       await writeFile(layout.algorithm, algo.rawcode, { mode: 0o555 });
       total += bytes;
       log.info(`algorithm: raw code, ${bytes} bytes`);

@@ -40,8 +40,10 @@ export interface Published {
 const MAX_LOGGED_REFUSALS = 100;
 
 function logRefusals(log: ProgramLog, folder: string, refused: RefusedEntry[]): void {
-  for (const r of refused.slice(0, MAX_LOGGED_REFUSALS)) log.info(`refused ${folder}/${JSON.stringify(r.relative)}: ${r.reason}`);
-  if (refused.length > MAX_LOGGED_REFUSALS) log.info(`refused ${refused.length - MAX_LOGGED_REFUSALS} more entries of ${folder}/`);
+  for (const r of refused.slice(0, MAX_LOGGED_REFUSALS))
+    log.info(`refused ${folder}/${JSON.stringify(r.relative)}: ${r.reason}`);
+  if (refused.length > MAX_LOGGED_REFUSALS)
+    log.info(`refused ${refused.length - MAX_LOGGED_REFUSALS} more entries of ${folder}/`);
 }
 
 /** The file's bytes up to the size it had when walked: a file that grows meanwhile cannot push past the limit. */
@@ -49,11 +51,20 @@ function bodyOf(file: WalkedFile): Buffer | ReadStream {
   return file.size === 0 ? Buffer.alloc(0) : createReadStream(file.absolute, { start: 0, end: file.size - 1 });
 }
 
-export async function publishJob(jobId: string, root: string, deps: PublishDeps, limits: PublishLimits): Promise<Published> {
+export async function publishJob(
+  jobId: string,
+  root: string,
+  deps: PublishDeps,
+  limits: PublishLimits,
+): Promise<Published> {
   const layout = jobLayout(root);
   const { client, bucket, log } = deps;
   const logs = await walkFiles(layout.logs, limits.maxFiles, limits.maxPathBytes);
-  const outputs = await walkFiles(layout.outputs, Math.max(0, limits.maxFiles - logs.files.length), limits.maxPathBytes);
+  const outputs = await walkFiles(
+    layout.outputs,
+    Math.max(0, limits.maxFiles - logs.files.length),
+    limits.maxPathBytes,
+  );
   logRefusals(log, 'outputs', outputs.refused);
   logRefusals(log, 'logs', logs.refused);
 
@@ -61,18 +72,34 @@ export async function publishJob(jobId: string, root: string, deps: PublishDeps,
   if (selected.refusal) log.info(`disk limit exceeded: ${selected.refusal}`);
   const uploads = planUploads(jobId, selected.logs, selected.outputs);
   for (const { file, result } of uploads) {
-    await client.send(new PutObjectCommand({ Bucket: bucket, Key: result.key, Body: bodyOf(file), ContentLength: file.size }));
+    await client.send(
+      new PutObjectCommand({ Bucket: bucket, Key: result.key, Body: bodyOf(file), ContentLength: file.size }),
+    );
     log.info(`stored ${result.type} ${JSON.stringify(result.filename)} (${result.filesize} bytes)`);
   }
   log.info(`published ${uploads.length} files`);
 
   const own = Buffer.from(log.text());
   const ownResult = publishLogResult(jobId, uploads.length, own.byteLength);
-  await client.send(new PutObjectCommand({ Bucket: bucket, Key: ownResult.key, Body: own, ContentLength: own.byteLength, ContentType: 'text/plain' }));
+  await client.send(
+    new PutObjectCommand({
+      Bucket: bucket,
+      Key: ownResult.key,
+      Body: own,
+      ContentLength: own.byteLength,
+      ContentType: 'text/plain',
+    }),
+  );
   const results = [...uploads.map((u) => u.result), ownResult];
   const manifest = Buffer.from(serializeResultsManifest(jobId, results));
   await client.send(
-    new PutObjectCommand({ Bucket: bucket, Key: resultsManifestKey(jobId), Body: manifest, ContentLength: manifest.byteLength, ContentType: 'application/json' }),
+    new PutObjectCommand({
+      Bucket: bucket,
+      Key: resultsManifestKey(jobId),
+      Body: manifest,
+      ContentLength: manifest.byteLength,
+      ContentType: 'application/json',
+    }),
   );
   return { results, exitCode: selected.refusal ? PUBLISH_EXIT.diskQuotaExceeded : 0 };
 }
@@ -85,7 +112,12 @@ export async function runPublish(vars: EnvVars): Promise<number> {
     const limits: PublishLimits = { ...PUBLISH_FILE_LIMITS, maxBytes: env.requiredInt('C2D_MAX_OUTPUT_BYTES') };
     const store = resultsStoreConfigFromEnv(env);
     log.info(`publish: storing the results of job ${jobId} (at most ${limits.maxBytes} bytes)`);
-    const published = await publishJob(jobId, env.string('C2D_DATA_ROOT', '/data'), { client: makeS3Client(store), bucket: store.bucket, log }, limits);
+    const published = await publishJob(
+      jobId,
+      env.string('C2D_DATA_ROOT', '/data'),
+      { client: makeS3Client(store), bucket: store.bucket, log },
+      limits,
+    );
     return published.exitCode;
   } catch (err) {
     log.info(`publishing failed: ${(err as Error).name}: ${(err as Error).message}`);

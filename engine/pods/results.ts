@@ -24,16 +24,32 @@ function logType(relative: string): ResultType {
 export function planUploads(jobId: string, logs: WalkedFile[], outputs: WalkedFile[]): PlannedUpload[] {
   const ownLogs = logs.filter((f) => f.relative !== LOG_FILES.publish);
   const ordered: Array<[WalkedFile, ResultType]> = [
-    ...ownLogs.filter((f) => logType(f.relative) === 'configurationLog').map((f) => [f, 'configurationLog'] as [WalkedFile, ResultType]),
-    ...ownLogs.filter((f) => logType(f.relative) === 'algorithmLog').map((f) => [f, 'algorithmLog'] as [WalkedFile, ResultType]),
+    ...ownLogs
+      .filter((f) => logType(f.relative) === 'configurationLog')
+      .map((f) => [f, 'configurationLog'] as [WalkedFile, ResultType]),
+    ...ownLogs
+      .filter((f) => logType(f.relative) === 'algorithmLog')
+      .map((f) => [f, 'algorithmLog'] as [WalkedFile, ResultType]),
     ...outputs.map((f) => [f, 'output'] as [WalkedFile, ResultType]),
   ];
   return ordered.map(([file, type], index) => ({
     file,
-    result: { index, filename: file.relative, filesize: file.size, type, key: resultObjectKey(jobId, type, file.relative) },
+    result: {
+      index,
+      filename: file.relative,
+      filesize: file.size,
+      type,
+      key: resultObjectKey(jobId, type, file.relative),
+    },
   }));
 }
 
 export function publishLogResult(jobId: string, index: number, filesize: number): Result {
-  return { index, filename: LOG_FILES.publish, filesize, type: 'publishLog', key: resultObjectKey(jobId, 'publishLog', LOG_FILES.publish) };
+  return {
+    index,
+    filename: LOG_FILES.publish,
+    filesize,
+    type: 'publishLog',
+    key: resultObjectKey(jobId, 'publishLog', LOG_FILES.publish),
+  };
 }

@@ -7,7 +7,10 @@ export interface Fetched {
 }
 
 /** The problem with a fetched file, or undefined when it matches every declared property. */
-export function verifyFetched(fetched: Fetched, declared: Pick<FileMeta, 'contentLength' | 'checksum'>): string | undefined {
+export function verifyFetched(
+  fetched: Fetched,
+  declared: Pick<FileMeta, 'contentLength' | 'checksum'>,
+): string | undefined {
   if (declared.contentLength !== undefined && fetched.bytes !== declared.contentLength) {
     return `size ${fetched.bytes} bytes differs from the declared ${declared.contentLength}`;
   }

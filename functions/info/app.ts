@@ -46,7 +46,6 @@ export function appFromRuntime(runtime: Runtime): Hono {
     ...runtime.base('info'),
     chainId: config.chainId,
     providerAddress:
-      config.providerAddress ??
-      (async () => (await import('ethers/transaction')).computeAddress(key as string)),
+      config.providerAddress ?? (async () => (await import('ethers/transaction')).computeAddress(key as string)),
   });
 }

@@ -45,7 +45,9 @@ export function createApp(deps: LogsDeps): Hono {
     await caller.commitNonce();
     const live = await streamPodLog(deps.pods, jobNames(job.workflow.jobId).pods[q.stage], q.follow, c.req.raw.signal);
     if (live) {
-      return new Response(live, { headers: { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store' } });
+      return new Response(live, {
+        headers: { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-store' },
+      });
     }
     const stored = job.status.results.find((r) => r.type === STAGE_LOG[q.stage]);
     if (!stored) throw notFound(`log of the ${q.stage} stage`);

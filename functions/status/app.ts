@@ -38,7 +38,12 @@ export function createApp(deps: StatusDeps): Hono {
       });
       await caller.commitNonce();
     } else if (deps.requireSignature) {
-      throw new HttpError(401, 'this provider answers only signed status requests', 'signature', 'is required, with nonce');
+      throw new HttpError(
+        401,
+        'this provider answers only signed status requests',
+        'signature',
+        'is required, with nonce',
+      );
     }
     const jobs = q.jobId
       ? [await deps.jobs.getOwned(q.jobId, q.consumerAddress)]

@@ -12,7 +12,9 @@ import type { FileAccess } from './service-files.ts';
  */
 
 export function containerSectionChecksum(container: { entrypoint: string; checksum: string }): string {
-  return createHash('sha256').update(container.entrypoint + container.checksum, 'utf8').digest('hex');
+  return createHash('sha256')
+    .update(container.entrypoint + container.checksum, 'utf8')
+    .digest('hex');
 }
 
 export interface DownloadRules {
@@ -41,7 +43,11 @@ export async function algorithmFileDigests(files: readonly FileAccess[], rules: 
   for (const [i, file] of files.entries()) {
     const hash = createHash('sha256');
     try {
-      const body = await openFile(file, { allow: rules.privateHosts ?? NO_PRIVATE_HOSTS, signal, lookup: rules.lookup });
+      const body = await openFile(file, {
+        allow: rules.privateHosts ?? NO_PRIVATE_HOSTS,
+        signal,
+        lookup: rules.lookup,
+      });
       try {
         for await (const chunk of body as AsyncIterable<Buffer>) {
           budget -= chunk.byteLength;

@@ -12,7 +12,14 @@ import { decryptServiceFiles, type FileAccess, type FileRules } from './service-
 const DATA_NFT_TOKEN_ID = 1n;
 
 async function nftOwner(chain: ChainContext, nftAddress: string): Promise<string> {
-  const result = await callView(chain.provider, nftAddress, erc721Template, 'ownerOf', [DATA_NFT_TOKEN_ID], chain.rpcTimeoutMs);
+  const result = await callView(
+    chain.provider,
+    nftAddress,
+    erc721Template,
+    'ownerOf',
+    [DATA_NFT_TOKEN_ID],
+    chain.rpcTimeoutMs,
+  );
   const owner = result?.[0] as string | undefined;
   if (!owner) throw deny('DDO_NOT_FOUND', `data NFT ${nftAddress} has no owner`);
   return getAddress(owner);
@@ -49,7 +56,11 @@ export async function loadPublishedAlgorithm(
 /** A published algorithm is one file (the job runs one, lib/job/workflow.ts); more is refused before any download. */
 export function checkOneFile(loaded: LoadedAlgorithm): void {
   if (loaded.files.length !== 1) {
-    throw deny('FILES_UNSUPPORTED', `algorithm ${loaded.facts.ddo.id} must consist of exactly one file`, 'algorithm.documentId');
+    throw deny(
+      'FILES_UNSUPPORTED',
+      `algorithm ${loaded.facts.ddo.id} must consist of exactly one file`,
+      'algorithm.documentId',
+    );
   }
 }
 
@@ -57,7 +68,10 @@ export function checkOneFile(loaded: LoadedAlgorithm): void {
  * Downloads the algorithm's file once: its digest (what the job pins for the configure pod) and the facts with the
  * recomputed filesChecksum.
  */
-export async function withFileDigests(loaded: LoadedAlgorithm, rules: DownloadRules = {}): Promise<{ facts: PublishedAlgorithmFacts; digests: string[] }> {
+export async function withFileDigests(
+  loaded: LoadedAlgorithm,
+  rules: DownloadRules = {},
+): Promise<{ facts: PublishedAlgorithmFacts; digests: string[] }> {
   checkOneFile(loaded);
   const digests = await algorithmFileDigests(loaded.files, rules);
   return { facts: { ...loaded.facts, filesChecksum: filesChecksumOf(digests) }, digests };

@@ -78,7 +78,13 @@ export function jobDuration(proofs: readonly OrderProof[], maxJobDurationSeconds
 }
 
 export interface GrantParts {
-  datasets: readonly { did: string; serviceId: string; transferTxId: string; files: readonly FileAccess[]; document: string }[];
+  datasets: readonly {
+    did: string;
+    serviceId: string;
+    transferTxId: string;
+    files: readonly FileAccess[];
+    document: string;
+  }[];
   algorithm:
     | {
         kind: 'published';
@@ -125,7 +131,12 @@ export function buildStartGrant(parts: GrantParts): StartGrant {
   const datasets: Dataset[] = parts.datasets.map((d) => {
     secretDatasets[d.did] = d.files.map(secretFile);
     ddos[d.did] = ddoJson(d.document);
-    return { did: d.did, serviceId: d.serviceId, transferTxId: d.transferTxId.toLowerCase(), files: fileMetas(d.files) };
+    return {
+      did: d.did,
+      serviceId: d.serviceId,
+      transferTxId: d.transferTxId.toLowerCase(),
+      files: fileMetas(d.files),
+    };
   });
   const a = parts.algorithm;
   const container = workflowContainer(a.container);
@@ -137,7 +148,8 @@ export function buildStartGrant(parts: GrantParts): StartGrant {
       throw deny('FILES_UNSUPPORTED', `algorithm ${a.did} must consist of exactly one file`, 'algorithm.documentId');
     }
     const checksum = a.digests[0];
-    if (checksum === undefined || a.digests.length !== a.files.length) throw new Error('the algorithm file was not downloaded for its digest');
+    if (checksum === undefined || a.digests.length !== a.files.length)
+      throw new Error('the algorithm file was not downloaded for its digest');
     algorithm = {
       kind: 'published',
       did: a.did,
@@ -174,7 +186,12 @@ interface OrderToVerify {
   field: string;
 }
 
-function ordersOf(input: StartInput, datasets: readonly CheckedDataset[], algorithm: CheckedAlgorithm, algoDdo: Ddo | undefined): OrderToVerify[] {
+function ordersOf(
+  input: StartInput,
+  datasets: readonly CheckedDataset[],
+  algorithm: CheckedAlgorithm,
+  algoDdo: Ddo | undefined,
+): OrderToVerify[] {
   const refs = [input.dataset, ...input.additionalDatasets];
   const orders: OrderToVerify[] = datasets.map((d, i) => ({
     txId: refs[i]?.transferTxId,
@@ -183,7 +200,12 @@ function ordersOf(input: StartInput, datasets: readonly CheckedDataset[], algori
     field: `${datasetField(i)}.transferTxId`,
   }));
   if (algorithm.kind === 'published' && algoDdo) {
-    orders.push({ txId: input.algorithm.transferTxId, ddo: algoDdo, service: algorithm, field: 'algorithm.transferTxId' });
+    orders.push({
+      txId: input.algorithm.transferTxId,
+      ddo: algoDdo,
+      service: algorithm,
+      field: 'algorithm.transferTxId',
+    });
   }
   return orders;
 }

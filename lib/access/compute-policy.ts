@@ -69,11 +69,21 @@ type DatasetRole = 'main' | 'additional';
  * The main dataset's service must be `compute`; an additional dataset may also be `access` (Ocean allows both).
  * Either way the service must be served by this provider (only it can decrypt the files) and allow the consumer.
  */
-function checkDatasetService(ddo: Ddo, serviceId: string, role: DatasetRole, ctx: PolicyContext, field: string): ServiceRef {
+function checkDatasetService(
+  ddo: Ddo,
+  serviceId: string,
+  role: DatasetRole,
+  ctx: PolicyContext,
+  field: string,
+): ServiceRef {
   const ref = findService(ddo, serviceId, `${field}.serviceId`);
   const { service } = ref;
   if (role === 'main' && service.type !== 'compute') {
-    throw deny('SERVICE_NOT_COMPUTE', `service ${service.id} of ${ddo.id} is ${service.type}, not compute`, `${field}.serviceId`);
+    throw deny(
+      'SERVICE_NOT_COMPUTE',
+      `service ${service.id} of ${ddo.id} is ${service.type}, not compute`,
+      `${field}.serviceId`,
+    );
   }
   if (service.type !== 'compute' && service.type !== 'access') {
     throw deny('SERVICE_NOT_USABLE', `service ${service.id} of ${ddo.id} is ${service.type}`, `${field}.serviceId`);
@@ -96,7 +106,11 @@ const IMAGE_DIGEST = /^sha256:[0-9a-f]{64}$/;
 function checkContainer(container: AlgorithmContainer | undefined, what: string): AlgorithmContainer {
   if (!container) throw deny('ALGORITHM_CONTAINER_INVALID', `${what} has no container`, 'algorithm');
   if (!IMAGE_DIGEST.test(container.checksum)) {
-    throw deny('ALGORITHM_CONTAINER_INVALID', `${what}'s container checksum must be sha256: followed by 64 hex digits`, 'algorithm');
+    throw deny(
+      'ALGORITHM_CONTAINER_INVALID',
+      `${what}'s container checksum must be sha256: followed by 64 hex digits`,
+      'algorithm',
+    );
   }
   return container;
 }
@@ -146,7 +160,11 @@ export function checkAlgorithmDdo(
   ctx: PolicyContext,
 ): ServiceRef & { container: AlgorithmContainer } {
   if (ddo.metadata.type !== 'algorithm') {
-    throw deny('ALGORITHM_NOT_ALGORITHM', `${ddo.id} is a ${ddo.metadata.type}, not an algorithm`, 'algorithm.documentId');
+    throw deny(
+      'ALGORITHM_NOT_ALGORITHM',
+      `${ddo.id} is a ${ddo.metadata.type}, not an algorithm`,
+      'algorithm.documentId',
+    );
   }
   const container = checkContainer(ddo.metadata.algorithm?.container, `algorithm ${ddo.id}`);
   const index = ddo.services.findIndex((s) => s.id === serviceId);
@@ -155,7 +173,11 @@ export function checkAlgorithmDdo(
     throw deny('ALGORITHM_SERVICE_NOT_FOUND', `${ddo.id} has no service ${serviceId}`, 'algorithm.serviceId');
   }
   if (service.type !== 'access' && service.type !== 'compute') {
-    throw deny('ALGORITHM_SERVICE_NOT_USABLE', `service ${service.id} of ${ddo.id} is ${service.type}`, 'algorithm.serviceId');
+    throw deny(
+      'ALGORITHM_SERVICE_NOT_USABLE',
+      `service ${service.id} of ${ddo.id} is ${service.type}`,
+      'algorithm.serviceId',
+    );
   }
   if (!isOurEndpoint(service.serviceEndpoint, ctx.providerUrls)) {
     throw deny(
@@ -209,7 +231,11 @@ type TrustBasis = 'trusted-algorithm' | 'trusted-publisher' | 'raw-allowed';
  * - Otherwise a published algorithm is permitted when its NFT owner is in `publisherTrustedAlgorithmPublishers`.
  * - Nothing listed means no published algorithm is permitted.
  */
-function checkAlgorithmPermitted(options: ComputeOptions | undefined, algorithm: CheckedAlgorithm, what: string): TrustBasis {
+function checkAlgorithmPermitted(
+  options: ComputeOptions | undefined,
+  algorithm: CheckedAlgorithm,
+  what: string,
+): TrustBasis {
   const compute = options ?? {
     allowRawAlgorithm: false,
     allowNetworkAccess: false,
@@ -217,22 +243,38 @@ function checkAlgorithmPermitted(options: ComputeOptions | undefined, algorithm:
     publisherTrustedAlgorithms: [],
   };
   if (algorithm.kind === 'raw') {
-    if (!compute.allowRawAlgorithm) throw deny('RAW_ALGORITHM_NOT_ALLOWED', `${what} does not allow raw algorithms`, 'algorithm.meta');
+    if (!compute.allowRawAlgorithm)
+      throw deny('RAW_ALGORITHM_NOT_ALLOWED', `${what} does not allow raw algorithms`, 'algorithm.meta');
     return 'raw-allowed';
   }
   const pinned = compute.publisherTrustedAlgorithms.find((t) => t.did === algorithm.did);
   if (pinned) {
     const files = algorithm.filesChecksum;
     if (pinned.filesChecksum !== '' && files !== undefined && pinned.filesChecksum.toLowerCase() !== files) {
-      throw deny('ALGORITHM_FILES_CHANGED', `the files of ${algorithm.did} changed since ${what} trusted it`, 'algorithm.documentId');
+      throw deny(
+        'ALGORITHM_FILES_CHANGED',
+        `the files of ${algorithm.did} changed since ${what} trusted it`,
+        'algorithm.documentId',
+      );
     }
-    if (pinned.containerSectionChecksum !== '' && pinned.containerSectionChecksum.toLowerCase() !== algorithm.containerSectionChecksum) {
-      throw deny('ALGORITHM_CONTAINER_CHANGED', `the container of ${algorithm.did} changed since ${what} trusted it`, 'algorithm.documentId');
+    if (
+      pinned.containerSectionChecksum !== '' &&
+      pinned.containerSectionChecksum.toLowerCase() !== algorithm.containerSectionChecksum
+    ) {
+      throw deny(
+        'ALGORITHM_CONTAINER_CHANGED',
+        `the container of ${algorithm.did} changed since ${what} trusted it`,
+        'algorithm.documentId',
+      );
     }
     return 'trusted-algorithm';
   }
   if (addressIn(compute.publisherTrustedAlgorithmPublishers, algorithm.owner)) return 'trusted-publisher';
-  throw deny('ALGORITHM_NOT_TRUSTED', `${what} trusts neither algorithm ${algorithm.did} nor its publisher`, 'algorithm.documentId');
+  throw deny(
+    'ALGORITHM_NOT_TRUSTED',
+    `${what} trusts neither algorithm ${algorithm.did} nor its publisher`,
+    'algorithm.documentId',
+  );
 }
 
 export interface PolicyInput extends PolicyContext {
@@ -259,7 +301,8 @@ export interface ComputePermit {
 export function evaluateComputePolicy(input: PolicyInput): ComputePermit {
   if (input.datasets.length === 0) throw deny('SERVICE_NOT_FOUND', 'no dataset given', 'dataset');
   const ctx: PolicyContext = { providerUrls: input.providerUrls, consumerAddress: input.consumerAddress };
-  const algorithm = input.algorithm.kind === 'raw' ? checkRawAlgorithm(input.algorithm) : checkPublishedAlgorithm(input.algorithm, ctx);
+  const algorithm =
+    input.algorithm.kind === 'raw' ? checkRawAlgorithm(input.algorithm) : checkPublishedAlgorithm(input.algorithm, ctx);
   const datasets: CheckedDataset[] = [];
   const trust: (TrustBasis | undefined)[] = [];
   let allowNetworkAccess = true;
@@ -287,6 +330,7 @@ export function filesChecksumPinned(permit: ComputePermit): boolean {
   return permit.datasets.some(
     (d, i) =>
       permit.trust[i] === 'trusted-algorithm' &&
-      d.service.compute?.publisherTrustedAlgorithms.some((t) => t.did === algorithm.did && t.filesChecksum !== '') === true,
+      d.service.compute?.publisherTrustedAlgorithms.some((t) => t.did === algorithm.did && t.filesChecksum !== '') ===
+        true,
   );
 }

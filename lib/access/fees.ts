@@ -19,7 +19,8 @@ export function feeTermsFor(env: Pick<Environment, 'id' | 'fees'>, chainId: numb
   } catch {
     throw deny('ENVIRONMENT_PRICE_INVALID', `environment ${env.id} has an unusable price`, 'environment');
   }
-  if (pricePerMinute < 0n) throw deny('ENVIRONMENT_PRICE_INVALID', `environment ${env.id} has a negative price`, 'environment');
+  if (pricePerMinute < 0n)
+    throw deny('ENVIRONMENT_PRICE_INVALID', `environment ${env.id} has a negative price`, 'environment');
   return { token: getAddress(fee.feeToken), pricePerMinute };
 }
 
@@ -42,5 +43,10 @@ export function checkFeePaid(fees: readonly ProviderFeeProof[], terms: FeeTerms)
       getAddress(f.providerFeeToken) === terms.token &&
       f.providerFeeAmount >= feeAmount(terms, f.validUntil - f.providerData.timestamp),
   );
-  if (!paid) throw deny('PROVIDER_FEE_NOT_PAID', "none of the orders paid the compute environment's price", 'dataset.transferTxId');
+  if (!paid)
+    throw deny(
+      'PROVIDER_FEE_NOT_PAID',
+      "none of the orders paid the compute environment's price",
+      'dataset.transferTxId',
+    );
 }

@@ -136,7 +136,11 @@ async function initializeItem(
  * reuseOrder). Only the main dataset's fee carries the environment's price. Refusals: VALID_UNTIL_INVALID,
  * ENVIRONMENT_PRICE_INVALID; RPC trouble is ChainUnavailable.
  */
-export async function initializeCompute(chain: ChainContext, key: ProviderKey, req: InitializeRequest): Promise<InitializeResult> {
+export async function initializeCompute(
+  chain: ChainContext,
+  key: ProviderKey,
+  req: InitializeRequest,
+): Promise<InitializeResult> {
   const now = req.now ?? Math.floor(Date.now() / 1000);
   checkValidUntil(req.validUntil, now);
   const terms = feeTermsFor(req.environment, chain.chainId);

@@ -10,7 +10,8 @@ import { AccessDenied, deny } from './errors.ts';
 // Loaded on first use: compressed DDOs are rare, and every function's cold start would pay ~30 ms for the decoder.
 // The package is a UMD bundle: Node's ESM loader exposes it only as `default`, tsx and vitest also by name.
 let decoder: Promise<typeof import('xz-decompress').XzReadableStream> | undefined;
-const loadDecoder = () => (decoder ??= import('xz-decompress').then((m) => m.XzReadableStream ?? m.default.XzReadableStream));
+const loadDecoder = () =>
+  (decoder ??= import('xz-decompress').then((m) => m.XzReadableStream ?? m.default.XzReadableStream));
 
 const XZ_MAGIC = [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00];
 // Integrity checks xz-embedded handles: none, CRC32, CRC64 (lzma.compress's default); not SHA-256.
@@ -26,7 +27,10 @@ function assertXzHeader(data: Uint8Array): void {
   // Stream flags: a zero byte, then the check id in the low nibble (the high one is reserved, zero).
   const flags = ((data[6] ?? 0) << 8) | (data[7] ?? 0);
   if (!SUPPORTED_CHECKS.has(flags)) {
-    throw deny('DDO_COMPRESSED_UNSUPPORTED', `the compressed DDO's xz stream flags 0x${flags.toString(16)} name an integrity check other than none, CRC32 or CRC64`);
+    throw deny(
+      'DDO_COMPRESSED_UNSUPPORTED',
+      `the compressed DDO's xz stream flags 0x${flags.toString(16)} name an integrity check other than none, CRC32 or CRC64`,
+    );
   }
 }
 

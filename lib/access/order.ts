@@ -63,15 +63,27 @@ export interface OrderProof {
  * The service's datatoken must belong to the DDO's NFT, and both must come from the known factory — otherwise a
  * look-alike token could emit the events below. `field` names the request part the refusal is about.
  */
-export async function assertDatatokenOfAsset(chain: ChainContext, nftAddress: string, datatoken: string, field?: string): Promise<void> {
+export async function assertDatatokenOfAsset(
+  chain: ChainContext,
+  nftAddress: string,
+  datatoken: string,
+  field?: string,
+): Promise<void> {
   const t = chain.rpcTimeoutMs;
   await assertNftFromFactory(chain, nftAddress, field);
-  const listedDt = (await callView(chain.provider, chain.factoryAddress, erc721Factory, 'erc20List', [datatoken], t))?.[0];
+  const listedDt = (
+    await callView(chain.provider, chain.factoryAddress, erc721Factory, 'erc20List', [datatoken], t)
+  )?.[0];
   if (listedDt !== true) {
-    throw deny('DATATOKEN_NOT_FROM_FACTORY', `datatoken ${datatoken} was not created by the known ERC721Factory`, field);
+    throw deny(
+      'DATATOKEN_NOT_FROM_FACTORY',
+      `datatoken ${datatoken} was not created by the known ERC721Factory`,
+      field,
+    );
   }
   const deployed = (await callView(chain.provider, nftAddress, erc721Template, 'isDeployed', [datatoken], t))?.[0];
-  const parent = (await callView(chain.provider, datatoken, erc20Template, 'getERC721Address', [], t))?.[0] as string | undefined;
+  const parent = (await callView(chain.provider, datatoken, erc20Template, 'getERC721Address', [], t))?.[0] as
+    string | undefined;
   if (deployed !== true || !parent || getAddress(parent) !== getAddress(nftAddress)) {
     throw deny('DATATOKEN_NOT_OF_ASSET', `datatoken ${datatoken} does not belong to NFT ${nftAddress}`, field);
   }
@@ -99,7 +111,13 @@ async function receiptOf(chain: ChainContext, txId: string, field: string, what:
   return receipt;
 }
 
-function checkProviderFee(events: ParsedLog[], req: OrderRequest, datatoken: string, now: number, field: string): ProviderFeeProof {
+function checkProviderFee(
+  events: ParsedLog[],
+  req: OrderRequest,
+  datatoken: string,
+  now: number,
+  field: string,
+): ProviderFeeProof {
   const fees = events.filter((e) => e.name === 'ProviderFee' && e.address === datatoken);
   const fee = fees[0];
   if (!fee) throw deny('PROVIDER_FEE_MISSING', `${req.txId} pays no provider fee on ${datatoken}`, field);
@@ -113,7 +131,11 @@ function checkProviderFee(events: ParsedLog[], req: OrderRequest, datatoken: str
     validUntil: Number(a.validUntil as bigint),
   };
   if (proof.providerFeeAddress !== getAddress(req.providerAddress)) {
-    throw deny('PROVIDER_FEE_WRONG_PROVIDER', `the provider fee in ${req.txId} is for ${proof.providerFeeAddress}, not this provider`, field);
+    throw deny(
+      'PROVIDER_FEE_WRONG_PROVIDER',
+      `the provider fee in ${req.txId} is for ${proof.providerFeeAddress}, not this provider`,
+      field,
+    );
   }
   let signer: string | undefined;
   try {
@@ -137,16 +159,32 @@ function checkProviderFee(events: ParsedLog[], req: OrderRequest, datatoken: str
   try {
     data = decodeProviderData(proof.providerDataHex);
   } catch (err) {
-    throw deny('PROVIDER_FEE_DATA_INVALID', `the provider fee's providerData is unusable: ${(err as Error).message}`, field);
+    throw deny(
+      'PROVIDER_FEE_DATA_INVALID',
+      `the provider fee's providerData is unusable: ${(err as Error).message}`,
+      field,
+    );
   }
   if (data.environment !== req.environmentId) {
-    throw deny('PROVIDER_FEE_WRONG_ENVIRONMENT', `the provider fee was issued for environment ${data.environment}, not ${req.environmentId}`, field);
+    throw deny(
+      'PROVIDER_FEE_WRONG_ENVIRONMENT',
+      `the provider fee was issued for environment ${data.environment}, not ${req.environmentId}`,
+      field,
+    );
   }
   if (data.dt.toLowerCase() !== datatoken.toLowerCase()) {
-    throw deny('PROVIDER_FEE_WRONG_DATATOKEN', `the provider fee was issued for datatoken ${data.dt}, not ${datatoken}`, field);
+    throw deny(
+      'PROVIDER_FEE_WRONG_DATATOKEN',
+      `the provider fee was issued for datatoken ${data.dt}, not ${datatoken}`,
+      field,
+    );
   }
   if (data.id !== req.service.service.id) {
-    throw deny('PROVIDER_FEE_WRONG_SERVICE', `the provider fee was issued for service ${data.id}, not ${req.service.service.id}`, field);
+    throw deny(
+      'PROVIDER_FEE_WRONG_SERVICE',
+      `the provider fee was issued for service ${data.id}, not ${req.service.service.id}`,
+      field,
+    );
   }
   if (!req.allowExpiredFee && proof.validUntil !== 0 && proof.validUntil < now + req.jobDurationSeconds) {
     throw deny(
@@ -194,7 +232,8 @@ export async function verifyOrder(chain: ChainContext, req: OrderRequest): Promi
   const events = parseLogs(receipt.logs);
   if (!events.some((e) => e.address === datatoken)) {
     const other = events.find((e) => e.name === 'OrderStarted' || e.name === 'OrderReused');
-    if (other) throw deny('ORDER_WRONG_DATATOKEN', `${txId} orders datatoken ${other.address}, not ${datatoken}`, field);
+    if (other)
+      throw deny('ORDER_WRONG_DATATOKEN', `${txId} orders datatoken ${other.address}, not ${datatoken}`, field);
     throw deny('ORDER_EVENT_MISSING', `${txId} is not an order of ${datatoken}`, field);
   }
   const providerFee = checkProviderFee(events, req, datatoken, now, field);
@@ -212,22 +251,35 @@ export async function verifyOrder(chain: ChainContext, req: OrderRequest): Promi
       orderStarted(orderEvents, datatoken, orderTxId, field);
     } catch (err) {
       if (!(err instanceof AccessDenied)) throw err;
-      throw deny('ORDER_REUSE_INVALID', `${txId} reuses ${orderTxId}, which is not a valid order of ${datatoken}: ${err.message}`, field);
+      throw deny(
+        'ORDER_REUSE_INVALID',
+        `${txId} reuses ${orderTxId}, which is not a valid order of ${datatoken}: ${err.message}`,
+        field,
+      );
     }
   }
   const order = orderStarted(orderEvents, datatoken, orderTxId, field).args;
 
   const serviceIndex = Number(order.serviceIndex as bigint);
   if (serviceIndex !== req.service.index) {
-    throw deny('ORDER_WRONG_SERVICE_INDEX', `the order is for service index ${serviceIndex}, not ${req.service.index}`, field);
+    throw deny(
+      'ORDER_WRONG_SERVICE_INDEX',
+      `the order is for service index ${serviceIndex}, not ${req.service.index}`,
+      field,
+    );
   }
   const amount = order.amount as bigint;
-  if (amount < ONE_DATATOKEN) throw deny('ORDER_AMOUNT_TOO_LOW', `the order spent ${amount} wei of datatoken, less than 1 datatoken`, field);
+  if (amount < ONE_DATATOKEN)
+    throw deny('ORDER_AMOUNT_TOO_LOW', `the order spent ${amount} wei of datatoken, less than 1 datatoken`, field);
   // The original order's time counts, also for a reuse: reusing pays the provider again, not the datatoken.
   const orderTimestamp = Number(order.timestamp as bigint);
   const timeout = req.service.service.timeout;
   if (timeout !== 0 && now - orderTimestamp > timeout) {
-    throw deny('ORDER_EXPIRED', `the order from ${orderTimestamp} expired after the service timeout of ${timeout} s`, field);
+    throw deny(
+      'ORDER_EXPIRED',
+      `the order from ${orderTimestamp} expired after the service timeout of ${timeout} s`,
+      field,
+    );
   }
   const consumer = getAddress(order.consumer as string);
   const payer = getAddress(order.payer as string);
@@ -235,5 +287,16 @@ export async function verifyOrder(chain: ChainContext, req: OrderRequest): Promi
   if (signer !== consumer && signer !== payer) {
     throw deny('ORDER_WRONG_CONSUMER', `the order was placed for ${consumer} by ${payer}, not by ${signer}`, field);
   }
-  return { txId, orderTxId, reused: reuse !== undefined, datatoken, consumer, payer, amount, serviceIndex, orderTimestamp, providerFee };
+  return {
+    txId,
+    orderTxId,
+    reused: reuse !== undefined,
+    datatoken,
+    consumer,
+    payer,
+    amount,
+    serviceIndex,
+    orderTimestamp,
+    providerFee,
+  };
 }

@@ -68,7 +68,14 @@ async function locateNft(chain: ChainContext, did: string): Promise<string> {
 
 /** Refuses an NFT the known factory did not create. */
 export async function assertNftFromFactory(chain: ChainContext, nftAddress: string, field?: string): Promise<void> {
-  const listed = await callView(chain.provider, chain.factoryAddress, erc721Factory, 'erc721List', [nftAddress], chain.rpcTimeoutMs);
+  const listed = await callView(
+    chain.provider,
+    chain.factoryAddress,
+    erc721Factory,
+    'erc721List',
+    [nftAddress],
+    chain.rpcTimeoutMs,
+  );
   const value = listed?.[0] as string | undefined;
   if (!value || value === ZeroAddress || getAddress(value) !== getAddress(nftAddress)) {
     throw deny('NFT_NOT_FROM_FACTORY', `NFT ${nftAddress} was not created by the known ERC721Factory`, field);
@@ -168,7 +175,15 @@ export async function resolveDdo(
       : await decodeMetadataPayload(event, (data) => eciesDecrypt(providerPrivateKey, data));
   const ddo = parseDdoDocument(document);
   checkDdoIdentity(ddo, { did, nftAddress, chainId: chain.chainId });
-  return { ddo, document, metaDataHash: event.metaDataHash.toLowerCase(), nftAddress, chainId: chain.chainId, state, event };
+  return {
+    ddo,
+    document,
+    metaDataHash: event.metaDataHash.toLowerCase(),
+    nftAddress,
+    chainId: chain.chainId,
+    state,
+    event,
+  };
 }
 
 function cachedNftAddress(cached: ResolveOptions['cached']): string | undefined {

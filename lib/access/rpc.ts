@@ -17,7 +17,10 @@ export function createChainProvider(rpcUrl: string, chainId: number): JsonRpcPro
 export async function rpc<T>(what: string, request: () => Promise<T>, timeoutMs = DEFAULT_RPC_TIMEOUT_MS): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new ChainUnavailable(`chain RPC timed out after ${timeoutMs} ms (${what})`)), timeoutMs);
+    timer = setTimeout(
+      () => reject(new ChainUnavailable(`chain RPC timed out after ${timeoutMs} ms (${what})`)),
+      timeoutMs,
+    );
   });
   try {
     return await Promise.race([request(), timeout]);
@@ -72,7 +75,11 @@ export async function getLogs(provider: Provider, query: LogQuery, timeoutMs = D
   if (!query.blockRange || query.blockRange <= 0) {
     // One request up to 'latest': a block number read just before could be a cached, stale one.
     const filter = { ...base, fromBlock: query.fromBlock, toBlock: query.toBlock ?? 'latest' };
-    return rpc(`eth_getLogs ${query.fromBlock}-${query.toBlock ?? 'latest'}`, () => provider.getLogs(filter), timeoutMs);
+    return rpc(
+      `eth_getLogs ${query.fromBlock}-${query.toBlock ?? 'latest'}`,
+      () => provider.getLogs(filter),
+      timeoutMs,
+    );
   }
   const toBlock = query.toBlock ?? (await rpc('eth_blockNumber', () => provider.getBlockNumber(), timeoutMs));
   const logs: Log[] = [];

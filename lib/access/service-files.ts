@@ -40,7 +40,8 @@ export interface FileRules {
 
 /** Checks one decrypted file entry; `where` names it in reasons (e.g. `files[0]`), never its content. */
 export function toFileAccess(entry: z.infer<typeof fileSchema>, where: string, rules: FileRules = {}): FileAccess {
-  if (entry.type !== 'url') throw deny('FILES_UNSUPPORTED', `${where} is of type ${entry.type}; only url files are supported`);
+  if (entry.type !== 'url')
+    throw deny('FILES_UNSUPPORTED', `${where} is of type ${entry.type}; only url files are supported`);
   let url: URL;
   try {
     url = new URL(entry.url ?? '');
@@ -76,7 +77,10 @@ export function decryptServiceFiles(
   rules: FileRules = {},
 ): FileAccess[] {
   if (typeof service.files !== 'string') {
-    throw deny('FILES_NOT_ENCRYPTED', `service ${service.id} publishes its files in the clear; they must be encrypted to this provider`);
+    throw deny(
+      'FILES_NOT_ENCRYPTED',
+      `service ${service.id} publishes its files in the clear; they must be encrypted to this provider`,
+    );
   }
   let text: string;
   try {

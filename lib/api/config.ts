@@ -47,10 +47,19 @@ export class FunctionConfig {
     this.#env = env;
     this.jobsNamespace = env.matching('JOBS_NAMESPACE', DNS_LABEL, 'must be a DNS label', 'c2d-jobs')!;
     this.systemNamespace = env.matching('SYSTEM_NAMESPACE', DNS_LABEL, 'must be a DNS label', 'c2d-system')!;
-    this.environmentsConfigMap = env.matching('ENVIRONMENTS_CONFIGMAP', DNS_LABEL, 'must be a DNS label', DEFAULT_ENVIRONMENTS_CONFIGMAP)!;
+    this.environmentsConfigMap = env.matching(
+      'ENVIRONMENTS_CONFIGMAP',
+      DNS_LABEL,
+      'must be a DNS label',
+      DEFAULT_ENVIRONMENTS_CONFIGMAP,
+    )!;
     this.providerUrl = env.url('PROVIDER_URL');
     this.providerAddress = env.matching('PROVIDER_ADDRESS', ADDRESS, 'must be a 0x address');
-    this.providerPublicKey = env.matching('PROVIDER_PUBLIC_KEY', /^0x04[0-9a-fA-F]{128}$/, 'must be an uncompressed 0x04 public key');
+    this.providerPublicKey = env.matching(
+      'PROVIDER_PUBLIC_KEY',
+      /^0x04[0-9a-fA-F]{128}$/,
+      'must be an uncompressed 0x04 public key',
+    );
     this.#rpcUrl = env.url('RPC_URL');
     this.#chainId = env.optionalInt('CHAIN_ID');
     this.#factoryAddress = env.matching('ERC721_FACTORY_ADDRESS', ADDRESS, 'must be a 0x address');

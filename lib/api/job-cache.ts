@@ -129,7 +129,9 @@ export class JobCache {
     this.#stopped = true;
     this.#synced = false;
     clearTimeout(this.#timer);
-    this.logger.warn('more jobs than the status cache may hold; reading every job from the API', { maxJobs: this.maxJobs });
+    this.logger.warn('more jobs than the status cache may hold; reading every job from the API', {
+      maxJobs: this.maxJobs,
+    });
     void this.#informer?.stop();
     this.#informer = undefined;
     this.#byOwner.clear();
@@ -151,7 +153,11 @@ export class JobCache {
       `/api/v1/namespaces/${this.namespace}/configmaps`,
       new k8s.Watch(kc),
       async () => {
-        const list = await core.listNamespacedConfigMap({ namespace: this.namespace, labelSelector: selector, limit: this.maxJobs + 1 });
+        const list = await core.listNamespacedConfigMap({
+          namespace: this.namespace,
+          labelSelector: selector,
+          limit: this.maxJobs + 1,
+        });
         if (list.metadata?._continue || list.items.length > this.maxJobs) throw new TooManyJobs();
         return list;
       },

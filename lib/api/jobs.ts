@@ -54,7 +54,10 @@ export class JobStore {
       });
     } catch (err) {
       await this.delete(job).catch((cleanup: unknown) =>
-        this.logger.error('could not remove the ConfigMap of a job whose Secret failed', { name: job.name, error: cleanup }),
+        this.logger.error('could not remove the ConfigMap of a job whose Secret failed', {
+          name: job.name,
+          error: cleanup,
+        }),
       );
       throw err;
     }
@@ -90,7 +93,9 @@ export class JobStore {
     void this.cache?.start();
     const jobs =
       this.cache?.ownedBy(owner.toLowerCase()) ??
-      this.readAll((await this.core.listNamespacedConfigMap({ namespace: this.namespace, labelSelector: selector })).items);
+      this.readAll(
+        (await this.core.listNamespacedConfigMap({ namespace: this.namespace, labelSelector: selector })).items,
+      );
     return jobs.sort((a, b) => a.workflow.dateCreated.localeCompare(b.workflow.dateCreated));
   }
 
@@ -146,7 +151,9 @@ export class JobStore {
       } catch (err) {
         if (kubeStatus(err) !== 409) throw err;
       }
-      current = readJobConfigMap(await this.core.readNamespacedConfigMap({ name: current.name, namespace: this.namespace }));
+      current = readJobConfigMap(
+        await this.core.readNamespacedConfigMap({ name: current.name, namespace: this.namespace }),
+      );
     }
     throw conflict('the job kept changing while being stopped, retry');
   }

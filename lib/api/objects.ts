@@ -20,10 +20,12 @@ export function lazyObjectStore(config: ResultsStoreConfig): ObjectStore {
   return {
     bucket: config.bucket,
     connect() {
-      connected ??= Promise.all([import('@aws-sdk/client-s3'), import('../job/results-store.ts')]).then(([sdk, store]) => ({
-        s3: store.makeS3Client(config),
-        sdk,
-      }));
+      connected ??= Promise.all([import('@aws-sdk/client-s3'), import('../job/results-store.ts')]).then(
+        ([sdk, store]) => ({
+          s3: store.makeS3Client(config),
+          sdk,
+        }),
+      );
       connected.catch(() => {
         connected = undefined;
       });
@@ -52,7 +54,11 @@ export async function streamObject(
   let object;
   try {
     object = await s3.send(
-      new sdk.GetObjectCommand({ Bucket: store.bucket, Key: key, ...(range.kind === 'range' && { Range: range.header }) }),
+      new sdk.GetObjectCommand({
+        Bucket: store.bucket,
+        Key: key,
+        ...(range.kind === 'range' && { Range: range.header }),
+      }),
     );
   } catch (err) {
     const name = s3ErrorName(err);
@@ -85,7 +91,8 @@ export async function deleteObjects(store: ObjectStore, keys: readonly string[])
       }),
     );
     const failed = (out.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey');
-    if (failed.length > 0) throw new Error(`object store refused to delete ${failed.length} objects: ${failed[0]?.Code}`);
+    if (failed.length > 0)
+      throw new Error(`object store refused to delete ${failed.length} objects: ${failed[0]?.Code}`);
   }
 }
 
@@ -114,7 +121,9 @@ export async function listKeys(store: ObjectStore, prefix: string): Promise<stri
   const keys: string[] = [];
   let token: string | undefined;
   do {
-    const page = await s3.send(new sdk.ListObjectsV2Command({ Bucket: store.bucket, Prefix: prefix, ContinuationToken: token }));
+    const page = await s3.send(
+      new sdk.ListObjectsV2Command({ Bucket: store.bucket, Prefix: prefix, ContinuationToken: token }),
+    );
     for (const o of page.Contents ?? []) if (o.Key) keys.push(o.Key);
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);

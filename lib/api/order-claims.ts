@@ -94,7 +94,8 @@ export class OrderClaims {
       if (isFinal(job.status.code)) return;
       throw conflict(`order ${txId} already backs job ${job.workflow.jobId}, which has not finished`);
     }
-    const attached = isJobId(jobId) && (claim.metadata?.ownerReferences ?? []).some((r) => r.name === jobNames(jobId).configMap);
+    const attached =
+      isJobId(jobId) && (claim.metadata?.ownerReferences ?? []).some((r) => r.name === jobNames(jobId).configMap);
     if (attached) return;
     const createdMs = claim.metadata?.creationTimestamp ? new Date(claim.metadata.creationTimestamp).getTime() : NaN;
     if (this.clock.wallMs() - createdMs > STALE_CLAIM_AFTER_MS) return;

@@ -23,7 +23,10 @@ export async function streamPodLog(
   let container: string | undefined;
   try {
     const pod = await core.readNamespacedPod({ name: podName, namespace: source.namespace });
-    if (pod.status?.phase === 'Pending' && !pod.status.containerStatuses?.some((s) => s.state?.running || s.state?.terminated)) {
+    if (
+      pod.status?.phase === 'Pending' &&
+      !pod.status.containerStatuses?.some((s) => s.state?.running || s.state?.terminated)
+    ) {
       throw notFound('log (the stage has not started yet)');
     }
     container = pod.spec?.containers[0]?.name;

@@ -37,7 +37,10 @@ const algorithmMeta = z.object(
   {
     language: z.string().max(64).optional(),
     version: z.string().max(64).optional(),
-    rawcode: z.string().max(32 * 1024, 'must be at most 32 KiB').optional(),
+    rawcode: z
+      .string()
+      .max(32 * 1024, 'must be at most 32 KiB')
+      .optional(),
     url: z.url({ error: 'must be a URL' }).optional(),
     container: z.object(
       {
@@ -94,7 +97,11 @@ export type ComputeAlgorithm = z.output<typeof computeAlgorithm>;
 export type ComputeAsset = z.output<typeof computeAsset>;
 
 /** A job's datasets are told apart by DID (their inputs live under /data/inputs/<did>), so none may repeat. */
-function refuseRepeatedDids(dids: readonly string[], path: (i: number) => (string | number)[], ctx: z.RefinementCtx): void {
+function refuseRepeatedDids(
+  dids: readonly string[],
+  path: (i: number) => (string | number)[],
+  ctx: z.RefinementCtx,
+): void {
   const seen = new Set<string>();
   dids.forEach((did, i) => {
     if (seen.has(did)) ctx.addIssue({ code: 'custom', path: path(i), message: 'repeats a dataset of the job' });

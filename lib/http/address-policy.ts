@@ -58,7 +58,10 @@ const PORT = /^\d{1,5}$/;
 export function parsePrivateHostAllowList(text: string): PrivateHostAllowList {
   const ranges = new BlockList();
   const ports = new Set<string>();
-  const entries = text.split(',').map((e) => e.trim()).filter((e) => e !== '');
+  const entries = text
+    .split(',')
+    .map((e) => e.trim())
+    .filter((e) => e !== '');
   for (const entry of entries) {
     const bad = new Error(`not an IP address, CIDR range or address:port: ${JSON.stringify(entry)}`);
     const withPort = /^\[([^\]]+)\]:(\d+)$/.exec(entry) ?? /^([^:/]+):(\d+)$/.exec(entry);

@@ -52,4 +52,3 @@ export function createFunctionApp({ name, logger, maxBodyBytes = DEFAULT_MAX_BOD
   app.notFound((c) => c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404));
   return app;
 }
-

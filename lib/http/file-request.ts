@@ -34,8 +34,16 @@ export interface FileRequestOptions {
 const ADDRESS_NOT_ALLOWED = 'address not allowed';
 
 /** A lookup that answers only when every address the name resolves to may be connected to. */
-function guardedLookup(allow: PrivateHostAllowList, port: number, resolve: typeof dnsLookup = dnsLookup): LookupFunction {
-  return (hostname: string, options: LookupOptions, callback: (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void) => {
+function guardedLookup(
+  allow: PrivateHostAllowList,
+  port: number,
+  resolve: typeof dnsLookup = dnsLookup,
+): LookupFunction {
+  return (
+    hostname: string,
+    options: LookupOptions,
+    callback: (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void,
+  ) => {
     resolve(hostname, { ...options, all: true }, (err, addresses) => {
       if (err) return callback(err, '');
       const list = addresses as LookupAddress[];
@@ -49,13 +57,26 @@ function guardedLookup(allow: PrivateHostAllowList, port: number, resolve: typeo
 }
 
 /** Network error codes worth naming in a log; anything else is a generic network error. */
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'CERT_HAS_EXPIRED', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE']);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'CERT_HAS_EXPIRED',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+]);
 
 function safeError(err: unknown): FileRequestError {
   if (err instanceof FileRequestError) return err;
   const code = (err as { code?: unknown }).code;
   if ((err as Error).name === 'AbortError') return new FileRequestError('aborted');
-  return new FileRequestError(typeof code === 'string' && NETWORK_CODES.has(code) ? `network error ${code}` : 'network error');
+  return new FileRequestError(
+    typeof code === 'string' && NETWORK_CODES.has(code) ? `network error ${code}` : 'network error',
+  );
 }
 
 /**
@@ -88,5 +109,7 @@ export async function openFile(file: FileLocation, opts: FileRequestOptions): Pr
   const status = response.statusCode ?? 0;
   if (status >= 200 && status < 300) return response;
   response.destroy();
-  throw new FileRequestError(status >= 300 && status < 400 ? `redirect not followed (HTTP ${status})` : `HTTP ${status}`);
+  throw new FileRequestError(
+    status >= 300 && status < 400 ? `redirect not followed (HTTP ${status})` : `HTTP ${status}`,
+  );
 }

@@ -76,7 +76,10 @@ function readBody(req: RawBodyRequest, res: ServerResponse, maxBytes: number, ne
   }
   const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase();
   if (encoding !== 'identity') {
-    refuse(res, new HttpError(415, `content-encoding ${encoding} is not supported`, 'body', 'send the body uncompressed'));
+    refuse(
+      res,
+      new HttpError(415, `content-encoding ${encoding} is not supported`, 'body', 'send the body uncompressed'),
+    );
     return;
   }
   const chunks: Buffer[] = [];

@@ -4,7 +4,8 @@
  */
 type LogFields = Record<string, unknown>;
 
-const SECRET_KEY = /signature|secret|password|token|authorization|cookie|privatekey|^key$|_key$|Key$|^files$|^headers$/i;
+const SECRET_KEY =
+  /signature|secret|password|token|authorization|cookie|privatekey|^key$|_key$|Key$|^files$|^headers$/i;
 
 export function redact(value: unknown, depth = 0): unknown {
   if (depth > 6) return '[depth]';
@@ -40,8 +41,13 @@ export interface Logger {
 export function jsonLogger(component: string, write: (line: string) => void = (l) => process.stdout.write(l)): Logger {
   const emit = (level: string, msg: string, fields?: LogFields) =>
     write(
-      JSON.stringify({ time: new Date().toISOString(), level, component, msg, ...(redact(fields ?? {}) as LogFields) }) +
-        '\n',
+      JSON.stringify({
+        time: new Date().toISOString(),
+        level,
+        component,
+        msg,
+        ...(redact(fields ?? {}) as LogFields),
+      }) + '\n',
     );
   return {
     info: (msg, fields) => emit('info', msg, fields),

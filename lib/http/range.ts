@@ -11,7 +11,8 @@ export function parseRange(header: string | undefined): RangeRequest {
   if (!m) return { kind: 'whole' };
   const [, start = '', end = ''] = m;
   if (start === '' && end === '') return { kind: 'whole' };
-  if (start === '') return Number(end) === 0 ? { kind: 'unsatisfiable' } : { kind: 'range', header: `bytes=-${Number(end)}` };
+  if (start === '')
+    return Number(end) === 0 ? { kind: 'unsatisfiable' } : { kind: 'range', header: `bytes=-${Number(end)}` };
   if (end !== '' && Number(end) < Number(start)) return { kind: 'unsatisfiable' };
   return { kind: 'range', header: `bytes=${Number(start)}-${end === '' ? '' : Number(end)}` };
 }

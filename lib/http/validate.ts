@@ -10,7 +10,10 @@ import { badRequest, fromZodError } from './errors.ts';
  */
 
 function refuseInvalid(root: 'body' | 'query') {
-  return (result: { success: true; data: unknown } | { success: false; data: unknown; error: Pick<z.core.$ZodError, 'issues'> }): void => {
+  return (
+    result:
+      { success: true; data: unknown } | { success: false; data: unknown; error: Pick<z.core.$ZodError, 'issues'> },
+  ): void => {
     // Hono hands a repeated query parameter over as an array: refused rather than guessed at.
     if (root === 'query') {
       for (const [key, value] of Object.entries(result.data as Record<string, unknown>)) {

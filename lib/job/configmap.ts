@@ -36,7 +36,10 @@ export function buildJobConfigMap(workflow: Workflow, status: JobStatus, namespa
     metadata: {
       name: jobNames(workflow.jobId).configMap,
       ...(namespace ? { namespace } : {}),
-      labels: jobLabels({ jobId: workflow.jobId, owner: workflow.owner, environment: workflow.environment }, 'workflow'),
+      labels: jobLabels(
+        { jobId: workflow.jobId, owner: workflow.owner, environment: workflow.environment },
+        'workflow',
+      ),
     },
     data: { [WORKFLOW_KEY]: JSON.stringify(workflow), [STATUS_KEY]: serializeStatus(status) },
   };
@@ -103,7 +106,10 @@ export function statusPatch(status: JobStatus, resourceVersion: string | undefin
  */
 export function stopRequestPatch(now: Date, resourceVersion?: string): object {
   return {
-    metadata: { ...(resourceVersion !== undefined && { resourceVersion }), annotations: { [STOP_ANNOTATION]: now.toISOString() } },
+    metadata: {
+      ...(resourceVersion !== undefined && { resourceVersion }),
+      annotations: { [STOP_ANNOTATION]: now.toISOString() },
+    },
   };
 }
 

@@ -29,7 +29,11 @@ const environmentSchema = z.strictObject({
   cpu: z.number().positive().max(256),
   memoryMiB: z.number().int().min(16),
   diskMiB: z.number().int().min(1),
-  maxJobDurationSeconds: z.number().int().min(1).max(7 * 24 * 3600),
+  maxJobDurationSeconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(7 * 24 * 3600),
   maxConcurrentJobs: z.number().int().min(1).max(10_000),
   /** How long a finished job's results (and pods, volume) are kept. */
   storageExpirySeconds: z.number().int().min(60),
@@ -63,4 +67,3 @@ export function environmentsToConfigMapData(envs: Environment[]): Record<string,
 export function findEnvironment(envs: readonly Environment[], id: string): Environment | undefined {
   return envs.find((e) => e.id === id);
 }
-

@@ -61,7 +61,11 @@ export function serializeResultsManifest(jobId: string, results: Result[]): stri
 
 /** The logs a client asks for by stage (functions/logs), kept in the summary whatever else the job wrote. */
 function isStageLog(r: Result): boolean {
-  return r.type === 'configurationLog' || r.type === 'publishLog' || (r.type === 'algorithmLog' && r.filename === 'algorithm.log');
+  return (
+    r.type === 'configurationLog' ||
+    r.type === 'publishLog' ||
+    (r.type === 'algorithmLog' && r.filename === 'algorithm.log')
+  );
 }
 
 /**

@@ -38,7 +38,10 @@ export function resultsStoreConfigFromEnv(env: Env): ResultsStoreConfig {
 /** The variables that carry `config`, for a process started locally. */
 export function resultsStoreEnv(config: ResultsStoreConfig): Record<keyof typeof RESULTS_STORE_ENV, string> {
   const vars = {} as Record<keyof typeof RESULTS_STORE_ENV, string>;
-  for (const [name, key] of Object.entries(RESULTS_STORE_ENV) as [keyof typeof RESULTS_STORE_ENV, keyof ResultsStoreConfig][]) {
+  for (const [name, key] of Object.entries(RESULTS_STORE_ENV) as [
+    keyof typeof RESULTS_STORE_ENV,
+    keyof ResultsStoreConfig,
+  ][]) {
     vars[name] = config[key];
   }
   return vars;

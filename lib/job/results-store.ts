@@ -23,7 +23,8 @@ export function makeS3Client(config: ResultsStoreConfig): S3Client {
 
 /** The object key of one result; `filename` is a `/`-separated path relative to outputs/ or logs/. */
 export function resultObjectKey(jobId: string, type: ResultType, filename: string): string {
-  if (filename.split('/').some((part) => part === '' || part === '.' || part === '..')) throw new Error('unsafe result filename');
+  if (filename.split('/').some((part) => part === '' || part === '.' || part === '..'))
+    throw new Error('unsafe result filename');
   return `${jobResultsPrefix(jobId)}${type === 'output' ? 'outputs' : 'logs'}/${filename}`;
 }
 
@@ -33,10 +34,14 @@ export async function deleteJobResults(client: S3Client, bucket: string, jobId: 
   let deleted = 0;
   let token: string | undefined;
   do {
-    const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+    const page = await client.send(
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }),
+    );
     const keys = (page.Contents ?? []).map((o) => o.Key).filter((k): k is string => Boolean(k));
     if (keys.length) {
-      const res = await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true } }));
+      const res = await client.send(
+        new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true } }),
+      );
       if (res.Errors?.length) throw new Error(`could not delete ${res.Errors.length} objects of job ${jobId}`);
       deleted += keys.length;
     }
@@ -49,7 +54,11 @@ export async function deleteJobResults(client: S3Client, bucket: string, jobId: 
  * Every result a job's publish pod stored, from its manifest; an error when there is none (publish did not get that
  * far) or it cannot be used. Failures to reach the store throw, to be retried.
  */
-export async function readResultsManifest(client: S3Client, bucket: string, jobId: string): Promise<Result[] | { error: string }> {
+export async function readResultsManifest(
+  client: S3Client,
+  bucket: string,
+  jobId: string,
+): Promise<Result[] | { error: string }> {
   let object;
   try {
     object = await client.send(new GetObjectCommand({ Bucket: bucket, Key: resultsManifestKey(jobId) }));

@@ -13,13 +13,18 @@ export const DID_PATTERN = /^did:op:[0-9a-f]{64}$/;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 const TX_ID = /^0x[0-9a-f]{64}$/;
 /** A container image name without tag or digest: an optional registry (host[:port]/), then path components. */
-const IMAGE_NAME = /^(?:[a-z0-9.-]+(?::[0-9]+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
+const IMAGE_NAME =
+  /^(?:[a-z0-9.-]+(?::[0-9]+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
 const IMAGE_TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 const IMAGE_DIGEST = /^sha256:[0-9a-f]{64}$/;
 
 const did = z.string().regex(DID_PATTERN, 'must be did:op: followed by 64 lower-case hex digits');
 const txId = z.string().regex(TX_ID, 'must be a 0x-prefixed 32-byte transaction hash');
-const serviceId = z.string().min(1).max(128).regex(/^[A-Za-z0-9_.:-]+$/);
+const serviceId = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9_.:-]+$/);
 const isoDate = z.iso.datetime({ offset: true });
 
 /** What the workflow may say about one file of a dataset: its position and what it is declared to contain. */
@@ -84,11 +89,23 @@ const algorithmSchema = z.discriminatedUnion('kind', [publishedAlgorithmSchema, 
 export type Algorithm = z.infer<typeof algorithmSchema>;
 
 const limitsSchema = z.strictObject({
-  maxDurationSeconds: z.number().int().min(1).max(7 * 24 * 3600),
+  maxDurationSeconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(7 * 24 * 3600),
   /** CPU cores (fractions allowed, e.g. 0.5). */
   cpu: z.number().positive().max(256),
-  memoryMiB: z.number().int().min(16).max(1024 * 1024),
-  diskMiB: z.number().int().min(1).max(16 * 1024 * 1024),
+  memoryMiB: z
+    .number()
+    .int()
+    .min(16)
+    .max(1024 * 1024),
+  diskMiB: z
+    .number()
+    .int()
+    .min(1)
+    .max(16 * 1024 * 1024),
 });
 
 const jsonObject = z.record(z.string(), z.unknown());
@@ -151,7 +168,13 @@ const jobSecretDataSchema = z.strictObject({
   datasets: z.record(did, z.array(fileAccessSchema).min(1).max(100)),
   algorithm: z.discriminatedUnion('kind', [
     z.strictObject({ kind: z.literal('published'), file: fileAccessSchema }),
-    z.strictObject({ kind: z.literal('rawcode'), rawcode: z.string().min(1).max(512 * 1024) }),
+    z.strictObject({
+      kind: z.literal('rawcode'),
+      rawcode: z
+        .string()
+        .min(1)
+        .max(512 * 1024),
+    }),
     z.strictObject({ kind: z.literal('url'), file: fileAccessSchema }),
   ]),
   /** The DDOs of the datasets and the algorithm, written to /data/ddos/<did>. */
@@ -173,7 +196,9 @@ export function secretMismatches(workflow: Workflow, secret: JobSecretData): str
     const files = secret.datasets[dataset.did];
     if (!files) problems.push(`no file locations for dataset ${dataset.did}`);
     else if (files.length !== dataset.files.length) {
-      problems.push(`dataset ${dataset.did} declares ${dataset.files.length} files but ${files.length} locations are given`);
+      problems.push(
+        `dataset ${dataset.did} declares ${dataset.files.length} files but ${files.length} locations are given`,
+      );
     }
   }
   for (const extra of Object.keys(secret.datasets)) {

@@ -22,10 +22,16 @@ class PooledKubeConfig extends KubeConfig {
 }
 
 type DispatcherFactory = (cluster: Cluster | null, options: AgentOptions) => unknown;
-const proto = PooledKubeConfig.prototype as unknown as { createDispatcher: DispatcherFactory; pooledDispatcher: PooledKubeConfig['pooledDispatcher'] };
-const libraryCreateDispatcher = (KubeConfig.prototype as unknown as { createDispatcher?: DispatcherFactory }).createDispatcher;
+const proto = PooledKubeConfig.prototype as unknown as {
+  createDispatcher: DispatcherFactory;
+  pooledDispatcher: PooledKubeConfig['pooledDispatcher'];
+};
+const libraryCreateDispatcher = (KubeConfig.prototype as unknown as { createDispatcher?: DispatcherFactory })
+  .createDispatcher;
 if (typeof libraryCreateDispatcher !== 'function') {
-  throw new Error('@kubernetes/client-node no longer has KubeConfig.createDispatcher: lib/kube/client.ts must pool connections another way');
+  throw new Error(
+    '@kubernetes/client-node no longer has KubeConfig.createDispatcher: lib/kube/client.ts must pool connections another way',
+  );
 }
 proto.createDispatcher = function (this: PooledKubeConfig, cluster, options) {
   return this.pooledDispatcher(cluster, options, () => libraryCreateDispatcher.call(this, cluster, options));

@@ -93,7 +93,12 @@ function logicalLines(text: string, file: string): { syntax: string | undefined;
           continue;
         }
         if (key === 'escape') {
-          if (value !== '\\') throw new DockerfileError(file, lineNo, `the escape directive ${JSON.stringify(value)} is not supported (only \\)`);
+          if (value !== '\\')
+            throw new DockerfileError(
+              file,
+              lineNo,
+              `the escape directive ${JSON.stringify(value)} is not supported (only \\)`,
+            );
           continue;
         }
         if (key === 'check') continue;
@@ -112,25 +117,33 @@ function logicalLines(text: string, file: string): { syntax: string | undefined;
       current = undefined;
     }
   }
-  if (current !== undefined) throw new DockerfileError(file, current.line, 'the last instruction ends with a line continuation');
+  if (current !== undefined)
+    throw new DockerfileError(file, current.line, 'the last instruction ends with a line continuation');
   return { syntax, lines };
 }
 
 /** ${NAME} and $NAME from the global ARGs; any other expansion form is an error. */
 function substitute(value: string, args: Map<string, string | undefined>, file: string, line: number): string {
-  return value.replace(/\$(\{([^}]*)\}|[A-Za-z_][A-Za-z0-9_]*)|\$/g, (match, _whole: string | undefined, braced: string | undefined) => {
-    if (match === '$') throw new DockerfileError(file, line, `a lone "$" in ${JSON.stringify(value)} is not supported`);
-    const name = braced ?? match.slice(1);
-    if (!NAME.test(name)) throw new DockerfileError(file, line, `the expansion ${match} is not supported (only \${NAME} and $NAME)`);
-    if (!args.has(name)) throw new DockerfileError(file, line, `${match} names no global ARG`);
-    const v = args.get(name);
-    if (v === undefined) throw new DockerfileError(file, line, `the global ARG ${name} has no value (give it a default or a build arg)`);
-    return v;
-  });
+  return value.replace(
+    /\$(\{([^}]*)\}|[A-Za-z_][A-Za-z0-9_]*)|\$/g,
+    (match, _whole: string | undefined, braced: string | undefined) => {
+      if (match === '$')
+        throw new DockerfileError(file, line, `a lone "$" in ${JSON.stringify(value)} is not supported`);
+      const name = braced ?? match.slice(1);
+      if (!NAME.test(name))
+        throw new DockerfileError(file, line, `the expansion ${match} is not supported (only \${NAME} and $NAME)`);
+      if (!args.has(name)) throw new DockerfileError(file, line, `${match} names no global ARG`);
+      const v = args.get(name);
+      if (v === undefined)
+        throw new DockerfileError(file, line, `the global ARG ${name} has no value (give it a default or a build arg)`);
+      return v;
+    },
+  );
 }
 
 function noVariables(kind: string, value: string, file: string, line: number): void {
-  if (value.includes('$')) throw new DockerfileError(file, line, `variable substitution in ${kind} is not supported: ${value}`);
+  if (value.includes('$'))
+    throw new DockerfileError(file, line, `variable substitution in ${kind} is not supported: ${value}`);
 }
 
 function jsonArray(kind: string, rest: string, file: string, line: number): string[] {
@@ -138,7 +151,11 @@ function jsonArray(kind: string, rest: string, file: string, line: number): stri
   try {
     parsed = JSON.parse(rest);
   } catch {
-    throw new DockerfileError(file, line, `${kind} must be in JSON (exec) form, like ["node", "main.js"]; the shell form is not supported`);
+    throw new DockerfileError(
+      file,
+      line,
+      `${kind} must be in JSON (exec) form, like ["node", "main.js"]; the shell form is not supported`,
+    );
   }
   if (!Array.isArray(parsed) || parsed.length === 0 || !parsed.every((a): a is string => typeof a === 'string')) {
     throw new DockerfileError(file, line, `${kind} must be a non-empty JSON array of strings`);
@@ -157,7 +174,11 @@ function envPairs(rest: string, file: string, line: number): [string, string][] 
     const nameEnd = s.indexOf('=', i);
     const name = nameEnd === -1 ? '' : s.slice(i, nameEnd);
     if (nameEnd === -1 || !NAME.test(name)) {
-      throw new DockerfileError(file, line, 'ENV must be NAME=value pairs (the legacy "ENV NAME value" form is not supported)');
+      throw new DockerfileError(
+        file,
+        line,
+        'ENV must be NAME=value pairs (the legacy "ENV NAME value" form is not supported)',
+      );
     }
     i = nameEnd + 1;
     let value = '';
@@ -181,7 +202,8 @@ function envPairs(rest: string, file: string, line: number): [string, string][] 
         i++;
       }
     }
-    if (value.includes('$')) throw new DockerfileError(file, line, `variable substitution in ENV is not supported: ${name}=${value}`);
+    if (value.includes('$'))
+      throw new DockerfileError(file, line, `variable substitution in ENV is not supported: ${name}=${value}`);
     pairs.push([name, value]);
   }
   if (pairs.length === 0) throw new DockerfileError(file, line, 'ENV sets nothing');
@@ -208,24 +230,33 @@ export function parseDockerfile(text: string, options: ParseOptions = {}): Docke
 
     switch (keyword) {
       case 'ARG': {
-        if (stage !== undefined) throw new DockerfileError(file, line, 'ARG inside a stage is not supported (only global ARGs before the first FROM)');
+        if (stage !== undefined)
+          throw new DockerfileError(
+            file,
+            line,
+            'ARG inside a stage is not supported (only global ARGs before the first FROM)',
+          );
         const a = /^([A-Za-z_][A-Za-z0-9_]*)(?:=(\S*))?$/.exec(rest);
         if (!a) throw new DockerfileError(file, line, `ARG must be NAME or NAME=value: ${rest}`);
         const name = a[1] ?? '';
         const value = options.buildArgs?.[name] ?? a[2];
-        if (value?.includes('$')) throw new DockerfileError(file, line, `variable substitution in ARG is not supported: ${rest}`);
+        if (value?.includes('$'))
+          throw new DockerfileError(file, line, `variable substitution in ARG is not supported: ${rest}`);
         globalArgs.push({ name, value, line });
         argValues.set(name, value);
         break;
       }
       case 'FROM': {
         const words = rest.split(/\s+/);
-        if (words.some((w) => w.startsWith('--'))) throw new DockerfileError(file, line, `FROM flags are not supported: ${rest}`);
+        if (words.some((w) => w.startsWith('--')))
+          throw new DockerfileError(file, line, `FROM flags are not supported: ${rest}`);
         let name: string | undefined;
         if (words.length === 3 && words[1]?.toUpperCase() === 'AS') {
           name = words[2]?.toLowerCase();
-          if (!name || !STAGE_NAME.test(name)) throw new DockerfileError(file, line, `invalid stage name ${JSON.stringify(words[2])}`);
-          if (stages.some((s) => s.name === name)) throw new DockerfileError(file, line, `duplicate stage name ${name}`);
+          if (!name || !STAGE_NAME.test(name))
+            throw new DockerfileError(file, line, `invalid stage name ${JSON.stringify(words[2])}`);
+          if (stages.some((s) => s.name === name))
+            throw new DockerfileError(file, line, `duplicate stage name ${name}`);
         } else if (words.length !== 1) {
           throw new DockerfileError(file, line, `FROM must be "FROM image [AS name]": ${rest}`);
         }
@@ -250,21 +281,30 @@ export function parseDockerfile(text: string, options: ParseOptions = {}): Docke
           if (!f) throw new DockerfileError(file, line, `the COPY flag ${flag} is not supported (only --from=stage)`);
           from = f[1]?.toLowerCase();
           const known = stages.slice(0, -1).some((s) => s.name === from || String(s.index) === from);
-          if (!known) throw new DockerfileError(file, line, `COPY --from=${from} names no earlier stage (copying from an image is not supported)`);
+          if (!known)
+            throw new DockerfileError(
+              file,
+              line,
+              `COPY --from=${from} names no earlier stage (copying from an image is not supported)`,
+            );
         }
         if (words.length < 2) throw new DockerfileError(file, line, 'COPY needs at least one source and a destination');
         const dest = words.pop() ?? '';
         for (const src of words) {
-          if (/[*?[\]]/.test(src)) throw new DockerfileError(file, line, `wildcards in COPY sources are not supported: ${src}`);
+          if (/[*?[\]]/.test(src))
+            throw new DockerfileError(file, line, `wildcards in COPY sources are not supported: ${src}`);
         }
         stage?.instructions.push({ kind: 'COPY', line, from, sources: words, dest });
         break;
       }
       case 'RUN': {
         if (rest === '') throw new DockerfileError(file, line, 'RUN needs a command');
-        if (rest.startsWith('[')) throw new DockerfileError(file, line, 'RUN in JSON (exec) form is not supported; use the shell form');
-        if (rest.startsWith('--')) throw new DockerfileError(file, line, `RUN flags are not supported: ${rest.split(/\s/)[0]}`);
-        if (/<<-?\s*["']?[A-Za-z_]/.test(rest)) throw new DockerfileError(file, line, 'heredocs in RUN are not supported');
+        if (rest.startsWith('['))
+          throw new DockerfileError(file, line, 'RUN in JSON (exec) form is not supported; use the shell form');
+        if (rest.startsWith('--'))
+          throw new DockerfileError(file, line, `RUN flags are not supported: ${rest.split(/\s/)[0]}`);
+        if (/<<-?\s*["']?[A-Za-z_]/.test(rest))
+          throw new DockerfileError(file, line, 'heredocs in RUN are not supported');
         stage?.instructions.push({ kind: 'RUN', line, command: rest });
         break;
       }
@@ -273,8 +313,18 @@ export function parseDockerfile(text: string, options: ParseOptions = {}): Docke
         break;
       case 'USER': {
         const u = /^(\d+)(?::(\d+))?$/.exec(rest);
-        if (!u) throw new DockerfileError(file, line, `USER must be a numeric uid[:gid] (the replay has no image /etc/passwd to look names up in): ${rest}`);
-        stage?.instructions.push({ kind: 'USER', line, uid: Number(u[1]), gid: u[2] === undefined ? undefined : Number(u[2]) });
+        if (!u)
+          throw new DockerfileError(
+            file,
+            line,
+            `USER must be a numeric uid[:gid] (the replay has no image /etc/passwd to look names up in): ${rest}`,
+          );
+        stage?.instructions.push({
+          kind: 'USER',
+          line,
+          uid: Number(u[1]),
+          gid: u[2] === undefined ? undefined : Number(u[2]),
+        });
         break;
       }
       case 'EXPOSE': {
@@ -282,7 +332,8 @@ export function parseDockerfile(text: string, options: ParseOptions = {}): Docke
         const ports = rest.split(/\s+/).map((p): ExposedPort => {
           const e = /^(\d+)(?:\/(tcp|udp))?$/i.exec(p);
           const port = Number(e?.[1]);
-          if (!e || port < 1 || port > 65535) throw new DockerfileError(file, line, `EXPOSE takes port[/tcp|/udp], not ${p}`);
+          if (!e || port < 1 || port > 65535)
+            throw new DockerfileError(file, line, `EXPOSE takes port[/tcp|/udp], not ${p}`);
           return { port, protocol: (e[2]?.toLowerCase() ?? 'tcp') as 'tcp' | 'udp' };
         });
         stage?.instructions.push({ kind: 'EXPOSE', line, ports });

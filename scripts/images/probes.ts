@@ -37,7 +37,12 @@ function expect(cond: boolean, what: string, c?: Container): asserts cond {
 }
 
 /** Runs the container, gives it to `body`, and always stops it. */
-async function withContainer<T>(replayer: Replayer, image: ReplayedImage, opts: RunOptions, body: (c: Container) => Promise<T>): Promise<T> {
+async function withContainer<T>(
+  replayer: Replayer,
+  image: ReplayedImage,
+  opts: RunOptions,
+  body: (c: Container) => Promise<T>,
+): Promise<T> {
   const c = await replayer.run(image, opts);
   try {
     return await body(c);
@@ -47,7 +52,12 @@ async function withContainer<T>(replayer: Replayer, image: ReplayedImage, opts: 
 }
 
 /** Runs a command that should exit by itself; returns its exit code and output. */
-async function runToExit(replayer: Replayer, image: ReplayedImage, opts: RunOptions, timeoutMs = 30_000): Promise<{ code: number | null; output: string; c: Container }> {
+async function runToExit(
+  replayer: Replayer,
+  image: ReplayedImage,
+  opts: RunOptions,
+  timeoutMs = 30_000,
+): Promise<{ code: number | null; output: string; c: Container }> {
   return withContainer(replayer, image, opts, async (c) => {
     const { code } = await c.waitForExit(timeoutMs);
     return { code, output: c.output, c };
@@ -68,7 +78,14 @@ function isolation(): ImageCheck {
       const { uid, gid } = image.config.user;
       const probe = `${image.config.workdir}/package.json`;
       const { code, output, c } = await runToExit(replayer, image, {
-        command: ['/bin/sh', '-c', 'test -e "$1" && exit 10; test -e "$2" || exit 11; (: >> "$2") 2>/dev/null && exit 12; echo "$(id -u):$(id -g)"', 'sh', replayer.context, probe],
+        command: [
+          '/bin/sh',
+          '-c',
+          'test -e "$1" && exit 10; test -e "$2" || exit 11; (: >> "$2") 2>/dev/null && exit 12; echo "$(id -u):$(id -g)"',
+          'sh',
+          replayer.context,
+          probe,
+        ],
       });
       expect(code !== 10, `the build context ${replayer.context} is visible inside the container`, c);
       expect(code !== 11, `${probe} is missing from the final stage`, c);
@@ -127,9 +144,16 @@ function importsResolve(): ImageCheck {
     name: 'every import in the compiled code, static or dynamic, resolves in the image',
     async run(replayer, image) {
       const dist = `${image.config.workdir}/dist`;
-      const { code, output, c } = await runToExit(replayer, image, { command: ['node', '--input-type=module', '-e', IMPORT_SCAN_SOURCE, dist] });
+      const { code, output, c } = await runToExit(replayer, image, {
+        command: ['node', '--input-type=module', '-e', IMPORT_SCAN_SOURCE, dist],
+      });
       expect(code === 0, `the import scan failed with exit ${code}`, c);
-      const result = JSON.parse(output.trim().split('\n').pop() ?? '{}') as { files: number; imports: number; packages: string[]; bad: string[] };
+      const result = JSON.parse(output.trim().split('\n').pop() ?? '{}') as {
+        files: number;
+        imports: number;
+        packages: string[];
+        bad: string[];
+      };
       expect(result.files > 0, `no compiled modules under ${dist}`, c);
       expect(result.bad.length === 0, `imports that do not resolve in the image:\n${result.bad.join('\n')}`);
       return `${result.files} modules, ${result.imports} imports, packages: ${result.packages.join(', ')}`;
@@ -149,15 +173,28 @@ const functionsImage: ImageSpec = {
         const port = firstPort(image);
         expect(image.config.env.PORT === String(port), `PORT ${image.config.env.PORT} is not the EXPOSEd port ${port}`);
         const provider = Wallet.createRandom().address;
-        const env = { FUNCTION_TARGET: 'info', FUNCTION_SOURCE: 'dist/functions/info/index.js', CHAIN_ID, PROVIDER_ADDRESS: provider };
+        const env = {
+          FUNCTION_TARGET: 'info',
+          FUNCTION_SOURCE: 'dist/functions/info/index.js',
+          CHAIN_ID,
+          PROVIDER_ADDRESS: provider,
+        };
         return withContainer(replayer, image, { env }, async (c) => {
           const res = await c.request(port, '/');
           expect(res.status === 200, `GET / answered ${res.status}: ${res.body.slice(0, 300)}`, c);
           expect(res.contentType?.startsWith('application/json') ?? false, `GET / answered ${res.contentType}`, c);
-          const body = JSON.parse(res.body) as { chainId?: unknown; providerAddress?: unknown; serviceEndpoints?: Record<string, unknown> };
+          const body = JSON.parse(res.body) as {
+            chainId?: unknown;
+            providerAddress?: unknown;
+            serviceEndpoints?: Record<string, unknown>;
+          };
           const endpoints = Object.keys(body.serviceEndpoints ?? {});
           expect(endpoints.length > 0, 'the answer has no serviceEndpoints', c);
-          expect(body.chainId === Number(CHAIN_ID) && body.providerAddress === provider, `unexpected chainId/providerAddress: ${res.body.slice(0, 300)}`, c);
+          expect(
+            body.chainId === Number(CHAIN_ID) && body.providerAddress === provider,
+            `unexpected chainId/providerAddress: ${res.body.slice(0, 300)}`,
+            c,
+          );
           return `200 on :${port}, ${endpoints.length} serviceEndpoints (${endpoints.join(', ')})`;
         });
       },
@@ -167,10 +204,21 @@ const functionsImage: ImageSpec = {
       async run(replayer, image) {
         const port = firstPort(image);
         const wallet = Wallet.createRandom();
-        const env = { FUNCTION_TARGET: 'encrypt', FUNCTION_SOURCE: 'dist/functions/encrypt/index.js', CHAIN_ID, PROVIDER_PUBLIC_KEY: wallet.signingKey.publicKey };
-        const plaintext = JSON.stringify({ '@context': ['https://w3id.org/did/v1'], note: 'replayed image round trip' });
+        const env = {
+          FUNCTION_TARGET: 'encrypt',
+          FUNCTION_SOURCE: 'dist/functions/encrypt/index.js',
+          CHAIN_ID,
+          PROVIDER_PUBLIC_KEY: wallet.signingKey.publicKey,
+        };
+        const plaintext = JSON.stringify({
+          '@context': ['https://w3id.org/did/v1'],
+          note: 'replayed image round trip',
+        });
         return withContainer(replayer, image, { env }, async (c) => {
-          const res = await c.request(port, `/api/services/encrypt?chainId=${CHAIN_ID}`, { method: 'POST', body: plaintext });
+          const res = await c.request(port, `/api/services/encrypt?chainId=${CHAIN_ID}`, {
+            method: 'POST',
+            body: plaintext,
+          });
           expect(res.status === 200, `POST /api/services/encrypt answered ${res.status}: ${res.body.slice(0, 300)}`, c);
           const opened = Buffer.from(eciesDecrypt(wallet.privateKey, res.body.trim())).toString('utf8');
           expect(opened === plaintext, 'the ciphertext does not decrypt to what was sent', c);
@@ -181,10 +229,18 @@ const functionsImage: ImageSpec = {
     {
       name: 'info without CHAIN_ID stops at startup naming the variable',
       async run(replayer, image) {
-        const env = { FUNCTION_TARGET: 'info', FUNCTION_SOURCE: 'dist/functions/info/index.js', PROVIDER_ADDRESS: Wallet.createRandom().address };
+        const env = {
+          FUNCTION_TARGET: 'info',
+          FUNCTION_SOURCE: 'dist/functions/info/index.js',
+          PROVIDER_ADDRESS: Wallet.createRandom().address,
+        };
         const { code, output, c } = await runToExit(replayer, image, { env });
         expect(!MISSING_MODULE.test(output), 'a module is missing', c);
-        expect(code !== 0 && /CHAIN_ID is required/.test(output), `expected a configuration error naming CHAIN_ID, got exit ${code}`, c);
+        expect(
+          code !== 0 && /CHAIN_ID is required/.test(output),
+          `expected a configuration error naming CHAIN_ID, got exit ${code}`,
+          c,
+        );
         return `exit ${code}: ${/configuration: CHAIN_ID[^\n"]*/.exec(output)?.[0] ?? ''}`;
       },
     },
@@ -212,7 +268,11 @@ const engineImage: ImageSpec = {
       async run(replayer, image) {
         const { code, output, c } = await runToExit(replayer, image, {});
         expect(!MISSING_MODULE.test(output), 'a module is missing', c);
-        expect(code !== 0 && /S3_ENDPOINT is not set/.test(output), `expected "S3_ENDPOINT is not set", got exit ${code}`, c);
+        expect(
+          code !== 0 && /S3_ENDPOINT is not set/.test(output),
+          `expected "S3_ENDPOINT is not set", got exit ${code}`,
+          c,
+        );
         return `exit ${code}: S3_ENDPOINT is not set`;
       },
     },
@@ -220,21 +280,35 @@ const engineImage: ImageSpec = {
       name: 'with an unreachable cluster: serves /healthz and /metrics, retries the lease, stops on SIGTERM',
       async run(replayer, image) {
         const port = firstPort(image);
-        expect(image.config.env.METRICS_PORT === String(port), `METRICS_PORT ${image.config.env.METRICS_PORT} is not the EXPOSEd port ${port}`);
+        expect(
+          image.config.env.METRICS_PORT === String(port),
+          `METRICS_PORT ${image.config.env.METRICS_PORT} is not the EXPOSEd port ${port}`,
+        );
         const env = {
           KUBECONFIG: '/var/run/c2d/kubeconfig',
-          S3_ENDPOINT: 'http://127.0.0.1:9000', S3_BUCKET: 'results', S3_ACCESS_KEY_ID: 'replay', S3_SECRET_ACCESS_KEY: 'replay-secret',
+          S3_ENDPOINT: 'http://127.0.0.1:9000',
+          S3_BUCKET: 'results',
+          S3_ACCESS_KEY_ID: 'replay',
+          S3_SECRET_ACCESS_KEY: 'replay-secret',
           LEASE_DURATION_SECONDS: '2',
         };
         const volumes = [{ path: '/var/run/c2d', files: { kubeconfig: KUBECONFIG } }];
         const c = await replayer.run(image, { env, volumes });
         try {
           const health = await c.request(port, '/healthz');
-          expect(health.status === 200 && health.body.trim() === 'ok', `/healthz answered ${health.status} ${health.body}`, c);
+          expect(
+            health.status === 200 && health.body.trim() === 'ok',
+            `/healthz answered ${health.status} ${health.body}`,
+            c,
+          );
           const metrics = await c.request(port, '/metrics');
           expect(metrics.status === 200 && metrics.body.length > 0, `/metrics answered ${metrics.status}`, c);
           const failed = await c.waitForOutput(/"msg":"lease update failed"[^\n]*/, 20_000);
-          expect(/ECONNREFUSED|connect/i.test(failed[0]), `the lease failure is not a connection error: ${failed[0]}`, c);
+          expect(
+            /ECONNREFUSED|connect/i.test(failed[0]),
+            `the lease failure is not a connection error: ${failed[0]}`,
+            c,
+          );
           expect(!MISSING_MODULE.test(c.output), 'a module is missing', c);
         } finally {
           const { code, signal } = await c.stop(10_000);
@@ -256,7 +330,11 @@ const podProgramsImage: ImageSpec = {
       name: 'configure and publish are executables on PATH',
       async run(replayer, image) {
         const { code, output, c } = await runToExit(replayer, image, {
-          command: ['/bin/sh', '-c', 'for p in configure publish; do command -v "$p" && test -x "$(command -v "$p")" || exit 1; done'],
+          command: [
+            '/bin/sh',
+            '-c',
+            'for p in configure publish; do command -v "$p" && test -x "$(command -v "$p")" || exit 1; done',
+          ],
         });
         expect(code === 0, 'configure or publish is not an executable on PATH', c);
         return output.trim().split('\n').join(', ');
@@ -267,9 +345,16 @@ const podProgramsImage: ImageSpec = {
       async run(replayer, image) {
         const { uid, gid } = image.config.user;
         // The job volume the engine mounts at /data; no workflow or job Secret.
-        const { code, output, c } = await runToExit(replayer, image, { command: ['configure'], volumes: [{ path: '/data', writable: true, uid, gid }] });
+        const { code, output, c } = await runToExit(replayer, image, {
+          command: ['configure'],
+          volumes: [{ path: '/data', writable: true, uid, gid }],
+        });
         expect(!MISSING_MODULE.test(output), 'a module is missing', c);
-        expect(code === CONFIGURE_EXIT.dataFailed && /job configuration unreadable/.test(output), `expected exit ${CONFIGURE_EXIT.dataFailed} "job configuration unreadable", got exit ${code}`, c);
+        expect(
+          code === CONFIGURE_EXIT.dataFailed && /job configuration unreadable/.test(output),
+          `expected exit ${CONFIGURE_EXIT.dataFailed} "job configuration unreadable", got exit ${code}`,
+          c,
+        );
         return `exit ${code}: ${/data provisioning failed[^\n]*/.exec(output)?.[0] ?? ''}`;
       },
     },
@@ -278,7 +363,11 @@ const podProgramsImage: ImageSpec = {
       async run(replayer, image) {
         const { code, output, c } = await runToExit(replayer, image, { command: ['publish'] });
         expect(!MISSING_MODULE.test(output), 'a module is missing', c);
-        expect(code === 1 && /publishing failed: ConfigurationError: configuration: C2D_JOB_ID is not set/.test(output), `expected exit 1 "C2D_JOB_ID is not set", got exit ${code}`, c);
+        expect(
+          code === 1 && /publishing failed: ConfigurationError: configuration: C2D_JOB_ID is not set/.test(output),
+          `expected exit 1 "C2D_JOB_ID is not set", got exit ${code}`,
+          c,
+        );
         return `exit ${code}: publishing failed: C2D_JOB_ID is not set`;
       },
     },

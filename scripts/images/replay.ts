@@ -1,7 +1,23 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync, readFileSync } from 'node:fs';
-import { chmod, chown, copyFile, link, lstat, mkdir, mkdtemp, readFile, readdir, readlink, realpath, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  chown,
+  copyFile,
+  link,
+  lstat,
+  mkdir,
+  mkdtemp,
+  readFile,
+  readdir,
+  readlink,
+  realpath,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { isAbsolute, join, posix, relative, resolve, sep } from 'node:path';
 import { parseDockerfile, type ExposedPort, type Instruction, type Stage } from './dockerfile.ts';
@@ -21,8 +37,19 @@ import { DockerIgnore } from './dockerignore.ts';
 const HOST_SYSTEM_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64'];
 /** /etc is exposed file by file (never shadow, keys or host-specific configuration). */
 const HOST_ETC = [
-  '/etc/alternatives', '/etc/ssl', '/etc/ca-certificates', '/etc/passwd', '/etc/group', '/etc/nsswitch.conf', '/etc/hosts',
-  '/etc/resolv.conf', '/etc/localtime', '/etc/ld.so.cache', '/etc/ld.so.conf', '/etc/ld.so.conf.d', '/etc/os-release',
+  '/etc/alternatives',
+  '/etc/ssl',
+  '/etc/ca-certificates',
+  '/etc/passwd',
+  '/etc/group',
+  '/etc/nsswitch.conf',
+  '/etc/hosts',
+  '/etc/resolv.conf',
+  '/etc/localtime',
+  '/etc/ld.so.cache',
+  '/etc/ld.so.conf',
+  '/etc/ld.so.conf.d',
+  '/etc/os-release',
   '/etc/debian_version',
 ];
 /** Top-level paths a stage cannot write under: they are the host's, shared read-only, or the kernel's. */
@@ -33,8 +60,16 @@ const UNTRACKABLE = new Set(['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64'
  * /usr/local (where the image keeps node; here it starts empty but for the mount point of the Node running the replay,
  * bound at /usr/local/bin/node, see `SandboxSpec.node`), root's home, the `node` user's home (uid 1000) and /tmp.
  */
-const STAGE_BASE_DIRS: { path: string; mode: number; children?: { name: string; mode: number; owner?: [number, number] }[] }[] = [
-  { path: '/usr/local', mode: 0o755, children: ['bin', 'etc', 'include', 'lib', 'sbin', 'share', 'src'].map((name) => ({ name, mode: 0o755 })) },
+const STAGE_BASE_DIRS: {
+  path: string;
+  mode: number;
+  children?: { name: string; mode: number; owner?: [number, number] }[];
+}[] = [
+  {
+    path: '/usr/local',
+    mode: 0o755,
+    children: ['bin', 'etc', 'include', 'lib', 'sbin', 'share', 'src'].map((name) => ({ name, mode: 0o755 })),
+  },
   { path: '/root', mode: 0o700 },
   { path: '/home', mode: 0o755, children: [{ name: 'node', mode: 0o755, owner: [1000, 1000] }] },
   { path: '/tmp', mode: 0o1777 },
@@ -105,15 +140,24 @@ export class ReplayError extends Error {
 
 /** Which host image the replay stands in for: node:<host node version>-<host Debian codename>[-slim][@digest]. */
 export function standIn(image: string): { version: string; codename: string; digest: string | undefined } {
-  const m = /^(?:(?:docker\.io\/)?library\/)?node:(\d+\.\d+\.\d+)-([a-z]+)(?:-slim)?(?:@(sha256:[0-9a-f]{64}))?$/.exec(image);
-  if (!m) throw new ReplayError(`the host cannot stand in for ${image}: only node:<version>-<debian release>[-slim] images are modelled`);
+  const m = /^(?:(?:docker\.io\/)?library\/)?node:(\d+\.\d+\.\d+)-([a-z]+)(?:-slim)?(?:@(sha256:[0-9a-f]{64}))?$/.exec(
+    image,
+  );
+  if (!m)
+    throw new ReplayError(
+      `the host cannot stand in for ${image}: only node:<version>-<debian release>[-slim] images are modelled`,
+    );
   const [, version = '', codename = '', digest] = m;
   if (version !== process.versions.node) {
-    throw new ReplayError(`the host cannot stand in for ${image}: it runs node ${process.versions.node}, the image node ${version}`);
+    throw new ReplayError(
+      `the host cannot stand in for ${image}: it runs node ${process.versions.node}, the image node ${version}`,
+    );
   }
   const hostCodename = /^VERSION_CODENAME=(.*)$/m.exec(readFileSync('/etc/os-release', 'utf8'))?.[1]?.replace(/"/g, '');
   if (hostCodename !== codename) {
-    throw new ReplayError(`the host cannot stand in for ${image}: it runs Debian ${hostCodename ?? '(unknown)'}, the image ${codename}`);
+    throw new ReplayError(
+      `the host cannot stand in for ${image}: it runs Debian ${hostCodename ?? '(unknown)'}, the image ${codename}`,
+    );
   }
   return { version, codename, digest };
 }
@@ -149,7 +193,8 @@ async function assertNoSymlinks(root: string, host: string, v: string): Promise<
     cur = join(cur, part);
     const st = await lstat(cur).catch(() => undefined);
     if (!st) return;
-    if (st.isSymbolicLink()) throw new ReplayError(`${v} passes through a symlink in the stage; the replay does not follow it`);
+    if (st.isSymbolicLink())
+      throw new ReplayError(`${v} passes through a symlink in the stage; the replay does not follow it`);
   }
 }
 
@@ -158,7 +203,12 @@ async function mkdirMode(dir: string, mode: number): Promise<void> {
   await chmod(dir, mode);
 }
 
-function runLogged(cmd: string, args: string[], children: Set<ChildProcess>, logFile?: string): Promise<{ code: number; output: string }> {
+function runLogged(
+  cmd: string,
+  args: string[],
+  children: Set<ChildProcess>,
+  logFile?: string,
+): Promise<{ code: number; output: string }> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     children.add(child);
@@ -236,8 +286,21 @@ export interface SandboxSpec {
 export function sandboxCommand(spec: SandboxSpec): [string, string[]] {
   const args: string[] = [];
   if (spec.infoFd !== undefined) args.push('--info-fd', String(spec.infoFd));
-  args.push('--die-with-parent', '--new-session', '--unshare-user', '--uid', String(spec.uid), '--gid', String(spec.gid),
-    '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--unshare-cgroup-try', '--hostname', 'replay');
+  args.push(
+    '--die-with-parent',
+    '--new-session',
+    '--unshare-user',
+    '--uid',
+    String(spec.uid),
+    '--gid',
+    String(spec.gid),
+    '--unshare-pid',
+    '--unshare-ipc',
+    '--unshare-uts',
+    '--unshare-cgroup-try',
+    '--hostname',
+    'replay',
+  );
   if (!spec.network) args.push('--unshare-net');
   if (spec.asPid1) args.push('--as-pid-1');
   for (const dir of HOST_SYSTEM_DIRS) args.push('--ro-bind-try', dir, dir);
@@ -252,7 +315,10 @@ export function sandboxCommand(spec: SandboxSpec): [string, string[]] {
   for (const [k, v] of Object.entries(spec.env)) args.push('--setenv', k, v);
   args.push('--', ...spec.argv);
   if (spec.uid === 0) return ['bwrap', args];
-  return ['setpriv', ['--reuid', String(spec.uid), '--regid', String(spec.gid), '--clear-groups', '--', 'bwrap', ...args]];
+  return [
+    'setpriv',
+    ['--reuid', String(spec.uid), '--regid', String(spec.gid), '--clear-groups', '--', 'bwrap', ...args],
+  ];
 }
 
 function baseEnv(config: ImageConfig, version: string): Record<string, string> {
@@ -351,7 +417,9 @@ export class Container {
         const m = /"child-pid"\s*:\s*(\d+)/.exec(text);
         if (m) resolvePromise(Number(m[1]));
       });
-      info.on('close', () => reject(new ReplayError(`the sandbox reported no pid; output:\n${lastLines(this.#output, 20)}`)));
+      info.on('close', () =>
+        reject(new ReplayError(`the sandbox reported no pid; output:\n${lastLines(this.#output, 20)}`)),
+      );
     });
     this.#pid.catch(() => undefined);
   }
@@ -372,7 +440,9 @@ export class Container {
       const m = pattern.exec(this.#output);
       if (m) return m;
       if (Date.now() > deadline || this.#done) {
-        throw new ReplayError(`no output matching ${pattern} within ${timeoutMs} ms${this.#done ? ' (the process exited)' : ''}; output:\n${lastLines(this.#output, 30)}`);
+        throw new ReplayError(
+          `no output matching ${pattern} within ${timeoutMs} ms${this.#done ? ' (the process exited)' : ''}; output:\n${lastLines(this.#output, 30)}`,
+        );
       }
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -382,7 +452,10 @@ export class Container {
   async waitForExit(timeoutMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new ReplayError(`still running after ${timeoutMs} ms; output:\n${lastLines(this.#output, 30)}`)), timeoutMs);
+      timer = setTimeout(
+        () => reject(new ReplayError(`still running after ${timeoutMs} ms; output:\n${lastLines(this.#output, 30)}`)),
+        timeoutMs,
+      );
     });
     try {
       return await Promise.race([this.exited, timeout]);
@@ -392,15 +465,29 @@ export class Container {
   }
 
   /** An HTTP request to 127.0.0.1:port inside the container's network namespace, retried while nothing listens. */
-  async request(port: number, path: string, init: { method?: string; body?: string; waitMs?: number } = {}): Promise<ProbeResponse> {
+  async request(
+    port: number,
+    path: string,
+    init: { method?: string; body?: string; waitMs?: number } = {},
+  ): Promise<ProbeResponse> {
     const pid = await this.#pid;
-    const request = { url: `http://127.0.0.1:${port}${path}`, method: init.method ?? 'GET', body: init.body ?? null, waitMs: init.waitMs ?? 60_000, timeoutMs: 10_000 };
+    const request = {
+      url: `http://127.0.0.1:${port}${path}`,
+      method: init.method ?? 'GET',
+      body: init.body ?? null,
+      waitMs: init.waitMs ?? 60_000,
+      timeoutMs: 10_000,
+    };
     const out = await new Promise<string>((resolvePromise, reject) => {
-      const child = spawn('nsenter', [`--net=/proc/${pid}/ns/net`, '--', process.execPath, '--input-type=module', '-e', PROBE_SOURCE], {
-        env: { PROBE_REQUEST: JSON.stringify(request) },
-        stdio: ['ignore', 'pipe', 'pipe'],
-        timeout: request.waitMs + 15_000,
-      });
+      const child = spawn(
+        'nsenter',
+        [`--net=/proc/${pid}/ns/net`, '--', process.execPath, '--input-type=module', '-e', PROBE_SOURCE],
+        {
+          env: { PROBE_REQUEST: JSON.stringify(request) },
+          stdio: ['ignore', 'pipe', 'pipe'],
+          timeout: request.waitMs + 15_000,
+        },
+      );
       let stdout = '';
       let stderr = '';
       let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
@@ -414,13 +501,20 @@ export class Container {
       child.once('error', reject);
       child.once('close', (code) => {
         if (code === 0) resolvePromise(stdout);
-        else if (exited) reject(new ReplayError(`the container exited (${exited.signal ?? exited.code}) before answering ${request.method} ${request.url}; its output:\n${lastLines(this.#output, 30)}`));
+        else if (exited)
+          reject(
+            new ReplayError(
+              `the container exited (${exited.signal ?? exited.code}) before answering ${request.method} ${request.url}; its output:\n${lastLines(this.#output, 30)}`,
+            ),
+          );
         else reject(new ReplayError(`probe failed (${code}): ${stderr.trim()}`));
       });
     });
     const parsed = JSON.parse(out) as ProbeResponse | { error: string };
     if ('error' in parsed) {
-      throw new ReplayError(`${request.method} ${request.url} failed: ${parsed.error}; the container's output:\n${lastLines(this.#output, 30)}`);
+      throw new ReplayError(
+        `${request.method} ${request.url} failed: ${parsed.error}; the container's output:\n${lastLines(this.#output, 30)}`,
+      );
     }
     return parsed;
   }
@@ -485,7 +579,10 @@ export class Replayer {
     const started = Date.now();
     const file = resolve(this.context, dockerfile);
     const label = relative(this.context, file);
-    const df = parseDockerfile(await readFile(file, 'utf8'), { file: label, ...(this.#opts.buildArgs && { buildArgs: this.#opts.buildArgs }) });
+    const df = parseDockerfile(await readFile(file, 'utf8'), {
+      file: label,
+      ...(this.#opts.buildArgs && { buildArgs: this.#opts.buildArgs }),
+    });
     const final = df.stages[df.stages.length - 1];
     if (!final) throw new ReplayError(`${label}: no stages`);
 
@@ -494,7 +591,8 @@ export class Replayer {
     for (let i = df.stages.length - 1; i >= 0; i--) {
       if (!needed.has(i)) continue;
       for (const instr of df.stages[i]?.instructions ?? []) {
-        if (instr.kind === 'COPY' && instr.from !== undefined) needed.add(this.#stageRef(df.stages, instr.from, label, instr.line).index);
+        if (instr.kind === 'COPY' && instr.from !== undefined)
+          needed.add(this.#stageRef(df.stages, instr.from, label, instr.line).index);
       }
     }
 
@@ -519,7 +617,14 @@ export class Replayer {
     }
     const last = built.get(final.index);
     if (!last) throw new ReplayError(`${label}: the final stage was not built`);
-    return { dockerfile: label, baseImage: final.image, stages: reports, config: last.config, mounts: last.mounts, ms: Date.now() - started };
+    return {
+      dockerfile: label,
+      baseImage: final.image,
+      stages: reports,
+      config: last.config,
+      mounts: last.mounts,
+      ms: Date.now() - started,
+    };
   }
 
   #stageRef(stages: Stage[], ref: string, file: string, line: number): Stage {
@@ -540,7 +645,8 @@ export class Replayer {
         const src = built.get(this.#stageRef(stages, instr.from, file, instr.line).index);
         h.update(`stage ${src?.key ?? '?'}\n`);
       } else {
-        for (const source of instr.sources) await this.#hashContext(h, await this.#contextSource(source, file, instr.line));
+        for (const source of instr.sources)
+          await this.#hashContext(h, await this.#contextSource(source, file, instr.line));
       }
     }
     return h.digest('hex');
@@ -548,19 +654,26 @@ export class Replayer {
 
   /** The host path of a COPY source in the context, refusing `..`, escapes through symlinks and ignored paths. */
   async #contextSource(source: string, file: string, line: number): Promise<{ rel: string; host: string }> {
-    if (source.split('/').includes('..')) throw new ReplayError(`${file}:${line}: COPY source ${JSON.stringify(source)}: ".." is refused`);
+    if (source.split('/').includes('..'))
+      throw new ReplayError(`${file}:${line}: COPY source ${JSON.stringify(source)}: ".." is refused`);
     const rel = posix.normalize(source).replace(/^\/+/, '').replace(/\/+$/, '');
     if (rel === '' || rel === '.') throw new ReplayError(`${file}:${line}: copying the whole context is not supported`);
-    if (this.#ignore.excludes(rel)) throw new ReplayError(`${file}:${line}: COPY source ${source} is excluded by .dockerignore`);
+    if (this.#ignore.excludes(rel))
+      throw new ReplayError(`${file}:${line}: COPY source ${source} is excluded by .dockerignore`);
     const joined = join(this.context, rel);
-    if (!existsSync(joined)) throw new ReplayError(`${file}:${line}: COPY source ${source} does not exist in the build context`);
+    if (!existsSync(joined))
+      throw new ReplayError(`${file}:${line}: COPY source ${source} does not exist in the build context`);
     const host = await realpath(joined);
-    if (!within(this.context, host)) throw new ReplayError(`${file}:${line}: COPY source ${source} resolves outside the build context`);
+    if (!within(this.context, host))
+      throw new ReplayError(`${file}:${line}: COPY source ${source} resolves outside the build context`);
     return { rel, host };
   }
 
   /** The context entries under a source, in a stable order, without what .dockerignore excludes. */
-  async *#walkContext(rel: string, host: string): AsyncGenerator<{ rel: string; host: string; kind: 'dir' | 'file' | 'symlink'; mode: number }> {
+  async *#walkContext(
+    rel: string,
+    host: string,
+  ): AsyncGenerator<{ rel: string; host: string; kind: 'dir' | 'file' | 'symlink'; mode: number }> {
     const st = await lstat(host);
     if (st.isSymbolicLink()) {
       yield { rel, host, kind: 'symlink', mode: st.mode };
@@ -594,7 +707,15 @@ export class Replayer {
     }
   }
 
-  async #buildStage(stage: Stage, stages: Stage[], built: Map<number, BuiltStage>, label: string, key: string, version: string, file: string): Promise<BuiltStage> {
+  async #buildStage(
+    stage: Stage,
+    stages: Stage[],
+    built: Map<number, BuiltStage>,
+    label: string,
+    key: string,
+    version: string,
+    file: string,
+  ): Promise<BuiltStage> {
     const started = Date.now();
     const dir = join(this.root, 'stages', `${++this.#counter}-${key.slice(0, 12)}`);
     await mkdirMode(dir, 0o755);
@@ -610,7 +731,14 @@ export class Replayer {
     }
     // The mount point of the stand-in Node (SandboxSpec.node): a read-only stage directory cannot get one at run time.
     await writeFile(join(dir, 'fs', '/usr/local/bin/node'), '', { mode: 0o755 });
-    const config: ImageConfig = { env: {}, workdir: '/', user: { uid: 0, gid: 0 }, entrypoint: BASE_ENTRYPOINT, cmd: BASE_CMD, exposed: [] };
+    const config: ImageConfig = {
+      env: {},
+      workdir: '/',
+      user: { uid: 0, gid: 0 },
+      entrypoint: BASE_ENTRYPOINT,
+      cmd: BASE_CMD,
+      exposed: [],
+    };
     let cmdSet = false;
     let npmSeeded = false;
     const steps: StepTiming[] = [];
@@ -620,7 +748,9 @@ export class Replayer {
       if (!loc) {
         const top = '/' + (v.split('/')[1] ?? '');
         if (v === '/' || UNTRACKABLE.has(top)) {
-          throw new ReplayError(`${file}:${line}: ${v} is under ${top === '/' ? '/' : top}, which the host provides read-only for the base image`);
+          throw new ReplayError(
+            `${file}:${line}: ${v} is under ${top === '/' ? '/' : top}, which the host provides read-only for the base image`,
+          );
         }
         const host = join(dir, 'fs', top);
         await mkdirMode(host, 0o755);
@@ -682,7 +812,8 @@ export class Replayer {
                 const destHost = await ensureDir(destV, instr.line);
                 await this.#copyContextTree(src, destHost);
               } else {
-                const fileV = destIsDir || (await isDirectory(mounts, destV)) ? posix.join(destV, posix.basename(src.rel)) : destV;
+                const fileV =
+                  destIsDir || (await isDirectory(mounts, destV)) ? posix.join(destV, posix.basename(src.rel)) : destV;
                 const parentHost = await ensureDir(posix.dirname(fileV), instr.line);
                 const destHost = join(parentHost, posix.basename(fileV));
                 await assertNotSymlink(destHost, fileV);
@@ -695,7 +826,9 @@ export class Replayer {
               const srcV = virtualPath('/', source, `${where}: COPY --from source`);
               const loc = locate(from.mounts, srcV);
               if (!loc || !existsSync(loc.host)) {
-                throw new ReplayError(`${where}: stage ${instr.from} has no ${srcV} (the replay tracks the stage's WORKDIRs, /usr/local, /root, /home and /tmp)`);
+                throw new ReplayError(
+                  `${where}: stage ${instr.from} has no ${srcV} (the replay tracks the stage's WORKDIRs, /usr/local, /root, /home and /tmp)`,
+                );
               }
               await assertNoSymlinks(from.mounts.get(loc.mount) ?? '', loc.host, srcV);
               const isDir = (await lstat(loc.host)).isDirectory();
@@ -706,7 +839,8 @@ export class Replayer {
                 if (fresh) await this.#cp(mayLink ? ['-alT'] : ['-aT'], loc.host, destHost);
                 else await copyTree(loc.host, destHost, mayLink);
               } else {
-                const fileV = destIsDir || (await isDirectory(mounts, destV)) ? posix.join(destV, posix.basename(srcV)) : destV;
+                const fileV =
+                  destIsDir || (await isDirectory(mounts, destV)) ? posix.join(destV, posix.basename(srcV)) : destV;
                 const parentHost = await ensureDir(posix.dirname(fileV), instr.line);
                 const destHost = join(parentHost, posix.basename(fileV));
                 await assertNotSymlink(destHost, fileV);
@@ -725,21 +859,34 @@ export class Replayer {
           }
           this.#log(`${label}: ${describeInstruction(instr)}`);
           const [cmd, args] = sandboxCommand({
-            mounts, node: process.execPath, writable: true, uid: config.user.uid, gid: config.user.gid, network: true, workdir: config.workdir,
-            env: { ...baseEnv(config, version), npm_config_prefer_offline: 'true', npm_config_update_notifier: 'false' },
+            mounts,
+            node: process.execPath,
+            writable: true,
+            uid: config.user.uid,
+            gid: config.user.gid,
+            network: true,
+            workdir: config.workdir,
+            env: {
+              ...baseEnv(config, version),
+              npm_config_prefer_offline: 'true',
+              npm_config_update_notifier: 'false',
+            },
             // The RUN text as written, through /bin/sh -c, under the umask a container build uses.
             argv: ['/bin/sh', '-c', 'umask 0022 && exec /bin/sh -c "$1"', 'sh', instr.command],
           });
           const logFile = join(dir, `run-line-${instr.line}.log`);
           const result = await runLogged(cmd, args, this.#children, logFile);
           if (result.code !== 0) {
-            throw new ReplayError(`${where}: ${describeInstruction(instr)} exited with ${result.code}:\n${lastLines(result.output, 40)}`);
+            throw new ReplayError(
+              `${where}: ${describeInstruction(instr)} exited with ${result.code}:\n${lastLines(result.output, 40)}`,
+            );
           }
           break;
         }
       }
       steps.push({ line: instr.line, instruction: describeInstruction(instr), ms: Date.now() - t0 });
-      if (instr.kind === 'RUN' || instr.kind === 'COPY') this.#log(`${label}: ${describeInstruction(instr)} (${Date.now() - t0} ms)`);
+      if (instr.kind === 'RUN' || instr.kind === 'COPY')
+        this.#log(`${label}: ${describeInstruction(instr)} (${Date.now() - t0} ms)`);
     }
     return { key, label, mounts, config, steps, ms: Date.now() - started };
   }
@@ -786,10 +933,14 @@ export class Replayer {
     if (this.#closed) throw new ReplayError('the replayer is closed');
     const { version } = standIn(image.baseImage);
     const config = image.config;
-    const argv = opts.command ? [...opts.command, ...(opts.args ?? [])] : [...config.entrypoint, ...(opts.args ?? config.cmd)];
+    const argv = opts.command
+      ? [...opts.command, ...(opts.args ?? [])]
+      : [...config.entrypoint, ...(opts.args ?? config.cmd)];
     if (argv.length === 0) throw new ReplayError(`${image.dockerfile}: no ENTRYPOINT or CMD and no command given`);
     if (!opts.command && argv[0] === BASE_ENTRYPOINT[0]) {
-      throw new ReplayError(`${image.dockerfile}: the base image's docker-entrypoint.sh is not modelled; give a command`);
+      throw new ReplayError(
+        `${image.dockerfile}: the base image's docker-entrypoint.sh is not modelled; give a command`,
+      );
     }
     const volDir = join(this.root, 'containers', String(++this.#counter));
     await mkdirMode(volDir, 0o755);
@@ -809,7 +960,8 @@ export class Replayer {
       const host = join(volDir, `volume-${i}`);
       await mkdirMode(host, 0o755);
       for (const [name, content] of Object.entries(vol.files ?? {})) {
-        if (name.includes('/') || name === '..' || name === '.') throw new ReplayError(`volume file name ${JSON.stringify(name)} is refused`);
+        if (name.includes('/') || name === '..' || name === '.')
+          throw new ReplayError(`volume file name ${JSON.stringify(name)} is refused`);
         await writeFile(join(host, name), content, { mode: 0o644 });
         if (vol.uid !== undefined) await chown(join(host, name), vol.uid, vol.gid ?? vol.uid);
       }
@@ -820,8 +972,18 @@ export class Replayer {
     const [cmd, args] = sandboxCommand({
       // A non-root USER gets the stage directories writable as far as file ownership allows, as in a container;
       // root would change the replayed stage itself, so it gets them read-only.
-      mounts, node: process.execPath, writable: config.user.uid !== 0, extraBinds, uid: config.user.uid, gid: config.user.gid, network: false,
-      workdir: config.workdir, env, argv, asPid1: true, infoFd: 3,
+      mounts,
+      node: process.execPath,
+      writable: config.user.uid !== 0,
+      extraBinds,
+      uid: config.user.uid,
+      gid: config.user.gid,
+      network: false,
+      workdir: config.workdir,
+      env,
+      argv,
+      asPid1: true,
+      infoFd: 3,
     });
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
     const container = new Container(child, argv, async () => {
@@ -854,7 +1016,8 @@ async function isDirectory(mounts: Map<string, string>, v: string): Promise<bool
 
 async function assertNotSymlink(host: string, v: string): Promise<void> {
   const st = await lstat(host).catch(() => undefined);
-  if (st?.isSymbolicLink()) throw new ReplayError(`${v} is a symlink in the stage; the replay does not write through it`);
+  if (st?.isSymbolicLink())
+    throw new ReplayError(`${v} is a symlink in the stage; the replay does not write through it`);
 }
 
 /** Merges a stage directory into an existing one, entry by entry, never writing through a symlink. */

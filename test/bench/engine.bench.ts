@@ -24,7 +24,14 @@ import { jobNames } from '../../lib/job/names.ts';
 import { PatchStrategy, setHeaderOptions } from '../../lib/kube/api.ts';
 import { StatusCode, initialStatus, isFinal, statusText, type JobStatus } from '../../lib/job/status.ts';
 import { loadKubeConfig } from '../../lib/kube/client.ts';
-import { FileServer, JobObjectWatch, createJob, waitForFinal, waitForJob, type ObjectEvent } from '../support/engine-jobs.ts';
+import {
+  FileServer,
+  JobObjectWatch,
+  createJob,
+  waitForFinal,
+  waitForJob,
+  type ObjectEvent,
+} from '../support/engine-jobs.ts';
 import { buildJob, sha256, shellAlgorithm } from '../support/job-fixtures.ts';
 
 const LATENCY_JOBS = 30;
@@ -69,15 +76,20 @@ async function engineMetrics(stack: LocalStack): Promise<{ jobs: number; reconci
 async function settle(stack: LocalStack, jobs: number, quietMs = 2000, boundMs = 1_800_000): Promise<void> {
   let last = -1;
   let since = performance.now();
-  await waitFor(`the engine to track ${jobs} jobs and go quiet`, async () => {
-    const m = await engineMetrics(stack);
-    if (m.reconciles !== last || m.jobs < jobs) {
-      last = m.reconciles;
-      since = performance.now();
-      return false;
-    }
-    return performance.now() - since >= quietMs;
-  }, boundMs, 200);
+  await waitFor(
+    `the engine to track ${jobs} jobs and go quiet`,
+    async () => {
+      const m = await engineMetrics(stack);
+      if (m.reconciles !== last || m.jobs < jobs) {
+        last = m.reconciles;
+        since = performance.now();
+        return false;
+      }
+      return performance.now() - since >= quietMs;
+    },
+    boundMs,
+    200,
+  );
 }
 
 /** A figure as soon as it is measured, so that a run cut short still shows what it got. */
@@ -87,13 +99,17 @@ const enginePid = (stack: LocalStack): number => stack.processes.find((p) => p.n
 
 async function pool<T>(items: T[], parallel: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: parallel }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  }));
+  await Promise.all(
+    Array.from({ length: parallel }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
 }
 
 const row = (cells: Array<string | number>, widths: number[]): string =>
-  cells.map((c, i) => (typeof c === 'number' ? c.toFixed(1) : c)[i === 0 ? 'padEnd' : 'padStart'](widths[i]!)).join('  ');
+  cells
+    .map((c, i) => (typeof c === 'number' ? c.toFixed(1) : c)[i === 0 ? 'padEnd' : 'padStart'](widths[i]!))
+    .join('  ');
 
 /** Compiles the engine as its image does (tsconfig.build.json) into a cache folder; returns the entry to run. */
 function compileEngine(): string {
@@ -103,11 +119,14 @@ function compileEngine(): string {
   rmSync(out, { recursive: true, force: true });
   mkdirSync(out, { recursive: true });
   const config = join(out, 'tsconfig.json');
-  writeFileSync(config, JSON.stringify({
-    extends: join(root, 'tsconfig.build.json'),
-    compilerOptions: { outDir: join(out, 'dist'), rootDir: root, sourceMap: false },
-    include: [join(root, 'engine')],
-  }));
+  writeFileSync(
+    config,
+    JSON.stringify({
+      extends: join(root, 'tsconfig.build.json'),
+      compilerOptions: { outDir: join(out, 'dist'), rootDir: root, sourceMap: false },
+      include: [join(root, 'engine')],
+    }),
+  );
   execFileSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', config], { stdio: 'inherit' });
   return join(out, 'dist', 'engine', 'main.js');
 }
@@ -136,13 +155,22 @@ try {
   // ---- 1. latency ----
   console.log(`latency: ${LATENCY_JOBS} jobs (after ${WARMUP_JOBS} warm-up jobs), ${LATENCY_PARALLEL} at a time`);
   const ids: string[] = [];
-  await pool(Array.from({ length: WARMUP_JOBS + LATENCY_JOBS }, (_, i) => i), LATENCY_PARALLEL, async (i) => {
-    const job = buildJob({ environment: stack!.environmentId, datasets: [{ files: [{ url: dataUrl, checksum: sha256(data) }] }], algorithm: shellAlgorithm(`echo ${i} > "$OUTPUTS/out.txt"`) });
-    if (i >= WARMUP_JOBS) ids.push(job.workflow.jobId);
-    await createJob(core, ns, job);
-    const done = await waitForFinal(core, ns, job.workflow.jobId, 120_000);
-    if (done.status.code !== StatusCode.JobFinished) throw new Error(`job ${job.workflow.jobId} ended with ${done.status.code}`);
-  });
+  await pool(
+    Array.from({ length: WARMUP_JOBS + LATENCY_JOBS }, (_, i) => i),
+    LATENCY_PARALLEL,
+    async (i) => {
+      const job = buildJob({
+        environment: stack!.environmentId,
+        datasets: [{ files: [{ url: dataUrl, checksum: sha256(data) }] }],
+        algorithm: shellAlgorithm(`echo ${i} > "$OUTPUTS/out.txt"`),
+      });
+      if (i >= WARMUP_JOBS) ids.push(job.workflow.jobId);
+      await createJob(core, ns, job);
+      const done = await waitForFinal(core, ns, job.workflow.jobId, 120_000);
+      if (done.status.code !== StatusCode.JobFinished)
+        throw new Error(`job ${job.workflow.jobId} ended with ${done.status.code}`);
+    },
+  );
   const first = (events: ObjectEvent[], pred: (e: ObjectEvent) => boolean): number | undefined => events.find(pred)?.t;
   const finished = (e: ObjectEvent): boolean => e.phase === 'Succeeded' || e.phase === 'Failed';
   const gaps: Record<string, number[]> = {
@@ -160,17 +188,44 @@ try {
     const pods = podWatch.forJobs([id]);
     const cms = cmWatch.forJobs([id]);
     const ofRole = (role: string): ObjectEvent[] => pods.filter((e) => e.role === role);
-    add('ConfigMap created → configure pod created', first(cms, (e) => e.type === 'ADDED'), first(ofRole('configure'), (e) => e.type === 'ADDED'));
-    add('  of which: Secret created → configure pod created', first(secretWatch.forJobs([id]), (e) => e.type === 'ADDED'), first(ofRole('configure'), (e) => e.type === 'ADDED'));
-    add('configure finished → algorithm pod created', first(ofRole('configure'), finished), first(ofRole('algorithm'), (e) => e.type === 'ADDED'));
-    add('algorithm finished → publish pod created', first(ofRole('algorithm'), finished), first(ofRole('publish'), (e) => e.type === 'ADDED'));
-    add('publish finished → final status recorded', first(ofRole('publish'), finished), first(cms, (e) => e.statusCode !== undefined && isFinal(e.statusCode as StatusCode)));
+    add(
+      'ConfigMap created → configure pod created',
+      first(cms, (e) => e.type === 'ADDED'),
+      first(ofRole('configure'), (e) => e.type === 'ADDED'),
+    );
+    add(
+      '  of which: Secret created → configure pod created',
+      first(secretWatch.forJobs([id]), (e) => e.type === 'ADDED'),
+      first(ofRole('configure'), (e) => e.type === 'ADDED'),
+    );
+    add(
+      'configure finished → algorithm pod created',
+      first(ofRole('configure'), finished),
+      first(ofRole('algorithm'), (e) => e.type === 'ADDED'),
+    );
+    add(
+      'algorithm finished → publish pod created',
+      first(ofRole('algorithm'), finished),
+      first(ofRole('publish'), (e) => e.type === 'ADDED'),
+    );
+    add(
+      'publish finished → final status recorded',
+      first(ofRole('publish'), finished),
+      first(cms, (e) => e.statusCode !== undefined && isFinal(e.statusCode as StatusCode)),
+    );
   }
 
   // ---- 2. 1,000 jobs tracked ----
-  console.log(`tracking: a running job holds the only slot; adding ${TRACKED.queued} queued and ${TRACKED.finished} finished jobs`);
+  console.log(
+    `tracking: a running job holds the only slot; adding ${TRACKED.queued} queued and ${TRACKED.finished} finished jobs`,
+  );
   await writeLocalConfig(kc, env, localEnvironment(env, { maxConcurrentJobs: 1 }));
-  const blocker = buildJob({ environment: stack.environmentId, datasets: [{ files: [{ url: dataUrl }] }], algorithm: shellAlgorithm('sleep 1800'), maxDurationSeconds: 3600 });
+  const blocker = buildJob({
+    environment: stack.environmentId,
+    datasets: [{ files: [{ url: dataUrl }] }],
+    algorithm: shellAlgorithm('sleep 1800'),
+    maxDurationSeconds: 3600,
+  });
   await createJob(core, ns, blocker);
   await waitForJob(core, ns, blocker.workflow.jobId, (j) => j.status.code === StatusCode.RunningAlgorithm, 120_000);
   const baseJobs = WARMUP_JOBS + LATENCY_JOBS + 1;
@@ -179,22 +234,37 @@ try {
 
   const now = new Date();
   const finalStatus: JobStatus = {
-    ...initialStatus(now), code: StatusCode.JobFinished, text: statusText(StatusCode.JobFinished), dateStarted: now.toISOString(),
-    dateFinished: now.toISOString(), expiresAt: new Date(now.getTime() + 3600_000).toISOString(), termination: { reason: 'finished' },
+    ...initialStatus(now),
+    code: StatusCode.JobFinished,
+    text: statusText(StatusCode.JobFinished),
+    dateStarted: now.toISOString(),
+    dateFinished: now.toISOString(),
+    expiresAt: new Date(now.getTime() + 3600_000).toISOString(),
+    termination: { reason: 'finished' },
   };
-  const kinds = [...Array<'queued'>(TRACKED.queued).fill('queued'), ...Array<'finished'>(TRACKED.finished).fill('finished')];
+  const kinds = [
+    ...Array<'queued'>(TRACKED.queued).fill('queued'),
+    ...Array<'finished'>(TRACKED.finished).fill('finished'),
+  ];
   const ingestStart = performance.now();
   const queuedIds: string[] = [];
   await pool(kinds, 25, async (kind) => {
-    const job = buildJob({ environment: stack!.environmentId, datasets: [{ files: [{ url: dataUrl }] }], algorithm: shellAlgorithm('true') });
+    const job = buildJob({
+      environment: stack!.environmentId,
+      datasets: [{ files: [{ url: dataUrl }] }],
+      algorithm: shellAlgorithm('true'),
+    });
     if (kind === 'queued') queuedIds.push(job.workflow.jobId);
     if (kind === 'queued') await createJob(core, ns, job);
-    else await core.createNamespacedConfigMap({ namespace: ns, body: buildJobConfigMap(job.workflow, finalStatus, ns) });
+    else
+      await core.createNamespacedConfigMap({ namespace: ns, body: buildJobConfigMap(job.workflow, finalStatus, ns) });
   });
   const created = performance.now();
   await settle(stack, baseJobs + kinds.length);
   const ingested = sampleProcess(enginePid(stack));
-  progress(`taken in: CPU ${(ingested.cpuSeconds - before.cpuSeconds).toFixed(1)} s, wall ${((ingested.at - ingestStart) / 1000).toFixed(1)} s`);
+  progress(
+    `taken in: CPU ${(ingested.cpuSeconds - before.cpuSeconds).toFixed(1)} s, wall ${((ingested.at - ingestStart) / 1000).toFixed(1)} s`,
+  );
   await new Promise((r) => setTimeout(r, IDLE_WINDOW_MS));
   const idle = sampleProcess(enginePid(stack));
   const reconcilesBefore = (await engineMetrics(stack)).reconciles;
@@ -203,16 +273,28 @@ try {
   const resyncStart = performance.now();
   await writeLocalConfig(kc, env, localEnvironment(env, { maxConcurrentJobs: 1, description: 'resync' }));
   // Before the job index this took 109 s of CPU: tens of minutes of wall time on a 2-core machine others are using.
-  await waitFor('the engine to reconcile every job once after the environments changed', async () => (await engineMetrics(stack!)).reconciles >= reconcilesBefore + baseJobs + kinds.length, 1_800_000, 100);
+  await waitFor(
+    'the engine to reconcile every job once after the environments changed',
+    async () => (await engineMetrics(stack!)).reconciles >= reconcilesBefore + baseJobs + kinds.length,
+    1_800_000,
+    100,
+  );
   await settle(stack, baseJobs + kinds.length, 1000);
   const resynced = sampleProcess(enginePid(stack));
   const resyncMs = performance.now() - resyncStart - 1000;
   const resyncReconciles = (await engineMetrics(stack)).reconciles - reconcilesBefore;
-  progress(`full resync: ${resyncReconciles} reconciles, CPU ${(resynced.cpuSeconds - idle.cpuSeconds).toFixed(1)} s, wall ${(resyncMs / 1000).toFixed(1)} s`);
+  progress(
+    `full resync: ${resyncReconciles} reconciles, CPU ${(resynced.cpuSeconds - idle.cpuSeconds).toFixed(1)} s, wall ${(resyncMs / 1000).toFixed(1)} s`,
+  );
 
   await stack.stop();
   const restartStart = performance.now();
-  stack = await startLocalStack(env, { engine: true, engineEntry, logDir: join(stateDir, 'logs'), environment: { maxConcurrentJobs: 1, description: 'resync' } });
+  stack = await startLocalStack(env, {
+    engine: true,
+    engineEntry,
+    logDir: join(stateDir, 'logs'),
+    environment: { maxConcurrentJobs: 1, description: 'resync' },
+  });
   const restartPid = enginePid(stack);
   await settle(stack, baseJobs + kinds.length, 1000);
   const restartMs = performance.now() - restartStart - 1000;
@@ -220,8 +302,9 @@ try {
   progress(`restart: ${restartReconciles} reconciles, wall ${(restartMs / 1000).toFixed(1)} s`);
   await new Promise((r) => setTimeout(r, 5000));
   const restarted = sampleProcess(restartPid);
-  const stillQueued = (await core.listNamespacedConfigMap({ namespace: ns, labelSelector: 'c2d.oceanprotocol.com/role=workflow' })).items
-    .filter((cm) => JSON.parse(cm.data?.['status.json'] ?? '{}').code === StatusCode.WarmingUp).length;
+  const stillQueued = (
+    await core.listNamespacedConfigMap({ namespace: ns, labelSelector: 'c2d.oceanprotocol.com/role=workflow' })
+  ).items.filter((cm) => JSON.parse(cm.data?.['status.json'] ?? '{}').code === StatusCode.WarmingUp).length;
 
   // ---- 3. a slot frees with every queued job waiting ----
   console.log(`slot freed: stopping the running job with ${stillQueued} jobs queued behind it`);
@@ -232,12 +315,20 @@ try {
     setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
   );
   await waitForJob(core, ns, blocker.workflow.jobId, (j) => isFinal(j.status.code), 120_000);
-  const blockerFinal = first(cmWatch.forJobs([blocker.workflow.jobId]), (e) => e.statusCode !== undefined && isFinal(e.statusCode as StatusCode));
+  const blockerFinal = first(
+    cmWatch.forJobs([blocker.workflow.jobId]),
+    (e) => e.statusCode !== undefined && isFinal(e.statusCode as StatusCode),
+  );
   let nextConfigure: number | undefined;
-  await waitFor('the oldest queued job to get its configure pod', async () => {
-    nextConfigure = podWatch.forJobs(queuedIds).find((e) => e.role === 'configure' && e.type === 'ADDED')?.t;
-    return nextConfigure !== undefined;
-  }, 120_000, 20);
+  await waitFor(
+    'the oldest queued job to get its configure pod',
+    async () => {
+      nextConfigure = podWatch.forJobs(queuedIds).find((e) => e.role === 'configure' && e.type === 'ADDED')?.t;
+      return nextConfigure !== undefined;
+    },
+    120_000,
+    20,
+  );
   await new Promise((r) => setTimeout(r, 3000));
   const afterFree = { ...(await engineMetrics(stack)), cpu: sampleProcess(enginePid(stack)).cpuSeconds };
 
@@ -247,22 +338,72 @@ try {
   console.log(row(['', 'n', 'p50', 'p90', 'p99', 'max'], w));
   for (const [name, values] of Object.entries(gaps)) {
     const max = Math.max(...values);
-    console.log(`${row([name, String(values.length), pct(values, 50), pct(values, 90), pct(values, 99), max], w)}  (max at job #${WARMUP_JOBS + values.indexOf(max) + 1})`);
+    console.log(
+      `${row([name, String(values.length), pct(values, 50), pct(values, 90), pct(values, 99), max], w)}  (max at job #${WARMUP_JOBS + values.indexOf(max) + 1})`,
+    );
   }
 
   const total = baseJobs + kinds.length;
-  console.log(`\nengine process (node ${engineEntry.slice(engineEntry.indexOf('dist/'))}, compiled) with ${total} jobs tracked (${TRACKED.queued} queued behind 1 running, ${TRACKED.finished + WARMUP_JOBS + LATENCY_JOBS} finished)`);
+  console.log(
+    `\nengine process (node ${engineEntry.slice(engineEntry.indexOf('dist/'))}, compiled) with ${total} jobs tracked (${TRACKED.queued} queued behind 1 running, ${TRACKED.finished + WARMUP_JOBS + LATENCY_JOBS} finished)`,
+  );
   const v = [54, 8, 8, 8];
   console.log(row(['', 'RSS MiB', 'CPU s', 'wall s'], v));
   console.log(row([`before: ${baseJobs} jobs, idle`, before.rssMiB, before.cpuSeconds, '–'], v));
-  console.log(row([`taking in ${kinds.length} jobs (created in ${((created - ingestStart) / 1000).toFixed(1)} s)`, ingested.rssMiB, ingested.cpuSeconds - before.cpuSeconds, (ingested.at - ingestStart) / 1000], v));
-  console.log(row([`idle ${IDLE_WINDOW_MS / 1000} s with ${total} jobs (CPU ${(100 * (idle.cpuSeconds - ingested.cpuSeconds) / ((idle.at - ingested.at) / 1000)).toFixed(2)}%)`, idle.rssMiB, idle.cpuSeconds - ingested.cpuSeconds, (idle.at - ingested.at) / 1000], v));
-  console.log(row([`full resync of ${total} jobs (environments changed)`, resynced.rssMiB, resynced.cpuSeconds - idle.cpuSeconds, resyncMs / 1000], v));
-  console.log(row([`restart: list + reconcile ${total} jobs, then 5 s idle`, restarted.rssMiB, restarted.cpuSeconds, restartMs / 1000], v));
+  console.log(
+    row(
+      [
+        `taking in ${kinds.length} jobs (created in ${((created - ingestStart) / 1000).toFixed(1)} s)`,
+        ingested.rssMiB,
+        ingested.cpuSeconds - before.cpuSeconds,
+        (ingested.at - ingestStart) / 1000,
+      ],
+      v,
+    ),
+  );
+  console.log(
+    row(
+      [
+        `idle ${IDLE_WINDOW_MS / 1000} s with ${total} jobs (CPU ${((100 * (idle.cpuSeconds - ingested.cpuSeconds)) / ((idle.at - ingested.at) / 1000)).toFixed(2)}%)`,
+        idle.rssMiB,
+        idle.cpuSeconds - ingested.cpuSeconds,
+        (idle.at - ingested.at) / 1000,
+      ],
+      v,
+    ),
+  );
+  console.log(
+    row(
+      [
+        `full resync of ${total} jobs (environments changed)`,
+        resynced.rssMiB,
+        resynced.cpuSeconds - idle.cpuSeconds,
+        resyncMs / 1000,
+      ],
+      v,
+    ),
+  );
+  console.log(
+    row(
+      [
+        `restart: list + reconcile ${total} jobs, then 5 s idle`,
+        restarted.rssMiB,
+        restarted.cpuSeconds,
+        restartMs / 1000,
+      ],
+      v,
+    ),
+  );
   console.log(`reconciles: full resync ${resyncReconciles}, restart ${restartReconciles}`);
-  console.log(`peak RSS (VmHWM): first engine ${resynced.hwmMiB.toFixed(1)} MiB, restarted engine ${restarted.hwmMiB.toFixed(1)} MiB`);
-  console.log(`queued jobs still queued at the end: ${stillQueued} of ${TRACKED.queued} (the running job holds the only slot)`);
-  console.log(`\nslot freed with ${stillQueued} queued: stop → final status ${((blockerFinal ?? NaN) - stopAt).toFixed(0)} ms; final status → next job's configure pod ${((nextConfigure ?? NaN) - (blockerFinal ?? NaN)).toFixed(0)} ms; reconciles in the 3 s after: ${afterFree.reconciles - beforeFree.reconciles}; engine CPU ${(afterFree.cpu - beforeFree.cpu).toFixed(2)} s`);
+  console.log(
+    `peak RSS (VmHWM): first engine ${resynced.hwmMiB.toFixed(1)} MiB, restarted engine ${restarted.hwmMiB.toFixed(1)} MiB`,
+  );
+  console.log(
+    `queued jobs still queued at the end: ${stillQueued} of ${TRACKED.queued} (the running job holds the only slot)`,
+  );
+  console.log(
+    `\nslot freed with ${stillQueued} queued: stop → final status ${((blockerFinal ?? NaN) - stopAt).toFixed(0)} ms; final status → next job's configure pod ${((nextConfigure ?? NaN) - (blockerFinal ?? NaN)).toFixed(0)} ms; reconciles in the 3 s after: ${afterFree.reconciles - beforeFree.reconciles}; engine CPU ${(afterFree.cpu - beforeFree.cpu).toFixed(2)} s`,
+  );
   console.log(`\nengine bench done in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 } finally {
   podWatch.stop();

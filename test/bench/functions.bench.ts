@@ -23,8 +23,19 @@ import { join } from 'node:path';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { Wallet, getBytes, keccak256, toUtf8Bytes } from 'ethers';
 import { load } from 'js-yaml';
-import { algorithmDdo, datasetDdo, orderAsset, publishAsset, type PublishedAsset } from '../../devcluster/ocean-assets.ts';
-import { applyAccessManifests, CONTROL_PLANE_ACCOUNTS, functionServiceAccount, mintServiceAccountIdentities } from '../../devcluster/identities.ts';
+import {
+  algorithmDdo,
+  datasetDdo,
+  orderAsset,
+  publishAsset,
+  type PublishedAsset,
+} from '../../devcluster/ocean-assets.ts';
+import {
+  applyAccessManifests,
+  CONTROL_PLANE_ACCOUNTS,
+  functionServiceAccount,
+  mintServiceAccountIdentities,
+} from '../../devcluster/identities.ts';
 import { startPlatform } from '../../devcluster/platform.ts';
 import { writeLocalConfig, localEnvironment } from '../../devcluster/local-stack.ts';
 import { freePort, waitFor } from '../../devcluster/processes.ts';
@@ -57,7 +68,8 @@ const median = (values: number[]): number => pct(values, 50);
 const sha256hex = (s: string): string => createHash('sha256').update(s).digest('hex');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 /** What ocean.js signs: an EIP-191 message over keccak256 of the text. */
-const sign = (wallet: Wallet, message: string): Promise<string> => wallet.signMessage(getBytes(keccak256(toUtf8Bytes(message))));
+const sign = (wallet: Wallet, message: string): Promise<string> =>
+  wallet.signMessage(getBytes(keccak256(toUtf8Bytes(message))));
 
 interface Setup {
   env: PlatformEnv;
@@ -67,20 +79,35 @@ interface Setup {
 
 /** The literal env values of knative/<name>.yaml's container (NODE_OPTIONS among them). */
 function knativeEnv(name: FunctionName): Record<string, string | undefined> {
-  const service = load(readFileSync(`knative/${name}.yaml`, 'utf8')) as { spec: { template: { spec: { containers: { env?: { name: string; value?: string }[] }[] } } } };
+  const service = load(readFileSync(`knative/${name}.yaml`, 'utf8')) as {
+    spec: { template: { spec: { containers: { env?: { name: string; value?: string }[] }[] } } };
+  };
   return Object.fromEntries((service.spec.template.spec.containers[0]?.env ?? []).map((e) => [e.name, e.value]));
 }
 
 /** The environment of one function's Knative Service (knative/<name>.yaml and the c2d-provider ConfigMap). */
-function functionEnv(s: Setup, name: FunctionName | 'floor', port: number, providerUrl = `http://127.0.0.1:${port}`): NodeJS.ProcessEnv {
+function functionEnv(
+  s: Setup,
+  name: FunctionName | 'floor',
+  port: number,
+  providerUrl = `http://127.0.0.1:${port}`,
+): NodeJS.ProcessEnv {
   const { env } = s;
   const signer = name === 'start' || name === 'initialize';
   return {
-    PATH: process.env.PATH, NODE_ENV: 'production', PORT: String(port), ...(name !== 'floor' && { NODE_OPTIONS: knativeEnv(name).NODE_OPTIONS }),
+    PATH: process.env.PATH,
+    NODE_ENV: 'production',
+    PORT: String(port),
+    ...(name !== 'floor' && { NODE_OPTIONS: knativeEnv(name).NODE_OPTIONS }),
     KUBECONFIG: name === 'floor' ? undefined : s.kubeconfigs.get(functionServiceAccount(name)),
-    JOBS_NAMESPACE: env.namespaces.jobs, SYSTEM_NAMESPACE: env.namespaces.system,
-    CHAIN_ID: String(env.chainId), RPC_URL: env.rpcUrl, ERC721_FACTORY_ADDRESS: env.ocean.ERC721Factory,
-    PROVIDER_URL: providerUrl, PROVIDER_ADDRESS: s.provider.address, PROVIDER_PUBLIC_KEY: s.provider.signingKey.publicKey,
+    JOBS_NAMESPACE: env.namespaces.jobs,
+    SYSTEM_NAMESPACE: env.namespaces.system,
+    CHAIN_ID: String(env.chainId),
+    RPC_URL: env.rpcUrl,
+    ERC721_FACTORY_ADDRESS: env.ocean.ERC721Factory,
+    PROVIDER_URL: providerUrl,
+    PROVIDER_ADDRESS: s.provider.address,
+    PROVIDER_PUBLIC_KEY: s.provider.signingKey.publicKey,
     ...resultsStoreEnv(env.s3),
     ...(signer && { PROVIDER_KEY: env.keys.provider, PRIVATE_FILE_HOSTS_ALLOWED: '127.0.0.0/8' }),
   };
@@ -140,29 +167,71 @@ async function realRequest(s: Setup, name: FunctionName | 'floor'): Promise<Real
     case 'status':
       return { path: `/api/services/compute${q({ consumerAddress: address })}`, method: 'GET' };
     case 'encrypt':
-      return { path: `/api/services/encrypt${q({ chainId: String(s.env.chainId) })}`, method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: '{"files":[]}' };
+      return {
+        path: `/api/services/encrypt${q({ chainId: String(s.env.chainId) })}`,
+        method: 'POST',
+        headers: { 'content-type': 'application/octet-stream' },
+        body: '{"files":[]}',
+      };
     case 'result':
-      return { path: `/api/services/computeResult${q({ consumerAddress: address, jobId, index: '0', nonce: String(nonce), signature: await sign(caller, resultText({ address, jobId, index: 0, nonce })) })}`, method: 'GET' };
+      return {
+        path: `/api/services/computeResult${q({ consumerAddress: address, jobId, index: '0', nonce: String(nonce), signature: await sign(caller, resultText({ address, jobId, index: 0, nonce })) })}`,
+        method: 'GET',
+      };
     case 'logs':
-      return { path: `/api/services/computeLogs${q({ consumerAddress: address, jobId, stage: 'algorithm', nonce: String(nonce), signature: await sign(caller, logsText({ address, jobId, stage: 'algorithm', nonce })) })}`, method: 'GET' };
+      return {
+        path: `/api/services/computeLogs${q({ consumerAddress: address, jobId, stage: 'algorithm', nonce: String(nonce), signature: await sign(caller, logsText({ address, jobId, stage: 'algorithm', nonce })) })}`,
+        method: 'GET',
+      };
     case 'stop':
-      return { path: '/api/services/compute', method: 'PUT', headers: json, body: JSON.stringify({ consumerAddress: address, jobId, signature: await sign(caller, stopText({ address, jobId })) }) };
+      return {
+        path: '/api/services/compute',
+        method: 'PUT',
+        headers: json,
+        body: JSON.stringify({
+          consumerAddress: address,
+          jobId,
+          signature: await sign(caller, stopText({ address, jobId })),
+        }),
+      };
     case 'delete':
-      return { path: '/api/services/compute', method: 'DELETE', headers: json, body: JSON.stringify({ consumerAddress: address, jobId, nonce: String(nonce), signature: await sign(caller, deleteText({ address, jobId, documentId: undefined, nonce })) }) };
+      return {
+        path: '/api/services/compute',
+        method: 'DELETE',
+        headers: json,
+        body: JSON.stringify({
+          consumerAddress: address,
+          jobId,
+          nonce: String(nonce),
+          signature: await sign(caller, deleteText({ address, jobId, documentId: undefined, nonce })),
+        }),
+      };
     case 'start':
       return {
-        path: '/api/services/compute', method: 'POST', headers: json,
+        path: '/api/services/compute',
+        method: 'POST',
+        headers: json,
         body: JSON.stringify({
-          consumerAddress: address, nonce: String(nonce), signature: await sign(caller, startText({ address, documentId: did, nonce })), environment: 'local-default',
+          consumerAddress: address,
+          nonce: String(nonce),
+          signature: await sign(caller, startText({ address, documentId: did, nonce })),
+          environment: 'local-default',
           dataset: { documentId: did, serviceId: 'compute', transferTxId: `0x${randomBytes(32).toString('hex')}` },
-          algorithm: { documentId: `did:op:${randomBytes(32).toString('hex')}`, serviceId: 'access', transferTxId: `0x${randomBytes(32).toString('hex')}` },
+          algorithm: {
+            documentId: `did:op:${randomBytes(32).toString('hex')}`,
+            serviceId: 'access',
+            transferTxId: `0x${randomBytes(32).toString('hex')}`,
+          },
         }),
       };
     case 'initialize':
       return {
-        path: '/api/services/initializeCompute', method: 'POST', headers: json,
+        path: '/api/services/initializeCompute',
+        method: 'POST',
+        headers: json,
         body: JSON.stringify({
-          consumerAddress: address, datasets: [{ documentId: did, serviceId: 'compute' }],
+          consumerAddress: address,
+          datasets: [{ documentId: did, serviceId: 'compute' }],
           algorithm: { documentId: `did:op:${randomBytes(32).toString('hex')}`, serviceId: 'access' },
           compute: { env: 'local-default', validUntil: Math.floor(Date.now() / 1000) + 900 },
         }),
@@ -185,13 +254,22 @@ async function coldStart(s: Setup, source: string, name: FunctionName | 'floor')
   const t0 = performance.now();
   const child = spawnFunction(s, source, name, port);
   try {
-    await waitFor(`${name} to answer`, async () => {
-      const res = await fetch(`${base}/bench-ready-probe`).catch(() => undefined);
-      await res?.arrayBuffer();
-      return res !== undefined;
-    }, 60_000, 5);
+    await waitFor(
+      `${name} to answer`,
+      async () => {
+        const res = await fetch(`${base}/bench-ready-probe`).catch(() => undefined);
+        await res?.arrayBuffer();
+        return res !== undefined;
+      },
+      60_000,
+      5,
+    );
     const readyMs = performance.now() - t0;
-    const res = await fetch(base + request.path, { method: request.method, headers: request.headers, body: request.body });
+    const res = await fetch(base + request.path, {
+      method: request.method,
+      headers: request.headers,
+      body: request.body,
+    });
     await res.arrayBuffer();
     const realMs = performance.now() - t0;
     const { cpuMs } = procStats(child.pid!);
@@ -210,31 +288,64 @@ async function coldStarts(s: Setup, label: string, sourceOf: (name: FunctionName
     for (let i = 0; i < COLD_RUNS; i++) runs.push(await coldStart(s, sourceOf(name), name));
     const m = (f: (c: Cold) => number): number => median(runs.map(f));
     console.log(
-      `${name.padEnd(15)} ${m((c) => c.readyMs).toFixed(0).padStart(10)}   ${m((c) => c.realMs).toFixed(0).padStart(22)}   ` +
-        `${m((c) => c.cpuMs).toFixed(0).padStart(19)}   ${m((c) => c.rssMiB).toFixed(1).padStart(15)}   HTTP ${[...new Set(runs.map((c) => c.status))].join('/')}`,
+      `${name.padEnd(15)} ${m((c) => c.readyMs)
+        .toFixed(0)
+        .padStart(10)}   ${m((c) => c.realMs)
+        .toFixed(0)
+        .padStart(22)}   ` +
+        `${m((c) => c.cpuMs)
+          .toFixed(0)
+          .padStart(19)}   ${m((c) => c.rssMiB)
+          .toFixed(1)
+          .padStart(15)}   HTTP ${[...new Set(runs.map((c) => c.status))].join('/')}`,
     );
   }
 }
 
-async function seedJobs(env: PlatformEnv, owners: string[], count: number): Promise<{ owner: string; jobId: string }[]> {
+async function seedJobs(
+  env: PlatformEnv,
+  owners: string[],
+  count: number,
+): Promise<{ owner: string; jobId: string }[]> {
   const core = loadKubeConfig(env.kubeconfig).makeApiClient(CoreV1Api);
   const jobs: { owner: string; jobId: string }[] = [];
   const now = new Date();
   for (let i = 0; i < count; i += 50) {
-    await Promise.all(Array.from({ length: Math.min(50, count - i) }, async (_, k) => {
-      const owner = owners[(i + k) % owners.length]!;
-      const jobId = newJobId();
-      const did = `did:op:${'a'.repeat(63)}${(i + k) % 10}`;
-      const tx = `0x${(i + k).toString(16).padStart(64, '0')}`;
-      const workflow = fixtureWorkflow({
-        jobId, owner, environment: 'local-default', agreementId: tx, dateCreated: now.toISOString(),
-        datasets: [{ did, serviceId: 'compute', transferTxId: tx, files: [{ index: 0 }] }],
-        algorithm: { kind: 'published', did, serviceId: 'access', transferTxId: tx, container: { image: 'node', tag: '24', entrypoint: 'node $ALGO' }, files: [{ index: 0, checksum: 'a'.repeat(64) }] },
-      });
-      const status = { ...initialStatus(now), code: 70 as const, text: 'Job finished', dateFinished: now.toISOString() };
-      await core.createNamespacedConfigMap({ namespace: env.namespaces.jobs, body: buildJobConfigMap(workflow, status, env.namespaces.jobs) });
-      jobs.push({ owner, jobId });
-    }));
+    await Promise.all(
+      Array.from({ length: Math.min(50, count - i) }, async (_, k) => {
+        const owner = owners[(i + k) % owners.length]!;
+        const jobId = newJobId();
+        const did = `did:op:${'a'.repeat(63)}${(i + k) % 10}`;
+        const tx = `0x${(i + k).toString(16).padStart(64, '0')}`;
+        const workflow = fixtureWorkflow({
+          jobId,
+          owner,
+          environment: 'local-default',
+          agreementId: tx,
+          dateCreated: now.toISOString(),
+          datasets: [{ did, serviceId: 'compute', transferTxId: tx, files: [{ index: 0 }] }],
+          algorithm: {
+            kind: 'published',
+            did,
+            serviceId: 'access',
+            transferTxId: tx,
+            container: { image: 'node', tag: '24', entrypoint: 'node $ALGO' },
+            files: [{ index: 0, checksum: 'a'.repeat(64) }],
+          },
+        });
+        const status = {
+          ...initialStatus(now),
+          code: 70 as const,
+          text: 'Job finished',
+          dateFinished: now.toISOString(),
+        };
+        await core.createNamespacedConfigMap({
+          namespace: env.namespaces.jobs,
+          body: buildJobConfigMap(workflow, status, env.namespaces.jobs),
+        });
+        jobs.push({ owner, jobId });
+      }),
+    );
   }
   return jobs;
 }
@@ -273,21 +384,23 @@ async function loadPass(
   const errors = new Map<string, number>();
   let next = 0;
   const t0 = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < total) {
-      const { url, check } = request(next++);
-      const started = performance.now();
-      let problem: string | undefined;
-      try {
-        const res = await get(agent, url);
-        if (res.status !== 200 || !check(res.body)) problem = `HTTP ${res.status} ${res.body.slice(0, 60)}`;
-      } catch (err) {
-        problem = String((err as Error).message ?? err).slice(0, 80);
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < total) {
+        const { url, check } = request(next++);
+        const started = performance.now();
+        let problem: string | undefined;
+        try {
+          const res = await get(agent, url);
+          if (res.status !== 200 || !check(res.body)) problem = `HTTP ${res.status} ${res.body.slice(0, 60)}`;
+        } catch (err) {
+          problem = String((err as Error).message ?? err).slice(0, 80);
+        }
+        latencies.push(performance.now() - started);
+        if (problem) errors.set(problem, (errors.get(problem) ?? 0) + 1);
       }
-      latencies.push(performance.now() - started);
-      if (problem) errors.set(problem, (errors.get(problem) ?? 0) + 1);
-    }
-  }));
+    }),
+  );
   return { p50: pct(latencies, 50), p99: pct(latencies, 99), rps: total / ((performance.now() - t0) / 1000), errors };
 }
 
@@ -307,7 +420,12 @@ async function underLoad(
   const base = `http://127.0.0.1:${port}`;
   const child = spawnFunction(s, source, name, port);
   try {
-    await waitFor(`${name} function`, async () => (await fetch(request(base, 0).url).catch(() => undefined))?.ok ?? false, 60_000, 20);
+    await waitFor(
+      `${name} function`,
+      async () => (await fetch(request(base, 0).url).catch(() => undefined))?.ok ?? false,
+      60_000,
+      20,
+    );
     // One client first: the status function's job watch lists the namespace on its first request.
     for (let i = 0; i < 200; i++) await (await fetch(request(base, i).url)).text();
     await sleep(1000);
@@ -339,7 +457,12 @@ const CONTAINER = { entrypoint: 'node $ALGO', image: 'node', tag: '24', checksum
 
 /** ocean.js types the fee's numbers as strings; the provider answers numbers, which the contracts take either way. */
 const toFee = (f: Record<string, unknown>): ProviderFee =>
-  ({ ...f, v: Number(f.v), validUntil: Number(f.validUntil), providerFeeAmount: String(f.providerFeeAmount) }) as unknown as ProviderFee;
+  ({
+    ...f,
+    v: Number(f.v),
+    validUntil: Number(f.validUntil),
+    providerFeeAmount: String(f.providerFeeAmount),
+  }) as unknown as ProviderFee;
 
 async function startLatency(s: Setup, runs: number): Promise<void> {
   const { env, provider } = s;
@@ -361,23 +484,63 @@ async function startLatency(s: Setup, runs: number): Promise<void> {
   const providerUrl = `http://127.0.0.1:${startPort}`;
   const logDir = mkdtempSync(join(tmpdir(), 'c2d-bench-start-'));
   // One provider URL for both, as behind the HTTPRoute: the DDOs name it, and both check the DDOs against it.
-  const start = spawnFunction(s, 'dist/bundle/functions/start/index.js', 'start', startPort, { log: openLog(join(logDir, 'start.log')), providerUrl });
-  const init = spawnFunction(s, 'dist/bundle/functions/initialize/index.js', 'initialize', initPort, { log: openLog(join(logDir, 'initialize.log')), providerUrl });
+  const start = spawnFunction(s, 'dist/bundle/functions/start/index.js', 'start', startPort, {
+    log: openLog(join(logDir, 'start.log')),
+    providerUrl,
+  });
+  const init = spawnFunction(s, 'dist/bundle/functions/initialize/index.js', 'initialize', initPort, {
+    log: openLog(join(logDir, 'initialize.log')),
+    providerUrl,
+  });
   try {
     const publish = (ddo: ReturnType<typeof datasetDdo>): Promise<PublishedAsset> =>
       publishAsset({
-        rpcUrl: env.rpcUrl, ocean: env.ocean, publisherKey: env.keys.publisher, providerAddress: provider.address,
-        encryptFilesTo: provider.signingKey.publicKey, mintTo: consumer.address, mintAmount: String(runs + 5), ddo,
+        rpcUrl: env.rpcUrl,
+        ocean: env.ocean,
+        publisherKey: env.keys.publisher,
+        providerAddress: provider.address,
+        encryptFilesTo: provider.signingKey.publicKey,
+        mintTo: consumer.address,
+        mintAmount: String(runs + 5),
+        ddo,
       });
     // Both DDOs name the start function's URL as their provider, which is what start checks them against.
-    const algorithm = await publish(algorithmDdo({ name: 'bench', files: [{ type: 'url', url: serve(ALGORITHM), method: 'GET' }], serviceEndpoint: providerUrl, container: CONTAINER, language: 'javascript' }));
-    const dataset = await publish(datasetDdo({
-      name: 'bench', files: [{ type: 'url', url: serve(DATASET), method: 'GET' }], serviceEndpoint: providerUrl,
-      compute: { publisherTrustedAlgorithms: [{ did: algorithm.did, filesChecksum: sha256hex(ALGORITHM), containerSectionChecksum: containerSectionChecksum(CONTAINER) }] },
-    }));
+    const algorithm = await publish(
+      algorithmDdo({
+        name: 'bench',
+        files: [{ type: 'url', url: serve(ALGORITHM), method: 'GET' }],
+        serviceEndpoint: providerUrl,
+        container: CONTAINER,
+        language: 'javascript',
+      }),
+    );
+    const dataset = await publish(
+      datasetDdo({
+        name: 'bench',
+        files: [{ type: 'url', url: serve(DATASET), method: 'GET' }],
+        serviceEndpoint: providerUrl,
+        compute: {
+          publisherTrustedAlgorithms: [
+            {
+              did: algorithm.did,
+              filesChecksum: sha256hex(ALGORITHM),
+              containerSectionChecksum: containerSectionChecksum(CONTAINER),
+            },
+          ],
+        },
+      }),
+    );
     const ref = (a: PublishedAsset) => ({ documentId: a.did, serviceId: a.ddo.services[0]!.id });
-    for (const [port, name] of [[startPort, 'start'], [initPort, 'initialize']] as const) {
-      await waitFor(`${name} function (log in ${logDir})`, async () => (await fetch(`http://127.0.0.1:${port}/bench-ready-probe`).catch(() => undefined)) !== undefined, 60_000, 20);
+    for (const [port, name] of [
+      [startPort, 'start'],
+      [initPort, 'initialize'],
+    ] as const) {
+      await waitFor(
+        `${name} function (log in ${logDir})`,
+        async () => (await fetch(`http://127.0.0.1:${port}/bench-ready-probe`).catch(() => undefined)) !== undefined,
+        60_000,
+        20,
+      );
     }
 
     // Orders first: each start stands on a dataset order and an algorithm order of its own, as a job's orders may
@@ -386,16 +549,35 @@ async function startLatency(s: Setup, runs: number): Promise<void> {
     const orders: { datasetTx: string; algorithmTx: string }[] = [];
     for (let i = 0; i <= runs; i++) {
       const res = await fetch(`http://127.0.0.1:${initPort}/api/services/initializeCompute`, {
-        method: 'POST', headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ datasets: [ref(dataset)], algorithm: ref(algorithm), compute: { env: 'local-default', validUntil: Math.floor(Date.now() / 1000) + 3600 }, consumerAddress: consumer.address }),
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          datasets: [ref(dataset)],
+          algorithm: ref(algorithm),
+          compute: { env: 'local-default', validUntil: Math.floor(Date.now() / 1000) + 3600 },
+          consumerAddress: consumer.address,
+        }),
       });
-      const quote = (await res.json()) as { datasets?: { providerFee?: Record<string, unknown> }[]; algorithm?: { providerFee?: Record<string, unknown> } };
+      const quote = (await res.json()) as {
+        datasets?: { providerFee?: Record<string, unknown> }[];
+        algorithm?: { providerFee?: Record<string, unknown> };
+      };
       const dsFee = quote.datasets?.[0]?.providerFee;
       const algoFee = quote.algorithm?.providerFee;
-      if (!res.ok || !dsFee || !algoFee) throw new Error(`initializeCompute: HTTP ${res.status} ${JSON.stringify(quote)}`);
+      if (!res.ok || !dsFee || !algoFee)
+        throw new Error(`initializeCompute: HTTP ${res.status} ${JSON.stringify(quote)}`);
       const order = (asset: PublishedAsset, fee: ProviderFee) =>
-        orderAsset({ rpcUrl: env.rpcUrl, consumerKey: env.keys.consumer, datatokenAddress: asset.datatokenAddresses[0]!, serviceIndex: 0, providerFee: fee });
-      orders.push({ datasetTx: await order(dataset, toFee(dsFee)), algorithmTx: await order(algorithm, toFee(algoFee)) });
+        orderAsset({
+          rpcUrl: env.rpcUrl,
+          consumerKey: env.keys.consumer,
+          datatokenAddress: asset.datatokenAddresses[0]!,
+          serviceIndex: 0,
+          providerFee: fee,
+        });
+      orders.push({
+        datasetTx: await order(dataset, toFee(dsFee)),
+        algorithmTx: await order(algorithm, toFee(algoFee)),
+      });
     }
     console.log(`placed ${orders.length * 2} orders in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
@@ -403,7 +585,9 @@ async function startLatency(s: Setup, runs: number): Promise<void> {
     const body = async (o: { datasetTx: string; algorithmTx: string }): Promise<string> => {
       nonce += 1n;
       return JSON.stringify({
-        consumerAddress: consumer.address, nonce: String(nonce), signature: await sign(consumer, startText({ address: consumer.address, documentId: dataset.did, nonce })),
+        consumerAddress: consumer.address,
+        nonce: String(nonce),
+        signature: await sign(consumer, startText({ address: consumer.address, documentId: dataset.did, nonce })),
         environment: 'local-default',
         dataset: { ...ref(dataset), transferTxId: o.datasetTx },
         algorithm: { ...ref(algorithm), transferTxId: o.algorithmTx },
@@ -413,7 +597,11 @@ async function startLatency(s: Setup, runs: number): Promise<void> {
     for (const o of orders) bodies.push(await body(o));
     const timeStart = async (b: string): Promise<{ ms: number; status: number; text: string }> => {
       const t = performance.now();
-      const res = await fetch(`http://127.0.0.1:${startPort}/api/services/compute`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: b });
+      const res = await fetch(`http://127.0.0.1:${startPort}/api/services/compute`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: b,
+      });
       const text = await res.text();
       return { ms: performance.now() - t, status: res.status, text };
     };
@@ -448,31 +636,56 @@ const stateDir = mkdtempSync(join(tmpdir(), 'c2d-bench-fn-'));
 const platform = await startPlatform(stateDir);
 let identitiesStop: (() => void) | undefined;
 try {
-  console.log('bundling the functions into dist/bundle/ (as the image does), and compiling them to dist/ (for comparison)');
-  execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
+  console.log(
+    'bundling the functions into dist/bundle/ (as the image does), and compiling them to dist/ (for comparison)',
+  );
+  execFileSync(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.build.json'], {
+    stdio: 'inherit',
+  });
   rmSync('dist/bundle', { recursive: true, force: true });
   await bundleFunctions(FUNCTION_NAMES, 'dist/bundle/functions');
   mkdirSync('dist/bench-floor', { recursive: true });
-  writeFileSync('dist/bench-floor/index.js', "import * as functions from '@google-cloud/functions-framework';\nfunctions.http('floor', (_req, res) => { res.send('ok'); });\n");
+  writeFileSync(
+    'dist/bench-floor/index.js',
+    "import * as functions from '@google-cloud/functions-framework';\nfunctions.http('floor', (_req, res) => { res.send('ok'); });\n",
+  );
 
   const env = platform.env;
   const admin = loadKubeConfig(env.kubeconfig);
   await writeLocalConfig(admin, env, localEnvironment(env));
   await applyAccessManifests(admin);
-  const identities = await mintServiceAccountIdentities(admin, join(stateDir, 'identities'), CONTROL_PLANE_ACCOUNTS, { namespace: env.namespaces.system });
+  const identities = await mintServiceAccountIdentities(admin, join(stateDir, 'identities'), CONTROL_PLANE_ACCOUNTS, {
+    namespace: env.namespaces.system,
+  });
   identitiesStop = () => identities.stop();
   const setup: Setup = { env, provider: new Wallet(env.keys.provider), kubeconfigs: identities.kubeconfigs };
 
   if (SECTIONS.has('cold')) {
-    await coldStarts(setup, `cold start, bundled (dist/bundle/, what the image runs); median of ${COLD_RUNS}`, (n) => `dist/bundle/functions/${n}/index.js`);
+    await coldStarts(
+      setup,
+      `cold start, bundled (dist/bundle/, what the image runs); median of ${COLD_RUNS}`,
+      (n) => `dist/bundle/functions/${n}/index.js`,
+    );
     const floor: Cold[] = [];
     for (let i = 0; i < COLD_RUNS; i++) floor.push(await coldStart(setup, 'dist/bench-floor/index.js', 'floor'));
     const m = (f: (c: Cold) => number): number => median(floor.map(f));
     console.log(
-      `${'(floor)'.padEnd(15)} ${m((c) => c.readyMs).toFixed(0).padStart(10)}   ${m((c) => c.realMs).toFixed(0).padStart(22)}   ` +
-        `${m((c) => c.cpuMs).toFixed(0).padStart(19)}   ${m((c) => c.rssMiB).toFixed(1).padStart(15)}   functions-framework serving "ok", nothing else loaded`,
+      `${'(floor)'.padEnd(15)} ${m((c) => c.readyMs)
+        .toFixed(0)
+        .padStart(10)}   ${m((c) => c.realMs)
+        .toFixed(0)
+        .padStart(22)}   ` +
+        `${m((c) => c.cpuMs)
+          .toFixed(0)
+          .padStart(19)}   ${m((c) => c.rssMiB)
+          .toFixed(1)
+          .padStart(15)}   functions-framework serving "ok", nothing else loaded`,
     );
-    await coldStarts(setup, `cold start, compiled file by file (dist/functions/, for comparison); median of ${COLD_RUNS}`, (n) => `dist/functions/${n}/index.js`);
+    await coldStarts(
+      setup,
+      `cold start, compiled file by file (dist/functions/, for comparison); median of ${COLD_RUNS}`,
+      (n) => `dist/functions/${n}/index.js`,
+    );
   }
 
   if (SECTIONS.has('start')) {
@@ -487,13 +700,19 @@ try {
     console.log(`\nseeded ${jobs.length} job ConfigMaps in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     const status = await underLoad(setup, 'dist/bundle/functions/status/index.js', 'status', 200, 4000, (base, i) => {
       const job = jobs[i % jobs.length]!;
-      return { url: `${base}/api/services/compute?consumerAddress=${job.owner}&jobId=${job.jobId}`, check: (body) => body.includes(job.jobId) };
+      return {
+        url: `${base}/api/services/compute?consumerAddress=${job.owner}&jobId=${job.jobId}`,
+        check: (body) => body.includes(job.jobId),
+      };
     });
     console.log('status (GET one job), 200 concurrent clients, 4000 requests, 1000 jobs in the cluster:');
     printLoad('first pass (200 new connections)', status.cold);
     printLoad('second pass (connections kept)', status.warm);
     console.log(`  function RSS afterwards ${status.rssMiB.toFixed(0)} MiB`);
-    const floor = await underLoad(setup, 'dist/bench-floor/index.js', 'floor', 200, 4000, (base) => ({ url: `${base}/`, check: (body) => body === 'ok' }));
+    const floor = await underLoad(setup, 'dist/bench-floor/index.js', 'floor', 200, 4000, (base) => ({
+      url: `${base}/`,
+      check: (body) => body === 'ok',
+    }));
     console.log('floor: functions-framework answering "ok", same load:');
     printLoad('first pass (200 new connections)', floor.cold);
     printLoad('second pass (connections kept)', floor.warm);

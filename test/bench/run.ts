@@ -23,7 +23,10 @@ const outcomes: Array<{ bench: string; code: number | string; seconds: number }>
 for (const bench of benches) {
   console.log(`\n=== ${bench} ===`);
   const t0 = performance.now();
-  const child = spawn(process.execPath, ['--import', 'tsx', join(benchDir, bench)], { stdio: 'inherit', cwd: join(benchDir, '..', '..') });
+  const child = spawn(process.execPath, ['--import', 'tsx', join(benchDir, bench)], {
+    stdio: 'inherit',
+    cwd: join(benchDir, '..', '..'),
+  });
   const code = await new Promise<number | string>((resolve) => {
     child.once('exit', (c, signal) => resolve(c ?? signal ?? 'unknown'));
     child.once('error', (err) => resolve(`spawn error: ${err.message}`));
@@ -32,5 +35,6 @@ for (const bench of benches) {
 }
 
 console.log('\n=== summary ===');
-for (const o of outcomes) console.log(`${o.bench.padEnd(28)} ${o.code === 0 ? 'ok' : `FAILED (${o.code})`}  ${o.seconds.toFixed(0)} s`);
+for (const o of outcomes)
+  console.log(`${o.bench.padEnd(28)} ${o.code === 0 ? 'ok' : `FAILED (${o.code})`}  ${o.seconds.toFixed(0)} s`);
 process.exitCode = outcomes.every((o) => o.code === 0) ? 0 : 1;

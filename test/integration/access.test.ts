@@ -1,6 +1,17 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
-import { Contract, JsonRpcProvider, NonceManager, Wallet, ZeroAddress, getBytes, hexlify, parseUnits, sha256, toUtf8Bytes } from 'ethers';
+import {
+  Contract,
+  JsonRpcProvider,
+  NonceManager,
+  Wallet,
+  ZeroAddress,
+  getBytes,
+  hexlify,
+  parseUnits,
+  sha256,
+  toUtf8Bytes,
+} from 'ethers';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { deployOcean, oceanArtifact } from '../../devcluster/chain.ts';
 import {
@@ -45,7 +56,16 @@ const publisher = new Wallet(env.keys.publisher);
 const PROVIDER_URL = 'http://127.0.0.1:8030';
 const IMAGE = { entrypoint: 'python $ALGO', image: 'python', tag: '3.12', checksum: 'sha256:' + 'ab'.repeat(32) };
 const ENV_ID = 'small';
-const environment = { id: ENV_ID, fees: [{ chainId: env.chainId, feeToken: env.ocean.Ocean!.toLowerCase(), pricePerMinute: parseUnits('0.01', 18).toString() }] };
+const environment = {
+  id: ENV_ID,
+  fees: [
+    {
+      chainId: env.chainId,
+      feeToken: env.ocean.Ocean!.toLowerCase(),
+      pricePerMinute: parseUnits('0.01', 18).toString(),
+    },
+  ],
+};
 
 const rpcProvider = createChainProvider(env.rpcUrl, env.chainId);
 const chain: ChainContext = { provider: rpcProvider, chainId: env.chainId, factoryAddress: env.ocean.ERC721Factory! };
@@ -96,7 +116,12 @@ async function publishAlgorithm(code = 'print(42)', container = IMAGE): Promise<
     rpcUrl: env.rpcUrl,
     ocean: env.ocean,
     publisherKey: env.keys.publisher,
-    ddo: algorithmDdo({ name: 'algo', files: [{ type: 'url', url: filesBase + path, method: 'GET' }], serviceEndpoint: PROVIDER_URL, container }),
+    ddo: algorithmDdo({
+      name: 'algo',
+      files: [{ type: 'url', url: filesBase + path, method: 'GET' }],
+      serviceEndpoint: PROVIDER_URL,
+      container,
+    }),
     encryptFilesTo: providerWallet.signingKey.publicKey,
     providerAddress: providerWallet.address,
     mintTo: consumer.address,
@@ -119,7 +144,14 @@ interface DatasetOptions {
 function datasetDocument(opts: DatasetOptions = {}): PublishDdo {
   return datasetDdo({
     name: 'dataset',
-    files: [{ type: 'url', url: 'https://data.example/weather.csv', method: 'GET', headers: { Authorization: 'Bearer s3cr3t' } }],
+    files: [
+      {
+        type: 'url',
+        url: 'https://data.example/weather.csv',
+        method: 'GET',
+        headers: { Authorization: 'Bearer s3cr3t' },
+      },
+    ],
     serviceEndpoint: opts.endpoint ?? PROVIDER_URL,
     timeout: opts.timeout ?? 3600,
     compute: {
@@ -170,14 +202,22 @@ function rawStart(asset: Asset, transferTxId: string): StartInput {
   };
 }
 
-function freshFee(asset: Asset, o: { signer?: Wallet; environment?: string; validUntil?: number; charge?: boolean } = {}): ProviderFee {
+function freshFee(
+  asset: Asset,
+  o: { signer?: Wallet; environment?: string; validUntil?: number; charge?: boolean } = {},
+): ProviderFee {
   const service = asset.ddo.services[0]!;
   const t = now();
   if (o.signer) {
     return signProviderFee(o.signer, {
       providerFeeToken: env.ocean.Ocean!,
       providerFeeAmount: 0n,
-      providerData: encodeProviderData({ environment: o.environment ?? ENV_ID, timestamp: t, dt: service.datatokenAddress, id: service.id }),
+      providerData: encodeProviderData({
+        environment: o.environment ?? ENV_ID,
+        timestamp: t,
+        dt: service.datatokenAddress,
+        id: service.id,
+      }),
       validUntil: o.validUntil ?? t + 3600,
     });
   }
@@ -192,7 +232,11 @@ function freshFee(asset: Asset, o: { signer?: Wallet; environment?: string; vali
   });
 }
 
-function order(asset: Asset, fee: ProviderFee, o: { serviceIndex?: number; consumerKey?: string } = {}): Promise<string> {
+function order(
+  asset: Asset,
+  fee: ProviderFee,
+  o: { serviceIndex?: number; consumerKey?: string } = {},
+): Promise<string> {
   return orderAsset({
     rpcUrl: env.rpcUrl,
     consumerKey: o.consumerKey ?? env.keys.consumer,
@@ -239,12 +283,23 @@ describe('access control against the local chain', () => {
     const resolved = await resolveDdo(chain, providerWallet.privateKey, dataset.did);
     expect(resolved.ddo).toMatchObject({ id: dataset.did, nftAddress: dataset.nftAddress, chainId: env.chainId });
     expect(resolved.metaDataHash).toBe(sha256(toUtf8Bytes(resolved.document)));
-    const loaded = await loadPublishedAlgorithm(chain, providerWallet.privateKey, algorithm.did, 'access-0', policy, fileRules);
+    const loaded = await loadPublishedAlgorithm(
+      chain,
+      providerWallet.privateKey,
+      algorithm.did,
+      'access-0',
+      policy,
+      fileRules,
+    );
     expect(loaded.facts.owner).toBe(publisher.address);
     const { facts } = await withFileDigests(loaded, fileRules);
     expect(facts.filesChecksum).toBe(sha256hex('print(42)'));
 
-    const permit = evaluateComputePolicy({ ...policy, datasets: [{ ddo: resolved.ddo, serviceId: 'compute-0' }], algorithm: facts });
+    const permit = evaluateComputePolicy({
+      ...policy,
+      datasets: [{ ddo: resolved.ddo, serviceId: 'compute-0' }],
+      algorithm: facts,
+    });
     expect(permit.trust).toEqual(['trusted-algorithm']);
     expect(permit.allowNetworkAccess).toBe(true);
     const ds = permit.datasets[0]!;
@@ -266,11 +321,24 @@ describe('access control against the local chain', () => {
 
     const datasetTx = await order(dataset, dsInit.providerFee!, { serviceIndex: ds.index });
     const algoTx = await order(algorithm, init.algorithm!.providerFee!);
-    const base = { consumerAddress: consumer.address, providerAddress: providerWallet.address, environmentId: ENV_ID, jobDurationSeconds: 600 };
+    const base = {
+      consumerAddress: consumer.address,
+      providerAddress: providerWallet.address,
+      environmentId: ENV_ID,
+      jobDurationSeconds: 600,
+    };
     const dsProof = await verifyOrder(chain, { ...base, txId: datasetTx, ddo: resolved.ddo, service: ds });
     const algoProof = await verifyOrder(chain, { ...base, txId: algoTx, ddo: loaded.resolved.ddo, service: algo! });
-    expect(dsProof).toMatchObject({ consumer: consumer.address, serviceIndex: ds.index, reused: false, amount: parseUnits('1', 18) });
-    expect(algoProof.providerFee.providerData).toMatchObject({ environment: ENV_ID, dt: algorithm.datatokenAddresses[0] });
+    expect(dsProof).toMatchObject({
+      consumer: consumer.address,
+      serviceIndex: ds.index,
+      reused: false,
+      amount: parseUnits('1', 18),
+    });
+    expect(algoProof.providerFee.providerData).toMatchObject({
+      environment: ENV_ID,
+      dt: algorithm.datatokenAddresses[0],
+    });
     checkFeePaid([dsProof.providerFee, algoProof.providerFee], feeTermsFor(environment, env.chainId));
     expect(() => checkFeePaid([algoProof.providerFee], feeTermsFor(environment, env.chainId))).toThrow(
       expect.objectContaining({ code: 'PROVIDER_FEE_NOT_PAID' }),
@@ -323,13 +391,17 @@ describe('access control against the local chain', () => {
   describe('refuses the order', () => {
     it('when another consumer placed it', async () => {
       const tx = await order(dataset, freshFee(dataset));
-      const err = await refusal(verifyOrder(chain, await orderRequest(dataset, tx, { consumerAddress: other.address })));
+      const err = await refusal(
+        verifyOrder(chain, await orderRequest(dataset, tx, { consumerAddress: other.address })),
+      );
       expect(err.code).toBe('ORDER_WRONG_CONSUMER');
     });
 
     it('for another service index', async () => {
       const tx = await order(dataset, freshFee(dataset), { serviceIndex: 3 });
-      expect((await refusal(verifyOrder(chain, await orderRequest(dataset, tx)))).code).toBe('ORDER_WRONG_SERVICE_INDEX');
+      expect((await refusal(verifyOrder(chain, await orderRequest(dataset, tx)))).code).toBe(
+        'ORDER_WRONG_SERVICE_INDEX',
+      );
     });
 
     it('after the service timeout passed', async () => {
@@ -352,7 +424,9 @@ describe('access control against the local chain', () => {
       const tx = await order(claimed, freshFee(claimed));
       const err = await refusal(verifyOrder(chain, await orderRequest(claimed, tx)));
       expect(err).toMatchObject({ code: 'DATATOKEN_NOT_OF_ASSET', httpStatus: 403, field: 'dataset.transferTxId' });
-      await expect(verifyOrder(chain, await orderRequest(dataset, tx))).resolves.toMatchObject({ datatoken: dataset.datatokenAddresses[0] });
+      await expect(verifyOrder(chain, await orderRequest(dataset, tx))).resolves.toMatchObject({
+        datatoken: dataset.datatokenAddresses[0],
+      });
     });
 
     it("of a datatoken deployed outside the factory, even one naming the asset's NFT", async () => {
@@ -389,7 +463,9 @@ describe('access control against the local chain', () => {
     it('of an NFT the known factory did not create', async () => {
       const rogueOcean = await deployOcean(env.rpcUrl, env.keys.other);
       const rogue = await publishDataset({ ocean: rogueOcean });
-      const err = await refusal(resolveDdo(chain, providerWallet.privateKey, rogue.did, { nftAddress: rogue.nftAddress }));
+      const err = await refusal(
+        resolveDdo(chain, providerWallet.privateKey, rogue.did, { nftAddress: rogue.nftAddress }),
+      );
       expect(err.code).toBe('NFT_NOT_FROM_FACTORY');
       expect((await refusal(resolveDdo(chain, providerWallet.privateKey, rogue.did))).code).toBe('DDO_NOT_FOUND');
       const tx = await order(rogue, freshFee(rogue));
@@ -400,7 +476,9 @@ describe('access control against the local chain', () => {
 
     it('whose fee another key signed', async () => {
       const tx = await order(dataset, freshFee(dataset, { signer: other }));
-      expect((await refusal(verifyOrder(chain, await orderRequest(dataset, tx)))).code).toBe('PROVIDER_FEE_WRONG_PROVIDER');
+      expect((await refusal(verifyOrder(chain, await orderRequest(dataset, tx)))).code).toBe(
+        'PROVIDER_FEE_WRONG_PROVIDER',
+      );
     });
 
     it('at start, whose fee another key signed, naming itself so that the chain accepted it', async () => {
@@ -409,7 +487,11 @@ describe('access control against the local chain', () => {
       expect(forged.providerFeeAddress).toBe(other.address);
       const tx = await order(asset, forged);
       const err = await refusal(authorizeStart(access, rawStart(asset, tx)));
-      expect(err).toMatchObject({ code: 'PROVIDER_FEE_WRONG_PROVIDER', httpStatus: 403, field: 'dataset.transferTxId' });
+      expect(err).toMatchObject({
+        code: 'PROVIDER_FEE_WRONG_PROVIDER',
+        httpStatus: 403,
+        field: 'dataset.transferTxId',
+      });
 
       // The same consumer and asset with this provider's fee start; reusing that order with a forged fee does not.
       const good = await order(asset, freshFee(asset));
@@ -433,20 +515,32 @@ describe('access control against the local chain', () => {
 
     it('whose fee is for another environment', async () => {
       const tx = await order(dataset, freshFee(dataset, { environment: 'large' }));
-      expect((await refusal(verifyOrder(chain, await orderRequest(dataset, tx)))).code).toBe('PROVIDER_FEE_WRONG_ENVIRONMENT');
+      expect((await refusal(verifyOrder(chain, await orderRequest(dataset, tx)))).code).toBe(
+        'PROVIDER_FEE_WRONG_ENVIRONMENT',
+      );
     });
 
     it('when the transaction reverted or is unknown', async () => {
       const wallet = consumer.connect(new JsonRpcProvider(env.rpcUrl, undefined, { staticNetwork: true }));
       const dt = new Contract(dataset.datatokenAddresses[0]!, oceanArtifact('ERC20Template').abi, wallet);
       const badFee = { ...freshFee(dataset), validUntil: now() + 7200 }; // the signature no longer matches
-      const market = { consumeMarketFeeAddress: ZeroAddress, consumeMarketFeeToken: ZeroAddress, consumeMarketFeeAmount: 0 };
-      const sent = await dt.getFunction('startOrder').send(consumer.address, 0, badFee, market, { gasLimit: 1_000_000 });
+      const market = {
+        consumeMarketFeeAddress: ZeroAddress,
+        consumeMarketFeeToken: ZeroAddress,
+        consumeMarketFeeAmount: 0,
+      };
+      const sent = await dt
+        .getFunction('startOrder')
+        .send(consumer.address, 0, badFee, market, { gasLimit: 1_000_000 });
       await minedReceipt(rpcProvider, sent.hash, 'the reverted startOrder');
       (wallet.provider as JsonRpcProvider).destroy();
       expect((await rpcProvider.getTransactionReceipt(sent.hash))?.status).toBe(0);
-      expect((await refusal(verifyOrder(chain, await orderRequest(dataset, sent.hash)))).code).toBe('ORDER_TX_REVERTED');
-      expect((await refusal(verifyOrder(chain, await orderRequest(dataset, hexlify(randomBytes(32)))))).code).toBe('ORDER_TX_NOT_FOUND');
+      expect((await refusal(verifyOrder(chain, await orderRequest(dataset, sent.hash)))).code).toBe(
+        'ORDER_TX_REVERTED',
+      );
+      expect((await refusal(verifyOrder(chain, await orderRequest(dataset, hexlify(randomBytes(32)))))).code).toBe(
+        'ORDER_TX_NOT_FOUND',
+      );
       expect((await refusal(verifyOrder(chain, await orderRequest(dataset, '0x1234')))).code).toBe('TX_ID_MALFORMED');
     });
   });
@@ -454,27 +548,53 @@ describe('access control against the local chain', () => {
   describe('refuses the DDO', () => {
     it('when the document on chain does not match its hash (changed after publishing)', async () => {
       const asset = await publishDataset();
-      const nft = new Contract(asset.nftAddress, oceanArtifact('ERC721Template').abi, new NonceManager(publisher.connect(rpcProvider)));
+      const nft = new Contract(
+        asset.nftAddress,
+        oceanArtifact('ERC721Template').abi,
+        new NonceManager(publisher.connect(rpcProvider)),
+      );
       const original = toUtf8Bytes(JSON.stringify(asset.ddo));
       const changed: PublishDdo = { ...asset.ddo, metadata: { ...asset.ddo.metadata, name: 'swapped' } };
-      const tx = await nft.getFunction('setMetaData').send(0, PROVIDER_URL, providerWallet.address, '0x00', toUtf8Bytes(JSON.stringify(changed)), sha256(original), []);
+      const tx = await nft
+        .getFunction('setMetaData')
+        .send(
+          0,
+          PROVIDER_URL,
+          providerWallet.address,
+          '0x00',
+          toUtf8Bytes(JSON.stringify(changed)),
+          sha256(original),
+          [],
+        );
       await succeeded(tx, 'setMetaData');
       expect((await refusal(resolveDdo(chain, providerWallet.privateKey, asset.did))).code).toBe('DDO_HASH_MISMATCH');
     });
 
     it('when a cached copy differs from the chain', async () => {
       const tampered = { ...dataset.ddo, metadata: { ...dataset.ddo.metadata, name: 'cached-but-changed' } };
-      const err = await refusal(resolveDdo(chain, providerWallet.privateKey, dataset.did, { cached: tampered as unknown as Record<string, unknown> }));
+      const err = await refusal(
+        resolveDdo(chain, providerWallet.privateKey, dataset.did, {
+          cached: tampered as unknown as Record<string, unknown>,
+        }),
+      );
       expect(err.code).toBe('DDO_CACHE_HASH_MISMATCH');
-      const ok = await resolveDdo(chain, providerWallet.privateKey, dataset.did, { cached: { ...dataset.ddo, nft: { state: 0 } } as unknown as Record<string, unknown> });
+      const ok = await resolveDdo(chain, providerWallet.privateKey, dataset.did, {
+        cached: { ...dataset.ddo, nft: { state: 0 } } as unknown as Record<string, unknown>,
+      });
       expect(ok.ddo.id).toBe(dataset.did);
     });
 
     it('when the asset is deprecated or revoked', async () => {
       const asset = await publishDataset();
-      const nft = new Contract(asset.nftAddress, oceanArtifact('ERC721Template').abi, new NonceManager(publisher.connect(rpcProvider)));
+      const nft = new Contract(
+        asset.nftAddress,
+        oceanArtifact('ERC721Template').abi,
+        new NonceManager(publisher.connect(rpcProvider)),
+      );
       await succeeded(await nft.getFunction('setMetaDataState').send(2), 'setMetaDataState(2)');
-      expect((await refusal(resolveDdo(chain, providerWallet.privateKey, asset.did))).code).toBe('DDO_STATE_DEPRECATED');
+      expect((await refusal(resolveDdo(chain, providerWallet.privateKey, asset.did))).code).toBe(
+        'DDO_STATE_DEPRECATED',
+      );
       await succeeded(await nft.getFunction('setMetaDataState').send(3), 'setMetaDataState(3)');
       expect((await refusal(resolveDdo(chain, providerWallet.privateKey, asset.did))).code).toBe('DDO_STATE_REVOKED');
     });
@@ -490,7 +610,9 @@ describe('access control against the local chain', () => {
       expect(resolved.metaDataHash).toBe(sha256(toUtf8Bytes(resolved.document)));
       const tx = await order(asset, freshFee(asset));
       const grant = await authorizeStart(access, rawStart(asset, tx));
-      expect(grant.datasets).toMatchObject([{ did: asset.did, serviceId: 'compute-0', transferTxId: tx.toLowerCase() }]);
+      expect(grant.datasets).toMatchObject([
+        { did: asset.did, serviceId: 'compute-0', transferTxId: tx.toLowerCase() },
+      ]);
       expect(grant.secret.ddos[asset.did]).toEqual(JSON.parse(resolved.document));
     });
 
@@ -509,8 +631,17 @@ describe('access control against the local chain', () => {
       const spaces = toUtf8Bytes(' '.repeat(5 * 1024 * 1024));
       const bomb = lzmaCompress(spaces);
       expect(bomb.length).toBeLessThan(2_000);
-      const nft = new Contract(asset.nftAddress, oceanArtifact('ERC721Template').abi, new NonceManager(publisher.connect(rpcProvider)));
-      await succeeded(await nft.getFunction('setMetaData').send(0, PROVIDER_URL, providerWallet.address, '0x01', bomb, sha256(spaces), []), 'setMetaData');
+      const nft = new Contract(
+        asset.nftAddress,
+        oceanArtifact('ERC721Template').abi,
+        new NonceManager(publisher.connect(rpcProvider)),
+      );
+      await succeeded(
+        await nft
+          .getFunction('setMetaData')
+          .send(0, PROVIDER_URL, providerWallet.address, '0x01', bomb, sha256(spaces), []),
+        'setMetaData',
+      );
       const err = await refusal(resolveDdo(chain, providerWallet.privateKey, asset.did));
       expect(err).toMatchObject({ code: 'DDO_TOO_LARGE', httpStatus: 403 });
     });
@@ -519,7 +650,14 @@ describe('access control against the local chain', () => {
   describe('refuses the algorithm', () => {
     async function permitFor(algo: PublishedAsset, datasetAsset = dataset) {
       const { ddo } = await resolveDdo(chain, providerWallet.privateKey, datasetAsset.did);
-      const loaded = await loadPublishedAlgorithm(chain, providerWallet.privateKey, algo.did, 'access-0', policy, fileRules);
+      const loaded = await loadPublishedAlgorithm(
+        chain,
+        providerWallet.privateKey,
+        algo.did,
+        'access-0',
+        policy,
+        fileRules,
+      );
       const { facts } = await withFileDigests(loaded, fileRules);
       return evaluateComputePolicy({ ...policy, datasets: [{ ddo, serviceId: 'compute-0' }], algorithm: facts });
     }
@@ -568,25 +706,36 @@ describe('access control against the local chain', () => {
     it('when it is raw and the dataset does not allow raw algorithms', async () => {
       const { ddo } = await resolveDdo(chain, providerWallet.privateKey, dataset.did);
       const raw = { kind: 'raw' as const, rawcode: 'print(1)', container: IMAGE };
-      expect(() => evaluateComputePolicy({ ...policy, datasets: [{ ddo, serviceId: 'compute-0' }], algorithm: raw })).toThrow(
-        expect.objectContaining({ code: 'RAW_ALGORITHM_NOT_ALLOWED' }),
-      );
+      expect(() =>
+        evaluateComputePolicy({ ...policy, datasets: [{ ddo, serviceId: 'compute-0' }], algorithm: raw }),
+      ).toThrow(expect.objectContaining({ code: 'RAW_ALGORITHM_NOT_ALLOWED' }));
     });
   });
 
   it('refuses a service whose endpoint is another provider', async () => {
     const elsewhere = await publishDataset({ trusted: [algorithm], endpoint: 'https://provider.other.example' });
     const { ddo } = await resolveDdo(chain, providerWallet.privateKey, elsewhere.did);
-    const loaded = await loadPublishedAlgorithm(chain, providerWallet.privateKey, algorithm.did, 'access-0', policy, fileRules);
-    expect(() => evaluateComputePolicy({ ...policy, datasets: [{ ddo, serviceId: 'compute-0' }], algorithm: loaded.facts })).toThrow(
-      expect.objectContaining({ code: 'SERVICE_ENDPOINT_NOT_OURS' }),
+    const loaded = await loadPublishedAlgorithm(
+      chain,
+      providerWallet.privateKey,
+      algorithm.did,
+      'access-0',
+      policy,
+      fileRules,
     );
+    expect(() =>
+      evaluateComputePolicy({ ...policy, datasets: [{ ddo, serviceId: 'compute-0' }], algorithm: loaded.facts }),
+    ).toThrow(expect.objectContaining({ code: 'SERVICE_ENDPOINT_NOT_OURS' }));
   });
 
   it('answers ChainUnavailable, not a hang, when the RPC is down', async () => {
     const dead = createChainProvider('http://127.0.0.1:9', env.chainId);
     try {
-      const err = await resolveDdo({ ...chain, provider: dead, rpcTimeoutMs: 2_000 }, providerWallet.privateKey, dataset.did).catch((e: unknown) => e);
+      const err = await resolveDdo(
+        { ...chain, provider: dead, rpcTimeoutMs: 2_000 },
+        providerWallet.privateKey,
+        dataset.did,
+      ).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(ChainUnavailable);
     } finally {
       dead.destroy();

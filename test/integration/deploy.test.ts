@@ -35,10 +35,19 @@ const custom = kc.makeApiClient(CustomObjectsApi);
 
 async function kubectl(args: string[], input?: string): Promise<{ stdout: string; stderr: string; code: number }> {
   return new Promise((resolve) => {
-    const child = execFile('kubectl', ['--kubeconfig', env.kubeconfig, ...args], { maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
-      resolve({ stdout, stderr, code });
-    });
+    const child = execFile(
+      'kubectl',
+      ['--kubeconfig', env.kubeconfig, ...args],
+      { maxBuffer: 16 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        const code = err
+          ? typeof (err as { code?: unknown }).code === 'number'
+            ? (err as { code: number }).code
+            : 1
+          : 0;
+        resolve({ stdout, stderr, code });
+      },
+    );
     if (input !== undefined) child.stdin!.end(input);
   });
 }
@@ -79,14 +88,24 @@ afterAll(async () => {
   await gone(['-n', SYSTEM, 'deployment/c2d-engine', 'poddisruptionbudget/c2d-engine', 'service/c2d-engine-metrics']);
   await gone(['-n', JOBS, 'resourcequota/c2d-jobs', 'limitrange/c2d-jobs']);
   await gone(['-n', SYSTEM, 'services.serving.knative.dev', ...FUNCTION_NAMES.map((f) => `c2d-${f}`)]);
-  await gone(['-n', SYSTEM, 'httproute.gateway.networking.k8s.io/c2d-provider', 'configmap/c2d-provider', 'secret/c2d-provider-key', 'secret/c2d-results-store']);
+  await gone([
+    '-n',
+    SYSTEM,
+    'httproute.gateway.networking.k8s.io/c2d-provider',
+    'configmap/c2d-provider',
+    'secret/c2d-provider-key',
+    'secret/c2d-results-store',
+  ]);
   if (savedEnvironments) {
     const { name, namespace, labels, annotations } = savedEnvironments.metadata!;
     const current = await core.readNamespacedConfigMap({ name: name!, namespace: namespace! });
     await core.replaceNamespacedConfigMap({
       name: name!,
       namespace: namespace!,
-      body: { metadata: { name, namespace, labels, annotations, resourceVersion: current.metadata!.resourceVersion }, data: savedEnvironments.data },
+      body: {
+        metadata: { name, namespace, labels, annotations, resourceVersion: current.metadata!.resourceVersion },
+        data: savedEnvironments.data,
+      },
     });
   } else {
     await gone(['-n', SYSTEM, `configmap/${ENVIRONMENTS_CONFIGMAP}`]);
@@ -106,14 +125,18 @@ describe('manifests (kubectl apply -k)', () => {
   it('leave the objects in place as written', async () => {
     const ns = await core.readNamespace({ name: JOBS });
     expect(ns.metadata?.labels?.['pod-security.kubernetes.io/enforce']).toBe('restricted');
-    const deployment = JSON.parse(await ok(['get', '-n', SYSTEM, 'deployment/c2d-engine', '-o', 'json'])) as { spec: { replicas: number; template: { spec: { serviceAccountName: string } } } };
+    const deployment = JSON.parse(await ok(['get', '-n', SYSTEM, 'deployment/c2d-engine', '-o', 'json'])) as {
+      spec: { replicas: number; template: { spec: { serviceAccountName: string } } };
+    };
     expect(deployment.spec.replicas).toBe(2);
     expect(deployment.spec.template.spec.serviceAccountName).toBe('c2d-engine');
     const envs = await core.readNamespacedConfigMap({ name: ENVIRONMENTS_CONFIGMAP, namespace: SYSTEM });
     expect(JSON.parse(envs.data!['environments.json']!)[0].id).toBe('default');
     const policies = await ok(['get', 'networkpolicies', '-n', JOBS, '-o', 'name']);
     expect(policies.split('\n').filter(Boolean).sort()).toEqual(
-      ['algorithm-network-egress', 'configure-egress', 'default-deny', 'publish-egress'].map((n) => `networkpolicy.networking.k8s.io/${n}`),
+      ['algorithm-network-egress', 'configure-egress', 'default-deny', 'publish-egress'].map(
+        (n) => `networkpolicy.networking.k8s.io/${n}`,
+      ),
     );
   });
 
@@ -132,12 +155,19 @@ describe('Knative Services and the HTTPRoute', () => {
     expect(files).toHaveLength(FUNCTION_NAMES.length + 1);
     for (const f of files) {
       const out = await ok(['create', '--dry-run=server', '-n', SYSTEM, '-f', join(root, 'knative', f), '-o', 'name']);
-      expect(out, f).toMatch(f === 'httproute.yaml' ? /^httproute\.gateway\.networking\.k8s\.io\/c2d-provider$/m : /^service\.serving\.knative\.dev\/c2d-/m);
+      expect(out, f).toMatch(
+        f === 'httproute.yaml'
+          ? /^httproute\.gateway\.networking\.k8s\.io\/c2d-provider$/m
+          : /^service\.serving\.knative\.dev\/c2d-/m,
+      );
     }
   });
 
   it('are refused by the schemas when malformed', async () => {
-    const ksvc = readFileSync(join(root, 'knative/status.yaml'), 'utf8').replace('timeoutSeconds: 30', 'timeoutSeconds: thirty');
+    const ksvc = readFileSync(join(root, 'knative/status.yaml'), 'utf8').replace(
+      'timeoutSeconds: 30',
+      'timeoutSeconds: thirty',
+    );
     const badService = await kubectl(['create', '--dry-run=server', '-n', SYSTEM, '-f', '-'], ksvc);
     expect(badService.code).not.toBe(0);
     expect(badService.stderr).toMatch(/timeoutSeconds/);
@@ -181,12 +211,23 @@ describe('knative/deploy.sh', () => {
     // The settings a publisher creates (docs/deploy.md); values from this platform, never from the repository.
     const { Wallet } = await import('ethers');
     const provider = new Wallet(env.keys.provider);
-    await ok(['create', 'configmap', 'c2d-provider', '-n', SYSTEM,
-      `--from-literal=CHAIN_ID=${env.chainId}`, `--from-literal=RPC_URL=${env.rpcUrl}`,
-      `--from-literal=PROVIDER_ADDRESS=${provider.address}`, `--from-literal=PROVIDER_PUBLIC_KEY=${provider.signingKey.publicKey}`,
-      `--from-literal=ERC721_FACTORY_ADDRESS=${env.ocean.ERC721Factory}`]);
+    await ok([
+      'create',
+      'configmap',
+      'c2d-provider',
+      '-n',
+      SYSTEM,
+      `--from-literal=CHAIN_ID=${env.chainId}`,
+      `--from-literal=RPC_URL=${env.rpcUrl}`,
+      `--from-literal=PROVIDER_ADDRESS=${provider.address}`,
+      `--from-literal=PROVIDER_PUBLIC_KEY=${provider.signingKey.publicKey}`,
+      `--from-literal=ERC721_FACTORY_ADDRESS=${env.ocean.ERC721Factory}`,
+    ]);
     // Secrets through the API, so no key appears on a command line.
-    await core.createNamespacedSecret({ namespace: SYSTEM, body: { metadata: { name: 'c2d-provider-key' }, stringData: { privateKey: env.keys.provider } } });
+    await core.createNamespacedSecret({
+      namespace: SYSTEM,
+      body: { metadata: { name: 'c2d-provider-key' }, stringData: { privateKey: env.keys.provider } },
+    });
     await core.createNamespacedSecret({
       namespace: SYSTEM,
       body: {
@@ -199,23 +240,53 @@ describe('knative/deploy.sh', () => {
     expect(first.code, first.stderr).toBe(0);
     const generations = new Map<string, number>();
     for (const fn of FUNCTION_NAMES) {
-      const svc = (await custom.getNamespacedCustomObject({ group: 'serving.knative.dev', version: 'v1', namespace: SYSTEM, plural: 'services', name: `c2d-${fn}` })) as {
+      const svc = (await custom.getNamespacedCustomObject({
+        group: 'serving.knative.dev',
+        version: 'v1',
+        namespace: SYSTEM,
+        plural: 'services',
+        name: `c2d-${fn}`,
+      })) as {
         metadata: { generation: number };
-        spec: { template: { spec: { serviceAccountName: string; containers: { image: string; env: { name: string; value?: string }[] }[] } } };
+        spec: {
+          template: {
+            spec: {
+              serviceAccountName: string;
+              containers: { image: string; env: { name: string; value?: string }[] }[];
+            };
+          };
+        };
       };
       const spec = svc.spec.template.spec;
       expect(spec.serviceAccountName).toBe(`c2d-fn-${fn}`);
       expect(spec.containers[0]!.image).toBe(`${REGISTRY}/c2d/functions:0.1.0`);
-      expect(spec.containers[0]!.env).toEqual(expect.arrayContaining([{ name: 'FUNCTION_TARGET', value: fn }, { name: 'SYSTEM_NAMESPACE', value: SYSTEM }]));
+      expect(spec.containers[0]!.env).toEqual(
+        expect.arrayContaining([
+          { name: 'FUNCTION_TARGET', value: fn },
+          { name: 'SYSTEM_NAMESPACE', value: SYSTEM },
+        ]),
+      );
       generations.set(fn, svc.metadata.generation);
     }
-    const route = (await custom.getNamespacedCustomObject({ group: 'gateway.networking.k8s.io', version: 'v1', namespace: SYSTEM, plural: 'httproutes', name: 'c2d-provider' })) as { spec: { rules: unknown[] } };
+    const route = (await custom.getNamespacedCustomObject({
+      group: 'gateway.networking.k8s.io',
+      version: 'v1',
+      namespace: SYSTEM,
+      plural: 'httproutes',
+      name: 'c2d-provider',
+    })) as { spec: { rules: unknown[] } };
     expect(route.spec.rules).toHaveLength(FUNCTION_NAMES.length);
 
     const second = await deploy([REGISTRY, SYSTEM, '--no-wait', '--kubeconfig', env.kubeconfig]);
     expect(second.code, second.stderr).toBe(0);
     for (const fn of FUNCTION_NAMES) {
-      const svc = (await custom.getNamespacedCustomObject({ group: 'serving.knative.dev', version: 'v1', namespace: SYSTEM, plural: 'services', name: `c2d-${fn}` })) as { metadata: { generation: number } };
+      const svc = (await custom.getNamespacedCustomObject({
+        group: 'serving.knative.dev',
+        version: 'v1',
+        namespace: SYSTEM,
+        plural: 'services',
+        name: `c2d-${fn}`,
+      })) as { metadata: { generation: number } };
       expect(svc.metadata.generation, fn).toBe(generations.get(fn));
     }
   });
@@ -295,16 +366,28 @@ const FORBIDDEN: [string, string, string][] = [
   ['*', '*', ''],
 ];
 
-const identity = (sa: string) => ['--as', `system:serviceaccount:${SYSTEM}:${sa}`, '--as-group', 'system:serviceaccounts', '--as-group', `system:serviceaccounts:${SYSTEM}`, '--as-group', 'system:authenticated'];
+const identity = (sa: string) => [
+  '--as',
+  `system:serviceaccount:${SYSTEM}:${sa}`,
+  '--as-group',
+  'system:serviceaccounts',
+  '--as-group',
+  `system:serviceaccounts:${SYSTEM}`,
+  '--as-group',
+  'system:authenticated',
+];
 
 /** `resource` is `kind`, `kind/name`, or one of SUBRESOURCES (which kubectl takes as --subresource, not a name). */
 const SUBRESOURCES = new Set(['pods/log', 'pods/exec', 'serviceaccounts/token']);
 
 async function canI(sa: string, verb: string, resource: string, ns: string): Promise<'yes' | 'no'> {
-  const what = SUBRESOURCES.has(resource) ? [resource.split('/')[0]!, `--subresource=${resource.split('/')[1]!}`] : [resource];
+  const what = SUBRESOURCES.has(resource)
+    ? [resource.split('/')[0]!, `--subresource=${resource.split('/')[1]!}`]
+    : [resource];
   const r = await kubectl(['auth', 'can-i', verb, ...what, ...(ns ? ['-n', ns] : []), ...identity(sa)]);
   const answer = r.stdout.trim();
-  if (answer !== 'yes' && answer !== 'no') throw new Error(`kubectl auth can-i ${verb} ${resource}: ${r.stdout} ${r.stderr}`);
+  if (answer !== 'yes' && answer !== 'no')
+    throw new Error(`kubectl auth can-i ${verb} ${resource}: ${r.stdout} ${r.stderr}`);
   return answer;
 }
 
@@ -316,7 +399,12 @@ async function listed(sa: string, ns: string): Promise<string[]> {
     if (!line || line.startsWith(' ')) continue; // non-resource URLs
     const [resource, , names, verbs] = line.trim().split(/\s{2,}/);
     if (!resource || /^self(subject)?\w*reviews\./.test(resource)) continue;
-    const nameList = names!.replace(/^\[|\]$/g, '').split(' ').filter(Boolean).sort().join(',');
+    const nameList = names!
+      .replace(/^\[|\]$/g, '')
+      .split(' ')
+      .filter(Boolean)
+      .sort()
+      .join(',');
     for (const verb of verbs!.replace(/^\[|\]$/g, '').split(' ')) entries.push(`${resource}|${nameList}|${verb}`);
   }
   return [...new Set(entries)].sort();
@@ -326,23 +414,38 @@ describe('RBAC: kubectl auth can-i for every ServiceAccount', () => {
   const accounts = Object.keys(GRANTS);
 
   it('covers every ServiceAccount the manifests create', async () => {
-    const out = await ok(['get', 'serviceaccounts', '-n', SYSTEM, '-l', 'app.kubernetes.io/part-of=c2d', '-o', 'jsonpath={.items[*].metadata.name}']);
+    const out = await ok([
+      'get',
+      'serviceaccounts',
+      '-n',
+      SYSTEM,
+      '-l',
+      'app.kubernetes.io/part-of=c2d',
+      '-o',
+      'jsonpath={.items[*].metadata.name}',
+    ]);
     expect(out.split(' ').sort()).toEqual(accounts.sort());
-    expect(accounts.filter((a) => a.startsWith('c2d-fn-')).sort()).toEqual(FUNCTION_NAMES.map((f) => `c2d-fn-${f}`).sort());
+    expect(accounts.filter((a) => a.startsWith('c2d-fn-')).sort()).toEqual(
+      FUNCTION_NAMES.map((f) => `c2d-fn-${f}`).sort(),
+    );
   });
 
   it('grants each ServiceAccount exactly its rules in each namespace, and nothing anywhere else', async () => {
     const cases = accounts.flatMap((sa) => [SYSTEM, JOBS, 'default', 'kube-system'].map((ns) => ({ sa, ns })));
     const results = await pool(cases, 4, async ({ sa, ns }) => ({ sa, ns, got: await listed(sa, ns) }));
     for (const { sa, ns, got } of results) {
-      const want = GRANTS[sa]!.filter((g) => g.ns === ns).flatMap((g) => g.verbs.map((v) => `${g.resource}|${(g.names ?? []).slice().sort().join(',')}|${v}`));
+      const want = GRANTS[sa]!.filter((g) => g.ns === ns).flatMap((g) =>
+        g.verbs.map((v) => `${g.resource}|${(g.names ?? []).slice().sort().join(',')}|${v}`),
+      );
       expect(got, `${sa} in ${ns}`).toEqual([...new Set(want)].sort());
     }
   });
 
   it('answers yes for every permitted verb', async () => {
     const cases = accounts.flatMap((sa) =>
-      GRANTS[sa]!.flatMap((g) => g.verbs.map((verb) => ({ sa, verb, resource: g.names ? `${g.resource}/${g.names[0]}` : g.resource, ns: g.ns }))),
+      GRANTS[sa]!.flatMap((g) =>
+        g.verbs.map((verb) => ({ sa, verb, resource: g.names ? `${g.resource}/${g.names[0]}` : g.resource, ns: g.ns })),
+      ),
     );
     expect(cases.length).toBeGreaterThan(40);
     const answers = await pool(cases, 4, async (c) => ({ ...c, answer: await canI(c.sa, c.verb, c.resource, c.ns) }));
@@ -379,12 +482,21 @@ describe('RBAC: kubectl auth can-i for every ServiceAccount', () => {
   });
 });
 
-describe('admission policy on the functions\' ConfigMap writes in c2d-system', () => {
+describe("admission policy on the functions' ConfigMap writes in c2d-system", () => {
   const asFn = (sa: string) => identity(sa);
 
   it('lets a function write a nonce ConfigMap', async () => {
     const name = `nonce-${'a'.repeat(64)}`;
-    const manifest = JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: SYSTEM, labels: { 'app.kubernetes.io/part-of': 'c2d', 'app.kubernetes.io/component': 'nonce' } }, data: { nonce: '1' } });
+    const manifest = JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: {
+        name,
+        namespace: SYSTEM,
+        labels: { 'app.kubernetes.io/part-of': 'c2d', 'app.kubernetes.io/component': 'nonce' },
+      },
+      data: { nonce: '1' },
+    });
     const r = await kubectl(['create', '--dry-run=server', '-f', '-', ...asFn('c2d-fn-status')], manifest);
     expect(r.code, r.stderr).toBe(0);
   });
@@ -392,11 +504,21 @@ describe('admission policy on the functions\' ConfigMap writes in c2d-system', (
   it('refuses a function writing any other ConfigMap there, though RBAC alone would allow it', async () => {
     expect(await canI('c2d-fn-status', 'update', `configmaps/${ENVIRONMENTS_CONFIGMAP}`, SYSTEM)).toBe('yes');
     const current = await core.readNamespacedConfigMap({ name: ENVIRONMENTS_CONFIGMAP, namespace: SYSTEM });
-    const tampered = JSON.stringify({ ...current, apiVersion: 'v1', kind: 'ConfigMap', data: { 'environments.json': '[]' } });
+    const tampered = JSON.stringify({
+      ...current,
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      data: { 'environments.json': '[]' },
+    });
     const update = await kubectl(['replace', '--dry-run=server', '-f', '-', ...asFn('c2d-fn-status')], tampered);
     expect(update.code).not.toBe(0);
     expect(update.stderr).toMatch(/c2d-function-nonce-writes|only write nonce ConfigMaps/);
-    const other = JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c2d-provider-override', namespace: SYSTEM }, data: {} });
+    const other = JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'c2d-provider-override', namespace: SYSTEM },
+      data: {},
+    });
     const create = await kubectl(['create', '--dry-run=server', '-f', '-', ...asFn('c2d-fn-start')], other);
     expect(create.code).not.toBe(0);
     expect(create.stderr).toMatch(/only write nonce ConfigMaps/);
@@ -425,7 +547,11 @@ describe('pods the engine builds, under PodSecurity restricted in the jobs names
         expect(created.spec?.automountServiceAccountToken).toBe(false);
       }
     }
-    const pvc = await core.createNamespacedPersistentVolumeClaim({ namespace: JOBS, body: buildPvc(ref(false), DEFAULT_POD_SPEC_SETTINGS), dryRun: 'All' });
+    const pvc = await core.createNamespacedPersistentVolumeClaim({
+      namespace: JOBS,
+      body: buildPvc(ref(false), DEFAULT_POD_SPEC_SETTINGS),
+      dryRun: 'All',
+    });
     expect(pvc.metadata?.name).toMatch(/-data$/);
   });
 

@@ -8,8 +8,24 @@ import type { JobConfigMap } from '../../lib/job/configmap.ts';
 import { jobNames, type Stage } from '../../lib/job/names.ts';
 import { isFinal, StatusCode, type Result } from '../../lib/job/status.ts';
 import { loadKubeConfig } from '../../lib/kube/client.ts';
-import { FileServer, JobObjectWatch, createJob, maxActivePods, readJob, readObject, requestStop, waitForFinal } from '../support/engine-jobs.ts';
-import { buildJob, nodeAlgorithm, sha256, shellAlgorithm, type BuiltJob, type JobSpec } from '../support/job-fixtures.ts';
+import {
+  FileServer,
+  JobObjectWatch,
+  createJob,
+  maxActivePods,
+  readJob,
+  readObject,
+  requestStop,
+  waitForFinal,
+} from '../support/engine-jobs.ts';
+import {
+  buildJob,
+  nodeAlgorithm,
+  sha256,
+  shellAlgorithm,
+  type BuiltJob,
+  type JobSpec,
+} from '../support/job-fixtures.ts';
 
 const env = inject('platform');
 const ns = env.namespaces.jobs;
@@ -42,7 +58,11 @@ afterAll(async () => {
 });
 
 function spec(overrides: Partial<JobSpec> & Pick<JobSpec, 'algorithm'>): JobSpec {
-  return { environment: stack.environmentId, datasets: [{ files: [{ url: files.url('/data.csv'), checksum: sha256(DATASET) }] }], ...overrides };
+  return {
+    environment: stack.environmentId,
+    datasets: [{ files: [{ url: files.url('/data.csv'), checksum: sha256(DATASET) }] }],
+    ...overrides,
+  };
 }
 
 async function start(s: JobSpec): Promise<BuiltJob> {
@@ -74,7 +94,8 @@ async function podPhase(name: string): Promise<string | undefined> {
   }
 }
 
-const waitForPodRunning = (name: string): Promise<void> => waitFor(`${name} running`, async () => (await podPhase(name)) === 'Running', 60_000, 100);
+const waitForPodRunning = (name: string): Promise<void> =>
+  waitFor(`${name} running`, async () => (await podPhase(name)) === 'Running', 60_000, 100);
 
 /** The pid of a pod's container process on the local node, from its containerID (`local://<pid>`). */
 async function containerPid(name: string): Promise<number> {
@@ -108,11 +129,24 @@ describe('engine', () => {
       fs.writeFileSync(process.env.OUTPUTS + '/sub/deeper/nested.txt', 'nested output');
       console.log('algorithm done');
     `);
-    const job = await start(spec({
-      algorithm: algo,
-      datasets: [{ files: [{ url: `${url}?token=${SECRET_TOKEN}`, checksum: sha256(DATASET), contentLength: DATASET.length, headers: { authorization: `Bearer ${SECRET_TOKEN}` } }] }],
-      algoCustomData: { threshold: 3, label: 'custom' },
-    }));
+    const job = await start(
+      spec({
+        algorithm: algo,
+        datasets: [
+          {
+            files: [
+              {
+                url: `${url}?token=${SECRET_TOKEN}`,
+                checksum: sha256(DATASET),
+                contentLength: DATASET.length,
+                headers: { authorization: `Bearer ${SECRET_TOKEN}` },
+              },
+            ],
+          },
+        ],
+        algoCustomData: { threshold: 3, label: 'custom' },
+      }),
+    );
     const done = await waitForFinal(core, ns, job.workflow.jobId);
 
     expect(done.status.code).toBe(StatusCode.JobFinished);
@@ -123,29 +157,48 @@ describe('engine', () => {
 
     const out = JSON.parse(await stored(resultOf(done, 'output', 'result.json')));
     expect(out).toEqual({
-      dids: [job.workflow.datasets[0]!.did], sha: sha256(DATASET), lines: 3, custom: { threshold: 3, label: 'custom' },
-      ddoId: job.workflow.datasets[0]!.did, transformation: '', cwd: '/data/transformations', uid: 1000,
+      dids: [job.workflow.datasets[0]!.did],
+      sha: sha256(DATASET),
+      lines: 3,
+      custom: { threshold: 3, label: 'custom' },
+      ddoId: job.workflow.datasets[0]!.did,
+      transformation: '',
+      cwd: '/data/transformations',
+      uid: 1000,
     });
     expect(await stored(resultOf(done, 'output', 'sub/deeper/nested.txt'))).toBe('nested output');
     expect(await stored(resultOf(done, 'algorithmLog', 'algorithm.log'))).toContain('algorithm done');
     const configureLog = await stored(resultOf(done, 'configurationLog', 'configure.log'));
     expect(configureLog).toContain(`${DATASET.length} bytes, sha256 ${sha256(DATASET)}`);
-    expect(await stored(resultOf(done, 'publishLog', 'publish.log'))).toContain('stored output "sub/deeper/nested.txt"');
+    expect(await stored(resultOf(done, 'publishLog', 'publish.log'))).toContain(
+      'stored output "sub/deeper/nested.txt"',
+    );
     expect(done.status.results.map((r) => r.index)).toEqual(done.status.results.map((_, i) => i));
-    expect(await storedKeys(job.workflow.jobId)).toEqual([...done.status.results.map((r) => r.key), `${job.workflow.jobId}/manifest.json`].sort());
+    expect(await storedKeys(job.workflow.jobId)).toEqual(
+      [...done.status.results.map((r) => r.key), `${job.workflow.jobId}/manifest.json`].sort(),
+    );
 
     // What only the configure pod may read never reaches a log, and the Secret is gone once configure is over.
-    for (const r of done.status.results.filter((x) => x.type !== 'output')) expect(await stored(r)).not.toContain(SECRET_TOKEN);
+    for (const r of done.status.results.filter((x) => x.type !== 'output'))
+      expect(await stored(r)).not.toContain(SECRET_TOKEN);
     for (const stage of ['configure', 'algorithm', 'publish'] as Stage[]) {
-      expect(await core.readNamespacedPodLog({ name: jobNames(job.workflow.jobId).pods[stage], namespace: ns })).not.toContain(SECRET_TOKEN);
+      expect(
+        await core.readNamespacedPodLog({ name: jobNames(job.workflow.jobId).pods[stage], namespace: ns }),
+      ).not.toContain(SECRET_TOKEN);
     }
-    await expect(core.readNamespacedSecret({ name: jobNames(job.workflow.jobId).secret, namespace: ns })).rejects.toMatchObject({ code: 404 });
+    await expect(
+      core.readNamespacedSecret({ name: jobNames(job.workflow.jobId).secret, namespace: ns }),
+    ).rejects.toMatchObject({ code: 404 });
   });
 
   it('ends an algorithm that exits 1 with 41 and still publishes its outputs and logs', async () => {
-    const job = await start(spec({
-      algorithm: shellAlgorithm('echo "partial" > "$OUTPUTS/partial.txt"; echo "about to fail"; echo "boom on stderr" >&2; exit 1'),
-    }));
+    const job = await start(
+      spec({
+        algorithm: shellAlgorithm(
+          'echo "partial" > "$OUTPUTS/partial.txt"; echo "about to fail"; echo "boom on stderr" >&2; exit 1',
+        ),
+      }),
+    );
     const done = await waitForFinal(core, ns, job.workflow.jobId);
 
     expect(done.status.code).toBe(StatusCode.AlgorithmFailed);
@@ -165,21 +218,47 @@ describe('engine', () => {
     const noop = shellAlgorithm('echo never runs');
     const [missing, badSum, badAlgo] = await Promise.all([
       start(spec({ algorithm: noop, datasets: [{ files: [{ url: files.url('/does-not-exist.csv') }] }] })),
-      start(spec({ algorithm: noop, datasets: [{ files: [{ url: files.url('/data.csv'), checksum: sha256('something else') }] }] })),
-      start(spec({ algorithm: { kind: 'published', url: algoUrl, checksum: sha256('tampered'), image: 'node', tag: '24', entrypoint: 'node $ALGO' } })),
+      start(
+        spec({
+          algorithm: noop,
+          datasets: [{ files: [{ url: files.url('/data.csv'), checksum: sha256('something else') }] }],
+        }),
+      ),
+      start(
+        spec({
+          algorithm: {
+            kind: 'published',
+            url: algoUrl,
+            checksum: sha256('tampered'),
+            image: 'node',
+            tag: '24',
+            entrypoint: 'node $ALGO',
+          },
+        }),
+      ),
     ]);
-    const [m, b, a] = await Promise.all([missing, badSum, badAlgo].map((j) => waitForFinal(core, ns, j.workflow.jobId)));
+    const [m, b, a] = await Promise.all(
+      [missing, badSum, badAlgo].map((j) => waitForFinal(core, ns, j.workflow.jobId)),
+    );
 
     expect(m!.status.code).toBe(StatusCode.DataProvisioningFailed);
     expect(m!.status.termination).toMatchObject({ reason: 'dataProvisioningFailed', stage: 'configure', exitCode: 31 });
     expect(await stored(resultOf(m!, 'configurationLog', 'configure.log'))).toContain('download failed: HTTP 404');
 
     expect(b!.status.code).toBe(StatusCode.DataProvisioningFailed);
-    expect(await stored(resultOf(b!, 'configurationLog', 'configure.log'))).toContain('sha256 checksum differs from the declared one');
+    expect(await stored(resultOf(b!, 'configurationLog', 'configure.log'))).toContain(
+      'sha256 checksum differs from the declared one',
+    );
 
     expect(a!.status.code).toBe(StatusCode.AlgorithmProvisioningFailed);
-    expect(a!.status.termination).toMatchObject({ reason: 'algorithmProvisioningFailed', stage: 'configure', exitCode: 32 });
-    expect(await stored(resultOf(a!, 'configurationLog', 'configure.log'))).toContain('algorithm provisioning failed: algorithm: sha256 checksum differs');
+    expect(a!.status.termination).toMatchObject({
+      reason: 'algorithmProvisioningFailed',
+      stage: 'configure',
+      exitCode: 32,
+    });
+    expect(await stored(resultOf(a!, 'configurationLog', 'configure.log'))).toContain(
+      'algorithm provisioning failed: algorithm: sha256 checksum differs',
+    );
 
     for (const j of [m!, b!, a!]) {
       expect(codes(j)).toEqual([1, 10, 20, 60, j.status.code]);
@@ -206,7 +285,9 @@ describe('engine', () => {
   });
 
   it('stops a job while its algorithm runs (71), killing the algorithm', async () => {
-    const job = await start(spec({ algorithm: shellAlgorithm('echo started; sleep 120; echo "$OUTPUTS" > "$OUTPUTS/never.txt"') }));
+    const job = await start(
+      spec({ algorithm: shellAlgorithm('echo started; sleep 120; echo "$OUTPUTS" > "$OUTPUTS/never.txt"') }),
+    );
     const podName = jobNames(job.workflow.jobId).pods.algorithm;
     await waitForPodRunning(podName);
     const pid = await containerPid(podName);
@@ -224,7 +305,13 @@ describe('engine', () => {
 
   it('stops a job while it is publishing (71), ending the upload', async () => {
     // Enough files that the upload takes seconds, so the stop lands while the publish pod works.
-    const job = await start(spec({ algorithm: shellAlgorithm('mkdir -p "$OUTPUTS/many"; i=0; while [ $i -lt 3000 ]; do echo $i > "$OUTPUTS/many/f$i"; i=$((i+1)); done') }));
+    const job = await start(
+      spec({
+        algorithm: shellAlgorithm(
+          'mkdir -p "$OUTPUTS/many"; i=0; while [ $i -lt 3000 ]; do echo $i > "$OUTPUTS/many/f$i"; i=$((i+1)); done',
+        ),
+      }),
+    );
     const podName = jobNames(job.workflow.jobId).pods.publish;
     await waitForPodRunning(podName);
     await requestStop(core, ns, job.workflow.jobId);
@@ -241,10 +328,12 @@ describe('engine', () => {
   });
 
   it('times an algorithm out past its deadline (72) and publishes what it wrote and logged', async () => {
-    const job = await start(spec({
-      maxDurationSeconds: 3,
-      algorithm: shellAlgorithm('echo "before the deadline" > "$OUTPUTS/early.txt"; echo sleeping; sleep 120'),
-    }));
+    const job = await start(
+      spec({
+        maxDurationSeconds: 3,
+        algorithm: shellAlgorithm('echo "before the deadline" > "$OUTPUTS/early.txt"; echo sleeping; sleep 120'),
+      }),
+    );
     const t0 = Date.now();
     const done = await waitForFinal(core, ns, job.workflow.jobId);
 
@@ -268,7 +357,10 @@ describe('engine', () => {
         (e) => fs.writeFileSync(process.env.OUTPUTS + '/net.txt', 'failed: ' + (e.cause && e.cause.code)),
       );
     `);
-    const [cut, allowed] = await Promise.all([start(spec({ algorithm: algo })), start(spec({ algorithm: algo, allowNetworkAccess: true }))]);
+    const [cut, allowed] = await Promise.all([
+      start(spec({ algorithm: algo })),
+      start(spec({ algorithm: algo, allowNetworkAccess: true })),
+    ]);
     const [c, a] = await Promise.all([cut, allowed].map((j) => waitForFinal(core, ns, j.workflow.jobId)));
 
     expect(c!.status.code).toBe(StatusCode.JobFinished);
@@ -280,31 +372,42 @@ describe('engine', () => {
   });
 
   it('refuses outputs that escape /data/outputs by symlink and publishes the rest', async () => {
-    const job = await start(spec({
-      algorithm: shellAlgorithm([
-        'cd "$OUTPUTS"',
-        'echo real > real.txt',
-        'ln -s real.txt inside-link.txt',
-        'ln -s /etc/passwd passwd',
-        `ln -s "$INPUTS" inputs-dir`,
-        `ln -s ../inputs/algoCustomData.json custom.json`,
-        'ln -s ../transformations/algorithm algo-code',
-        'mkdir sub; ln -s ../../logs/configure.log sub/log',
-        'ln -s /nowhere dangling',
-      ].join('\n')),
-      algoCustomData: { a: 1 },
-    }));
+    const job = await start(
+      spec({
+        algorithm: shellAlgorithm(
+          [
+            'cd "$OUTPUTS"',
+            'echo real > real.txt',
+            'ln -s real.txt inside-link.txt',
+            'ln -s /etc/passwd passwd',
+            `ln -s "$INPUTS" inputs-dir`,
+            `ln -s ../inputs/algoCustomData.json custom.json`,
+            'ln -s ../transformations/algorithm algo-code',
+            'mkdir sub; ln -s ../../logs/configure.log sub/log',
+            'ln -s /nowhere dangling',
+          ].join('\n'),
+        ),
+        algoCustomData: { a: 1 },
+      }),
+    );
     const done = await waitForFinal(core, ns, job.workflow.jobId);
 
     expect(done.status.code).toBe(StatusCode.JobFinished);
-    const outputs = done.status.results.filter((r) => r.type === 'output').map((r) => r.filename).sort();
+    const outputs = done.status.results
+      .filter((r) => r.type === 'output')
+      .map((r) => r.filename)
+      .sort();
     expect(outputs).toEqual(['inside-link.txt', 'real.txt']);
     expect((await stored(resultOf(done, 'output', 'inside-link.txt'))).trim()).toBe('real');
     const publishLog = await stored(resultOf(done, 'publishLog', 'publish.log'));
-    for (const name of ['passwd', 'inputs-dir', 'custom.json', 'algo-code', 'sub/log']) expect(publishLog).toContain(`refused outputs/"${name}": symlink leads outside the directory`);
+    for (const name of ['passwd', 'inputs-dir', 'custom.json', 'algo-code', 'sub/log'])
+      expect(publishLog).toContain(`refused outputs/"${name}": symlink leads outside the directory`);
     expect(publishLog).toContain('refused outputs/"dangling": symlink leads nowhere');
     const keys = await storedKeys(job.workflow.jobId);
-    expect(keys.filter((k) => k.includes('/outputs/'))).toEqual([`${job.workflow.jobId}/outputs/inside-link.txt`, `${job.workflow.jobId}/outputs/real.txt`]);
+    expect(keys.filter((k) => k.includes('/outputs/'))).toEqual([
+      `${job.workflow.jobId}/outputs/inside-link.txt`,
+      `${job.workflow.jobId}/outputs/real.txt`,
+    ]);
   });
 
   it('finishes every job exactly once when the engine is killed at random moments', async () => {
@@ -314,14 +417,18 @@ describe('engine', () => {
       for (let i = 0; i < n; i++) {
         const fails = jobs.length % 3 === 2;
         const pause = (Math.random() * 1.5).toFixed(1);
-        const code = fails ? `sleep ${pause}; echo failing; exit 1` : `sleep ${pause}; echo "$DIDS" > "$OUTPUTS/dids.json"`;
+        const code = fails
+          ? `sleep ${pause}; echo failing; exit 1`
+          : `sleep ${pause}; echo "$DIDS" > "$OUTPUTS/dids.json"`;
         jobs.push({ job: await start(spec({ algorithm: shellAlgorithm(code) })), fails });
       }
     };
     const stagesAtKill: string[] = [];
-    const codesNow = (): Promise<number[]> => Promise.all(jobs.map(async ({ job }) => (await readJob(core, ns, job.workflow.jobId)).status.code));
+    const codesNow = (): Promise<number[]> =>
+      Promise.all(jobs.map(async ({ job }) => (await readJob(core, ns, job.workflow.jobId)).status.code));
     // A job between "started" and "publishing": the engine is in the middle of it.
-    const midway = (codes: number[]): boolean => codes.some((c) => c >= StatusCode.JobStarted && !isFinal(c as StatusCode));
+    const midway = (codes: number[]): boolean =>
+      codes.some((c) => c >= StatusCode.JobStarted && !isFinal(c as StatusCode));
     await createSome(5);
     for (let round = 0; round < rounds; round++) {
       await new Promise((r) => setTimeout(r, 1000 + Math.random() * 3000));
@@ -352,12 +459,17 @@ describe('engine', () => {
       const { fails } = jobs[i]!;
       expect(d.status.code).toBe(fails ? StatusCode.AlgorithmFailed : StatusCode.JobFinished);
       expect(codes(d)).toEqual([1, 10, 20, 30, 40, 60, fails ? 41 : 70]);
-      if (!fails) expect(JSON.parse(await stored(resultOf(d, 'output', 'dids.json')))).toEqual([d.workflow.datasets[0]!.did]);
+      if (!fails)
+        expect(JSON.parse(await stored(resultOf(d, 'output', 'dids.json')))).toEqual([d.workflow.datasets[0]!.did]);
       const keys = await storedKeys(d.workflow.jobId);
       expect(keys).toEqual([...d.status.results.map((r) => r.key), `${d.workflow.jobId}/manifest.json`].sort());
     }
     // Each stage's pod was created once: one uid per name, three names per job.
-    await waitFor('the pod watch to see every pod', async () => new Set(pods.forJobs(ids).map((e) => e.name)).size === ids.length * 3, 10_000);
+    await waitFor(
+      'the pod watch to see every pod',
+      async () => new Set(pods.forJobs(ids).map((e) => e.name)).size === ids.length * 3,
+      10_000,
+    );
     const uidsByName = new Map<string, Set<string>>();
     for (const e of pods.forJobs(ids)) uidsByName.set(e.name, (uidsByName.get(e.name) ?? new Set()).add(e.uid));
     expect(uidsByName.size).toBe(ids.length * 3);
@@ -365,12 +477,16 @@ describe('engine', () => {
     // The end of each job was announced at most once (a kill between the status write and the Event may lose it).
     for (const d of done) {
       const events = await core.listNamespacedEvent({ namespace: ns, fieldSelector: `involvedObject.name=${d.name}` });
-      expect(events.items.filter((e) => e.reason === 'JobFinished' || e.reason === 'AlgorithmFailed').length).toBeLessThanOrEqual(1);
+      expect(
+        events.items.filter((e) => e.reason === 'JobFinished' || e.reason === 'AlgorithmFailed').length,
+      ).toBeLessThanOrEqual(1);
     }
   }, 400_000);
 
   it('runs 50 jobs on an environment allowing 5: all finish, never more than 5 at once', async () => {
-    const jobs = await Promise.all(Array.from({ length: 50 }, (_, n) => start(spec({ algorithm: shellAlgorithm(`echo ${n} > "$OUTPUTS/n.txt"`) }))));
+    const jobs = await Promise.all(
+      Array.from({ length: 50 }, (_, n) => start(spec({ algorithm: shellAlgorithm(`echo ${n} > "$OUTPUTS/n.txt"`) }))),
+    );
     const ids = jobs.map((j) => j.workflow.jobId);
     const done = await Promise.all(ids.map((id) => waitForFinal(core, ns, id, 420_000)));
 

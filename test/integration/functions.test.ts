@@ -8,7 +8,13 @@ import { CoreV1Api } from '@kubernetes/client-node';
 import { Wallet, getBytes, keccak256, parseUnits, toUtf8Bytes } from 'ethers';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startLocalStack, type LocalStack } from '../../devcluster/local-stack.ts';
-import { algorithmDdo, datasetDdo, orderAsset, publishAsset, type PublishedAsset } from '../../devcluster/ocean-assets.ts';
+import {
+  algorithmDdo,
+  datasetDdo,
+  orderAsset,
+  publishAsset,
+  type PublishedAsset,
+} from '../../devcluster/ocean-assets.ts';
 import { ProviderInstance, ethers5 } from '../../devcluster/ocean-client.ts';
 import { freePort, stopChild, waitFor } from '../../devcluster/processes.ts';
 import { containerSectionChecksum } from '../../lib/access/algo-checksums.ts';
@@ -103,7 +109,9 @@ async function publishDataset(
     ddo: datasetDdo({
       name: 'numbers',
       // The header proves headers travel as secretly as the URL.
-      files: [{ type: 'url', url: fileUrl, method: 'GET', headers: { 'X-Api-Key': 'k-' + randomBytes(6).toString('hex') } }],
+      files: [
+        { type: 'url', url: fileUrl, method: 'GET', headers: { 'X-Api-Key': 'k-' + randomBytes(6).toString('hex') } },
+      ],
       serviceEndpoint: url,
       compute: {
         ...compute,
@@ -131,13 +139,30 @@ interface Orders {
 }
 
 /** initializeCompute through ocean.js, then both orders on chain with the fees it returned. */
-async function initializeAndOrder(dataset: PublishedAsset, algorithm: PublishedAsset, validUntil = now() + 1800): Promise<Orders> {
-  const init = await ProviderInstance.initializeCompute([ref(dataset)], ref(algorithm), stack.environmentId, validUntil, url, consumer.address);
+async function initializeAndOrder(
+  dataset: PublishedAsset,
+  algorithm: PublishedAsset,
+  validUntil = now() + 1800,
+): Promise<Orders> {
+  const init = await ProviderInstance.initializeCompute(
+    [ref(dataset)],
+    ref(algorithm),
+    stack.environmentId,
+    validUntil,
+    url,
+    consumer.address,
+  );
   const datasetFee = init.datasets?.[0]?.providerFee;
   const algoFee = init.algorithm?.providerFee;
   if (!datasetFee || !algoFee) throw new Error(`initializeCompute returned no fees: ${JSON.stringify(init)}`);
   const order = (asset: PublishedAsset, fee: ProviderFee) =>
-    orderAsset({ rpcUrl: env.rpcUrl, consumerKey: env.keys.consumer, datatokenAddress: asset.datatokenAddresses[0]!, serviceIndex: 0, providerFee: fee });
+    orderAsset({
+      rpcUrl: env.rpcUrl,
+      consumerKey: env.keys.consumer,
+      datatokenAddress: asset.datatokenAddresses[0]!,
+      serviceIndex: 0,
+      providerFee: fee,
+    });
   return { datasetTx: await order(dataset, toFee(datasetFee)), algorithmTx: await order(algorithm, toFee(algoFee)) };
 }
 
@@ -151,7 +176,13 @@ function sign(wallet: Wallet, message: string): Promise<string> {
 }
 
 /** The body ocean.js's computeStart posts, signed by `signer`, for requests ocean.js would not let through. */
-async function startBody(signer: Wallet, dataset: PublishedAsset, algorithm: PublishedAsset, orders: Orders, extra: Record<string, unknown> = {}) {
+async function startBody(
+  signer: Wallet,
+  dataset: PublishedAsset,
+  algorithm: PublishedAsset,
+  orders: Orders,
+  extra: Record<string, unknown> = {},
+) {
   const nonce = await nextNonce(signer.address);
   return {
     consumerAddress: signer.address,
@@ -168,7 +199,13 @@ function post(path: string, body: unknown, method = 'POST'): Promise<Response> {
   return fetch(url + path, { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 }
 
-type OceanJob = { jobId: string; status: number; statusText: string; results: { index?: number; filename: string; filesize: number; type: string }[]; dateFinished: string | null };
+type OceanJob = {
+  jobId: string;
+  status: number;
+  statusText: string;
+  results: { index?: number; filename: string; filesize: number; type: string }[];
+  dateFinished: string | null;
+};
 
 async function statusOf(jobId: string): Promise<OceanJob> {
   const jobs = (await ProviderInstance.computeStatus(url, consumer.address, jobId)) as unknown as OceanJob[];
@@ -180,7 +217,10 @@ async function untilFinished(jobId: string, timeoutMs = 240_000): Promise<OceanJ
   for (;;) {
     const job = await statusOf(jobId);
     if (FINAL.includes(job.status)) return job;
-    if (Date.now() > deadline) throw new Error(`job ${jobId} still at ${job.status} ${job.statusText}; see ${stack.processes.map((p) => p.logFile).join(', ')}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `job ${jobId} still at ${job.status} ${job.statusText}; see ${stack.processes.map((p) => p.logFile).join(', ')}`,
+      );
     await sleep(500);
   }
 }
@@ -226,25 +266,55 @@ describe('a compute job through ocean.js', () => {
 
   it('quotes the environment price for the dataset and a free fee for the algorithm', async () => {
     const validUntil = now() + 900;
-    const init = await ProviderInstance.initializeCompute([ref(dataset.asset)], ref(algorithm.asset), stack.environmentId, validUntil, url, consumer.address);
+    const init = await ProviderInstance.initializeCompute(
+      [ref(dataset.asset)],
+      ref(algorithm.asset),
+      stack.environmentId,
+      validUntil,
+      url,
+      consumer.address,
+    );
     expect(init.datasets?.[0]).toMatchObject({ datatoken: dataset.asset.datatokenAddresses[0] });
     const fee = init.datasets?.[0]?.providerFee;
     // The local environment costs 0.001 OCEAN a minute; 900 s are 15 started minutes.
     expect(BigInt(String(fee?.providerFeeAmount))).toBe(parseUnits('0.015', 18));
-    expect(fee).toMatchObject({ providerFeeAddress: provider.address, providerFeeToken: expect.stringMatching(/^0x/i), validUntil });
-    expect(init.algorithm).toMatchObject({ datatoken: algorithm.asset.datatokenAddresses[0], providerFee: { providerFeeAmount: '0' } });
+    expect(fee).toMatchObject({
+      providerFeeAddress: provider.address,
+      providerFeeToken: expect.stringMatching(/^0x/i),
+      validUntil,
+    });
+    expect(init.algorithm).toMatchObject({
+      datatoken: algorithm.asset.datatokenAddresses[0],
+      providerFee: { providerFeeAmount: '0' },
+    });
   });
 
   it('starts the job, and refuses a replay and a second job on the same orders', async () => {
     orders = await initializeAndOrder(dataset.asset, algorithm.asset);
-    const started = await ProviderInstance.computeStart(url, consumer5, stack.environmentId, { ...ref(dataset.asset), transferTxId: orders.datasetTx }, { ...ref(algorithm.asset), transferTxId: orders.algorithmTx });
+    const started = await ProviderInstance.computeStart(
+      url,
+      consumer5,
+      stack.environmentId,
+      { ...ref(dataset.asset), transferTxId: orders.datasetTx },
+      { ...ref(algorithm.asset), transferTxId: orders.algorithmTx },
+    );
     const job = (Array.isArray(started) ? started[0] : started) as unknown as OceanJob & Record<string, unknown>;
-    expect(job).toMatchObject({ status: 1, owner: consumer.address, did: dataset.asset.did, algoDID: algorithm.asset.did, agreementId: orders.datasetTx.toLowerCase() });
+    expect(job).toMatchObject({
+      status: 1,
+      owner: consumer.address,
+      did: dataset.asset.did,
+      algoDID: algorithm.asset.did,
+      agreementId: orders.datasetTx.toLowerCase(),
+    });
     jobId = job.jobId;
     // The decrypted locations are in the job's Secret (until the job is done), and not in its ConfigMap.
     const secret = await core.readNamespacedSecret({ name: jobNames(jobId).secret, namespace: env.namespaces.jobs });
-    const secretText = Object.values(secret.data ?? {}).map((v) => Buffer.from(v, 'base64').toString('utf8')).join('');
-    const configMap = JSON.stringify(await core.readNamespacedConfigMap({ name: jobNames(jobId).configMap, namespace: env.namespaces.jobs }));
+    const secretText = Object.values(secret.data ?? {})
+      .map((v) => Buffer.from(v, 'base64').toString('utf8'))
+      .join('');
+    const configMap = JSON.stringify(
+      await core.readNamespacedConfigMap({ name: jobNames(jobId).configMap, namespace: env.namespaces.jobs }),
+    );
     for (const fileUrl of [dataset.fileUrl, algorithm.fileUrl]) {
       expect(secretText).toContain(fileUrl);
       expect(configMap).not.toContain(new URL(fileUrl).pathname);
@@ -257,14 +327,21 @@ describe('a compute job through ocean.js', () => {
     // The refused request stored nothing, not even its nonce.
     expect(String(await ProviderInstance.getNonce(url, consumer.address))).toBe(String(BigInt(body.nonce) - 1n));
     // New orders start a second job; the very same request again is a replay.
-    const onNewOrders = await startBody(consumer, dataset.asset, algorithm.asset, await initializeAndOrder(dataset.asset, algorithm.asset));
+    const onNewOrders = await startBody(
+      consumer,
+      dataset.asset,
+      algorithm.asset,
+      await initializeAndOrder(dataset.asset, algorithm.asset),
+    );
     const second = await post('/api/services/compute', onNewOrders);
     expect(second.status).toBe(200);
     const secondJob = ((await second.json()) as OceanJob[])[0]!;
     // status answers from a watch of the job ConfigMaps; a job it has not seen yet is read from the API, so the job
     // is there the moment start has answered.
     const statusNow = async (): Promise<OceanJob & { stopRequested?: boolean }> => {
-      const res = await fetch(`${url}/api/services/compute?consumerAddress=${consumer.address}&jobId=${secondJob.jobId}`);
+      const res = await fetch(
+        `${url}/api/services/compute?consumerAddress=${consumer.address}&jobId=${secondJob.jobId}`,
+      );
       expect(res.status).toBe(200);
       return ((await res.json()) as (OceanJob & { stopRequested?: boolean })[])[0]!;
     };
@@ -272,8 +349,17 @@ describe('a compute job through ocean.js', () => {
     expect((await post('/api/services/compute', onNewOrders)).status).toBe(401);
     // Not needed any further: stopped right away; stopping it again changes nothing.
     for (let i = 0; i < 2; i++) {
-      const stopped = await ProviderInstance.computeStop(dataset.asset.did, consumer.address, secondJob.jobId, url, consumer5);
-      expect((stopped as unknown as Record<string, unknown>[])[0]).toMatchObject({ jobId: secondJob.jobId, stopRequested: true });
+      const stopped = await ProviderInstance.computeStop(
+        dataset.asset.did,
+        consumer.address,
+        secondJob.jobId,
+        url,
+        consumer5,
+      );
+      expect((stopped as unknown as Record<string, unknown>[])[0]).toMatchObject({
+        jobId: secondJob.jobId,
+        stopRequested: true,
+      });
     }
     // ... and the change reaches status through its watch within moments.
     const deadline = Date.now() + 5_000;
@@ -285,7 +371,9 @@ describe('a compute job through ocean.js', () => {
     finished = await untilFinished(jobId);
     expect(finished, JSON.stringify(finished)).toMatchObject({ status: 70 });
     const byName = new Map(finished.results.map((r) => [r.filename, r]));
-    expect([...byName.keys()]).toEqual(expect.arrayContaining(['sum.json', 'more/note.txt', 'algorithm.log', 'configure.log']));
+    expect([...byName.keys()]).toEqual(
+      expect.arrayContaining(['sum.json', 'more/note.txt', 'algorithm.log', 'configure.log']),
+    );
     for (const result of finished.results) {
       const resultUrl = await ProviderInstance.getComputeResultUrl(url, consumer5, jobId, result.index ?? 0);
       const res = await fetch(resultUrl);
@@ -308,8 +396,12 @@ describe('a compute job through ocean.js', () => {
     expect(forOther.status).toBe(403);
     expect((await fetch(await logsUrl(other, jobId, 'algorithm'))).status).toBe(403);
     expect((await fetch(await ProviderInstance.getComputeResultUrl(url, other5, jobId, 0))).status).toBe(403);
-    await expect(ProviderInstance.computeStop(dataset.asset.did, other.address, jobId, url, other5)).rejects.toThrow(/another address/);
-    await expect(ProviderInstance.computeDelete(dataset.asset.did, other5, jobId, url)).rejects.toThrow(/another address/);
+    await expect(ProviderInstance.computeStop(dataset.asset.did, other.address, jobId, url, other5)).rejects.toThrow(
+      /another address/,
+    );
+    await expect(ProviderInstance.computeDelete(dataset.asset.did, other5, jobId, url)).rejects.toThrow(
+      /another address/,
+    );
 
     const nonce = await nextNonce(consumer.address);
     const logs = await logsUrl(consumer, jobId, 'configure', nonce);
@@ -318,7 +410,12 @@ describe('a compute job through ocean.js', () => {
 
     // Stopping a finished job answers it as it is. Stop's signature covers no nonce (ocean.js 3.x), so the same stop
     // again is answered the same way and takes no nonce.
-    const stop = { consumerAddress: consumer.address, jobId, nonce: await nextNonce(consumer.address), signature: await sign(consumer, consumer.address + jobId) };
+    const stop = {
+      consumerAddress: consumer.address,
+      jobId,
+      nonce: await nextNonce(consumer.address),
+      signature: await sign(consumer, consumer.address + jobId),
+    };
     const stopped = await post('/api/services/compute', stop, 'PUT');
     expect(stopped.status).toBe(200);
     expect(((await stopped.json()) as OceanJob[])[0]).toMatchObject({ jobId, status: 70 });
@@ -332,14 +429,22 @@ describe('a compute job through ocean.js', () => {
     const secrets = [dataset.fileUrl, algorithm.fileUrl].map((u) => new URL(u).pathname);
     const haystacks: [string, string][] = [];
     for (const namespace of [env.namespaces.jobs, env.namespaces.system, 'default']) {
-      for (const cm of (await core.listNamespacedConfigMap({ namespace })).items) haystacks.push([`configmap ${namespace}/${cm.metadata?.name}`, JSON.stringify(cm)]);
-      for (const ev of (await core.listNamespacedEvent({ namespace })).items) haystacks.push([`event ${namespace}/${ev.metadata?.name}`, JSON.stringify(ev)]);
+      for (const cm of (await core.listNamespacedConfigMap({ namespace })).items)
+        haystacks.push([`configmap ${namespace}/${cm.metadata?.name}`, JSON.stringify(cm)]);
+      for (const ev of (await core.listNamespacedEvent({ namespace })).items)
+        haystacks.push([`event ${namespace}/${ev.metadata?.name}`, JSON.stringify(ev)]);
     }
     const pods = (await core.listNamespacedPod({ namespace: env.namespaces.jobs })).items;
     expect(pods.map((p) => p.metadata?.name)).toContain(jobNames(jobId).pods.configure);
     for (const pod of pods) {
       for (const container of pod.spec?.containers ?? []) {
-        const log = await core.readNamespacedPodLog({ name: pod.metadata!.name!, namespace: env.namespaces.jobs, container: container.name }).catch(() => '');
+        const log = await core
+          .readNamespacedPodLog({
+            name: pod.metadata!.name!,
+            namespace: env.namespaces.jobs,
+            container: container.name,
+          })
+          .catch(() => '');
         haystacks.push([`log of ${pod.metadata?.name}/${container.name}`, log]);
       }
       haystacks.push([`pod ${pod.metadata?.name}`, JSON.stringify(pod)]);
@@ -353,12 +458,21 @@ describe('a compute job through ocean.js', () => {
   it('deletes the finished job for its owner, once', async () => {
     // The body ocean.js's computeDelete sends: no nonce, the signature covers the stored nonce + 1.
     const nonce = await nextNonce(consumer.address);
-    const body = { documentId: dataset.asset.did, consumerAddress: consumer.address, jobId, signature: await sign(consumer, consumer.address + jobId + dataset.asset.did + nonce) };
+    const body = {
+      documentId: dataset.asset.did,
+      consumerAddress: consumer.address,
+      jobId,
+      signature: await sign(consumer, consumer.address + jobId + dataset.asset.did + nonce),
+    };
     const deleted = await post('/api/services/compute', body, 'DELETE');
     expect(deleted.status).toBe(200);
     expect(((await deleted.json()) as OceanJob[])[0]).toMatchObject({ jobId, status: 70, results: [] });
-    await expect(core.readNamespacedConfigMap({ name: jobNames(jobId).configMap, namespace: env.namespaces.jobs })).rejects.toMatchObject({ code: 404 });
-    expect((await fetch(`${url}/api/services/compute?consumerAddress=${consumer.address}&jobId=${jobId}`)).status).toBe(404);
+    await expect(
+      core.readNamespacedConfigMap({ name: jobNames(jobId).configMap, namespace: env.namespaces.jobs }),
+    ).rejects.toMatchObject({ code: 404 });
+    expect((await fetch(`${url}/api/services/compute?consumerAddress=${consumer.address}&jobId=${jobId}`)).status).toBe(
+      404,
+    );
     expect((await post('/api/services/compute', body, 'DELETE')).status).toBe(401);
   });
 });
@@ -384,7 +498,11 @@ describe('start and initializeCompute refuse with the reason', () => {
       compute: { env: stack.environmentId, validUntil: now() + 900 },
       consumerAddress: consumer.address,
     });
-    expect(await refusal(res)).toMatchObject({ status: 403, code: 'ALGORITHM_NOT_TRUSTED', field: 'algorithm.documentId' });
+    expect(await refusal(res)).toMatchObject({
+      status: 403,
+      code: 'ALGORITHM_NOT_TRUSTED',
+      field: 'algorithm.documentId',
+    });
   });
 
   it('a raw algorithm where the dataset allows none', async () => {
@@ -394,7 +512,11 @@ describe('start and initializeCompute refuse with the reason', () => {
       compute: { env: stack.environmentId, validUntil: now() + 900 },
       consumerAddress: consumer.address,
     });
-    expect(await refusal(res)).toMatchObject({ status: 403, code: 'RAW_ALGORITHM_NOT_ALLOWED', field: 'algorithm.meta' });
+    expect(await refusal(res)).toMatchObject({
+      status: 403,
+      code: 'RAW_ALGORITHM_NOT_ALLOWED',
+      field: 'algorithm.meta',
+    });
   });
 
   it('an unknown environment and a DID no NFT has', async () => {
@@ -411,15 +533,30 @@ describe('start and initializeCompute refuse with the reason', () => {
       compute: { env: stack.environmentId, validUntil: now() + 900 },
       consumerAddress: consumer.address,
     });
-    expect(await refusal(unknownDid)).toMatchObject({ status: 403, code: 'DDO_NOT_FOUND', field: 'datasets.0.documentId' });
+    expect(await refusal(unknownDid)).toMatchObject({
+      status: 403,
+      code: 'DDO_NOT_FOUND',
+      field: 'datasets.0.documentId',
+    });
   });
 
   it("orders placed for someone else, and an order that is not the dataset's", async () => {
     const orders = await initializeAndOrder(dataset, algorithm);
     const byOther = await post('/api/services/compute', await startBody(other, dataset, algorithm, orders));
-    expect(await refusal(byOther)).toMatchObject({ status: 403, code: 'ORDER_WRONG_CONSUMER', field: 'dataset.transferTxId' });
-    const swapped = await post('/api/services/compute', await startBody(consumer, dataset, algorithm, { datasetTx: orders.algorithmTx, algorithmTx: orders.algorithmTx }));
-    expect(await refusal(swapped)).toMatchObject({ status: 403, code: 'ORDER_WRONG_DATATOKEN', field: 'dataset.transferTxId' });
+    expect(await refusal(byOther)).toMatchObject({
+      status: 403,
+      code: 'ORDER_WRONG_CONSUMER',
+      field: 'dataset.transferTxId',
+    });
+    const swapped = await post(
+      '/api/services/compute',
+      await startBody(consumer, dataset, algorithm, { datasetTx: orders.algorithmTx, algorithmTx: orders.algorithmTx }),
+    );
+    expect(await refusal(swapped)).toMatchObject({
+      status: 403,
+      code: 'ORDER_WRONG_DATATOKEN',
+      field: 'dataset.transferTxId',
+    });
     // Nothing was stored for the refused requests: no job of the consumer stands on these orders.
     const jobs = (await ProviderInstance.computeStatus(url, consumer.address)) as unknown as { agreementId: string }[];
     expect(jobs.map((j) => j.agreementId)).not.toContain(orders.datasetTx.toLowerCase());
@@ -428,7 +565,11 @@ describe('start and initializeCompute refuse with the reason', () => {
   it('a fee that does not pay for the job: validUntil too close', async () => {
     const orders = await initializeAndOrder(dataset, algorithm, now() + 30);
     const res = await post('/api/services/compute', await startBody(consumer, dataset, algorithm, orders));
-    expect(await refusal(res)).toMatchObject({ status: 403, code: 'PROVIDER_FEE_EXPIRED', field: 'dataset.transferTxId' });
+    expect(await refusal(res)).toMatchObject({
+      status: 403,
+      code: 'PROVIDER_FEE_EXPIRED',
+      field: 'dataset.transferTxId',
+    });
   });
 });
 
@@ -441,36 +582,100 @@ describe('bad input', () => {
     const sig = '0x' + '11'.repeat(65);
     const asset = { documentId: did, serviceId: 'compute-0', transferTxId: tx };
     const bodies: unknown[] = [
-      null, 1, 'x', [], {}, { consumerAddress: 'nope' }, { consumerAddress: a }, { consumerAddress: a, nonce: 'x' },
-      { consumerAddress: a, nonce: '1', signature: 'zz' }, { consumerAddress: a, nonce: '1', signature: sig, jobId: '../x' },
-      { consumerAddress: a, nonce: '1', signature: sig, jobId: j }, { dataset: 'x' }, { dataset: { documentId: 1 } },
-      { consumerAddress: a, nonce: -1, signature: sig }, { consumerAddress: a, nonce: 1e20, signature: sig },
+      null,
+      1,
+      'x',
+      [],
+      {},
+      { consumerAddress: 'nope' },
+      { consumerAddress: a },
+      { consumerAddress: a, nonce: 'x' },
+      { consumerAddress: a, nonce: '1', signature: 'zz' },
+      { consumerAddress: a, nonce: '1', signature: sig, jobId: '../x' },
+      { consumerAddress: a, nonce: '1', signature: sig, jobId: j },
+      { dataset: 'x' },
+      { dataset: { documentId: 1 } },
+      { consumerAddress: a, nonce: -1, signature: sig },
+      { consumerAddress: a, nonce: 1e20, signature: sig },
       { consumerAddress: a.toLowerCase().replace('a', 'A'), nonce: '1', signature: sig },
       { dataset: asset, algorithm: {}, environment: 'local-default', consumerAddress: a, nonce: '1', signature: sig },
-      { dataset: asset, algorithm: { documentId: did, meta: {} }, environment: 'x', consumerAddress: a, nonce: '1', signature: sig },
-      { dataset: asset, algorithm: { ...asset, documentId: 'did:op:' + 'c3'.repeat(32) }, additionalDatasets: [asset], environment: 'local-default', consumerAddress: a, nonce: '1', signature: sig },
-      { dataset: { ...asset, transferTxId: '0x12' }, algorithm: asset, environment: 'local-default', consumerAddress: a, nonce: '1', signature: sig },
+      {
+        dataset: asset,
+        algorithm: { documentId: did, meta: {} },
+        environment: 'x',
+        consumerAddress: a,
+        nonce: '1',
+        signature: sig,
+      },
+      {
+        dataset: asset,
+        algorithm: { ...asset, documentId: 'did:op:' + 'c3'.repeat(32) },
+        additionalDatasets: [asset],
+        environment: 'local-default',
+        consumerAddress: a,
+        nonce: '1',
+        signature: sig,
+      },
+      {
+        dataset: { ...asset, transferTxId: '0x12' },
+        algorithm: asset,
+        environment: 'local-default',
+        consumerAddress: a,
+        nonce: '1',
+        signature: sig,
+      },
       { dataset: asset, algorithm: asset, environment: 'Bad_Env', consumerAddress: a, nonce: '1', signature: sig },
-      { dataset: asset, algorithm: asset, environment: 'local-default', consumerAddress: a, nonce: '1', signature: sig },
-      { datasets: [], algorithm: {}, compute: {}, consumerAddress: a }, { compute: { env: 'UPPER', validUntil: 1 } },
+      {
+        dataset: asset,
+        algorithm: asset,
+        environment: 'local-default',
+        consumerAddress: a,
+        nonce: '1',
+        signature: sig,
+      },
+      { datasets: [], algorithm: {}, compute: {}, consumerAddress: a },
+      { compute: { env: 'UPPER', validUntil: 1 } },
       { datasets: [asset], algorithm: asset, compute: { env: 'local-default', validUntil: 1.5 }, consumerAddress: a },
-      { datasets: [asset, asset], algorithm: asset, compute: { env: 'local-default', validUntil: now() + 60 }, consumerAddress: a },
+      {
+        datasets: [asset, asset],
+        algorithm: asset,
+        compute: { env: 'local-default', validUntil: now() + 60 },
+        consumerAddress: a,
+      },
       { datasets: [asset], algorithm: asset, compute: { env: 'local-default', validUntil: 10 }, consumerAddress: a },
     ];
     const raw = ['', '{', '{"a":', 'null', '[]', '\u0000', '{"consumerAddress":"' + 'a'.repeat(5000) + '"}'];
     const queries = [
-      '', '?consumerAddress=x', `?consumerAddress=${a}&jobId=XYZ`, `?consumerAddress=${a}&jobId=${j}&index=-1`,
-      `?consumerAddress=${a}&consumerAddress=${a}`, `?userAddress=0x12`, `?chainId=abc`, `?chainId=999999`,
-      `?consumerAddress=${a}&jobId=${j}&index=1&nonce=1&signature=${sig}`, `?consumerAddress=${a}&jobId=${j}&stage=build`,
-      `?consumerAddress=${a}&jobId=${j}&stage=algorithm&nonce=1&signature=${sig}&follow=maybe`, '?%zz=1',
+      '',
+      '?consumerAddress=x',
+      `?consumerAddress=${a}&jobId=XYZ`,
+      `?consumerAddress=${a}&jobId=${j}&index=-1`,
+      `?consumerAddress=${a}&consumerAddress=${a}`,
+      `?userAddress=0x12`,
+      `?chainId=abc`,
+      `?chainId=999999`,
+      `?consumerAddress=${a}&jobId=${j}&index=1&nonce=1&signature=${sig}`,
+      `?consumerAddress=${a}&jobId=${j}&stage=build`,
+      `?consumerAddress=${a}&jobId=${j}&stage=algorithm&nonce=1&signature=${sig}&follow=maybe`,
+      '?%zz=1',
     ];
     const requests: { method: string; path: string; body?: string }[] = [];
-    const bodyRoutes: [string, string][] = [['POST', '/api/services/compute'], ['PUT', '/api/services/compute'], ['DELETE', '/api/services/compute'], ['POST', '/api/services/initializeCompute']];
+    const bodyRoutes: [string, string][] = [
+      ['POST', '/api/services/compute'],
+      ['PUT', '/api/services/compute'],
+      ['DELETE', '/api/services/compute'],
+      ['POST', '/api/services/initializeCompute'],
+    ];
     for (const [method, path] of bodyRoutes) {
       for (const b of bodies) requests.push({ method, path, body: JSON.stringify(b) });
       for (const b of raw) requests.push({ method, path, body: b });
     }
-    for (const path of ['/api/services/compute', '/api/services/computeResult', '/api/services/computeLogs', '/api/services/nonce']) {
+    for (const path of [
+      '/api/services/compute',
+      '/api/services/computeResult',
+      '/api/services/computeLogs',
+      '/api/services/nonce',
+    ]) {
       for (const q of queries) requests.push({ method: 'GET', path: path + q });
     }
     // These two take only a chainId (and encrypt a body); other parameters are ignored, as in Ocean.
@@ -479,8 +684,16 @@ describe('bad input', () => {
       requests.push({ method: 'POST', path: '/api/services/encrypt' + q, body: 'x' });
     }
     for (const q of queries) requests.push({ method: 'POST', path: '/api/services/encrypt' + q, body: '' });
-    requests.push({ method: 'POST', path: '/api/services/compute', body: JSON.stringify({ pad: 'x'.repeat(200_000) }) });
-    requests.push({ method: 'POST', path: '/api/services/initializeCompute', body: JSON.stringify({ pad: 'x'.repeat(200_000) }) });
+    requests.push({
+      method: 'POST',
+      path: '/api/services/compute',
+      body: JSON.stringify({ pad: 'x'.repeat(200_000) }),
+    });
+    requests.push({
+      method: 'POST',
+      path: '/api/services/initializeCompute',
+      body: JSON.stringify({ pad: 'x'.repeat(200_000) }),
+    });
     requests.push({ method: 'PATCH', path: '/api/services/compute' }, { method: 'GET', path: '/../../etc/passwd' });
     expect(requests.length).toBeGreaterThanOrEqual(200);
 
@@ -492,7 +705,12 @@ describe('bad input', () => {
       }),
     );
     const wrong = answers.filter((s) => s.status < 400 || s.status >= 500);
-    expect(wrong.map((w) => `${w.method} ${w.path.slice(0, 80)} ${String(w.body).slice(0, 80)} → ${w.status} ${w.text.slice(0, 200)}`)).toEqual([]);
+    expect(
+      wrong.map(
+        (w) =>
+          `${w.method} ${w.path.slice(0, 80)} ${String(w.body).slice(0, 80)} → ${w.status} ${w.text.slice(0, 200)}`,
+      ),
+    ).toEqual([]);
     for (const answer of answers) expect(() => JSON.parse(answer.text), answer.path).not.toThrow();
     expect((await fetch(url + '/')).status).toBe(200);
   });
@@ -534,13 +752,25 @@ describe('each function alone under functions-framework, bundled as its image ho
     const out = openSync(logFile, 'w');
     child = spawn(
       process.execPath,
-      ['node_modules/@google-cloud/functions-framework/build/src/main.js', `--source=${join(bundleDir, name, 'index.js')}`, `--target=${name}`],
+      [
+        'node_modules/@google-cloud/functions-framework/build/src/main.js',
+        `--source=${join(bundleDir, name, 'index.js')}`,
+        `--target=${name}`,
+      ],
       {
         env: {
-          PATH: process.env.PATH, HOME: process.env.HOME, PORT: String(port), KUBECONFIG: env.kubeconfig,
-          JOBS_NAMESPACE: env.namespaces.jobs, SYSTEM_NAMESPACE: env.namespaces.system, PROVIDER_URL: url,
-          PROVIDER_KEY: env.keys.provider, RPC_URL: env.rpcUrl, CHAIN_ID: String(env.chainId),
-          ERC721_FACTORY_ADDRESS: env.ocean.ERC721Factory, ...resultsStoreEnv(env.s3),
+          PATH: process.env.PATH,
+          HOME: process.env.HOME,
+          PORT: String(port),
+          KUBECONFIG: env.kubeconfig,
+          JOBS_NAMESPACE: env.namespaces.jobs,
+          SYSTEM_NAMESPACE: env.namespaces.system,
+          PROVIDER_URL: url,
+          PROVIDER_KEY: env.keys.provider,
+          RPC_URL: env.rpcUrl,
+          CHAIN_ID: String(env.chainId),
+          ERC721_FACTORY_ADDRESS: env.ocean.ERC721Factory,
+          ...resultsStoreEnv(env.s3),
         },
         stdio: ['ignore', out, out],
       },
@@ -557,17 +787,22 @@ describe('each function alone under functions-framework, bundled as its image ho
       const { method, path } = [INFO_ENDPOINT, ...ENDPOINTS].find((e) => e.fn === name)!;
       const { query = '', body } = probes[name];
       let status = 0;
-      await waitFor(`function ${name} (log: ${logFile})`, async () => {
-        const res = await fetch(`http://127.0.0.1:${port}${path}${query}`, {
-          method,
-          signal: AbortSignal.timeout(5_000),
-          ...(body !== undefined && { body: JSON.stringify(body) }),
-        }).catch(() => undefined);
-        if (!res) return false;
-        await res.arrayBuffer();
-        status = res.status;
-        return true;
-      }, 90_000, 200);
+      await waitFor(
+        `function ${name} (log: ${logFile})`,
+        async () => {
+          const res = await fetch(`http://127.0.0.1:${port}${path}${query}`, {
+            method,
+            signal: AbortSignal.timeout(5_000),
+            ...(body !== undefined && { body: JSON.stringify(body) }),
+          }).catch(() => undefined);
+          if (!res) return false;
+          await res.arrayBuffer();
+          status = res.status;
+          return true;
+        },
+        90_000,
+        200,
+      );
       return status;
     } finally {
       await stop(running);
@@ -582,29 +817,46 @@ describe('each function alone under functions-framework, bundled as its image ho
 
   // The bundle keeps only the Kubernetes models the functions use (scripts/bundle-functions.ts; which ones is checked
   // by test/unit/images/bundle.test.ts): here a live pod is read, and its log followed, through the bundle.
-  it('streams a running algorithm\'s log from its pod through the bundled logs function', { timeout: 300_000 }, async () => {
-    const code = "console.log('live from the pod'); setTimeout(() => {}, 60000);\n";
-    const algorithm = await publishAlgorithm(code);
-    const dataset = await publishDataset([{ asset: algorithm.asset, code }]);
-    const orders = await initializeAndOrder(dataset.asset, algorithm.asset);
-    const started = await ProviderInstance.computeStart(url, consumer5, stack.environmentId, { ...ref(dataset.asset), transferTxId: orders.datasetTx }, { ...ref(algorithm.asset), transferTxId: orders.algorithmTx });
-    const jobId = ((Array.isArray(started) ? started[0] : started) as unknown as OceanJob).jobId;
-    const { port, logFile, running } = await spawnBundled('logs');
-    try {
-      await waitFor('the algorithm to run', async () => (await statusOf(jobId)).status === 40, 120_000, 200);
-      let text = '';
-      await waitFor(`the live log through the bundled function (log: ${logFile})`, async () => {
-        const signed = new URL(await logsUrl(consumer, jobId, 'algorithm'));
-        const res = await fetch(`http://127.0.0.1:${port}${signed.pathname}${signed.search}`, { signal: AbortSignal.timeout(10_000) }).catch(() => undefined);
-        text = (await res?.text()) ?? '';
-        return res?.status === 200 && text.includes('live from the pod');
-      }, 60_000, 500);
-      expect(text).toContain('live from the pod');
-      // Still running: the log came from the pod, not from the store.
-      expect((await statusOf(jobId)).status).toBe(40);
-    } finally {
-      await stop(running);
-      await ProviderInstance.computeStop(dataset.asset.did, consumer.address, jobId, url, consumer5);
-    }
-  });
+  it(
+    "streams a running algorithm's log from its pod through the bundled logs function",
+    { timeout: 300_000 },
+    async () => {
+      const code = "console.log('live from the pod'); setTimeout(() => {}, 60000);\n";
+      const algorithm = await publishAlgorithm(code);
+      const dataset = await publishDataset([{ asset: algorithm.asset, code }]);
+      const orders = await initializeAndOrder(dataset.asset, algorithm.asset);
+      const started = await ProviderInstance.computeStart(
+        url,
+        consumer5,
+        stack.environmentId,
+        { ...ref(dataset.asset), transferTxId: orders.datasetTx },
+        { ...ref(algorithm.asset), transferTxId: orders.algorithmTx },
+      );
+      const jobId = ((Array.isArray(started) ? started[0] : started) as unknown as OceanJob).jobId;
+      const { port, logFile, running } = await spawnBundled('logs');
+      try {
+        await waitFor('the algorithm to run', async () => (await statusOf(jobId)).status === 40, 120_000, 200);
+        let text = '';
+        await waitFor(
+          `the live log through the bundled function (log: ${logFile})`,
+          async () => {
+            const signed = new URL(await logsUrl(consumer, jobId, 'algorithm'));
+            const res = await fetch(`http://127.0.0.1:${port}${signed.pathname}${signed.search}`, {
+              signal: AbortSignal.timeout(10_000),
+            }).catch(() => undefined);
+            text = (await res?.text()) ?? '';
+            return res?.status === 200 && text.includes('live from the pod');
+          },
+          60_000,
+          500,
+        );
+        expect(text).toContain('live from the pod');
+        // Still running: the log came from the pod, not from the store.
+        expect((await statusOf(jobId)).status).toBe(40);
+      } finally {
+        await stop(running);
+        await ProviderInstance.computeStop(dataset.asset.did, consumer.address, jobId, url, consumer5);
+      }
+    },
+  );
 });

@@ -38,7 +38,9 @@ describe('control-plane identities', () => {
     const kubeconfigs = stack.identities!.kubeconfigs;
     expect([...kubeconfigs.keys()].sort()).toEqual([...CONTROL_PLANE_ACCOUNTS].sort());
     for (const [account, path] of kubeconfigs) {
-      const review = await loadKubeConfig(path).makeApiClient(AuthenticationV1Api).createSelfSubjectReview({ body: {} });
+      const review = await loadKubeConfig(path)
+        .makeApiClient(AuthenticationV1Api)
+        .createSelfSubjectReview({ body: {} });
       expect(review.status?.userInfo?.username).toBe(`system:serviceaccount:${env.namespaces.system}:${account}`);
       expect(readFileSync(path, 'utf8')).not.toContain('client-key');
     }
@@ -52,7 +54,9 @@ describe('control-plane identities', () => {
     const gatewayEnv = processEnv(gateway.child.pid!);
     expect(gatewayEnv.has('KUBECONFIG')).toBe(false);
     const dir = gatewayEnv.get('FUNCTION_KUBECONFIG_DIR')!;
-    expect(join(dir, `${ENGINE_SERVICE_ACCOUNT}.kubeconfig`)).toBe(stack.identities!.kubeconfigs.get(ENGINE_SERVICE_ACCOUNT));
+    expect(join(dir, `${ENGINE_SERVICE_ACCOUNT}.kubeconfig`)).toBe(
+      stack.identities!.kubeconfigs.get(ENGINE_SERVICE_ACCOUNT),
+    );
     for (const e of [engineEnv, gatewayEnv]) {
       expect([...e.values()].some((v) => v === env.kubeconfig)).toBe(false);
     }
@@ -64,15 +68,29 @@ describe('control-plane identities', () => {
     expect((await fetch(nonceUrl)).status).toBe(200);
 
     const role: V1Role = await rbac.readNamespacedRole({ name: 'c2d-fn-nonce', namespace: env.namespaces.system });
-    await rbac.replaceNamespacedRole({ name: 'c2d-fn-nonce', namespace: env.namespaces.system, body: { ...role, rules: [] } });
+    await rbac.replaceNamespacedRole({
+      name: 'c2d-fn-nonce',
+      namespace: env.namespaces.system,
+      body: { ...role, rules: [] },
+    });
     // The authorizer's RBAC cache follows the Role through a watch: give it a moment.
-    await waitFor('the nonce function to be refused by RBAC', async (signal) => (await fetch(nonceUrl, { signal })).status === 500, 15_000, 100);
+    await waitFor(
+      'the nonce function to be refused by RBAC',
+      async (signal) => (await fetch(nonceUrl, { signal })).status === 500,
+      15_000,
+      100,
+    );
     const refused = await fetch(nonceUrl);
     expect(refused.status).toBe(500);
     expect(JSON.stringify(await refused.json())).not.toMatch(/forbidden|serviceaccount/i);
 
     await applyAccessManifests(admin);
-    await waitFor('the nonce function to recover', async (signal) => (await fetch(nonceUrl, { signal })).status === 200, 15_000, 100);
+    await waitFor(
+      'the nonce function to recover',
+      async (signal) => (await fetch(nonceUrl, { signal })).status === 200,
+      15_000,
+      100,
+    );
   });
 
   it('renews the tokens the running processes read', async () => {
@@ -82,7 +100,9 @@ describe('control-plane identities', () => {
     await stack.identities!.refresh();
     const after = readFileSync(tokenFile, 'utf8');
     expect(after).not.toBe(before);
-    const review = await loadKubeConfig(stack.identities!.kubeconfigs.get(ENGINE_SERVICE_ACCOUNT)).makeApiClient(AuthenticationV1Api).createSelfSubjectReview({ body: {} });
+    const review = await loadKubeConfig(stack.identities!.kubeconfigs.get(ENGINE_SERVICE_ACCOUNT))
+      .makeApiClient(AuthenticationV1Api)
+      .createSelfSubjectReview({ body: {} });
     expect(review.status?.userInfo?.username).toContain(ENGINE_SERVICE_ACCOUNT);
   });
 });

@@ -34,30 +34,38 @@ for (const spec of IMAGES) {
     }, REPLAY_TIMEOUT);
 
     for (const check of spec.checks) {
-      it(check.name, async () => {
-        expect(await check.run(replayer, image)).toBeTruthy();
-      }, CHECK_TIMEOUT);
+      it(
+        check.name,
+        async () => {
+          expect(await check.run(replayer, image)).toBeTruthy();
+        },
+        CHECK_TIMEOUT,
+      );
     }
   });
 }
 
 describe('the replay has teeth', () => {
-  it("a functions image holding a function's entry but not the bundle's shared chunks fails to load it", async () => {
-    const text = readFileSync(join(root, 'docker/functions.Dockerfile'), 'utf8');
-    const broken = text.replace(
-      /^COPY --from=build \/src\/dist\/bundle\/functions \.\/dist\/functions\n/m,
-      'COPY --from=build /src/dist/bundle/functions/info ./dist/functions/info\n',
-    );
-    expect(broken).not.toBe(text);
-    const dir = mkdtempSync(join(tmpdir(), 'c2d-broken-dockerfile-'));
-    try {
-      writeFileSync(join(dir, 'functions.Dockerfile'), broken);
-      const image = await replayer.replay(join(dir, 'functions.Dockerfile'));
-      expect(image.stages.at(-1)?.reused).toBe(false);
-      const info = IMAGES.find((i) => i.name === 'functions')?.checks.find((c) => c.name.startsWith('info:'));
-      await expect(info?.run(replayer, image)).rejects.toThrow(/ERR_MODULE_NOT_FOUND|Cannot find module/);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  }, REPLAY_TIMEOUT);
+  it(
+    "a functions image holding a function's entry but not the bundle's shared chunks fails to load it",
+    async () => {
+      const text = readFileSync(join(root, 'docker/functions.Dockerfile'), 'utf8');
+      const broken = text.replace(
+        /^COPY --from=build \/src\/dist\/bundle\/functions \.\/dist\/functions\n/m,
+        'COPY --from=build /src/dist/bundle/functions/info ./dist/functions/info\n',
+      );
+      expect(broken).not.toBe(text);
+      const dir = mkdtempSync(join(tmpdir(), 'c2d-broken-dockerfile-'));
+      try {
+        writeFileSync(join(dir, 'functions.Dockerfile'), broken);
+        const image = await replayer.replay(join(dir, 'functions.Dockerfile'));
+        expect(image.stages.at(-1)?.reused).toBe(false);
+        const info = IMAGES.find((i) => i.name === 'functions')?.checks.find((c) => c.name.startsWith('info:'));
+        await expect(info?.run(replayer, image)).rejects.toThrow(/ERR_MODULE_NOT_FOUND|Cannot find module/);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+    REPLAY_TIMEOUT,
+  );
 });

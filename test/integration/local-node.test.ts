@@ -27,7 +27,10 @@ beforeAll(() => {
 describe('local node', () => {
   it('runs a shell pod to completion and serves its logs through the API server', async () => {
     const name = unique('hello');
-    await core.createNamespacedPod({ namespace: ns, body: simplePod(name, 'busybox:1.36', ['sh', '-c', 'echo line2; exit 3'], {}) });
+    await core.createNamespacedPod({
+      namespace: ns,
+      body: simplePod(name, 'busybox:1.36', ['sh', '-c', 'echo line2; exit 3'], {}),
+    });
     const pod = await waitForPodPhase(core, ns, name, ['Succeeded', 'Failed']);
     expect(pod.status?.phase).toBe('Failed');
     expect(pod.status?.containerStatuses?.[0]?.state?.terminated?.exitCode).toBe(3);
@@ -41,9 +44,14 @@ describe('local node', () => {
 
   it('streams logs with follow while the container runs', async () => {
     const name = unique('follow');
-    await core.createNamespacedPod({ namespace: ns, body: simplePod(name, 'busybox:1.36', ['sh', '-c', 'for i in 1 2 3; do echo tick $i; sleep 0.3; done']) });
+    await core.createNamespacedPod({
+      namespace: ns,
+      body: simplePod(name, 'busybox:1.36', ['sh', '-c', 'for i in 1 2 3; do echo tick $i; sleep 0.3; done']),
+    });
     await waitForPodPhase(core, ns, name, ['Running', 'Succeeded']);
-    const { stdout } = await run('kubectl', ['--kubeconfig', env.kubeconfig, '-n', ns, 'logs', '-f', name], { timeout: 20_000 });
+    const { stdout } = await run('kubectl', ['--kubeconfig', env.kubeconfig, '-n', ns, 'logs', '-f', name], {
+      timeout: 20_000,
+    });
     expect(stdout.trim().split('\n')).toEqual(['tick 1', 'tick 2', 'tick 3']);
   });
 
@@ -56,9 +64,15 @@ describe('local node', () => {
 
     it('node:* images, called by name and through the shell (as the algorithm wrapper does)', async () => {
       const direct = unique('nodever');
-      expect((await versionOf(direct, simplePod(direct, 'node:24', ['node', '-p', 'process.version']))).trim()).toBe(projectNodeVersion);
+      expect((await versionOf(direct, simplePod(direct, 'node:24', ['node', '-p', 'process.version']))).trim()).toBe(
+        projectNodeVersion,
+      );
       const viaShell = unique('nodever-sh');
-      expect((await versionOf(viaShell, simplePod(viaShell, 'node:24', ['/bin/sh', '-c', 'node -p process.version']))).trim()).toBe(projectNodeVersion);
+      expect(
+        (
+          await versionOf(viaShell, simplePod(viaShell, 'node:24', ['/bin/sh', '-c', 'node -p process.version']))
+        ).trim(),
+      ).toBe(projectNodeVersion);
     });
 
     it('the pod programs (configure, publish)', async () => {
@@ -66,7 +80,9 @@ describe('local node', () => {
         const name = unique(`${program}-ver`);
         const pod = simplePod(name, 'c2d/pod-programs:dev', [program]);
         // Printed by the pod's Node before the program starts; the program then fails for want of a job, which is fine here.
-        pod.spec!.containers[0]!.env = [{ name: 'NODE_OPTIONS', value: '--import=data:text/javascript,console.log(process.version)' }];
+        pod.spec!.containers[0]!.env = [
+          { name: 'NODE_OPTIONS', value: '--import=data:text/javascript,console.log(process.version)' },
+        ];
         expect((await versionOf(name, pod)).split('\n')[0]).toBe(projectNodeVersion);
       }
     });
@@ -85,8 +101,11 @@ describe('local node', () => {
     });
     afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
-    const connect = (): string[] => ['node', '-e',
-      `require('net').connect(${'$(PORT)'},'127.0.0.1').on('connect',()=>{console.log('connected');process.exit(0)}).on('error',e=>{console.log('refused',e.code);process.exit(4)})`];
+    const connect = (): string[] => [
+      'node',
+      '-e',
+      `require('net').connect(${'$(PORT)'},'127.0.0.1').on('connect',()=>{console.log('connected');process.exit(0)}).on('error',e=>{console.log('refused',e.code);process.exit(4)})`,
+    ];
 
     it('is cut for pods not labelled to allow it', async () => {
       const name = unique('nonet');
@@ -110,7 +129,10 @@ describe('local node', () => {
 
   it('kills a pod past its activeDeadlineSeconds and says so', async () => {
     const name = unique('deadline');
-    await core.createNamespacedPod({ namespace: ns, body: simplePod(name, 'busybox:1.36', ['sleep', '60'], { activeDeadlineSeconds: 2 }) });
+    await core.createNamespacedPod({
+      namespace: ns,
+      body: simplePod(name, 'busybox:1.36', ['sleep', '60'], { activeDeadlineSeconds: 2 }),
+    });
     const pod = await waitForPodPhase(core, ns, name, ['Succeeded', 'Failed'], 20_000);
     expect(pod.status?.phase).toBe('Failed');
     expect(pod.status?.reason).toBe('DeadlineExceeded');
@@ -143,7 +165,10 @@ describe('local node', () => {
     it.runIf(enforced)('kills a container that outgrows its memory limit and reports OOMKilled', async () => {
       const name = unique('oom');
       const grow = 'const a=[];for(;;){a.push(Buffer.alloc(8<<20,1));}';
-      await core.createNamespacedPod({ namespace: ns, body: limited(name, ['node', '-e', grow], { memory: '96Mi', cpu: '1' }) });
+      await core.createNamespacedPod({
+        namespace: ns,
+        body: limited(name, ['node', '-e', grow], { memory: '96Mi', cpu: '1' }),
+      });
       const pod = await waitForPodPhase(core, ns, name, ['Succeeded', 'Failed'], 60_000);
       expect(pod.status?.phase).toBe('Failed');
       const terminated = pod.status?.containerStatuses?.[0]?.state?.terminated;
@@ -154,11 +179,17 @@ describe('local node', () => {
     it.runIf(enforced)('holds a busy container to its CPU limit', async () => {
       const name = unique('cpu');
       // Spin for 3 s of wall time, then print the CPU time the process got.
-      const spin = 'const t=Date.now();while(Date.now()-t<3000){}const u=process.cpuUsage();console.log(JSON.stringify({cpuMs:(u.user+u.system)/1000}))';
-      await core.createNamespacedPod({ namespace: ns, body: limited(name, ['node', '-e', spin], { memory: '256Mi', cpu: '200m' }) });
+      const spin =
+        'const t=Date.now();while(Date.now()-t<3000){}const u=process.cpuUsage();console.log(JSON.stringify({cpuMs:(u.user+u.system)/1000}))';
+      await core.createNamespacedPod({
+        namespace: ns,
+        body: limited(name, ['node', '-e', spin], { memory: '256Mi', cpu: '200m' }),
+      });
       const pod = await waitForPodPhase(core, ns, name, ['Succeeded', 'Failed'], 60_000);
       expect(pod.status?.phase).toBe('Succeeded');
-      const { cpuMs } = JSON.parse((await core.readNamespacedPodLog({ name, namespace: ns, container: 'main' })).trim()) as { cpuMs: number };
+      const { cpuMs } = JSON.parse(
+        (await core.readNamespacedPodLog({ name, namespace: ns, container: 'main' })).trim(),
+      ) as { cpuMs: number };
       // 200m over about 3 s is about 600 ms of CPU; unthrottled it would be close to 3000 ms.
       expect(cpuMs).toBeLessThan(1200);
     });
@@ -174,10 +205,17 @@ describe('local node', () => {
 
   it('shares a PVC directory between pods run one after the other', async () => {
     const claim = unique('data');
-    await core.createNamespacedPersistentVolumeClaim({ namespace: ns, body: { metadata: { name: claim }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '10Mi' } } } } });
-    const withClaim = (name: string, script: string) => simplePod(name, 'busybox:1.36', ['sh', '-c', script], {
-      volumes: [{ name: 'data', persistentVolumeClaim: { claimName: claim } }],
+    await core.createNamespacedPersistentVolumeClaim({
+      namespace: ns,
+      body: {
+        metadata: { name: claim },
+        spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '10Mi' } } },
+      },
     });
+    const withClaim = (name: string, script: string) =>
+      simplePod(name, 'busybox:1.36', ['sh', '-c', script], {
+        volumes: [{ name: 'data', persistentVolumeClaim: { claimName: claim } }],
+      });
     const writer = unique('writer');
     const w = withClaim(writer, 'echo shared-$(MARK) > /data/file');
     w.spec!.containers[0]!.volumeMounts = [{ name: 'data', mountPath: '/data' }];
@@ -197,13 +235,21 @@ describe('local node', () => {
   it('gives pods env and files from ConfigMaps and Secrets', async () => {
     const cm = unique('cm');
     const secret = unique('sec');
-    await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: cm }, data: { greeting: 'hello' } } });
-    await core.createNamespacedSecret({ namespace: ns, body: { metadata: { name: secret }, stringData: { token: 's3cr3t' } } });
+    await core.createNamespacedConfigMap({
+      namespace: ns,
+      body: { metadata: { name: cm }, data: { greeting: 'hello' } },
+    });
+    await core.createNamespacedSecret({
+      namespace: ns,
+      body: { metadata: { name: secret }, stringData: { token: 's3cr3t' } },
+    });
     const name = unique('env');
     const pod = simplePod(name, 'busybox:1.36', ['sh', '-c', 'echo "$GREETING $(cat /secret/token)"'], {
       volumes: [{ name: 'sec', secret: { secretName: secret } }],
     });
-    pod.spec!.containers[0]!.env = [{ name: 'GREETING', valueFrom: { configMapKeyRef: { name: cm, key: 'greeting' } } }];
+    pod.spec!.containers[0]!.env = [
+      { name: 'GREETING', valueFrom: { configMapKeyRef: { name: cm, key: 'greeting' } } },
+    ];
     pod.spec!.containers[0]!.volumeMounts = [{ name: 'sec', mountPath: '/secret', readOnly: true }];
     await core.createNamespacedPod({ namespace: ns, body: pod });
     expect((await waitForPodPhase(core, ns, name, ['Succeeded', 'Failed'])).status?.phase).toBe('Succeeded');
@@ -216,12 +262,25 @@ describe('control plane', () => {
     const sa = unique('narrow');
     const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
     await core.createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: sa } } });
-    await rbac.createNamespacedRole({ namespace: ns, body: { metadata: { name: sa }, rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['list'] }] } });
-    await rbac.createNamespacedRoleBinding({ namespace: ns, body: {
-      metadata: { name: sa }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: sa },
-      subjects: [{ kind: 'ServiceAccount', name: sa, namespace: ns }],
-    } });
-    const token = (await core.createNamespacedServiceAccountToken({ name: sa, namespace: ns, body: { spec: { audiences: [], expirationSeconds: 600 } } })).status!.token;
+    await rbac.createNamespacedRole({
+      namespace: ns,
+      body: { metadata: { name: sa }, rules: [{ apiGroups: [''], resources: ['configmaps'], verbs: ['list'] }] },
+    });
+    await rbac.createNamespacedRoleBinding({
+      namespace: ns,
+      body: {
+        metadata: { name: sa },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: sa },
+        subjects: [{ kind: 'ServiceAccount', name: sa, namespace: ns }],
+      },
+    });
+    const token = (
+      await core.createNamespacedServiceAccountToken({
+        name: sa,
+        namespace: ns,
+        body: { spec: { audiences: [], expirationSeconds: 600 } },
+      })
+    ).status!.token;
     const cluster = kc.getCurrentCluster()!;
     const narrow = new KubeConfig();
     narrow.loadFromOptions({
@@ -234,7 +293,9 @@ describe('control plane', () => {
     await expect(asSa.listNamespacedConfigMap({ namespace: ns })).resolves.toBeDefined();
     await expect(asSa.listNamespacedPod({ namespace: ns })).rejects.toMatchObject({ code: 403 });
     await expect(asSa.listNamespacedSecret({ namespace: ns })).rejects.toMatchObject({ code: 403 });
-    await expect(asSa.listNamespacedConfigMap({ namespace: env.namespaces.system })).rejects.toMatchObject({ code: 403 });
+    await expect(asSa.listNamespacedConfigMap({ namespace: env.namespaces.system })).rejects.toMatchObject({
+      code: 403,
+    });
   });
 
   it('rejects a pod that violates PodSecurity restricted in the jobs namespace', async () => {
@@ -245,17 +306,35 @@ describe('control plane', () => {
   });
 
   it('garbage-collects objects owned by a deleted ConfigMap', async () => {
-    const owner = await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: unique('owner') } } });
+    const owner = await core.createNamespacedConfigMap({
+      namespace: ns,
+      body: { metadata: { name: unique('owner') } },
+    });
     const ownedName = unique('owned');
-    await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: ownedName, ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name: owner.metadata!.name!, uid: owner.metadata!.uid! }] } } });
+    await core.createNamespacedConfigMap({
+      namespace: ns,
+      body: {
+        metadata: {
+          name: ownedName,
+          ownerReferences: [
+            { apiVersion: 'v1', kind: 'ConfigMap', name: owner.metadata!.name!, uid: owner.metadata!.uid! },
+          ],
+        },
+      },
+    });
     await core.deleteNamespacedConfigMap({ name: owner.metadata!.name!, namespace: ns });
-    await waitFor('owned ConfigMap to be collected', async () => {
-      try {
-        await core.readNamespacedConfigMap({ name: ownedName, namespace: ns });
-        return false;
-      } catch (err) {
-        return (err as { code?: number }).code === 404;
-      }
-    }, 30_000, 200);
+    await waitFor(
+      'owned ConfigMap to be collected',
+      async () => {
+        try {
+          await core.readNamespacedConfigMap({ name: ownedName, namespace: ns });
+          return false;
+        } catch (err) {
+          return (err as { code?: number }).code === 404;
+        }
+      },
+      30_000,
+      200,
+    );
   });
 });

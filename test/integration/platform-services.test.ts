@@ -30,16 +30,46 @@ describe('Knative API', () => {
   const ns = env.namespaces.system;
 
   it('accepts `kn service apply` of a minimal service (no controller: --no-wait)', async () => {
-    const { stdout } = await run(env.kn, ['service', 'apply', 'hello', '--namespace', ns, '--image', 'c2d/functions:dev', '--no-wait', '--kubeconfig', env.kubeconfig]);
+    const { stdout } = await run(env.kn, [
+      'service',
+      'apply',
+      'hello',
+      '--namespace',
+      ns,
+      '--image',
+      'c2d/functions:dev',
+      '--no-wait',
+      '--kubeconfig',
+      env.kubeconfig,
+    ]);
     expect(stdout).toMatch(/hello/);
     const api = loadKubeConfig(env.kubeconfig).makeApiClient(CustomObjectsApi);
-    const svc = (await api.getNamespacedCustomObject({ group: 'serving.knative.dev', version: 'v1', namespace: ns, plural: 'services', name: 'hello' })) as { spec: { template: { spec: { containers: { image: string }[] } } } };
+    const svc = (await api.getNamespacedCustomObject({
+      group: 'serving.knative.dev',
+      version: 'v1',
+      namespace: ns,
+      plural: 'services',
+      name: 'hello',
+    })) as { spec: { template: { spec: { containers: { image: string }[] } } } };
     expect(svc.spec.template.spec.containers[0]!.image).toBe('c2d/functions:dev');
   });
 
   it('has the API server reject a service that breaks the CRD schema', async () => {
     const api = loadKubeConfig(env.kubeconfig).makeApiClient(CustomObjectsApi);
-    const bad = { apiVersion: 'serving.knative.dev/v1', kind: 'Service', metadata: { name: 'broken' }, spec: { template: { spec: { containers: 'not-a-list' } } } };
-    await expect(api.createNamespacedCustomObject({ group: 'serving.knative.dev', version: 'v1', namespace: ns, plural: 'services', body: bad })).rejects.toMatchObject({ code: 422 });
+    const bad = {
+      apiVersion: 'serving.knative.dev/v1',
+      kind: 'Service',
+      metadata: { name: 'broken' },
+      spec: { template: { spec: { containers: 'not-a-list' } } },
+    };
+    await expect(
+      api.createNamespacedCustomObject({
+        group: 'serving.knative.dev',
+        version: 'v1',
+        namespace: ns,
+        plural: 'services',
+        body: bad,
+      }),
+    ).rejects.toMatchObject({ code: 422 });
   });
 });

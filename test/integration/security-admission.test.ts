@@ -1,14 +1,35 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { AdmissionregistrationV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type V1ConfigMap, type V1ValidatingAdmissionPolicy } from '@kubernetes/client-node';
+import {
+  AdmissionregistrationV1Api,
+  CoreV1Api,
+  PatchStrategy,
+  setHeaderOptions,
+  type V1ConfigMap,
+  type V1ValidatingAdmissionPolicy,
+} from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { applyAccessManifests, ENGINE_SERVICE_ACCOUNT, functionServiceAccount, mintServiceAccountIdentities, type ServiceAccountIdentities } from '../../devcluster/identities.ts';
+import {
+  applyAccessManifests,
+  ENGINE_SERVICE_ACCOUNT,
+  functionServiceAccount,
+  mintServiceAccountIdentities,
+  type ServiceAccountIdentities,
+} from '../../devcluster/identities.ts';
 import { waitFor } from '../../devcluster/processes.ts';
 import { JobStore } from '../../lib/api/jobs.ts';
 import { claimName, OrderClaims } from '../../lib/api/order-claims.ts';
 import type { FunctionName } from '../../lib/api/endpoints.ts';
 import { silentLogger } from '../support/silent-logger.ts';
-import { buildJobConfigMap, readJobConfigMap, STATUS_KEY, statusPatch, STOP_ANNOTATION, WORKFLOW_KEY, type JobConfigMap } from '../../lib/job/configmap.ts';
+import {
+  buildJobConfigMap,
+  readJobConfigMap,
+  STATUS_KEY,
+  statusPatch,
+  STOP_ANNOTATION,
+  WORKFLOW_KEY,
+  type JobConfigMap,
+} from '../../lib/job/configmap.ts';
 import { LABELS, newJobId } from '../../lib/job/names.ts';
 import { initialStatus, STATUS_TEXT, type JobStatus, type StatusCode } from '../../lib/job/status.ts';
 import type { Workflow } from '../../lib/job/workflow.ts';
@@ -39,19 +60,38 @@ const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 beforeAll(async () => {
   await applyAccessManifests(admin);
   dir = mkdtempSync(join(env.stateDir, 'admission-'));
-  const accounts = { engine: ENGINE_SERVICE_ACCOUNT, start: functionServiceAccount('start'), stop: functionServiceAccount('stop'), delete: functionServiceAccount('delete') };
-  identities = await mintServiceAccountIdentities(admin, dir, Object.values(accounts), { namespace: env.namespaces.system, expirationSeconds: 600 });
+  const accounts = {
+    engine: ENGINE_SERVICE_ACCOUNT,
+    start: functionServiceAccount('start'),
+    stop: functionServiceAccount('stop'),
+    delete: functionServiceAccount('delete'),
+  };
+  identities = await mintServiceAccountIdentities(admin, dir, Object.values(accounts), {
+    namespace: env.namespaces.system,
+    expirationSeconds: 600,
+  });
   for (const [who, account] of Object.entries(accounts) as [keyof typeof accounts, string][]) {
     as[who] = loadKubeConfig(identities.kubeconfigs.get(account)).makeApiClient(CoreV1Api);
   }
   // The API server loads a new policy through a watch: wait (bounded) until it refuses a ConfigMap no function may
   // write. Without the policy the wait ends and the tests below say what went through.
-  await waitFor('the jobs admission policy to be in force', async () => {
-    const refusal = await api('start')
-      .createNamespacedConfigMap({ namespace: NS, dryRun: 'All', body: { metadata: { name: `probe-${newJobId()}` }, data: {} } })
-      .then(() => undefined, (err: unknown) => err);
-    return kubeStatus(refusal) === 403;
-  }, 10_000).catch(() => undefined);
+  await waitFor(
+    'the jobs admission policy to be in force',
+    async () => {
+      const refusal = await api('start')
+        .createNamespacedConfigMap({
+          namespace: NS,
+          dryRun: 'All',
+          body: { metadata: { name: `probe-${newJobId()}` }, data: {} },
+        })
+        .then(
+          () => undefined,
+          (err: unknown) => err,
+        );
+      return kubeStatus(refusal) === 403;
+    },
+    10_000,
+  ).catch(() => undefined);
 }, 60_000);
 
 afterAll(async () => {
@@ -65,7 +105,10 @@ afterAll(async () => {
 /** The engine fixture's workflow under a fresh id, with the checksum a job records for its algorithm. */
 function jobWorkflow(): Workflow {
   const base = workflow({ jobId: newJobId() });
-  const algorithm = base.algorithm.kind === 'published' ? { ...base.algorithm, files: [{ index: 0, checksum: 'e'.repeat(64) }] } : base.algorithm;
+  const algorithm =
+    base.algorithm.kind === 'published'
+      ? { ...base.algorithm, files: [{ index: 0, checksum: 'e'.repeat(64) }] }
+      : base.algorithm;
   return { ...base, algorithm } as Workflow;
 }
 
@@ -90,13 +133,19 @@ async function startJob(): Promise<JobConfigMap> {
 /** The engine writes the status, as its reconciler does (merge patch guarded by resourceVersion). */
 async function engineSets(job: JobConfigMap, status: JobStatus): Promise<JobConfigMap> {
   return readJobConfigMap(
-    await api('engine').patchNamespacedConfigMap({ name: job.name, namespace: NS, body: statusPatch(status, job.resourceVersion) }, mergePatch),
+    await api('engine').patchNamespacedConfigMap(
+      { name: job.name, namespace: NS, body: statusPatch(status, job.resourceVersion) },
+      mergePatch,
+    ),
   );
 }
 
 /** The refusal of `call`: 403, with the message the API server gave. */
 async function refused(call: Promise<unknown>, what: string): Promise<string> {
-  const err = await call.then(() => undefined, (e: unknown) => e);
+  const err = await call.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err, `${what}: accepted`).toBeDefined();
   expect(kubeStatus(err), `${what}: ${String(err)}`).toBe(403);
   return (JSON.parse(String((err as { body: unknown }).body)) as { message: string }).message;
@@ -126,10 +175,14 @@ describe('what the functions and the engine do to jobs (accepted)', () => {
   it('rests on a policy that type-checks against the ConfigMap schema without warnings', async () => {
     const registration = admin.makeApiClient(AdmissionregistrationV1Api);
     let policy: V1ValidatingAdmissionPolicy | undefined;
-    await waitFor('the policy to be type-checked', async () => {
-      policy = await registration.readValidatingAdmissionPolicy({ name: 'c2d-function-job-writes' });
-      return policy.status?.observedGeneration === policy.metadata?.generation;
-    }, 10_000);
+    await waitFor(
+      'the policy to be type-checked',
+      async () => {
+        policy = await registration.readValidatingAdmissionPolicy({ name: 'c2d-function-job-writes' });
+        return policy.status?.observedGeneration === policy.metadata?.generation;
+      },
+      10_000,
+    );
     expect(policy?.status?.typeChecking?.expressionWarnings ?? []).toEqual([]);
   });
 
@@ -163,19 +216,26 @@ describe('what a compromised function might try (refused)', () => {
     job = await engineSets(await startJob(), statusAt(40));
   });
 
-  it('forging a job\'s status by patch, as start or as stop', async () => {
+  it("forging a job's status by patch, as start or as stop", async () => {
     const forged = { data: { [STATUS_KEY]: JSON.stringify(statusAt(70, true)) } };
     for (const fn of ['start', 'stop'] as const) {
-      await deniedByPolicy(api(fn).patchNamespacedConfigMap({ name: job.name, namespace: NS, body: forged }, mergePatch), 'update', `${fn} patching status`);
+      await deniedByPolicy(
+        api(fn).patchNamespacedConfigMap({ name: job.name, namespace: NS, body: forged }, mergePatch),
+        'update',
+        `${fn} patching status`,
+      );
     }
     expect(readJobConfigMap(await read(job.name)).status.code).toBe(40);
   });
 
-  it('forging a job\'s status by update (start no longer holds update at all)', async () => {
+  it("forging a job's status by update (start no longer holds update at all)", async () => {
     const current = await read(job.name);
     const body = { ...current, data: { ...current.data, [STATUS_KEY]: JSON.stringify(statusAt(70, true)) } };
     for (const fn of ['start', 'stop', 'delete'] as const) {
-      await refused(api(fn).replaceNamespacedConfigMap({ name: job.name, namespace: NS, body }), `${fn} replacing the job`);
+      await refused(
+        api(fn).replaceNamespacedConfigMap({ name: job.name, namespace: NS, body }),
+        `${fn} replacing the job`,
+      );
     }
     expect(readJobConfigMap(await read(job.name)).status.code).toBe(40);
   });
@@ -184,51 +244,99 @@ describe('what a compromised function might try (refused)', () => {
     const wf = jobWorkflow();
     made.push(`c2d-job-${wf.jobId}`);
     for (const status of [statusAt(70, true), statusAt(10), { ...initialStatus(new Date()), stopRequested: true }]) {
-      await deniedByPolicy(api('start').createNamespacedConfigMap({ namespace: NS, body: buildJobConfigMap(wf, status, NS) }), 'create', `create at ${status.code}`);
+      await deniedByPolicy(
+        api('start').createNamespacedConfigMap({ namespace: NS, body: buildJobConfigMap(wf, status, NS) }),
+        'create',
+        `create at ${status.code}`,
+      );
     }
   });
 
-  it('changing a job\'s workflow, its labels, or taking its stop request back', async () => {
+  it("changing a job's workflow, its labels, or taking its stop request back", async () => {
     const other = { ...job.workflow, algorithm: { kind: 'raw' } };
     for (const fn of ['start', 'stop'] as const) {
       await deniedByPolicy(
-        api(fn).patchNamespacedConfigMap({ name: job.name, namespace: NS, body: { data: { [WORKFLOW_KEY]: JSON.stringify(other) } } }, mergePatch),
-        'update', `${fn} patching the workflow`,
+        api(fn).patchNamespacedConfigMap(
+          { name: job.name, namespace: NS, body: { data: { [WORKFLOW_KEY]: JSON.stringify(other) } } },
+          mergePatch,
+        ),
+        'update',
+        `${fn} patching the workflow`,
       );
     }
     const hijack = { metadata: { labels: { [LABELS.owner]: '0x' + '99'.repeat(20) } } };
-    await deniedByPolicy(api('stop').patchNamespacedConfigMap({ name: job.name, namespace: NS, body: hijack }, mergePatch), 'update', 'moving the job to another owner');
+    await deniedByPolicy(
+      api('stop').patchNamespacedConfigMap({ name: job.name, namespace: NS, body: hijack }, mergePatch),
+      'update',
+      'moving the job to another owner',
+    );
     const marked = await new JobStore(api('stop'), NS, silentLogger).requestStop(job, new Date());
     const unmark = { metadata: { annotations: { [STOP_ANNOTATION]: null } } };
-    await deniedByPolicy(api('stop').patchNamespacedConfigMap({ name: job.name, namespace: NS, body: unmark }, mergePatch), 'update', 'removing the stop request');
+    await deniedByPolicy(
+      api('stop').patchNamespacedConfigMap({ name: job.name, namespace: NS, body: unmark }, mergePatch),
+      'update',
+      'removing the stop request',
+    );
     const pin = { metadata: { finalizers: ['example.com/keep'] } };
-    await deniedByPolicy(api('stop').patchNamespacedConfigMap({ name: job.name, namespace: NS, body: pin }, mergePatch), 'update', 'adding a finalizer');
+    await deniedByPolicy(
+      api('stop').patchNamespacedConfigMap({ name: job.name, namespace: NS, body: pin }, mergePatch),
+      'update',
+      'adding a finalizer',
+    );
     job = marked;
   });
 
   it('deleting an unfinished job', async () => {
-    await deniedByPolicy(new JobStore(api('delete'), NS, silentLogger).delete(job), 'delete', 'delete removing a running job');
-    await deniedByPolicy(new JobStore(api('start'), NS, silentLogger).delete(job), 'delete', 'start removing a running job');
+    await deniedByPolicy(
+      new JobStore(api('delete'), NS, silentLogger).delete(job),
+      'delete',
+      'delete removing a running job',
+    );
+    await deniedByPolicy(
+      new JobStore(api('start'), NS, silentLogger).delete(job),
+      'delete',
+      'start removing a running job',
+    );
     const queued = await startJob();
-    await deniedByPolicy(new JobStore(api('delete'), NS, silentLogger).delete(queued), 'delete', 'delete removing a queued job');
+    await deniedByPolicy(
+      new JobStore(api('delete'), NS, silentLogger).delete(queued),
+      'delete',
+      'delete removing a queued job',
+    );
     expect((await read(job.name)).metadata?.uid).toBe(job.uid);
   });
 
-  it('writing any other ConfigMap in the jobs namespace, or another function\'s order claims', async () => {
-    await deniedByPolicy(api('start').createNamespacedConfigMap({ namespace: NS, body: { metadata: { name: 'c2d-results-override' }, data: {} } }), 'jobsAndClaimsOnly', 'start creating another ConfigMap');
+  it("writing any other ConfigMap in the jobs namespace, or another function's order claims", async () => {
+    await deniedByPolicy(
+      api('start').createNamespacedConfigMap({
+        namespace: NS,
+        body: { metadata: { name: 'c2d-results-override' }, data: {} },
+      }),
+      'jobsAndClaimsOnly',
+      'start creating another ConfigMap',
+    );
     const claims = new OrderClaims(api('start'), NS);
     const tx = '0x' + newJobId() + newJobId();
     const held = await claims.claimAll(CHAIN, [tx], job.workflow.jobId);
     const name = claimName(CHAIN, tx);
     made.push(name);
-    await deniedByPolicy(api('delete').deleteNamespacedConfigMap({ name, namespace: NS }), 'claimsByStart', 'delete releasing a claim');
     await deniedByPolicy(
-      api('stop').patchNamespacedConfigMap({ name, namespace: NS, body: { metadata: { ownerReferences: [] } } }, mergePatch),
-      'claimsByStart', 'stop patching a claim',
+      api('delete').deleteNamespacedConfigMap({ name, namespace: NS }),
+      'claimsByStart',
+      'delete releasing a claim',
+    );
+    await deniedByPolicy(
+      api('stop').patchNamespacedConfigMap(
+        { name, namespace: NS, body: { metadata: { ownerReferences: [] } } },
+        mergePatch,
+      ),
+      'claimsByStart',
+      'stop patching a claim',
     );
     await deniedByPolicy(
       api('start').patchNamespacedConfigMap({ name, namespace: NS, body: { data: { jobId: newJobId() } } }, mergePatch),
-      'claimFixed', 'start moving a claim to another job',
+      'claimFixed',
+      'start moving a claim to another job',
     );
     const elsewhere = { ...job, name: `c2d-job-${newJobId()}` };
     expect(await claims.attach(held, elsewhere)).toMatchObject({ lost: [], failed: [{ claim: { name } }] });

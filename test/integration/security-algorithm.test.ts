@@ -29,7 +29,9 @@ fs.copyFileSync(path.join(process.env.INPUTS, did, '0'), path.join(process.env.O
 `;
 
 const trust = (did: string) => ({
-  publisherTrustedAlgorithms: [{ did, filesChecksum: sha256hex(TRUSTED), containerSectionChecksum: containerSectionChecksum(NODE_CONTAINER) }],
+  publisherTrustedAlgorithms: [
+    { did, filesChecksum: sha256hex(TRUSTED), containerSectionChecksum: containerSectionChecksum(NODE_CONTAINER) },
+  ],
 });
 
 beforeAll(async () => {
@@ -64,24 +66,39 @@ describe('the algorithm that runs is the one the provider verified', () => {
     const finished = await flow.untilFinished(job.jobId);
     expect(files.hitsOf('/toctou/algorithm.js') - downloadsBefore, 'configure downloaded the other code').toBe(2);
     expect(finished.results.map((r) => r.filename)).not.toContain('leak.csv');
-    expect({ status: finished.status, statusText: finished.statusText }).toEqual({ status: 32, statusText: 'Algorithm provisioning failed' });
+    expect({ status: finished.status, statusText: finished.statusText }).toEqual({
+      status: 32,
+      statusText: 'Algorithm provisioning failed',
+    });
     const configureLog = finished.results.find((r) => r.filename === 'configure.log');
-    if (configureLog) expect(await flow.result(job.jobId, configureLog.index ?? 0)).toContain('sha256 checksum differs');
+    if (configureLog)
+      expect(await flow.result(job.jobId, configureLog.index ?? 0)).toContain('sha256 checksum differs');
 
     const core = loadKubeConfig(env.kubeconfig).makeApiClient(CoreV1Api);
-    const cm = readJobConfigMap(await core.readNamespacedConfigMap({ name: jobNames(job.jobId).configMap, namespace: env.namespaces.jobs }));
-    expect(cm.workflow.algorithm).toMatchObject({ kind: 'published', files: [{ index: 0, checksum: sha256hex(TRUSTED) }] });
+    const cm = readJobConfigMap(
+      await core.readNamespacedConfigMap({ name: jobNames(job.jobId).configMap, namespace: env.namespaces.jobs }),
+    );
+    expect(cm.workflow.algorithm).toMatchObject({
+      kind: 'published',
+      files: [{ index: 0, checksum: sha256hex(TRUSTED) }],
+    });
   });
 
   it('refuses an algorithm file that answers with a redirect, and never follows it', async () => {
     files.file('/redirect/target.js', TRUSTED);
-    const algoUrl = files.route('/redirect/algorithm.js', (_req, res) => res.writeHead(302, { location: `${files.base}/redirect/target.js` }).end());
+    const algoUrl = files.route('/redirect/algorithm.js', (_req, res) =>
+      res.writeHead(302, { location: `${files.base}/redirect/target.js` }).end(),
+    );
     const algorithm = await flow.publishAlgorithm([algoUrl]);
     const dataset = await flow.publishDataset(files.file('/redirect/data.csv', SECRET_ROWS), trust(algorithm.did));
     const res = await flow.initializeRaw([dataset], algorithm);
     expect({ status: res.status, body: await res.json() }).toEqual({
       status: 403,
-      body: expect.objectContaining({ code: 'FILES_UNREACHABLE', field: 'algorithm.documentId', error: 'algorithm file 0 could not be downloaded' }),
+      body: expect.objectContaining({
+        code: 'FILES_UNREACHABLE',
+        field: 'algorithm.documentId',
+        error: 'algorithm file 0 could not be downloaded',
+      }),
     });
     expect(files.hitsOf('/redirect/algorithm.js')).toBe(1);
     expect(files.hitsOf('/redirect/target.js')).toBe(0);
@@ -90,11 +107,16 @@ describe('the algorithm that runs is the one the provider verified', () => {
   it('fails the job at configure (31) when a dataset file answers with a redirect', async () => {
     const algorithm = await flow.publishAlgorithm([files.file('/dataset-redirect/algorithm.js', TRUSTED)]);
     files.file('/dataset-redirect/target.csv', SECRET_ROWS);
-    const dataUrl = files.route('/dataset-redirect/data.csv', (_req, res) => res.writeHead(302, { location: `${files.base}/dataset-redirect/target.csv` }).end());
+    const dataUrl = files.route('/dataset-redirect/data.csv', (_req, res) =>
+      res.writeHead(302, { location: `${files.base}/dataset-redirect/target.csv` }).end(),
+    );
     const dataset = await flow.publishDataset(dataUrl, trust(algorithm.did));
     const job = await flow.start(dataset, algorithm, await flow.initializeAndOrder(dataset, algorithm));
     const finished = await flow.untilFinished(job.jobId);
-    expect({ status: finished.status, statusText: finished.statusText }).toEqual({ status: 31, statusText: 'Data provisioning failed' });
+    expect({ status: finished.status, statusText: finished.statusText }).toEqual({
+      status: 31,
+      statusText: 'Data provisioning failed',
+    });
     expect(files.hitsOf('/dataset-redirect/data.csv')).toBe(1);
     expect(files.hitsOf('/dataset-redirect/target.csv')).toBe(0);
   });

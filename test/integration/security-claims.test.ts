@@ -40,7 +40,10 @@ afterAll(async () => {
 });
 
 async function consumerJobs(): Promise<JobConfigMap[]> {
-  const list = await core.listNamespacedConfigMap({ namespace: NS, labelSelector: jobSelector('workflow', { owner: consumer.address.toLowerCase() }) });
+  const list = await core.listNamespacedConfigMap({
+    namespace: NS,
+    labelSelector: jobSelector('workflow', { owner: consumer.address.toLowerCase() }),
+  });
   return list.items.map(readJobConfigMap);
 }
 
@@ -49,7 +52,10 @@ async function jobsOn(orders: Orders): Promise<JobConfigMap[]> {
   const txs = new Set([orders.datasetTx, orders.algorithmTx].map((t) => t.toLowerCase()));
   return (await consumerJobs()).filter((job) => {
     const { datasets, algorithm } = job.workflow;
-    const used = [...datasets.map((d) => d.transferTxId), ...(algorithm.kind === 'published' ? [algorithm.transferTxId] : [])];
+    const used = [
+      ...datasets.map((d) => d.transferTxId),
+      ...(algorithm.kind === 'published' ? [algorithm.transferTxId] : []),
+    ];
     return used.some((t) => txs.has(t.toLowerCase()));
   });
 }
@@ -64,7 +70,11 @@ async function claimOf(txId: string): Promise<V1ConfigMap | undefined> {
 }
 
 function post(body: unknown): Promise<Response> {
-  return fetch(`${stack.providerUrl}/api/services/compute`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  return fetch(`${stack.providerUrl}/api/services/compute`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
 }
 
 async function nonce(): Promise<bigint> {
@@ -72,39 +82,58 @@ async function nonce(): Promise<bigint> {
 }
 
 describe('order claims under concurrent starts (issue 10, item 3)', () => {
-  it(`starts exactly one job from ${CONCURRENT} concurrent starts on the same orders, ${ROUNDS} rounds; the dataset order then stays taken`, { timeout: 900_000 }, async () => {
-    const rounds: string[] = [];
-    for (let round = 0; round < ROUNDS; round++) {
-      const orders = await assets.order();
-      // Each request correctly signed with a nonce of its own; a request whose nonce is passed by one accepted first
-      // may be refused 401, which is fine: what counts is how many jobs stand on the orders.
-      const base = await nonce();
-      const bodies = await Promise.all(Array.from({ length: CONCURRENT }, (_, i) => assets.startBody(orders, base + BigInt(i + 1))));
-      const answers = await Promise.all(bodies.map(post));
-      const statuses = answers.map((r) => r.status);
-      const unexpected = await Promise.all(answers.filter((r) => ![200, 401, 409].includes(r.status)).map((r) => r.text()));
-      const jobs = await jobsOn(orders);
-      const summary = `round ${round}: answers ${statuses.join(',')}; jobs ${jobs.map((j) => j.workflow.jobId).join(',')}${unexpected.length ? `; unexpected ${unexpected.join(' | ')}` : ''}`;
-      rounds.push(summary);
-      expect(jobs, summary).toHaveLength(1);
-      expect(statuses.filter((s) => s === 200), summary).toHaveLength(1);
+  it(
+    `starts exactly one job from ${CONCURRENT} concurrent starts on the same orders, ${ROUNDS} rounds; the dataset order then stays taken`,
+    { timeout: 900_000 },
+    async () => {
+      const rounds: string[] = [];
+      for (let round = 0; round < ROUNDS; round++) {
+        const orders = await assets.order();
+        // Each request correctly signed with a nonce of its own; a request whose nonce is passed by one accepted first
+        // may be refused 401, which is fine: what counts is how many jobs stand on the orders.
+        const base = await nonce();
+        const bodies = await Promise.all(
+          Array.from({ length: CONCURRENT }, (_, i) => assets.startBody(orders, base + BigInt(i + 1))),
+        );
+        const answers = await Promise.all(bodies.map(post));
+        const statuses = answers.map((r) => r.status);
+        const unexpected = await Promise.all(
+          answers.filter((r) => ![200, 401, 409].includes(r.status)).map((r) => r.text()),
+        );
+        const jobs = await jobsOn(orders);
+        const summary = `round ${round}: answers ${statuses.join(',')}; jobs ${jobs.map((j) => j.workflow.jobId).join(',')}${unexpected.length ? `; unexpected ${unexpected.join(' | ')}` : ''}`;
+        rounds.push(summary);
+        expect(jobs, summary).toHaveLength(1);
+        expect(
+          statuses.filter((s) => s === 200),
+          summary,
+        ).toHaveLength(1);
 
-      // The reported second step: the same dataset order with a fresh algorithm order, while the job is unfinished.
-      const fresh = await assets.order();
-      const reuse = await post(await assets.startBody({ datasetTx: orders.datasetTx, algorithmTx: fresh.algorithmTx }, (await nonce()) + 1n));
-      expect(reuse.status, `${summary}; reuse of the dataset order answered ${reuse.status}`).toBe(409);
-      expect(await jobsOn(orders), summary).toHaveLength(1);
-      expect(await claimOf(fresh.algorithmTx), `${summary}: the refused start left its algorithm claim`).toBeUndefined();
+        // The reported second step: the same dataset order with a fresh algorithm order, while the job is unfinished.
+        const fresh = await assets.order();
+        const reuse = await post(
+          await assets.startBody({ datasetTx: orders.datasetTx, algorithmTx: fresh.algorithmTx }, (await nonce()) + 1n),
+        );
+        expect(reuse.status, `${summary}; reuse of the dataset order answered ${reuse.status}`).toBe(409);
+        expect(await jobsOn(orders), summary).toHaveLength(1);
+        expect(
+          await claimOf(fresh.algorithmTx),
+          `${summary}: the refused start left its algorithm claim`,
+        ).toBeUndefined();
 
-      // Both claims name the one job and belong to it, so they go when it goes.
-      const [job] = jobs as [JobConfigMap];
-      for (const tx of [orders.datasetTx, orders.algorithmTx]) {
-        const claim = await claimOf(tx);
-        expect(claim?.data?.jobId, `${summary}; claim of ${tx}`).toBe(job.workflow.jobId);
-        expect(claim?.metadata?.ownerReferences?.map((r) => r.uid), `${summary}; claim of ${tx}`).toEqual([job.uid]);
+        // Both claims name the one job and belong to it, so they go when it goes.
+        const [job] = jobs as [JobConfigMap];
+        for (const tx of [orders.datasetTx, orders.algorithmTx]) {
+          const claim = await claimOf(tx);
+          expect(claim?.data?.jobId, `${summary}; claim of ${tx}`).toBe(job.workflow.jobId);
+          expect(
+            claim?.metadata?.ownerReferences?.map((r) => r.uid),
+            `${summary}; claim of ${tx}`,
+          ).toEqual([job.uid]);
+        }
+        expect(unexpected, summary).toEqual([]);
       }
-      expect(unexpected, summary).toEqual([]);
-    }
-    console.log(rounds.join('\n'));
-  });
+      console.log(rounds.join('\n'));
+    },
+  );
 });

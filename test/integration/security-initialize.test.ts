@@ -45,9 +45,15 @@ describe('initializeCompute downloads nothing it does not need', () => {
     const urls = Array.from({ length: 100 }, (_, i) => files.file(`/many/${i}.js`, 'x'.repeat(256 * 1024)));
     const algorithm = await flow.publishAlgorithm(urls);
     const dataset = await flow.publishDataset(files.file('/many/data.csv', '1,2\n'), {
-      publisherTrustedAlgorithms: [{ did: 'did:op:' + 'ab'.repeat(32), filesChecksum: sha256hex('other'), containerSectionChecksum: '' }],
+      publisherTrustedAlgorithms: [
+        { did: 'did:op:' + 'ab'.repeat(32), filesChecksum: sha256hex('other'), containerSectionChecksum: '' },
+      ],
     });
-    expect(await refusal(await flow.initializeRaw([dataset], algorithm))).toMatchObject({ status: 403, code: 'ALGORITHM_NOT_TRUSTED', field: 'algorithm.documentId' });
+    expect(await refusal(await flow.initializeRaw([dataset], algorithm))).toMatchObject({
+      status: 403,
+      code: 'ALGORITHM_NOT_TRUSTED',
+      field: 'algorithm.documentId',
+    });
     const downloads = [...files.hits].filter(([path]) => path.startsWith('/many/')).length;
     expect(downloads).toBe(0);
   });
@@ -68,7 +74,11 @@ describe('initializeCompute downloads nothing it does not need', () => {
     const dataset = await flow.publishDataset(files.file('/two/data.csv', '1,2\n'), {
       publisherTrustedAlgorithmPublishers: [new Wallet(env.keys.publisher).address],
     });
-    expect(await refusal(await flow.initializeRaw([dataset], algorithm))).toMatchObject({ status: 403, code: 'FILES_UNSUPPORTED', field: 'algorithm.documentId' });
+    expect(await refusal(await flow.initializeRaw([dataset], algorithm))).toMatchObject({
+      status: 403,
+      code: 'FILES_UNSUPPORTED',
+      field: 'algorithm.documentId',
+    });
     expect(files.hitsOf('/two/a.js') + files.hitsOf('/two/b.js')).toBe(0);
   });
 
@@ -76,7 +86,13 @@ describe('initializeCompute downloads nothing it does not need', () => {
     const big = Buffer.alloc(20 * 1024 * 1024, 'x').toString();
     const algorithm = await flow.publishAlgorithm([files.file('/big/algorithm.js', big)]);
     const dataset = await flow.publishDataset(files.file('/big/data.csv', '1,2\n'), {
-      publisherTrustedAlgorithms: [{ did: algorithm.did, filesChecksum: sha256hex(big), containerSectionChecksum: containerSectionChecksum(NODE_CONTAINER) }],
+      publisherTrustedAlgorithms: [
+        {
+          did: algorithm.did,
+          filesChecksum: sha256hex(big),
+          containerSectionChecksum: containerSectionChecksum(NODE_CONTAINER),
+        },
+      ],
     });
     expect(await refusal(await flow.initializeRaw([dataset], algorithm))).toEqual({
       status: 403,
@@ -92,7 +108,13 @@ describe('initializeCompute is no oracle for internal addresses', () => {
   async function pinnedAt(url: string) {
     const algorithm = await flow.publishAlgorithm([url]);
     const dataset = await flow.publishDataset(files.file(`/pinned/${algorithm.did}.csv`, '1,2\n'), {
-      publisherTrustedAlgorithms: [{ did: algorithm.did, filesChecksum: sha256hex(CODE), containerSectionChecksum: containerSectionChecksum(NODE_CONTAINER) }],
+      publisherTrustedAlgorithms: [
+        {
+          did: algorithm.did,
+          filesChecksum: sha256hex(CODE),
+          containerSectionChecksum: containerSectionChecksum(NODE_CONTAINER),
+        },
+      ],
     });
     return refusal(await flow.initializeRaw([dataset], algorithm));
   }
@@ -114,7 +136,12 @@ describe('initializeCompute is no oracle for internal addresses', () => {
   it('does not follow a redirect from an allowed server to an internal one', async () => {
     const target = internal.file('/behind-redirect.js', CODE);
     const hop = files.route('/hop/algorithm.js', (_req, res) => res.writeHead(302, { location: target }).end());
-    expect(await pinnedAt(hop)).toEqual({ status: 403, code: 'FILES_UNREACHABLE', field: 'algorithm.documentId', error: 'algorithm file 0 could not be downloaded' });
+    expect(await pinnedAt(hop)).toEqual({
+      status: 403,
+      code: 'FILES_UNREACHABLE',
+      field: 'algorithm.documentId',
+      error: 'algorithm file 0 could not be downloaded',
+    });
     expect(files.hitsOf('/hop/algorithm.js')).toBe(1);
     expect(internal.hitsOf('/behind-redirect.js')).toBe(0);
   });

@@ -4,7 +4,13 @@ import { Wallet, getBytes, keccak256, toUtf8Bytes } from 'ethers';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startLocalStack, type LocalStack } from '../../devcluster/local-stack.ts';
 import { makeS3Client } from '../../lib/job/results-store.ts';
-import { STATUS_KEY, WORKFLOW_KEY, buildJobConfigMap, readJobConfigMap, type JobConfigMap } from '../../lib/job/configmap.ts';
+import {
+  STATUS_KEY,
+  WORKFLOW_KEY,
+  buildJobConfigMap,
+  readJobConfigMap,
+  type JobConfigMap,
+} from '../../lib/job/configmap.ts';
 import { jobNames } from '../../lib/job/names.ts';
 import { buildJobSecret } from '../../lib/job/secret.ts';
 import { StatusCode, initialStatus, type Result } from '../../lib/job/status.ts';
@@ -38,7 +44,10 @@ beforeAll(async () => {
   files = await new FileServer().start();
   files.file('/data.csv', DATASET);
   // An environment of its own, so jobs of other files never share its slots.
-  stack = await startLocalStack(env, { engine: true, environment: { id: 'security-results', diskMiB: DISK_MIB, maxConcurrentJobs: 4 } });
+  stack = await startLocalStack(env, {
+    engine: true,
+    environment: { id: 'security-results', diskMiB: DISK_MIB, maxConcurrentJobs: 4 },
+  });
 });
 
 afterAll(async () => {
@@ -62,7 +71,9 @@ async function storedKeys(jobId: string): Promise<string[]> {
   const keys: string[] = [];
   let token: string | undefined;
   do {
-    const page = await s3.send(new ListObjectsV2Command({ Bucket: env.s3.bucket, Prefix: `${jobId}/`, ContinuationToken: token }));
+    const page = await s3.send(
+      new ListObjectsV2Command({ Bucket: env.s3.bucket, Prefix: `${jobId}/`, ContinuationToken: token }),
+    );
     keys.push(...(page.Contents ?? []).map((o) => o.Key!));
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);
@@ -72,15 +83,23 @@ async function storedKeys(jobId: string): Promise<string[]> {
 /** The job's pods that may still run (not finished, not being deleted). */
 async function activePods(jobId: string): Promise<string[]> {
   const names = Object.values(jobNames(jobId).pods);
-  const pods = await Promise.all(names.map((name) => core.readNamespacedPod({ name, namespace: ns }).catch(() => undefined)));
+  const pods = await Promise.all(
+    names.map((name) => core.readNamespacedPod({ name, namespace: ns }).catch(() => undefined)),
+  );
   return pods
-    .filter((p) => p && !p.metadata?.deletionTimestamp && p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed')
+    .filter(
+      (p) => p && !p.metadata?.deletionTimestamp && p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed',
+    )
     .map((p) => p!.metadata!.name!);
 }
 
 /** The nonce ocean.js signs next: the one the provider reports, plus one. */
 async function nextNonce(): Promise<string> {
-  const reported = ((await (await fetch(`${stack.providerUrl}/api/services/nonce?userAddress=${consumer.address}`)).json()) as { nonce: number }).nonce;
+  const reported = (
+    (await (await fetch(`${stack.providerUrl}/api/services/nonce?userAddress=${consumer.address}`)).json()) as {
+      nonce: number;
+    }
+  ).nonce;
   return String(BigInt(reported) + 1n);
 }
 
@@ -98,8 +117,17 @@ async function fetchResult(jobId: string, index: number): Promise<Response> {
 /** DELETE compute for the job's owner. */
 async function deleteJob(jobId: string): Promise<Response> {
   const nonce = await nextNonce();
-  const body = { consumerAddress: consumer.address, jobId, nonce, signature: await sign(`${consumer.address}${jobId}${nonce}`) };
-  return fetch(`${stack.providerUrl}/api/services/compute`, { method: 'DELETE', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const body = {
+    consumerAddress: consumer.address,
+    jobId,
+    nonce,
+    signature: await sign(`${consumer.address}${jobId}${nonce}`),
+  };
+  return fetch(`${stack.providerUrl}/api/services/compute`, {
+    method: 'DELETE',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
 }
 
 const outputsOf = (j: JobConfigMap): Result[] => j.status.results.filter((r) => r.type === 'output');
@@ -119,7 +147,9 @@ describe('item 6: a results list larger than a ConfigMap', () => {
     // configure.log, algorithm.log, the outputs, publish.log.
     expect((done.status as { resultsTotal?: number }).resultsTotal).toBe(count + 3);
     expect(done.status.results.length).toBeLessThanOrEqual(103);
-    expect(done.status.results.map((r) => r.type)).toEqual(expect.arrayContaining(['configurationLog', 'algorithmLog', 'publishLog']));
+    expect(done.status.results.map((r) => r.type)).toEqual(
+      expect.arrayContaining(['configurationLog', 'algorithmLog', 'publishLog']),
+    );
     expect(await activePods(attack.workflow.jobId)).toEqual([]);
 
     // Results the summary leaves out are served by index all the same; the last index is the publish log.
@@ -163,7 +193,7 @@ describe('item 6: a results list larger than a ConfigMap', () => {
   }, 400_000);
 });
 
-describe('item 7: outputs beyond the job\'s disk limit', () => {
+describe("item 7: outputs beyond the job's disk limit", () => {
   it('dense (20 MiB) and sparse (48 MiB) outputs over a 16 MiB limit end 42 with nothing of the outputs uploaded', async () => {
     const dense = job(`
       const fs = require('fs');
@@ -190,14 +220,20 @@ describe('item 7: outputs beyond the job\'s disk limit', () => {
       expect((await storedKeys(jobId)).filter((k) => k.startsWith(`${jobId}/outputs/`))).toEqual([]);
       // The logs still say what happened.
       const publishLog = d.status.results.find((r) => r.type === 'publishLog');
-      expect(await readObject(s3, env.s3.bucket, publishLog!.key)).toMatch(/over the job's disk limit of 16777216 bytes: no output was uploaded/);
+      expect(await readObject(s3, env.s3.bucket, publishLog!.key)).toMatch(
+        /over the job's disk limit of 16777216 bytes: no output was uploaded/,
+      );
       const algorithmLog = d.status.results.find((r) => r.filename === 'algorithm.log');
-      expect(await readObject(s3, env.s3.bucket, algorithmLog!.key)).toMatch(/wrote (dense outputs|a sparse output of 50331648 bytes)/);
+      expect(await readObject(s3, env.s3.bucket, algorithmLog!.key)).toMatch(
+        /wrote (dense outputs|a sparse output of 50331648 bytes)/,
+      );
     }
   }, 400_000);
 
   it('outputs within the limit are published as before', async () => {
-    const fits = job(`require('fs').writeFileSync(process.env.OUTPUTS + '/one-mib.bin', Buffer.alloc(1024 * 1024, 7));`);
+    const fits = job(
+      `require('fs').writeFileSync(process.env.OUTPUTS + '/one-mib.bin', Buffer.alloc(1024 * 1024, 7));`,
+    );
     await createJob(core, ns, fits);
     const done = await waitForFinal(core, ns, fits.workflow.jobId, 180_000);
 

@@ -83,7 +83,13 @@ interface Sent {
 }
 
 /** The HTTP request of `endpoint` that carries `fields`, `address` and `signature`, as a client would send it. */
-function requestOf(endpoint: SignedEndpoint, fields: Reading, address: string, signature: string, fallback: SeededJob): Sent {
+function requestOf(
+  endpoint: SignedEndpoint,
+  fields: Reading,
+  address: string,
+  signature: string,
+  fallback: SeededJob,
+): Sent {
   const jobId = fields.jobId ?? fallback.jobId;
   switch (endpoint) {
     case 'start':
@@ -95,24 +101,61 @@ function requestOf(endpoint: SignedEndpoint, fields: Reading, address: string, s
           signature,
           nonce: fields.nonce,
           environment: 'local-default',
-          dataset: { documentId: fields.documentId ?? fallback.did, serviceId: 'compute', transferTxId: `0x${'1'.repeat(64)}` },
+          dataset: {
+            documentId: fields.documentId ?? fallback.did,
+            serviceId: 'compute',
+            transferTxId: `0x${'1'.repeat(64)}`,
+          },
           algorithm: { documentId: randomDid(), serviceId: 'access', transferTxId: `0x${'2'.repeat(64)}` },
         },
       };
     case 'stop':
-      return { method: 'PUT', path: '/api/services/compute', body: { consumerAddress: address, signature, jobId, ...(fields.nonce && { nonce: fields.nonce }) } };
+      return {
+        method: 'PUT',
+        path: '/api/services/compute',
+        body: { consumerAddress: address, signature, jobId, ...(fields.nonce && { nonce: fields.nonce }) },
+      };
     case 'delete':
       return {
         method: 'DELETE',
         path: '/api/services/compute',
-        body: { consumerAddress: address, signature, jobId, ...(fields.documentId && { documentId: fields.documentId }), ...(fields.nonce && { nonce: fields.nonce }) },
+        body: {
+          consumerAddress: address,
+          signature,
+          jobId,
+          ...(fields.documentId && { documentId: fields.documentId }),
+          ...(fields.nonce && { nonce: fields.nonce }),
+        },
       };
     case 'result':
-      return { method: 'GET', path: '/api/services/computeResult', query: { consumerAddress: address, jobId, index: fields.index ?? '0', nonce: fields.nonce ?? '', signature } };
+      return {
+        method: 'GET',
+        path: '/api/services/computeResult',
+        query: { consumerAddress: address, jobId, index: fields.index ?? '0', nonce: fields.nonce ?? '', signature },
+      };
     case 'logs':
-      return { method: 'GET', path: '/api/services/computeLogs', query: { consumerAddress: address, jobId, stage: fields.stage ?? 'algorithm', nonce: fields.nonce ?? '', signature } };
+      return {
+        method: 'GET',
+        path: '/api/services/computeLogs',
+        query: {
+          consumerAddress: address,
+          jobId,
+          stage: fields.stage ?? 'algorithm',
+          nonce: fields.nonce ?? '',
+          signature,
+        },
+      };
     case 'status':
-      return { method: 'GET', path: '/api/services/compute', query: { consumerAddress: address, ...(fields.jobId && { jobId: fields.jobId }), nonce: fields.nonce ?? '', signature } };
+      return {
+        method: 'GET',
+        path: '/api/services/compute',
+        query: {
+          consumerAddress: address,
+          ...(fields.jobId && { jobId: fields.jobId }),
+          nonce: fields.nonce ?? '',
+          signature,
+        },
+      };
   }
 }
 
@@ -154,7 +197,7 @@ afterAll(async () => {
 });
 
 describe('a signature made for one endpoint', () => {
-  it('is refused by every other endpoint, however its text is cut into that endpoint\'s fields', async () => {
+  it("is refused by every other endpoint, however its text is cut into that endpoint's fields", async () => {
     const finished = await seedJob(consumer.address, true);
     const running = await seedJob(consumer.address, false);
     const nonceBefore = await currentNonce(url, consumer.address);
@@ -163,8 +206,14 @@ describe('a signature made for one endpoint', () => {
     const genuine: Record<SignedEndpoint, Reading[]> = {
       start: [{ documentId: finished.did, nonce: n }],
       stop: [{ jobId: running.jobId }, { jobId: finished.jobId }],
-      delete: [{ jobId: finished.jobId, documentId: finished.did, nonce: n }, { jobId: finished.jobId, nonce: n }],
-      result: [{ jobId: finished.jobId, index: '1', nonce: n }, { jobId: finished.jobId, index: '12', nonce: n }],
+      delete: [
+        { jobId: finished.jobId, documentId: finished.did, nonce: n },
+        { jobId: finished.jobId, nonce: n },
+      ],
+      result: [
+        { jobId: finished.jobId, index: '1', nonce: n },
+        { jobId: finished.jobId, index: '12', nonce: n },
+      ],
       logs: [{ jobId: finished.jobId, stage: 'algorithm', nonce: n }],
       status: [{ jobId: finished.jobId, nonce: n }, { nonce: n }],
     };
@@ -177,12 +226,18 @@ describe('a signature made for one endpoint', () => {
         const signature = await sign(consumer, text);
         for (const target of SIGNED_ENDPOINTS.filter((t) => t !== source)) {
           // Every reading of the text as the target's request, plus the plain replay of the source's own fields.
-          const readings = [...readingsOf(text.slice(consumer.address.length), target, ATTACK_RULES, ATTACK_LAYOUTS), fields];
+          const readings = [
+            ...readingsOf(text.slice(consumer.address.length), target, ATTACK_RULES, ATTACK_LAYOUTS),
+            fields,
+          ];
           for (const reading of readings) {
             const forged = requestOf(target, reading, consumer.address, signature, finished);
             const res = await send(url, forged);
             attempts++;
-            if (res.status < 400 || res.status >= 500) accepted.push(`${source} ${JSON.stringify(fields)} as ${target} ${JSON.stringify(reading)}: ${res.status}`);
+            if (res.status < 400 || res.status >= 500)
+              accepted.push(
+                `${source} ${JSON.stringify(fields)} as ${target} ${JSON.stringify(reading)}: ${res.status}`,
+              );
           }
         }
       }
@@ -200,8 +255,15 @@ describe('the replay that deleted a job', () => {
   it('a result URL for index 1 is not a delete whose nonce is "1" + its nonce', async () => {
     const finished = await seedJob(consumer.address, true);
     const nonce = (await currentNonce(url, consumer.address)) + 1n;
-    const signature = await sign(consumer, resultText({ address: consumer.address, jobId: finished.jobId, index: 1, nonce }));
-    const res = await send(url, { method: 'DELETE', path: '/api/services/compute', body: { consumerAddress: consumer.address, jobId: finished.jobId, nonce: `1${nonce}`, signature } });
+    const signature = await sign(
+      consumer,
+      resultText({ address: consumer.address, jobId: finished.jobId, index: 1, nonce }),
+    );
+    const res = await send(url, {
+      method: 'DELETE',
+      path: '/api/services/compute',
+      body: { consumerAddress: consumer.address, jobId: finished.jobId, nonce: `1${nonce}`, signature },
+    });
     expect(res.status).toBeGreaterThanOrEqual(400);
     expect(res.status).toBeLessThan(500);
     expect((await readJob(core, env.namespaces.jobs, finished.jobId)).status.code).toBe(70);
@@ -234,13 +296,23 @@ describe('stop, whose signature covers no nonce', () => {
     // ocean.js's own stop still works afterwards: the account is not locked out.
     const chain = new ethers5.providers.JsonRpcProvider(env.rpcUrl);
     const second = await seedJob(consumer.address, false);
-    const stopped = await ProviderInstance.computeStop(second.did, consumer.address, second.jobId, url, new ethers5.Wallet(env.keys.consumer, chain));
+    const stopped = await ProviderInstance.computeStop(
+      second.did,
+      consumer.address,
+      second.jobId,
+      url,
+      new ethers5.Wallet(env.keys.consumer, chain),
+    );
     expect(JSON.stringify(stopped)).toContain(second.jobId);
   });
 
   it('needs the job id: a signature over the address alone would stop every later job when replayed', async () => {
     const signature = await sign(consumer, consumer.address);
-    const res = await send(url, { method: 'PUT', path: '/api/services/compute', body: { consumerAddress: consumer.address, signature, nonce: '1' } });
+    const res = await send(url, {
+      method: 'PUT',
+      path: '/api/services/compute',
+      body: { consumerAddress: consumer.address, signature, nonce: '1' },
+    });
     expect(res.status).toBe(400);
     expect(await res.json()).toMatchObject({ field: 'jobId' });
   });
@@ -265,7 +337,12 @@ describe('no request can lock its owner out', () => {
     expect(await currentNonce(url, consumer.address)).toBe(before + MAX_NONCE_STEP);
     // …and ocean.js, which signs the reported nonce + 1, goes on working.
     const chain = new ethers5.providers.JsonRpcProvider(env.rpcUrl);
-    const deleted = await ProviderInstance.computeDelete(finished.did, new ethers5.Wallet(env.keys.consumer, chain), finished.jobId, url);
+    const deleted = await ProviderInstance.computeDelete(
+      finished.did,
+      new ethers5.Wallet(env.keys.consumer, chain),
+      finished.jobId,
+      url,
+    );
     expect(JSON.stringify(deleted)).toContain(finished.jobId);
     expect(await currentNonce(url, consumer.address)).toBe(before + MAX_NONCE_STEP + 1n);
   });
@@ -275,7 +352,12 @@ describe('status', () => {
   const statusOf = (base: string, query: Record<string, string>): Promise<Response> =>
     send(base, { method: 'GET', path: '/api/services/compute', query });
 
-  async function signedStatus(signer: Wallet, base: string, address: string, jobId?: string): Promise<Record<string, string>> {
+  async function signedStatus(
+    signer: Wallet,
+    base: string,
+    address: string,
+    jobId?: string,
+  ): Promise<Record<string, string>> {
     const nonce = String((await currentNonce(base, signer.address)) + 1n);
     const signature = await sign(signer, statusText({ address, jobId, nonce: BigInt(nonce) }));
     return { consumerAddress: address, ...(jobId && { jobId }), nonce, signature };
@@ -290,7 +372,14 @@ describe('status', () => {
     expect((await statusOf(url, signed)).status).toBe(200);
     expect((await statusOf(url, signed)).status).toBe(401);
     // Another address cannot sign for the consumer.
-    expect((await statusOf(url, { ...(await signedStatus(other, url, consumer.address)), consumerAddress: consumer.address })).status).toBe(401);
+    expect(
+      (
+        await statusOf(url, {
+          ...(await signedStatus(other, url, consumer.address)),
+          consumerAddress: consumer.address,
+        })
+      ).status,
+    ).toBe(401);
   });
 
   describe('with STATUS_REQUIRES_SIGNATURE=true', () => {
@@ -310,7 +399,9 @@ describe('status', () => {
       const unsigned = await statusOf(base, { consumerAddress: consumer.address });
       expect(unsigned.status).toBe(401);
       expect(await unsigned.json()).toMatchObject({ field: 'signature' });
-      await expect(ProviderInstance.computeStatus(base, consumer.address, job.jobId)).rejects.toThrow(/only signed status requests/);
+      await expect(ProviderInstance.computeStatus(base, consumer.address, job.jobId)).rejects.toThrow(
+        /only signed status requests/,
+      );
 
       const byOther = await signedStatus(other, base, consumer.address);
       expect((await statusOf(base, byOther)).status).toBe(401);

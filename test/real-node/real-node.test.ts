@@ -7,7 +7,13 @@ import { mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'no
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CoreV1Api, KubernetesObjectApi, loadAllYaml, type KubernetesObject, type V1Pod } from '@kubernetes/client-node';
+import {
+  CoreV1Api,
+  KubernetesObjectApi,
+  loadAllYaml,
+  type KubernetesObject,
+  type V1Pod,
+} from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NAMESPACES, NODE_NAME, startPlatform, type Platform } from '../../devcluster/platform.ts';
 import { startProcess, type ManagedProcess } from '../../devcluster/processes.ts';
@@ -24,12 +30,17 @@ let core: CoreV1Api;
 const startup: string[] = [];
 
 beforeAll(async () => {
-  if (process.getuid?.() !== 0) throw new Error('the real node needs root (network and mount namespaces, cgroups, containerd)');
+  if (process.getuid?.() !== 0)
+    throw new Error('the real node needs root (network and mount namespaces, cgroups, containerd)');
   stateDir = mkdtempSync(join(tmpdir(), 'c2d-real-'));
-  platform = await startPlatform(stateDir, (m) => {
-    startup.push(m);
-    console.log(`[real-node platform] ${m}`);
-  }, { node: 'real' });
+  platform = await startPlatform(
+    stateDir,
+    (m) => {
+      startup.push(m);
+      console.log(`[real-node platform] ${m}`);
+    },
+    { node: 'real' },
+  );
   core = loadKubeConfig(platform.env.kubeconfig).makeApiClient(CoreV1Api);
 }, 900_000);
 
@@ -54,10 +65,17 @@ describe('real node', () => {
 
   it('runs a restricted pod in the node image and serves its log through the API server', async () => {
     const name = unique('restricted');
-    const script = "require('fs').writeFileSync('/work/out', 'written'); console.log('node ' + process.version + ' read ' + require('fs').readFileSync('/work/out', 'utf8')); try { require('fs').writeFileSync('/root-fs-probe', 'x'); } catch (e) { console.log('root fs: ' + e.code); }";
+    const script =
+      "require('fs').writeFileSync('/work/out', 'written'); console.log('node ' + process.version + ' read ' + require('fs').readFileSync('/work/out', 'utf8')); try { require('fs').writeFileSync('/root-fs-probe', 'x'); } catch (e) { console.log('root fs: ' + e.code); }";
     const t0 = Date.now();
     const body = simplePod(name, 'docker.io/library/node:24', ['node', '-e', script], {
-      securityContext: { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, fsGroup: 1000, seccompProfile: { type: 'RuntimeDefault' } },
+      securityContext: {
+        runAsNonRoot: true,
+        runAsUser: 1000,
+        runAsGroup: 1000,
+        fsGroup: 1000,
+        seccompProfile: { type: 'RuntimeDefault' },
+      },
       volumes: [{ name: 'work', emptyDir: { sizeLimit: '16Mi' } }],
     });
     body.spec!.containers[0]!.volumeMounts = [{ name: 'work', mountPath: '/work' }];
@@ -72,8 +90,15 @@ describe('real node', () => {
 
   it('reports a container over its memory limit as OOMKilled, exit code 137', async () => {
     const name = unique('oom');
-    const pod = simplePod(name, 'docker.io/library/python:3', ['python', '-c', 'b = bytearray(256 * 1024 * 1024); print(len(b))']);
-    pod.spec!.containers[0]!.resources = { limits: { memory: '64Mi', cpu: '500m' }, requests: { memory: '64Mi', cpu: '100m' } };
+    const pod = simplePod(name, 'docker.io/library/python:3', [
+      'python',
+      '-c',
+      'b = bytearray(256 * 1024 * 1024); print(len(b))',
+    ]);
+    pod.spec!.containers[0]!.resources = {
+      limits: { memory: '64Mi', cpu: '500m' },
+      requests: { memory: '64Mi', cpu: '100m' },
+    };
     await core.createNamespacedPod({ namespace: jobs, body: pod });
     const done = await waitForPodPhase(core, jobs, name, ['Succeeded', 'Failed'], 120_000);
     expect(terminated(done)).toMatchObject({ exitCode: 137, reason: 'OOMKilled' });
@@ -83,17 +108,27 @@ describe('real node', () => {
     const claim = unique('claim');
     await core.createNamespacedPersistentVolumeClaim({
       namespace: jobs,
-      body: { metadata: { name: claim }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '16Mi' } } } },
+      body: {
+        metadata: { name: claim },
+        spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '16Mi' } } },
+      },
     });
     const name = unique('writer');
-    const body = simplePod(name, 'docker.io/library/python:3', ['python', '-c', "open('/data/out', 'w').write('kept'); print(open('/data/out').read())"], {
-      volumes: [{ name: 'data', persistentVolumeClaim: { claimName: claim } }],
-    });
+    const body = simplePod(
+      name,
+      'docker.io/library/python:3',
+      ['python', '-c', "open('/data/out', 'w').write('kept'); print(open('/data/out').read())"],
+      {
+        volumes: [{ name: 'data', persistentVolumeClaim: { claimName: claim } }],
+      },
+    );
     body.spec!.containers[0]!.volumeMounts = [{ name: 'data', mountPath: '/data' }];
     await core.createNamespacedPod({ namespace: jobs, body });
     const pod = await waitForPodPhase(core, jobs, name, ['Succeeded', 'Failed'], 120_000);
     expect(terminated(pod)).toMatchObject({ exitCode: 0 });
-    expect((await core.readNamespacedPersistentVolumeClaim({ name: claim, namespace: jobs })).status?.phase).toBe('Bound');
+    expect((await core.readNamespacedPersistentVolumeClaim({ name: claim, namespace: jobs })).status?.phase).toBe(
+      'Bound',
+    );
     expect(await core.readNamespacedPodLog({ name, namespace: jobs, container: 'main' })).toContain('kept');
   });
 
@@ -104,7 +139,10 @@ describe('real node', () => {
 
     // A probe: after the policy has had time to reach the pod (kube-router needs a few seconds for a new pod; the
     // engine must close that race, see issue 12), try each target once.
-    const probe = (targets: Record<string, [string, number]>): string[] => ['python', '-c', `
+    const probe = (targets: Record<string, [string, number]>): string[] => [
+      'python',
+      '-c',
+      `
 import json, socket, time
 time.sleep(8)
 out = {}
@@ -115,7 +153,8 @@ for name, (host, port) in ${JSON.stringify(targets)}.items():
     except OSError:
         out[name] = False
 print(json.dumps(out, sort_keys=True))
-`];
+`,
+    ];
 
     beforeAll(async () => {
       const node = platform.realNode!.namespace;
@@ -123,16 +162,25 @@ print(json.dumps(out, sort_keys=True))
       // server on the node's own address: what an algorithm would call "the host".
       await node.exec(['ip', 'addr', 'add', `${publicAddress}/32`, 'dev', 'lo']);
       const serve = (name: string, address: string): ManagedProcess => {
-        const [cmd, ...args] = node.enter(['socat', `TCP-LISTEN:8080,bind=${address},fork,reuseaddr`, 'SYSTEM:echo ok']);
+        const [cmd, ...args] = node.enter([
+          'socat',
+          `TCP-LISTEN:8080,bind=${address},fork,reuseaddr`,
+          'SYSTEM:echo ok',
+        ]);
         return startProcess(name, cmd!, args, { logFile: join(stateDir, 'logs', `${name}.log`) });
       };
       servers.push(serve('public-server', publicAddress), serve('host-server', node.nodeAddress));
       const api = KubernetesObjectApi.makeApiClient(loadKubeConfig(platform.env.kubeconfig));
-      for (const doc of loadAllYaml(readFileSync(join(projectRoot, 'manifests/network-policies.yaml'), 'utf8')) as KubernetesObject[]) {
+      for (const doc of loadAllYaml(
+        readFileSync(join(projectRoot, 'manifests/network-policies.yaml'), 'utf8'),
+      ) as KubernetesObject[]) {
         if (doc.metadata?.namespace === jobs) await api.create(doc);
       }
       const target = unique('target');
-      await core.createNamespacedPod({ namespace: 'default', body: simplePod(target, 'docker.io/library/python:3', ['python', '-m', 'http.server', '8080']) });
+      await core.createNamespacedPod({
+        namespace: 'default',
+        body: simplePod(target, 'docker.io/library/python:3', ['python', '-m', 'http.server', '8080']),
+      });
       const running = await waitForPodPhase(core, 'default', target, ['Running'], 120_000);
       targetPodIp = running.status!.podIP!;
     }, 300_000);
@@ -143,10 +191,17 @@ print(json.dumps(out, sort_keys=True))
 
     it('keeps an algorithm pod off the network, lets one with permission reach only public addresses', async () => {
       const node = platform.realNode!.namespace;
-      const targets: Record<string, [string, number]> = { public: [publicAddress, 8080], host: [node.nodeAddress, 8080], pod: [targetPodIp, 8080] };
+      const targets: Record<string, [string, number]> = {
+        public: [publicAddress, 8080],
+        host: [node.nodeAddress, 8080],
+        pod: [targetPodIp, 8080],
+      };
       const run = async (namespace: string, labels: Record<string, string>): Promise<Record<string, boolean>> => {
         const name = unique('probe');
-        await core.createNamespacedPod({ namespace, body: simplePod(name, 'docker.io/library/python:3', probe(targets), {}, labels) });
+        await core.createNamespacedPod({
+          namespace,
+          body: simplePod(name, 'docker.io/library/python:3', probe(targets), {}, labels),
+        });
         const pod = await waitForPodPhase(core, namespace, name, ['Succeeded', 'Failed'], 120_000);
         const log = await core.readNamespacedPodLog({ name, namespace, container: 'main' });
         expect(terminated(pod), log).toMatchObject({ exitCode: 0 });
@@ -173,15 +228,25 @@ print(json.dumps(out, sort_keys=True))
     };
     const figures: Record<string, number> = {};
     for (const p of node.processes) if (p.child.pid && p.child.exitCode === null) figures[p.name] = rss(p.child.pid);
-    const shims = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
-      try {
-        return readlinkSync(`/proc/${p}/ns/net`) === nodeNs && readFileSync(`/proc/${p}/comm`, 'utf8').startsWith('containerd-shim');
-      } catch {
-        return false;
-      }
-    });
-    figures['containerd-shim (each)'] = shims.length ? Math.round(shims.reduce((a, p) => a + rss(p), 0) / shims.length) : 0;
-    console.log(`[real-node figures] RSS MiB ${JSON.stringify(figures)}; startup: ${startup.filter((m) => / ms\b/.test(m)).join('; ')}`);
-    for (const part of ['kubelet', 'containerd', 'kube-proxy', 'coredns', 'kube-router', 'kube-scheduler']) expect(figures[part]).toBeGreaterThan(0);
+    const shims = readdirSync('/proc')
+      .filter((p) => /^\d+$/.test(p))
+      .filter((p) => {
+        try {
+          return (
+            readlinkSync(`/proc/${p}/ns/net`) === nodeNs &&
+            readFileSync(`/proc/${p}/comm`, 'utf8').startsWith('containerd-shim')
+          );
+        } catch {
+          return false;
+        }
+      });
+    figures['containerd-shim (each)'] = shims.length
+      ? Math.round(shims.reduce((a, p) => a + rss(p), 0) / shims.length)
+      : 0;
+    console.log(
+      `[real-node figures] RSS MiB ${JSON.stringify(figures)}; startup: ${startup.filter((m) => / ms\b/.test(m)).join('; ')}`,
+    );
+    for (const part of ['kubelet', 'containerd', 'kube-proxy', 'coredns', 'kube-router', 'kube-scheduler'])
+      expect(figures[part]).toBeGreaterThan(0);
   });
 });

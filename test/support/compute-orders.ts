@@ -2,7 +2,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { Wallet, getBytes, keccak256, toUtf8Bytes } from 'ethers';
 import type { LocalStack } from '../../devcluster/local-stack.ts';
-import { algorithmDdo, datasetDdo, orderAsset, publishAsset, type PublishedAsset } from '../../devcluster/ocean-assets.ts';
+import {
+  algorithmDdo,
+  datasetDdo,
+  orderAsset,
+  publishAsset,
+  type PublishedAsset,
+} from '../../devcluster/ocean-assets.ts';
 import { ProviderInstance } from '../../devcluster/ocean-client.ts';
 import type { PlatformEnv } from '../../devcluster/platform-env.ts';
 import { containerSectionChecksum } from '../../lib/access/algo-checksums.ts';
@@ -65,7 +71,13 @@ export async function publishComputeAssets(env: PlatformEnv, stack: LocalStack):
   };
   const algorithm = await publishAsset({
     ...common,
-    ddo: algorithmDdo({ name: 'hello', files: [{ type: 'url', url: serve(ALGORITHM), method: 'GET' }], serviceEndpoint: url, container: CONTAINER, language: 'javascript' }),
+    ddo: algorithmDdo({
+      name: 'hello',
+      files: [{ type: 'url', url: serve(ALGORITHM), method: 'GET' }],
+      serviceEndpoint: url,
+      container: CONTAINER,
+      language: 'javascript',
+    }),
   });
   const dataset = await publishAsset({
     ...common,
@@ -74,7 +86,13 @@ export async function publishComputeAssets(env: PlatformEnv, stack: LocalStack):
       files: [{ type: 'url', url: serve('1,2\n'), method: 'GET' }],
       serviceEndpoint: url,
       compute: {
-        publisherTrustedAlgorithms: [{ did: algorithm.did, filesChecksum: sha256hex(ALGORITHM), containerSectionChecksum: containerSectionChecksum(CONTAINER) }],
+        publisherTrustedAlgorithms: [
+          {
+            did: algorithm.did,
+            filesChecksum: sha256hex(ALGORITHM),
+            containerSectionChecksum: containerSectionChecksum(CONTAINER),
+          },
+        ],
       },
     }),
   });
@@ -85,17 +103,32 @@ export async function publishComputeAssets(env: PlatformEnv, stack: LocalStack):
     algorithm,
     async order() {
       const validUntil = Math.floor(Date.now() / 1000) + 1800;
-      const init = await ProviderInstance.initializeCompute([ref(dataset)], ref(algorithm), stack.environmentId, validUntil, url, consumer.address);
+      const init = await ProviderInstance.initializeCompute(
+        [ref(dataset)],
+        ref(algorithm),
+        stack.environmentId,
+        validUntil,
+        url,
+        consumer.address,
+      );
       const datasetFee = init.datasets?.[0]?.providerFee;
       const algoFee = init.algorithm?.providerFee;
       if (!datasetFee || !algoFee) throw new Error(`initializeCompute returned no fees: ${JSON.stringify(init)}`);
       const order = (asset: PublishedAsset, fee: ProviderFees) =>
-        orderAsset({ rpcUrl: env.rpcUrl, consumerKey: env.keys.consumer, datatokenAddress: asset.datatokenAddresses[0]!, serviceIndex: 0, providerFee: toFee(fee) });
+        orderAsset({
+          rpcUrl: env.rpcUrl,
+          consumerKey: env.keys.consumer,
+          datatokenAddress: asset.datatokenAddresses[0]!,
+          serviceIndex: 0,
+          providerFee: toFee(fee),
+        });
       return { datasetTx: await order(dataset, datasetFee), algorithmTx: await order(algorithm, algoFee) };
     },
     async startBody(orders, nonce) {
       // What ocean.js signs: an EIP-191 message over keccak256 of consumerAddress + dataset DID + nonce.
-      const signature = await consumer.signMessage(getBytes(keccak256(toUtf8Bytes(`${consumer.address}${dataset.did}${nonce}`))));
+      const signature = await consumer.signMessage(
+        getBytes(keccak256(toUtf8Bytes(`${consumer.address}${dataset.did}${nonce}`))),
+      );
       return {
         consumerAddress: consumer.address,
         nonce: String(nonce),

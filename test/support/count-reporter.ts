@@ -2,7 +2,11 @@ import type { Reporter, TestModule } from 'vitest/node';
 
 /** Prints the closing line CI reads: `N passed, N failed` (and skipped), alone on a line. */
 export default class CountReporter implements Reporter {
-  onTestRunEnd(testModules: ReadonlyArray<TestModule>, unhandledErrors: ReadonlyArray<unknown>, reason: 'passed' | 'interrupted' | 'failed'): void {
+  onTestRunEnd(
+    testModules: ReadonlyArray<TestModule>,
+    unhandledErrors: ReadonlyArray<unknown>,
+    reason: 'passed' | 'interrupted' | 'failed',
+  ): void {
     let passed = 0;
     let failed = 0;
     let skipped = 0;

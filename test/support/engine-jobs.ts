@@ -1,8 +1,22 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { PatchStrategy, Watch, setHeaderOptions, type CoreV1Api, type KubeConfig, type KubernetesObject, type V1Pod } from '@kubernetes/client-node';
-import { STATUS_KEY, buildJobConfigMap, readJobConfigMap, stopRequestPatch, type JobConfigMap } from '../../lib/job/configmap.ts';
+import {
+  PatchStrategy,
+  Watch,
+  setHeaderOptions,
+  type CoreV1Api,
+  type KubeConfig,
+  type KubernetesObject,
+  type V1Pod,
+} from '@kubernetes/client-node';
+import {
+  STATUS_KEY,
+  buildJobConfigMap,
+  readJobConfigMap,
+  stopRequestPatch,
+  type JobConfigMap,
+} from '../../lib/job/configmap.ts';
 import { LABELS, MANAGED_BY, jobNames } from '../../lib/job/names.ts';
 import { buildJobSecret } from '../../lib/job/secret.ts';
 import { initialStatus, isFinal } from '../../lib/job/status.ts';
@@ -13,7 +27,12 @@ import type { BuiltJob } from './job-fixtures.ts';
 
 /** Creates the job's ConfigMap and then its Secret, owned by the ConfigMap (what `start` does). */
 export async function createJob(core: CoreV1Api, namespace: string, job: BuiltJob): Promise<JobConfigMap> {
-  const cm = readJobConfigMap(await core.createNamespacedConfigMap({ namespace, body: buildJobConfigMap(job.workflow, initialStatus(new Date()), namespace) }));
+  const cm = readJobConfigMap(
+    await core.createNamespacedConfigMap({
+      namespace,
+      body: buildJobConfigMap(job.workflow, initialStatus(new Date()), namespace),
+    }),
+  );
   await core.createNamespacedSecret({ namespace, body: buildJobSecret(job.workflow, job.secret, cm, namespace) });
   return cm;
 }
@@ -30,17 +49,32 @@ export async function requestStop(core: CoreV1Api, namespace: string, jobId: str
   );
 }
 
-export async function waitForJob(core: CoreV1Api, namespace: string, jobId: string, until: (job: JobConfigMap) => boolean, timeoutMs = 90_000): Promise<JobConfigMap> {
+export async function waitForJob(
+  core: CoreV1Api,
+  namespace: string,
+  jobId: string,
+  until: (job: JobConfigMap) => boolean,
+  timeoutMs = 90_000,
+): Promise<JobConfigMap> {
   let job: JobConfigMap | undefined;
-  await waitFor(() => `job ${jobId} to reach the expected state (last status: ${job?.status.code ?? 'none read'})`, async () => {
-    job = await readJob(core, namespace, jobId);
-    return until(job);
-  }, timeoutMs, 200);
+  await waitFor(
+    () => `job ${jobId} to reach the expected state (last status: ${job?.status.code ?? 'none read'})`,
+    async () => {
+      job = await readJob(core, namespace, jobId);
+      return until(job);
+    },
+    timeoutMs,
+    200,
+  );
   return job!;
 }
 
-export const waitForFinal = (core: CoreV1Api, namespace: string, jobId: string, timeoutMs?: number): Promise<JobConfigMap> =>
-  waitForJob(core, namespace, jobId, (j) => isFinal(j.status.code), timeoutMs);
+export const waitForFinal = (
+  core: CoreV1Api,
+  namespace: string,
+  jobId: string,
+  timeoutMs?: number,
+): Promise<JobConfigMap> => waitForJob(core, namespace, jobId, (j) => isFinal(j.status.code), timeoutMs);
 
 export async function readObject(s3: S3Client, bucket: string, key: string): Promise<string> {
   const res = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
@@ -85,7 +119,11 @@ export class FileServer {
 
   /** Serves fixed content at `path`; returns its URL. */
   file(path: string, body: string | Buffer): string {
-    this.routes.set(path, (_req, res) => res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': Buffer.byteLength(body) }).end(body));
+    this.routes.set(path, (_req, res) =>
+      res
+        .writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': Buffer.byteLength(body) })
+        .end(body),
+    );
     return this.url(path);
   }
 
@@ -132,7 +170,11 @@ export class JobObjectWatch {
   private resourceVersion: string | undefined;
   private listeners: Array<(e: ObjectEvent) => void> = [];
 
-  constructor(private readonly kc: KubeConfig, private readonly namespace: string, private readonly resource: 'pods' | 'configmaps' | 'secrets') {}
+  constructor(
+    private readonly kc: KubeConfig,
+    private readonly namespace: string,
+    private readonly resource: 'pods' | 'configmaps' | 'secrets',
+  ) {}
 
   async start(): Promise<void> {
     const ready = new Promise<void>((resolve, reject) => {
@@ -149,7 +191,10 @@ export class JobObjectWatch {
   }
 
   private async connect(ready?: () => void, failed?: (err: unknown) => void): Promise<void> {
-    const query: Record<string, string | boolean> = { labelSelector: `${LABELS.managedBy}=${MANAGED_BY},${LABELS.jobId}`, allowWatchBookmarks: true };
+    const query: Record<string, string | boolean> = {
+      labelSelector: `${LABELS.managedBy}=${MANAGED_BY},${LABELS.jobId}`,
+      allowWatchBookmarks: true,
+    };
     if (this.resourceVersion) query.resourceVersion = this.resourceVersion;
     try {
       this.abort = await new Watch(this.kc).watch(

@@ -30,7 +30,12 @@ export class FakeConfigMaps {
     const name = cm.metadata!.name!;
     const stored: V1ConfigMap = structuredClone({
       ...cm,
-      metadata: { ...cm.metadata, uid: randomUUID(), resourceVersion: String(++this.revision), creationTimestamp: this.now() },
+      metadata: {
+        ...cm.metadata,
+        uid: randomUUID(),
+        resourceVersion: String(++this.revision),
+        creationTimestamp: this.now(),
+      },
     });
     this.objects.set(name, stored);
     return structuredClone(stored);
@@ -50,7 +55,10 @@ export class FakeConfigMaps {
     return structuredClone(cm);
   }
 
-  async deleteNamespacedConfigMap(req: { name: string; body?: { preconditions?: { uid?: string; resourceVersion?: string } } }): Promise<unknown> {
+  async deleteNamespacedConfigMap(req: {
+    name: string;
+    body?: { preconditions?: { uid?: string; resourceVersion?: string } };
+  }): Promise<unknown> {
     this.before('delete', req.name);
     const cm = this.objects.get(req.name);
     if (!cm) throw apiError(404, 'not found');

@@ -1,5 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import type { CoreV1Api, CoreV1Event, KubernetesObject, V1ConfigMap, V1Lease, V1PersistentVolumeClaim, V1Pod, V1PodStatus, V1Secret } from '@kubernetes/client-node';
+import type {
+  CoreV1Api,
+  CoreV1Event,
+  KubernetesObject,
+  V1ConfigMap,
+  V1Lease,
+  V1PersistentVolumeClaim,
+  V1Pod,
+  V1PodStatus,
+  V1Secret,
+} from '@kubernetes/client-node';
 import type { ClusterViewApi } from '../../engine/cluster-view.ts';
 import type { LeaseApi } from '../../engine/leader.ts';
 import type { ReconcilerApi } from '../../engine/reconciler.ts';
@@ -30,13 +40,20 @@ interface Watcher {
 
 type ListApi = ClusterViewApi['core'];
 type WatchApi = ClusterViewApi['watch'];
-type Method = keyof ReconcilerApi | keyof ListApi | keyof LeaseApi | 'createNamespacedConfigMap' | 'createNamespacedSecret' | 'readNamespacedConfigMap';
+type Method =
+  | keyof ReconcilerApi
+  | keyof ListApi
+  | keyof LeaseApi
+  | 'createNamespacedConfigMap'
+  | 'createNamespacedSecret'
+  | 'readNamespacedConfigMap';
 
 // The real one, even while a test fakes timers: deliveries must not wait for a test to advance its clock.
 const realSetImmediate = globalThis.setImmediate;
 
 const key = (namespace: string, name: string): string => `${namespace}/${name}`;
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Date);
 
 /** RFC 7386 JSON merge patch. */
 function mergePatch(target: unknown, patch: unknown): unknown {
@@ -51,25 +68,32 @@ function mergePatch(target: unknown, patch: unknown): unknown {
 
 /** A label selector of `k=v`, `k==v`, `k!=v`, `k` and `!k` terms, all of which must hold. */
 function labelMatcher(selector: string | undefined): (obj: KubernetesObject) => boolean {
-  const terms = (selector ?? '').split(',').map((t) => t.trim()).filter(Boolean).map((term) => {
-    const ne = /^([^!=]+)!=(.*)$/.exec(term);
-    if (ne) return (labels: Record<string, string>) => labels[ne[1]!] !== ne[2];
-    const eq = /^([^!=]+)==?(.*)$/.exec(term);
-    if (eq) return (labels: Record<string, string>) => labels[eq[1]!] === eq[2];
-    if (term.startsWith('!')) return (labels: Record<string, string>) => !(term.slice(1) in labels);
-    return (labels: Record<string, string>) => term in labels;
-  });
+  const terms = (selector ?? '')
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean)
+    .map((term) => {
+      const ne = /^([^!=]+)!=(.*)$/.exec(term);
+      if (ne) return (labels: Record<string, string>) => labels[ne[1]!] !== ne[2];
+      const eq = /^([^!=]+)==?(.*)$/.exec(term);
+      if (eq) return (labels: Record<string, string>) => labels[eq[1]!] === eq[2];
+      if (term.startsWith('!')) return (labels: Record<string, string>) => !(term.slice(1) in labels);
+      return (labels: Record<string, string>) => term in labels;
+    });
   return (obj) => terms.every((t) => t(obj.metadata?.labels ?? {}));
 }
 
 /** A field selector of `metadata.name=` and `metadata.namespace=` terms. */
 function fieldMatcher(selector: string | undefined): (obj: KubernetesObject) => boolean {
-  const terms = (selector ?? '').split(',').filter(Boolean).map((term) => {
-    const [field, value] = term.split('=') as [string, string];
-    if (field === 'metadata.name') return (obj: KubernetesObject) => obj.metadata?.name === value;
-    if (field === 'metadata.namespace') return (obj: KubernetesObject) => obj.metadata?.namespace === value;
-    throw new Error(`FakeKubeApi cannot select on ${field}`);
-  });
+  const terms = (selector ?? '')
+    .split(',')
+    .filter(Boolean)
+    .map((term) => {
+      const [field, value] = term.split('=') as [string, string];
+      if (field === 'metadata.name') return (obj: KubernetesObject) => obj.metadata?.name === value;
+      if (field === 'metadata.namespace') return (obj: KubernetesObject) => obj.metadata?.namespace === value;
+      throw new Error(`FakeKubeApi cannot select on ${field}`);
+    });
   return (obj) => terms.every((t) => t(obj));
 }
 
@@ -77,7 +101,13 @@ export class FakeKubeApi implements ReconcilerApi, ListApi, WatchApi, LeaseApi {
   /** Every call made, as `method name`, in order. */
   readonly calls: string[] = [];
   private readonly objects = new Map<Resource, Map<string, KubernetesObject>>();
-  private readonly history: Array<{ revision: number; resource: Resource; namespace: string; type: EventType; object: KubernetesObject }> = [];
+  private readonly history: Array<{
+    revision: number;
+    resource: Resource;
+    namespace: string;
+    type: EventType;
+    object: KubernetesObject;
+  }> = [];
   private readonly watchers = new Set<Watcher>();
   private readonly failures = new Map<Method, Error[]>();
   private deliveries: Array<() => void> = [];
@@ -104,7 +134,9 @@ export class FakeKubeApi implements ReconcilerApi, ListApi, WatchApi, LeaseApi {
   }
 
   list<T extends KubernetesObject>(resource: Resource, namespace: string): T[] {
-    return [...(this.objects.get(resource)?.values() ?? [])].filter((o) => o.metadata?.namespace === namespace).map((o) => structuredClone(o) as T);
+    return [...(this.objects.get(resource)?.values() ?? [])]
+      .filter((o) => o.metadata?.namespace === namespace)
+      .map((o) => structuredClone(o) as T);
   }
 
   /** The kubelet's part: a pod's status changes. */
@@ -117,7 +149,16 @@ export class FakeKubeApi implements ReconcilerApi, ListApi, WatchApi, LeaseApi {
   finishPod(namespace: string, name: string, exitCode: number, reason?: string): V1Pod {
     return this.setPodStatus(namespace, name, {
       phase: exitCode === 0 ? 'Succeeded' : 'Failed',
-      containerStatuses: [{ name: 'main', image: 'i', imageID: '', ready: false, restartCount: 0, state: { terminated: { exitCode, ...(reason ? { reason } : {}) } } }],
+      containerStatuses: [
+        {
+          name: 'main',
+          image: 'i',
+          imageID: '',
+          ready: false,
+          restartCount: 0,
+          state: { terminated: { exitCode, ...(reason ? { reason } : {}) } },
+        },
+      ],
     });
   }
 
@@ -169,23 +210,48 @@ export class FakeKubeApi implements ReconcilerApi, ListApi, WatchApi, LeaseApi {
 
   async listNamespacedConfigMap(req: Parameters<CoreV1Api['listNamespacedConfigMap']>[0]) {
     this.enter('listNamespacedConfigMap', req.namespace);
-    return { apiVersion: 'v1', kind: 'ConfigMapList', metadata: { resourceVersion: String(this.revision) }, items: this.select<V1ConfigMap>('configmaps', req.namespace, req.labelSelector, req.fieldSelector) };
+    return {
+      apiVersion: 'v1',
+      kind: 'ConfigMapList',
+      metadata: { resourceVersion: String(this.revision) },
+      items: this.select<V1ConfigMap>('configmaps', req.namespace, req.labelSelector, req.fieldSelector),
+    };
   }
 
   async listNamespacedPod(req: Parameters<CoreV1Api['listNamespacedPod']>[0]) {
     this.enter('listNamespacedPod', req.namespace);
-    return { apiVersion: 'v1', kind: 'PodList', metadata: { resourceVersion: String(this.revision) }, items: this.select<V1Pod>('pods', req.namespace, req.labelSelector, req.fieldSelector) };
+    return {
+      apiVersion: 'v1',
+      kind: 'PodList',
+      metadata: { resourceVersion: String(this.revision) },
+      items: this.select<V1Pod>('pods', req.namespace, req.labelSelector, req.fieldSelector),
+    };
   }
 
   async listNamespacedPersistentVolumeClaim(req: Parameters<CoreV1Api['listNamespacedPersistentVolumeClaim']>[0]) {
     this.enter('listNamespacedPersistentVolumeClaim', req.namespace);
-    const items = this.select<V1PersistentVolumeClaim>('persistentvolumeclaims', req.namespace, req.labelSelector, req.fieldSelector);
-    return { apiVersion: 'v1', kind: 'PersistentVolumeClaimList', metadata: { resourceVersion: String(this.revision) }, items };
+    const items = this.select<V1PersistentVolumeClaim>(
+      'persistentvolumeclaims',
+      req.namespace,
+      req.labelSelector,
+      req.fieldSelector,
+    );
+    return {
+      apiVersion: 'v1',
+      kind: 'PersistentVolumeClaimList',
+      metadata: { resourceVersion: String(this.revision) },
+      items,
+    };
   }
 
   async listNamespacedSecret(req: Parameters<CoreV1Api['listNamespacedSecret']>[0]) {
     this.enter('listNamespacedSecret', req.namespace);
-    return { apiVersion: 'v1', kind: 'SecretList', metadata: { resourceVersion: String(this.revision) }, items: this.select<V1Secret>('secrets', req.namespace, req.labelSelector, req.fieldSelector) };
+    return {
+      apiVersion: 'v1',
+      kind: 'SecretList',
+      metadata: { resourceVersion: String(this.revision) },
+      items: this.select<V1Secret>('secrets', req.namespace, req.labelSelector, req.fieldSelector),
+    };
   }
 
   async createNamespacedConfigMap(req: Parameters<CoreV1Api['createNamespacedConfigMap']>[0]): Promise<V1ConfigMap> {
@@ -209,12 +275,16 @@ export class FakeKubeApi implements ReconcilerApi, ListApi, WatchApi, LeaseApi {
     return { apiVersion: 'v1', kind: 'Status', status: 'Success' };
   }
 
-  async createNamespacedPersistentVolumeClaim(req: Parameters<CoreV1Api['createNamespacedPersistentVolumeClaim']>[0]): Promise<V1PersistentVolumeClaim> {
+  async createNamespacedPersistentVolumeClaim(
+    req: Parameters<CoreV1Api['createNamespacedPersistentVolumeClaim']>[0],
+  ): Promise<V1PersistentVolumeClaim> {
     this.enter('createNamespacedPersistentVolumeClaim', req.body.metadata?.name);
     return this.create('persistentvolumeclaims', req.namespace, req.body);
   }
 
-  async deleteNamespacedPersistentVolumeClaim(req: Parameters<CoreV1Api['deleteNamespacedPersistentVolumeClaim']>[0]): Promise<V1PersistentVolumeClaim> {
+  async deleteNamespacedPersistentVolumeClaim(
+    req: Parameters<CoreV1Api['deleteNamespacedPersistentVolumeClaim']>[0],
+  ): Promise<V1PersistentVolumeClaim> {
     this.enter('deleteNamespacedPersistentVolumeClaim', req.name);
     return this.delete('persistentvolumeclaims', req.namespace, req.name);
   }
@@ -261,20 +331,33 @@ export class FakeKubeApi implements ReconcilerApi, ListApi, WatchApi, LeaseApi {
   async replaceNamespacedLease(req: Parameters<LeaseApi['replaceNamespacedLease']>[0]): Promise<V1Lease> {
     this.enter('replaceNamespacedLease', req.name);
     const current = this.stored<V1Lease>('leases', req.namespace, req.name);
-    if (req.body.metadata?.resourceVersion !== current.metadata?.resourceVersion) throw apiError(409, 'the object has been modified');
+    if (req.body.metadata?.resourceVersion !== current.metadata?.resourceVersion)
+      throw apiError(409, 'the object has been modified');
     return this.update('leases', req.namespace, req.body);
   }
 
   // ---- Watch ----
 
-  async watch(path: string, queryParams: Record<string, string | number | boolean | undefined>, callback: WatchCallback, done: (err: unknown) => void): Promise<AbortController> {
+  async watch(
+    path: string,
+    queryParams: Record<string, string | number | boolean | undefined>,
+    callback: WatchCallback,
+    done: (err: unknown) => void,
+  ): Promise<AbortController> {
     const m = /^\/api\/v1\/namespaces\/([^/]+)\/([a-z]+)$/.exec(path);
     if (!m) throw new Error(`FakeKubeApi cannot watch ${path}`);
     const resource = m[2] as Resource;
     const namespace = m[1]!;
     const labels = labelMatcher(queryParams.labelSelector as string | undefined);
     const fields = fieldMatcher(queryParams.fieldSelector as string | undefined);
-    const watcher: Watcher = { resource, namespace, matches: (o) => labels(o) && fields(o), callback, done, open: true };
+    const watcher: Watcher = {
+      resource,
+      namespace,
+      matches: (o) => labels(o) && fields(o),
+      callback,
+      done,
+      open: true,
+    };
     const controller = new AbortController();
     controller.signal.addEventListener('abort', () => {
       watcher.open = false;
@@ -285,7 +368,14 @@ export class FakeKubeApi implements ReconcilerApi, ListApi, WatchApi, LeaseApi {
     if (from < this.compacted) {
       this.deliver(() => {
         if (!watcher.open) return;
-        watcher.callback('ERROR', { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Expired', code: 410, message: 'too old resource version' });
+        watcher.callback('ERROR', {
+          kind: 'Status',
+          apiVersion: 'v1',
+          status: 'Failure',
+          reason: 'Expired',
+          code: 410,
+          message: 'too old resource version',
+        });
         this.closeWatch(watcher, null);
       });
     } else {
@@ -314,7 +404,12 @@ export class FakeKubeApi implements ReconcilerApi, ListApi, WatchApi, LeaseApi {
     return obj as T;
   }
 
-  private select<T extends KubernetesObject>(resource: Resource, namespace: string, labelSelector?: string, fieldSelector?: string): T[] {
+  private select<T extends KubernetesObject>(
+    resource: Resource,
+    namespace: string,
+    labelSelector?: string,
+    fieldSelector?: string,
+  ): T[] {
     const labels = labelMatcher(labelSelector);
     const fields = fieldMatcher(fieldSelector);
     return this.list<T>(resource, namespace).filter((o) => labels(o) && fields(o));
@@ -326,7 +421,13 @@ export class FakeKubeApi implements ReconcilerApi, ListApi, WatchApi, LeaseApi {
     if (this.bucket(resource).has(key(namespace, name))) throw apiError(409, `${resource} "${name}" already exists`);
     const obj = structuredClone({
       ...body,
-      metadata: { ...body.metadata, namespace, uid: randomUUID(), resourceVersion: String(++this.revision), creationTimestamp: new Date() },
+      metadata: {
+        ...body.metadata,
+        namespace,
+        uid: randomUUID(),
+        resourceVersion: String(++this.revision),
+        creationTimestamp: new Date(),
+      },
     });
     this.bucket(resource).set(key(namespace, name), obj);
     this.record(resource, namespace, 'ADDED', obj);
@@ -335,16 +436,28 @@ export class FakeKubeApi implements ReconcilerApi, ListApi, WatchApi, LeaseApi {
 
   private update<T extends KubernetesObject>(resource: Resource, namespace: string, body: T): T {
     const current = this.stored<T>(resource, namespace, body.metadata!.name!);
-    const obj = structuredClone({ ...body, metadata: { ...body.metadata, namespace, uid: current.metadata?.uid, resourceVersion: String(++this.revision) } });
+    const obj = structuredClone({
+      ...body,
+      metadata: { ...body.metadata, namespace, uid: current.metadata?.uid, resourceVersion: String(++this.revision) },
+    });
     this.bucket(resource).set(key(namespace, obj.metadata.name!), obj);
     this.record(resource, namespace, 'MODIFIED', obj);
     return structuredClone(obj);
   }
 
-  private applyPatch<T extends KubernetesObject>(resource: Resource, namespace: string, name: string, patch: object): T {
+  private applyPatch<T extends KubernetesObject>(
+    resource: Resource,
+    namespace: string,
+    name: string,
+    patch: object,
+  ): T {
     const current = this.stored<T>(resource, namespace, name);
     const guard = (patch as { metadata?: { resourceVersion?: string } }).metadata?.resourceVersion;
-    if (guard !== undefined && guard !== current.metadata?.resourceVersion) throw apiError(409, 'the object has been modified; please apply your changes to the latest version and try again');
+    if (guard !== undefined && guard !== current.metadata?.resourceVersion)
+      throw apiError(
+        409,
+        'the object has been modified; please apply your changes to the latest version and try again',
+      );
     return this.update(resource, namespace, mergePatch(structuredClone(current), patch) as T);
   }
 
@@ -356,7 +469,8 @@ export class FakeKubeApi implements ReconcilerApi, ListApi, WatchApi, LeaseApi {
     const uid = obj.metadata?.uid;
     for (const [r, objects] of this.objects) {
       for (const owned of [...objects.values()]) {
-        if (owned.metadata?.namespace === namespace && owned.metadata?.ownerReferences?.some((ref) => ref.uid === uid)) this.delete(r, namespace, owned.metadata.name!);
+        if (owned.metadata?.namespace === namespace && owned.metadata?.ownerReferences?.some((ref) => ref.uid === uid))
+          this.delete(r, namespace, owned.metadata.name!);
       }
     }
     return structuredClone(gone);

@@ -29,7 +29,12 @@ export function workflow(overrides: Partial<Workflow> = {}): Workflow {
     agreementId: TX,
     dateCreated: CREATED,
     datasets: [
-      { did: DATASET_DID, serviceId: 'compute', transferTxId: TX, files: [{ index: 0 }, { index: 1, contentLength: 3, checksum: 'a'.repeat(64) }] },
+      {
+        did: DATASET_DID,
+        serviceId: 'compute',
+        transferTxId: TX,
+        files: [{ index: 0 }, { index: 1, contentLength: 3, checksum: 'a'.repeat(64) }],
+      },
       { did: DATASET2_DID, serviceId: 'compute', transferTxId: TX, files: [{ index: 0 }] },
     ],
     algorithm: {
@@ -97,7 +102,11 @@ export function jobConfigMap(
 ): V1ConfigMap {
   const created = new Date(Date.parse(CREATED) + n * 1000);
   const cm = buildJobConfigMap(
-    workflow({ jobId: nthJobId(n), dateCreated: created.toISOString(), environment: over.environment ?? 'ocean-compute' }),
+    workflow({
+      jobId: nthJobId(n),
+      dateCreated: created.toISOString(),
+      environment: over.environment ?? 'ocean-compute',
+    }),
     status(code, created),
     over.namespace,
   );
@@ -142,15 +151,31 @@ export interface BuiltJob {
 }
 
 /** A node:20 algorithm given as raw code. */
-export const nodeAlgorithm = (code: string): AlgorithmSpec => ({ kind: 'raw', code, image: 'node', tag: '24', entrypoint: 'node $ALGO' });
+export const nodeAlgorithm = (code: string): AlgorithmSpec => ({
+  kind: 'raw',
+  code,
+  image: 'node',
+  tag: '24',
+  entrypoint: 'node $ALGO',
+});
 /** A busybox shell algorithm given as raw code. */
-export const shellAlgorithm = (code: string): AlgorithmSpec => ({ kind: 'raw', code, image: 'busybox', tag: '1.36', entrypoint: 'sh $ALGO' });
+export const shellAlgorithm = (code: string): AlgorithmSpec => ({
+  kind: 'raw',
+  code,
+  image: 'busybox',
+  tag: '1.36',
+  entrypoint: 'sh $ALGO',
+});
 
 /** A job as `functions/start` would make it from `spec`: fresh job id, DIDs and transactions. */
 export function buildJob(spec: JobSpec): BuiltJob {
   const tx = `0x${hex(32)}`;
   const datasets = spec.datasets.map((d) => ({ did: randomDid(), spec: d }));
-  const access = (f: { url: string; headers?: Record<string, string> }): FileAccess => ({ url: f.url, method: 'GET', headers: f.headers ?? {} });
+  const access = (f: { url: string; headers?: Record<string, string> }): FileAccess => ({
+    url: f.url,
+    method: 'GET',
+    headers: f.headers ?? {},
+  });
   const algo = spec.algorithm;
   const container = { image: algo.image, tag: algo.tag, entrypoint: algo.entrypoint };
   const { algoCustomData: _, ...base } = workflow();
@@ -171,9 +196,17 @@ export function buildJob(spec: JobSpec): BuiltJob {
         ...(f.contentLength !== undefined ? { contentLength: f.contentLength } : {}),
       })),
     })),
-    algorithm: algo.kind === 'raw'
-      ? { kind: 'raw', container, source: 'rawcode' }
-      : { kind: 'published', did: randomDid(), serviceId: 'access', transferTxId: `0x${hex(32)}`, container, files: [{ index: 0, checksum: algo.checksum }] },
+    algorithm:
+      algo.kind === 'raw'
+        ? { kind: 'raw', container, source: 'rawcode' }
+        : {
+            kind: 'published',
+            did: randomDid(),
+            serviceId: 'access',
+            transferTxId: `0x${hex(32)}`,
+            container,
+            files: [{ index: 0, checksum: algo.checksum }],
+          },
     allowNetworkAccess: spec.allowNetworkAccess ?? false,
     limits: { maxDurationSeconds: spec.maxDurationSeconds ?? 120, cpu: 0.5, memoryMiB: 256, diskMiB: 64 },
     ...(spec.algoCustomData ? { algoCustomData: spec.algoCustomData } : {}),
@@ -181,7 +214,10 @@ export function buildJob(spec: JobSpec): BuiltJob {
   const secret: JobSecretData = {
     version: 1,
     datasets: Object.fromEntries(datasets.map(({ did, spec: d }) => [did, d.files.map(access)])),
-    algorithm: algo.kind === 'raw' ? { kind: 'rawcode', rawcode: algo.code } : { kind: 'published', file: access({ url: algo.url }) },
+    algorithm:
+      algo.kind === 'raw'
+        ? { kind: 'rawcode', rawcode: algo.code }
+        : { kind: 'published', file: access({ url: algo.url }) },
     ddos: Object.fromEntries(datasets.map(({ did }) => [did, { id: did, version: '4.1.0' }])),
   };
   return { workflow: built, secret };

@@ -2,7 +2,15 @@ import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Wallet } from 'ethers';
 import type { LocalStack } from '../../devcluster/local-stack.ts';
-import { algorithmDdo, datasetDdo, orderAsset, publishAsset, type ComputeOptions, type OceanFile, type PublishedAsset } from '../../devcluster/ocean-assets.ts';
+import {
+  algorithmDdo,
+  datasetDdo,
+  orderAsset,
+  publishAsset,
+  type ComputeOptions,
+  type OceanFile,
+  type PublishedAsset,
+} from '../../devcluster/ocean-assets.ts';
 import { ProviderInstance, ethers5 } from '../../devcluster/ocean-client.ts';
 import type { PlatformEnv } from '../../devcluster/platform-env.ts';
 import type { ProviderFee } from '../../lib/chain/provider-fee.ts';
@@ -19,7 +27,12 @@ export const sha256hex = (data: string | Buffer): string => createHash('sha256')
 export const now = (): number => Math.floor(Date.now() / 1000);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-export const NODE_CONTAINER = { entrypoint: 'node $ALGO', image: 'node', tag: '24', checksum: `sha256:${sha256hex('node:24')}` };
+export const NODE_CONTAINER = {
+  entrypoint: 'node $ALGO',
+  image: 'node',
+  tag: '24',
+  checksum: `sha256:${sha256hex('node:24')}`,
+};
 
 export type Route = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -74,7 +87,12 @@ export interface Orders {
   algorithmTx: string;
 }
 
-export type OceanJob = { jobId: string; status: number; statusText: string; results: { index?: number; filename: string; filesize: number; type: string }[] };
+export type OceanJob = {
+  jobId: string;
+  status: number;
+  statusText: string;
+  results: { index?: number; filename: string; filesize: number; type: string }[];
+};
 
 /** The publisher (env's publisher key), the consumer (env's consumer key) and the provider of one local stack. */
 export class OceanFlow {
@@ -107,11 +125,15 @@ export class OceanFlow {
 
   publishAlgorithm(urls: readonly string[], container = NODE_CONTAINER): Promise<PublishedAsset> {
     const files: OceanFile[] = urls.map((url) => ({ type: 'url', url, method: 'GET' }));
-    return this.#publish(algorithmDdo({ name: 'algorithm', files, serviceEndpoint: this.url, container, language: 'javascript' }));
+    return this.#publish(
+      algorithmDdo({ name: 'algorithm', files, serviceEndpoint: this.url, container, language: 'javascript' }),
+    );
   }
 
   publishDataset(url: string, compute: Partial<ComputeOptions>): Promise<PublishedAsset> {
-    return this.#publish(datasetDdo({ name: 'dataset', files: [{ type: 'url', url, method: 'GET' }], serviceEndpoint: this.url, compute }));
+    return this.#publish(
+      datasetDdo({ name: 'dataset', files: [{ type: 'url', url, method: 'GET' }], serviceEndpoint: this.url, compute }),
+    );
   }
 
   /** initializeCompute as ocean.js posts it, answered as it is (refusals included). */
@@ -131,13 +153,31 @@ export class OceanFlow {
 
   /** initializeCompute through ocean.js, then both orders on chain with the fees it returned. */
   async initializeAndOrder(dataset: PublishedAsset, algorithm: PublishedAsset): Promise<Orders> {
-    const init = await ProviderInstance.initializeCompute([ref(dataset)], ref(algorithm), this.stack.environmentId, now() + 1800, this.url, this.consumer.address);
+    const init = await ProviderInstance.initializeCompute(
+      [ref(dataset)],
+      ref(algorithm),
+      this.stack.environmentId,
+      now() + 1800,
+      this.url,
+      this.consumer.address,
+    );
     const datasetFee = init.datasets?.[0]?.providerFee;
     const algoFee = init.algorithm?.providerFee;
     if (!datasetFee || !algoFee) throw new Error(`initializeCompute returned no fees: ${JSON.stringify(init)}`);
-    const toFee = (f: ProviderFees): ProviderFee => ({ ...f, v: Number(f.v), validUntil: Number(f.validUntil), providerFeeAmount: String(f.providerFeeAmount) });
+    const toFee = (f: ProviderFees): ProviderFee => ({
+      ...f,
+      v: Number(f.v),
+      validUntil: Number(f.validUntil),
+      providerFeeAmount: String(f.providerFeeAmount),
+    });
     const order = (asset: PublishedAsset, fee: ProviderFee) =>
-      orderAsset({ rpcUrl: this.env.rpcUrl, consumerKey: this.env.keys.consumer, datatokenAddress: asset.datatokenAddresses[0]!, serviceIndex: 0, providerFee: fee });
+      orderAsset({
+        rpcUrl: this.env.rpcUrl,
+        consumerKey: this.env.keys.consumer,
+        datatokenAddress: asset.datatokenAddresses[0]!,
+        serviceIndex: 0,
+        providerFee: fee,
+      });
     return { datasetTx: await order(dataset, toFee(datasetFee)), algorithmTx: await order(algorithm, toFee(algoFee)) };
   }
 
@@ -155,7 +195,11 @@ export class OceanFlow {
   }
 
   async status(jobId: string): Promise<OceanJob> {
-    const jobs = (await ProviderInstance.computeStatus(this.url, this.consumer.address, jobId)) as unknown as OceanJob[];
+    const jobs = (await ProviderInstance.computeStatus(
+      this.url,
+      this.consumer.address,
+      jobId,
+    )) as unknown as OceanJob[];
     return jobs[0]!;
   }
 
@@ -172,7 +216,9 @@ export class OceanFlow {
   /** The text of one of the job's results, through the signed result URL. */
   async result(jobId: string, index: number): Promise<string> {
     const signer = new ethers5.Wallet(this.env.keys.consumer, new ethers5.providers.JsonRpcProvider(this.env.rpcUrl));
-    const res = await fetch(await ProviderInstance.getComputeResultUrl(this.url, signer, jobId, index), { signal: AbortSignal.timeout(30_000) });
+    const res = await fetch(await ProviderInstance.getComputeResultUrl(this.url, signer, jobId, index), {
+      signal: AbortSignal.timeout(30_000),
+    });
     if (!res.ok) throw new Error(`result ${index} of ${jobId}: HTTP ${res.status}`);
     return res.text();
   }

@@ -15,7 +15,8 @@ declare module 'vitest' {
 /** Starts one real platform (its own ports and state) for the integration run, and stops it at the end. */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const missing = missingBinaries();
-  if (missing.length) throw new Error(`dev cluster binaries missing: ${missing.join(', ')}; run \`npm run dev -- build\``);
+  if (missing.length)
+    throw new Error(`dev cluster binaries missing: ${missing.join(', ')}; run \`npm run dev -- build\``);
   const stateDir = mkdtempSync(join(tmpdir(), 'c2d-it-'));
   const platform = await startPlatform(stateDir, (m) => console.log(`[platform] ${m}`));
   project.provide('platform', platform.env);

@@ -20,6 +20,10 @@ describe('joinGroupsCommand, run', () => {
   });
 
   it('does not run the command when a file cannot be written', () => {
-    expect(() => execFileSync('/bin/sh', joinGroupsCommand(['/nonexistent/dir/cgroup.procs'], ['/bin/echo', 'ran']).slice(1), { stdio: 'pipe' })).toThrow();
+    expect(() =>
+      execFileSync('/bin/sh', joinGroupsCommand(['/nonexistent/dir/cgroup.procs'], ['/bin/echo', 'ran']).slice(1), {
+        stdio: 'pipe',
+      }),
+    ).toThrow();
   });
 });

@@ -9,8 +9,16 @@ const root = mkdtempSync(join(tmpdir(), 'c2d-sandbox-args-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 const spec = (overrides: Partial<SandboxSpec>): SandboxSpec => ({
-  argv: ['true'], env: { PATH: '/usr/bin:/bin' }, mounts: [], extraReadOnlyBinds: [], hostname: 'args',
-  network: false, uid: 1000, gid: 1000, writableTmp: false, ...overrides,
+  argv: ['true'],
+  env: { PATH: '/usr/bin:/bin' },
+  mounts: [],
+  extraReadOnlyBinds: [],
+  hostname: 'args',
+  network: false,
+  uid: 1000,
+  gid: 1000,
+  writableTmp: false,
+  ...overrides,
 });
 
 describe('bwrapArgs', () => {
@@ -21,14 +29,16 @@ describe('bwrapArgs', () => {
     writeFileSync(join(project, 'program.mjs'), 'visible');
     const volume = join(root, 'volume');
     mkdirSync(volume);
-    const args = bwrapArgs(spec({
-      argv: ['/bin/sh', '-c', 'cat "$1" && touch /tmp/scratch', 'sh', join(project, 'program.mjs')],
-      mounts: [{ hostPath: volume, mountPath: tmpdir(), readOnly: false }],
-      extraReadOnlyBinds: [project],
-      uid: 0,
-      gid: 0,
-      writableTmp: true,
-    }));
+    const args = bwrapArgs(
+      spec({
+        argv: ['/bin/sh', '-c', 'cat "$1" && touch /tmp/scratch', 'sh', join(project, 'program.mjs')],
+        mounts: [{ hostPath: volume, mountPath: tmpdir(), readOnly: false }],
+        extraReadOnlyBinds: [project],
+        uid: 0,
+        gid: 0,
+        writableTmp: true,
+      }),
+    );
     expect(execFileSync('bwrap', args, { encoding: 'utf8' })).toBe('visible');
     // The volume is still the pod's /tmp.
     expect(execFileSync('ls', [volume], { encoding: 'utf8' })).toContain('scratch');

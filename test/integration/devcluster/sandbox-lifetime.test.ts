@@ -21,8 +21,15 @@ describe.runIf(cgroups !== undefined)('killNodeCgroups', () => {
   it('ends the sandboxes of a node that died, and removes its groups', { timeout: 20_000 }, async () => {
     const group = cgroups!.create('pod_main_0', { memoryBytes: 64 * 2 ** 20, cpuMillis: 100 });
     const args = bwrapArgs({
-      argv: ['sleep', '300'], env: { PATH: '/usr/bin:/bin' }, mounts: [], extraReadOnlyBinds: [], hostname: 'lifetime',
-      network: false, uid: 1000, gid: 1000, writableTmp: false,
+      argv: ['sleep', '300'],
+      env: { PATH: '/usr/bin:/bin' },
+      mounts: [],
+      extraReadOnlyBinds: [],
+      hostname: 'lifetime',
+      network: false,
+      uid: 1000,
+      gid: 1000,
+      writableTmp: false,
     });
     const [command, ...rest] = joinGroupsCommand(group.procsFiles, ['bwrap', ...args]);
     // Detached and unreferenced: as if its node had been killed, nothing else would ever end it.
@@ -30,7 +37,8 @@ describe.runIf(cgroups !== undefined)('killNodeCgroups', () => {
     sandbox.unref();
     const pid = sandbox.pid!;
     const deadline = Date.now() + 5000;
-    while (Date.now() < deadline && !readFileSync(group.procsFiles[0]!, 'utf8').includes(String(pid))) await new Promise((r) => setTimeout(r, 20));
+    while (Date.now() < deadline && !readFileSync(group.procsFiles[0]!, 'utf8').includes(String(pid)))
+      await new Promise((r) => setTimeout(r, 20));
     const members = readFileSync(group.procsFiles[0]!, 'utf8').split('\n').filter(Boolean).map(Number);
     expect(members).toContain(pid);
 

@@ -11,10 +11,14 @@ describe('the algorithm wrapper script, run by /bin/sh', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const unescape = (s: string): string => s.replaceAll('$$', '$');
   const run = (entrypoint: string) =>
-    spawnSync('/bin/sh', ['-c', unescape(escapeKubeVars(ALGORITHM_WRAPPER)), 'algorithm', unescape(escapeKubeVars(entrypoint))], {
-      env: { PATH: process.env.PATH, LOGS: dir },
-      encoding: 'utf8',
-    });
+    spawnSync(
+      '/bin/sh',
+      ['-c', unescape(escapeKubeVars(ALGORITHM_WRAPPER)), 'algorithm', unescape(escapeKubeVars(entrypoint))],
+      {
+        env: { PATH: process.env.PATH, LOGS: dir },
+        encoding: 'utf8',
+      },
+    );
 
   it('passes the exit code through and copies output to the log file and stdout', () => {
     const r = run('echo out; echo err >&2; exit 3');

@@ -16,9 +16,18 @@ describe('the import scan run inside each image', () => {
     dirs.push(app);
     mkdirSync(join(app, 'dist/lib'), { recursive: true });
     writeFileSync(join(app, 'package.json'), '{"type":"module"}');
-    writeFileSync(join(app, 'dist/lib/a.js'), "import {\n  x,\n} from './b.js';\nexport * from './gone.js';\nimport 'node:fs';\nconst m = () => import('no-such-package');\n");
-    writeFileSync(join(app, 'dist/lib/b.js'), "export const x = 1; // data comes from 'nowhere', a comment, not an import\n * import 'neither'\n");
-    const out = execFileSync(process.execPath, ['--input-type=module', '-e', IMPORT_SCAN_SOURCE, join(app, 'dist')], { cwd: app, encoding: 'utf8' });
+    writeFileSync(
+      join(app, 'dist/lib/a.js'),
+      "import {\n  x,\n} from './b.js';\nexport * from './gone.js';\nimport 'node:fs';\nconst m = () => import('no-such-package');\n",
+    );
+    writeFileSync(
+      join(app, 'dist/lib/b.js'),
+      "export const x = 1; // data comes from 'nowhere', a comment, not an import\n * import 'neither'\n",
+    );
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', IMPORT_SCAN_SOURCE, join(app, 'dist')], {
+      cwd: app,
+      encoding: 'utf8',
+    });
     const result = JSON.parse(out) as { files: number; imports: number; packages: string[]; bad: string[] };
     expect(result.files).toBe(2);
     expect(result.imports).toBe(4);

@@ -1,9 +1,22 @@
 import { describe, expect, it } from 'vitest';
-import { containerLimits, joinGroupsCommand, limitWrites, oomKills, parseQuantity } from '../../../devcluster/node/cgroups.ts';
+import {
+  containerLimits,
+  joinGroupsCommand,
+  limitWrites,
+  oomKills,
+  parseQuantity,
+} from '../../../devcluster/node/cgroups.ts';
 
 describe('parseQuantity', () => {
   it.each([
-    ['1', 1], ['250m', 0.25], ['1.5', 1.5], ['512Mi', 512 * 2 ** 20], ['1Gi', 2 ** 30], ['2G', 2e9], ['1e3', 1000], ['100k', 1e5],
+    ['1', 1],
+    ['250m', 0.25],
+    ['1.5', 1.5],
+    ['512Mi', 512 * 2 ** 20],
+    ['1Gi', 2 ** 30],
+    ['2G', 2e9],
+    ['1e3', 1000],
+    ['100k', 1e5],
   ])('%s → %d', (q, v) => expect(parseQuantity(q)).toBeCloseTo(v));
 
   it.each(['', 'abc', '1Zi', '--1', '1 Gi'])('refuses %j', (q) => expect(parseQuantity(q)).toBeUndefined());
@@ -11,7 +24,12 @@ describe('parseQuantity', () => {
 
 describe('containerLimits', () => {
   it('takes the limits, not the requests', () => {
-    expect(containerLimits({ name: 'a', resources: { limits: { memory: '1Gi', cpu: '500m' }, requests: { memory: '1Mi' } } })).toEqual({ memoryBytes: 2 ** 30, cpuMillis: 500 });
+    expect(
+      containerLimits({
+        name: 'a',
+        resources: { limits: { memory: '1Gi', cpu: '500m' }, requests: { memory: '1Mi' } },
+      }),
+    ).toEqual({ memoryBytes: 2 ** 30, cpuMillis: 500 });
   });
   it('is empty for a container without limits', () => {
     expect(containerLimits({ name: 'a' })).toEqual({});
@@ -49,9 +67,22 @@ describe('oomKills', () => {
 
 describe('joinGroupsCommand', () => {
   it('passes file names and argv as arguments, never inside the script', () => {
-    const cmd = joinGroupsCommand(['/sys/fs/cgroup/memory/x/cgroup.procs', "/odd'; rm -rf /"], ['bwrap', '--', 'sh', '-c', 'echo $HOME']);
+    const cmd = joinGroupsCommand(
+      ['/sys/fs/cgroup/memory/x/cgroup.procs', "/odd'; rm -rf /"],
+      ['bwrap', '--', 'sh', '-c', 'echo $HOME'],
+    );
     expect(cmd.slice(0, 2)).toEqual(['/bin/sh', '-c']);
     expect(cmd[2]).not.toContain('cgroup.procs');
-    expect(cmd.slice(3)).toEqual(['c2d-cgroup-join', '/sys/fs/cgroup/memory/x/cgroup.procs', "/odd'; rm -rf /", '--', 'bwrap', '--', 'sh', '-c', 'echo $HOME']);
+    expect(cmd.slice(3)).toEqual([
+      'c2d-cgroup-join',
+      '/sys/fs/cgroup/memory/x/cgroup.procs',
+      "/odd'; rm -rf /",
+      '--',
+      'bwrap',
+      '--',
+      'sh',
+      '-c',
+      'echo $HOME',
+    ]);
   });
 });

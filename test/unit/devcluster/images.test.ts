@@ -22,12 +22,19 @@ describe('resolveImage', () => {
     const r = resolveImage('ghcr.io/acme/c2d/pod-programs:1.0', ['publish'], ['--x'], host);
     expect(r.argv).toEqual([host.nodeBinary, '/work/project/node_modules/.cache/c2d-pod-programs/publish.mjs', '--x']);
     expect(r.extraReadOnlyBinds).toEqual([host.projectRoot, '/work/project/node_modules/node/bin']);
-    const outside = resolveImage('c2d/pod-programs:1', ['configure'], undefined, { ...host, nodeBinary: '/opt/node/bin/node' });
+    const outside = resolveImage('c2d/pod-programs:1', ['configure'], undefined, {
+      ...host,
+      nodeBinary: '/opt/node/bin/node',
+    });
     expect(outside.extraReadOnlyBinds).toEqual([host.projectRoot, '/opt/node/bin']);
   });
 
   it('adds nothing to the search path of other runtimes', () => {
-    expect(resolveImage('python:3.11', ['python', 'a.py'], undefined, host)).toMatchObject({ argv: ['python3', 'a.py'], searchPath: [], extraReadOnlyBinds: [] });
+    expect(resolveImage('python:3.11', ['python', 'a.py'], undefined, host)).toMatchObject({
+      argv: ['python3', 'a.py'],
+      searchPath: [],
+      extraReadOnlyBinds: [],
+    });
     expect(resolveImage('busybox:1.36', undefined, undefined, host)).toMatchObject({ argv: ['sh'], searchPath: [] });
     expect(() => resolveImage('nginx:1', undefined, undefined, host)).toThrow(UnsupportedImage);
   });

@@ -2,8 +2,16 @@ import { describe, expect, it } from 'vitest';
 import { bwrapArgs, type SandboxSpec } from '../../../devcluster/node/sandbox-args.ts';
 
 const spec = (overrides: Partial<SandboxSpec>): SandboxSpec => ({
-  argv: ['true'], env: { PATH: '/usr/bin:/bin' }, mounts: [], extraReadOnlyBinds: [], hostname: 'args',
-  network: false, uid: 1000, gid: 1000, writableTmp: false, ...overrides,
+  argv: ['true'],
+  env: { PATH: '/usr/bin:/bin' },
+  mounts: [],
+  extraReadOnlyBinds: [],
+  hostname: 'args',
+  network: false,
+  uid: 1000,
+  gid: 1000,
+  writableTmp: false,
+  ...overrides,
 });
 
 describe('bwrapArgs', () => {

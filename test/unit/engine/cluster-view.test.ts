@@ -12,7 +12,11 @@ import { environment, environmentsConfigMap, jobConfigMap, nthJobId, status } fr
 const NS = 'c2d-jobs';
 const ENV_NS = 'c2d-system';
 
-function podOf(n: number, stage: 'configure' | 'algorithm' | 'publish', name = jobNames(nthJobId(n)).pods[stage]): V1Pod {
+function podOf(
+  n: number,
+  stage: 'configure' | 'algorithm' | 'publish',
+  name = jobNames(nthJobId(n)).pods[stage],
+): V1Pod {
   const labels = jobLabels({ jobId: nthJobId(n), owner: '0x' + 'ab'.repeat(20), environment: 'ocean-compute' }, stage);
   return { metadata: { name, namespace: NS, labels }, spec: { containers: [{ name: 'main', image: 'busybox' }] } };
 }
@@ -26,7 +30,13 @@ async function startedView(api: FakeKubeApi, maxConcurrentJobs = 1) {
   const log: Logger = { info: () => undefined, warn: () => undefined, error: (msg) => void errors.push(msg) };
   const view = new ClusterView(
     { core: api, watch: api },
-    { namespace: NS, environmentsNamespace: ENV_NS, onJob: (id) => told.push(id), onEnvironments: () => void environmentsChanged++, log },
+    {
+      namespace: NS,
+      environmentsNamespace: ENV_NS,
+      onJob: (id) => told.push(id),
+      onEnvironments: () => void environmentsChanged++,
+      log,
+    },
   );
   await view.start();
   told.length = 0;
@@ -34,8 +44,10 @@ async function startedView(api: FakeKubeApi, maxConcurrentJobs = 1) {
   return { view, told, errors, environmentsChanged: () => environmentsChanged };
 }
 
-const stored = (api: FakeKubeApi, n: number): V1ConfigMap => api.get<V1ConfigMap>('configmaps', NS, jobNames(nthJobId(n)).configMap)!;
-const setStatus = (api: FakeKubeApi, n: number, code: StatusCode): void => void api.patch('configmaps', NS, jobNames(nthJobId(n)).configMap, statusPatch(status(code, new Date()), undefined));
+const stored = (api: FakeKubeApi, n: number): V1ConfigMap =>
+  api.get<V1ConfigMap>('configmaps', NS, jobNames(nthJobId(n)).configMap)!;
+const setStatus = (api: FakeKubeApi, n: number, code: StatusCode): void =>
+  void api.patch('configmaps', NS, jobNames(nthJobId(n)).configMap, statusPatch(status(code, new Date()), undefined));
 const codeOf = (view: ClusterView, n: number): number | undefined => {
   const cm = view.jobs.get(nthJobId(n));
   return cm && readJobConfigMap(cm).status.code;
@@ -124,7 +136,9 @@ describe('ClusterView', () => {
   it('follows the environments, keeping the last good list when the ConfigMap turns invalid', async () => {
     const api = new FakeKubeApi();
     const { view, errors, environmentsChanged } = await startedView(api, 1);
-    api.patch('configmaps', ENV_NS, ENVIRONMENTS_CONFIGMAP, { data: environmentsToConfigMapData([environment({ maxConcurrentJobs: 4 })]) });
+    api.patch('configmaps', ENV_NS, ENVIRONMENTS_CONFIGMAP, {
+      data: environmentsToConfigMapData([environment({ maxConcurrentJobs: 4 })]),
+    });
     await api.flush();
     expect(environmentsChanged()).toBe(1);
     expect(view.environments().map((e) => e.maxConcurrentJobs)).toEqual([4]);

@@ -43,9 +43,13 @@ describe('JobIndex: queue position and slots', () => {
     const index = new JobIndex();
     const a = cm(4, StatusCode.WarmingUp);
     // Job 5 created in the same second as job 4: the job id decides.
-    const b = buildJobConfigMap(workflow({ jobId: nthJobId(5), dateCreated: readJobConfigMap(a).workflow.dateCreated }), status(StatusCode.WarmingUp, new Date()));
+    const b = buildJobConfigMap(
+      workflow({ jobId: nthJobId(5), dateCreated: readJobConfigMap(a).workflow.dateCreated }),
+      status(StatusCode.WarmingUp, new Date()),
+    );
     b.metadata!.resourceVersion = String(++rv);
-    for (const c of [cm(7, StatusCode.WarmingUp), b, cm(6, StatusCode.WarmingUp, { stopRequested: true }), a]) index.observe(c);
+    for (const c of [cm(7, StatusCode.WarmingUp), b, cm(6, StatusCode.WarmingUp, { stopRequested: true }), a])
+      index.observe(c);
     expect(index.capacity(nthJobId(4), ENV).ahead).toBe(0);
     expect(index.capacity(nthJobId(5), ENV).ahead).toBe(1);
     expect(index.capacity(nthJobId(7), ENV).ahead).toBe(2);
@@ -55,15 +59,29 @@ describe('JobIndex: queue position and slots', () => {
   });
 
   it('compares creation times as dates, not strings', () => {
-    const early = buildJobConfigMap(workflow({ jobId: nthJobId(1), dateCreated: '2025-01-01T01:00:00+01:00' }), status(StatusCode.WarmingUp, new Date()));
-    const late = buildJobConfigMap(workflow({ jobId: nthJobId(2), dateCreated: '2025-01-01T00:30:00Z' }), status(StatusCode.WarmingUp, new Date()));
-    const index = indexOf({ ...early, metadata: { ...early.metadata, resourceVersion: '1' } }, { ...late, metadata: { ...late.metadata, resourceVersion: '2' } });
+    const early = buildJobConfigMap(
+      workflow({ jobId: nthJobId(1), dateCreated: '2025-01-01T01:00:00+01:00' }),
+      status(StatusCode.WarmingUp, new Date()),
+    );
+    const late = buildJobConfigMap(
+      workflow({ jobId: nthJobId(2), dateCreated: '2025-01-01T00:30:00Z' }),
+      status(StatusCode.WarmingUp, new Date()),
+    );
+    const index = indexOf(
+      { ...early, metadata: { ...early.metadata, resourceVersion: '1' } },
+      { ...late, metadata: { ...late.metadata, resourceVersion: '2' } },
+    );
     expect(index.queueHead(ENV, 2)).toEqual([nthJobId(1), nthJobId(2)]);
     expect(index.capacity(nthJobId(2), ENV).ahead).toBe(1);
   });
 
   it('an unknown job, or one of another environment, sees the whole queue ahead of it', () => {
-    const index = indexOf(cm(1, StatusCode.ConfiguringVolumes), cm(4, StatusCode.WarmingUp), cm(7, StatusCode.WarmingUp), cm(8, StatusCode.WarmingUp, { environment: 'other' }));
+    const index = indexOf(
+      cm(1, StatusCode.ConfiguringVolumes),
+      cm(4, StatusCode.WarmingUp),
+      cm(7, StatusCode.WarmingUp),
+      cm(8, StatusCode.WarmingUp, { environment: 'other' }),
+    );
     expect(index.capacity(nthJobId(99), ENV)).toEqual({ active: 1, ahead: 2 });
     expect(index.capacity(nthJobId(8), ENV)).toEqual({ active: 1, ahead: 2 });
     expect(index.capacity(nthJobId(8), 'nowhere')).toEqual({ active: 0, ahead: 0 });
@@ -77,8 +95,18 @@ describe('JobIndex: queue position and slots', () => {
 
   it('counts jobs by status, leaving invalid ConfigMaps out', () => {
     const invalid = { ...cm(9, StatusCode.WarmingUp), data: { 'status.json': '{' } };
-    const index = indexOf(cm(1, StatusCode.ConfiguringVolumes), cm(4, StatusCode.WarmingUp), cm(7, StatusCode.WarmingUp), invalid);
-    expect(index.countsByStatus()).toEqual(new Map([[20, 1], [1, 2]]));
+    const index = indexOf(
+      cm(1, StatusCode.ConfiguringVolumes),
+      cm(4, StatusCode.WarmingUp),
+      cm(7, StatusCode.WarmingUp),
+      invalid,
+    );
+    expect(index.countsByStatus()).toEqual(
+      new Map([
+        [20, 1],
+        [1, 2],
+      ]),
+    );
     expect(index.get(nthJobId(9))).toBe(invalid);
     expect(index.jobIds().sort()).toEqual([nthJobId(1), nthJobId(4), nthJobId(7), nthJobId(9)]);
     index.observe(cm(4, StatusCode.ConfiguringVolumes));
@@ -116,11 +144,17 @@ describe('JobIndex: the newest copy wins', () => {
 });
 
 describe('roomMadeIn', () => {
-  const change = (before: StatusCode | 'gone' | 'new', after: StatusCode | 'gone', over: { stopAfter?: boolean; envAfter?: string } = {}) => {
+  const change = (
+    before: StatusCode | 'gone' | 'new',
+    after: StatusCode | 'gone',
+    over: { stopAfter?: boolean; envAfter?: string } = {},
+  ) => {
     const index = new JobIndex();
     if (before !== 'new' && before !== 'gone') index.observe(jobConfigMap(1, before, { resourceVersion: '1' }));
     if (after === 'gone') return index.remove(nthJobId(1));
-    return index.observe(jobConfigMap(1, after, { resourceVersion: '2', stopRequested: over.stopAfter, environment: over.envAfter }));
+    return index.observe(
+      jobConfigMap(1, after, { resourceVersion: '2', stopRequested: over.stopAfter, environment: over.envAfter }),
+    );
   };
 
   it.each([
@@ -131,7 +165,13 @@ describe('roomMadeIn', () => {
     ['a queued job deleted', StatusCode.WarmingUp, 'gone', {}, ENV],
     ['a queued job that starts', StatusCode.WarmingUp, StatusCode.ConfiguringVolumes, {}, undefined],
     ['a running job that moves on', StatusCode.RunningAlgorithm, StatusCode.PublishingResults, {}, undefined],
-    ['a running job asked to stop', StatusCode.RunningAlgorithm, StatusCode.RunningAlgorithm, { stopAfter: true }, undefined],
+    [
+      'a running job asked to stop',
+      StatusCode.RunningAlgorithm,
+      StatusCode.RunningAlgorithm,
+      { stopAfter: true },
+      undefined,
+    ],
     ['a final job deleted', StatusCode.JobFinished, 'gone', {}, undefined],
     ['a new queued job', 'new', StatusCode.WarmingUp, {}, undefined],
   ] as const)('%s', (_what, before, after, over, room) => {
@@ -145,7 +185,8 @@ describe('JobIndex against a walk over every job', () => {
     const jobs = [...cms.values()];
     const self = jobs.find((j) => j.workflow.jobId === jobId && j.workflow.environment === environment);
     const key = (j: (typeof jobs)[number]): [number, string] => [Date.parse(j.workflow.dateCreated), j.workflow.jobId];
-    const isBefore = (a: [number, string], b: [number, string]): boolean => a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);
+    const isBefore = (a: [number, string], b: [number, string]): boolean =>
+      a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);
     let active = 0;
     let ahead = 0;
     for (const j of jobs) {
@@ -162,7 +203,15 @@ describe('JobIndex against a walk over every job', () => {
       seed = (seed * 1103515245 + 12345) % 2 ** 31;
       return seed % n;
     };
-    const codes = [StatusCode.WarmingUp, StatusCode.WarmingUp, StatusCode.ConfiguringVolumes, StatusCode.RunningAlgorithm, StatusCode.PublishingResults, StatusCode.JobFinished, StatusCode.JobStopped];
+    const codes = [
+      StatusCode.WarmingUp,
+      StatusCode.WarmingUp,
+      StatusCode.ConfiguringVolumes,
+      StatusCode.RunningAlgorithm,
+      StatusCode.PublishingResults,
+      StatusCode.JobFinished,
+      StatusCode.JobStopped,
+    ];
     const envs = ['ocean-compute', 'other'];
     const index = new JobIndex();
     const cms = new Map<string, JobConfigMap>();
@@ -175,13 +224,18 @@ describe('JobIndex against a walk over every job', () => {
         index.remove(jobId);
       } else {
         // A job keeps its environment and creation time; only its status and stop mark change.
-        const c = jobConfigMap(n, codes[random(codes.length)]!, { environment: envs[n % 2], stopRequested: random(5) === 0, resourceVersion: String(++revision) });
+        const c = jobConfigMap(n, codes[random(codes.length)]!, {
+          environment: envs[n % 2],
+          stopRequested: random(5) === 0,
+          resourceVersion: String(++revision),
+        });
         cms.set(jobId, readJobConfigMap(c));
         if (random(2) === 0) index.observe(c);
         else if (!index.wrote(c)) index.observe(c);
       }
       const probe = nthJobId(random(62));
-      for (const env of envs) expect(index.capacity(probe, env), `step ${step}, job ${probe}, ${env}`).toEqual(walk(cms, probe, env));
+      for (const env of envs)
+        expect(index.capacity(probe, env), `step ${step}, job ${probe}, ${env}`).toEqual(walk(cms, probe, env));
     }
   });
 });

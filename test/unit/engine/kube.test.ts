@@ -20,7 +20,11 @@ describe('isPermanentRefusal', () => {
 
 describe('apiMessage', () => {
   it('reads the Status message of a response body, as text or parsed', () => {
-    const status = { kind: 'Status', message: 'ConfigMap "c2d-job-x" is invalid: []: Too long: may not be more than 1048576 bytes', code: 422 };
+    const status = {
+      kind: 'Status',
+      message: 'ConfigMap "c2d-job-x" is invalid: []: Too long: may not be more than 1048576 bytes',
+      code: 422,
+    };
     expect(apiMessage(new ApiException(422, 'Unprocessable', JSON.stringify(status), {}))).toBe(status.message);
     expect(apiMessage(new ApiException(422, 'Unprocessable', status, {}))).toBe(status.message);
   });

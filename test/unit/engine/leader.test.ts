@@ -18,10 +18,26 @@ function renewAs(api: FakeKubeApi, holder: string, renewTime: Date): void {
 
 const holderOf = (api: FakeKubeApi): string | undefined => api.get<V1Lease>('leases', NS, NAME)?.spec?.holderIdentity;
 
-function elector(api: FakeKubeApi, identity: string, over: Partial<LeaderOptions> = {}): { elector: LeaderElector; events: string[] } {
+function elector(
+  api: FakeKubeApi,
+  identity: string,
+  over: Partial<LeaderOptions> = {},
+): { elector: LeaderElector; events: string[] } {
   const events: string[] = [];
-  const e = new LeaderElector({ api, namespace: NS, name: NAME, identity, leaseDurationSeconds: DURATION_S, log: silentLogger, clock: () => Date.now(), ...over });
-  e.run(() => events.push('elected'), () => events.push('lost'));
+  const e = new LeaderElector({
+    api,
+    namespace: NS,
+    name: NAME,
+    identity,
+    leaseDurationSeconds: DURATION_S,
+    log: silentLogger,
+    clock: () => Date.now(),
+    ...over,
+  });
+  e.run(
+    () => events.push('elected'),
+    () => events.push('lost'),
+  );
   return { elector: e, events };
 }
 

@@ -4,7 +4,11 @@ import { EngineMetrics } from '../../../engine/metrics.ts';
 describe('EngineMetrics', () => {
   it('renders Prometheus text', async () => {
     const m = new EngineMetrics();
-    m.jobsByStatus = () => new Map([[70, 2], [1, 3]]);
+    m.jobsByStatus = () =>
+      new Map([
+        [70, 2],
+        [1, 3],
+      ]);
     m.isLeader = () => true;
     m.reconcileSeconds.observe(0.003);
     m.stageSeconds.observe(42, { stage: 'algorithm' });

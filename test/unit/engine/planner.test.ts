@@ -11,7 +11,14 @@ import {
   type PodPhase,
 } from '../../../engine/planner.ts';
 import { STAGES, type Stage } from '../../../lib/job/names.ts';
-import { FINAL_CODES, StatusCode, isFinal, jobStatusSchema, type JobStatus, type Result } from '../../../lib/job/status.ts';
+import {
+  FINAL_CODES,
+  StatusCode,
+  isFinal,
+  jobStatusSchema,
+  type JobStatus,
+  type Result,
+} from '../../../lib/job/status.ts';
 import { CREATED, JOB_ID, environment, status, workflow } from '../../support/job-fixtures.ts';
 
 const NOW = new Date('2025-01-01T00:10:00.000Z');
@@ -23,9 +30,11 @@ function statusAt(code: StatusCode, overrides: Partial<JobStatus> = {}): JobStat
   const stages: JobStatus['stages'] = {};
   const phase = isFinal(code) ? 'final' : stageOfCode(code);
   if (phase === 'configure' && code !== StatusCode.JobStarted) stages.configure = { startedAt: STARTED };
-  if (phase === 'algorithm' || phase === 'publish' || phase === 'final') stages.configure = { startedAt: CREATED, finishedAt: CREATED, exitCode: 0 };
+  if (phase === 'algorithm' || phase === 'publish' || phase === 'final')
+    stages.configure = { startedAt: CREATED, finishedAt: CREATED, exitCode: 0 };
   if (phase === 'algorithm') stages.algorithm = { startedAt: STARTED };
-  if (phase === 'publish' || phase === 'final') stages.algorithm = { startedAt: CREATED, finishedAt: CREATED, exitCode: 0 };
+  if (phase === 'publish' || phase === 'final')
+    stages.algorithm = { startedAt: CREATED, finishedAt: CREATED, exitCode: 0 };
   if (phase === 'publish') stages.publish = { startedAt: STARTED };
   const base = status(code, new Date(STARTED), { stages });
   if (phase !== 'queued') base.dateStarted = CREATED;
@@ -62,7 +71,8 @@ const recorded = (actions: Action[]): JobStatus | undefined => {
   expect(r.length).toBeLessThanOrEqual(1);
   return r[0]?.kind === 'recordStatus' ? r[0].status : undefined;
 };
-const kinds = (actions: Action[]): string[] => actions.map((a) => (a.kind === 'createPod' || a.kind === 'deletePod' ? `${a.kind}:${a.stage}` : a.kind));
+const kinds = (actions: Action[]): string[] =>
+  actions.map((a) => (a.kind === 'createPod' || a.kind === 'deletePod' ? `${a.kind}:${a.stage}` : a.kind));
 const RESULTS: Result[] = [
   { index: 0, filename: 'configure.log', filesize: 10, type: 'configurationLog', key: `${JOB_ID}/logs/configure.log` },
   { index: 1, filename: 'out.txt', filesize: 3, type: 'output', key: `${JOB_ID}/outputs/out.txt` },
@@ -99,7 +109,9 @@ describe('queued (1)', () => {
 
   it('waits for its Secret, then gives up with 31', () => {
     const until = new Date(Date.parse(CREATED) + S.secretWaitSeconds * 1000);
-    expect(plan(observe({ secretExists: false, now: new Date(until.getTime() - 1) }))).toEqual([{ kind: 'wait', reason: 'secretPending', until }]);
+    expect(plan(observe({ secretExists: false, now: new Date(until.getTime() - 1) }))).toEqual([
+      { kind: 'wait', reason: 'secretPending', until },
+    ]);
     const s = recorded(plan(observe({ secretExists: false, now: until })))!;
     expect(s.code).toBe(31);
     expect(s.termination?.reason).toBe('dataProvisioningFailed');
@@ -114,23 +126,33 @@ describe('resuming after an interrupted pass (10 and 30 left standing)', () => {
   });
 
   it('10 with a running pod only records 20', () => {
-    expect(kinds(plan(observe({ status: statusAt(StatusCode.JobStarted), pods: { configure: pod('Running') } })))).toEqual(['recordStatus']);
+    expect(
+      kinds(plan(observe({ status: statusAt(StatusCode.JobStarted), pods: { configure: pod('Running') } }))),
+    ).toEqual(['recordStatus']);
   });
 
   it('10 with a finished configure pod moves on to the algorithm', () => {
-    const actions = plan(observe({ status: statusAt(StatusCode.JobStarted), pods: { configure: pod('Succeeded', { exitCode: 0 }) } }));
+    const actions = plan(
+      observe({ status: statusAt(StatusCode.JobStarted), pods: { configure: pod('Succeeded', { exitCode: 0 }) } }),
+    );
     expect(kinds(actions)).toEqual(['createPod:algorithm', 'recordStatus']);
     expect(recorded(actions)!.code).toBe(40);
   });
 
   it('30 with the configure pod succeeded moves on to the algorithm', () => {
-    const actions = plan(observe({ status: statusAt(StatusCode.ProvisioningSuccess), pods: { configure: pod('Succeeded', { exitCode: 0 }) } }));
+    const actions = plan(
+      observe({
+        status: statusAt(StatusCode.ProvisioningSuccess),
+        pods: { configure: pod('Succeeded', { exitCode: 0 }) },
+      }),
+    );
     expect(recorded(actions)!.code).toBe(40);
   });
 });
 
 describe('configuring (20)', () => {
-  const at20 = (pods: Observed['pods'], extra: Partial<Observed> = {}): Action[] => plan(observe({ status: statusAt(StatusCode.ConfiguringVolumes), pods, ...extra }));
+  const at20 = (pods: Observed['pods'], extra: Partial<Observed> = {}): Action[] =>
+    plan(observe({ status: statusAt(StatusCode.ConfiguringVolumes), pods, ...extra }));
   const deadline = new Date(Date.parse(STARTED) + (S.configureDeadlineSeconds + S.deadlineGraceSeconds) * 1000);
 
   it('creates the missing configure pod (and volume) and waits until its deadline', () => {
@@ -196,7 +218,9 @@ describe('configuring (20)', () => {
   });
 
   it('one millisecond before the deadline it still waits', () => {
-    expect(at20({ configure: pod('Running') }, { now: new Date(deadline.getTime() - 1) })).toEqual([{ kind: 'wait', reason: 'podRunning', until: deadline }]);
+    expect(at20({ configure: pod('Running') }, { now: new Date(deadline.getTime() - 1) })).toEqual([
+      { kind: 'wait', reason: 'podRunning', until: deadline },
+    ]);
   });
 
   it('deadline passed with no pod at all → timed out without creating one', () => {
@@ -216,7 +240,14 @@ describe('configuring (20)', () => {
 
 describe('running the algorithm (40)', () => {
   const at40 = (pods: Observed['pods'], extra: Partial<Observed> = {}): Action[] =>
-    plan(observe({ status: statusAt(StatusCode.RunningAlgorithm), pods: { configure: pod('Succeeded'), ...pods }, secretExists: false, ...extra }));
+    plan(
+      observe({
+        status: statusAt(StatusCode.RunningAlgorithm),
+        pods: { configure: pod('Succeeded'), ...pods },
+        secretExists: false,
+        ...extra,
+      }),
+    );
   const deadline = new Date(Date.parse(STARTED) + (60 + S.deadlineGraceSeconds) * 1000);
 
   it('deletes the Secret once configure is done', () => {
@@ -224,7 +255,10 @@ describe('running the algorithm (40)', () => {
   });
 
   it('creates a missing algorithm pod', () => {
-    expect(at40({})).toEqual([{ kind: 'createPod', stage: 'algorithm' }, { kind: 'wait', reason: 'podRunning', until: deadline }]);
+    expect(at40({})).toEqual([
+      { kind: 'createPod', stage: 'algorithm' },
+      { kind: 'wait', reason: 'podRunning', until: deadline },
+    ]);
   });
 
   it.each(['Pending', 'Running', 'Unknown'] as const)('waits while the pod is %s, until the max duration', (phase) => {
@@ -256,8 +290,14 @@ describe('running the algorithm (40)', () => {
   });
 
   it('evicted for storage → disk quota exceeded; evicted for memory → algorithm failed', () => {
-    expect(recorded(at40({ algorithm: pod('Failed', { reason: 'Evicted', message: 'ephemeral local storage usage exceeds' }) }))!.outcome?.reason).toBe('diskQuotaExceeded');
-    expect(recorded(at40({ algorithm: pod('Failed', { reason: 'Evicted', message: 'memory pressure' }) }))!.outcome?.reason).toBe('algorithmFailed');
+    expect(
+      recorded(
+        at40({ algorithm: pod('Failed', { reason: 'Evicted', message: 'ephemeral local storage usage exceeds' }) }),
+      )!.outcome?.reason,
+    ).toBe('diskQuotaExceeded');
+    expect(
+      recorded(at40({ algorithm: pod('Failed', { reason: 'Evicted', message: 'memory pressure' }) }))!.outcome?.reason,
+    ).toBe('algorithmFailed');
   });
 
   it('kubelet deadline (activeDeadlineSeconds) → timed out, still publishes', () => {
@@ -273,7 +313,10 @@ describe('running the algorithm (40)', () => {
   });
 
   it('deadline with a pending pod (image never pulled) → timed out', () => {
-    expect(recorded(at40({ algorithm: pod('Pending', { waitingReason: 'ImagePullBackOff' }) }, { now: deadline }))!.outcome?.reason).toBe('timedOut');
+    expect(
+      recorded(at40({ algorithm: pod('Pending', { waitingReason: 'ImagePullBackOff' }) }, { now: deadline }))!.outcome
+        ?.reason,
+    ).toBe('timedOut');
   });
 
   it('a container that can never start → algorithm failed', () => {
@@ -296,7 +339,10 @@ describe('publishing (60)', () => {
   const deadline = new Date(Date.parse(STARTED) + (S.publishDeadlineSeconds + S.deadlineGraceSeconds) * 1000);
 
   it('creates a missing publish pod', () => {
-    expect(at60({})).toEqual([{ kind: 'createPod', stage: 'publish' }, { kind: 'wait', reason: 'podRunning', until: deadline }]);
+    expect(at60({})).toEqual([
+      { kind: 'createPod', stage: 'publish' },
+      { kind: 'wait', reason: 'podRunning', until: deadline },
+    ]);
   });
 
   it.each(['Pending', 'Running', 'Unknown'] as const)('waits while the pod is %s', (phase) => {
@@ -322,7 +368,13 @@ describe('publishing (60)', () => {
     ['diskQuotaExceeded', 42],
     ['timedOut', 72],
   ] as const)('a remembered outcome %s ends as %i with the published logs', (reason, code) => {
-    const s = recorded(at60({ publish: pod('Succeeded') }, { publishResults: RESULTS }, { outcome: { reason, stage: 'algorithm', exitCode: 2 } }))!;
+    const s = recorded(
+      at60(
+        { publish: pod('Succeeded') },
+        { publishResults: RESULTS },
+        { outcome: { reason, stage: 'algorithm', exitCode: 2 } },
+      ),
+    )!;
     expect(s.code).toBe(code);
     expect(s.termination).toEqual({ reason, stage: 'algorithm', exitCode: 2 });
     expect(s.outcome).toBeUndefined();
@@ -342,7 +394,13 @@ describe('publishing (60)', () => {
   });
 
   it('publish failure after an algorithm failure mentions both', () => {
-    const s = recorded(at60({ publish: pod('Failed', { exitCode: 1 }) }, {}, { outcome: { reason: 'algorithmFailed', stage: 'algorithm' } }))!;
+    const s = recorded(
+      at60(
+        { publish: pod('Failed', { exitCode: 1 }) },
+        {},
+        { outcome: { reason: 'algorithmFailed', stage: 'algorithm' } },
+      ),
+    )!;
     expect(s.code).toBe(62);
     expect(s.termination?.message).toContain('algorithmFailed');
   });
@@ -374,18 +432,40 @@ describe('publishing (60)', () => {
     expect(needsPublishResults({ status: st, stopRequested: false, pods: { publish: pod('Succeeded') } })).toBe(true);
     expect(needsPublishResults({ status: st, stopRequested: true, pods: { publish: pod('Succeeded') } })).toBe(false);
     expect(needsPublishResults({ status: st, stopRequested: false, pods: { publish: pod('Running') } })).toBe(false);
-    expect(needsPublishResults({ status: statusAt(StatusCode.RunningAlgorithm), stopRequested: false, pods: { publish: pod('Succeeded') } })).toBe(false);
+    expect(
+      needsPublishResults({
+        status: statusAt(StatusCode.RunningAlgorithm),
+        stopRequested: false,
+        pods: { publish: pod('Succeeded') },
+      }),
+    ).toBe(false);
   });
 
   it('also asks for them when publish refused the outputs as over the disk limit (exit 42), not on other failures', () => {
     const st = statusAt(StatusCode.PublishingResults);
-    expect(needsPublishResults({ status: st, stopRequested: false, pods: { publish: pod('Failed', { exitCode: 42 }) } })).toBe(true);
-    expect(needsPublishResults({ status: st, stopRequested: false, pods: { publish: pod('Failed', { exitCode: 1 }) } })).toBe(false);
-    expect(needsPublishResults({ status: st, stopRequested: false, pods: { publish: pod('Failed', { exitCode: 42, reason: 'DeadlineExceeded' }) } })).toBe(false);
+    expect(
+      needsPublishResults({ status: st, stopRequested: false, pods: { publish: pod('Failed', { exitCode: 42 }) } }),
+    ).toBe(true);
+    expect(
+      needsPublishResults({ status: st, stopRequested: false, pods: { publish: pod('Failed', { exitCode: 1 }) } }),
+    ).toBe(false);
+    expect(
+      needsPublishResults({
+        status: st,
+        stopRequested: false,
+        pods: { publish: pod('Failed', { exitCode: 42, reason: 'DeadlineExceeded' }) },
+      }),
+    ).toBe(false);
   });
 
   const LOGS_ONLY: Result[] = [
-    { index: 0, filename: 'configure.log', filesize: 10, type: 'configurationLog', key: `${JOB_ID}/logs/configure.log` },
+    {
+      index: 0,
+      filename: 'configure.log',
+      filesize: 10,
+      type: 'configurationLog',
+      key: `${JOB_ID}/logs/configure.log`,
+    },
     { index: 1, filename: 'publish.log', filesize: 99, type: 'publishLog', key: `${JOB_ID}/logs/publish.log` },
   ];
 
@@ -393,7 +473,12 @@ describe('publishing (60)', () => {
     ['with the stored logs', LOGS_ONLY, LOGS_ONLY],
     ['with no results when the manifest is unreadable', { error: 'no results manifest in the store' }, []],
   ] as const)('outputs over the disk limit (exit 42) → 42 in publish, %s', (_, stored, results) => {
-    const s = recorded(at60({ publish: pod('Failed', { exitCode: 42, reason: 'Error' }) }, { publishResults: stored as Observed['publishResults'] }))!;
+    const s = recorded(
+      at60(
+        { publish: pod('Failed', { exitCode: 42, reason: 'Error' }) },
+        { publishResults: stored as Observed['publishResults'] },
+      ),
+    )!;
     expect(s.code).toBe(42);
     expect(s.termination).toMatchObject({ reason: 'diskQuotaExceeded', stage: 'publish', exitCode: 42 });
     expect(s.termination?.message).toContain('disk limit of 1024 MiB');
@@ -402,13 +487,25 @@ describe('publishing (60)', () => {
   });
 
   it('the disk limit overrides a remembered algorithm failure, and says so', () => {
-    const s = recorded(at60({ publish: pod('Failed', { exitCode: 42 }) }, { publishResults: LOGS_ONLY }, { outcome: { reason: 'algorithmFailed', stage: 'algorithm' } }))!;
+    const s = recorded(
+      at60(
+        { publish: pod('Failed', { exitCode: 42 }) },
+        { publishResults: LOGS_ONLY },
+        { outcome: { reason: 'algorithmFailed', stage: 'algorithm' } },
+      ),
+    )!;
     expect(s.code).toBe(42);
     expect(s.termination?.message).toContain('after algorithmFailed in algorithm');
   });
 
   it('records a bounded summary of many results, and their count', () => {
-    const output = (i: number): Result => ({ index: i + 2, filename: `o${i}`, filesize: 1, type: 'output', key: `${JOB_ID}/outputs/o${i}` });
+    const output = (i: number): Result => ({
+      index: i + 2,
+      filename: `o${i}`,
+      filesize: 1,
+      type: 'output',
+      key: `${JOB_ID}/outputs/o${i}`,
+    });
     const many: Result[] = [
       RESULTS[0]!,
       { index: 1, filename: 'algorithm.log', filesize: 1, type: 'algorithmLog', key: `${JOB_ID}/logs/algorithm.log` },
@@ -434,7 +531,11 @@ describe('a status write the API server refuses for good', () => {
     const actions = planStatusRefused(o, '422: ConfigMap is invalid: Too long');
     const s = recorded(actions)!;
     expect(s.code).toBe(finalCode);
-    expect(s.termination).toEqual({ reason, ...(stage ? { stage } : {}), message: 'the job\'s status could not be recorded: 422: ConfigMap is invalid: Too long' });
+    expect(s.termination).toEqual({
+      reason,
+      ...(stage ? { stage } : {}),
+      message: "the job's status could not be recorded: 422: ConfigMap is invalid: Too long",
+    });
     expect(s.results).toEqual([]);
     expect(s.resultsTotal).toBe(0);
     expect(s.history.at(-1)!.code).toBe(finalCode);
@@ -455,12 +556,42 @@ describe('stop at every stage', () => {
     [StatusCode.ConfiguringVolumes, 'configure', { configure: pod('Running') }, ['deletePod:configure']],
     [StatusCode.ConfiguringVolumes, 'configure', { configure: pod('Pending') }, ['deletePod:configure']],
     [StatusCode.ConfiguringVolumes, 'configure', { configure: pod('Succeeded') }, []],
-    [StatusCode.ProvisioningSuccess, 'configure', { configure: pod('Succeeded'), algorithm: pod('Pending') }, ['deletePod:algorithm']],
-    [StatusCode.RunningAlgorithm, 'algorithm', { configure: pod('Succeeded'), algorithm: pod('Running') }, ['deletePod:algorithm']],
-    [StatusCode.RunningAlgorithm, 'algorithm', { configure: pod('Succeeded'), algorithm: pod('Unknown') }, ['deletePod:algorithm']],
-    [StatusCode.RunningAlgorithm, 'algorithm', { configure: pod('Succeeded'), algorithm: pod('Running', { deleting: true }) }, []],
-    [StatusCode.PublishingResults, 'publish', { configure: pod('Succeeded'), algorithm: pod('Failed'), publish: pod('Running') }, ['deletePod:publish']],
-    [StatusCode.PublishingResults, 'publish', { configure: pod('Succeeded'), algorithm: pod('Succeeded'), publish: pod('Succeeded') }, []],
+    [
+      StatusCode.ProvisioningSuccess,
+      'configure',
+      { configure: pod('Succeeded'), algorithm: pod('Pending') },
+      ['deletePod:algorithm'],
+    ],
+    [
+      StatusCode.RunningAlgorithm,
+      'algorithm',
+      { configure: pod('Succeeded'), algorithm: pod('Running') },
+      ['deletePod:algorithm'],
+    ],
+    [
+      StatusCode.RunningAlgorithm,
+      'algorithm',
+      { configure: pod('Succeeded'), algorithm: pod('Unknown') },
+      ['deletePod:algorithm'],
+    ],
+    [
+      StatusCode.RunningAlgorithm,
+      'algorithm',
+      { configure: pod('Succeeded'), algorithm: pod('Running', { deleting: true }) },
+      [],
+    ],
+    [
+      StatusCode.PublishingResults,
+      'publish',
+      { configure: pod('Succeeded'), algorithm: pod('Failed'), publish: pod('Running') },
+      ['deletePod:publish'],
+    ],
+    [
+      StatusCode.PublishingResults,
+      'publish',
+      { configure: pod('Succeeded'), algorithm: pod('Succeeded'), publish: pod('Succeeded') },
+      [],
+    ],
   ];
 
   it.each(cases)('status %i (%s) with pods %j → deletes %j and ends as stopped', (code, stage, pods, deletes) => {
@@ -477,13 +608,19 @@ describe('stop at every stage', () => {
   });
 
   it('stopping an already-finished job changes nothing', () => {
-    const actions = plan(observe({ status: statusAt(StatusCode.JobFinished), stopRequested: true, secretExists: false }));
+    const actions = plan(
+      observe({ status: statusAt(StatusCode.JobFinished), stopRequested: true, secretExists: false }),
+    );
     expect(actions.filter((a) => a.kind === 'recordStatus')).toEqual([]);
   });
 
   it('a pod still running after the stop was recorded is deleted', () => {
     const st = statusAt(StatusCode.JobStopped, { termination: { reason: 'stopped', stage: 'algorithm' } });
-    expect(kinds(plan(observe({ status: st, stopRequested: true, pods: { algorithm: pod('Running') }, secretExists: false })))).toEqual(['deletePod:algorithm', 'wait']);
+    expect(
+      kinds(
+        plan(observe({ status: st, stopRequested: true, pods: { algorithm: pod('Running') }, secretExists: false })),
+      ),
+    ).toEqual(['deletePod:algorithm', 'wait']);
   });
 });
 
@@ -493,15 +630,34 @@ describe('final statuses: nothing more until storage expiry, then clean-up, then
   it.each(finals)('%i before expiry only waits (deleting a leftover Secret)', (code) => {
     const st = statusAt(code);
     const pods = { configure: pod('Succeeded'), algorithm: pod('Failed'), publish: pod('Succeeded') };
-    expect(plan(observe({ status: st, pods }))).toEqual([{ kind: 'deleteSecret' }, { kind: 'wait', reason: 'expiry', until: new Date(st.expiresAt!) }]);
-    expect(plan(observe({ status: st, pods, secretExists: false }))).toEqual([{ kind: 'wait', reason: 'expiry', until: new Date(st.expiresAt!) }]);
+    expect(plan(observe({ status: st, pods }))).toEqual([
+      { kind: 'deleteSecret' },
+      { kind: 'wait', reason: 'expiry', until: new Date(st.expiresAt!) },
+    ]);
+    expect(plan(observe({ status: st, pods, secretExists: false }))).toEqual([
+      { kind: 'wait', reason: 'expiry', until: new Date(st.expiresAt!) },
+    ]);
   });
 
   it.each(finals)('%i after expiry removes pods, volume, Secret and stored results, and records it', (code) => {
     const st = statusAt(code);
     const later = new Date(st.expiresAt!);
-    const actions = plan(observe({ status: st, now: later, pods: { configure: pod('Succeeded'), algorithm: pod('Failed'), publish: pod('Succeeded') } }));
-    expect(kinds(actions)).toEqual(['deletePod:configure', 'deletePod:algorithm', 'deletePod:publish', 'deleteSecret', 'deletePvc', 'deleteStoredResults', 'recordStatus']);
+    const actions = plan(
+      observe({
+        status: st,
+        now: later,
+        pods: { configure: pod('Succeeded'), algorithm: pod('Failed'), publish: pod('Succeeded') },
+      }),
+    );
+    expect(kinds(actions)).toEqual([
+      'deletePod:configure',
+      'deletePod:algorithm',
+      'deletePod:publish',
+      'deleteSecret',
+      'deletePvc',
+      'deleteStoredResults',
+      'recordStatus',
+    ]);
     const s = recorded(actions)!;
     expect(s.code).toBe(code);
     expect(s.cleanedUpAt).toBe(later.toISOString());
@@ -512,8 +668,12 @@ describe('final statuses: nothing more until storage expiry, then clean-up, then
     const cleanedUpAt = NOW.toISOString();
     const st = statusAt(StatusCode.JobFinished, { cleanedUpAt });
     const until = new Date(NOW.getTime() + S.retentionSeconds * 1000);
-    expect(plan(observe({ status: st, pvcExists: false, secretExists: false }))).toEqual([{ kind: 'wait', reason: 'retention', until }]);
-    expect(plan(observe({ status: st, pvcExists: false, secretExists: false, now: until }))).toEqual([{ kind: 'deleteJob' }]);
+    expect(plan(observe({ status: st, pvcExists: false, secretExists: false }))).toEqual([
+      { kind: 'wait', reason: 'retention', until },
+    ]);
+    expect(plan(observe({ status: st, pvcExists: false, secretExists: false, now: until }))).toEqual([
+      { kind: 'deleteJob' },
+    ]);
   });
 
   it('a final status without expiresAt expires from its finish date', () => {
@@ -540,7 +700,8 @@ describe('invariants over every status × pod phase × stop × Secret × volume'
   ];
   const codes = Object.values(StatusCode);
   const times = [NOW, new Date(NOW.getTime() + 10 * 24 * 3600_000)];
-  const rank = (code: StatusCode): number => (isFinal(code) ? 4 : ['queued', 'configure', 'algorithm', 'publish'].indexOf(stageOfCode(code)));
+  const rank = (code: StatusCode): number =>
+    isFinal(code) ? 4 : ['queued', 'configure', 'algorithm', 'publish'].indexOf(stageOfCode(code));
 
   const combos: Observed[] = [];
   for (const code of codes) {
@@ -609,7 +770,14 @@ describe('invariants over every status × pod phase × stop × Secret × volume'
 });
 
 describe('a simulated world driven by the planner', () => {
-  type World = { status: JobStatus; pods: Partial<Record<Stage, ObservedPod>>; pvc: boolean; secret: boolean; stop: boolean; finals: number };
+  type World = {
+    status: JobStatus;
+    pods: Partial<Record<Stage, ObservedPod>>;
+    pvc: boolean;
+    secret: boolean;
+    stop: boolean;
+    finals: number;
+  };
 
   function apply(w: World, actions: Action[], limit = actions.length): void {
     for (const a of actions.slice(0, limit)) {
@@ -625,14 +793,30 @@ describe('a simulated world driven by the planner', () => {
     }
   }
 
-  function run(w: World, exits: Partial<Record<Stage, number>>, opts: { interruptEvery?: number; stopAt?: number } = {}): World {
+  function run(
+    w: World,
+    exits: Partial<Record<Stage, number>>,
+    opts: { interruptEvery?: number; stopAt?: number } = {},
+  ): World {
     let now = NOW.getTime();
     for (let step = 0; step < 60 && !isFinal(w.status.code); step++) {
       if (opts.stopAt === step) w.stop = true;
-      const o = observe({ status: w.status, pods: w.pods, pvcExists: w.pvc, secretExists: w.secret, stopRequested: w.stop, now: new Date(now), publishResults: RESULTS });
+      const o = observe({
+        status: w.status,
+        pods: w.pods,
+        pvcExists: w.pvc,
+        secretExists: w.secret,
+        stopRequested: w.stop,
+        now: new Date(now),
+        publishResults: RESULTS,
+      });
       const actions = plan(o);
       // An interrupted pass carries out only some of its actions; the next pass must make up for it.
-      apply(w, actions, opts.interruptEvery && step % opts.interruptEvery === 1 ? Math.max(0, actions.length - 1) : actions.length);
+      apply(
+        w,
+        actions,
+        opts.interruptEvery && step % opts.interruptEvery === 1 ? Math.max(0, actions.length - 1) : actions.length,
+      );
       for (const stage of STAGES) {
         const p = w.pods[stage];
         if (p?.phase === 'Pending') w.pods[stage] = pod('Running');
@@ -646,7 +830,14 @@ describe('a simulated world driven by the planner', () => {
     return w;
   }
 
-  const fresh = (): World => ({ status: statusAt(StatusCode.WarmingUp), pods: {}, pvc: false, secret: true, stop: false, finals: 0 });
+  const fresh = (): World => ({
+    status: statusAt(StatusCode.WarmingUp),
+    pods: {},
+    pvc: false,
+    secret: true,
+    stop: false,
+    finals: 0,
+  });
 
   it('happy path ends at 70 with the full history, exactly once', () => {
     const w = run(fresh(), {});
@@ -674,10 +865,14 @@ describe('a simulated world driven by the planner', () => {
     expect(w.finals).toBe(1);
   });
 
-  it.each([0, 1, 2, 3, 4, 5, 6])('a stop arriving at pass %i ends as stopped (or as finished if it came too late)', (stopAt) => {
-    const w = run(fresh(), {}, { stopAt });
-    expect([71, 70]).toContain(w.status.code);
-    expect(w.finals).toBe(1);
-    if (w.status.code === 71) expect(Object.values(w.pods).every((p) => p.phase === 'Succeeded' || p.phase === 'Failed')).toBe(true);
-  });
+  it.each([0, 1, 2, 3, 4, 5, 6])(
+    'a stop arriving at pass %i ends as stopped (or as finished if it came too late)',
+    (stopAt) => {
+      const w = run(fresh(), {}, { stopAt });
+      expect([71, 70]).toContain(w.status.code);
+      expect(w.finals).toBe(1);
+      if (w.status.code === 71)
+        expect(Object.values(w.pods).every((p) => p.phase === 'Succeeded' || p.phase === 'Failed')).toBe(true);
+    },
+  );
 });

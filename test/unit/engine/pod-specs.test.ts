@@ -28,7 +28,16 @@ function restrictedViolations(pod: V1Pod): string[] {
   const v: string[] = [];
   const spec = pod.spec!;
   if (spec.hostNetwork || spec.hostPID || spec.hostIPC) v.push('host namespaces');
-  const allowedVolumes = ['configMap', 'csi', 'downwardAPI', 'emptyDir', 'ephemeral', 'persistentVolumeClaim', 'projected', 'secret'];
+  const allowedVolumes = [
+    'configMap',
+    'csi',
+    'downwardAPI',
+    'emptyDir',
+    'ephemeral',
+    'persistentVolumeClaim',
+    'projected',
+    'secret',
+  ];
   for (const vol of spec.volumes ?? []) {
     const types = Object.keys(vol).filter((k) => k !== 'name');
     if (!types.every((t) => allowedVolumes.includes(t))) v.push(`volume type ${types.join(',')}`);
@@ -70,8 +79,15 @@ describe('every pod of the chain', () => {
     const pod = buildStagePod(stage, job(), S);
     expect(pod.metadata!.name).toBe(`c2d-job-${JOB_ID}-${stage}`);
     expect(pod.metadata!.namespace).toBe('c2d-jobs');
-    expect(pod.metadata!.labels).toMatchObject({ [LABELS.jobId]: JOB_ID, [LABELS.owner]: OWNER, [LABELS.environment]: 'ocean-compute', [LABELS.role]: stage });
-    expect(pod.metadata!.ownerReferences).toEqual([{ apiVersion: 'v1', kind: 'ConfigMap', name: `c2d-job-${JOB_ID}`, uid: 'cm-uid-1', controller: true }]);
+    expect(pod.metadata!.labels).toMatchObject({
+      [LABELS.jobId]: JOB_ID,
+      [LABELS.owner]: OWNER,
+      [LABELS.environment]: 'ocean-compute',
+      [LABELS.role]: stage,
+    });
+    expect(pod.metadata!.ownerReferences).toEqual([
+      { apiVersion: 'v1', kind: 'ConfigMap', name: `c2d-job-${JOB_ID}`, uid: 'cm-uid-1', controller: true },
+    ]);
     expect(pod).toEqual(buildStagePod(stage, job(), S));
   });
 
@@ -80,7 +96,9 @@ describe('every pod of the chain', () => {
     const mounts = pod.spec!.containers[0]!.volumeMounts!;
     expect(mounts.find((m) => m.mountPath === '/data')?.name).toBe('data');
     expect(mounts.find((m) => m.mountPath === '/tmp')).toBeDefined();
-    expect(pod.spec!.volumes!.find((v) => v.name === 'data')?.persistentVolumeClaim?.claimName).toBe(`c2d-job-${JOB_ID}-data`);
+    expect(pod.spec!.volumes!.find((v) => v.name === 'data')?.persistentVolumeClaim?.claimName).toBe(
+      `c2d-job-${JOB_ID}-data`,
+    );
   });
 
   it('refuses to build for an owner-less ConfigMap', () => {
@@ -107,12 +125,24 @@ describe('algorithm pod', () => {
   });
 
   it('has an empty TRANSFORMATION_DID for a raw algorithm', () => {
-    const raw = buildAlgorithmPod(job({ algorithm: { kind: 'raw', source: 'rawcode', container: { image: 'python', tag: '3.11', entrypoint: 'python $ALGO' } } }), S);
+    const raw = buildAlgorithmPod(
+      job({
+        algorithm: {
+          kind: 'raw',
+          source: 'rawcode',
+          container: { image: 'python', tag: '3.11', entrypoint: 'python $ALGO' },
+        },
+      }),
+      S,
+    );
     expect(raw.spec!.containers[0]!.env!.find((e) => e.name === 'TRANSFORMATION_DID')?.value).toBe('');
   });
 
-  it('has the job\'s limits as requests and limits, and its max duration as deadline', () => {
-    expect(c.resources).toEqual({ requests: { cpu: '500m', memory: '256Mi' }, limits: { cpu: '500m', memory: '256Mi' } });
+  it("has the job's limits as requests and limits, and its max duration as deadline", () => {
+    expect(c.resources).toEqual({
+      requests: { cpu: '500m', memory: '256Mi' },
+      limits: { cpu: '500m', memory: '256Mi' },
+    });
     expect(pod.spec!.activeDeadlineSeconds).toBe(60);
   });
 
@@ -122,15 +152,36 @@ describe('algorithm pod', () => {
   });
 
   it('runs the entrypoint with $ALGO replaced, escaped against Kubernetes variable expansion', () => {
-    expect(c.command).toEqual(['/bin/sh', '-c', escapeKubeVars(ALGORITHM_WRAPPER), 'algorithm', 'node /data/transformations/algorithm']);
-    const tricky = buildAlgorithmPod(job({ algorithm: { kind: 'raw', source: 'url', container: { image: 'node', tag: '20', entrypoint: 'node $ALGO $(HOME) $$' } } }), S);
+    expect(c.command).toEqual([
+      '/bin/sh',
+      '-c',
+      escapeKubeVars(ALGORITHM_WRAPPER),
+      'algorithm',
+      'node /data/transformations/algorithm',
+    ]);
+    const tricky = buildAlgorithmPod(
+      job({
+        algorithm: {
+          kind: 'raw',
+          source: 'url',
+          container: { image: 'node', tag: '20', entrypoint: 'node $ALGO $(HOME) $$' },
+        },
+      }),
+      S,
+    );
     expect(tricky.spec!.containers[0]!.command![4]).toBe('node /data/transformations/algorithm $$(HOME) $$$$');
   });
 
   it('uses image:tag, pinned to the digest when one is declared', () => {
     expect(c.image).toBe('node:20');
     const digest = 'sha256:' + 'e'.repeat(64);
-    const w = workflow({ algorithm: { kind: 'raw', source: 'rawcode', container: { image: 'ghcr.io/x/algo', tag: 'v1', entrypoint: 'x', checksum: digest } } });
+    const w = workflow({
+      algorithm: {
+        kind: 'raw',
+        source: 'rawcode',
+        container: { image: 'ghcr.io/x/algo', tag: 'v1', entrypoint: 'x', checksum: digest },
+      },
+    });
     expect(algorithmImage(w)).toBe(`ghcr.io/x/algo:v1@${digest}`);
   });
 });
@@ -148,8 +199,22 @@ describe('configure pod', () => {
 
   it('mounts the job Secret read-only at /secrets/job and the workflow alone from the ConfigMap', () => {
     expect(c.volumeMounts).toContainEqual({ name: 'job-secret', mountPath: '/secrets/job', readOnly: true });
-    expect(pod.spec!.volumes).toContainEqual({ name: 'job-secret', secret: { secretName: `c2d-job-${JOB_ID}-secret`, items: [{ key: 'job.json', path: 'job.json' }], defaultMode: 0o440 } });
-    expect(pod.spec!.volumes).toContainEqual({ name: 'workflow', configMap: { name: `c2d-job-${JOB_ID}`, items: [{ key: 'workflow.json', path: 'workflow.json' }], defaultMode: 0o444 } });
+    expect(pod.spec!.volumes).toContainEqual({
+      name: 'job-secret',
+      secret: {
+        secretName: `c2d-job-${JOB_ID}-secret`,
+        items: [{ key: 'job.json', path: 'job.json' }],
+        defaultMode: 0o440,
+      },
+    });
+    expect(pod.spec!.volumes).toContainEqual({
+      name: 'workflow',
+      configMap: {
+        name: `c2d-job-${JOB_ID}`,
+        items: [{ key: 'workflow.json', path: 'workflow.json' }],
+        defaultMode: 0o444,
+      },
+    });
   });
 
   it('gets its limits by env, the volume size as total cap', () => {
@@ -164,14 +229,23 @@ describe('configure pod', () => {
   });
 
   it('uses the image it is given', () => {
-    expect(buildConfigurePod(job(), { ...S, podProgramsImage: 'registry.local/c2d/pod-programs:9' }).spec!.containers[0]!.image).toBe('registry.local/c2d/pod-programs:9');
+    expect(
+      buildConfigurePod(job(), { ...S, podProgramsImage: 'registry.local/c2d/pod-programs:9' }).spec!.containers[0]!
+        .image,
+    ).toBe('registry.local/c2d/pod-programs:9');
   });
 
   it('is allowed no internal address unless the engine is told some', () => {
     const names = (p: typeof pod) => p.spec!.containers[0]!.env!.map((e) => e.name);
     expect(names(pod)).not.toContain('C2D_PRIVATE_HOSTS_ALLOWED');
-    const allowing = buildConfigurePod(job(), { ...S, download: { ...S.download, privateHostsAllowed: '10.0.0.5:443' } });
-    expect(allowing.spec!.containers[0]!.env).toContainEqual({ name: 'C2D_PRIVATE_HOSTS_ALLOWED', value: '10.0.0.5:443' });
+    const allowing = buildConfigurePod(job(), {
+      ...S,
+      download: { ...S.download, privateHostsAllowed: '10.0.0.5:443' },
+    });
+    expect(allowing.spec!.containers[0]!.env).toContainEqual({
+      name: 'C2D_PRIVATE_HOSTS_ALLOWED',
+      value: '10.0.0.5:443',
+    });
   });
 });
 
@@ -181,7 +255,13 @@ describe('publish pod', () => {
 
   it('reads the store settings from the Secret by reference only', () => {
     const store = c.env!.filter((e) => e.name.startsWith('S3_'));
-    expect(store.map((e) => e.name).sort()).toEqual(['S3_ACCESS_KEY_ID', 'S3_BUCKET', 'S3_ENDPOINT', 'S3_REGION', 'S3_SECRET_ACCESS_KEY']);
+    expect(store.map((e) => e.name).sort()).toEqual([
+      'S3_ACCESS_KEY_ID',
+      'S3_BUCKET',
+      'S3_ENDPOINT',
+      'S3_REGION',
+      'S3_SECRET_ACCESS_KEY',
+    ]);
     for (const e of store) {
       expect(e.value).toBeUndefined();
       expect(e.valueFrom?.secretKeyRef?.name).toBe('c2d-results-store');
@@ -189,7 +269,7 @@ describe('publish pod', () => {
     expect(c.env).toContainEqual({ name: 'C2D_JOB_ID', value: JOB_ID });
   });
 
-  it('tells the publish program the job\'s disk limit, which bounds what it uploads', () => {
+  it("tells the publish program the job's disk limit, which bounds what it uploads", () => {
     expect(c.env).toContainEqual({ name: 'C2D_MAX_OUTPUT_BYTES', value: String(1024 * 1024 * 1024) });
   });
 
@@ -202,11 +282,15 @@ describe('publish pod', () => {
 });
 
 describe('volume claim', () => {
-  it('asks for the job\'s disk, owned by the ConfigMap', () => {
+  it("asks for the job's disk, owned by the ConfigMap", () => {
     const pvc = buildPvc(job(), { ...S, storageClassName: 'local' });
     expect(pvc.metadata!.name).toBe(`c2d-job-${JOB_ID}-data`);
     expect(pvc.metadata!.labels![LABELS.role]).toBe('data');
-    expect(pvc.spec).toEqual({ accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1024Mi' } }, storageClassName: 'local' });
+    expect(pvc.spec).toEqual({
+      accessModes: ['ReadWriteOnce'],
+      resources: { requests: { storage: '1024Mi' } },
+      storageClassName: 'local',
+    });
     expect(pvc.metadata!.ownerReferences![0]!.uid).toBe('cm-uid-1');
   });
 });

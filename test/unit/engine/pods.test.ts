@@ -1,5 +1,14 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+  existsSync,
+} from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -30,7 +39,7 @@ const freshDir = (): string => {
 };
 
 describe('layout', () => {
-  it('is Ocean\'s', () => {
+  it("is Ocean's", () => {
     expect(CONTAINER_LAYOUT.inputFile(DATASET_DID, 0)).toBe(`/data/inputs/${DATASET_DID}/0`);
     expect(CONTAINER_LAYOUT.algorithm).toBe('/data/transformations/algorithm');
     expect(CONTAINER_LAYOUT.ddoFile(DATASET_DID)).toBe(`/data/ddos/${DATASET_DID}`);
@@ -106,7 +115,9 @@ describe('walkFiles (the publish walker)', () => {
     mkdirSync(join(root, 'outputs-evil'));
     writeFileSync(join(root, 'outputs-evil', 'x'), 'x');
     symlinkSync(join(root, 'outputs-evil', 'x'), join(root, 'outputs', 'x'));
-    expect((await walkFiles(join(root, 'outputs'))).refused).toEqual([{ relative: 'x', reason: 'symlink leads outside the directory' }]);
+    expect((await walkFiles(join(root, 'outputs'))).refused).toEqual([
+      { relative: 'x', reason: 'symlink leads outside the directory' },
+    ]);
   });
 
   it('treats a missing directory as empty and caps the file count', async () => {
@@ -123,9 +134,19 @@ describe('results reporting', () => {
   const f = (relative: string, size = 1) => ({ relative, absolute: `/x/${relative}`, size });
 
   it('orders configuration log, algorithm logs, outputs, with indexes and keys', () => {
-    const planned = planUploads(JOB_ID, [f('algorithm.log', 5), f('configure.log', 4), f('publish.log'), f('extra.log')], [f('out/a.csv', 9)]);
+    const planned = planUploads(
+      JOB_ID,
+      [f('algorithm.log', 5), f('configure.log', 4), f('publish.log'), f('extra.log')],
+      [f('out/a.csv', 9)],
+    );
     expect(planned.map((p) => p.result)).toEqual([
-      { index: 0, filename: 'configure.log', filesize: 4, type: 'configurationLog', key: `${JOB_ID}/logs/configure.log` },
+      {
+        index: 0,
+        filename: 'configure.log',
+        filesize: 4,
+        type: 'configurationLog',
+        key: `${JOB_ID}/logs/configure.log`,
+      },
       { index: 1, filename: 'algorithm.log', filesize: 5, type: 'algorithmLog', key: `${JOB_ID}/logs/algorithm.log` },
       { index: 2, filename: 'extra.log', filesize: 1, type: 'algorithmLog', key: `${JOB_ID}/logs/extra.log` },
       { index: 3, filename: 'out/a.csv', filesize: 9, type: 'output', key: `${JOB_ID}/outputs/out/a.csv` },
@@ -135,7 +156,12 @@ describe('results reporting', () => {
 
 // ---- downloads and provisioning against a local HTTP server ----
 
-const FILES: Record<string, string> = { '/a.csv': 'a,b\n1,2\n', '/b.csv': 'abc', '/c.csv': 'ccc', '/algo.js': 'console.log(42)\n' };
+const FILES: Record<string, string> = {
+  '/a.csv': 'a,b\n1,2\n',
+  '/b.csv': 'abc',
+  '/c.csv': 'ccc',
+  '/algo.js': 'console.log(42)\n',
+};
 let server: Server;
 let base = '';
 beforeAll(async () => {
@@ -184,8 +210,13 @@ afterAll(() => {
 const privateHosts = parsePrivateHostAllowList('127.0.0.1');
 const limits = { connectTimeoutMs: 2000, totalTimeoutMs: 5000, maxBytes: 1_000_000, privateHosts };
 /** The workflow's algorithm, pinned to the digest of /algo.js as start records it. */
-const pinnedAlgorithm = (): Workflow['algorithm'] => ({ ...workflow().algorithm, files: [{ index: 0, checksum: sha(FILES['/algo.js']!) }] }) as Workflow['algorithm'];
-const get = (path: string, headers: Record<string, string> = {}) => ({ url: `${base}${path}?token=s3cret`, method: 'GET' as const, headers });
+const pinnedAlgorithm = (): Workflow['algorithm'] =>
+  ({ ...workflow().algorithm, files: [{ index: 0, checksum: sha(FILES['/algo.js']!) }] }) as Workflow['algorithm'];
+const get = (path: string, headers: Record<string, string> = {}) => ({
+  url: `${base}${path}?token=s3cret`,
+  method: 'GET' as const,
+  headers,
+});
 
 describe('downloadToFile', () => {
   it('streams to the destination with size and sha256, sending headers', async () => {
@@ -211,7 +242,9 @@ describe('downloadToFile', () => {
 
   it('follows no redirect, and connects to no internal address it is not allowed', async () => {
     expect(await failure(get('/redirect'))).toBe('redirect not followed (HTTP 302)');
-    expect(await failure(get('/a.csv'), { ...limits, privateHosts: parsePrivateHostAllowList('') })).toBe('address not allowed');
+    expect(await failure(get('/a.csv'), { ...limits, privateHosts: parsePrivateHostAllowList('') })).toBe(
+      'address not allowed',
+    );
   });
 
   it('reports HTTP errors by status only', async () => {
@@ -236,17 +269,30 @@ describe('downloadToFile', () => {
     await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
     const port = (closed.address() as AddressInfo).port;
     closed.close();
-    expect(await failure({ url: `http://127.0.0.1:${port}/x?token=s3cret`, method: 'GET', headers: {} })).toBe('network error ECONNREFUSED');
+    expect(await failure({ url: `http://127.0.0.1:${port}/x?token=s3cret`, method: 'GET', headers: {} })).toBe(
+      'network error ECONNREFUSED',
+    );
   });
 });
 
-describe('provision (the configure program\'s work)', () => {
-  const provLimits: ProvisionLimits = { connectTimeoutMs: 2000, totalTimeoutMs: 5000, maxFileBytes: 1_000_000, maxTotalBytes: 1_000_000, privateHosts };
+describe("provision (the configure program's work)", () => {
+  const provLimits: ProvisionLimits = {
+    connectTimeoutMs: 2000,
+    totalTimeoutMs: 5000,
+    maxFileBytes: 1_000_000,
+    maxTotalBytes: 1_000_000,
+    privateHosts,
+  };
   const wf = (): Workflow =>
     workflow({
       algorithm: pinnedAlgorithm(),
       datasets: [
-        { did: DATASET_DID, serviceId: 'compute', transferTxId: '0x' + 'cd'.repeat(32), files: [{ index: 0 }, { index: 1, contentLength: 3, checksum: sha('abc') }] },
+        {
+          did: DATASET_DID,
+          serviceId: 'compute',
+          transferTxId: '0x' + 'cd'.repeat(32),
+          files: [{ index: 0 }, { index: 1, contentLength: 3, checksum: sha('abc') }],
+        },
         { did: DATASET2_DID, serviceId: 'compute', transferTxId: '0x' + 'cd'.repeat(32), files: [{ index: 0 }] },
       ],
     });
@@ -260,7 +306,14 @@ describe('provision (the configure program\'s work)', () => {
   const run = async (w: Workflow, s: JobSecretData, l = provLimits) => {
     const root = freshDir();
     const lines: string[] = [];
-    const result = await provision(w, s, jobLayout(root), l, downloadToFile, new ProgramLog(undefined, (line) => lines.push(line)));
+    const result = await provision(
+      w,
+      s,
+      jobLayout(root),
+      l,
+      downloadToFile,
+      new ProgramLog(undefined, (line) => lines.push(line)),
+    );
     return { root, result, log: lines.join('\n') };
   };
 
@@ -284,7 +337,11 @@ describe('provision (the configure program\'s work)', () => {
     const w = wf();
     w.datasets[0]!.files[1] = { index: 1, checksum: sha('abd') };
     const { result, log } = await run(w, secret());
-    expect(result).toEqual({ ok: false, part: 'data', reason: `dataset ${DATASET_DID} file 1: sha256 checksum differs from the declared one` });
+    expect(result).toEqual({
+      ok: false,
+      part: 'data',
+      reason: `dataset ${DATASET_DID} file 1: sha256 checksum differs from the declared one`,
+    });
     expect(log).toContain('data provisioning failed');
   });
 
@@ -298,12 +355,18 @@ describe('provision (the configure program\'s work)', () => {
     const s = secret();
     s.datasets[DATASET2_DID] = [get('/missing')];
     const { result, log } = await run(wf(), s);
-    expect(result).toEqual({ ok: false, part: 'data', reason: `dataset ${DATASET2_DID} file 0: download failed: HTTP 404` });
+    expect(result).toEqual({
+      ok: false,
+      part: 'data',
+      reason: `dataset ${DATASET2_DID} file 0: download failed: HTTP 404`,
+    });
     expect(log).not.toContain('s3cret');
   });
 
   it('a bad algorithm URL or checksum is an algorithm failure', async () => {
-    expect((await run(wf(), secret({ algorithm: { kind: 'published', file: get('/missing') } }))).result).toMatchObject({ ok: false, part: 'algorithm' });
+    expect((await run(wf(), secret({ algorithm: { kind: 'published', file: get('/missing') } }))).result).toMatchObject(
+      { ok: false, part: 'algorithm' },
+    );
     const w = wf();
     if (w.algorithm.kind === 'published') w.algorithm.files = [{ index: 0, checksum: sha('other') }];
     expect((await run(w, secret())).result).toMatchObject({ ok: false, part: 'algorithm' });
@@ -311,41 +374,81 @@ describe('provision (the configure program\'s work)', () => {
 
   it('runs no algorithm bytes but those start verified, from no redirect', async () => {
     const swapped = await run(wf(), secret({ algorithm: { kind: 'published', file: get('/a.csv') } }));
-    expect(swapped.result).toEqual({ ok: false, part: 'algorithm', reason: 'algorithm: sha256 checksum differs from the declared one' });
+    expect(swapped.result).toEqual({
+      ok: false,
+      part: 'algorithm',
+      reason: 'algorithm: sha256 checksum differs from the declared one',
+    });
     const redirected = await run(wf(), secret({ algorithm: { kind: 'published', file: get('/redirect') } }));
-    expect(redirected.result).toEqual({ ok: false, part: 'algorithm', reason: 'algorithm: download failed: redirect not followed (HTTP 302)' });
+    expect(redirected.result).toEqual({
+      ok: false,
+      part: 'algorithm',
+      reason: 'algorithm: download failed: redirect not followed (HTTP 302)',
+    });
   });
 
   it('raw code is written as the algorithm', async () => {
-    const w = workflow({ algorithm: { kind: 'raw', source: 'rawcode', container: { image: 'node', tag: '20', entrypoint: 'node $ALGO' } }, datasets: wf().datasets });
+    const w = workflow({
+      algorithm: { kind: 'raw', source: 'rawcode', container: { image: 'node', tag: '20', entrypoint: 'node $ALGO' } },
+      datasets: wf().datasets,
+    });
     const { root, result } = await run(w, secret({ algorithm: { kind: 'rawcode', rawcode: 'print(1)' } }));
     expect(result.ok).toBe(true);
     expect(readFileSync(join(root, 'transformations', 'algorithm'), 'utf8')).toBe('print(1)');
   });
 
   it('the total size cap covers all files', async () => {
-    expect((await run(wf(), secret(), { ...provLimits, maxTotalBytes: 10 })).result).toMatchObject({ ok: false, part: 'data', reason: expect.stringContaining('exceeds the limit') });
+    expect((await run(wf(), secret(), { ...provLimits, maxTotalBytes: 10 })).result).toMatchObject({
+      ok: false,
+      part: 'data',
+      reason: expect.stringContaining('exceeds the limit'),
+    });
   });
 
   it('a Secret that does not fit the workflow fails before downloading', async () => {
     const s = secret();
     delete s.datasets[DATASET2_DID];
-    expect((await run(wf(), s)).result).toMatchObject({ ok: false, part: 'data', reason: expect.stringContaining('no file locations') });
-    expect((await run(wf(), secret({ algorithm: { kind: 'rawcode', rawcode: 'x' } }))).result).toMatchObject({ ok: false, part: 'algorithm' });
+    expect((await run(wf(), s)).result).toMatchObject({
+      ok: false,
+      part: 'data',
+      reason: expect.stringContaining('no file locations'),
+    });
+    expect((await run(wf(), secret({ algorithm: { kind: 'rawcode', rawcode: 'x' } }))).result).toMatchObject({
+      ok: false,
+      part: 'algorithm',
+    });
   });
 });
 
 describe('runConfigure (the program around provision)', () => {
   const setup = (s: JobSecretData) => {
     const dir = freshDir();
-    writeFileSync(join(dir, 'workflow.json'), JSON.stringify(workflow({ algorithm: pinnedAlgorithm(), datasets: [{ did: DATASET_DID, serviceId: 'compute', transferTxId: '0x' + 'cd'.repeat(32), files: [{ index: 0 }] }] })));
+    writeFileSync(
+      join(dir, 'workflow.json'),
+      JSON.stringify(
+        workflow({
+          algorithm: pinnedAlgorithm(),
+          datasets: [
+            { did: DATASET_DID, serviceId: 'compute', transferTxId: '0x' + 'cd'.repeat(32), files: [{ index: 0 }] },
+          ],
+        }),
+      ),
+    );
     writeFileSync(join(dir, 'job.json'), JSON.stringify(s));
     return {
-      C2D_DATA_ROOT: join(dir, 'data'), C2D_WORKFLOW_FILE: join(dir, 'workflow.json'), C2D_SECRET_FILE: join(dir, 'job.json'), C2D_CONNECT_TIMEOUT_MS: '2000',
+      C2D_DATA_ROOT: join(dir, 'data'),
+      C2D_WORKFLOW_FILE: join(dir, 'workflow.json'),
+      C2D_SECRET_FILE: join(dir, 'job.json'),
+      C2D_CONNECT_TIMEOUT_MS: '2000',
       C2D_PRIVATE_HOSTS_ALLOWED: '127.0.0.1',
     };
   };
-  const base1 = (algorithm: JobSecretData['algorithm']): JobSecretData => ({ version: 1, datasets: { [DATASET_DID]: [get('/a.csv')] }, algorithm, ddos: {} });
+  const base1 = (algorithm: JobSecretData['algorithm']): JobSecretData => ({
+    version: 1,
+    datasets: { [DATASET_DID]: [get('/a.csv')] },
+    algorithm,
+    ddos: {},
+  });
 
   it('exits 0 and leaves its log on the volume', async () => {
     const env = setup(base1({ kind: 'published', file: get('/algo.js') }));
@@ -382,7 +485,12 @@ describe('publishJob', () => {
 
     const { client, stored, order } = memoryResultsStore();
     const limits = { maxBytes: 1_000_000, maxFiles: 100, maxPathBytes: 512 };
-    const { results, exitCode } = await publishJob(JOB_ID, root, { client, bucket: 'b', log: new ProgramLog(undefined, () => undefined) }, limits);
+    const { results, exitCode } = await publishJob(
+      JOB_ID,
+      root,
+      { client, bucket: 'b', log: new ProgramLog(undefined, () => undefined) },
+      limits,
+    );
 
     expect(results.map((r) => [r.index, r.type, r.filename])).toEqual([
       [0, 'configurationLog', 'configure.log'],
@@ -396,6 +504,10 @@ describe('publishJob', () => {
     expect(results[3]!.filesize).toBe(stored.get(`${JOB_ID}/logs/publish.log`)!.byteLength);
     expect(exitCode).toBe(0);
     expect(order.at(-1)).toBe(`${JOB_ID}/manifest.json`);
-    expect(JSON.parse(stored.get(`${JOB_ID}/manifest.json`)!.toString())).toEqual({ version: 1, jobId: JOB_ID, results });
+    expect(JSON.parse(stored.get(`${JOB_ID}/manifest.json`)!.toString())).toEqual({
+      version: 1,
+      jobId: JOB_ID,
+      results,
+    });
   });
 });

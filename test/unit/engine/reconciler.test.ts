@@ -35,7 +35,12 @@ function manifestStore(manifests: Map<string, string>): S3Client {
 }
 
 const refusal = (code: number): ApiException<unknown> =>
-  new ApiException(code, 'refused', JSON.stringify({ kind: 'Status', code, message: 'ConfigMap "c2d-job-x" is invalid: []: Too long' }), {});
+  new ApiException(
+    code,
+    'refused',
+    JSON.stringify({ kind: 'Status', code, message: 'ConfigMap "c2d-job-x" is invalid: []: Too long' }),
+    {},
+  );
 
 const views: ClusterView[] = [];
 afterEach(async () => {
@@ -49,7 +54,10 @@ async function harness(maxConcurrentJobs = 2) {
   const manifests = new Map<string, string>();
   const errors: string[] = [];
   const log: Logger = { info: () => undefined, warn: () => undefined, error: (msg) => void errors.push(msg) };
-  const view = new ClusterView({ core: api, watch: api }, { namespace: NS, environmentsNamespace: NS, onJob: () => undefined, onEnvironments: () => undefined, log });
+  const view = new ClusterView(
+    { core: api, watch: api },
+    { namespace: NS, environmentsNamespace: NS, onJob: () => undefined, onEnvironments: () => undefined, log },
+  );
   views.push(view);
   await view.start();
   const reconciler = new Reconciler({
@@ -80,8 +88,10 @@ async function harness(maxConcurrentJobs = 2) {
     await api.flush();
     return job.workflow.jobId;
   };
-  const statusOf = (jobId: string): JobStatus => readJobConfigMap(api.get<V1ConfigMap>('configmaps', NS, jobNames(jobId).configMap)!).status;
-  const pod = (jobId: string, stage: Stage): V1Pod | undefined => api.get<V1Pod>('pods', NS, jobNames(jobId).pods[stage]);
+  const statusOf = (jobId: string): JobStatus =>
+    readJobConfigMap(api.get<V1ConfigMap>('configmaps', NS, jobNames(jobId).configMap)!).status;
+  const pod = (jobId: string, stage: Stage): V1Pod | undefined =>
+    api.get<V1Pod>('pods', NS, jobNames(jobId).pods[stage]);
   const finish = async (jobId: string, stage: Stage, exitCode = 0): Promise<void> => {
     api.finishPod(NS, jobNames(jobId).pods[stage], exitCode);
     await api.flush();
@@ -94,7 +104,10 @@ async function harness(maxConcurrentJobs = 2) {
   return { api, view, reconciler, manifests, errors, statusWrites, addJob, statusOf, pod, finish, reconcile };
 }
 
-const near = (ms: number) => ({ asymmetricMatch: (v: number) => v <= ms && v > ms - 5_000, toString: () => `about ${ms} ms` });
+const near = (ms: number) => ({
+  asymmetricMatch: (v: number) => v <= ms && v > ms - 5_000,
+  toString: () => `about ${ms} ms`,
+});
 
 describe('Reconciler: a job through its stages', () => {
   it('queued → configure → algorithm → publish → 70, asking to be looked at again at each deadline', async () => {
@@ -110,7 +123,9 @@ describe('Reconciler: a job through its stages', () => {
 
     // Nothing changed: look again at the configure deadline; nothing written.
     const writes = h.statusWrites.length;
-    expect(await h.reconcile(jobId)).toEqual({ requeueAfterMs: near((S.configureDeadlineSeconds + S.deadlineGraceSeconds) * 1000) });
+    expect(await h.reconcile(jobId)).toEqual({
+      requeueAfterMs: near((S.configureDeadlineSeconds + S.deadlineGraceSeconds) * 1000),
+    });
     expect(h.statusWrites).toHaveLength(writes);
 
     await h.finish(jobId, 'configure');
@@ -153,11 +168,17 @@ describe('Reconciler: a job through its stages', () => {
     await h.reconcile(jobId);
     await h.finish(jobId, 'algorithm', 1);
     await h.reconcile(jobId);
-    expect(h.statusOf(jobId)).toMatchObject({ code: StatusCode.PublishingResults, outcome: { reason: 'algorithmFailed', stage: 'algorithm', exitCode: 1 } });
+    expect(h.statusOf(jobId)).toMatchObject({
+      code: StatusCode.PublishingResults,
+      outcome: { reason: 'algorithmFailed', stage: 'algorithm', exitCode: 1 },
+    });
     h.manifests.set(resultsManifestKey(jobId), serializeResultsManifest(jobId, results(jobId)));
     await h.finish(jobId, 'publish');
     await h.reconcile(jobId);
-    expect(h.statusOf(jobId)).toMatchObject({ code: StatusCode.AlgorithmFailed, termination: { reason: 'algorithmFailed', exitCode: 1 } });
+    expect(h.statusOf(jobId)).toMatchObject({
+      code: StatusCode.AlgorithmFailed,
+      termination: { reason: 'algorithmFailed', exitCode: 1 },
+    });
   });
 
   it('a configure that cannot get the data runs no algorithm, and the job ends with 31', async () => {
@@ -170,7 +191,10 @@ describe('Reconciler: a job through its stages', () => {
     h.manifests.set(resultsManifestKey(jobId), serializeResultsManifest(jobId, []));
     await h.finish(jobId, 'publish');
     await h.reconcile(jobId);
-    expect(h.statusOf(jobId)).toMatchObject({ code: StatusCode.DataProvisioningFailed, termination: { reason: 'dataProvisioningFailed', stage: 'configure' } });
+    expect(h.statusOf(jobId)).toMatchObject({
+      code: StatusCode.DataProvisioningFailed,
+      termination: { reason: 'dataProvisioningFailed', stage: 'configure' },
+    });
   });
 
   it('a stop request ends a running job at once: its pod deleted, 71', async () => {
@@ -183,13 +207,19 @@ describe('Reconciler: a job through its stages', () => {
     await h.api.flush();
     await h.reconcile(jobId);
     expect(h.pod(jobId, 'algorithm')).toBeUndefined();
-    expect(h.statusOf(jobId)).toMatchObject({ code: StatusCode.JobStopped, termination: { reason: 'stopped', stage: 'algorithm' } });
+    expect(h.statusOf(jobId)).toMatchObject({
+      code: StatusCode.JobStopped,
+      termination: { reason: 'stopped', stage: 'algorithm' },
+    });
   });
 
   it('a job whose ConfigMap is gone, or is not a valid job, needs nothing', async () => {
     const h = await harness();
     expect(await h.reconcile(nthJobId(9))).toEqual({});
-    h.api.put('configmaps', { ...jobConfigMap(2, StatusCode.WarmingUp, { namespace: NS }), data: { [STATUS_KEY]: '{}' } });
+    h.api.put('configmaps', {
+      ...jobConfigMap(2, StatusCode.WarmingUp, { namespace: NS }),
+      data: { [STATUS_KEY]: '{}' },
+    });
     await h.api.flush();
     expect(await h.reconcile(nthJobId(2))).toEqual({});
     expect(h.errors).toEqual(['job ConfigMap is invalid; ignoring it']);
@@ -248,7 +278,10 @@ describe('Reconciler: the queue', () => {
     await h.api.flush();
     // Created in 2025: the Secret wait is long over.
     await h.reconcile(nthJobId(1));
-    expect(h.statusOf(nthJobId(1))).toMatchObject({ code: StatusCode.DataProvisioningFailed, termination: { message: "the job's Secret never appeared" } });
+    expect(h.statusOf(nthJobId(1))).toMatchObject({
+      code: StatusCode.DataProvisioningFailed,
+      termination: { message: "the job's Secret never appeared" },
+    });
   });
 });
 
@@ -296,7 +329,9 @@ describe('Reconciler: status writes', () => {
     expect(h.statusWrites.map((s) => s.code)).toEqual([70, 62]);
     const final = h.statusOf(h.jobId);
     expect(final.termination).toMatchObject({ reason: 'resultsUploadFailed', stage: 'publish' });
-    expect(final.termination?.message).toBe(`the job's status could not be recorded: ${code}: ConfigMap "c2d-job-x" is invalid: []: Too long`);
+    expect(final.termination?.message).toBe(
+      `the job's status could not be recorded: ${code}: ConfigMap "c2d-job-x" is invalid: []: Too long`,
+    );
     expect(final.results).toEqual([]);
     expect(h.errors).toEqual(["the API server refused the job's status; ending the job"]);
   });
@@ -311,12 +346,15 @@ describe('Reconciler: status writes', () => {
     expect(h.statusOf(h.jobId).code).toBe(StatusCode.PublishingResults);
   });
 
-  it.each([429, 500, 503])('a %i is transient: the reconcile fails, for the loop to retry with backoff', async (code) => {
-    const h = await publishing();
-    h.api.failNext('patchNamespacedConfigMap', refusal(code));
-    await expect(h.reconciler.reconcile(h.jobId)).rejects.toMatchObject({ code });
-    expect(h.statusWrites.map((s) => s.code)).toEqual([70]);
-    await h.reconcile(h.jobId);
-    expect(h.statusOf(h.jobId).code).toBe(StatusCode.JobFinished);
-  });
+  it.each([429, 500, 503])(
+    'a %i is transient: the reconcile fails, for the loop to retry with backoff',
+    async (code) => {
+      const h = await publishing();
+      h.api.failNext('patchNamespacedConfigMap', refusal(code));
+      await expect(h.reconciler.reconcile(h.jobId)).rejects.toMatchObject({ code });
+      expect(h.statusWrites.map((s) => s.code)).toEqual([70]);
+      await h.reconcile(h.jobId);
+      expect(h.statusOf(h.jobId).code).toBe(StatusCode.JobFinished);
+    },
+  );
 });

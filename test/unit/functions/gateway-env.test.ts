@@ -2,7 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { functionEnv } from '../../../functions/gateway.ts';
 
 describe('functionEnv', () => {
-  const env = { PATH: '/usr/bin', FUNCTION_KUBECONFIG_DIR: '/run/ids', PROVIDER_KEY: '0xkey', PROVIDER_KEY_FILE: '/k', RPC_URL: 'http://rpc' };
+  const env = {
+    PATH: '/usr/bin',
+    FUNCTION_KUBECONFIG_DIR: '/run/ids',
+    PROVIDER_KEY: '0xkey',
+    PROVIDER_KEY_FILE: '/k',
+    RPC_URL: 'http://rpc',
+  };
 
   it('gives a signing function its own kubeconfig and the key', () => {
     const e = functionEnv('start', env);
@@ -14,7 +20,17 @@ describe('functionEnv', () => {
   });
 
   it('keeps the key from every function that does not sign', () => {
-    for (const fn of ['info', 'nonce', 'status', 'stop', 'delete', 'result', 'logs', 'environments', 'encrypt'] as const) {
+    for (const fn of [
+      'info',
+      'nonce',
+      'status',
+      'stop',
+      'delete',
+      'result',
+      'logs',
+      'environments',
+      'encrypt',
+    ] as const) {
       const e = functionEnv(fn, env);
       expect(e.PROVIDER_KEY, fn).toBeUndefined();
       expect(e.PROVIDER_KEY_FILE, fn).toBeUndefined();

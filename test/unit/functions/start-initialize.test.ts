@@ -37,7 +37,9 @@ const ENVIRONMENT: Environment = {
 };
 
 const environments = {
-  core: { readNamespacedConfigMap: async () => ({ data: environmentsToConfigMapData([ENVIRONMENT]) }) } as unknown as CoreV1Api,
+  core: {
+    readNamespacedConfigMap: async () => ({ data: environmentsToConfigMapData([ENVIRONMENT]) }),
+  } as unknown as CoreV1Api,
   namespace: 'c2d-system',
   name: 'c2d-environments',
 } satisfies EnvironmentSource;
@@ -87,8 +89,22 @@ interface Harness {
   app: ReturnType<typeof createStartApp>;
 }
 
-function harness(o: { authorize?: (r: StartAuthorization) => Promise<StartGrant>; claimConflict?: boolean; claimLost?: boolean; createFails?: boolean } = {}): Harness {
-  const h = { nonces: new MemoryNonces(), created: [], claimed: [], released: [], deleted: [], asked: [] } as unknown as Harness;
+function harness(
+  o: {
+    authorize?: (r: StartAuthorization) => Promise<StartGrant>;
+    claimConflict?: boolean;
+    claimLost?: boolean;
+    createFails?: boolean;
+  } = {},
+): Harness {
+  const h = {
+    nonces: new MemoryNonces(),
+    created: [],
+    claimed: [],
+    released: [],
+    deleted: [],
+    asked: [],
+  } as unknown as Harness;
   const jobs = {
     async delete(job: JobConfigMap) {
       h.deleted.push(job.name);
@@ -96,7 +112,15 @@ function harness(o: { authorize?: (r: StartAuthorization) => Promise<StartGrant>
     async create(workflow: Workflow, status: JobStatus, secret: JobSecretData): Promise<JobConfigMap> {
       if (o.createFails) throw new Error('kubernetes said no');
       h.created.push({ workflow, status, secret });
-      return { name: `c2d-job-${workflow.jobId}`, namespace: 'c2d-jobs', uid: 'u', resourceVersion: '1', workflow, status, stopRequestedAt: undefined };
+      return {
+        name: `c2d-job-${workflow.jobId}`,
+        namespace: 'c2d-jobs',
+        uid: 'u',
+        resourceVersion: '1',
+        workflow,
+        status,
+        stopRequestedAt: undefined,
+      };
     },
   } as unknown as JobStore;
   const claims = {
@@ -153,7 +177,11 @@ describe('start', () => {
     expect(res.status).toBe(200);
     const [job] = (await res.json()) as Record<string, unknown>[];
     expect(job).toMatchObject({ status: 1, owner: consumer.address, did: DID, algoDID: ALGO_DID, agreementId: TX(1) });
-    expect(h.asked[0]).toMatchObject({ consumer: consumer.address, environment: { id: 'small' }, additionalDatasets: [] });
+    expect(h.asked[0]).toMatchObject({
+      consumer: consumer.address,
+      environment: { id: 'small' },
+      additionalDatasets: [],
+    });
     const { workflow, secret } = h.created[0]!;
     expect(workflow).toMatchObject({
       owner: consumer.address.toLowerCase(),
@@ -169,10 +197,17 @@ describe('start', () => {
   });
 
   it('answers a refused check with its status, code and field, and stores nothing', async () => {
-    const h = harness({ authorize: async () => Promise.reject(deny('ORDER_WRONG_CONSUMER', 'the order is someone else’s', 'dataset.transferTxId')) });
+    const h = harness({
+      authorize: async () =>
+        Promise.reject(deny('ORDER_WRONG_CONSUMER', 'the order is someone else’s', 'dataset.transferTxId')),
+    });
     const res = await post(h.app, await startBody(1));
     expect(res.status).toBe(403);
-    expect(await res.json()).toEqual({ error: 'the order is someone else’s', code: 'ORDER_WRONG_CONSUMER', field: 'dataset.transferTxId' });
+    expect(await res.json()).toEqual({
+      error: 'the order is someone else’s',
+      code: 'ORDER_WRONG_CONSUMER',
+      field: 'dataset.transferTxId',
+    });
     expect(h.created).toEqual([]);
     expect(h.claimed).toEqual([]);
     expect(await h.nonces.current(consumer.address)).toBe(0n);
@@ -205,7 +240,10 @@ describe('start', () => {
     const unknownEnv = await post(h.app, await startBody(1, { environment: 'large' }));
     expect(unknownEnv.status).toBe(400);
     expect(await unknownEnv.json()).toMatchObject({ field: 'environment' });
-    const repeated = await post(h.app, await startBody(1, { additionalDatasets: [{ documentId: DID, serviceId: 'compute', transferTxId: TX(4) }] }));
+    const repeated = await post(
+      h.app,
+      await startBody(1, { additionalDatasets: [{ documentId: DID, serviceId: 'compute', transferTxId: TX(4) }] }),
+    );
     expect(await repeated.json()).toMatchObject({ field: 'additionalDatasets.0.documentId' });
     expect(h.asked).toEqual([]);
   });
@@ -247,8 +285,15 @@ describe('initializeCompute', () => {
     });
     expect(unknown.status).toBe(400);
     expect(await unknown.json()).toMatchObject({ field: 'compute.env' });
-    const refused = await app.request('/api/services/initializeCompute', { method: 'POST', body: JSON.stringify(request) });
+    const refused = await app.request('/api/services/initializeCompute', {
+      method: 'POST',
+      body: JSON.stringify(request),
+    });
     expect(refused.status).toBe(403);
-    expect(await refused.json()).toEqual({ error: 'not trusted', code: 'ALGORITHM_NOT_TRUSTED', field: 'algorithm.documentId' });
+    expect(await refused.json()).toEqual({
+      error: 'not trusted',
+      code: 'ALGORITHM_NOT_TRUSTED',
+      field: 'algorithm.documentId',
+    });
   });
 });

@@ -47,7 +47,16 @@ describe('functions bundle: the Kubernetes models it keeps', () => {
 
   it('follows nested attributes, arrays and maps to every model they name', () => {
     const keep = modelClosure(models);
-    for (const type of [...SERIALIZED_MODELS, 'V1ObjectMeta', 'V1ManagedFieldsEntry', 'V1OwnerReference', 'V1ListMeta', 'V1PodStatus', 'V1ContainerStatus', 'V1Preconditions']) {
+    for (const type of [
+      ...SERIALIZED_MODELS,
+      'V1ObjectMeta',
+      'V1ManagedFieldsEntry',
+      'V1OwnerReference',
+      'V1ListMeta',
+      'V1PodStatus',
+      'V1ContainerStatus',
+      'V1Preconditions',
+    ]) {
       expect(keep.has(type), type).toBe(true);
     }
     expect(keep.has('V1Deployment')).toBe(false);
@@ -72,7 +81,11 @@ describe('functions bundle: the Kubernetes models it keeps', () => {
     expect(slim).not.toContain('export *');
     expect(slim).toContain('"V1A": V1A,');
     expect(slim).toContain('export class ObjectSerializer {}');
-    expect(() => slimObjectSerializer(source.replace('"V1B": V1B,', 'V1B,'), new Set(['V1A']))).toThrow(/unexpected line in typeMap/);
-    expect(() => slimObjectSerializer('export class ObjectSerializer {}', new Set(['V1A']))).toThrow(/fewer than the 1 to keep/);
+    expect(() => slimObjectSerializer(source.replace('"V1B": V1B,', 'V1B,'), new Set(['V1A']))).toThrow(
+      /unexpected line in typeMap/,
+    );
+    expect(() => slimObjectSerializer('export class ObjectSerializer {}', new Set(['V1A']))).toThrow(
+      /fewer than the 1 to keep/,
+    );
   });
 });

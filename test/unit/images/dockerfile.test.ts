@@ -5,7 +5,9 @@ import { DockerfileError, parseDockerfile, type Instruction } from '../../../scr
 
 const root = join(import.meta.dirname, '../../..');
 const DOCKERFILES = ['functions', 'engine', 'pod-programs'].map((n) => `docker/${n}.Dockerfile`);
-const PROJECT_NODE = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> }).devDependencies.node;
+const PROJECT_NODE = (
+  JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> }
+).devDependencies.node;
 
 function parse(text: string, buildArgs?: Record<string, string>) {
   return parseDockerfile(text, { file: 'test.Dockerfile', ...(buildArgs && { buildArgs }) });
@@ -28,12 +30,28 @@ describe('parseDockerfile', () => {
   });
 
   it('joins continuation lines, keeping the RUN text as written', () => {
-    const df = parse(['FROM node:x', 'RUN for p in a b; do \\', '      echo "$p" && \\', '      true; \\', '    done'].join('\n'));
-    expect(df.stages[0]!.instructions).toEqual([{ kind: 'RUN', line: 2, command: 'for p in a b; do       echo "$p" &&       true;     done' }]);
+    const df = parse(
+      ['FROM node:x', 'RUN for p in a b; do \\', '      echo "$p" && \\', '      true; \\', '    done'].join('\n'),
+    );
+    expect(df.stages[0]!.instructions).toEqual([
+      { kind: 'RUN', line: 2, command: 'for p in a b; do       echo "$p" &&       true;     done' },
+    ]);
   });
 
   it('drops comments and blank lines, also inside a continuation', () => {
-    const df = parse(['# syntax=docker/dockerfile:1', '# a comment', '', 'FROM node:x', 'RUN a \\', '# inside', '', '  b', 'WORKDIR /app'].join('\n'));
+    const df = parse(
+      [
+        '# syntax=docker/dockerfile:1',
+        '# a comment',
+        '',
+        'FROM node:x',
+        'RUN a \\',
+        '# inside',
+        '',
+        '  b',
+        'WORKDIR /app',
+      ].join('\n'),
+    );
     expect(df.syntax).toBe('docker/dockerfile:1');
     expect(df.stages[0]!.instructions).toEqual([
       { kind: 'RUN', line: 5, command: 'a   b' },
@@ -43,11 +61,16 @@ describe('parseDockerfile', () => {
 
   it('substitutes global ARGs into FROM, with build-arg overrides', () => {
     const text = 'ARG BASE=node:20\nARG TAG\nFROM ${BASE} AS one\nFROM $BASE\n';
-    expect(parse(text).stages.map((s) => [s.name, s.image])).toEqual([['one', 'node:20'], [undefined, 'node:20']]);
+    expect(parse(text).stages.map((s) => [s.name, s.image])).toEqual([
+      ['one', 'node:20'],
+      [undefined, 'node:20'],
+    ]);
     expect(parse(text, { BASE: 'node:22' }).stages[0]!.image).toBe('node:22');
     expect(() => parse('ARG TAG\nFROM node:${TAG}')).toThrow(/test\.Dockerfile:2: the global ARG TAG has no value/);
     expect(() => parse('FROM ${NOPE}')).toThrow(/test\.Dockerfile:1: \$\{NOPE\} names no global ARG/);
-    expect(() => parse('ARG A=x\nFROM ${A:-y}')).toThrow(/test\.Dockerfile:2: the expansion \$\{A:-y\} is not supported/);
+    expect(() => parse('ARG A=x\nFROM ${A:-y}')).toThrow(
+      /test\.Dockerfile:2: the expansion \$\{A:-y\} is not supported/,
+    );
   });
 
   it('reads COPY sources, destination and --from', () => {
@@ -60,13 +83,35 @@ describe('parseDockerfile', () => {
   });
 
   it('reads ENV pairs, USER, EXPOSE, ENTRYPOINT and CMD', () => {
-    const df = parse(['FROM node:x', 'ENV A=1 \\', '    B="two words" C=\'x y\'', 'USER 1000:1001', 'USER 5', 'EXPOSE 8080 53/udp', 'ENTRYPOINT ["node", "main.js"]', 'CMD ["--flag"]'].join('\n'));
+    const df = parse(
+      [
+        'FROM node:x',
+        'ENV A=1 \\',
+        '    B="two words" C=\'x y\'',
+        'USER 1000:1001',
+        'USER 5',
+        'EXPOSE 8080 53/udp',
+        'ENTRYPOINT ["node", "main.js"]',
+        'CMD ["--flag"]',
+      ].join('\n'),
+    );
     const ins = df.stages[0]!.instructions;
     expect(kinds(ins)).toEqual(['ENV', 'USER', 'USER', 'EXPOSE', 'ENTRYPOINT', 'CMD']);
-    expect(ins[0]).toMatchObject({ vars: [['A', '1'], ['B', 'two words'], ['C', 'x y']] });
+    expect(ins[0]).toMatchObject({
+      vars: [
+        ['A', '1'],
+        ['B', 'two words'],
+        ['C', 'x y'],
+      ],
+    });
     expect(ins[1]).toMatchObject({ uid: 1000, gid: 1001 });
     expect(ins[2]).toMatchObject({ uid: 5, gid: undefined });
-    expect(ins[3]).toMatchObject({ ports: [{ port: 8080, protocol: 'tcp' }, { port: 53, protocol: 'udp' }] });
+    expect(ins[3]).toMatchObject({
+      ports: [
+        { port: 8080, protocol: 'tcp' },
+        { port: 53, protocol: 'udp' },
+      ],
+    });
     expect(ins[4]).toMatchObject({ argv: ['node', 'main.js'] });
     expect(ins[5]).toMatchObject({ argv: ['--flag'] });
   });

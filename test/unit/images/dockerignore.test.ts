@@ -55,7 +55,15 @@ describe('DockerIgnore', () => {
   it("keeps this repository's context small: no node_modules, dist, .dev or .git", () => {
     const ig = new DockerIgnore(readFileSync(join(import.meta.dirname, '../../../.dockerignore'), 'utf8'));
     for (const p of ['node_modules', 'dist', '.dev', '.git']) expect(ig.excludes(`${p}/x`), p).toBe(true);
-    for (const p of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'lib/api/config.ts', 'engine/main.ts', 'functions/info/index.ts']) {
+    for (const p of [
+      'package.json',
+      'package-lock.json',
+      'tsconfig.json',
+      'tsconfig.build.json',
+      'lib/api/config.ts',
+      'engine/main.ts',
+      'functions/info/index.ts',
+    ]) {
       expect(ig.excludes(p), p).toBe(false);
     }
   });

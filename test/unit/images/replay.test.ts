@@ -1,4 +1,13 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -11,7 +20,11 @@ const HOST_IMAGE = `node:${process.versions.node}-${codename}-slim`;
 
 describe('standIn', () => {
   it("accepts only a node image of the host's Node version and Debian release", () => {
-    expect(standIn(`${HOST_IMAGE}@sha256:${'a'.repeat(64)}`)).toMatchObject({ version: process.versions.node, codename, digest: `sha256:${'a'.repeat(64)}` });
+    expect(standIn(`${HOST_IMAGE}@sha256:${'a'.repeat(64)}`)).toMatchObject({
+      version: process.versions.node,
+      codename,
+      digest: `sha256:${'a'.repeat(64)}`,
+    });
     expect(() => standIn(`node:1.2.3-${codename}-slim`)).toThrow(/runs node .*, the image node 1\.2\.3/);
     expect(() => standIn(`node:${process.versions.node}-zzzz-slim`)).toThrow(/the image zzzz/);
     expect(() => standIn('python:3.12-slim')).toThrow(/only node:<version>-<debian release>/);
@@ -21,8 +34,18 @@ describe('standIn', () => {
 
 describe('sandboxCommand', () => {
   const spec = {
-    mounts: new Map([['/app', '/tmp/r/app'], ['/usr/local', '/tmp/r/usr-local']]), node: '/opt/project/node_modules/node/bin/node',
-    writable: true, uid: 1000, gid: 1000, network: false, workdir: '/app', env: { A: '1' }, argv: ['node', 'x.js'],
+    mounts: new Map([
+      ['/app', '/tmp/r/app'],
+      ['/usr/local', '/tmp/r/usr-local'],
+    ]),
+    node: '/opt/project/node_modules/node/bin/node',
+    writable: true,
+    uid: 1000,
+    gid: 1000,
+    network: false,
+    workdir: '/app',
+    env: { A: '1' },
+    argv: ['node', 'x.js'],
   };
 
   it('runs a non-root USER as that real uid, without network, with nothing but the stage writable', () => {
@@ -78,7 +101,19 @@ describe('Replayer without RUN steps', () => {
   }
 
   it('places WORKDIR and COPY in the stage directories, honouring .dockerignore, modes and symlinks', async () => {
-    const image = await replayer.replay(dockerfile('WORKDIR /src', 'COPY package.json ./', 'COPY lib lib', `FROM ${HOST_IMAGE}`, 'WORKDIR /app', 'COPY --from=one /src/lib ./code', 'COPY --from=one /src/package.json pkg.json', 'USER 1000:1000', 'ENTRYPOINT ["node"]'));
+    const image = await replayer.replay(
+      dockerfile(
+        'WORKDIR /src',
+        'COPY package.json ./',
+        'COPY lib lib',
+        `FROM ${HOST_IMAGE}`,
+        'WORKDIR /app',
+        'COPY --from=one /src/lib ./code',
+        'COPY --from=one /src/package.json pkg.json',
+        'USER 1000:1000',
+        'ENTRYPOINT ["node"]',
+      ),
+    );
     const app = image.mounts.get('/app');
     expect(app).toBeDefined();
     expect(image.mounts.has('/src')).toBe(false);
@@ -89,12 +124,23 @@ describe('Replayer without RUN steps', () => {
     expect(existsSync(join(app!, 'code/node_modules'))).toBe(true);
     expect(readFileSync(join(app!, 'code/link.ts'), 'utf8')).toBe('a');
     expect(readFileSync(join(app!, 'pkg.json'), 'utf8')).toBe('{}');
-    expect(image.config).toMatchObject({ workdir: '/app', user: { uid: 1000, gid: 1000 }, entrypoint: ['node'], cmd: [] });
+    expect(image.config).toMatchObject({
+      workdir: '/app',
+      user: { uid: 1000, gid: 1000 },
+      entrypoint: ['node'],
+      cmd: [],
+    });
     expect(image.stages.map((s) => s.label)).toEqual(['Dockerfile stage one', 'Dockerfile stage 1']);
   });
 
   it('reuses a stage whose instructions and inputs are identical, and rebuilds when a copied file changes', async () => {
-    const file = dockerfile('WORKDIR /src', 'COPY lib lib', `FROM ${HOST_IMAGE}`, 'WORKDIR /app', 'COPY --from=one /src/lib ./lib');
+    const file = dockerfile(
+      'WORKDIR /src',
+      'COPY lib lib',
+      `FROM ${HOST_IMAGE}`,
+      'WORKDIR /app',
+      'COPY --from=one /src/lib ./lib',
+    );
     await replayer.replay(file);
     expect((await replayer.replay(file)).stages.map((s) => s.reused)).toEqual([true, true]);
     writeFileSync(join(context, 'lib/a.ts'), 'changed');
@@ -105,16 +151,48 @@ describe('Replayer without RUN steps', () => {
   });
 
   it.each([
-    ['a source with ..', ['WORKDIR /app', 'COPY ../etc/passwd ./'], /COPY source "\.\.\/etc\/passwd": "\.\." is refused/],
-    ['a destination with ..', ['WORKDIR /app', 'COPY package.json ../../etc/'], /COPY destination "\.\.\/\.\.\/etc\/": "\.\." is refused/],
-    ['a --from source with ..', ['WORKDIR /app', `FROM ${HOST_IMAGE}`, 'WORKDIR /x', 'COPY --from=one /app/../etc ./'], /"\.\." is refused/],
-    ['a source symlinked out of the context', ['WORKDIR /app', 'COPY outside/passwd ./'], /resolves outside the build context/],
-    ['an ignored source', ['WORKDIR /app', 'COPY node_modules ./node_modules'], /Dockerfile:3: COPY source node_modules is excluded by \.dockerignore/],
+    [
+      'a source with ..',
+      ['WORKDIR /app', 'COPY ../etc/passwd ./'],
+      /COPY source "\.\.\/etc\/passwd": "\.\." is refused/,
+    ],
+    [
+      'a destination with ..',
+      ['WORKDIR /app', 'COPY package.json ../../etc/'],
+      /COPY destination "\.\.\/\.\.\/etc\/": "\.\." is refused/,
+    ],
+    [
+      'a --from source with ..',
+      ['WORKDIR /app', `FROM ${HOST_IMAGE}`, 'WORKDIR /x', 'COPY --from=one /app/../etc ./'],
+      /"\.\." is refused/,
+    ],
+    [
+      'a source symlinked out of the context',
+      ['WORKDIR /app', 'COPY outside/passwd ./'],
+      /resolves outside the build context/,
+    ],
+    [
+      'an ignored source',
+      ['WORKDIR /app', 'COPY node_modules ./node_modules'],
+      /Dockerfile:3: COPY source node_modules is excluded by \.dockerignore/,
+    ],
     ['a missing source', ['WORKDIR /app', 'COPY nothing ./'], /COPY source nothing does not exist/],
-    ['a WORKDIR under the host /usr', ['WORKDIR /usr/src/app'], /\/usr\/src\/app is under \/usr, which the host provides read-only/],
+    [
+      'a WORKDIR under the host /usr',
+      ['WORKDIR /usr/src/app'],
+      /\/usr\/src\/app is under \/usr, which the host provides read-only/,
+    ],
     ['a COPY into /', ['COPY package.json /'], /\/ is under \/, which the host provides read-only/],
-    ['a --from path the stage never wrote', ['WORKDIR /app', `FROM ${HOST_IMAGE}`, 'WORKDIR /x', 'COPY --from=one /opt/tool ./'], /stage one has no \/opt\/tool/],
-    ['an image that is not the host', ['WORKDIR /app', 'FROM node:1.0.0-bookworm-slim'], /cannot stand in for node:1\.0\.0/],
+    [
+      'a --from path the stage never wrote',
+      ['WORKDIR /app', `FROM ${HOST_IMAGE}`, 'WORKDIR /x', 'COPY --from=one /opt/tool ./'],
+      /stage one has no \/opt\/tool/,
+    ],
+    [
+      'an image that is not the host',
+      ['WORKDIR /app', 'FROM node:1.0.0-bookworm-slim'],
+      /cannot stand in for node:1\.0\.0/,
+    ],
   ])('refuses %s', async (_what, lines, message) => {
     await expect(replayer.replay(dockerfile(...lines))).rejects.toThrow(message);
   });

@@ -33,8 +33,15 @@ describe('reading settings from the environment', () => {
   });
 
   it('checks patterns and URLs without repeating the refused value', () => {
-    const env = new Env({ LABEL: 'Not_A_Label', URL: 'http://127.0.0.1:9000', FTP: 'ftp://x', SECRET: 'hunter2 not a url' });
-    expect(() => env.matching('LABEL', /^[a-z]+$/, 'must be a DNS label')).toThrow('configuration: LABEL must be a DNS label');
+    const env = new Env({
+      LABEL: 'Not_A_Label',
+      URL: 'http://127.0.0.1:9000',
+      FTP: 'ftp://x',
+      SECRET: 'hunter2 not a url',
+    });
+    expect(() => env.matching('LABEL', /^[a-z]+$/, 'must be a DNS label')).toThrow(
+      'configuration: LABEL must be a DNS label',
+    );
     expect(env.matching('MISSING', /^[a-z]+$/, 'must be a DNS label', 'dflt')).toBe('dflt');
     expect(env.url('URL')).toBe('http://127.0.0.1:9000');
     expect(() => env.url('FTP')).toThrow('configuration: FTP must be an http or https URL');

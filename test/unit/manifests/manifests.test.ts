@@ -20,7 +20,14 @@ import { ENVIRONMENTS_CONFIGMAP, ENVIRONMENTS_KEY, parseEnvironments } from '../
 import { LABELS, NETWORK_ALLOW, STAGES } from '../../../lib/job/names.ts';
 import { RESULTS_STORE_ENV } from '../../../lib/job/results-store-config.ts';
 import { STOP_ANNOTATION } from '../../../lib/job/configmap.ts';
-import { FINAL_CODES, initialStatus, isFinal, serializeStatus, STATUS_TEXT, StatusCode } from '../../../lib/job/status.ts';
+import {
+  FINAL_CODES,
+  initialStatus,
+  isFinal,
+  serializeStatus,
+  STATUS_TEXT,
+  StatusCode,
+} from '../../../lib/job/status.ts';
 import { parseWorkflow } from '../../../lib/job/workflow.ts';
 import { PROVIDER_KEY_HOLDERS } from '../../../functions/gateway.ts';
 import { workflow } from '../../support/job-fixtures.ts';
@@ -65,7 +72,15 @@ const kservices = knative.filter((l) => l.obj.kind === 'Service' && l.obj.apiVer
 const policies = ofKind<V1NetworkPolicy>(manifests, 'NetworkPolicy');
 const engine = ofKind<V1Deployment>(manifests, 'Deployment').find((d) => d.metadata?.name === 'c2d-engine');
 
-type KnativeService = { metadata: { name: string; labels?: Record<string, string> }; spec: { template: { metadata: { annotations?: Record<string, string> }; spec: V1PodSpec & { timeoutSeconds?: number; containerConcurrency?: number } } } };
+type KnativeService = {
+  metadata: { name: string; labels?: Record<string, string> };
+  spec: {
+    template: {
+      metadata: { annotations?: Record<string, string> };
+      spec: V1PodSpec & { timeoutSeconds?: number; containerConcurrency?: number };
+    };
+  };
+};
 const ksvc = (l: Loaded): KnativeService => l.obj as unknown as KnativeService;
 
 /** Every pod spec this repository deploys, with where it comes from. */
@@ -82,7 +97,9 @@ describe('the files', () => {
   it('are all listed in the kustomization, and it lists nothing else', () => {
     const kustomization = readFileSync(join(MANIFESTS, 'kustomization.yaml'), 'utf8');
     const listed = [...kustomization.matchAll(/^ {2}- ([\w.-]+\.yaml)$/gm)].map((m) => m[1]).sort();
-    const present = readdirSync(MANIFESTS).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml').sort();
+    const present = readdirSync(MANIFESTS)
+      .filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml')
+      .sort();
     expect(listed).toEqual(present);
   });
 
@@ -107,7 +124,10 @@ describe('RBAC', () => {
     for (const role of roles) {
       for (const rule of role.rules ?? []) {
         for (const list of [rule.verbs, rule.resources ?? [], rule.apiGroups ?? [], rule.resourceNames ?? []]) {
-          expect(list.some((v) => v.includes('*')), `${role.metadata?.namespace}/${role.metadata?.name}`).toBe(false);
+          expect(
+            list.some((v) => v.includes('*')),
+            `${role.metadata?.namespace}/${role.metadata?.name}`,
+          ).toBe(false);
         }
       }
     }
@@ -132,7 +152,9 @@ describe('RBAC', () => {
     const accounts = new Set(serviceAccounts.map((s) => `${s.metadata?.namespace}/${s.metadata?.name}`));
     for (const b of bindings) {
       expect(b.roleRef.name).toBe(b.metadata?.name);
-      expect(roles.some((r) => r.metadata?.name === b.roleRef.name && r.metadata?.namespace === b.metadata?.namespace)).toBe(true);
+      expect(
+        roles.some((r) => r.metadata?.name === b.roleRef.name && r.metadata?.namespace === b.metadata?.namespace),
+      ).toBe(true);
       expect(b.subjects).toHaveLength(1);
       const s = b.subjects![0]!;
       expect(s.kind).toBe('ServiceAccount');
@@ -143,7 +165,8 @@ describe('RBAC', () => {
 
   it('gives each function its own ServiceAccount, and no token to those that never call Kubernetes', () => {
     for (const fn of FUNCTION_NAMES) {
-      const sa = serviceAccounts.find((s) => s.metadata?.name === `c2d-fn-${fn}`) as { automountServiceAccountToken?: boolean } | undefined;
+      const sa = serviceAccounts.find((s) => s.metadata?.name === `c2d-fn-${fn}`) as
+        { automountServiceAccountToken?: boolean } | undefined;
       expect(sa, fn).toBeDefined();
       const hasRole = roles.some((r) => r.metadata?.name === `c2d-fn-${fn}`);
       if (!hasRole) expect(sa!.automountServiceAccountToken, fn).toBe(false);
@@ -230,7 +253,10 @@ describe('secrets', () => {
         readers += 1;
         expect(store.map((e) => e.name).sort(), where).toEqual(Object.keys(RESULTS_STORE_ENV).sort());
         for (const e of store) {
-          expect(e.valueFrom?.secretKeyRef, `${where} ${e.name}`).toEqual({ name: 'c2d-results-store', key: RESULTS_STORE_ENV[e.name as keyof typeof RESULTS_STORE_ENV] });
+          expect(e.valueFrom?.secretKeyRef, `${where} ${e.name}`).toEqual({
+            name: 'c2d-results-store',
+            key: RESULTS_STORE_ENV[e.name as keyof typeof RESULTS_STORE_ENV],
+          });
         }
       }
     }
@@ -239,14 +265,20 @@ describe('secrets', () => {
   });
 
   it('give the provider key only to the functions that sign or decrypt, as a read-only file', () => {
-    const withKey = kservices.filter((l) => (ksvc(l).spec.template.spec.volumes ?? []).some((v) => v.secret?.secretName === 'c2d-provider-key'));
+    const withKey = kservices.filter((l) =>
+      (ksvc(l).spec.template.spec.volumes ?? []).some((v) => v.secret?.secretName === 'c2d-provider-key'),
+    );
     expect(withKey.map((l) => ksvc(l).metadata.name).sort()).toEqual(['c2d-initialize', 'c2d-start']);
     // The local gateway hands the key to the same functions.
-    expect(withKey.map((l) => ksvc(l).metadata.name).sort()).toEqual([...PROVIDER_KEY_HOLDERS].map((fn) => `c2d-${fn}`).sort());
+    expect(withKey.map((l) => ksvc(l).metadata.name).sort()).toEqual(
+      [...PROVIDER_KEY_HOLDERS].map((fn) => `c2d-${fn}`).sort(),
+    );
     for (const l of withKey) {
       const c = ksvc(l).spec.template.spec.containers[0]!;
       expect(c.volumeMounts?.every((m) => m.readOnly)).toBe(true);
-      expect(c.env?.find((e) => e.name === 'PROVIDER_KEY_FILE')?.value).toMatch(/^\/var\/run\/secrets\/c2d\/provider\/privateKey$/);
+      expect(c.env?.find((e) => e.name === 'PROVIDER_KEY_FILE')?.value).toMatch(
+        /^\/var\/run\/secrets\/c2d\/provider\/privateKey$/,
+      );
     }
   });
 });
@@ -307,7 +339,13 @@ describe('Knative Services', () => {
 
   it('are reachable through one HTTPRoute that matches every endpoint by method and exact path', () => {
     const route = knative.find((l) => l.obj.kind === 'HTTPRoute')!.obj as unknown as {
-      spec: { rules: { matches: { method: string; path: { type: string; value: string } }[]; backendRefs: { name: string; port: number }[]; filters: { urlRewrite: { hostname: string } }[] }[] };
+      spec: {
+        rules: {
+          matches: { method: string; path: { type: string; value: string } }[];
+          backendRefs: { name: string; port: number }[];
+          filters: { urlRewrite: { hostname: string } }[];
+        }[];
+      };
     };
     const routed = route.spec.rules.map((r) => ({
       method: r.matches[0]!.method,
@@ -371,8 +409,15 @@ describe('namespaces, environments, quotas', () => {
   });
 
   it('cap the jobs namespace with a ResourceQuota and a LimitRange', () => {
-    const quota = ofKind<{ spec: { hard: Record<string, string> } }>(manifests, 'ResourceQuota').find((q) => q.metadata?.namespace === 'c2d-jobs');
-    expect(quota?.spec.hard).toMatchObject({ pods: expect.any(String), 'limits.cpu': expect.any(String), 'limits.memory': expect.any(String), 'requests.storage': expect.any(String) });
+    const quota = ofKind<{ spec: { hard: Record<string, string> } }>(manifests, 'ResourceQuota').find(
+      (q) => q.metadata?.namespace === 'c2d-jobs',
+    );
+    expect(quota?.spec.hard).toMatchObject({
+      pods: expect.any(String),
+      'limits.cpu': expect.any(String),
+      'limits.memory': expect.any(String),
+      'requests.storage': expect.any(String),
+    });
     expect(ofKind(manifests, 'LimitRange').some((l) => l.metadata?.namespace === 'c2d-jobs')).toBe(true);
   });
 });
@@ -391,7 +436,9 @@ describe('NetworkPolicies, against the pods the engine builds', () => {
   }
   const jobPolicies = policies.filter((p) => p.metadata?.namespace === 'c2d-jobs');
   const egressPolicies = (pod: V1Pod) =>
-    jobPolicies.filter((p) => p.spec!.policyTypes!.includes('Egress') && selects(p.spec!.podSelector ?? {}, pod.metadata!.labels!));
+    jobPolicies.filter(
+      (p) => p.spec!.policyTypes!.includes('Egress') && selects(p.spec!.podSelector ?? {}, pod.metadata!.labels!),
+    );
   const ref = (allowNetworkAccess: boolean) => ({
     name: 'c2d-job-x',
     uid: '00000000-0000-0000-0000-000000000000',
@@ -402,9 +449,14 @@ describe('NetworkPolicies, against the pods the engine builds', () => {
   it('deny all ingress to every job pod', () => {
     for (const stage of STAGES) {
       const pod = buildStagePod(stage, ref(true), DEFAULT_POD_SPEC_SETTINGS);
-      const ingress = jobPolicies.filter((p) => p.spec!.policyTypes!.includes('Ingress') && selects(p.spec!.podSelector ?? {}, pod.metadata!.labels!));
+      const ingress = jobPolicies.filter(
+        (p) => p.spec!.policyTypes!.includes('Ingress') && selects(p.spec!.podSelector ?? {}, pod.metadata!.labels!),
+      );
       expect(ingress.length, stage).toBeGreaterThan(0);
-      expect(ingress.flatMap((p) => p.spec!.ingress ?? []), stage).toEqual([]);
+      expect(
+        ingress.flatMap((p) => p.spec!.ingress ?? []),
+        stage,
+      ).toEqual([]);
     }
   });
 
@@ -418,11 +470,15 @@ describe('NetworkPolicies, against the pods the engine builds', () => {
 
   it('let configure, publish and a network-allowed algorithm out, each through its own policy', () => {
     const names = (stage: (typeof STAGES)[number], net: boolean) =>
-      egressPolicies(buildStagePod(stage, ref(net), DEFAULT_POD_SPEC_SETTINGS)).map((p) => p.metadata!.name).sort();
+      egressPolicies(buildStagePod(stage, ref(net), DEFAULT_POD_SPEC_SETTINGS))
+        .map((p) => p.metadata!.name)
+        .sort();
     expect(names('algorithm', true)).toEqual(['algorithm-network-egress', 'default-deny']);
     expect(names('configure', false)).toEqual(['configure-egress', 'default-deny']);
     expect(names('publish', false)).toEqual(['default-deny', 'publish-egress']);
-    expect(buildStagePod('configure', ref(false), DEFAULT_POD_SPEC_SETTINGS).metadata!.labels![LABELS.network]).toBe(NETWORK_ALLOW);
+    expect(buildStagePod('configure', ref(false), DEFAULT_POD_SPEC_SETTINGS).metadata!.labels![LABELS.network]).toBe(
+      NETWORK_ALLOW,
+    );
   });
 
   it('never allow the cloud metadata address, by IPv4 or IPv6', () => {
@@ -445,9 +501,15 @@ describe('NetworkPolicies, against the pods the engine builds', () => {
             expect(except, p.metadata!.name).toContain('fc00::/7'); // holds fd00:ec2::254
             expect(except, p.metadata!.name).toContain('fe80::/10');
           } else if (inV4('169.254.169.254', cidr)) {
-            expect(except.some((e) => inV4('169.254.169.254', e)), `${p.metadata!.name} ${cidr}`).toBe(true);
+            expect(
+              except.some((e) => inV4('169.254.169.254', e)),
+              `${p.metadata!.name} ${cidr}`,
+            ).toBe(true);
             for (const priv of ['10.0.0.1', '172.16.0.1', '192.168.0.1', '100.64.0.1']) {
-              expect(except.some((e) => inV4(priv, e)), `${p.metadata!.name} ${priv}`).toBe(true);
+              expect(
+                except.some((e) => inV4(priv, e)),
+                `${p.metadata!.name} ${priv}`,
+              ).toBe(true);
             }
           }
         }
@@ -457,11 +519,18 @@ describe('NetworkPolicies, against the pods the engine builds', () => {
   });
 });
 
-describe('admission policy on the functions\' writes in the jobs namespace', () => {
-  type Policy = { metadata: { name: string }; spec: { variables: { name: string; expression: string }[]; matchConditions: { expression: string }[] } };
+describe("admission policy on the functions' writes in the jobs namespace", () => {
+  type Policy = {
+    metadata: { name: string };
+    spec: { variables: { name: string; expression: string }[]; matchConditions: { expression: string }[] };
+  };
   type Binding = { spec: { policyName: string; matchResources: { namespaceSelector: V1LabelSelector } } };
-  const policy = manifests.find((l) => l.obj.kind === 'ValidatingAdmissionPolicy' && l.obj.metadata?.name === 'c2d-function-job-writes')?.obj as unknown as Policy;
-  const binding = manifests.find((l) => l.obj.kind === 'ValidatingAdmissionPolicyBinding' && l.obj.metadata?.name === 'c2d-function-job-writes')?.obj as unknown as Binding;
+  const policy = manifests.find(
+    (l) => l.obj.kind === 'ValidatingAdmissionPolicy' && l.obj.metadata?.name === 'c2d-function-job-writes',
+  )?.obj as unknown as Policy;
+  const binding = manifests.find(
+    (l) => l.obj.kind === 'ValidatingAdmissionPolicyBinding' && l.obj.metadata?.name === 'c2d-function-job-writes',
+  )?.obj as unknown as Binding;
   const variable = (name: string) => policy.spec.variables.find((v) => v.name === name)!.expression;
   /** A CEL raw string literal (r'…') as the RE2 pattern it holds, which JavaScript reads alike for these patterns. */
   const pattern = (name: string): RegExp => new RegExp(/^r'(.*)'$/s.exec(variable(name).trim())![1]!);
@@ -474,7 +543,9 @@ describe('admission policy on the functions\' writes in the jobs namespace', () 
     });
 
   it('applies to the function ServiceAccounts in the jobs namespace', () => {
-    expect(binding.spec.matchResources.namespaceSelector.matchLabels).toEqual({ 'kubernetes.io/metadata.name': 'c2d-jobs' });
+    expect(binding.spec.matchResources.namespaceSelector.matchLabels).toEqual({
+      'kubernetes.io/metadata.name': 'c2d-jobs',
+    });
     expect(policy.spec.matchConditions[0]!.expression).toContain("'system:serviceaccount:c2d-system:c2d-fn-'");
     for (const fn of ['start', 'stop', 'delete']) {
       expect(FUNCTION_NAMES).toContain(fn);
@@ -496,7 +567,8 @@ describe('admission policy on the functions\' writes in the jobs namespace', () 
 
   it('reads a final status exactly where the code is final', () => {
     const final = pattern('finalStatusPattern');
-    for (const code of Object.values(StatusCode)) expect(withCode(code), String(code)).toSatisfy((s: string) => final.test(s) === isFinal(code));
+    for (const code of Object.values(StatusCode))
+      expect(withCode(code), String(code)).toSatisfy((s: string) => final.test(s) === isFinal(code));
     expect(FINAL_CODES.size).toBe(8);
   });
 });

@@ -39,12 +39,18 @@ function send(port: number, headers: Record<string, string>, chunks: Buffer[]): 
       const parts: Buffer[] = [];
       res.on('data', (c: Buffer) => parts.push(c));
       res.on('end', () =>
-        resolve({ status: res.statusCode ?? 0, contentType: res.headers['content-type'], body: Buffer.concat(parts).toString() }),
+        resolve({
+          status: res.statusCode ?? 0,
+          contentType: res.headers['content-type'],
+          body: Buffer.concat(parts).toString(),
+        }),
       );
       res.on('error', reject);
     });
     // A refused upload may be cut off by the server before it is all sent; the answer still arrives.
-    req.on('error', (err: NodeJS.ErrnoException) => (err.code === 'EPIPE' || err.code === 'ECONNRESET' ? undefined : reject(err)));
+    req.on('error', (err: NodeJS.ErrnoException) =>
+      err.code === 'EPIPE' || err.code === 'ECONNRESET' ? undefined : reject(err),
+    );
     for (const chunk of chunks) req.write(chunk);
     req.end();
   });
@@ -74,19 +80,23 @@ describe('start under functions-framework: refused bodies are answered by the fu
         'current-context': 'none',
       }),
     );
-    child = spawn(process.execPath, ['--import', 'tsx', FF_MAIN, '--source=functions/start/index.ts', '--target=start', `--port=${port}`], {
-      env: {
-        PATH: process.env.PATH,
-        NODE_ENV: 'production',
-        KUBECONFIG: kubeconfig,
-        CHAIN_ID: '8996',
-        RPC_URL: 'http://127.0.0.1:9',
-        ERC721_FACTORY_ADDRESS: '0x' + '12'.repeat(20),
-        PROVIDER_URL: 'http://127.0.0.1:8030',
-        PROVIDER_KEY: Wallet.createRandom().privateKey,
+    child = spawn(
+      process.execPath,
+      ['--import', 'tsx', FF_MAIN, '--source=functions/start/index.ts', '--target=start', `--port=${port}`],
+      {
+        env: {
+          PATH: process.env.PATH,
+          NODE_ENV: 'production',
+          KUBECONFIG: kubeconfig,
+          CHAIN_ID: '8996',
+          RPC_URL: 'http://127.0.0.1:9',
+          ERC721_FACTORY_ADDRESS: '0x' + '12'.repeat(20),
+          PROVIDER_URL: 'http://127.0.0.1:8030',
+          PROVIDER_KEY: Wallet.createRandom().privateKey,
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    );
     child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
     const deadline = Date.now() + 60_000;
@@ -119,9 +129,19 @@ describe('start under functions-framework: refused bodies are answered by the fu
     expectJson(await send(port, json, [Buffer.from('{bad')]), 400, 'body', /not valid JSON/);
   });
 
-  it('malformed JSON with a charset body-parser does not know, or as text: still the function\'s 400', async () => {
-    expectJson(await send(port, { 'content-type': 'application/json; charset=klingon' }, [Buffer.from('{bad')]), 400, 'body', /not valid JSON/);
-    expectJson(await send(port, { 'content-type': 'text/plain' }, [Buffer.from('{bad')]), 400, 'body', /not valid JSON/);
+  it("malformed JSON with a charset body-parser does not know, or as text: still the function's 400", async () => {
+    expectJson(
+      await send(port, { 'content-type': 'application/json; charset=klingon' }, [Buffer.from('{bad')]),
+      400,
+      'body',
+      /not valid JSON/,
+    );
+    expectJson(
+      await send(port, { 'content-type': 'text/plain' }, [Buffer.from('{bad')]),
+      400,
+      'body',
+      /not valid JSON/,
+    );
   });
 
   it('an empty body: 400 naming the body', async () => {
@@ -129,12 +149,22 @@ describe('start under functions-framework: refused bodies are answered by the fu
   });
 
   it('a well-formed body reaches the function intact: its schema names the field at fault', async () => {
-    expectJson(await send(port, json, [Buffer.from(JSON.stringify({ dataset: { documentId: 'nope' } }))]), 400, 'dataset.documentId', /did:op/);
+    expectJson(
+      await send(port, json, [Buffer.from(JSON.stringify({ dataset: { documentId: 'nope' } }))]),
+      400,
+      'dataset.documentId',
+      /did:op/,
+    );
   });
 
   it('a body over the cap, announced by Content-Length: 413 before it is read', async () => {
     const big = Buffer.alloc(DEFAULT_MAX_BODY_BYTES + 1, 0x20);
-    expectJson(await send(port, { ...json, 'content-length': String(big.length) }, [big]), 413, 'body', new RegExp(`larger than ${DEFAULT_MAX_BODY_BYTES} bytes`));
+    expectJson(
+      await send(port, { ...json, 'content-length': String(big.length) }, [big]),
+      413,
+      'body',
+      new RegExp(`larger than ${DEFAULT_MAX_BODY_BYTES} bytes`),
+    );
   });
 
   it('a chunked body that grows over the cap: 413 once it passes it', async () => {

@@ -35,7 +35,12 @@ function volume(logs: Record<string, string>, outputs: Record<string, string | {
 async function publish(root: string, limits: { maxBytes: number; maxFiles?: number; maxPathBytes?: number }) {
   const store = memoryResultsStore();
   const log = new ProgramLog(undefined, () => undefined);
-  const out = await publishJob(JOB_ID, root, { client: store.client, bucket: 'b', log }, { maxFiles: 100, maxPathBytes: 512, ...limits });
+  const out = await publishJob(
+    JOB_ID,
+    root,
+    { client: store.client, bucket: 'b', log },
+    { maxFiles: 100, maxPathBytes: 512, ...limits },
+  );
   return { ...out, ...store, publishLog: store.stored.get(`${JOB_ID}/logs/publish.log`)!.toString() };
 }
 
@@ -45,7 +50,12 @@ describe('selectUploads', () => {
   it.each([
     ['everything that fits', 100, ['configure.log', 'a', 'b'], undefined],
     ['exactly the limit', 60, ['configure.log', 'a', 'b'], undefined],
-    ['over the limit: the logs only', 59, ['configure.log'], /total 60 bytes, over the job's disk limit of 59 bytes: no output was uploaded$/],
+    [
+      'over the limit: the logs only',
+      59,
+      ['configure.log'],
+      /total 60 bytes, over the job's disk limit of 59 bytes: no output was uploaded$/,
+    ],
     ['logs alone over the limit: nothing', 9, [], /no output was uploaded, nor any log$/],
   ])('%s', (_, maxBytes, kept, refusal) => {
     const s = selectUploads([file('configure.log', 10)], [file('a', 20), file('b', 30)], maxBytes);
@@ -57,13 +67,23 @@ describe('selectUploads', () => {
 
 describe('publishJob limits', () => {
   it('uploads no output when the outputs are over the disk limit, still the logs and the manifest, and exits 42', async () => {
-    const root = volume({ 'configure.log': 'conf', 'algorithm.log': 'algo' }, { 'small.txt': 'tiny', 'big.bin': 'x'.repeat(2000) });
+    const root = volume(
+      { 'configure.log': 'conf', 'algorithm.log': 'algo' },
+      { 'small.txt': 'tiny', 'big.bin': 'x'.repeat(2000) },
+    );
     const p = await publish(root, { maxBytes: 1000 });
     expect(p.exitCode).toBe(PUBLISH_EXIT.diskQuotaExceeded);
-    expect(p.order).toEqual([`${JOB_ID}/logs/configure.log`, `${JOB_ID}/logs/algorithm.log`, `${JOB_ID}/logs/publish.log`, `${JOB_ID}/manifest.json`]);
+    expect(p.order).toEqual([
+      `${JOB_ID}/logs/configure.log`,
+      `${JOB_ID}/logs/algorithm.log`,
+      `${JOB_ID}/logs/publish.log`,
+      `${JOB_ID}/manifest.json`,
+    ]);
     expect(p.results.map((r) => r.type)).toEqual(['configurationLog', 'algorithmLog', 'publishLog']);
     expect(parseResultsManifest(JOB_ID, p.stored.get(`${JOB_ID}/manifest.json`)!.toString())).toEqual(p.results);
-    expect(p.publishLog).toContain('disk limit exceeded: outputs and logs total 2012 bytes, over the job\'s disk limit of 1000 bytes');
+    expect(p.publishLog).toContain(
+      "disk limit exceeded: outputs and logs total 2012 bytes, over the job's disk limit of 1000 bytes",
+    );
   });
 
   it('counts a sparse file at its full size (what an upload would send)', async () => {
@@ -81,13 +101,22 @@ describe('publishJob limits', () => {
   });
 
   it('bounds the number of files and the length of their paths, logging at most 100 refusals', async () => {
-    const outputs: Record<string, string> = { [`${'n'.repeat(250)}/${'m'.repeat(250)}/${'o'.repeat(20)}`]: 'long', [`d${'i'.repeat(250)}/${'j'.repeat(255)}/${'k'.repeat(9)}`]: 'deep' };
+    const outputs: Record<string, string> = {
+      [`${'n'.repeat(250)}/${'m'.repeat(250)}/${'o'.repeat(20)}`]: 'long',
+      [`d${'i'.repeat(250)}/${'j'.repeat(255)}/${'k'.repeat(9)}`]: 'deep',
+    };
     for (let i = 0; i < 150; i++) outputs[`f${String(i).padStart(3, '0')}`] = String(i);
-    const p = await publish(volume({ 'configure.log': 'c' }, outputs), { maxBytes: 1_000_000, maxFiles: 20, maxPathBytes: 512 });
+    const p = await publish(volume({ 'configure.log': 'c' }, outputs), {
+      maxBytes: 1_000_000,
+      maxFiles: 20,
+      maxPathBytes: 512,
+    });
     expect(p.exitCode).toBe(0);
     // configure.log plus 19 outputs, plus publish.log.
     expect(p.results).toHaveLength(21);
-    expect(p.results.filter((r) => r.type === 'output').map((r) => r.filename)).toEqual(Array.from({ length: 19 }, (_, i) => `f${String(i).padStart(3, '0')}`));
+    expect(p.results.filter((r) => r.type === 'output').map((r) => r.filename)).toEqual(
+      Array.from({ length: 19 }, (_, i) => `f${String(i).padStart(3, '0')}`),
+    );
     expect(p.publishLog).toContain('path longer than 512 bytes');
     expect(p.publishLog).toContain('more than 19 files');
     expect(p.publishLog.match(/refused outputs\//g)).toHaveLength(100);

@@ -1,7 +1,11 @@
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { algorithmFileDigests, containerSectionChecksum, filesChecksum } from '../../../../lib/access/algo-checksums.ts';
+import {
+  algorithmFileDigests,
+  containerSectionChecksum,
+  filesChecksum,
+} from '../../../../lib/access/algo-checksums.ts';
 import type { FileAccess } from '../../../../lib/access/service-files.ts';
 import { parsePrivateHostAllowList } from '../../../../lib/http/address-policy.ts';
 
@@ -44,8 +48,13 @@ describe('containerSectionChecksum', () => {
 
 describe('algorithmFileDigests and filesChecksum', () => {
   it('hash each file; filesChecksum concatenates them in order', async () => {
-    expect(await algorithmFileDigests([file('/1'), file('/2')], { privateHosts: allowed })).toEqual([sha('print(1)'), sha('print(2)')]);
-    expect(await filesChecksum([file('/1'), file('/2')], { privateHosts: allowed })).toBe(sha('print(1)') + sha('print(2)'));
+    expect(await algorithmFileDigests([file('/1'), file('/2')], { privateHosts: allowed })).toEqual([
+      sha('print(1)'),
+      sha('print(2)'),
+    ]);
+    expect(await filesChecksum([file('/1'), file('/2')], { privateHosts: allowed })).toBe(
+      sha('print(1)') + sha('print(2)'),
+    );
   });
 
   it('refuse anything unreachable with one reason, naming the file by position only', async () => {
@@ -60,7 +69,10 @@ describe('algorithmFileDigests and filesChecksum', () => {
     seen.length = 0;
     const reasons = new Set<string>();
     for (const [path, rules] of cases) {
-      const err = await algorithmFileDigests([file(path)], rules).then(() => undefined, (e: unknown) => e);
+      const err = await algorithmFileDigests([file(path)], rules).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(err, path).toMatchObject({ code: 'FILES_UNREACHABLE' });
       reasons.add((err as Error).message);
     }
@@ -70,7 +82,10 @@ describe('algorithmFileDigests and filesChecksum', () => {
   });
 
   it('hold all the files of a request to one byte budget', async () => {
-    const err = await algorithmFileDigests([file('/big'), file('/big')], { privateHosts: allowed, maxBytes: 150 }).catch((e: unknown) => e);
+    const err = await algorithmFileDigests([file('/big'), file('/big')], {
+      privateHosts: allowed,
+      maxBytes: 150,
+    }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'FILES_UNREACHABLE', message: 'algorithm file 1 could not be downloaded' });
   });
 });

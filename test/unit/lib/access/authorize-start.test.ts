@@ -34,7 +34,12 @@ function proof(txId: string, validUntil: number, orderTxId = txId): OrderProof {
       providerFeeAddress: '0x' + '11'.repeat(20),
       providerFeeToken: '0x' + '55'.repeat(20),
       providerFeeAmount: 0n,
-      providerData: { environment: 'default', timestamp: 1_000, dt: dataset.services[1]!.datatokenAddress, id: 'compute-1' },
+      providerData: {
+        environment: 'default',
+        timestamp: 1_000,
+        dt: dataset.services[1]!.datatokenAddress,
+        id: 'compute-1',
+      },
       validUntil,
     },
   };
@@ -46,7 +51,13 @@ const file = (url: string) => ({ url, method: 'GET' as const, headers: { Authori
 function parts(over: Partial<GrantParts> = {}): GrantParts {
   return {
     datasets: [
-      { did: dataset.id, serviceId: 'compute-1', transferTxId: TX(1), files: [file('https://data.example/a.csv'), file('https://data.example/b.csv')], document: JSON.stringify(dataset) },
+      {
+        did: dataset.id,
+        serviceId: 'compute-1',
+        transferTxId: TX(1),
+        files: [file('https://data.example/a.csv'), file('https://data.example/b.csv')],
+        document: JSON.stringify(dataset),
+      },
     ],
     algorithm: {
       kind: 'published',
@@ -89,7 +100,9 @@ describe('the grant of start', () => {
     const grant = buildStartGrant(parts());
     const { workflow, secret, mismatches } = asJob(grant);
     expect(mismatches).toEqual([]);
-    expect(workflow.datasets).toEqual([{ did: dataset.id, serviceId: 'compute-1', transferTxId: TX(1), files: [{ index: 0 }, { index: 1 }] }]);
+    expect(workflow.datasets).toEqual([
+      { did: dataset.id, serviceId: 'compute-1', transferTxId: TX(1), files: [{ index: 0 }, { index: 1 }] },
+    ]);
     expect(workflow.algorithm).toEqual({
       kind: 'published',
       did: algorithm.id,
@@ -100,7 +113,10 @@ describe('the grant of start', () => {
       files: [{ index: 0, checksum: ALGO_DIGEST }],
     });
     expect(JSON.stringify(workflow)).not.toMatch(/example|s3cr3t/);
-    expect(secret.datasets[dataset.id]?.map((f) => f.url)).toEqual(['https://data.example/a.csv', 'https://data.example/b.csv']);
+    expect(secret.datasets[dataset.id]?.map((f) => f.url)).toEqual([
+      'https://data.example/a.csv',
+      'https://data.example/b.csv',
+    ]);
     expect(secret.algorithm).toEqual({ kind: 'published', file: file('https://code.example/mean.py') });
     expect(Object.keys(secret.ddos).sort()).toEqual([algorithm.id, dataset.id].sort());
   });
@@ -119,7 +135,9 @@ describe('the grant of start', () => {
     expect(() => buildStartGrant(parts({ algorithm: local }))).toThrow(
       expect.objectContaining({ code: 'FILES_UNSUPPORTED', field: 'algorithm.meta.url' }),
     );
-    const allowed = buildStartGrant(parts({ algorithm: local, fileRules: { privateHosts: parsePrivateHostAllowList('127.0.0.1:9000') } }));
+    const allowed = buildStartGrant(
+      parts({ algorithm: local, fileRules: { privateHosts: parsePrivateHostAllowList('127.0.0.1:9000') } }),
+    );
     expect(allowed.secret.algorithm).toEqual({ kind: 'url', file: { url: local.url, method: 'GET', headers: {} } });
     expect(asJob(allowed).mismatches).toEqual([]);
   });
@@ -127,12 +145,16 @@ describe('the grant of start', () => {
   it('refuses a published algorithm of several files, and a container the pod could not run', () => {
     const published = parts().algorithm as Extract<GrantParts['algorithm'], { kind: 'published' }>;
     const twoFiles = { ...published, files: [file('https://code.example/a.py'), file('https://code.example/b.py')] };
-    expect(() => buildStartGrant(parts({ algorithm: twoFiles }))).toThrow(expect.objectContaining({ code: 'FILES_UNSUPPORTED' }));
+    expect(() => buildStartGrant(parts({ algorithm: twoFiles }))).toThrow(
+      expect.objectContaining({ code: 'FILES_UNSUPPORTED' }),
+    );
     expect(() => workflowContainer({ ...CONTAINER, image: 'python:3.12' })).toThrow(
       expect.objectContaining({ code: 'ALGORITHM_CONTAINER_INVALID', field: 'algorithm' }),
     );
     expect(() => workflowContainer({ ...CONTAINER, tag: 'a b' })).toThrow(AccessDenied);
-    expect(workflowContainer({ ...CONTAINER, image: 'registry.example:5000/team/python' })).toMatchObject({ image: 'registry.example:5000/team/python' });
+    expect(workflowContainer({ ...CONTAINER, image: 'registry.example:5000/team/python' })).toMatchObject({
+      image: 'registry.example:5000/team/python',
+    });
   });
 });
 
@@ -148,14 +170,20 @@ describe('how long the job may run', () => {
 
 describe('refusal fields', () => {
   it('puts the asset in front of a bare field, and names the asset when there is none', async () => {
-    await expect(inField('dataset', Promise.reject(deny('DDO_NOT_FOUND', 'no NFT', 'documentId')))).rejects.toMatchObject({
+    await expect(
+      inField('dataset', Promise.reject(deny('DDO_NOT_FOUND', 'no NFT', 'documentId'))),
+    ).rejects.toMatchObject({
       code: 'DDO_NOT_FOUND',
       field: 'dataset.documentId',
     });
-    await expect(inField('additionalDatasets.0', Promise.reject(deny('DDO_STATE_REVOKED', 'revoked')))).rejects.toMatchObject({
+    await expect(
+      inField('additionalDatasets.0', Promise.reject(deny('DDO_STATE_REVOKED', 'revoked'))),
+    ).rejects.toMatchObject({
       field: 'additionalDatasets.0.documentId',
     });
-    await expect(inField('algorithm', Promise.reject(deny('ALGORITHM_NOT_TRUSTED', 'x', 'algorithm.documentId')))).rejects.toMatchObject({
+    await expect(
+      inField('algorithm', Promise.reject(deny('ALGORITHM_NOT_TRUSTED', 'x', 'algorithm.documentId'))),
+    ).rejects.toMatchObject({
       field: 'algorithm.documentId',
     });
     const other = new Error('rpc');

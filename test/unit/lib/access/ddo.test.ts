@@ -39,7 +39,9 @@ describe('decodeMetadataPayload', () => {
 
   it('refuses a document encrypted to another provider', async () => {
     const data = eciesEncrypt(otherKey.signingKey.publicKey, bytes);
-    await expect(decodeMetadataPayload(payload('0x02', data), decrypt)).rejects.toMatchObject({ code: 'DDO_NOT_DECRYPTABLE' });
+    await expect(decodeMetadataPayload(payload('0x02', data), decrypt)).rejects.toMatchObject({
+      code: 'DDO_NOT_DECRYPTABLE',
+    });
   });
 
   it("decompresses a document compressed by Python's lzma.compress (flags 1), hashing the plain JSON", async () => {
@@ -50,17 +52,23 @@ describe('decodeMetadataPayload', () => {
     const data = eciesEncrypt(providerKey.signingKey.publicKey, getBytes(XZ_DEFAULT));
     expect(await decodeMetadataPayload(payload('0x03', data, XZ_DOCUMENT), decrypt)).toBe(XZ_DOCUMENT);
     const other = eciesEncrypt(otherKey.signingKey.publicKey, getBytes(XZ_DEFAULT));
-    await expect(decodeMetadataPayload(payload('0x03', other, XZ_DOCUMENT), decrypt)).rejects.toMatchObject({ code: 'DDO_NOT_DECRYPTABLE' });
+    await expect(decodeMetadataPayload(payload('0x03', other, XZ_DOCUMENT), decrypt)).rejects.toMatchObject({
+      code: 'DDO_NOT_DECRYPTABLE',
+    });
   });
 
   it('checks the hash over the decompressed bytes, not the compressed ones', async () => {
-    await expect(decodeMetadataPayload(payload('0x01', XZ_DEFAULT, getBytes(XZ_DEFAULT)), decrypt)).rejects.toMatchObject({
+    await expect(
+      decodeMetadataPayload(payload('0x01', XZ_DEFAULT, getBytes(XZ_DEFAULT)), decrypt),
+    ).rejects.toMatchObject({
       code: 'DDO_HASH_MISMATCH',
     });
   });
 
   it('refuses a compressed flag on data that is not compressed, or compressed in an unsupported way', async () => {
-    await expect(decodeMetadataPayload(payload('0x01', bytes), decrypt)).rejects.toMatchObject({ code: 'DDO_COMPRESSED_UNSUPPORTED' });
+    await expect(decodeMetadataPayload(payload('0x01', bytes), decrypt)).rejects.toMatchObject({
+      code: 'DDO_COMPRESSED_UNSUPPORTED',
+    });
     await expect(decodeMetadataPayload(payload('0x01', LZMA_ALONE, XZ_DOCUMENT), decrypt)).rejects.toMatchObject({
       code: 'DDO_COMPRESSED_UNSUPPORTED',
     });
@@ -77,11 +85,15 @@ describe('decodeMetadataPayload', () => {
       httpStatus: 403,
     });
     expect(MAX_DDO_BYTES).toBeLessThan(spaces.length);
-    await expect(decodeMetadataPayload(payload('0x00', bytes), decrypt, bytes.length - 1)).rejects.toMatchObject({ code: 'DDO_TOO_LARGE' });
+    await expect(decodeMetadataPayload(payload('0x00', bytes), decrypt, bytes.length - 1)).rejects.toMatchObject({
+      code: 'DDO_TOO_LARGE',
+    });
   });
 
   it('refuses flag bits Ocean does not define', async () => {
-    await expect(decodeMetadataPayload(payload('0x04', bytes), decrypt)).rejects.toMatchObject({ code: 'DDO_FLAGS_UNKNOWN' });
+    await expect(decodeMetadataPayload(payload('0x04', bytes), decrypt)).rejects.toMatchObject({
+      code: 'DDO_FLAGS_UNKNOWN',
+    });
   });
 
   it('refuses a document that is not the one hashed on chain', async () => {
@@ -109,9 +121,15 @@ describe('parseDdoDocument', () => {
   it.each([
     ['not JSON', '{'],
     ['no services', JSON.stringify({ ...datasetDdo(), services: [] })],
-    ['bad datatoken', JSON.stringify({ ...datasetDdo(), services: [{ ...datasetDdo().services[0], datatokenAddress: '0x12' }] })],
+    [
+      'bad datatoken',
+      JSON.stringify({ ...datasetDdo(), services: [{ ...datasetDdo().services[0], datatokenAddress: '0x12' }] }),
+    ],
     ['negative timeout', JSON.stringify({ ...datasetDdo(), services: [{ ...datasetDdo().services[0], timeout: -1 }] })],
-    ['duplicate service ids', JSON.stringify({ ...datasetDdo(), services: [datasetDdo().services[0], datasetDdo().services[0]] })],
+    [
+      'duplicate service ids',
+      JSON.stringify({ ...datasetDdo(), services: [datasetDdo().services[0], datasetDdo().services[0]] }),
+    ],
     ['bad id', JSON.stringify({ ...datasetDdo(), id: 'did:op:xyz' })],
     ['unknown metadata type', JSON.stringify({ ...datasetDdo(), metadata: { type: 'model', name: 'x' } })],
   ])('refuses %s with DDO_INVALID', (_, text) => {
@@ -122,7 +140,13 @@ describe('parseDdoDocument', () => {
 describe('checkDdoIdentity', () => {
   const ddo = datasetDdo();
   it('accepts the DDO of its NFT and chain', () => {
-    expect(() => checkDdoIdentity(ddo, { did: ddo.id, nftAddress: DATASET_NFT.toUpperCase().replace('0X', '0x'), chainId: CHAIN_ID })).not.toThrow();
+    expect(() =>
+      checkDdoIdentity(ddo, {
+        did: ddo.id,
+        nftAddress: DATASET_NFT.toUpperCase().replace('0X', '0x'),
+        chainId: CHAIN_ID,
+      }),
+    ).not.toThrow();
   });
   it.each([
     ['another DID', { did: 'did:op:' + '0'.repeat(64), nftAddress: DATASET_NFT, chainId: CHAIN_ID }],
@@ -162,6 +186,8 @@ describe('cached documents', () => {
 
   it('refuses a cached document that differs from the chain', () => {
     const tampered = { ...JSON.parse(document), metadata: { type: 'dataset', name: 'other' } };
-    expect(() => checkCachedDocument(tampered, sha256(bytes))).toThrow(expect.objectContaining({ code: 'DDO_CACHE_HASH_MISMATCH' }));
+    expect(() => checkCachedDocument(tampered, sha256(bytes))).toThrow(
+      expect.objectContaining({ code: 'DDO_CACHE_HASH_MISMATCH' }),
+    );
   });
 });

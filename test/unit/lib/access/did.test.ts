@@ -6,7 +6,9 @@ import { AccessDenied } from '../../../../lib/access/errors.ts';
 describe('didFromNft', () => {
   it('hashes the checksummed address followed by the decimal chain id', () => {
     const lower = '0xd8da6bf26964af9d7eed9e03e53415d37aa96045';
-    const expected = createHash('sha256').update('0xd8dA6BF26964aF9D7eEd9e03E53415D37aA96045' + '8996').digest('hex');
+    const expected = createHash('sha256')
+      .update('0xd8dA6BF26964aF9D7eEd9e03E53415D37aA96045' + '8996')
+      .digest('hex');
     expect(didFromNft(lower, 8996)).toBe(`did:op:${expected}`);
     expect(didFromNft(lower, 8996n)).toBe(`did:op:${expected}`);
     expect(didFromNft(lower, 1)).not.toBe(`did:op:${expected}`);
@@ -49,7 +51,9 @@ describe('assertDidOfNft', () => {
     const nft = '0x1000000000000000000000000000000000000001';
     const did = didFromNft(nft, 8996);
     expect(() => assertDidOfNft(did, nft, 8996)).not.toThrow();
-    expect(() => assertDidOfNft(did, nft, 1)).toThrow(expect.objectContaining({ code: 'DID_MISMATCH', httpStatus: 403 }));
+    expect(() => assertDidOfNft(did, nft, 1)).toThrow(
+      expect.objectContaining({ code: 'DID_MISMATCH', httpStatus: 403 }),
+    );
     expect(() => assertDidOfNft(did, '0x1000000000000000000000000000000000000002', 8996)).toThrow(
       expect.objectContaining({ code: 'DID_MISMATCH' }),
     );

@@ -9,7 +9,9 @@ import { otherKey, providerKey } from './fixtures.ts';
  * nonce (16) || GCM tag (16) || ciphertext; AES key = HKDF-SHA256(ephemeral pub || uncompressed shared point).
  */
 function eciespyKey(ephemeralPublic: Uint8Array, sharedPoint: Uint8Array): Buffer {
-  return Buffer.from(hkdfSync('sha256', getBytes(concat([ephemeralPublic, sharedPoint])), new Uint8Array(0), new Uint8Array(0), 32));
+  return Buffer.from(
+    hkdfSync('sha256', getBytes(concat([ephemeralPublic, sharedPoint])), new Uint8Array(0), new Uint8Array(0), 32),
+  );
 }
 
 function eciespyEncrypt(receiverPublic: string, plaintext: Uint8Array): Uint8Array {
@@ -24,7 +26,10 @@ function eciespyEncrypt(receiverPublic: string, plaintext: Uint8Array): Uint8Arr
 
 function eciespyDecrypt(receiverPrivate: string, ciphertext: Uint8Array): Buffer {
   const ephemeralPublic = ciphertext.slice(0, 65);
-  const key = eciespyKey(ephemeralPublic, getBytes(new SigningKey(receiverPrivate).computeSharedSecret(ephemeralPublic)));
+  const key = eciespyKey(
+    ephemeralPublic,
+    getBytes(new SigningKey(receiverPrivate).computeSharedSecret(ephemeralPublic)),
+  );
   const decipher = createDecipheriv('aes-256-gcm', key, ciphertext.slice(65, 81));
   decipher.setAuthTag(ciphertext.slice(81, 97));
   return Buffer.concat([decipher.update(ciphertext.slice(97)), decipher.final()]);

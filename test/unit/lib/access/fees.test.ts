@@ -41,7 +41,12 @@ describe('issueProviderFee', () => {
     expect(fee.providerFeeToken).toBe(TOKEN);
     expect(fee.providerFeeAmount).toBe('10000');
     expect(fee.validUntil).toBe(now + 600);
-    expect(decodeProviderData(fee.providerData)).toEqual({ environment: 'small', timestamp: now, dt: DATASET_DT, id: 'compute-1' });
+    expect(decodeProviderData(fee.providerData)).toEqual({
+      environment: 'small',
+      timestamp: now,
+      dt: DATASET_DT,
+      id: 'compute-1',
+    });
     expect(recoverProviderFeeSigner(fee)).toBe(providerKey.address);
     // what ERC20Template._checkProviderFee does: ecrecover(prefixed keccak(packed fields))
     const signer = recoverAddress(hashMessage(getBytes(providerFeeDigest(fee))), { v: fee.v, r: fee.r, s: fee.s });
@@ -83,7 +88,9 @@ describe('checkValidUntil', () => {
   it('wants unix seconds in the future, within a year', () => {
     expect(() => checkValidUntil(1001, 1000)).not.toThrow();
     for (const bad of [1000, 999, 1.5, 1000 + 400 * 24 * 3600]) {
-      expect(() => checkValidUntil(bad, 1000)).toThrow(expect.objectContaining({ code: 'VALID_UNTIL_INVALID', httpStatus: 400 }));
+      expect(() => checkValidUntil(bad, 1000)).toThrow(
+        expect.objectContaining({ code: 'VALID_UNTIL_INVALID', httpStatus: 400 }),
+      );
     }
   });
 });

@@ -16,8 +16,16 @@ export const ALGO_NFT = '0x3000000000000000000000000000000000000003';
 export const ALGO_DT = '0x4000000000000000000000000000000000000004';
 export const IMAGE_DIGEST = 'sha256:' + 'ab'.repeat(32);
 
-export function encryptedFiles(nftAddress: string, datatokenAddress: string, url = 'https://data.example/file.csv'): string {
-  const files = { nftAddress, datatokenAddress, files: [{ type: 'url', url, method: 'GET', headers: { Authorization: 'Bearer s3cr3t' } }] };
+export function encryptedFiles(
+  nftAddress: string,
+  datatokenAddress: string,
+  url = 'https://data.example/file.csv',
+): string {
+  const files = {
+    nftAddress,
+    datatokenAddress,
+    files: [{ type: 'url', url, method: 'GET', headers: { Authorization: 'Bearer s3cr3t' } }],
+  };
   return eciesEncrypt(providerKey.signingKey.publicKey, toUtf8Bytes(JSON.stringify(files)));
 }
 
@@ -57,7 +65,9 @@ export function datasetDdo(compute: Partial<NonNullable<Ddo['services'][number][
   };
 }
 
-export function algorithmDdo(container: Partial<{ entrypoint: string; image: string; tag: string; checksum: string }> = {}): Ddo {
+export function algorithmDdo(
+  container: Partial<{ entrypoint: string; image: string; tag: string; checksum: string }> = {},
+): Ddo {
   return {
     '@context': ['https://w3id.org/did/v1'],
     id: didFromNft(ALGO_NFT, CHAIN_ID),

@@ -16,7 +16,10 @@ describe('decompressXz', () => {
   });
 
   it('stops a decompression bomb at the cap', async () => {
-    await expect(decompressXz(getBytes(XZ_BOMB_5_MIB), MiB)).rejects.toMatchObject({ code: 'DDO_TOO_LARGE', httpStatus: 403 });
+    await expect(decompressXz(getBytes(XZ_BOMB_5_MIB), MiB)).rejects.toMatchObject({
+      code: 'DDO_TOO_LARGE',
+      httpStatus: 403,
+    });
     expect((await decompressXz(getBytes(XZ_BOMB_5_MIB), 5 * MiB)).length).toBe(5 * MiB);
   });
 
@@ -25,17 +28,23 @@ describe('decompressXz', () => {
       code: 'DDO_COMPRESSED_UNSUPPORTED',
       message: expect.stringContaining('.xz'),
     });
-    await expect(decompressXz(toUtf8Bytes(XZ_DOCUMENT), MiB)).rejects.toMatchObject({ code: 'DDO_COMPRESSED_UNSUPPORTED' });
+    await expect(decompressXz(toUtf8Bytes(XZ_DOCUMENT), MiB)).rejects.toMatchObject({
+      code: 'DDO_COMPRESSED_UNSUPPORTED',
+    });
     await expect(decompressXz(new Uint8Array(0), MiB)).rejects.toMatchObject({ code: 'DDO_COMPRESSED_UNSUPPORTED' });
   });
 
   it('refuses an integrity check the decoder cannot verify', async () => {
-    await expect(decompressXz(getBytes(XZ_SHA256_CHECK), MiB)).rejects.toMatchObject({ code: 'DDO_COMPRESSED_UNSUPPORTED' });
+    await expect(decompressXz(getBytes(XZ_SHA256_CHECK), MiB)).rejects.toMatchObject({
+      code: 'DDO_COMPRESSED_UNSUPPORTED',
+    });
   });
 
   it('refuses truncated and corrupt data', async () => {
     const xz = getBytes(XZ_DEFAULT);
-    await expect(decompressXz(xz.slice(0, xz.length - 12), MiB)).rejects.toMatchObject({ code: 'DDO_NOT_DECOMPRESSABLE' });
+    await expect(decompressXz(xz.slice(0, xz.length - 12), MiB)).rejects.toMatchObject({
+      code: 'DDO_NOT_DECOMPRESSABLE',
+    });
     await expect(decompressXz(xz.slice(0, 40), MiB)).rejects.toMatchObject({ code: 'DDO_NOT_DECOMPRESSABLE' });
     const corrupt = xz.slice();
     corrupt[60] = corrupt[60]! ^ 0xff;

@@ -46,7 +46,8 @@ function chainOf(facts: Facts): ChainContext {
       if (target === FACTORY) {
         const tx = erc721Factory.parseTransaction({ data })!;
         const asked = getAddress(tx.args[0] as string);
-        if (tx.name === 'erc721List') return erc721Factory.encodeFunctionResult(tx.name, [facts.factoryNfts.includes(asked) ? asked : ZeroAddress]);
+        if (tx.name === 'erc721List')
+          return erc721Factory.encodeFunctionResult(tx.name, [facts.factoryNfts.includes(asked) ? asked : ZeroAddress]);
         return erc721Factory.encodeFunctionResult(tx.name, [facts.factoryDatatokens.includes(asked)]);
       }
       if (facts.children[target]) {
@@ -69,13 +70,27 @@ function orderStarted(datatoken = DT) {
 
 function providerFeeLog(fee: ProviderFee, datatoken = DT) {
   const { providerFeeAddress, providerFeeToken, providerFeeAmount, providerData, v, r, s, validUntil } = fee;
-  const args = [providerFeeAddress, providerFeeToken, BigInt(providerFeeAmount), providerData, v, r, s, BigInt(validUntil)];
+  const args = [
+    providerFeeAddress,
+    providerFeeToken,
+    BigInt(providerFeeAmount),
+    providerData,
+    v,
+    r,
+    s,
+    BigInt(validUntil),
+  ];
   return { address: datatoken, ...erc20Template.encodeEventLog('ProviderFee', args) };
 }
 
 function fee(signer = providerKey): ProviderFee {
   const providerData = encodeProviderData({ environment: 'small', timestamp: NOW - 60, dt: DT, id: 'compute-1' });
-  return signProviderFee(signer, { providerFeeToken: FEE_TOKEN, providerFeeAmount: 0n, providerData, validUntil: NOW + 3600 });
+  return signProviderFee(signer, {
+    providerFeeToken: FEE_TOKEN,
+    providerFeeAmount: 0n,
+    providerData,
+    validUntil: NOW + 3600,
+  });
 }
 
 const field = 'additionalDatasets.0.transferTxId';
@@ -102,7 +117,10 @@ describe('assertDatatokenOfAsset', () => {
 
   it('refuses an NFT the factory did not make, naming the field', async () => {
     const facts = { ...honest, factoryNfts: [OTHER_NFT] };
-    await expect(assertDatatokenOfAsset(chainOf(facts), NFT, DT, field)).rejects.toMatchObject({ code: 'NFT_NOT_FROM_FACTORY', field });
+    await expect(assertDatatokenOfAsset(chainOf(facts), NFT, DT, field)).rejects.toMatchObject({
+      code: 'NFT_NOT_FROM_FACTORY',
+      field,
+    });
   });
 
   it('refuses a datatoken the factory did not make, even one claiming the NFT as its parent', async () => {
@@ -114,21 +132,32 @@ describe('assertDatatokenOfAsset', () => {
   });
 
   it('refuses the datatoken of another asset', async () => {
-    await expect(assertDatatokenOfAsset(chainOf(honest), NFT, OTHER_DT, field)).rejects.toMatchObject({ code: 'DATATOKEN_NOT_OF_ASSET', field });
+    await expect(assertDatatokenOfAsset(chainOf(honest), NFT, OTHER_DT, field)).rejects.toMatchObject({
+      code: 'DATATOKEN_NOT_OF_ASSET',
+      field,
+    });
   });
 
   it('needs both sides to agree: the NFT deployed it and it names the NFT', async () => {
     const onlyParent = { ...honest, parent: { ...honest.parent, [OTHER_DT]: NFT } };
-    await expect(assertDatatokenOfAsset(chainOf(onlyParent), NFT, OTHER_DT)).rejects.toMatchObject({ code: 'DATATOKEN_NOT_OF_ASSET' });
+    await expect(assertDatatokenOfAsset(chainOf(onlyParent), NFT, OTHER_DT)).rejects.toMatchObject({
+      code: 'DATATOKEN_NOT_OF_ASSET',
+    });
     const onlyChild = { ...honest, children: { ...honest.children, [NFT]: [DT, OTHER_DT] } };
-    await expect(assertDatatokenOfAsset(chainOf(onlyChild), NFT, OTHER_DT)).rejects.toMatchObject({ code: 'DATATOKEN_NOT_OF_ASSET' });
+    await expect(assertDatatokenOfAsset(chainOf(onlyChild), NFT, OTHER_DT)).rejects.toMatchObject({
+      code: 'DATATOKEN_NOT_OF_ASSET',
+    });
   });
 });
 
 describe("verifyOrder's provider fee", () => {
   it('accepts a fee this provider signed', async () => {
     const chain = chainOf({ ...honest, logs: [orderStarted(), providerFeeLog(fee())] });
-    await expect(verifyOrder(chain, request())).resolves.toMatchObject({ consumer, serviceIndex: 1, providerFee: { validUntil: NOW + 3600 } });
+    await expect(verifyOrder(chain, request())).resolves.toMatchObject({
+      consumer,
+      serviceIndex: 1,
+      providerFee: { validUntil: NOW + 3600 },
+    });
   });
 
   it('refuses a fee another key signed for itself', async () => {

@@ -25,9 +25,14 @@ describe('rpc', () => {
   it('turns an unreachable RPC into ChainUnavailable, not a hang', async () => {
     const provider = createChainProvider(`http://127.0.0.1:${await closedPort()}`, 8996);
     try {
-      const err = await callView(provider, '0x' + '1'.repeat(40), erc721Factory, 'erc20List', ['0x' + '2'.repeat(40)], 3000).catch(
-        (e: unknown) => e,
-      );
+      const err = await callView(
+        provider,
+        '0x' + '1'.repeat(40),
+        erc721Factory,
+        'erc20List',
+        ['0x' + '2'.repeat(40)],
+        3000,
+      ).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(ChainUnavailable);
     } finally {
       provider.destroy();

@@ -10,7 +10,10 @@ const ddo = datasetDdo();
 const service = ddo.services[1]!;
 
 function withFiles(files: unknown, key = providerKey.signingKey.publicKey) {
-  return { ...service, files: eciesEncrypt(key, toUtf8Bytes(typeof files === 'string' ? files : JSON.stringify(files))) };
+  return {
+    ...service,
+    files: eciesEncrypt(key, toUtf8Bytes(typeof files === 'string' ? files : JSON.stringify(files))),
+  };
 }
 
 function denial(fn: () => unknown): AccessDenied {
@@ -37,21 +40,40 @@ describe('decryptServiceFiles', () => {
   });
 
   it('refuses files in the clear, or encrypted to another provider', () => {
-    expect(denial(() => decryptServiceFiles(providerKey.privateKey, ddo, { ...service, files: url('https://a.example/') })).code).toBe(
-      'FILES_NOT_ENCRYPTED',
-    );
-    expect(denial(() => decryptServiceFiles(providerKey.privateKey, ddo, withFiles(url('https://a.example/'), otherKey.signingKey.publicKey))).code).toBe(
-      'FILES_NOT_DECRYPTABLE',
-    );
+    expect(
+      denial(() => decryptServiceFiles(providerKey.privateKey, ddo, { ...service, files: url('https://a.example/') }))
+        .code,
+    ).toBe('FILES_NOT_ENCRYPTED');
+    expect(
+      denial(() =>
+        decryptServiceFiles(
+          providerKey.privateKey,
+          ddo,
+          withFiles(url('https://a.example/'), otherKey.signingKey.publicKey),
+        ),
+      ).code,
+    ).toBe('FILES_NOT_DECRYPTABLE');
   });
 
   it('refuses files bound to another NFT or datatoken', () => {
     const other = '0x9000000000000000000000000000000000000009';
-    expect(denial(() => decryptServiceFiles(providerKey.privateKey, ddo, withFiles({ ...url('https://a.example/'), nftAddress: other }))).code).toBe(
-      'FILES_WRONG_ASSET',
-    );
     expect(
-      denial(() => decryptServiceFiles(providerKey.privateKey, ddo, withFiles({ ...url('https://a.example/'), datatokenAddress: other }))).code,
+      denial(() =>
+        decryptServiceFiles(
+          providerKey.privateKey,
+          ddo,
+          withFiles({ ...url('https://a.example/'), nftAddress: other }),
+        ),
+      ).code,
+    ).toBe('FILES_WRONG_ASSET');
+    expect(
+      denial(() =>
+        decryptServiceFiles(
+          providerKey.privateKey,
+          ddo,
+          withFiles({ ...url('https://a.example/'), datatokenAddress: other }),
+        ),
+      ).code,
     ).toBe('FILES_WRONG_ASSET');
   });
 
@@ -75,17 +97,27 @@ describe('decryptServiceFiles', () => {
 
   it('never puts a URL or header into a refusal', () => {
     const secret = 'https://secret-host.example/token=abc';
-    const err = denial(() => decryptServiceFiles(providerKey.privateKey, ddo, withFiles(url(secret, { method: 'PUT', headers: { A: 'hunter2' } }))));
+    const err = denial(() =>
+      decryptServiceFiles(
+        providerKey.privateKey,
+        ddo,
+        withFiles(url(secret, { method: 'PUT', headers: { A: 'hunter2' } })),
+      ),
+    );
     expect(err.message).not.toContain('secret-host');
     expect(err.message).not.toContain('hunter2');
   });
 
   it('allows the internal hosts it is told to (development clusters), and no other', () => {
     const privateHosts = parsePrivateHostAllowList('127.0.0.1:9000');
-    const files = decryptServiceFiles(providerKey.privateKey, ddo, withFiles(url('http://127.0.0.1:9000/x')), { privateHosts });
+    const files = decryptServiceFiles(providerKey.privateKey, ddo, withFiles(url('http://127.0.0.1:9000/x')), {
+      privateHosts,
+    });
     expect(files[0]?.url).toBe('http://127.0.0.1:9000/x');
     for (const other of ['http://127.0.0.1:9001/x', 'http://localhost:9001/x', 'http://10.0.0.7:9000/x']) {
-      expect(denial(() => decryptServiceFiles(providerKey.privateKey, ddo, withFiles(url(other)), { privateHosts })).code).toBe('FILES_UNSUPPORTED');
+      expect(
+        denial(() => decryptServiceFiles(providerKey.privateKey, ddo, withFiles(url(other)), { privateHosts })).code,
+      ).toBe('FILES_UNSUPPORTED');
     }
   });
 });

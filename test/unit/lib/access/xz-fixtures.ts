@@ -10,11 +10,16 @@ export const XZ_DOCUMENT = JSON.stringify({
   id: 'did:op:' + '0'.repeat(64),
   version: '4.1.0',
   chainId: 8996,
-  metadata: { type: 'dataset', name: 'compressed weather', description: 'published by lzma.compress, as ocean.py does' },
+  metadata: {
+    type: 'dataset',
+    name: 'compressed weather',
+    description: 'published by lzma.compress, as ocean.py does',
+  },
 });
 
 /** `lzma.compress(document)`: .xz, preset 6, CRC64 check. */
-export const XZ_DEFAULT = '0x' +
+export const XZ_DEFAULT =
+  '0x' +
   'fd377a585a000004e6d6b4460200210116000000742fe5a3e0010e00b25d003d88840633b6d207ac3fdec5d1867c12e0bd92' +
   '62e92b23cc9470cb13ac8ce11a61f889855fcc09a7a6cb61cfa19d8e924941f1c2cea2d2004d44bbaaf70469709e9c920fa9' +
   '72b46b2c9477d8094362a6ac93784c4ca78ae5beafc3af73c0cd9e34416170fb5205e40ca2e6d0efa19e07060533e2c646c6' +
@@ -22,7 +27,8 @@ export const XZ_DEFAULT = '0x' +
   '41df5f182ae054127c000000947b6ad684520e830001ce018f020000aaf06963b1c467fb020000000004595a';
 
 /** `lzma.compress(document, check=lzma.CHECK_SHA256)`. */
-export const XZ_SHA256_CHECK = '0x' +
+export const XZ_SHA256_CHECK =
+  '0x' +
   'fd377a585a00000ae1fb0ca10200210116000000742fe5a3e0010e00b25d003d88840633b6d207ac3fdec5d1867c12e0bd92' +
   '62e92b23cc9470cb13ac8ce11a61f889855fcc09a7a6cb61cfa19d8e924941f1c2cea2d2004d44bbaaf70469709e9c920fa9' +
   '72b46b2c9477d8094362a6ac93784c4ca78ae5beafc3af73c0cd9e34416170fb5205e40ca2e6d0efa19e07060533e2c646c6' +
@@ -31,14 +37,16 @@ export const XZ_SHA256_CHECK = '0x' +
   '0000f1779688b6e9df1c02000000000a595a';
 
 /** `lzma.compress(document, format=lzma.FORMAT_ALONE)`: the legacy .lzma container. */
-export const LZMA_ALONE = '0x' +
+export const LZMA_ALONE =
+  '0x' +
   '5d00008000ffffffffffffffff003d88840633b6d207ac3fdec5d1867c12e0bd9262e92b23cc9470cb13ac8ce11a61f88985' +
   '5fcc09a7a6cb61cfa19d8e924941f1c2cea2d2004d44bbaaf70469709e9c920fa972b46b2c9477d8094362a6ac93784c4ca7' +
   '8ae5beafc3af73c0cd9e34416170fb5205e40ca2e6d0efa19e07060533e2c646c626a30bfd1bf2614922f0e1fa9174cdf3b2' +
   '93766f067269e03e3d382bbfc7dc6aca693dfbc4a5c9fcb199329832eb39633f5441df5f182ae71030f377fc5075c0';
 
 /** `lzma.compress(b' ' * 5 * 1024 * 1024)`: 892 bytes that expand to 5 MiB. */
-export const XZ_BOMB_5_MIB = '0x' +
+export const XZ_BOMB_5_MIB =
+  '0x' +
   'fd377a585a000004e6d6b4460200210116000000742fe5a3ffff11016c5d00106ffbbffea3b15ee5f83fb2aa2655f8687041' +
   '70150f8dfd1e4c1b8a42b719f4691871ae66238a8a4d2fa30dd97fa6e38c231153e05918c5758ae277f8b6947f0c6ac0de74' +
   '4964e2e95c53b204d8f7440cab5f0d6d46e9e5c37688b79657acb64de1691d6ffb4b88106c42cb883f5c008fd04eaf262894' +

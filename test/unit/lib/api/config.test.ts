@@ -11,7 +11,9 @@ describe('the configuration start and initializeCompute read', () => {
     expect(addressPermitted('127.0.0.1', 8080, allowed)).toBe(true);
     expect(addressPermitted('127.0.0.1', 9000, allowed)).toBe(false);
     expect(addressPermitted('10.1.2.3', 443, allowed)).toBe(true);
-    expect(() => new FunctionConfig({ PRIVATE_FILE_HOSTS_ALLOWED: 'true' })).toThrow(/PRIVATE_FILE_HOSTS_ALLOWED.*"true"/);
+    expect(() => new FunctionConfig({ PRIVATE_FILE_HOSTS_ALLOWED: 'true' })).toThrow(
+      /PRIVATE_FILE_HOSTS_ALLOWED.*"true"/,
+    );
   });
 
   it('answers unsigned status requests unless STATUS_REQUIRES_SIGNATURE=true', () => {
@@ -25,7 +27,10 @@ describe('the configuration start and initializeCompute read', () => {
     expect(() => config.factoryAddress).toThrow('configuration: ERC721_FACTORY_ADDRESS is required by this function');
     expect(() => config.serviceEndpoint).toThrow(/PROVIDER_URL/);
     expect(() => new FunctionConfig({ ERC721_FACTORY_ADDRESS: '0x12' })).toThrow(/ERC721_FACTORY_ADDRESS/);
-    const set = new FunctionConfig({ ERC721_FACTORY_ADDRESS: '0x' + 'ab'.repeat(20), PROVIDER_URL: 'http://127.0.0.1:8030' });
+    const set = new FunctionConfig({
+      ERC721_FACTORY_ADDRESS: '0x' + 'ab'.repeat(20),
+      PROVIDER_URL: 'http://127.0.0.1:8030',
+    });
     expect(set.factoryAddress).toBe('0x' + 'ab'.repeat(20));
     expect(set.serviceEndpoint).toBe('http://127.0.0.1:8030');
   });
@@ -35,7 +40,10 @@ describe('error bodies of refused access checks', () => {
   it('carry the refusal code and the field at fault', () => {
     const body = toHttpError(new AccessDenied('ORDER_EXPIRED', 'the order expired', 'dataset.transferTxId')).body();
     expect(body).toEqual({ error: 'the order expired', code: 'ORDER_EXPIRED', field: 'dataset.transferTxId' });
-    expect(toHttpError(new ChainUnavailable('chain RPC timed out')).body()).toEqual({ error: 'chain RPC timed out', code: 'CHAIN_UNAVAILABLE' });
+    expect(toHttpError(new ChainUnavailable('chain RPC timed out')).body()).toEqual({
+      error: 'chain RPC timed out',
+      code: 'CHAIN_UNAVAILABLE',
+    });
     expect(new HttpError(404, 'job not found').body()).toEqual({ error: 'job not found' });
   });
 });

@@ -31,7 +31,13 @@ class FakeListWatch {
   /** A watch request that cannot be opened: start() rejects and emits nothing (as client-node's ListWatch does). */
   static rejectNextRestarts = 0;
   readonly objects = new Map<string, V1ConfigMap>();
-  readonly callbacks: Record<string, Array<(arg: unknown) => void>> = { add: [], update: [], delete: [], error: [], connect: [] };
+  readonly callbacks: Record<string, Array<(arg: unknown) => void>> = {
+    add: [],
+    update: [],
+    delete: [],
+    error: [],
+    connect: [],
+  };
   starts = 0;
 
   constructor(
@@ -114,7 +120,9 @@ function fakeCore(objects: Map<string, V1ConfigMap>) {
       if (limit === undefined) calls.list += 1;
       else calls.cacheList += 1;
       const owner = /owner=(0x[0-9a-f]{40})/.exec(labelSelector)?.[1];
-      const items = [...objects.values()].filter((cm) => !owner || cm.metadata?.labels?.['c2d.oceanprotocol.com/owner'] === owner);
+      const items = [...objects.values()].filter(
+        (cm) => !owner || cm.metadata?.labels?.['c2d.oceanprotocol.com/owner'] === owner,
+      );
       if (limit === undefined || items.length <= limit) return { metadata: {}, items };
       return { metadata: { _continue: 'more' }, items: items.slice(0, limit) };
     },
@@ -186,7 +194,10 @@ describe('JobCache', () => {
     const b = jobConfigMap(ALICE);
     informer.added(b);
     expect(cache.ownedBy(ALICE)!.map((j) => j.name)).toEqual([nameOf(a), nameOf(b)]);
-    const stopped = { ...a, metadata: { ...a.metadata, annotations: { 'c2d.oceanprotocol.com/stop-requested': '2024-05-01T11:00:00.000Z' } } };
+    const stopped = {
+      ...a,
+      metadata: { ...a.metadata, annotations: { 'c2d.oceanprotocol.com/stop-requested': '2024-05-01T11:00:00.000Z' } },
+    };
     informer.added(stopped);
     expect(cache.job(nameOf(a))!.stopRequestedAt).toBe('2024-05-01T11:00:00.000Z');
     informer.deleted(a);

@@ -68,7 +68,13 @@ describe("job ConfigMap → Ocean's ComputeJob", () => {
       expiresAt: '2024-05-02T10:05:00Z',
       results: [
         { index: 0, filename: 'out/result.csv', filesize: 12, type: 'output', key: 'jobs/x/outputs/out/result.csv' },
-        { index: 1, filename: 'configure.log', filesize: 3, type: 'configurationLog', key: 'jobs/x/logs/configure.log' },
+        {
+          index: 1,
+          filename: 'configure.log',
+          filesize: 3,
+          type: 'configurationLog',
+          key: 'jobs/x/logs/configure.log',
+        },
         { index: 2, filename: 'algorithm.log', filesize: 4, type: 'algorithmLog', key: 'jobs/x/logs/algorithm.log' },
       ],
       termination: { reason: 'finished', stage: 'publish', exitCode: 0 },
@@ -87,7 +93,10 @@ describe("job ConfigMap → Ocean's ComputeJob", () => {
   });
 
   it('shows the stop mark before the engine has acted on it, and no algorithm DID for raw code', () => {
-    const raw = { ...workflow, algorithm: { kind: 'raw' as const, container: workflow.algorithm.container, source: 'rawcode' as const } };
+    const raw = {
+      ...workflow,
+      algorithm: { kind: 'raw' as const, container: workflow.algorithm.container, source: 'rawcode' as const },
+    };
     const cm = buildJobConfigMap(raw, initialStatus(new Date()), 'jobs');
     cm.metadata = { ...cm.metadata, annotations: { [STOP_ANNOTATION]: new Date().toISOString() } };
     const shaped = toOceanJob(readJobConfigMap(cm));

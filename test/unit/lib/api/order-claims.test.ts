@@ -21,7 +21,10 @@ const JOB_B = 'b'.repeat(32);
 /** The engine fixture's workflow with the algorithm's checksum, which a job records. */
 function jobWorkflow(jobId: string) {
   const base = workflow({ jobId });
-  const algorithm = base.algorithm.kind === 'published' ? { ...base.algorithm, files: [{ index: 0, checksum: 'e'.repeat(64) }] } : base.algorithm;
+  const algorithm =
+    base.algorithm.kind === 'published'
+      ? { ...base.algorithm, files: [{ index: 0, checksum: 'e'.repeat(64) }] }
+      : base.algorithm;
   return { ...base, algorithm } as ReturnType<typeof workflow>;
 }
 
@@ -29,7 +32,10 @@ function setup() {
   const api = new FakeConfigMaps();
   const clock = { wall: Date.parse('2026-01-01T00:00:00Z'), monotonic: 1_000 };
   api.now = () => new Date(clock.wall);
-  const claims = new OrderClaims(api.asCore(), 'c2d-jobs', { wallMs: () => clock.wall, monotonicMs: () => clock.monotonic });
+  const claims = new OrderClaims(api.asCore(), 'c2d-jobs', {
+    wallMs: () => clock.wall,
+    monotonicMs: () => clock.monotonic,
+  });
   const createJob = (jobId: string, status: JobStatus = initialStatus(new Date(clock.wall))): JobConfigMap =>
     readJobConfigMap(api.put(buildJobConfigMap(jobWorkflow(jobId), status)));
   const claimOf = (tx: string) => api.objects.get(claimName(CHAIN, tx));
@@ -44,7 +50,10 @@ const finished = (): JobStatus => ({
 });
 
 async function refusal(p: Promise<unknown>): Promise<HttpError> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(HttpError);
   return err as HttpError;
 }
@@ -76,7 +85,7 @@ describe('OrderClaims', () => {
     expect(err.message).toMatch(new RegExp(`already backs job ${JOB_A}`));
   });
 
-  it('takes over the claim of a finished job as a new claim, which the old claim\'s release leaves alone', async () => {
+  it("takes over the claim of a finished job as a new claim, which the old claim's release leaves alone", async () => {
     const { claims, createJob, claimOf } = setup();
     const old = await claims.claimAll(CHAIN, [DATASET_TX], JOB_A);
     createJob(JOB_A, finished());
@@ -145,7 +154,9 @@ describe('OrderClaims', () => {
     };
     api.put({ metadata: { name: 'c2d-order-unrelated' } });
     const outcome = await claims.attach(held, job);
-    expect(outcome.lost.map((c) => c.name).sort()).toEqual([claimName(CHAIN, DATASET_TX), claimName(CHAIN, ALGO_TX)].sort());
+    expect(outcome.lost.map((c) => c.name).sort()).toEqual(
+      [claimName(CHAIN, DATASET_TX), claimName(CHAIN, ALGO_TX)].sort(),
+    );
     expect(outcome.failed.map((f) => f.claim.name)).toEqual([thirdName]);
     // The other request's claim was not made the job's.
     expect(claimOf(ALGO_TX)?.metadata?.ownerReferences).toBeUndefined();

@@ -53,8 +53,16 @@ describe('start request', () => {
   it.each([
     [{ ...validStart, dataset: undefined }, 'dataset', 'must be an object'],
     [{ ...validStart, dataset: { ...validStart.dataset, documentId: 'did:op:xyz' } }, 'dataset.documentId', 'did:op:'],
-    [{ ...validStart, dataset: { ...validStart.dataset, documentId: DID.toUpperCase() } }, 'dataset.documentId', 'lower-case'],
-    [{ ...validStart, dataset: { ...validStart.dataset, transferTxId: '0x12' } }, 'dataset.transferTxId', 'transaction hash'],
+    [
+      { ...validStart, dataset: { ...validStart.dataset, documentId: DID.toUpperCase() } },
+      'dataset.documentId',
+      'lower-case',
+    ],
+    [
+      { ...validStart, dataset: { ...validStart.dataset, transferTxId: '0x12' } },
+      'dataset.transferTxId',
+      'transaction hash',
+    ],
     [{ ...validStart, consumerAddress: '0x1234' }, 'consumerAddress', '20-byte'],
     [{ ...validStart, consumerAddress: ADDRESS.replace('C51812dc', 'c51812DC') }, 'consumerAddress', 'checksum'],
     [{ ...validStart, nonce: '-1' }, 'nonce', 'exactly 14 digits'],
@@ -67,7 +75,11 @@ describe('start request', () => {
     [{ ...validStart, environment: 'Not_A_Label' }, 'environment', 'DNS label'],
     [{ ...validStart, environment: 'a'.repeat(64) }, 'environment', 'DNS label'],
     [{ ...validStart, algorithm: { serviceId: 'x' } }, 'algorithm.documentId', 'required unless meta'],
-    [{ ...validStart, algorithm: { ...validStart.algorithm, meta: { container: {} } } }, 'algorithm.meta.container.entrypoint', ''],
+    [
+      { ...validStart, algorithm: { ...validStart.algorithm, meta: { container: {} } } },
+      'algorithm.meta.container.entrypoint',
+      '',
+    ],
     [{ ...validStart, additionalDatasets: {} }, 'additionalDatasets', 'array'],
     [{ ...validStart, additionalDatasets: Array(17).fill(validStart.dataset) }, 'additionalDatasets', 'at most 16'],
     [{ ...validStart, dataset: { ...validStart.dataset, serviceId: '../etc' } }, 'dataset.serviceId', 'letters'],
@@ -86,18 +98,33 @@ describe('start request', () => {
 
 describe('stop, delete, status, result and logs requests', () => {
   it('stop reads only what its signature covers, and needs the job id', () => {
-    const parsed = stopRequest.parse({ consumerAddress: ADDRESS, signature: SIG, nonce: '2', agreementId: '', jobId: 'f'.repeat(32) });
+    const parsed = stopRequest.parse({
+      consumerAddress: ADDRESS,
+      signature: SIG,
+      nonce: '2',
+      agreementId: '',
+      jobId: 'f'.repeat(32),
+    });
     expect(parsed).toEqual({ consumerAddress: ADDRESS, signature: SIG, jobId: 'f'.repeat(32) });
     expect(failure(stopRequest, { consumerAddress: ADDRESS, signature: SIG, agreementId: TX }).field).toBe('jobId');
   });
 
   it('stop refuses a job id that could not be a job name', () => {
-    expect(failure(stopRequest, { consumerAddress: ADDRESS, signature: SIG, nonce: '2', jobId: 'c2d-job-x' }).field).toBe('jobId');
-    expect(failure(stopRequest, { consumerAddress: ADDRESS, signature: SIG, nonce: '2', jobId: 'A'.repeat(32) }).field).toBe('jobId');
+    expect(
+      failure(stopRequest, { consumerAddress: ADDRESS, signature: SIG, nonce: '2', jobId: 'c2d-job-x' }).field,
+    ).toBe('jobId');
+    expect(
+      failure(stopRequest, { consumerAddress: ADDRESS, signature: SIG, nonce: '2', jobId: 'A'.repeat(32) }).field,
+    ).toBe('jobId');
   });
 
   it("delete accepts ocean.js's body without nonce and with an empty documentId", () => {
-    const parsed = deleteRequest.parse({ consumerAddress: ADDRESS, signature: SIG, jobId: 'a'.repeat(32), documentId: '' });
+    const parsed = deleteRequest.parse({
+      consumerAddress: ADDRESS,
+      signature: SIG,
+      jobId: 'a'.repeat(32),
+      documentId: '',
+    });
     expect(parsed.nonce).toBeUndefined();
     expect(parsed.documentId).toBeUndefined();
   });
@@ -139,7 +166,9 @@ describe('initializeCompute request', () => {
 
   it('refuses an empty dataset list and a fractional validUntil', () => {
     const base = { algorithm: { documentId: DID, serviceId: 'a' }, consumerAddress: ADDRESS };
-    expect(failure(initializeComputeRequest, { ...base, datasets: [], compute: { env: 'e', validUntil: 1 } }).field).toBe('datasets');
+    expect(
+      failure(initializeComputeRequest, { ...base, datasets: [], compute: { env: 'e', validUntil: 1 } }).field,
+    ).toBe('datasets');
     expect(
       failure(initializeComputeRequest, {
         ...base,
@@ -150,10 +179,23 @@ describe('initializeCompute request', () => {
   });
 
   it('refuses a dataset named twice', () => {
-    const base = { algorithm: { documentId: DID, serviceId: 'a' }, consumerAddress: ADDRESS, compute: { env: 'e', validUntil: 1_900_000_000 } };
-    const twice = [{ documentId: DID, serviceId: 's' }, { documentId: DID, serviceId: 't' }];
-    expect(failure(initializeComputeRequest, { ...base, datasets: twice })).toEqual({ field: 'datasets.1.documentId', reason: 'repeats a dataset of the job' });
-    const additional = { ...validStart, additionalDatasets: [{ ...validStart.dataset, transferTxId: '0x' + 'e5'.repeat(32) }] };
+    const base = {
+      algorithm: { documentId: DID, serviceId: 'a' },
+      consumerAddress: ADDRESS,
+      compute: { env: 'e', validUntil: 1_900_000_000 },
+    };
+    const twice = [
+      { documentId: DID, serviceId: 's' },
+      { documentId: DID, serviceId: 't' },
+    ];
+    expect(failure(initializeComputeRequest, { ...base, datasets: twice })).toEqual({
+      field: 'datasets.1.documentId',
+      reason: 'repeats a dataset of the job',
+    });
+    const additional = {
+      ...validStart,
+      additionalDatasets: [{ ...validStart.dataset, transferTxId: '0x' + 'e5'.repeat(32) }],
+    };
     expect(failure(startRequest, additional).field).toBe('additionalDatasets.0.documentId');
   });
 });

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_NONCE_STEP, NONCE_CEILING, NONCE_FLOOR, effectiveNonce, nonceRefusal } from '../../../../lib/auth/nonce-policy.ts';
+import {
+  MAX_NONCE_STEP,
+  NONCE_CEILING,
+  NONCE_FLOOR,
+  effectiveNonce,
+  nonceRefusal,
+} from '../../../../lib/auth/nonce-policy.ts';
 
 describe('nonce policy', () => {
   it('reads an address that stored nothing, or a nonce from before the floor, as at the floor', () => {

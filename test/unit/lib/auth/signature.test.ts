@@ -7,7 +7,9 @@ const require = createRequire(import.meta.url);
 const ocean = require('@oceanprotocol/lib') as {
   ProviderInstance: { signProviderRequest(signer: unknown, message: string): Promise<string> };
 };
-const ethers5 = createRequire(require.resolve('@oceanprotocol/lib'))('ethers') as typeof import('../../../../node_modules/@oceanprotocol/lib/node_modules/ethers/lib/index.js');
+const ethers5 = createRequire(require.resolve('@oceanprotocol/lib'))(
+  'ethers',
+) as typeof import('../../../../node_modules/@oceanprotocol/lib/node_modules/ethers/lib/index.js');
 
 /** ethers-5 Wallet without a network: `signProviderRequest` only asks the signer for its chain id. */
 class OfflineWallet extends ethers5.Wallet {

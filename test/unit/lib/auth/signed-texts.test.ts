@@ -2,7 +2,14 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { did, jobId, nonce, resultIndex, stage } from '../../../../lib/api/fields.ts';
 import { NONCE_CEILING, NONCE_FLOOR } from '../../../../lib/auth/nonce-policy.ts';
-import { deleteText, logsText, resultText, startText, statusText, stopText } from '../../../../lib/auth/signed-texts.ts';
+import {
+  deleteText,
+  logsText,
+  resultText,
+  startText,
+  statusText,
+  stopText,
+} from '../../../../lib/auth/signed-texts.ts';
 import {
   ATTACK_LAYOUTS,
   ATTACK_RULES,
@@ -79,7 +86,9 @@ describe('signed texts', () => {
         const tail = textOf(source, request).slice(ADDRESS.length);
         for (const target of SIGNED_ENDPOINTS) {
           const readings = readingsOf(tail, target, RULES);
-          expect(readings, `${source} ${JSON.stringify(request)} read as ${target}`).toEqual(target === source ? [request] : []);
+          expect(readings, `${source} ${JSON.stringify(request)} read as ${target}`).toEqual(
+            target === source ? [request] : [],
+          );
         }
       }
     },
@@ -95,7 +104,9 @@ describe('signed texts', () => {
     expect(readingsOf(tail, 'status', ATTACK_RULES, ATTACK_LAYOUTS)).toContainEqual({ jobId: job, nonce: `1${n}` });
     // Today it is nothing but the result request it was.
     for (const target of SIGNED_ENDPOINTS) {
-      expect(readingsOf(tail, target, RULES)).toEqual(target === 'result' ? [{ jobId: job, index: '1', nonce: String(n) }] : []);
+      expect(readingsOf(tail, target, RULES)).toEqual(
+        target === 'result' ? [{ jobId: job, index: '1', nonce: String(n) }] : [],
+      );
     }
   });
 

@@ -1,13 +1,36 @@
 import { describe, expect, it } from 'vitest';
-import { NO_PRIVATE_HOSTS, addressPermitted, parsePrivateHostAllowList, urlHostPermitted } from '../../../../lib/http/address-policy.ts';
+import {
+  NO_PRIVATE_HOSTS,
+  addressPermitted,
+  parsePrivateHostAllowList,
+  urlHostPermitted,
+} from '../../../../lib/http/address-policy.ts';
 
 describe('internal addresses, with nothing allowed', () => {
-  it.each(['127.0.0.1', '10.1.2.3', '172.20.0.1', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '224.0.0.1', '255.255.255.255', '::1', '[::1]', '::', '::ffff:127.0.0.1', '::ffff:169.254.169.254', 'fd00::1', 'fd00:ec2::254', 'fe80::1'])(
-    '%s is refused',
-    (ip) => expect(addressPermitted(ip, 443, NO_PRIVATE_HOSTS)).toBe(false),
+  it.each([
+    '127.0.0.1',
+    '10.1.2.3',
+    '172.20.0.1',
+    '192.168.1.1',
+    '169.254.169.254',
+    '100.64.0.1',
+    '0.0.0.0',
+    '224.0.0.1',
+    '255.255.255.255',
+    '::1',
+    '[::1]',
+    '::',
+    '::ffff:127.0.0.1',
+    '::ffff:169.254.169.254',
+    'fd00::1',
+    'fd00:ec2::254',
+    'fe80::1',
+  ])('%s is refused', (ip) => expect(addressPermitted(ip, 443, NO_PRIVATE_HOSTS)).toBe(false));
+  it.each(['8.8.8.8', '172.32.0.1', '2001:db8::1', '::ffff:8.8.8.8'])('%s is public', (ip) =>
+    expect(addressPermitted(ip, 443, NO_PRIVATE_HOSTS)).toBe(true),
   );
-  it.each(['8.8.8.8', '172.32.0.1', '2001:db8::1', '::ffff:8.8.8.8'])('%s is public', (ip) => expect(addressPermitted(ip, 443, NO_PRIVATE_HOSTS)).toBe(true));
-  it('refuses what is not an address', () => expect(addressPermitted('example.com', 443, NO_PRIVATE_HOSTS)).toBe(false));
+  it('refuses what is not an address', () =>
+    expect(addressPermitted('example.com', 443, NO_PRIVATE_HOSTS)).toBe(false));
 });
 
 describe('parsePrivateHostAllowList and addressPermitted', () => {
@@ -33,7 +56,16 @@ describe('parsePrivateHostAllowList and addressPermitted', () => {
     expect(parsePrivateHostAllowList('').text).toBe('');
   });
 
-  it.each(['true', 'localhost', 'files.example:80', '10.0.0.0/33', '127.0.0.1:0', '127.0.0.1:70000', '1.2.3.4/8/1', '::1:80x'])('refuses the entry %s', (entry) => {
+  it.each([
+    'true',
+    'localhost',
+    'files.example:80',
+    '10.0.0.0/33',
+    '127.0.0.1:0',
+    '127.0.0.1:70000',
+    '1.2.3.4/8/1',
+    '::1:80x',
+  ])('refuses the entry %s', (entry) => {
     expect(() => parsePrivateHostAllowList(entry)).toThrow(entry);
   });
 });

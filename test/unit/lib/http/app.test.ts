@@ -11,13 +11,19 @@ import { AccessDenied, ChainUnavailable } from '../../../../lib/access/errors.ts
 
 describe('error mapping', () => {
   it('keeps HttpErrors and maps zod errors to 400 with the field', () => {
-    expect(toHttpError(badRequest('jobId', 'bad')).body()).toEqual({ error: 'invalid jobId: bad', field: 'jobId', reason: 'bad' });
+    expect(toHttpError(badRequest('jobId', 'bad')).body()).toEqual({
+      error: 'invalid jobId: bad',
+      field: 'jobId',
+      reason: 'bad',
+    });
     const zerr = z.object({ a: z.object({ b: z.number() }) }).safeParse({ a: { b: 'x' } }).error!;
     expect(toHttpError(zerr)).toMatchObject({ status: 400, field: 'a.b' });
   });
 
   it('maps access refusals and chain outages by their own status', () => {
-    expect(toHttpError(new AccessDenied('ORDER_WRONG_CONSUMER', 'order by someone else'))).toMatchObject({ status: 403 });
+    expect(toHttpError(new AccessDenied('ORDER_WRONG_CONSUMER', 'order by someone else'))).toMatchObject({
+      status: 403,
+    });
     expect(toHttpError(new AccessDenied('DID_MALFORMED', 'bad did', 'documentId'))).toMatchObject({
       status: 400,
       field: 'documentId',
@@ -45,7 +51,10 @@ describe('function app plumbing', () => {
   });
 
   it('parses a JSON body, declared JSON or not', async () => {
-    for (const headers of [{}, { 'content-type': 'application/json' }, { 'content-type': 'text/plain' }] as Record<string, string>[]) {
+    for (const headers of [{}, { 'content-type': 'application/json' }, { 'content-type': 'text/plain' }] as Record<
+      string,
+      string
+    >[]) {
       const res = await app.request('/echo', { method: 'POST', body: '{"n":1}', headers });
       expect(res.status).toBe(200);
       expect(await res.json()).toEqual({ n: 1 });

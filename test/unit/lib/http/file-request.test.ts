@@ -32,12 +32,19 @@ const text = async (body: AsyncIterable<Buffer>): Promise<string> => {
   for await (const chunk of body) s += chunk.toString();
   return s;
 };
-const failure = (p: Promise<unknown>): Promise<string> => p.then(() => 'no failure', (e: Error) => `${e.name}: ${e.message}`);
+const failure = (p: Promise<unknown>): Promise<string> =>
+  p.then(
+    () => 'no failure',
+    (e: Error) => `${e.name}: ${e.message}`,
+  );
 
 /** A resolver that answers `addresses` for every name, as node:dns lookup would with `all: true`. */
 function resolvesTo(addresses: string[]) {
   return ((_host: string, _opts: unknown, cb: (err: null, list: LookupAddress[]) => void) =>
-    cb(null, addresses.map((address) => ({ address, family: address.includes(':') ? 6 : 4 })))) as never;
+    cb(
+      null,
+      addresses.map((address) => ({ address, family: address.includes(':') ? 6 : 4 })),
+    )) as never;
 }
 
 describe('openFile', () => {
@@ -49,29 +56,45 @@ describe('openFile', () => {
 
   it('does not connect to an internal address that is not allowed', async () => {
     seen.length = 0;
-    expect(await failure(openFile(get(`${base}/file`), { allow: NO_PRIVATE_HOSTS }))).toBe('FileRequestError: address not allowed');
-    expect(await failure(openFile(get(`${base}/file`), { allow: parsePrivateHostAllowList('127.0.0.1:1') }))).toBe('FileRequestError: address not allowed');
+    expect(await failure(openFile(get(`${base}/file`), { allow: NO_PRIVATE_HOSTS }))).toBe(
+      'FileRequestError: address not allowed',
+    );
+    expect(await failure(openFile(get(`${base}/file`), { allow: parsePrivateHostAllowList('127.0.0.1:1') }))).toBe(
+      'FileRequestError: address not allowed',
+    );
     expect(seen).toEqual([]);
   });
 
   it('does not follow a redirect', async () => {
     seen.length = 0;
-    expect(await failure(openFile(get(`${base}/redirect`), { allow: allow() }))).toBe('FileRequestError: redirect not followed (HTTP 302)');
+    expect(await failure(openFile(get(`${base}/redirect`), { allow: allow() }))).toBe(
+      'FileRequestError: redirect not followed (HTTP 302)',
+    );
     expect(seen).toEqual(['/redirect']);
   });
 
   it('checks every address a name resolves to, when it connects', async () => {
     const named = `http://files.example:${port}/file`;
     seen.length = 0;
-    expect(await failure(openFile(get(named), { allow: NO_PRIVATE_HOSTS, lookup: resolvesTo(['127.0.0.1']) }))).toBe('FileRequestError: address not allowed');
-    expect(await failure(openFile(get(named), { allow: allow(), lookup: resolvesTo(['127.0.0.1', '169.254.169.254']) }))).toBe('FileRequestError: address not allowed');
+    expect(await failure(openFile(get(named), { allow: NO_PRIVATE_HOSTS, lookup: resolvesTo(['127.0.0.1']) }))).toBe(
+      'FileRequestError: address not allowed',
+    );
+    expect(
+      await failure(openFile(get(named), { allow: allow(), lookup: resolvesTo(['127.0.0.1', '169.254.169.254']) })),
+    ).toBe('FileRequestError: address not allowed');
     expect(seen).toEqual([]);
-    expect(await text(await openFile(get(named), { allow: allow(), lookup: resolvesTo(['127.0.0.1']) }))).toBe('the file');
+    expect(await text(await openFile(get(named), { allow: allow(), lookup: resolvesTo(['127.0.0.1']) }))).toBe(
+      'the file',
+    );
   });
 
   it('fails on an HTTP error, and when aborted', async () => {
     expect(await failure(openFile(get(`${base}/missing`), { allow: allow() }))).toBe('FileRequestError: HTTP 404');
-    expect(await failure(openFile(get(`${base}/hang`), { allow: allow(), signal: AbortSignal.timeout(100) }))).toBe('FileRequestError: aborted');
-    expect(await failure(openFile(get('ftp://a.example/x'), { allow: allow() }))).toBe('FileRequestError: not an http or https URL');
+    expect(await failure(openFile(get(`${base}/hang`), { allow: allow(), signal: AbortSignal.timeout(100) }))).toBe(
+      'FileRequestError: aborted',
+    );
+    expect(await failure(openFile(get('ftp://a.example/x'), { allow: allow() }))).toBe(
+      'FileRequestError: not an http or https URL',
+    );
   });
 });

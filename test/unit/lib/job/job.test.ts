@@ -8,7 +8,13 @@ import {
   statusPatch,
   stopRequestPatch,
 } from '../../../../lib/job/configmap.ts';
-import { ENVIRONMENTS_KEY, environmentsFromConfigMap, environmentsToConfigMapData, findEnvironment, parseEnvironments } from '../../../../lib/job/environments.ts';
+import {
+  ENVIRONMENTS_KEY,
+  environmentsFromConfigMap,
+  environmentsToConfigMapData,
+  findEnvironment,
+  parseEnvironments,
+} from '../../../../lib/job/environments.ts';
 import {
   ALL_JOB_OBJECTS_SELECTOR,
   LABELS,
@@ -22,9 +28,34 @@ import {
 } from '../../../../lib/job/names.ts';
 import { resultObjectKey } from '../../../../lib/job/results-store.ts';
 import { SECRET_KEY, buildJobSecret, parseJobSecretFile } from '../../../../lib/job/secret.ts';
-import { FINAL_CODES, STATUS_TEXT, StatusCode, TERMINATION_CODE, initialStatus, isFinal, parseStatusJson, serializeStatus } from '../../../../lib/job/status.ts';
-import { additionalDatasets, algorithmDid, parseJobSecretData, parseWorkflow, primaryDataset, secretMismatches, workflowSchema } from '../../../../lib/job/workflow.ts';
-import { DATASET2_DID, DATASET_DID, JOB_ID, OWNER, environment, secretData, workflow } from '../../../support/job-fixtures.ts';
+import {
+  FINAL_CODES,
+  STATUS_TEXT,
+  StatusCode,
+  TERMINATION_CODE,
+  initialStatus,
+  isFinal,
+  parseStatusJson,
+  serializeStatus,
+} from '../../../../lib/job/status.ts';
+import {
+  additionalDatasets,
+  algorithmDid,
+  parseJobSecretData,
+  parseWorkflow,
+  primaryDataset,
+  secretMismatches,
+  workflowSchema,
+} from '../../../../lib/job/workflow.ts';
+import {
+  DATASET2_DID,
+  DATASET_DID,
+  JOB_ID,
+  OWNER,
+  environment,
+  secretData,
+  workflow,
+} from '../../../support/job-fixtures.ts';
 
 describe('names', () => {
   it('generates random 32-hex job ids', () => {
@@ -33,13 +64,17 @@ describe('names', () => {
     for (const id of ids) expect(isJobId(id)).toBe(true);
   });
 
-  it.each(['', 'ABCDEF0123456789abcdef0123456789', '0123456789abcdef0123456789abcde', '../x', 'c2d-job-x', '0123456789abcdef0123456789abcdef\n'])(
-    'refuses %j as a job id',
-    (bad) => {
-      expect(isJobId(bad)).toBe(false);
-      expect(() => assertJobId(bad)).toThrow();
-    },
-  );
+  it.each([
+    '',
+    'ABCDEF0123456789abcdef0123456789',
+    '0123456789abcdef0123456789abcde',
+    '../x',
+    'c2d-job-x',
+    '0123456789abcdef0123456789abcdef\n',
+  ])('refuses %j as a job id', (bad) => {
+    expect(isJobId(bad)).toBe(false);
+    expect(() => assertJobId(bad)).toThrow();
+  });
 
   it('derives deterministic, DNS-safe names for every object', () => {
     const n = jobNames(JOB_ID);
@@ -47,7 +82,11 @@ describe('names', () => {
       configMap: `c2d-job-${JOB_ID}`,
       secret: `c2d-job-${JOB_ID}-secret`,
       pvc: `c2d-job-${JOB_ID}-data`,
-      pods: { configure: `c2d-job-${JOB_ID}-configure`, algorithm: `c2d-job-${JOB_ID}-algorithm`, publish: `c2d-job-${JOB_ID}-publish` },
+      pods: {
+        configure: `c2d-job-${JOB_ID}-configure`,
+        algorithm: `c2d-job-${JOB_ID}-algorithm`,
+        publish: `c2d-job-${JOB_ID}-publish`,
+      },
     });
     for (const name of [n.configMap, n.secret, n.pvc, ...Object.values(n.pods)]) {
       expect(name).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
@@ -68,7 +107,9 @@ describe('names', () => {
     expect(() => jobLabels({ jobId: JOB_ID, owner: OWNER.toUpperCase(), environment: 'e' }, 'workflow')).toThrow();
     expect(() => jobLabels({ jobId: JOB_ID, owner: OWNER, environment: 'Bad_Env' }, 'workflow')).toThrow();
     expect(() => jobSelector('workflow', { owner: 'x,role=secret' })).toThrow();
-    expect(jobSelector('workflow', { owner: OWNER })).toBe(`app.kubernetes.io/managed-by=c2d-engine,${LABELS.role}=workflow,${LABELS.owner}=${OWNER}`);
+    expect(jobSelector('workflow', { owner: OWNER })).toBe(
+      `app.kubernetes.io/managed-by=c2d-engine,${LABELS.role}=workflow,${LABELS.owner}=${OWNER}`,
+    );
     expect(ALL_JOB_OBJECTS_SELECTOR).toContain(LABELS.jobId);
   });
 });
@@ -79,19 +120,38 @@ describe('workflow', () => {
     expect(primaryDataset(w).did).toBe(DATASET_DID);
     expect(additionalDatasets(w).map((d) => d.did)).toEqual([DATASET2_DID]);
     expect(algorithmDid(w)).toBeDefined();
-    expect(algorithmDid(workflow({ algorithm: { kind: 'raw', source: 'rawcode', container: { image: 'python', tag: '3', entrypoint: 'python $ALGO' } } }))).toBeUndefined();
+    expect(
+      algorithmDid(
+        workflow({
+          algorithm: {
+            kind: 'raw',
+            source: 'rawcode',
+            container: { image: 'python', tag: '3', entrypoint: 'python $ALGO' },
+          },
+        }),
+      ),
+    ).toBeUndefined();
   });
 
   it.each([
     ['an upper-case owner', { owner: OWNER.toUpperCase().replace('0X', '0x') }],
-    ['a bad DID', { datasets: [{ did: 'did:op:xyz', serviceId: 's', transferTxId: '0x' + '1'.repeat(64), files: [{ index: 0 }] }] }],
+    [
+      'a bad DID',
+      { datasets: [{ did: 'did:op:xyz', serviceId: 's', transferTxId: '0x' + '1'.repeat(64), files: [{ index: 0 }] }] },
+    ],
     ['no datasets', { datasets: [] }],
     ['a repeated dataset', { datasets: [workflow().datasets[0]!, workflow().datasets[0]!] }],
     ['files out of order', { datasets: [{ ...workflow().datasets[0]!, files: [{ index: 1 }] }] }],
-    ['an image with a tag in its name', { algorithm: { kind: 'raw', source: 'rawcode', container: { image: 'node:20', tag: '20', entrypoint: 'x' } } }],
+    [
+      'an image with a tag in its name',
+      { algorithm: { kind: 'raw', source: 'rawcode', container: { image: 'node:20', tag: '20', entrypoint: 'x' } } },
+    ],
     ['a zero duration', { limits: { maxDurationSeconds: 0, cpu: 1, memoryMiB: 64, diskMiB: 1 } }],
     ['an unknown field', { url: 'https://x' }],
-    ['a file URL in the workflow', { datasets: [{ ...workflow().datasets[0]!, files: [{ index: 0, url: 'https://x' }] }] }],
+    [
+      'a file URL in the workflow',
+      { datasets: [{ ...workflow().datasets[0]!, files: [{ index: 0, url: 'https://x' }] }] },
+    ],
     ['another version', { version: 2 }],
   ])('refuses %s', (_what, patch) => {
     expect(workflowSchema.safeParse({ ...workflow(), ...patch }).success).toBe(false);
@@ -101,7 +161,9 @@ describe('workflow', () => {
     expect(secretMismatches(workflow(), secretData())).toEqual([]);
     const s = secretData();
     s.datasets[DATASET_DID] = s.datasets[DATASET_DID]!.slice(0, 1);
-    expect(secretMismatches(workflow(), s)).toEqual([`dataset ${DATASET_DID} declares 2 files but 1 locations are given`]);
+    expect(secretMismatches(workflow(), s)).toEqual([
+      `dataset ${DATASET_DID} declares 2 files but 1 locations are given`,
+    ]);
   });
 
   it('secret payload: http(s) URLs only, headers by token name', () => {
@@ -116,7 +178,7 @@ describe('workflow', () => {
 });
 
 describe('status', () => {
-  it('has Ocean\'s codes and texts plus distinguishable stopped and timed out', () => {
+  it("has Ocean's codes and texts plus distinguishable stopped and timed out", () => {
     expect(STATUS_TEXT[StatusCode.JobFinished]).toBe('Job finished');
     expect(STATUS_TEXT[StatusCode.DataProvisioningFailed]).toBe('Data provisioning failed');
     expect(STATUS_TEXT[StatusCode.JobStopped]).toBe('Job stopped');
@@ -135,7 +197,10 @@ describe('status', () => {
 
 describe('job ConfigMap', () => {
   const w = workflow();
-  const cm = { ...buildJobConfigMap(w, initialStatus(new Date()), 'jobs'), metadata: { ...buildJobConfigMap(w, initialStatus(new Date()), 'jobs').metadata, uid: 'u1', resourceVersion: '7' } };
+  const cm = {
+    ...buildJobConfigMap(w, initialStatus(new Date()), 'jobs'),
+    metadata: { ...buildJobConfigMap(w, initialStatus(new Date()), 'jobs').metadata, uid: 'u1', resourceVersion: '7' },
+  };
 
   it('round-trips workflow and status, labelled for selection', () => {
     const read = readJobConfigMap(cm);
@@ -148,9 +213,17 @@ describe('job ConfigMap', () => {
   });
 
   it('reads the stop mark', () => {
-    const stopped = { ...cm, metadata: { ...cm.metadata, ...(stopRequestPatch(new Date('2025-01-01T00:00:00Z')) as { metadata: object }).metadata } };
+    const stopped = {
+      ...cm,
+      metadata: {
+        ...cm.metadata,
+        ...(stopRequestPatch(new Date('2025-01-01T00:00:00Z')) as { metadata: object }).metadata,
+      },
+    };
     expect(readJobConfigMap(stopped).stopRequestedAt).toBe('2025-01-01T00:00:00.000Z');
-    expect(stopRequestPatch(new Date(0))).toEqual({ metadata: { annotations: { [STOP_ANNOTATION]: '1970-01-01T00:00:00.000Z' } } });
+    expect(stopRequestPatch(new Date(0))).toEqual({
+      metadata: { annotations: { [STOP_ANNOTATION]: '1970-01-01T00:00:00.000Z' } },
+    });
   });
 
   it('guards status writes with the resourceVersion', () => {
@@ -159,12 +232,20 @@ describe('job ConfigMap', () => {
 
   it('refuses malformed or mismatched content', () => {
     expect(() => readJobConfigMap({ metadata: { name: 'x' }, data: {} })).toThrow(InvalidJobConfigMap);
-    expect(() => readJobConfigMap({ ...cm, metadata: { ...cm.metadata, name: 'c2d-job-' + 'f'.repeat(32) } })).toThrow(/does not match/);
+    expect(() => readJobConfigMap({ ...cm, metadata: { ...cm.metadata, name: 'c2d-job-' + 'f'.repeat(32) } })).toThrow(
+      /does not match/,
+    );
     expect(() => readJobConfigMap({ ...cm, data: { ...cm.data, 'status.json': '{' } })).toThrow(InvalidJobConfigMap);
   });
 
   it('owner references need the uid', () => {
-    expect(ownerReferenceTo({ name: 'n', uid: 'u' })).toEqual({ apiVersion: 'v1', kind: 'ConfigMap', name: 'n', uid: 'u', controller: true });
+    expect(ownerReferenceTo({ name: 'n', uid: 'u' })).toEqual({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      name: 'n',
+      uid: 'u',
+      controller: true,
+    });
     expect(() => ownerReferenceTo({ name: 'n', uid: undefined })).toThrow();
   });
 });
@@ -190,7 +271,13 @@ describe('environments', () => {
   });
 
   it('lower-cases addresses and refuses duplicate ids', () => {
-    const [e] = parseEnvironments([{ ...environment(), consumerAddress: OWNER.toUpperCase().replace('0X', '0x'), fees: [{ chainId: 8996, feeToken: '0x' + 'A'.repeat(40), pricePerMinute: '5' }] }]);
+    const [e] = parseEnvironments([
+      {
+        ...environment(),
+        consumerAddress: OWNER.toUpperCase().replace('0X', '0x'),
+        fees: [{ chainId: 8996, feeToken: '0x' + 'A'.repeat(40), pricePerMinute: '5' }],
+      },
+    ]);
     expect(e!.consumerAddress).toBe(OWNER);
     expect(e!.fees[0]!.feeToken).toBe('0x' + 'a'.repeat(40));
     expect(() => parseEnvironments([environment(), environment()])).toThrow();

@@ -1,8 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { Env } from '../../../../lib/env.ts';
-import { RESULTS_STORE_ENV, resultsStoreConfigFromEnv, resultsStoreEnv } from '../../../../lib/job/results-store-config.ts';
+import {
+  RESULTS_STORE_ENV,
+  resultsStoreConfigFromEnv,
+  resultsStoreEnv,
+} from '../../../../lib/job/results-store-config.ts';
 
-const config = { endpoint: 'http://127.0.0.1:9000', region: 'eu-central-1', bucket: 'results', accessKeyId: 'id', secretAccessKey: 'secret' };
+const config = {
+  endpoint: 'http://127.0.0.1:9000',
+  region: 'eu-central-1',
+  bucket: 'results',
+  accessKeyId: 'id',
+  secretAccessKey: 'secret',
+};
 
 describe('the results store settings', () => {
   it('are read back from the variables that carry them', () => {
@@ -16,8 +26,12 @@ describe('the results store settings', () => {
     const { S3_REGION: _, ...noRegion } = resultsStoreEnv(config);
     expect(resultsStoreConfigFromEnv(new Env(noRegion)).region).toBe('us-east-1');
     for (const name of ['S3_ENDPOINT', 'S3_BUCKET', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY']) {
-      expect(() => resultsStoreConfigFromEnv(new Env({ ...resultsStoreEnv(config), [name]: '' }))).toThrow(`configuration: ${name} is not set`);
+      expect(() => resultsStoreConfigFromEnv(new Env({ ...resultsStoreEnv(config), [name]: '' }))).toThrow(
+        `configuration: ${name} is not set`,
+      );
     }
-    expect(() => resultsStoreConfigFromEnv(new Env({ ...resultsStoreEnv(config), S3_ENDPOINT: 'minio:9000' }))).toThrow(/S3_ENDPOINT must be/);
+    expect(() => resultsStoreConfigFromEnv(new Env({ ...resultsStoreEnv(config), S3_ENDPOINT: 'minio:9000' }))).toThrow(
+      /S3_ENDPOINT must be/,
+    );
   });
 });

@@ -12,12 +12,20 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 /** A kubeconfig with two client-certificate identities on one cluster; nothing is ever dialled. */
 function kubeconfig(user: 'a' | 'b'): string {
   const file = join(dir, `kubeconfig-${user}`);
-  writeFileSync(file, JSON.stringify({
-    apiVersion: 'v1', kind: 'Config', 'current-context': user,
-    clusters: [{ name: 'c', cluster: { server: 'https://127.0.0.1:6443', 'certificate-authority-data': b64('ca') } }],
-    users: ['a', 'b'].map((name) => ({ name, user: { 'client-certificate-data': b64(`cert-${name}`), 'client-key-data': b64(`key-${name}`) } })),
-    contexts: ['a', 'b'].map((name) => ({ name, context: { cluster: 'c', user: name } })),
-  }));
+  writeFileSync(
+    file,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      'current-context': user,
+      clusters: [{ name: 'c', cluster: { server: 'https://127.0.0.1:6443', 'certificate-authority-data': b64('ca') } }],
+      users: ['a', 'b'].map((name) => ({
+        name,
+        user: { 'client-certificate-data': b64(`cert-${name}`), 'client-key-data': b64(`key-${name}`) },
+      })),
+      contexts: ['a', 'b'].map((name) => ({ name, context: { cluster: 'c', user: name } })),
+    }),
+  );
   return file;
 }
 
