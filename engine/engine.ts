@@ -89,9 +89,9 @@ export class Engine {
     return this.queue.idle();
   }
 
+  /** Stops acting: no reconcile starts, and this resolves once those under way have finished. */
   async stop(): Promise<void> {
     this.started = false;
-    this.queue.stop();
-    await this.view.stop();
+    await Promise.all([this.queue.stop(), this.view.stop()]);
   }
 }
