@@ -17,7 +17,7 @@ import { DEFAULT_PLANNER_SETTINGS, type PlannerSettings } from './planner.ts';
  * The engine process. Environment:
  *   JOBS_NAMESPACE (c2d-jobs), ENVIRONMENTS_NAMESPACE (= JOBS_NAMESPACE), LEASE_NAMESPACE (= JOBS_NAMESPACE),
  *   LEASE_NAME (c2d-engine), LEASE_DURATION_SECONDS (15), LEASE_RENEW_DEADLINE_SECONDS (two thirds of the
- *   duration, below it), API_REQUEST_TIMEOUT_SECONDS (30), POD_NAME (identity; hostname), METRICS_PORT (9090),
+ *   duration, below it), API_REQUEST_TIMEOUT_SECONDS (30; Kubernetes and object store calls), POD_NAME (identity; hostname), METRICS_PORT (9090),
  *   CONCURRENCY (16), POD_PROGRAMS_IMAGE, RESULTS_STORE_SECRET (c2d-results-store), JOB_UID/JOB_GID (1000),
  *   STORAGE_CLASS, CONFIGURE_DEADLINE_SECONDS, PUBLISH_DEADLINE_SECONDS, DEADLINE_GRACE_SECONDS,
  *   SECRET_WAIT_SECONDS, RETENTION_SECONDS, PRIVATE_FILE_HOSTS_ALLOWED (internal addresses configure pods may
@@ -70,7 +70,7 @@ const engine = new Engine({
   environmentsNamespace: env.string('ENVIRONMENTS_NAMESPACE', namespace),
   planner,
   pods,
-  store: { client: makeS3Client(storeConfig), bucket: storeConfig.bucket },
+  store: { client: makeS3Client(storeConfig, { requestTimeoutMs }), bucket: storeConfig.bucket },
   concurrency: env.int('CONCURRENCY', 16),
   identity,
   log,
