@@ -1,6 +1,6 @@
 import { createServer } from 'node:http';
 import { hostname } from 'node:os';
-import { CoordinationV1Api } from '@kubernetes/client-node';
+import { CoordinationV1Api, CoreV1Api, Watch } from '@kubernetes/client-node';
 import { parsePrivateHostAllowList } from '../lib/http/address-policy.ts';
 import { errorText, jsonLogger } from '../lib/http/log.ts';
 import { loadKubeConfig } from '../lib/kube/client.ts';
@@ -18,7 +18,7 @@ import { DEFAULT_PLANNER_SETTINGS, type PlannerSettings } from './planner.ts';
  *   JOBS_NAMESPACE (c2d-jobs), ENVIRONMENTS_NAMESPACE (= JOBS_NAMESPACE), LEASE_NAMESPACE (= JOBS_NAMESPACE),
  *   LEASE_NAME (c2d-engine), LEASE_DURATION_SECONDS (15), LEASE_RENEW_DEADLINE_SECONDS (two thirds of the
  *   duration, below it), API_REQUEST_TIMEOUT_SECONDS (30; Kubernetes and object store calls), POD_NAME (identity; hostname), METRICS_PORT (9090),
- *   CONCURRENCY (16), POD_PROGRAMS_IMAGE, RESULTS_STORE_SECRET (c2d-results-store), JOB_UID/JOB_GID (1000),
+ *   CONCURRENCY (16), RESYNC_PERIOD_SECONDS (300: every job is reconciled again this often), POD_PROGRAMS_IMAGE, RESULTS_STORE_SECRET (c2d-results-store), JOB_UID/JOB_GID (1000),
  *   STORAGE_CLASS, CONFIGURE_DEADLINE_SECONDS, PUBLISH_DEADLINE_SECONDS, DEADLINE_GRACE_SECONDS,
  *   SECRET_WAIT_SECONDS, RETENTION_SECONDS, PRIVATE_FILE_HOSTS_ALLOWED (internal addresses configure pods may
  *   download from, lib/http/address-policy.ts; default none), and S3_ENDPOINT, S3_REGION, S3_BUCKET, S3_ACCESS_KEY_ID,
@@ -65,13 +65,15 @@ const leaseKubeConfig = loadKubeConfig(undefined, {
 const metrics = new EngineMetrics();
 
 const engine = new Engine({
-  kubeConfig,
+  api: kubeConfig.makeApiClient(CoreV1Api),
+  watch: new Watch(kubeConfig),
   namespace,
   environmentsNamespace: env.string('ENVIRONMENTS_NAMESPACE', namespace),
   planner,
   pods,
   store: { client: makeS3Client(storeConfig, { requestTimeoutMs }), bucket: storeConfig.bucket },
   concurrency: env.int('CONCURRENCY', 16),
+  resyncPeriodMs: env.int('RESYNC_PERIOD_SECONDS', 300) * 1000,
   identity,
   log,
   metrics,
