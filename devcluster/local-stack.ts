@@ -26,6 +26,8 @@ export interface LocalStack {
   providerUrl: string;
   environmentId: string;
   engineMetricsUrl?: string;
+  /** One per engine replica, in start order (the first is `engineMetricsUrl`). */
+  engineMetricsUrls: string[];
   processes: ManagedProcess[];
   /** The kubeconfig each ServiceAccount's process uses (absent when running as admin). */
   identities?: ServiceAccountIdentities;
@@ -35,6 +37,8 @@ export interface LocalStack {
 export interface LocalStackOptions {
   /** Start the engine too (default true). */
   engine?: boolean;
+  /** How many engine replicas, each its own identity, electing a leader as a Deployment's would (default 1). */
+  engineReplicas?: number;
   gatewayPort?: number;
   /** Where the engine's and gateway's logs go (default: the platform's log directory). */
   logDir?: string;
@@ -139,29 +143,37 @@ export async function startLocalStack(env: PlatformEnv, opts: LocalStackOptions 
     }
     const engineKubeconfig = identities?.kubeconfigs.get(ENGINE_SERVICE_ACCOUNT) ?? env.kubeconfig;
     const provider = new Wallet(env.keys.provider);
-    let engineMetricsUrl: string | undefined;
-    if (opts.engine !== false) {
+    const engineMetricsUrls: string[] = [];
+    const replicas = opts.engine === false ? 0 : (opts.engineReplicas ?? 1);
+    for (let replica = 1; replica <= replicas; replica++) {
       const metricsPort = await freePort();
-      engineMetricsUrl = `http://127.0.0.1:${metricsPort}`;
+      engineMetricsUrls.push(`http://127.0.0.1:${metricsPort}`);
       const entry = opts.engineEntry ?? join(projectRoot, 'engine/main.ts');
+      const suffix = replica === 1 ? '' : `-${replica}`;
       processes.push(
-        startProcess('engine', process.execPath, entry.endsWith('.js') ? [entry] : ['--import', 'tsx', entry], {
-          logFile: join(logDir, 'engine.log'),
-          cwd: projectRoot,
-          env: {
-            ...base,
-            NODE_OPTIONS: ENGINE_NODE_OPTIONS,
-            KUBECONFIG: engineKubeconfig,
-            ...resultsStoreEnv(env.s3),
-            ENVIRONMENTS_NAMESPACE: env.namespaces.system,
-            LEASE_NAMESPACE: env.namespaces.system,
-            METRICS_PORT: String(metricsPort),
-            METRICS_HOST: '127.0.0.1',
-            POD_NAME: `engine-local-${process.pid}`,
+        startProcess(
+          `engine${suffix}`,
+          process.execPath,
+          entry.endsWith('.js') ? [entry] : ['--import', 'tsx', entry],
+          {
+            logFile: join(logDir, `engine${suffix}.log`),
+            cwd: projectRoot,
+            env: {
+              ...base,
+              NODE_OPTIONS: ENGINE_NODE_OPTIONS,
+              KUBECONFIG: engineKubeconfig,
+              ...resultsStoreEnv(env.s3),
+              ENVIRONMENTS_NAMESPACE: env.namespaces.system,
+              LEASE_NAMESPACE: env.namespaces.system,
+              METRICS_PORT: String(metricsPort),
+              METRICS_HOST: '127.0.0.1',
+              POD_NAME: `engine-local-${process.pid}${suffix}`,
+            },
           },
-        }),
+        ),
       );
     }
+    const engineMetricsUrl = engineMetricsUrls[0];
     const port = opts.gatewayPort ?? (await freePort());
     const providerUrl = `http://127.0.0.1:${port}`;
     processes.push(
@@ -192,18 +204,26 @@ export async function startLocalStack(env: PlatformEnv, opts: LocalStackOptions 
     await Promise.race([
       Promise.all([
         waitFor('the gateway', async (signal) => (await fetch(`${providerUrl}/`, { signal })).ok, 60_000, 100),
-        engineMetricsUrl
-          ? waitFor(
-              'the engine',
-              async (signal) => (await fetch(`${engineMetricsUrl}/healthz`, { signal })).ok,
-              60_000,
-              100,
-            )
-          : Promise.resolve(),
+        ...engineMetricsUrls.map((url, i) =>
+          waitFor(
+            `the engine${i === 0 ? '' : ` replica ${i + 1}`}`,
+            async (signal) => (await fetch(`${url}/healthz`, { signal })).ok,
+            60_000,
+            100,
+          ),
+        ),
       ]),
       ...exitedEarly,
     ]);
-    return { providerUrl, environmentId: environment.id, engineMetricsUrl, processes, identities, stop };
+    return {
+      providerUrl,
+      environmentId: environment.id,
+      ...(engineMetricsUrl !== undefined && { engineMetricsUrl }),
+      engineMetricsUrls,
+      processes,
+      identities,
+      stop,
+    };
   } catch (err) {
     await stop();
     throw err;

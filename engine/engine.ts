@@ -1,25 +1,30 @@
-import { CoreV1Api, Watch, type KubeConfig } from '@kubernetes/client-node';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Logger } from '../lib/http/log.ts';
-import { ClusterView } from './cluster-view.ts';
+import { ClusterView, type ClusterViewApi } from './cluster-view.ts';
 import { EngineMetrics } from './metrics.ts';
 import type { PodSpecSettings } from './pod-specs.ts';
 import type { PlannerSettings } from './planner.ts';
-import { Reconciler } from './reconciler.ts';
+import { Reconciler, type ReconcilerApi } from './reconciler.ts';
 import { WorkQueue } from './work-queue.ts';
 
 /**
  * The engine's parts wired together: watches feed a per-job work queue whose worker is the reconciler, and the queue
- * does what each reconcile returns (look again later, look at the queued jobs it made room for).
+ * does what each reconcile returns (look again later, look at the queued jobs it made room for). Every job is also
+ * looked at again every `resyncPeriodMs` (as controllers resync their informers), so a missed event delays a job by
+ * at most that long.
  */
 export interface EngineOptions {
-  kubeConfig: KubeConfig;
+  /** CoreV1Api in production (made with a request timeout); the fake API in unit tests. */
+  api: ReconcilerApi & ClusterViewApi['core'];
+  /** client-node's Watch in production. */
+  watch: ClusterViewApi['watch'];
   namespace: string;
   environmentsNamespace: string;
   planner: PlannerSettings;
   pods: PodSpecSettings;
   store: { client: S3Client; bucket: string };
   concurrency: number;
+  resyncPeriodMs: number;
   identity: string;
   log: Logger;
   metrics?: EngineMetrics;
@@ -31,6 +36,8 @@ export class Engine {
   private readonly queue: WorkQueue;
   private readonly reconciler: Reconciler;
   private started = false;
+  private readonly resyncPeriodMs: number;
+  private resync: NodeJS.Timeout | undefined;
 
   constructor(opts: EngineOptions) {
     this.metrics = opts.metrics ?? new EngineMetrics();
@@ -51,21 +58,20 @@ export class Engine {
     const enqueue = (jobId: string): void => {
       if (this.started) this.queue.enqueue(jobId);
     };
-    const core = opts.kubeConfig.makeApiClient(CoreV1Api);
     this.view = new ClusterView(
-      { core, watch: new Watch(opts.kubeConfig) },
+      { core: opts.api, watch: opts.watch },
       {
         namespace: opts.namespace,
         environmentsNamespace: opts.environmentsNamespace,
         onJob: enqueue,
         onEnvironments: () => {
-          if (this.started) for (const id of this.view.jobs.jobIds()) this.queue.enqueue(id);
+          if (this.started) this.enqueueAll();
         },
         log: opts.log,
       },
     );
     this.reconciler = new Reconciler({
-      api: core,
+      api: opts.api,
       view: this.view,
       namespace: opts.namespace,
       planner: opts.planner,
@@ -76,11 +82,18 @@ export class Engine {
       identity: opts.identity,
     });
     this.metrics.jobsByStatus = () => this.view.jobs.countsByStatus();
+    this.resyncPeriodMs = opts.resyncPeriodMs;
   }
 
   async start(): Promise<void> {
     await this.view.start();
     this.started = true;
+    this.enqueueAll();
+    this.resync = setInterval(() => this.enqueueAll(), this.resyncPeriodMs);
+    this.resync.unref();
+  }
+
+  private enqueueAll(): void {
     for (const id of this.view.jobs.jobIds()) this.queue.enqueue(id);
   }
 
@@ -89,9 +102,10 @@ export class Engine {
     return this.queue.idle();
   }
 
+  /** Stops acting: no reconcile starts, and this resolves once those under way have finished. */
   async stop(): Promise<void> {
     this.started = false;
-    this.queue.stop();
-    await this.view.stop();
+    clearInterval(this.resync);
+    await Promise.all([this.queue.stop(), this.view.stop()]);
   }
 }

@@ -1,8 +1,8 @@
 import { createServer } from 'node:http';
 import { hostname } from 'node:os';
-import { CoordinationV1Api } from '@kubernetes/client-node';
+import { CoordinationV1Api, CoreV1Api, Watch } from '@kubernetes/client-node';
 import { parsePrivateHostAllowList } from '../lib/http/address-policy.ts';
-import { jsonLogger } from '../lib/http/log.ts';
+import { errorText, jsonLogger } from '../lib/http/log.ts';
 import { loadKubeConfig } from '../lib/kube/client.ts';
 import { makeS3Client } from '../lib/job/results-store.ts';
 import { resultsStoreConfigFromEnv } from '../lib/job/results-store-config.ts';
@@ -16,8 +16,9 @@ import { DEFAULT_PLANNER_SETTINGS, type PlannerSettings } from './planner.ts';
 /**
  * The engine process. Environment:
  *   JOBS_NAMESPACE (c2d-jobs), ENVIRONMENTS_NAMESPACE (= JOBS_NAMESPACE), LEASE_NAMESPACE (= JOBS_NAMESPACE),
- *   LEASE_NAME (c2d-engine), LEASE_DURATION_SECONDS (15), POD_NAME (identity; hostname), METRICS_PORT (9090),
- *   CONCURRENCY (16), POD_PROGRAMS_IMAGE, RESULTS_STORE_SECRET (c2d-results-store), JOB_UID/JOB_GID (1000),
+ *   LEASE_NAME (c2d-engine), LEASE_DURATION_SECONDS (15), LEASE_RENEW_DEADLINE_SECONDS (two thirds of the
+ *   duration, below it), API_REQUEST_TIMEOUT_SECONDS (30; Kubernetes and object store calls), POD_NAME (identity; hostname), METRICS_PORT (9090),
+ *   CONCURRENCY (16), RESYNC_PERIOD_SECONDS (300: every job is reconciled again this often), POD_PROGRAMS_IMAGE, RESULTS_STORE_SECRET (c2d-results-store), JOB_UID/JOB_GID (1000),
  *   STORAGE_CLASS, CONFIGURE_DEADLINE_SECONDS, PUBLISH_DEADLINE_SECONDS, DEADLINE_GRACE_SECONDS,
  *   SECRET_WAIT_SECONDS, RETENTION_SECONDS, PRIVATE_FILE_HOSTS_ALLOWED (internal addresses configure pods may
  *   download from, lib/http/address-policy.ts; default none), and S3_ENDPOINT, S3_REGION, S3_BUCKET, S3_ACCESS_KEY_ID,
@@ -52,27 +53,38 @@ const pods: PodSpecSettings = {
 };
 const storeConfig = resultsStoreConfigFromEnv(env);
 const identity = env.string('POD_NAME', `${hostname()}-${process.pid}`);
-const kubeConfig = loadKubeConfig();
+const leaseDurationSeconds = env.int('LEASE_DURATION_SECONDS', 15);
+const renewDeadlineSeconds = env.optionalInt('LEASE_RENEW_DEADLINE_SECONDS', { max: leaseDurationSeconds - 1 });
+const renewDeadlineMs = (renewDeadlineSeconds ?? (leaseDurationSeconds * 2) / 3) * 1000;
+const requestTimeoutMs = env.int('API_REQUEST_TIMEOUT_SECONDS', 30) * 1000;
+const kubeConfig = loadKubeConfig(undefined, { requestTimeoutMs });
+// A Lease call may take at most half the renew deadline, so a stalled one leaves time for another try.
+const leaseKubeConfig = loadKubeConfig(undefined, {
+  requestTimeoutMs: Math.min(requestTimeoutMs, Math.floor(renewDeadlineMs / 2)),
+});
 const metrics = new EngineMetrics();
 
 const engine = new Engine({
-  kubeConfig,
+  api: kubeConfig.makeApiClient(CoreV1Api),
+  watch: new Watch(kubeConfig),
   namespace,
   environmentsNamespace: env.string('ENVIRONMENTS_NAMESPACE', namespace),
   planner,
   pods,
-  store: { client: makeS3Client(storeConfig), bucket: storeConfig.bucket },
+  store: { client: makeS3Client(storeConfig, { requestTimeoutMs }), bucket: storeConfig.bucket },
   concurrency: env.int('CONCURRENCY', 16),
+  resyncPeriodMs: env.int('RESYNC_PERIOD_SECONDS', 300) * 1000,
   identity,
   log,
   metrics,
 });
 const leader = new LeaderElector({
-  api: kubeConfig.makeApiClient(CoordinationV1Api),
+  api: leaseKubeConfig.makeApiClient(CoordinationV1Api),
   namespace: env.string('LEASE_NAMESPACE', namespace),
   name: env.string('LEASE_NAME', 'c2d-engine'),
   identity,
-  leaseDurationSeconds: env.int('LEASE_DURATION_SECONDS', 15),
+  leaseDurationSeconds,
+  renewDeadlineMs: Math.floor(renewDeadlineMs),
   log,
 });
 metrics.isLeader = () => leader.isLeader();
@@ -122,8 +134,16 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     shuttingDown = true;
     log.info('shutting down', { signal });
     void (async () => {
-      await engine.stop().catch(() => undefined);
-      await leader.release();
+      // Stop acting first: the lease is released only once no reconcile can still write, so the replica that takes
+      // it over at once never works beside this one. Reconciles are bounded by the request timeout.
+      const stopped = await engine.stop().then(
+        () => true,
+        (err: unknown) => {
+          log.error('engine did not stop cleanly; leaving the lease to expire', { error: errorText(err) });
+          return false;
+        },
+      );
+      if (stopped) await leader.release();
       server.close();
       process.exit(0);
     })();

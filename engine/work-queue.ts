@@ -86,12 +86,14 @@ export class WorkQueue {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  stop(): void {
+  /** Takes no more work; resolves once the keys being processed are done (their writes made or abandoned). */
+  stop(): Promise<void> {
     this.stopped = true;
     for (const t of this.timers.values()) clearTimeout(t.timer);
     this.timers.clear();
     this.pending.length = 0;
     this.queued.clear();
+    return this.idle();
   }
 
   private pump(): void {

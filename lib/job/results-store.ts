@@ -9,7 +9,8 @@ import type { ResultsStoreConfig } from './results-store-config.ts';
  * results-store-config.ts).
  */
 
-export function makeS3Client(config: ResultsStoreConfig): S3Client {
+/** `requestTimeoutMs`: each request (connecting included) fails with a TimeoutError after this long; unset, unbounded. */
+export function makeS3Client(config: ResultsStoreConfig, options: { requestTimeoutMs?: number } = {}): S3Client {
   // The SDK's documented switch for its "node >= 22 after January 2027" notice (aws/aws-sdk-js-v3#7983), printed at
   // each client creation on Node 20; an operator who sets the variable keeps their choice.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -18,6 +19,13 @@ export function makeS3Client(config: ResultsStoreConfig): S3Client {
     region: config.region,
     forcePathStyle: true,
     credentials: { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey },
+    ...(options.requestTimeoutMs !== undefined && {
+      requestHandler: {
+        connectionTimeout: options.requestTimeoutMs,
+        requestTimeout: options.requestTimeoutMs,
+        throwOnRequestTimeout: true,
+      },
+    }),
   });
 }
 

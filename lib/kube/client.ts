@@ -1,5 +1,5 @@
 import type { AgentOptions } from 'node:https';
-import { KubeConfig, type Cluster } from '@kubernetes/client-node';
+import { KubeConfig, type Cluster, type RequestContext } from '@kubernetes/client-node';
 import { Env } from '../env.ts';
 
 /**
@@ -11,6 +11,14 @@ import { Env } from '../env.ts';
  */
 class PooledKubeConfig extends KubeConfig {
   readonly #dispatchers = new Map<string, unknown>();
+  /** Set: every generated API call aborts after this long (Watch and Log build their own requests, unaffected). */
+  requestTimeoutMs: number | undefined;
+
+  override async applySecurityAuthentication(context: RequestContext): Promise<void> {
+    await super.applySecurityAuthentication(context);
+    if (this.requestTimeoutMs !== undefined && !context.getSignal())
+      context.setSignal(AbortSignal.timeout(this.requestTimeoutMs));
+  }
 
   pooledDispatcher(cluster: Cluster | null, options: AgentOptions, create: () => unknown): unknown {
     const key = JSON.stringify(this.createDispatcherOptions(cluster, options));
@@ -41,8 +49,12 @@ proto.createDispatcher = function (this: PooledKubeConfig, cluster, options) {
  * The Kubernetes identity this process acts as: the file named by KUBECONFIG when set (local runs, tests),
  * otherwise the pod's own ServiceAccount (in a cluster).
  */
-export function loadKubeConfig(kubeconfigPath = new Env().optional('KUBECONFIG')): KubeConfig {
+export function loadKubeConfig(
+  kubeconfigPath = new Env().optional('KUBECONFIG'),
+  options: { requestTimeoutMs?: number } = {},
+): KubeConfig {
   const kc = new PooledKubeConfig();
+  kc.requestTimeoutMs = options.requestTimeoutMs;
   if (kubeconfigPath) kc.loadFromFile(kubeconfigPath);
   else kc.loadFromCluster();
   return kc;

@@ -1,6 +1,6 @@
 import { V1MicroTime, type V1Lease } from '@kubernetes/client-node';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { LeaderElector, type LeaderOptions } from '../../../engine/leader.ts';
+import { LeaderElector, type LeaderOptions, type LeaseApi } from '../../../engine/leader.ts';
 import { silentLogger } from '../../support/silent-logger.ts';
 import { apiError } from '../../support/fake-configmaps.ts';
 import { FakeKubeApi } from '../../support/fake-kube-api.ts';
@@ -8,6 +8,9 @@ import { FakeKubeApi } from '../../support/fake-kube-api.ts';
 const NS = 'c2d-system';
 const NAME = 'c2d-engine';
 const DURATION_S = 8;
+/** The defaults for an 8 s lease: renew deadline two thirds of it, retry period 1 s. */
+const RENEW_DEADLINE_MS = 5_333;
+const RETRY_MS = 1_000;
 
 /** Another replica renewing the lease it holds, stamping renewTime with its own clock. */
 function renewAs(api: FakeKubeApi, holder: string, renewTime: Date): void {
@@ -89,7 +92,7 @@ describe('LeaderElector', () => {
     expect(a.events).toEqual(['elected']);
   });
 
-  it('hands over at once when the leader releases the lease', async () => {
+  it('hands over within one retry period when the leader releases the lease', async () => {
     const api = new FakeKubeApi();
     const a = elector(api, 'a');
     await vi.advanceTimersByTimeAsync(10);
@@ -97,9 +100,87 @@ describe('LeaderElector', () => {
     await vi.advanceTimersByTimeAsync(10);
     expect(b.events).toEqual([]);
     await a.elector.release();
-    await vi.advanceTimersByTimeAsync(DURATION_S * 250 + 10);
+    expect(a.elector.isLeader()).toBe(false);
+    const released = api.get<V1Lease>('leases', NS, NAME)!;
+    expect(released.spec?.holderIdentity).toBeUndefined();
+    expect(released.spec?.leaseDurationSeconds).toBe(1);
+    await vi.advanceTimersByTimeAsync(RETRY_MS + 10);
     expect(b.events).toEqual(['elected']);
     expect(holderOf(api)).toBe('b');
+    // The released replica makes no call after its release.
+    const calls = api.calls.filter((c) => c.endsWith(' ' + NAME)).length;
+    await vi.advanceTimersByTimeAsync(RETRY_MS * 5);
+    expect(a.events).toEqual(['elected']);
+    expect(holderOf(api)).toBe('b');
+    expect(api.calls.filter((c) => c.endsWith(' ' + NAME)).length - calls).toBe(5 * 2);
+  });
+
+  it('waits for a renewal under way before it releases, so no renewal lands after the release', async () => {
+    const api = new FakeKubeApi();
+    const a = elector(api, 'a');
+    await vi.advanceTimersByTimeAsync(10);
+    let answer: () => void = () => undefined;
+    const replace = api.replaceNamespacedLease.bind(api);
+    api.replaceNamespacedLease = (req) =>
+      new Promise((resolve, reject) => (answer = () => replace(req).then(resolve, reject)));
+    await vi.advanceTimersByTimeAsync(RETRY_MS);
+    api.replaceNamespacedLease = replace;
+    const releasing = a.elector.release();
+    answer();
+    await releasing;
+    expect(holderOf(api)).toBeUndefined();
+    expect(a.events).toEqual(['elected']);
+  });
+
+  it('does not release a lease that changed since it last wrote it', async () => {
+    const api = new FakeKubeApi();
+    const a = elector(api, 'a');
+    await vi.advanceTimersByTimeAsync(10);
+    renewAs(api, 'b', new Date());
+    await a.elector.release();
+    expect(holderOf(api)).toBe('b');
+  });
+
+  it('steps down before the lease can expire for others while its renewal never answers', async () => {
+    const api = new FakeKubeApi();
+    // a's connection stalls: once `link.stalled`, its calls are sent and never answered.
+    const link = { stalled: false };
+    const stalling =
+      <A extends unknown[], R>(call: (...args: A) => Promise<R>) =>
+      (...args: A): Promise<R> =>
+        !link.stalled ? call(...args) : new Promise<R>(() => undefined);
+    const aApi: LeaseApi = {
+      readNamespacedLease: stalling(api.readNamespacedLease.bind(api)),
+      createNamespacedLease: stalling(api.createNamespacedLease.bind(api)),
+      replaceNamespacedLease: stalling(api.replaceNamespacedLease.bind(api)),
+    };
+    // a creates the lease at once: its last good write is sent now; its first renewal, a retry period later, stalls.
+    const lastRenewalSent = Date.now();
+    const a = elector(api, 'a', { api: aApi });
+    await vi.advanceTimersByTimeAsync(10);
+    const b = elector(api, 'b');
+    await vi.advanceTimersByTimeAsync(RETRY_MS / 2);
+    link.stalled = true;
+    const times: Record<string, number> = {};
+    const watching = setInterval(() => {
+      if (a.events.includes('lost')) times.lost ??= Date.now();
+      if (b.events.includes('elected')) times.elected ??= Date.now();
+    }, 1);
+    await vi.advanceTimersByTimeAsync(DURATION_S * 3_000);
+    clearInterval(watching);
+    expect(a.events).toEqual(['elected', 'lost']);
+    expect(a.elector.isLeader()).toBe(false);
+    expect(b.events).toEqual(['elected']);
+    expect(times.lost! - lastRenewalSent).toBeLessThanOrEqual(RENEW_DEADLINE_MS + 1);
+    // b counts a whole lease duration from when it saw a's last renewal, which a sent no later than that.
+    expect(times.elected! - times.lost!).toBeGreaterThanOrEqual(DURATION_S * 1_000 - RENEW_DEADLINE_MS - RETRY_MS);
+  });
+
+  it('refuses a renew deadline that is not below the lease duration', () => {
+    const api = new FakeKubeApi();
+    const opts = { api, namespace: NS, name: NAME, identity: 'a', log: silentLogger, leaseDurationSeconds: 8 };
+    expect(() => new LeaderElector({ ...opts, renewDeadlineMs: 8_000 })).toThrow(/below the lease duration/);
+    expect(() => new LeaderElector({ ...opts, renewDeadlineMs: 4_000, retryPeriodMs: 4_000 })).toThrow(/retry period/);
   });
 
   it('gives up leading when it cannot renew before the deadline', async () => {
@@ -118,7 +199,7 @@ describe('LeaderElector', () => {
     await vi.advanceTimersByTimeAsync(10);
     const created = api.get<V1Lease>('leases', NS, NAME)!;
     expect(created.spec).toMatchObject({ holderIdentity: 'a', leaseDurationSeconds: DURATION_S, leaseTransitions: 0 });
-    await vi.advanceTimersByTimeAsync(DURATION_S * 250);
+    await vi.advanceTimersByTimeAsync(RETRY_MS);
     const renewed = api.get<V1Lease>('leases', NS, NAME)!;
     expect(Number(renewed.metadata?.resourceVersion)).toBeGreaterThan(Number(created.metadata?.resourceVersion));
     expect(api.calls.filter((c) => c.startsWith('replaceNamespacedLease'))).toHaveLength(1);

@@ -81,7 +81,7 @@ describe('WorkQueue', () => {
     await vi.advanceTimersByTimeAsync(100);
     expect(at('a')).toEqual([0, 100, 300, 700, 1_500, 2_500, 2_500, 2_600]);
     expect(errors).toEqual([1, 2, 3, 4, 5, 1]);
-    q.stop();
+    await q.stop();
   });
 
   it('looks at a key again after the delay its reconcile asked for, and not before', async () => {
@@ -125,12 +125,33 @@ describe('WorkQueue', () => {
     expect(runs.map(([k]) => k)).toEqual(['a', 'b', 'c', 'a']);
   });
 
+  it('takes no more work once stopped, and its stop resolves when the key under way is done', async () => {
+    let finish: () => void = () => undefined;
+    const runs: string[] = [];
+    const q = new WorkQueue(async (key) => {
+      runs.push(key);
+      await new Promise<void>((resolve) => (finish = resolve));
+      return {};
+    }, OPTIONS);
+    q.enqueue('a');
+    q.enqueue('b');
+    await tick();
+    let stopped = false;
+    const stopping = q.stop().then(() => (stopped = true));
+    q.enqueue('a');
+    await tick();
+    expect(stopped).toBe(false);
+    finish();
+    await stopping;
+    expect(runs).toEqual(['a']);
+  });
+
   it('runs nothing once stopped, timers included', async () => {
     vi.useFakeTimers();
     const { q, runs } = queueAnswering({ a: [{ requeueAfterMs: 100 }] });
     q.enqueue('a');
     await vi.advanceTimersByTimeAsync(1);
-    q.stop();
+    await q.stop();
     q.enqueue('b');
     await vi.advanceTimersByTimeAsync(1_000);
     expect(runs.map(([k]) => k)).toEqual(['a']);

@@ -53,4 +53,19 @@ describe('loadKubeConfig', () => {
     kc.setCurrentContext('a');
     expect(await dispatcherOf(kc)).toBe(a);
   });
+
+  it('bounds every request by the timeout it was given, and leaves requests unbounded without one', async () => {
+    const request = (): RequestContext =>
+      new RequestContext('https://127.0.0.1:6443/api/v1/namespaces/default/configmaps', HttpMethod.GET);
+    const bounded = request();
+    await loadKubeConfig(kubeconfig('a'), { requestTimeoutMs: 20 }).applySecurityAuthentication(bounded);
+    const signal = bounded.getSignal();
+    expect(signal?.aborted).toBe(false);
+    await new Promise((r) => setTimeout(r, 60));
+    expect(signal?.aborted).toBe(true);
+    expect((signal?.reason as Error).name).toBe('TimeoutError');
+    const unbounded = request();
+    await loadKubeConfig(kubeconfig('a')).applySecurityAuthentication(unbounded);
+    expect(unbounded.getSignal()).toBeUndefined();
+  });
 });
