@@ -42,9 +42,11 @@ build_base() {
     return
   fi
   log "base $base_ref: node stand-in + npm@$NODE_IMAGE_NPM_VERSION"
+  # Every layer in the store was built on the previous base, cache included: none of it serves again.
+  b rmi --all --force >/dev/null 2>&1 || true
   local work="$cache/build/project-base" ctr
   rm -rf "$work" && mkdir -p "$work"
-  (cd "$work" && npm pack --silent "npm@$NODE_IMAGE_NPM_VERSION" >/dev/null)
+  (cd "$work" && host_npm pack --silent "npm@$NODE_IMAGE_NPM_VERSION" >/dev/null)
   mkdir -p "$work/lib/node_modules" && tar -C "$work" -xzf "$work"/npm-*.tgz && mv "$work/package" "$work/lib/node_modules/npm"
   ctr=$(b from --quiet --pull-never "docker-archive:$node_archive")
   b copy "$ctr" "$work/lib/node_modules/npm" /usr/local/lib/node_modules/npm >/dev/null
@@ -64,6 +66,14 @@ copied_files() {
   (cd "$repo" && git ls-files -z --cached --others --exclude-standard -- $sources | sort -z | xargs -0 sha256sum)
 }
 
+# The host's npm as the user runs it: with the project's node first on PATH (npm scripts, ensure-deps.sh), npm would
+# look for its global configuration beside that node instead.
+host_npm() {
+  local path
+  path=$(tr ':' '\n' <<< "$PATH" | grep -v '/node_modules/\.bin$' | paste -sd:)
+  PATH=$path npm "$@"
+}
+
 # project NAME DOCKERFILE REF: one image, built unless its archive is cached.
 project() {
   local name=$1 dockerfile="$repo/docker/$2" ref=$3 key file
@@ -76,17 +86,21 @@ project() {
   # The host's CA bundle and npm configuration serve `npm ci` (outbound TLS is re-signed on these machines); they
   # are mounted for the build's RUN steps only, so neither ends up in a layer.
   local mounts=(--volume /etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro)
-  local user_npmrc global_npmrc
-  user_npmrc=$(npm config get userconfig) global_npmrc=$(npm config get globalconfig)
+  local user_npmrc global_npmrc cafile
+  user_npmrc=$(host_npm config get userconfig) global_npmrc=$(host_npm config get globalconfig)
+  cafile=$(host_npm config get cafile)
   [[ -f $user_npmrc ]] && mounts+=(--volume "$user_npmrc:/root/.npmrc:ro")
   # The image's npm (installed under /usr/local) reads its global configuration there.
   [[ -f $global_npmrc ]] && mounts+=(--volume "$global_npmrc:/usr/local/etc/npmrc:ro")
+  [[ -f $cafile && $cafile != /etc/ssl/certs/ca-certificates.crt ]] && mounts+=(--volume "$cafile:$cafile:ro")
   b bud --quiet --layers --pull-never --isolation chroot --network=host "${mounts[@]}" \
     --build-arg "NODE_IMAGE=$base_ref" -f "$dockerfile" -t "$ref" "$repo" >/dev/null
   rm -f "$file.tmp"
   b push --quiet "$ref" "docker-archive:$file.tmp:$ref"
   mv "$file.tmp" "$file"
   echo "$file" > "$out/$name.current"
+  # Any change to the sources makes a new archive of about 400 MB: keep only the newest of each image.
+  find "$out" -maxdepth 1 -name "$name-*.tar" ! -path "$file" -delete
   log "$ref: done in $((SECONDS - start)) s"
 }
 
