@@ -20,6 +20,13 @@ if [[ -z ${C2D_BUILD_NS:-} ]]; then
 fi
 
 mkdir -p "$out"
+# buildah keeps a blob-info cache in /var/lib/containers whatever its --root: an overlay on /var/lib, its upper layer
+# a tmpfs of this namespace, lets it write there without a trace on the host.
+varlib="$cache/buildah/var-lib"
+mkdir -p "$varlib"
+mount -t tmpfs -o mode=0700 c2d-build-var-lib "$varlib"
+mkdir "$varlib/upper" "$varlib/work"
+mount -t overlay -o "lowerdir=/var/lib,upperdir=$varlib/upper,workdir=$varlib/work" c2d-build-var-lib /var/lib
 exec 9>"$out/.project-lock"
 flock 9
 
