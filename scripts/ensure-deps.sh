@@ -48,4 +48,5 @@ bash devcluster/build-binaries.sh all
 if [ "$real_node" = 1 ]; then
   bash devcluster/build-binaries.sh real-node
   bash devcluster/real-node/build-images.sh all
+  bash devcluster/real-node/build-project-images.sh all
 fi

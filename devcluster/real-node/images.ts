@@ -12,22 +12,36 @@ export function pauseImage(): string {
   return `c2d.local/pause:${pinnedVersions().KUBERNETES_VERSION}`;
 }
 
-/**
- * The image archives, built by build-images.sh unless cached (the script checks its cache by the images' inputs in
- * well under a second; a cold build takes a few minutes and prints its progress).
- */
-export function ensureImageArchives(report: (m: string) => void): Record<(typeof NODE_IMAGES)[number], string> {
-  const res = spawnSync('bash', [join(here, 'build-images.sh'), 'all'], {
+/** The project's own images (docker/*.Dockerfile), built by build-project-images.sh under the names the manifests use. */
+export const PROJECT_IMAGES = ['functions', 'engine', 'pod-programs'] as const;
+// A cold build of the three runs `npm ci` and the TypeScript compiler: minutes on a loaded two-core machine.
+const PROJECT_BUILD_TIMEOUT_MS = 30 * 60_000;
+
+type Archives = Record<(typeof NODE_IMAGES)[number] | (typeof PROJECT_IMAGES)[number], string>;
+
+function runBuild(script: string, what: string, report: (m: string) => void, timeout?: number): void {
+  const res = spawnSync('bash', [join(here, script), 'all'], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
+    timeout,
   });
   for (const line of `${res.stdout}${res.stderr}`.split('\n').filter(Boolean)) report(line);
-  if (res.status !== 0)
+  if (res.error || res.status !== 0)
     throw new Error(
-      `building the node's images failed (exit ${res.status}): ${res.stderr.trim().split('\n').slice(-3).join(' | ')}`,
+      `building ${what} failed (${res.error ? res.error.message : `exit ${res.status}`}): ${res.stderr.trim().split('\n').slice(-3).join(' | ')}`,
     );
+}
+
+/**
+ * The image archives, built by build-images.sh and build-project-images.sh unless cached (each checks its cache by
+ * the images' inputs in about a second; a cold build takes minutes and prints its progress).
+ */
+export function ensureImageArchives(report: (m: string) => void): Archives {
+  runBuild('build-images.sh', "the node's images", report);
+  runBuild('build-project-images.sh', "the project's images", report, PROJECT_BUILD_TIMEOUT_MS);
   const current = (name: string): string => readFileSync(join(cacheDir(), 'images', `${name}.current`), 'utf8').trim();
-  return { pause: current('pause'), debian: current('debian'), python: current('python'), node: current('node') };
+  const names = [...NODE_IMAGES, ...PROJECT_IMAGES];
+  return Object.fromEntries(names.map((n) => [n, current(n)])) as Archives;
 }
 
 /** Imports the archives into the node's containerd under the names they carry (the names the pod specs use). */

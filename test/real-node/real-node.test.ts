@@ -16,7 +16,7 @@ import {
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NAMESPACES, NODE_NAME, startPlatform, type Platform } from '../../devcluster/platform.ts';
-import { startProcess, type ManagedProcess } from '../../devcluster/processes.ts';
+import { startProcess, waitFor, type ManagedProcess } from '../../devcluster/processes.ts';
 import { loadKubeConfig } from '../../lib/kube/client.ts';
 import { simplePod, waitForPodPhase } from '../support/kube.ts';
 
@@ -130,6 +130,71 @@ describe('real node', () => {
       'Bound',
     );
     expect(await core.readNamespacedPodLog({ name, namespace: jobs, container: 'main' })).toContain('kept');
+  });
+
+  describe("the project's own images (docker/*.Dockerfile, built by build-project-images.sh)", () => {
+    it('runs the configure program of the pod-programs image, which fails cleanly without a workflow', async () => {
+      const name = unique('configure');
+      const body = simplePod(name, 'c2d/pod-programs:0.1.0', ['configure'], {
+        volumes: [{ name: 'data', emptyDir: { sizeLimit: '16Mi' } }],
+      });
+      body.spec!.containers[0]!.volumeMounts = [{ name: 'data', mountPath: '/data' }];
+      body.spec!.containers[0]!.env = [{ name: 'C2D_WORKFLOW_FILE', value: '/data/no-such-workflow.json' }];
+      await core.createNamespacedPod({ namespace: jobs, body });
+      const pod = await waitForPodPhase(core, jobs, name, ['Succeeded', 'Failed'], 120_000);
+      const log = await core.readNamespacedPodLog({ name, namespace: jobs, container: 'main' });
+      // 31: CONFIGURE_EXIT.dataFailed, what the engine reads as "a dataset failed".
+      expect(terminated(pod), log).toMatchObject({ exitCode: 31 });
+      expect(log).toContain('configure: provisioning the job volume');
+      expect(log).toContain('data provisioning failed: job configuration unreadable');
+    });
+
+    it('serves the info function from the functions image to another pod', async () => {
+      const name = unique('info');
+      const providerAddress = '0x00000000000000000000000000000000000000aa';
+      const body = simplePod(name, 'c2d/functions:0.1.0', [], {
+        volumes: [{ name: 'tmp', emptyDir: { sizeLimit: '16Mi' } }],
+      });
+      const container = body.spec!.containers[0]!;
+      // The image's entrypoint (the functions framework) runs the function; no command of the pod's own.
+      delete (container as { command?: string[] }).command;
+      container.volumeMounts = [{ name: 'tmp', mountPath: '/tmp' }];
+      container.env = [
+        { name: 'FUNCTION_TARGET', value: 'info' },
+        { name: 'FUNCTION_SOURCE', value: 'dist/functions/info/index.js' },
+        { name: 'CHAIN_ID', value: '8996' },
+        { name: 'PROVIDER_ADDRESS', value: providerAddress },
+      ];
+      container.ports = [{ containerPort: 8080 }];
+      container.readinessProbe = { httpGet: { path: '/', port: 8080 }, periodSeconds: 1 };
+      const t0 = Date.now();
+      await core.createNamespacedPod({ namespace: 'default', body });
+      let status: V1Pod['status'];
+      await waitFor(
+        () =>
+          `pod default/${name} to be Ready (its container: ${JSON.stringify(status?.containerStatuses?.[0]?.state)})`,
+        async () => {
+          status = (await core.readNamespacedPod({ name, namespace: 'default' })).status;
+          return status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+        },
+        120_000,
+        250,
+      );
+      console.log(`[real-node figures] functions pod create → Ready (kubelet's HTTP probe): ${Date.now() - t0} ms`);
+      const client = unique('client');
+      await core.createNamespacedPod({
+        namespace: 'default',
+        body: simplePod(client, 'docker.io/library/python:3', [
+          'python',
+          '-c',
+          `import urllib.request; print(urllib.request.urlopen('http://${status!.podIP}:8080/', timeout=10).read().decode())`,
+        ]),
+      });
+      const done = await waitForPodPhase(core, 'default', client, ['Succeeded', 'Failed'], 120_000);
+      const log = await core.readNamespacedPodLog({ name: client, namespace: 'default', container: 'main' });
+      expect(terminated(done), log).toMatchObject({ exitCode: 0 });
+      expect(JSON.parse(log)).toMatchObject({ software: 'c2d-knative', chainId: 8996, providerAddress });
+    });
   });
 
   describe('NetworkPolicy (manifests/network-policies.yaml)', () => {
