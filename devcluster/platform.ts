@@ -95,6 +95,21 @@ export async function startPlatform(
     processes.push(...cp.processes);
     const admin = loadKubeConfig(cp.adminKubeconfig);
     const core = admin.makeApiClient(CoreV1Api);
+    /** What clients of the platform need, once the chain and the store are up too. */
+    const platformEnv = async (): Promise<PlatformEnv> => {
+      const [{ chain: ch, ocean }, store] = await Promise.all([chainReady, storeReady]);
+      return {
+        stateDir,
+        kubeconfig: cp.adminKubeconfig,
+        namespaces: NAMESPACES,
+        rpcUrl: ch.rpcUrl,
+        chainId: ch.chainId,
+        keys,
+        ocean,
+        s3: store.s3,
+        kn: bins.kn,
+      };
+    };
     if (nodeKind === 'real') {
       const logDir = join(stateDir, 'logs');
       realNode = await timed(
@@ -124,19 +139,7 @@ export async function startPlatform(
       const ready = (await core.readNode({ name: NODE_NAME })).status?.conditions?.find((c) => c.type === 'Ready');
       const readyAt = ready?.lastTransitionTime ? new Date(ready.lastTransitionTime).getTime() : Date.now();
       report(`real node Ready ${Math.max(0, readyAt - node.kubeletStartedAt)} ms after kubelet started`);
-      const [{ chain: ch, ocean }, store] = await Promise.all([chainReady, storeReady]);
-      const env: PlatformEnv = {
-        stateDir,
-        kubeconfig: cp.adminKubeconfig,
-        namespaces: NAMESPACES,
-        rpcUrl: ch.rpcUrl,
-        chainId: ch.chainId,
-        keys,
-        ocean,
-        s3: store.s3,
-        kn: bins.kn,
-      };
-      return { env, stop, realNode };
+      return { env: await platformEnv(), stop, realNode };
     }
     const nodeKubeconfig = join(stateDir, 'node.kubeconfig');
     writeKubeconfig(nodeKubeconfig, {
@@ -188,19 +191,7 @@ export async function startPlatform(
     );
     await timed('local node', () => waitFor('local node Ready', async () => nodeReady(core), 60_000, 100), report);
 
-    const [{ chain: ch, ocean }, store] = await Promise.all([chainReady, storeReady]);
-    const env: PlatformEnv = {
-      stateDir,
-      kubeconfig: cp.adminKubeconfig,
-      namespaces: NAMESPACES,
-      rpcUrl: ch.rpcUrl,
-      chainId: ch.chainId,
-      keys,
-      ocean,
-      s3: store.s3,
-      kn: bins.kn,
-    };
-    return { env, stop };
+    return { env: await platformEnv(), stop };
   } catch (err) {
     // Let the parallel starts settle before stopping, so nothing they started is left running.
     await Promise.allSettled(pending);
