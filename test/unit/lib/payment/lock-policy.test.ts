@@ -35,7 +35,7 @@ describe('lockRefusal', () => {
     ).toBeUndefined();
   });
 
-  it.each([
+  it.each<[string, Partial<EscrowAccount>]>([
     ['insufficientEscrow', { available: 99n }],
     ['wrongToken', { available: 0n, tokensWithFunds: [OTHER_TOKEN] }],
     ['insufficientEscrow', { available: 0n, tokensWithFunds: [] }],
@@ -43,7 +43,7 @@ describe('lockRefusal', () => {
     ['authorizationExpired', auth({ maxLockSeconds: 599n })],
     ['authorizationAmountExceeded', auth({ currentLockedAmount: 401n })],
     ['authorizationLockCountExceeded', auth({ currentLocks: 3n })],
-  ] as const)('refuses with %s', (reason, overrides) => {
+  ])('refuses with %s', (reason, overrides) => {
     expect(lockRefusal(account(overrides), req)?.reason).toBe(reason);
   });
 
