@@ -60,7 +60,8 @@ export async function readEscrowAccount(
     escrow.getFunction('getAuthorizations')(token, payer, payee),
     escrow.getFunction('getUserTokens')(payer),
   ])) as [{ available: bigint }, Array<Record<string, bigint>>, string[]];
-  const auth = auths[0];
+  // An ethers Result throws on an index past its end.
+  const auth = auths.length > 0 ? auths[0] : undefined;
   return {
     available: funds.available,
     authorization: auth && {
