@@ -6,7 +6,7 @@ import type { Logger } from '../lib/http/log.ts';
 import { kubeStatus } from '../lib/kube/errors.ts';
 import { readJobConfigMap } from '../lib/job/configmap.ts';
 import { isFinal } from '../lib/job/status.ts';
-import { broadcast, observeSettlementChain, signSettlement, type EscrowClient } from '../lib/payment/escrow.ts';
+import { settlementChain, type SettlementChain } from '../lib/payment/escrow.ts';
 import { readPayment, readSettlement, settlementPatch, type Settlement } from '../lib/payment/record.ts';
 import { planSettlement } from '../lib/payment/settlement-plan.ts';
 
@@ -17,7 +17,8 @@ import { planSettlement } from '../lib/payment/settlement-plan.ts';
  */
 
 export interface SettlementDeps {
-  client: EscrowClient;
+  /** The escrow on one chain, as the payee (lib/payment/escrow.ts settlementChain). */
+  chain: SettlementChain;
   api: Pick<CoreV1Api, 'patchNamespacedConfigMap'>;
   namespace: string;
   log: Logger;
@@ -49,11 +50,11 @@ export class Settler {
     const job = readJobConfigMap(cm);
     const final = isFinal(job.status.code);
     if (!final) return {};
-    const { client, log } = this.deps;
+    const { chain: escrow, log } = this.deps;
     if (
-      payment.chainId !== client.chainId ||
-      payment.escrow !== client.escrowAddress.toLowerCase() ||
-      payment.payee !== client.signer.address.toLowerCase()
+      payment.chainId !== escrow.chainId ||
+      payment.escrow !== escrow.escrowAddress ||
+      payment.payee !== escrow.payee
     ) {
       log.error('paid job locked on an escrow this engine does not hold the key for; not settling it', {
         jobId: job.workflow.jobId,
@@ -65,7 +66,7 @@ export class Settler {
     }
     const now = this.deps.now?.() ?? new Date();
     const intent = settlement?.intent;
-    const chain = await observeSettlementChain(client, payment, intent?.tx);
+    const chain = await escrow.observe(payment, intent?.tx);
     const step = planSettlement({
       job: { final, algorithm: job.status.stages.algorithm, dateFinished: job.status.dateFinished },
       payment,
@@ -80,7 +81,7 @@ export class Settler {
       case 'wait':
         return { requeueAfterMs: RECHECK_MS };
       case 'send':
-        await broadcast(client, intent!.tx.raw);
+        await escrow.broadcast(intent!.tx.raw);
         log.info('settlement transaction sent again', { jobId, tx: intent!.tx.hash, action: intent!.action });
         return { requeueAfterMs: RECHECK_MS };
       case 'recordOutcome': {
@@ -97,7 +98,7 @@ export class Settler {
           return { requeueAfterMs: SLOW_RETRY_MS - sinceLast };
         }
         const proof = JSON.stringify({ jobId, billedSeconds: step.billedSeconds ?? 0, amount: step.amount.toString() });
-        const tx = await signSettlement(client, payment, step.action, step.amount, proof);
+        const tx = await escrow.sign(payment, step.action, step.amount, proof);
         const next: Settlement = {
           version: 1,
           intent: {
@@ -112,7 +113,7 @@ export class Settler {
         // The intent is recorded before the transaction leaves: a restart re-sends these very bytes.
         const result = await this.write(cm, next);
         if (!result.wrote) return result;
-        await broadcast(client, tx.raw);
+        await escrow.broadcast(tx.raw);
         log.info('settlement transaction sent', {
           jobId,
           tx: tx.hash,
@@ -149,7 +150,7 @@ export class Settler {
  */
 export function settlerFromEnv(
   env: Env,
-  deps: Omit<SettlementDeps, 'client'>,
+  deps: Omit<SettlementDeps, 'chain'>,
   requestTimeoutMs: number,
 ): Settler | undefined {
   const escrowAddress = env.matching('ESCROW_ADDRESS', /^0x[0-9a-fA-F]{40}$/, 'must be a 0x address');
@@ -169,5 +170,8 @@ export function settlerFromEnv(
     pollingInterval: 1_000,
     cacheTimeout: -1,
   });
-  return new Settler({ ...deps, client: { signer: new Wallet(key, provider), escrowAddress, chainId } });
+  return new Settler({
+    ...deps,
+    chain: settlementChain({ signer: new Wallet(key, provider), escrowAddress, chainId }),
+  });
 }

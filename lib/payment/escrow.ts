@@ -280,3 +280,24 @@ export async function broadcast(client: EscrowClient, raw: string): Promise<void
     throw err;
   }
 }
+
+/** What the engine's settler needs of the chain, as one object (a fake one in unit tests). */
+export interface SettlementChain {
+  chainId: number;
+  escrowAddress: string;
+  payee: string;
+  observe(payment: JobPayment, recordedTx: { hash: string; nonce: number } | undefined): Promise<ObservedChain>;
+  sign(payment: JobPayment, action: SettlementAction, amount: bigint, proof: string): Promise<PreparedTx>;
+  broadcast(raw: string): Promise<void>;
+}
+
+export function settlementChain(client: EscrowClient): SettlementChain {
+  return {
+    chainId: client.chainId,
+    escrowAddress: client.escrowAddress.toLowerCase(),
+    payee: client.signer.address.toLowerCase(),
+    observe: (payment, recordedTx) => observeSettlementChain(client, payment, recordedTx),
+    sign: (payment, action, amount, proof) => signSettlement(client, payment, action, amount, proof),
+    broadcast: (raw) => broadcast(client, raw),
+  };
+}
