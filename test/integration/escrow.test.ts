@@ -326,6 +326,54 @@ describe('paid compute with escrow', () => {
     });
   });
 
+  it('records the claim that was mined while the engine was dead, without sending another', async () => {
+    const payer = await newPayer();
+    const q = quote();
+    await depositAndAuthorize(payer, '10', {
+      maxLockedAmount: '10',
+      maxLockSeconds: asOceanJsUnits(q.payment.minLockSeconds),
+      maxLockCounts: asOceanJsUnits(5),
+    });
+    const job = jobFor(payer);
+    const payment = await lockJobPayment(client, { jobId: job.workflow.jobId, owner: payer.address }, q);
+    const nonceBefore = await rpc.getTransactionCount(client.signer.address, 'latest');
+
+    await rpcCall('evm_setAutomine', [false]);
+    await createPaidJob(job, payment);
+    const pending = await waitForPaidJob(
+      job.workflow.jobId,
+      'its claim recorded',
+      (s) => s.settlement?.intent !== undefined,
+    );
+    const intent = pending.settlement!.intent!;
+    await waitFor(
+      `claim ${intent.tx.hash} in the pool`,
+      async () => (await rpc.getTransaction(intent.tx.hash)) !== null,
+      10_000,
+    );
+    const engine = stack.processes.find((p) => p.name === 'engine')!;
+    process.kill(engine.child.pid!, 'SIGKILL');
+    expect(await engine.exited).toBe('SIGKILL');
+    // The claim reaches the chain while no engine runs.
+    await rpcCall('evm_mine');
+    await rpcCall('evm_setAutomine', [true]);
+    expect((await rpc.getTransactionReceipt(intent.tx.hash))?.status).toBe(1);
+
+    await stack.stop();
+    stack = await startLocalStack(env, { engine: true });
+    const done = await waitForPaidJob(
+      job.workflow.jobId,
+      'settled after the restart',
+      (s) => s.settlement?.outcome !== undefined,
+    );
+
+    expect(done.settlement!.intent).toEqual(intent);
+    expect(done.settlement!.outcome).toMatchObject({ kind: 'claimed', amount: intent.amount, txHash: intent.tx.hash });
+    expect(await claimedEvents(payment)).toEqual([{ amount: BigInt(intent.amount), tx: intent.tx.hash }]);
+    // The provider sent one transaction for this job: the claim.
+    expect(await rpc.getTransactionCount(client.signer.address, 'latest')).toBe(nonceBefore + 1);
+  });
+
   it('gives the whole lock back at once when the job fails before its algorithm runs', async () => {
     const payer = await newPayer();
     const q = quote();
