@@ -200,40 +200,56 @@ export async function observeSettlementChain(
     lock: lock && { amount: lock.amount, expiry: lock.expiry },
     blockTime: BigInt(block.timestamp),
   };
-  if (recordedTx) chain.tx = await transactionFate(client, recordedTx);
-  if (!lock) chain.ended = await lockEnd(client, payment, block.number);
+  const receipt = recordedTx && (await p.getTransactionReceipt(recordedTx.hash));
+  if (recordedTx) chain.tx = await transactionFate(client, recordedTx, receipt ?? null);
+  // Our own mined transaction says how the lock ended without searching a range of blocks.
+  if (!lock)
+    chain.ended =
+      (receipt && lockEndIn(escrow, payment, receipt.logs)) || (await lockEnd(client, payment, block.number));
   return chain;
 }
 
 async function transactionFate(
   client: EscrowClient,
   tx: { hash: string; nonce: number },
+  receipt: TransactionReceipt | null,
 ): Promise<NonNullable<ObservedChain['tx']>> {
   const p = provider(client);
-  const receipt = await p.getTransactionReceipt(tx.hash);
   if (receipt) return receipt.status === 1 ? 'succeeded' : 'reverted';
   if (await p.getTransaction(tx.hash)) return 'pending';
   const mined = await p.getTransactionCount(client.signer.address, 'latest');
   return mined > tx.nonce ? 'replaced' : 'unknown';
 }
 
+/** The end of the job's lock among `logs` (Claimed first: a claim of an expired lock emits Canceled instead). */
+function lockEndIn(escrow: Contract, payment: JobPayment, logs: readonly Log[]): ObservedChain['ended'] {
+  const lockId = BigInt(payment.lockId);
+  const ours = logs
+    .filter((log) => log.address.toLowerCase() === payment.escrow)
+    .map((log) => ({ log, parsed: escrow.interface.parseLog(log) }))
+    .filter(
+      (e) =>
+        e.parsed &&
+        (e.parsed.name === 'Claimed' || e.parsed.name === 'Canceled') &&
+        e.parsed.args.jobId === lockId &&
+        String(e.parsed.args.payer).toLowerCase() === payment.payer &&
+        String(e.parsed.args.token).toLowerCase() === payment.token,
+    );
+  const claimed = ours.find((e) => e.parsed!.name === 'Claimed');
+  if (claimed)
+    return { kind: 'claimed', amount: claimed.parsed!.args.amount as bigint, txHash: claimed.log.transactionHash };
+  const canceled = ours[0];
+  return canceled && { kind: 'cancelled', amount: 0n, txHash: canceled.log.transactionHash };
+}
+
 /** The Claimed or Canceled event of the job's lock, searched from the lock's block. */
 async function lockEnd(client: EscrowClient, payment: JobPayment, toBlock: number): Promise<ObservedChain['ended']> {
   const escrow = escrowAt(client);
-  const lockId = BigInt(payment.lockId);
   const [claimed, canceled] = await Promise.all([
     escrow.queryFilter(escrow.filters.Claimed!(payment.payee, null, null, payment.payer), payment.lockBlock, toBlock),
     escrow.queryFilter(escrow.filters.Canceled!(payment.payee, null, null, payment.payer), payment.lockBlock, toBlock),
   ]);
-  const mine = (logs: Log[]): Array<{ log: Log; args: Record<string, unknown> }> =>
-    logs
-      .map((log) => ({ log, args: escrow.interface.parseLog(log)?.args as unknown as Record<string, unknown> }))
-      .filter((e) => e.args && e.args.jobId === lockId && String(e.args.token).toLowerCase() === payment.token);
-  const c = mine(claimed)[0];
-  if (c) return { kind: 'claimed', amount: c.args.amount as bigint, txHash: c.log.transactionHash };
-  const x = mine(canceled)[0];
-  if (x) return { kind: 'cancelled', amount: 0n, txHash: x.log.transactionHash };
-  return undefined;
+  return lockEndIn(escrow, payment, [...claimed, ...canceled]);
 }
 
 export interface PreparedTx {
