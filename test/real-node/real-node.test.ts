@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'no
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
 import {
   CoreV1Api,
   KubernetesObjectApi,
@@ -19,6 +20,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NAMESPACES, NODE_NAME, startPlatform, type Platform } from '../../devcluster/platform.ts';
 import { startProcess, waitFor, type ManagedProcess } from '../../devcluster/processes.ts';
 import { loadKubeConfig } from '../../lib/kube/client.ts';
+import { POD_CIDR } from '../../devcluster/real-node/containerd.ts';
+import { buildAlgorithmPod, DEFAULT_POD_SPEC_SETTINGS } from '../../engine/pod-specs.ts';
+import { workflow } from '../support/job-fixtures.ts';
 import { simplePod, waitForPodPhase } from '../support/kube.ts';
 
 const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -255,6 +259,8 @@ print(json.dumps({'status': status, 'name': cm and cm['metadata']['name'], 'ca':
 
   describe('NetworkPolicy (manifests/network-policies.yaml)', () => {
     const publicAddress = '203.0.113.10';
+    // The bridge's address, the pods' default gateway: the first of the pod range.
+    const gateway = POD_CIDR.replace(/\.0\/\d+$/, '.1');
     const servers: ManagedProcess[] = [];
     let targetPodIp: string;
 
@@ -282,15 +288,16 @@ print(json.dumps(out, sort_keys=True))
       // A "public" address inside the node's namespace (TEST-NET-3, not in any range the policies except), and a
       // server on the node's own address: what an algorithm would call "the host".
       await node.exec(['ip', 'addr', 'add', `${publicAddress}/32`, 'dev', 'lo']);
-      const serve = (name: string, address: string): ManagedProcess => {
-        const [cmd, ...args] = node.enter([
-          'socat',
-          `TCP-LISTEN:8080,bind=${address},fork,reuseaddr`,
-          'SYSTEM:echo ok',
-        ]);
+      const serve = (name: string, listen: string): ManagedProcess => {
+        const [cmd, ...args] = node.enter(['socat', listen, 'SYSTEM:echo ok']);
         return startProcess(name, cmd!, args, { logFile: join(stateDir, 'logs', `${name}.log`) });
       };
-      servers.push(serve('public-server', publicAddress), serve('host-server', node.nodeAddress));
+      servers.push(
+        serve('public-server', `TCP-LISTEN:8080,bind=${publicAddress},fork,reuseaddr`),
+        serve('host-server', `TCP-LISTEN:8080,bind=${node.nodeAddress},fork,reuseaddr`),
+        // Every address of the node, the pods' gateway included.
+        serve('gateway-server', 'TCP-LISTEN:8081,fork,reuseaddr'),
+      );
       const api = KubernetesObjectApi.makeApiClient(loadKubeConfig(platform.env.kubeconfig));
       for (const doc of loadAllYaml(
         readFileSync(join(projectRoot, 'manifests/network-policies.yaml'), 'utf8'),
@@ -337,6 +344,92 @@ print(json.dumps(out, sort_keys=True))
       expect(unpoliced).toEqual({ host: true, pod: true, public: true });
       expect(denied).toEqual({ host: false, pod: false, public: false });
       expect(allowed).toEqual({ host: false, pod: false, public: true });
+    });
+
+    it('starts an algorithm only once its policy is in force: probing from its first millisecond, it reaches nothing', async () => {
+      const node = platform.realNode!.namespace;
+      const targets: Record<string, [string, number]> = {
+        apiServer: ['10.96.0.1', 443],
+        dns: ['10.96.0.10', 53],
+        gateway: [gateway, 8081],
+        host: [node.nodeAddress, 8080],
+        kubelet: [node.nodeAddress, 10250],
+        pod: [targetPodIp, 8080],
+        public: [publicAddress, 8080],
+      };
+      // Every target, in parallel, again and again for the first 3 s of the algorithm: the window in which
+      // kube-router had not yet applied a new pod's rules.
+      const entrypoint = `python -c '
+import json, socket, threading, time
+T = ${JSON.stringify(targets)}
+seen = dict((k, False) for k in T)
+def probe(k, host, port):
+    try:
+        socket.create_connection((host, port), timeout=0.5).close()
+        seen[k] = True
+    except OSError:
+        pass
+t0 = time.monotonic()
+while time.monotonic() - t0 < 3:
+    threads = [threading.Thread(target=probe, args=(k, h, p)) for k, (h, p) in T.items()]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+print(json.dumps(seen, sort_keys=True))'`;
+      const algorithmPod = (network: boolean, namespace: string): V1Pod => {
+        const w = workflow({
+          jobId: randomBytes(16).toString('hex'),
+          allowNetworkAccess: network,
+          algorithm: { kind: 'raw', source: 'rawcode', container: { image: 'python', tag: '3', entrypoint } },
+        });
+        const pod = buildAlgorithmPod(
+          { name: `c2d-job-${w.jobId}`, uid: 'no-owner', namespace, workflow: w },
+          DEFAULT_POD_SPEC_SETTINGS,
+        );
+        // No job ConfigMap owns it here (the garbage collector would delete it), and no configure pod filled a claim.
+        delete pod.metadata!.ownerReferences;
+        pod.spec!.volumes = pod.spec!.volumes!.map((v) => (v.name === 'data' ? { name: 'data', emptyDir: {} } : v));
+        return pod;
+      };
+      const run = async (pod: V1Pod): Promise<{ seen: Record<string, boolean>; pod: V1Pod }> => {
+        const { name, namespace } = pod.metadata as { name: string; namespace: string };
+        await core.createNamespacedPod({ namespace, body: pod });
+        const done = await waitForPodPhase(core, namespace, name, ['Succeeded', 'Failed'], 120_000);
+        const log = await core.readNamespacedPodLog({ name, namespace, container: 'algorithm' });
+        expect(terminated(done), log).toMatchObject({ exitCode: 0 });
+        return { seen: JSON.parse(log.trim().split('\n').pop()!) as Record<string, boolean>, pod: done };
+      };
+      const unguardedPod = (namespace: string): V1Pod => {
+        const pod = algorithmPod(false, namespace);
+        delete pod.spec!.initContainers;
+        return pod;
+      };
+      const [denied, allowed, unpoliced, unguarded] = await Promise.all([
+        run(algorithmPod(false, jobs)),
+        run(algorithmPod(true, jobs)),
+        // Where no policy applies (and so no isolation could ever come), every target answers: a refusal above is
+        // the policy's.
+        run(unguardedPod('default')),
+        // The same algorithm pod without its init container: the race the init container closes.
+        run(unguardedPod(jobs)),
+      ]);
+      const all = (v: boolean) => Object.fromEntries(Object.keys(targets).map((k) => [k, v]));
+      expect(unpoliced.seen).toEqual(all(true));
+      expect(denied.seen).toEqual(all(false));
+      expect(allowed.seen).toEqual({ ...all(false), public: true });
+      const slipped = Object.keys(unguarded.seen).filter((k) => unguarded.seen[k]);
+      console.log(
+        `[real-node figures] without the init container the algorithm reached ${JSON.stringify(slipped)} in its first 3 s`,
+      );
+      expect(slipped.length).toBeGreaterThan(0);
+      for (const { pod } of [denied, allowed]) {
+        const init = await core.readNamespacedPodLog({
+          name: pod.metadata!.name!,
+          namespace: jobs,
+          container: 'await-isolation',
+        });
+        console.log(`[real-node figures] ${init.trim().split('\n').pop()}`);
+        expect(init).toMatch(/network policy in force after \d+ ms/);
+      }
     });
   });
 
