@@ -12,11 +12,24 @@ import { VOLUME_PROVISIONER_USER } from './volume-provisioner.ts';
 export const COREDNS_USER = 'c2d:coredns';
 export const KUBE_ROUTER_USER = 'c2d:kube-router';
 
-async function createIfMissing(fn: () => Promise<unknown>): Promise<void> {
+export async function createIfMissing(fn: () => Promise<unknown>): Promise<void> {
   try {
     await fn();
   } catch (err) {
     if ((err as { code?: number }).code !== 409) throw err;
+  }
+}
+
+/**
+ * Creates the object unless `read` finds it. For a Service with a fixed address, creating it again fails with 422
+ * (the address is taken, by itself) before the API server ever answers 409.
+ */
+export async function createUnlessFound(read: () => Promise<unknown>, create: () => Promise<unknown>): Promise<void> {
+  try {
+    await read();
+  } catch (err) {
+    if ((err as { code?: number }).code !== 404) throw err;
+    await createIfMissing(create);
   }
 }
 
@@ -92,14 +105,16 @@ export async function createDnsService(admin: KubeConfig, nodeAddress: string): 
     { name: 'dns', protocol: 'UDP', port: 53 },
     { name: 'dns-tcp', protocol: 'TCP', port: 53 },
   ];
-  await createIfMissing(() =>
-    core.createNamespacedService({
-      namespace,
-      body: {
-        metadata: { name: 'kube-dns', labels: { 'k8s-app': 'kube-dns' } },
-        spec: { clusterIP: CLUSTER_DNS, ports: ports.map((p) => ({ ...p, targetPort: 53 })) },
-      },
-    }),
+  await createUnlessFound(
+    () => core.readNamespacedService({ name: 'kube-dns', namespace }),
+    () =>
+      core.createNamespacedService({
+        namespace,
+        body: {
+          metadata: { name: 'kube-dns', labels: { 'k8s-app': 'kube-dns' } },
+          spec: { clusterIP: CLUSTER_DNS, ports: ports.map((p) => ({ ...p, targetPort: 53 })) },
+        },
+      }),
   );
   await upsertSlice(discovery, namespace, {
     metadata: { name: 'kube-dns-node', labels: { 'kubernetes.io/service-name': 'kube-dns', ...MANAGED_BY } },

@@ -6,7 +6,7 @@ import { missingBinaries, nodeBinaryPaths } from '../binaries.ts';
 import { issueCertificate, type ClusterCerts } from '../certs.ts';
 import { writeKubeconfig } from '../kubeconfig.ts';
 import { waitFor, type ManagedProcess } from '../processes.ts';
-import { NODE_API_SERVER, startApiRelay } from './api-relay.ts';
+import { NODE_API_SERVER, startApiRelay, startStoreRelay } from './api-relay.ts';
 import { createNodeCgroups, removeNodeCgroups } from './cgroups.ts';
 import {
   COREDNS_USER,
@@ -41,6 +41,8 @@ export interface RealNodeOptions {
   certs: ClusterCerts;
   /** The API server's address on the host (https://127.0.0.1:PORT). */
   server: string;
+  /** The object store's port on the host's 127.0.0.1, relayed to the node's address (see results-store.ts). */
+  storePort: number;
   admin: KubeConfig;
   report: (m: string) => void;
 }
@@ -112,6 +114,7 @@ export async function startRealNode(o: RealNodeOptions): Promise<RealNode> {
 
     const apiPort = Number(new URL(o.server).port);
     processes.push(...(await startApiRelay(ns, { apiPort, stateDir: dir, logDir: o.logDir })));
+    processes.push(...(await startStoreRelay(ns, { storePort: o.storePort, stateDir: dir, logDir: o.logDir })));
     const containerd = await startContainerd(ns, { stateDir: dir, logDir: o.logDir, sandboxImage: pauseImage() });
     processes.push(containerd.process);
     const t0 = Date.now();

@@ -3,7 +3,7 @@
  * with `node: 'real'`, in a platform of this file's own. It needs root and the real node's binaries and images
  * (`bash scripts/ensure-deps.sh real-node`); without them the platform's start fails with the reason.
  */
-import { mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,7 +22,11 @@ import { startProcess, waitFor, type ManagedProcess } from '../../devcluster/pro
 import { loadKubeConfig } from '../../lib/kube/client.ts';
 import { POD_CIDR } from '../../devcluster/real-node/containerd.ts';
 import { buildAlgorithmPod, DEFAULT_POD_SPEC_SETTINGS } from '../../engine/pod-specs.ts';
-import { workflow } from '../support/job-fixtures.ts';
+import { startLocalStack } from '../../devcluster/local-stack.ts';
+import { makeS3Client } from '../../lib/job/results-store.ts';
+import { StatusCode } from '../../lib/job/status.ts';
+import { createJob, readObject, waitForFinal } from '../support/engine-jobs.ts';
+import { buildJob, nodeAlgorithm, sha256, workflow } from '../support/job-fixtures.ts';
 import { simplePod, waitForPodPhase } from '../support/kube.ts';
 
 const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -431,6 +435,75 @@ print(json.dumps(seen, sort_keys=True))'`;
         expect(init).toMatch(/network policy in force after \d+ ms/);
       }
     });
+  });
+
+  it('runs a whole job with the engine: configure downloads, the algorithm runs, publish stores the results', async () => {
+    const node = platform.realNode!.namespace;
+    // The dataset on a public address of the node's namespace, port 80: what the configure pods' policy allows.
+    const fileAddress = '203.0.113.20';
+    const dataset = 'alpha,beta\n1,2\n3,4\n';
+    const files = join(stateDir, 'public-files');
+    mkdirSync(files, { recursive: true });
+    writeFileSync(join(files, 'data.csv'), dataset);
+    await node.exec(['ip', 'addr', 'add', `${fileAddress}/32`, 'dev', 'lo']);
+    const [cmd, ...args] = node.enter([
+      'python3',
+      '-m',
+      'http.server',
+      '--bind',
+      fileAddress,
+      '--directory',
+      files,
+      '80',
+    ]);
+    const fileServer = startProcess('public-file-server', cmd!, args, {
+      logFile: join(stateDir, 'logs', 'public-file-server.log'),
+    });
+    await waitFor(
+      `the file server on ${fileAddress}:80`,
+      async () => {
+        await node.exec(['bash', '-c', `exec 3<>/dev/tcp/${fileAddress}/80`], 2_000);
+        return true;
+      },
+      30_000,
+      100,
+    );
+    const stack = await startLocalStack(platform.env, { engine: true });
+    const s3 = makeS3Client(platform.env.s3);
+    try {
+      expect(platform.env.podS3Endpoint).toMatch(/^http:\/\/10\.96\.\d+\.\d+:9000$/);
+      const job = buildJob({
+        environment: stack.environmentId,
+        datasets: [{ files: [{ url: `http://${fileAddress}/data.csv`, checksum: sha256(dataset) }] }],
+        algorithm: nodeAlgorithm(`
+          const fs = require('fs');
+          const input = fs.readFileSync(process.env.INPUTS + '/' + JSON.parse(process.env.DIDS)[0] + '/0', 'utf8');
+          fs.writeFileSync(process.env.OUTPUTS + '/result.json', JSON.stringify({ lines: input.trim().split('\\n').length, node: process.version }));
+          console.log('algorithm done');
+        `),
+      });
+      const t0 = Date.now();
+      await createJob(core, jobs, job);
+      const done = await waitForFinal(core, jobs, job.workflow.jobId, 300_000);
+      const stages = done.status.stages;
+      const ms = (s?: { startedAt?: string; finishedAt?: string }) =>
+        s?.startedAt && s.finishedAt ? Date.parse(s.finishedAt) - Date.parse(s.startedAt) : NaN;
+      console.log(
+        `[real-node figures] whole job create → ${done.status.code}: ${Date.now() - t0} ms (configure ${ms(stages.configure)}, algorithm ${ms(stages.algorithm)}, publish ${ms(stages.publish)} ms)`,
+      );
+      expect(done.status.code, JSON.stringify(done.status)).toBe(StatusCode.JobFinished);
+      const output = done.status.results.find((r) => r.type === 'output' && r.filename === 'result.json');
+      expect(JSON.parse(await readObject(s3, platform.env.s3.bucket, output!.key))).toEqual({
+        lines: 3,
+        node: 'v24.21.0',
+      });
+      const algorithmLog = done.status.results.find((r) => r.type === 'algorithmLog');
+      expect(await readObject(s3, platform.env.s3.bucket, algorithmLog!.key)).toContain('algorithm done');
+    } finally {
+      s3.destroy();
+      await stack.stop();
+      await fileServer.stop();
+    }
   });
 
   it('reports what each part of the node holds in memory', () => {
