@@ -16,9 +16,10 @@ import {
   publishApiServerEndpoint,
 } from './cluster-objects.ts';
 import { startContainerd } from './containerd.ts';
-import { ensureImageArchives, importImages, pauseImage } from './images.ts';
+import { ensureImageArchives, pauseImage, seedImages } from './images.ts';
 import { startKubelet } from './kubelet.ts';
 import { startCoreDns, startKubeProxy, startKubeRouter } from './network-services.ts';
+import { recordInstance, sweepStaleInstances } from './instances.ts';
 import { createNodeNamespace, type NodeNamespace } from './node-namespace.ts';
 import { startScheduler } from './scheduler.ts';
 import { startVolumeProvisioner, VOLUME_PROVISIONER_USER } from './volume-provisioner.ts';
@@ -65,15 +66,25 @@ export async function startRealNode(o: RealNodeOptions): Promise<RealNode> {
   const processes: ManagedProcess[] = [];
   let ns: NodeNamespace | undefined;
   let provisioner: { stop(): void } | undefined;
+  let forget: (() => void) | undefined;
   const stop = async (): Promise<void> => {
     provisioner?.stop();
     for (const p of [...processes].reverse()) await p.stop();
     // Containers live in pod network namespaces under kubelet's group, shims in the node's namespace.
     await removeNodeCgroups(cgroupRoot);
     await ns?.stop();
+    forget?.();
   };
+  await sweepStaleInstances(o.report);
   try {
     ns = await createNodeNamespace(dir, id);
+    forget = recordInstance({
+      id,
+      holderPid: ns.holderPid,
+      stateDir: o.stateDir,
+      hostLink: ns.hostLink,
+      cgroupRoot,
+    });
     createNodeCgroups(cgroupRoot);
     const pki = o.certs.dir;
     const leaf = (name: string, subject: string) =>
@@ -115,11 +126,11 @@ export async function startRealNode(o: RealNodeOptions): Promise<RealNode> {
     const apiPort = Number(new URL(o.server).port);
     processes.push(...(await startApiRelay(ns, { apiPort, stateDir: dir, logDir: o.logDir })));
     processes.push(...(await startStoreRelay(ns, { storePort: o.storePort, stateDir: dir, logDir: o.logDir })));
+    const t0 = Date.now();
+    await seedImages(ns, { stateDir: dir, logDir: o.logDir, archives, report: o.report });
+    o.report(`images in place for containerd in ${Date.now() - t0} ms`);
     const containerd = await startContainerd(ns, { stateDir: dir, logDir: o.logDir, sandboxImage: pauseImage() });
     processes.push(containerd.process);
-    const t0 = Date.now();
-    await importImages(containerd, archives);
-    o.report(`images imported into containerd in ${Date.now() - t0} ms`);
     await grantNodeServices(o.admin);
     await createDnsService(o.admin, ns.nodeAddress);
     await publishApiServerEndpoint(o.admin, ns.nodeAddress);
