@@ -413,7 +413,10 @@ print(json.dumps(seen, sort_keys=True))'`;
         // Where no policy applies (and so no isolation could ever come), every target answers: a refusal above is
         // the policy's.
         run(unguardedPod('default')),
-        // The same algorithm pod without its init container: the race the init container closes.
+        // The same algorithm pod without its init container: the race the init container closes. Reported, not
+        // asserted: whether it slips through depends on when kube-router's sync runs (it reached every target in 3
+        // of 4 runs here, nothing in the fourth: with four pods starting at once, a sync for another one may come
+        // after this pod has its address and before its container starts).
         run(unguardedPod(jobs)),
       ]);
       const all = (v: boolean) => Object.fromEntries(Object.keys(targets).map((k) => [k, v]));
@@ -424,7 +427,6 @@ print(json.dumps(seen, sort_keys=True))'`;
       console.log(
         `[real-node figures] without the init container the algorithm reached ${JSON.stringify(slipped)} in its first 3 s`,
       );
-      expect(slipped.length).toBeGreaterThan(0);
       for (const { pod } of [denied, allowed]) {
         const init = await core.readNamespacedPodLog({
           name: pod.metadata!.name!,
