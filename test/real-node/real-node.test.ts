@@ -414,8 +414,8 @@ print(json.dumps(seen, sort_keys=True))'`;
         // the policy's.
         run(unguardedPod('default')),
         // The same algorithm pod without its init container: the race the init container closes. Reported, not
-        // asserted: whether it slips through depends on when kube-router's sync runs (it reached every target in 3
-        // of 4 runs here, nothing in the fourth: with four pods starting at once, a sync for another one may come
+        // asserted: whether it slips through depends on when kube-router's sync runs (it reached every target in 4
+        // of 5 runs here, nothing in the other: with four pods starting at once, a sync for another one may come
         // after this pod has its address and before its container starts).
         run(unguardedPod(jobs)),
       ]);
