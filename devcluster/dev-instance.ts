@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { missingBinaries, nodeBinaryPaths } from './binaries.ts';
 import type { NodeKind } from './control-plane.ts';
 import type { PlatformEnv } from './platform-env.ts';
+import { sweepStaleInstances } from './real-node/instances.ts';
 import { waitFor } from './processes.ts';
 
 /** The developer's long-lived platform instance: one supervisor process in the background, state in `.dev/`. */
@@ -79,13 +80,16 @@ export async function ensurePlatformUp(
 
 export async function stopPlatform(): Promise<boolean> {
   const pid = runningPid();
-  if (!pid) return false;
-  process.kill(pid, 'SIGTERM');
-  try {
-    await waitFor('the platform to stop', async () => !alive(pid), 30_000, 100);
-  } catch {
-    process.kill(-pid, 'SIGKILL');
+  if (pid) {
+    process.kill(pid, 'SIGTERM');
+    try {
+      await waitFor('the platform to stop', async () => !alive(pid), 30_000, 100);
+    } catch {
+      process.kill(-pid, 'SIGKILL');
+    }
+    rmSync(pidFile, { force: true });
   }
-  rmSync(pidFile, { force: true });
-  return true;
+  // A real node whose platform was killed (here, or earlier by SIGKILL) stops nothing itself: its record says what to end.
+  await sweepStaleInstances(console.log);
+  return Boolean(pid);
 }

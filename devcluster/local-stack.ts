@@ -102,7 +102,7 @@ export async function writeLocalConfig(kc: KubeConfig, env: PlatformEnv, environ
   );
   const secret = {
     metadata: { name: RESULTS_STORE_SECRET, namespace: env.namespaces.jobs },
-    stringData: { ...env.s3 },
+    stringData: { ...env.s3, ...(env.podS3Endpoint ? { endpoint: env.podS3Endpoint } : {}) },
   };
   await upsert(
     () => core.createNamespacedSecret({ namespace: env.namespaces.jobs, body: secret }),

@@ -18,6 +18,11 @@ export interface PlatformEnv {
   /** Addresses of Ocean's contracts deployed on the local chain, by contract name (ERC721Factory, Router, ...). */
   ocean: Record<string, string>;
   s3: ResultsStoreConfig;
+  /**
+   * The results store's endpoint as job pods reach it, when that differs from `s3.endpoint` (the real node: an
+   * in-cluster address, see devcluster/real-node/results-store.ts). The results-store Secret carries this one.
+   */
+  podS3Endpoint?: string;
   /** Absolute path of the built `kn` CLI. */
   kn: string;
 }

@@ -12,6 +12,7 @@ import { startControlPlane, type NodeKind } from './control-plane.ts';
 import { writeKubeconfig } from './kubeconfig.ts';
 import { startObjectStore } from './object-store.ts';
 import { startRealNode, type RealNode } from './real-node/real-node.ts';
+import { publishResultsStore } from './real-node/results-store.ts';
 import type { PlatformEnv } from './platform-env.ts';
 import { freePort, startProcess, waitFor, type ManagedProcess } from './processes.ts';
 import { CoreV1Api } from '@kubernetes/client-node';
@@ -112,9 +113,11 @@ export async function startPlatform(
     };
     if (nodeKind === 'real') {
       const logDir = join(stateDir, 'logs');
+      const storePort = Number(new URL((await storeReady).s3.endpoint).port);
       realNode = await timed(
         'real node processes',
-        () => startRealNode({ nodeName: NODE_NAME, stateDir, logDir, certs, server: cp.server, admin, report }),
+        () =>
+          startRealNode({ nodeName: NODE_NAME, stateDir, logDir, certs, server: cp.server, storePort, admin, report }),
         report,
       );
       await timed(
@@ -139,7 +142,12 @@ export async function startPlatform(
       const ready = (await core.readNode({ name: NODE_NAME })).status?.conditions?.find((c) => c.type === 'Ready');
       const readyAt = ready?.lastTransitionTime ? new Date(ready.lastTransitionTime).getTime() : Date.now();
       report(`real node Ready ${Math.max(0, readyAt - node.kubeletStartedAt)} ms after kubelet started`);
-      return { env: await platformEnv(), stop, realNode };
+      const podS3Endpoint = await timed(
+        'results store for pods',
+        () => publishResultsStore(admin, node.namespace.nodeAddress),
+        report,
+      );
+      return { env: { ...(await platformEnv()), podS3Endpoint }, stop, realNode };
     }
     const nodeKubeconfig = join(stateDir, 'node.kubeconfig');
     writeKubeconfig(nodeKubeconfig, {

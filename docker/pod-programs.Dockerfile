@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
-# The pod-programs image: the programs the engine runs in a job's first and last pod. The engine starts them by
-# name (engine/pod-specs.ts: command ["configure"] and ["publish"]), so each is an executable on PATH.
+# The pod-programs image: the programs the engine runs in a job's first and last pod, and the algorithm pod's init
+# container. The engine starts them by name (engine/pod-specs.ts: command ["configure"], ["publish"],
+# ["await-isolation"]), so each is an executable on PATH.
 #
 #   docker build -f docker/pod-programs.Dockerfile -t REGISTRY/c2d/pod-programs:0.1.0 .
 # and point the engine at it (POD_PROGRAMS_IMAGE in manifests/engine.yaml).
@@ -33,7 +34,7 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
 COPY --from=build /src/dist/lib ./dist/lib
 COPY --from=build /src/dist/engine ./dist/engine
-RUN for program in configure publish; do \
+RUN for program in configure publish await-isolation; do \
       printf '#!/bin/sh\nexec node /app/dist/engine/pods/%s.js "$@"\n' "$program" > "/usr/local/bin/$program" && \
       chmod 0755 "/usr/local/bin/$program"; \
     done

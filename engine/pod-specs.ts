@@ -18,7 +18,7 @@ import { CONTAINER_LAYOUT } from './pods/layout.ts';
 /**
  * Pure builders of a job's Kubernetes objects: its volume and the three pods of its chain. Every pod passes the
  * PodSecurity `restricted` profile; only the algorithm pod runs foreign code, and it gets no token, no network
- * (unless the workflow allows it), no secrets and a hard deadline.
+ * (unless the workflow allows it, and never before its NetworkPolicy is in force), no secrets and a hard deadline.
  */
 
 const DEFAULT_POD_PROGRAMS_IMAGE = 'c2d/pod-programs:0.1.0';
@@ -137,7 +137,13 @@ function pod(
   job: JobRef,
   stage: Stage,
   settings: PodSpecSettings,
-  opts: { network: boolean; deadlineSeconds: number; container: V1Container; volumes: V1Volume[] },
+  opts: {
+    network: boolean;
+    deadlineSeconds: number;
+    container: V1Container;
+    volumes: V1Volume[];
+    initContainers?: V1Container[];
+  },
 ): V1Pod {
   return {
     apiVersion: 'v1',
@@ -156,6 +162,7 @@ function pod(
       terminationGracePeriodSeconds: 10,
       securityContext: podSecurityContext(settings),
       volumes: opts.volumes,
+      ...(opts.initContainers ? { initContainers: opts.initContainers } : {}),
       containers: [opts.container],
     },
   };
@@ -244,6 +251,30 @@ function cpuQuantity(cores: number): string {
   return `${Math.max(1, Math.round(cores * 1000))}m`;
 }
 
+/** How long the algorithm pod's init container waits for the pod's NetworkPolicy before failing the pod. */
+export const ISOLATION_TIMEOUT_MS = 60_000;
+
+/**
+ * The algorithm pod's first container: the await-isolation pod program (engine/pods/await-isolation.ts), which exits
+ * 0 only once the pod's NetworkPolicy keeps it from the node (and, without network, from the API server and DNS).
+ * A policy enforcer applies a new pod's rules a few seconds after the pod has its address; until then, the
+ * algorithm does not start. Never isolated within ISOLATION_TIMEOUT_MS: the pod fails, the algorithm never ran.
+ */
+function isolationContainer(network: boolean, settings: PodSpecSettings): V1Container {
+  return {
+    name: 'await-isolation',
+    image: settings.podProgramsImage,
+    command: ['await-isolation'],
+    env: [
+      { name: 'C2D_NODE_IP', valueFrom: { fieldRef: { fieldPath: 'status.hostIP' } } },
+      ...env({ C2D_ISOLATION: network ? 'cluster' : 'all', C2D_ISOLATION_TIMEOUT_MS: String(ISOLATION_TIMEOUT_MS) }),
+    ],
+    resources: programResources(settings),
+    securityContext: containerSecurityContext(settings),
+    terminationMessagePolicy: 'FallbackToLogsOnError',
+  };
+}
+
 export function buildAlgorithmPod(job: JobRef, settings: PodSpecSettings): V1Pod {
   const w = job.workflow;
   const limits = { cpu: cpuQuantity(w.limits.cpu), memory: `${w.limits.memoryMiB}Mi` };
@@ -251,6 +282,7 @@ export function buildAlgorithmPod(job: JobRef, settings: PodSpecSettings): V1Pod
     network: w.allowNetworkAccess,
     deadlineSeconds: w.limits.maxDurationSeconds,
     volumes: baseVolumes(job, settings),
+    initContainers: [isolationContainer(w.allowNetworkAccess, settings)],
     container: {
       name: 'algorithm',
       image: algorithmImage(w),

@@ -11,7 +11,7 @@ import { podProgramPath, POD_PROGRAMS } from './pod-programs.ts';
  * | node:*                         | the project's Node (node_modules/.bin/node) | node              |
  * | python:*                       | the machine's python3 (`python` → python3) | python3            |
  * | busybox:*, alpine:*, debian:*, ubuntu:* | the machine's /bin/sh and coreutils | sh              |
- * | c2d/pod-programs:* (any registry prefix) | this project's pod programs, compiled at node start: command [configure] or [publish] | – |
+ * | c2d/pod-programs:* (any registry prefix) | this project's pod programs, compiled at node start: command [configure], [publish] or [await-isolation] | – |
  *
  * Both Node rows run the project's own binary (`NodeHost.nodeBinary`), never the machine's, whose release may differ.
  */

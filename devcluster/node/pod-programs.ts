@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { build } from 'esbuild';
 
 /** The programs the pod-programs image puts on PATH (docker/pod-programs.Dockerfile); no other name runs. */
-export const POD_PROGRAMS = ['configure', 'publish'] as const;
+export const POD_PROGRAMS = ['configure', 'publish', 'await-isolation'] as const;
 
 /**
  * Where the compiled pod programs live: inside the project's node_modules, so that the packages they import (left

@@ -1,15 +1,35 @@
-import { CoreV1Api, DiscoveryV1Api, RbacAuthorizationV1Api, type KubeConfig } from '@kubernetes/client-node';
+import {
+  CoreV1Api,
+  DiscoveryV1Api,
+  RbacAuthorizationV1Api,
+  type KubeConfig,
+  type V1EndpointSlice,
+} from '@kubernetes/client-node';
+import { NODE_API_PORT } from './api-relay.ts';
 import { CLUSTER_DNS } from './kubelet.ts';
 import { VOLUME_PROVISIONER_USER } from './volume-provisioner.ts';
 
 export const COREDNS_USER = 'c2d:coredns';
 export const KUBE_ROUTER_USER = 'c2d:kube-router';
 
-async function createIfMissing(fn: () => Promise<unknown>): Promise<void> {
+export async function createIfMissing(fn: () => Promise<unknown>): Promise<void> {
   try {
     await fn();
   } catch (err) {
     if ((err as { code?: number }).code !== 409) throw err;
+  }
+}
+
+/**
+ * Creates the object unless `read` finds it. For a Service with a fixed address, creating it again fails with 422
+ * (the address is taken, by itself) before the API server ever answers 409.
+ */
+export async function createUnlessFound(read: () => Promise<unknown>, create: () => Promise<unknown>): Promise<void> {
+  try {
+    await read();
+  } catch (err) {
+    if ((err as { code?: number }).code !== 404) throw err;
+    await createIfMissing(create);
   }
 }
 
@@ -49,6 +69,32 @@ export async function grantNodeServices(admin: KubeConfig): Promise<void> {
   ]);
 }
 
+/** Creates the EndpointSlice, or replaces it when one of that name exists (a platform started again). */
+async function upsertSlice(discovery: DiscoveryV1Api, namespace: string, slice: V1EndpointSlice): Promise<void> {
+  try {
+    await discovery.createNamespacedEndpointSlice({ namespace, body: slice });
+  } catch (err) {
+    if ((err as { code?: number }).code !== 409) throw err;
+    await discovery.replaceNamespacedEndpointSlice({ name: slice.metadata!.name!, namespace, body: slice });
+  }
+}
+
+const MANAGED_BY = { 'endpointslice.kubernetes.io/managed-by': 'c2d-devcluster' };
+
+/**
+ * Where pods find the API server: the kubernetes Service (10.96.0.1:443, whose address kubelet gives every pod in
+ * KUBERNETES_SERVICE_HOST) sends to the API relay on the node's address. The API server itself publishes no
+ * endpoint (--endpoint-reconciler-type=none): its own address, 127.0.0.1, means nothing to a pod.
+ */
+export async function publishApiServerEndpoint(admin: KubeConfig, nodeAddress: string): Promise<void> {
+  await upsertSlice(admin.makeApiClient(DiscoveryV1Api), 'default', {
+    metadata: { name: 'kubernetes-node', labels: { 'kubernetes.io/service-name': 'kubernetes', ...MANAGED_BY } },
+    addressType: 'IPv4',
+    endpoints: [{ addresses: [nodeAddress], conditions: { ready: true } }],
+    ports: [{ name: 'https', protocol: 'TCP', port: NODE_API_PORT }],
+  });
+}
+
 /** The kube-dns Service at the cluster DNS address, served by CoreDNS on the node's address. */
 export async function createDnsService(admin: KubeConfig, nodeAddress: string): Promise<void> {
   const core = admin.makeApiClient(CoreV1Api);
@@ -59,28 +105,21 @@ export async function createDnsService(admin: KubeConfig, nodeAddress: string): 
     { name: 'dns', protocol: 'UDP', port: 53 },
     { name: 'dns-tcp', protocol: 'TCP', port: 53 },
   ];
-  await createIfMissing(() =>
-    core.createNamespacedService({
-      namespace,
-      body: {
-        metadata: { name: 'kube-dns', labels: { 'k8s-app': 'kube-dns' } },
-        spec: { clusterIP: CLUSTER_DNS, ports: ports.map((p) => ({ ...p, targetPort: 53 })) },
-      },
-    }),
+  await createUnlessFound(
+    () => core.readNamespacedService({ name: 'kube-dns', namespace }),
+    () =>
+      core.createNamespacedService({
+        namespace,
+        body: {
+          metadata: { name: 'kube-dns', labels: { 'k8s-app': 'kube-dns' } },
+          spec: { clusterIP: CLUSTER_DNS, ports: ports.map((p) => ({ ...p, targetPort: 53 })) },
+        },
+      }),
   );
-  const slice = {
-    metadata: {
-      name: 'kube-dns-node',
-      labels: { 'kubernetes.io/service-name': 'kube-dns', 'endpointslice.kubernetes.io/managed-by': 'c2d-devcluster' },
-    },
+  await upsertSlice(discovery, namespace, {
+    metadata: { name: 'kube-dns-node', labels: { 'kubernetes.io/service-name': 'kube-dns', ...MANAGED_BY } },
     addressType: 'IPv4',
     endpoints: [{ addresses: [nodeAddress], conditions: { ready: true } }],
     ports,
-  };
-  try {
-    await discovery.createNamespacedEndpointSlice({ namespace, body: slice });
-  } catch (err) {
-    if ((err as { code?: number }).code !== 409) throw err;
-    await discovery.replaceNamespacedEndpointSlice({ name: slice.metadata.name, namespace, body: slice });
-  }
+  });
 }

@@ -69,18 +69,25 @@ export interface Containerd {
   ctr(args: string[], timeoutMs?: number): Promise<string>;
 }
 
+/** Where an instance's containerd keeps its images, snapshots and metadata. */
+export function containerdRoot(stateDir: string): string {
+  return join(stateDir, 'containerd', 'root');
+}
+
 export async function startContainerd(
   ns: NodeNamespace,
-  opts: { stateDir: string; logDir: string; sandboxImage: string },
+  opts: { stateDir: string; logDir: string; sandboxImage: string; root?: string; name?: string },
 ): Promise<Containerd> {
-  const dir = join(opts.stateDir, 'containerd');
+  const name = opts.name ?? 'containerd';
+  const dir = join(opts.stateDir, name);
   const cniConfDir = join(dir, 'cni');
   mkdirSync(cniConfDir, { recursive: true });
   writeFileSync(join(cniConfDir, '10-c2d-pods.conflist'), cniConfig());
   const config = join(dir, 'config.toml');
-  writeFileSync(config, containerdConfig({ root: join(dir, 'root'), cniConfDir, sandboxImage: opts.sandboxImage }));
+  const root = opts.root ?? containerdRoot(opts.stateDir);
+  writeFileSync(config, containerdConfig({ root, cniConfDir, sandboxImage: opts.sandboxImage }));
   const [cmd, ...args] = ns.enter(['containerd', '--config', config]);
-  const process = startProcess('containerd', cmd!, args, { logFile: join(opts.logDir, 'containerd.log') });
+  const process = startProcess(name, cmd!, args, { logFile: join(opts.logDir, `${name}.log`) });
   const ctr = (a: string[], timeoutMs?: number): Promise<string> =>
     ns.exec(['ctr', '--address', CONTAINERD_SOCKET, '--namespace', 'k8s.io', ...a], timeoutMs);
   await Promise.race([

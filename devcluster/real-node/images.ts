@@ -1,9 +1,11 @@
-import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cacheDir, pinnedVersions } from '../binaries.ts';
-import type { Containerd } from './containerd.ts';
+import { containerdRoot, startContainerd, type Containerd } from './containerd.ts';
+import { ensureSeed, linkTree } from './containerd-seed.ts';
+import type { NodeNamespace } from './node-namespace.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const NODE_IMAGES = ['pause', 'debian', 'python', 'node'] as const;
@@ -55,4 +57,41 @@ export async function importImages(containerd: Containerd, archives: Record<stri
       });
     }
   }
+}
+
+/**
+ * Gives the instance's containerd (not started yet) a root holding every image: hard links to the seed for these
+ * archives (containerd-seed.ts), which is made first when missing, by a containerd of its own in the node's
+ * namespace (its unpacking mounts stay there) importing what changed.
+ */
+export async function seedImages(
+  ns: NodeNamespace,
+  opts: { stateDir: string; logDir: string; archives: Record<string, string>; report: (m: string) => void },
+): Promise<void> {
+  const version = execFileSync('containerd', ['--version'], { encoding: 'utf8' }).trim();
+  const seed = await ensureSeed(
+    version,
+    opts.archives,
+    async (root, archives) => {
+      const t0 = Date.now();
+      const builder = await startContainerd(ns, {
+        stateDir: opts.stateDir,
+        logDir: opts.logDir,
+        sandboxImage: pauseImage(),
+        root,
+        name: 'containerd-seed',
+      });
+      try {
+        await importImages(builder, archives);
+      } finally {
+        await builder.process.stop();
+      }
+      opts.report(`images imported into the containerd seed in ${Date.now() - t0} ms`);
+    },
+    opts.report,
+  );
+  const root = containerdRoot(opts.stateDir);
+  rmSync(root, { recursive: true, force: true });
+  mkdirSync(dirname(root), { recursive: true });
+  linkTree(join(seed, 'root'), root);
 }

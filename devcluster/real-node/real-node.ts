@@ -6,13 +6,20 @@ import { missingBinaries, nodeBinaryPaths } from '../binaries.ts';
 import { issueCertificate, type ClusterCerts } from '../certs.ts';
 import { writeKubeconfig } from '../kubeconfig.ts';
 import { waitFor, type ManagedProcess } from '../processes.ts';
-import { NODE_API_SERVER, startApiRelay } from './api-relay.ts';
+import { NODE_API_SERVER, startApiRelay, startStoreRelay } from './api-relay.ts';
 import { createNodeCgroups, removeNodeCgroups } from './cgroups.ts';
-import { COREDNS_USER, createDnsService, grantNodeServices, KUBE_ROUTER_USER } from './cluster-objects.ts';
+import {
+  COREDNS_USER,
+  createDnsService,
+  grantNodeServices,
+  KUBE_ROUTER_USER,
+  publishApiServerEndpoint,
+} from './cluster-objects.ts';
 import { startContainerd } from './containerd.ts';
-import { ensureImageArchives, importImages, pauseImage } from './images.ts';
+import { ensureImageArchives, pauseImage, seedImages } from './images.ts';
 import { startKubelet } from './kubelet.ts';
 import { startCoreDns, startKubeProxy, startKubeRouter } from './network-services.ts';
+import { recordInstance, sweepStaleInstances } from './instances.ts';
 import { createNodeNamespace, type NodeNamespace } from './node-namespace.ts';
 import { startScheduler } from './scheduler.ts';
 import { startVolumeProvisioner, VOLUME_PROVISIONER_USER } from './volume-provisioner.ts';
@@ -35,6 +42,8 @@ export interface RealNodeOptions {
   certs: ClusterCerts;
   /** The API server's address on the host (https://127.0.0.1:PORT). */
   server: string;
+  /** The object store's port on the host's 127.0.0.1, relayed to the node's address (see results-store.ts). */
+  storePort: number;
   admin: KubeConfig;
   report: (m: string) => void;
 }
@@ -57,15 +66,25 @@ export async function startRealNode(o: RealNodeOptions): Promise<RealNode> {
   const processes: ManagedProcess[] = [];
   let ns: NodeNamespace | undefined;
   let provisioner: { stop(): void } | undefined;
+  let forget: (() => void) | undefined;
   const stop = async (): Promise<void> => {
     provisioner?.stop();
     for (const p of [...processes].reverse()) await p.stop();
     // Containers live in pod network namespaces under kubelet's group, shims in the node's namespace.
     await removeNodeCgroups(cgroupRoot);
     await ns?.stop();
+    forget?.();
   };
+  await sweepStaleInstances(o.report);
   try {
     ns = await createNodeNamespace(dir, id);
+    forget = recordInstance({
+      id,
+      holderPid: ns.holderPid,
+      stateDir: o.stateDir,
+      hostLink: ns.hostLink,
+      cgroupRoot,
+    });
     createNodeCgroups(cgroupRoot);
     const pki = o.certs.dir;
     const leaf = (name: string, subject: string) =>
@@ -106,13 +125,15 @@ export async function startRealNode(o: RealNodeOptions): Promise<RealNode> {
 
     const apiPort = Number(new URL(o.server).port);
     processes.push(...(await startApiRelay(ns, { apiPort, stateDir: dir, logDir: o.logDir })));
+    processes.push(...(await startStoreRelay(ns, { storePort: o.storePort, stateDir: dir, logDir: o.logDir })));
+    const t0 = Date.now();
+    await seedImages(ns, { stateDir: dir, logDir: o.logDir, archives, report: o.report });
+    o.report(`images in place for containerd in ${Date.now() - t0} ms`);
     const containerd = await startContainerd(ns, { stateDir: dir, logDir: o.logDir, sandboxImage: pauseImage() });
     processes.push(containerd.process);
-    const t0 = Date.now();
-    await importImages(containerd, archives);
-    o.report(`images imported into containerd in ${Date.now() - t0} ms`);
     await grantNodeServices(o.admin);
     await createDnsService(o.admin, ns.nodeAddress);
+    await publishApiServerEndpoint(o.admin, ns.nodeAddress);
     provisioner = await startVolumeProvisioner(loadKubeConfig(provisionerKc), join(dir, 'volumes'), o.report);
 
     processes.push(startScheduler(bins.kubeScheduler, { kubeconfig: schedulerKc, logDir: o.logDir }));

@@ -333,7 +333,7 @@ const podProgramsImage: ImageSpec = {
           command: [
             '/bin/sh',
             '-c',
-            'for p in configure publish; do command -v "$p" && test -x "$(command -v "$p")" || exit 1; done',
+            'for p in configure publish await-isolation; do command -v "$p" && test -x "$(command -v "$p")" || exit 1; done',
           ],
         });
         expect(code === 0, 'configure or publish is not an executable on PATH', c);

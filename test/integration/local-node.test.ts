@@ -75,8 +75,8 @@ describe('local node', () => {
       ).toBe(projectNodeVersion);
     });
 
-    it('the pod programs (configure, publish)', async () => {
-      for (const program of ['configure', 'publish']) {
+    it('the pod programs (configure, publish, await-isolation)', async () => {
+      for (const program of ['configure', 'publish', 'await-isolation']) {
         const name = unique(`${program}-ver`);
         const pod = simplePod(name, 'c2d/pod-programs:dev', [program]);
         // Printed by the pod's Node before the program starts; the program then fails for want of a job, which is fine here.

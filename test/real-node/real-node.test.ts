@@ -3,13 +3,15 @@
  * with `node: 'real'`, in a platform of this file's own. It needs root and the real node's binaries and images
  * (`bash scripts/ensure-deps.sh real-node`); without them the platform's start fails with the reason.
  */
-import { mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
 import {
   CoreV1Api,
   KubernetesObjectApi,
+  RbacAuthorizationV1Api,
   loadAllYaml,
   type KubernetesObject,
   type V1Pod,
@@ -18,6 +20,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NAMESPACES, NODE_NAME, startPlatform, type Platform } from '../../devcluster/platform.ts';
 import { startProcess, waitFor, type ManagedProcess } from '../../devcluster/processes.ts';
 import { loadKubeConfig } from '../../lib/kube/client.ts';
+import { POD_CIDR } from '../../devcluster/real-node/containerd.ts';
+import { buildAlgorithmPod, DEFAULT_POD_SPEC_SETTINGS } from '../../engine/pod-specs.ts';
+import { startLocalStack } from '../../devcluster/local-stack.ts';
+import { makeS3Client } from '../../lib/job/results-store.ts';
+import { StatusCode } from '../../lib/job/status.ts';
+import { createJob, readObject, waitForFinal } from '../support/engine-jobs.ts';
+import { buildJob, nodeAlgorithm, sha256, workflow } from '../support/job-fixtures.ts';
 import { simplePod, waitForPodPhase } from '../support/kube.ts';
 
 const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -197,8 +206,65 @@ describe('real node', () => {
     });
   });
 
+  it("gives a pod its ServiceAccount's token, the cluster CA and a route to the API server", async () => {
+    const namespace = 'default';
+    const account = unique('reader');
+    const rbac = loadKubeConfig(platform.env.kubeconfig).makeApiClient(RbacAuthorizationV1Api);
+    await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: account } } });
+    await rbac.createNamespacedRole({
+      namespace,
+      body: {
+        metadata: { name: account },
+        rules: [{ apiGroups: [''], resources: ['configmaps'], resourceNames: ['kube-root-ca.crt'], verbs: ['get'] }],
+      },
+    });
+    await rbac.createNamespacedRoleBinding({
+      namespace,
+      body: {
+        metadata: { name: account },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: account },
+        subjects: [{ kind: 'ServiceAccount', name: account, namespace }],
+      },
+    });
+    // As client libraries do in a pod: the mounted token and CA, the API server by its Service name.
+    const script = `
+import json, ssl, urllib.request, urllib.error
+sa = '/var/run/secrets/kubernetes.io/serviceaccount'
+token = open(sa + '/token').read()
+ctx = ssl.create_default_context(cafile=sa + '/ca.crt')
+def get(path):
+    req = urllib.request.Request('https://kubernetes.default.svc' + path, headers={'Authorization': 'Bearer ' + token})
+    try:
+        with urllib.request.urlopen(req, context=ctx, timeout=10) as r:
+            return r.status, json.load(r)
+    except urllib.error.HTTPError as e:
+        return e.code, None
+status, cm = get('/api/v1/namespaces/default/configmaps/kube-root-ca.crt')
+denied, _ = get('/api/v1/namespaces/default/secrets')
+print(json.dumps({'status': status, 'name': cm and cm['metadata']['name'], 'ca': bool(cm and 'BEGIN CERTIFICATE' in cm['data']['ca.crt']), 'secrets': denied, 'namespace': open(sa + '/namespace').read()}))
+`;
+    const name = unique('api-client');
+    const body = simplePod(name, 'docker.io/library/python:3', ['python', '-c', script], {
+      serviceAccountName: account,
+      automountServiceAccountToken: true,
+    });
+    await core.createNamespacedPod({ namespace, body });
+    const pod = await waitForPodPhase(core, namespace, name, ['Succeeded', 'Failed'], 120_000);
+    const log = await core.readNamespacedPodLog({ name, namespace, container: 'main' });
+    expect(terminated(pod), log).toMatchObject({ exitCode: 0 });
+    expect(JSON.parse(log.trim().split('\n').pop()!)).toEqual({
+      status: 200,
+      name: 'kube-root-ca.crt',
+      ca: true,
+      secrets: 403,
+      namespace,
+    });
+  });
+
   describe('NetworkPolicy (manifests/network-policies.yaml)', () => {
     const publicAddress = '203.0.113.10';
+    // The bridge's address, the pods' default gateway: the first of the pod range.
+    const gateway = POD_CIDR.replace(/\.0\/\d+$/, '.1');
     const servers: ManagedProcess[] = [];
     let targetPodIp: string;
 
@@ -226,15 +292,16 @@ print(json.dumps(out, sort_keys=True))
       // A "public" address inside the node's namespace (TEST-NET-3, not in any range the policies except), and a
       // server on the node's own address: what an algorithm would call "the host".
       await node.exec(['ip', 'addr', 'add', `${publicAddress}/32`, 'dev', 'lo']);
-      const serve = (name: string, address: string): ManagedProcess => {
-        const [cmd, ...args] = node.enter([
-          'socat',
-          `TCP-LISTEN:8080,bind=${address},fork,reuseaddr`,
-          'SYSTEM:echo ok',
-        ]);
+      const serve = (name: string, listen: string): ManagedProcess => {
+        const [cmd, ...args] = node.enter(['socat', listen, 'SYSTEM:echo ok']);
         return startProcess(name, cmd!, args, { logFile: join(stateDir, 'logs', `${name}.log`) });
       };
-      servers.push(serve('public-server', publicAddress), serve('host-server', node.nodeAddress));
+      servers.push(
+        serve('public-server', `TCP-LISTEN:8080,bind=${publicAddress},fork,reuseaddr`),
+        serve('host-server', `TCP-LISTEN:8080,bind=${node.nodeAddress},fork,reuseaddr`),
+        // Every address of the node, the pods' gateway included.
+        serve('gateway-server', 'TCP-LISTEN:8081,fork,reuseaddr'),
+      );
       const api = KubernetesObjectApi.makeApiClient(loadKubeConfig(platform.env.kubeconfig));
       for (const doc of loadAllYaml(
         readFileSync(join(projectRoot, 'manifests/network-policies.yaml'), 'utf8'),
@@ -282,6 +349,163 @@ print(json.dumps(out, sort_keys=True))
       expect(denied).toEqual({ host: false, pod: false, public: false });
       expect(allowed).toEqual({ host: false, pod: false, public: true });
     });
+
+    it('starts an algorithm only once its policy is in force: probing from its first millisecond, it reaches nothing', async () => {
+      const node = platform.realNode!.namespace;
+      const targets: Record<string, [string, number]> = {
+        apiServer: ['10.96.0.1', 443],
+        dns: ['10.96.0.10', 53],
+        gateway: [gateway, 8081],
+        host: [node.nodeAddress, 8080],
+        kubelet: [node.nodeAddress, 10250],
+        pod: [targetPodIp, 8080],
+        public: [publicAddress, 8080],
+      };
+      // Every target, in parallel, again and again for the first 3 s of the algorithm: the window in which
+      // kube-router had not yet applied a new pod's rules.
+      const entrypoint = `python -c '
+import json, socket, threading, time
+T = ${JSON.stringify(targets)}
+seen = dict((k, False) for k in T)
+def probe(k, host, port):
+    try:
+        socket.create_connection((host, port), timeout=0.5).close()
+        seen[k] = True
+    except OSError:
+        pass
+t0 = time.monotonic()
+while time.monotonic() - t0 < 3:
+    threads = [threading.Thread(target=probe, args=(k, h, p)) for k, (h, p) in T.items()]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+print(json.dumps(seen, sort_keys=True))'`;
+      const algorithmPod = (network: boolean, namespace: string): V1Pod => {
+        const w = workflow({
+          jobId: randomBytes(16).toString('hex'),
+          allowNetworkAccess: network,
+          algorithm: { kind: 'raw', source: 'rawcode', container: { image: 'python', tag: '3', entrypoint } },
+        });
+        const pod = buildAlgorithmPod(
+          { name: `c2d-job-${w.jobId}`, uid: 'no-owner', namespace, workflow: w },
+          DEFAULT_POD_SPEC_SETTINGS,
+        );
+        // No job ConfigMap owns it here (the garbage collector would delete it), and no configure pod filled a claim.
+        delete pod.metadata!.ownerReferences;
+        pod.spec!.volumes = pod.spec!.volumes!.map((v) => (v.name === 'data' ? { name: 'data', emptyDir: {} } : v));
+        return pod;
+      };
+      const run = async (pod: V1Pod): Promise<{ seen: Record<string, boolean>; pod: V1Pod }> => {
+        const { name, namespace } = pod.metadata as { name: string; namespace: string };
+        await core.createNamespacedPod({ namespace, body: pod });
+        const done = await waitForPodPhase(core, namespace, name, ['Succeeded', 'Failed'], 120_000);
+        const log = await core.readNamespacedPodLog({ name, namespace, container: 'algorithm' });
+        expect(terminated(done), log).toMatchObject({ exitCode: 0 });
+        return { seen: JSON.parse(log.trim().split('\n').pop()!) as Record<string, boolean>, pod: done };
+      };
+      const unguardedPod = (namespace: string): V1Pod => {
+        const pod = algorithmPod(false, namespace);
+        delete pod.spec!.initContainers;
+        return pod;
+      };
+      const [denied, allowed, unpoliced, unguarded] = await Promise.all([
+        run(algorithmPod(false, jobs)),
+        run(algorithmPod(true, jobs)),
+        // Where no policy applies (and so no isolation could ever come), every target answers: a refusal above is
+        // the policy's.
+        run(unguardedPod('default')),
+        // The same algorithm pod without its init container: the race the init container closes. Reported, not
+        // asserted: whether it slips through depends on when kube-router's sync runs (it reached every target in 4
+        // of 5 runs here, nothing in the other: with four pods starting at once, a sync for another one may come
+        // after this pod has its address and before its container starts).
+        run(unguardedPod(jobs)),
+      ]);
+      const all = (v: boolean) => Object.fromEntries(Object.keys(targets).map((k) => [k, v]));
+      expect(unpoliced.seen).toEqual(all(true));
+      expect(denied.seen).toEqual(all(false));
+      expect(allowed.seen).toEqual({ ...all(false), public: true });
+      const slipped = Object.keys(unguarded.seen).filter((k) => unguarded.seen[k]);
+      console.log(
+        `[real-node figures] without the init container the algorithm reached ${JSON.stringify(slipped)} in its first 3 s`,
+      );
+      for (const { pod } of [denied, allowed]) {
+        const init = await core.readNamespacedPodLog({
+          name: pod.metadata!.name!,
+          namespace: jobs,
+          container: 'await-isolation',
+        });
+        console.log(`[real-node figures] ${init.trim().split('\n').pop()}`);
+        expect(init).toMatch(/network policy in force after \d+ ms/);
+      }
+    });
+  });
+
+  it('runs a whole job with the engine: configure downloads, the algorithm runs, publish stores the results', async () => {
+    const node = platform.realNode!.namespace;
+    // The dataset on a public address of the node's namespace, port 80: what the configure pods' policy allows.
+    const fileAddress = '203.0.113.20';
+    const dataset = 'alpha,beta\n1,2\n3,4\n';
+    const files = join(stateDir, 'public-files');
+    mkdirSync(files, { recursive: true });
+    writeFileSync(join(files, 'data.csv'), dataset);
+    await node.exec(['ip', 'addr', 'add', `${fileAddress}/32`, 'dev', 'lo']);
+    const [cmd, ...args] = node.enter([
+      'python3',
+      '-m',
+      'http.server',
+      '--bind',
+      fileAddress,
+      '--directory',
+      files,
+      '80',
+    ]);
+    const fileServer = startProcess('public-file-server', cmd!, args, {
+      logFile: join(stateDir, 'logs', 'public-file-server.log'),
+    });
+    await waitFor(
+      `the file server on ${fileAddress}:80`,
+      async () => {
+        await node.exec(['bash', '-c', `exec 3<>/dev/tcp/${fileAddress}/80`], 2_000);
+        return true;
+      },
+      30_000,
+      100,
+    );
+    const stack = await startLocalStack(platform.env, { engine: true });
+    const s3 = makeS3Client(platform.env.s3);
+    try {
+      expect(platform.env.podS3Endpoint).toMatch(/^http:\/\/10\.96\.\d+\.\d+:9000$/);
+      const job = buildJob({
+        environment: stack.environmentId,
+        datasets: [{ files: [{ url: `http://${fileAddress}/data.csv`, checksum: sha256(dataset) }] }],
+        algorithm: nodeAlgorithm(`
+          const fs = require('fs');
+          const input = fs.readFileSync(process.env.INPUTS + '/' + JSON.parse(process.env.DIDS)[0] + '/0', 'utf8');
+          fs.writeFileSync(process.env.OUTPUTS + '/result.json', JSON.stringify({ lines: input.trim().split('\\n').length, node: process.version }));
+          console.log('algorithm done');
+        `),
+      });
+      const t0 = Date.now();
+      await createJob(core, jobs, job);
+      const done = await waitForFinal(core, jobs, job.workflow.jobId, 300_000);
+      const stages = done.status.stages;
+      const ms = (s?: { startedAt?: string; finishedAt?: string }) =>
+        s?.startedAt && s.finishedAt ? Date.parse(s.finishedAt) - Date.parse(s.startedAt) : NaN;
+      console.log(
+        `[real-node figures] whole job create → ${done.status.code}: ${Date.now() - t0} ms (configure ${ms(stages.configure)}, algorithm ${ms(stages.algorithm)}, publish ${ms(stages.publish)} ms)`,
+      );
+      expect(done.status.code, JSON.stringify(done.status)).toBe(StatusCode.JobFinished);
+      const output = done.status.results.find((r) => r.type === 'output' && r.filename === 'result.json');
+      expect(JSON.parse(await readObject(s3, platform.env.s3.bucket, output!.key))).toEqual({
+        lines: 3,
+        node: 'v24.21.0',
+      });
+      const algorithmLog = done.status.results.find((r) => r.type === 'algorithmLog');
+      expect(await readObject(s3, platform.env.s3.bucket, algorithmLog!.key)).toContain('algorithm done');
+    } finally {
+      s3.destroy();
+      await stack.stop();
+      await fileServer.stop();
+    }
   });
 
   it('reports what each part of the node holds in memory', () => {

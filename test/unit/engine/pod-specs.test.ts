@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   ALGORITHM_WRAPPER,
   DEFAULT_POD_SPEC_SETTINGS,
+  ISOLATION_TIMEOUT_MS,
   algorithmImage,
   buildAlgorithmPod,
   buildConfigurePod,
@@ -170,6 +171,31 @@ describe('algorithm pod', () => {
       S,
     );
     expect(tricky.spec!.containers[0]!.command![4]).toBe('node /data/transformations/algorithm $$(HOME) $$$$');
+  });
+
+  it('starts the algorithm only after an init container has seen its network policy in force', () => {
+    const [init, ...more] = pod.spec!.initContainers!;
+    expect(more).toEqual([]);
+    expect(init).toMatchObject({
+      name: 'await-isolation',
+      image: S.podProgramsImage,
+      command: ['await-isolation'],
+      securityContext: c.securityContext,
+    });
+    expect(init!.volumeMounts).toBeUndefined();
+    const env = Object.fromEntries(init!.env!.map((e) => [e.name, e.value ?? e.valueFrom]));
+    expect(env).toEqual({
+      C2D_NODE_IP: { fieldRef: { fieldPath: 'status.hostIP' } },
+      C2D_ISOLATION: 'all',
+      C2D_ISOLATION_TIMEOUT_MS: String(ISOLATION_TIMEOUT_MS),
+    });
+    const networked = buildAlgorithmPod(job({ allowNetworkAccess: true }), S).spec!.initContainers![0]!;
+    expect(networked.env).toContainEqual({ name: 'C2D_ISOLATION', value: 'cluster' });
+  });
+
+  it('is the only pod with an init container', () => {
+    expect(buildConfigurePod(job(), S).spec!.initContainers).toBeUndefined();
+    expect(buildPublishPod(job(), S).spec!.initContainers).toBeUndefined();
   });
 
   it('uses image:tag, pinned to the digest when one is declared', () => {
