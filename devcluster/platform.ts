@@ -12,6 +12,8 @@ import { startControlPlane, type NodeKind } from './control-plane.ts';
 import { writeKubeconfig } from './kubeconfig.ts';
 import { startObjectStore } from './object-store.ts';
 import { startRealNode, type RealNode } from './real-node/real-node.ts';
+import { clusterEgressSocket, egressSelectorConfig as egressSelectorConfigText } from './real-node/cluster-egress.ts';
+import { installKnativeServing, knativeImageArchives } from './knative/serving.ts';
 import type { PlatformEnv } from './platform-env.ts';
 import { freePort, startProcess, waitFor, type ManagedProcess } from './processes.ts';
 import { CoreV1Api } from '@kubernetes/client-node';
@@ -55,7 +57,7 @@ const timed = async <T>(what: string, fn: () => Promise<T>, report: (m: string) 
 export async function startPlatform(
   stateDir: string,
   report: (m: string) => void = () => undefined,
-  opts: { node?: NodeKind } = {},
+  opts: { node?: NodeKind; knative?: boolean } = {},
 ): Promise<Platform> {
   const nodeKind = opts.node ?? 'local';
   const bins = binaryPaths();
@@ -91,7 +93,20 @@ export async function startPlatform(
     // Failures surface through Promise.all below; this only keeps a rejection from going unhandled meanwhile.
     for (const p of pending) p.catch(() => undefined);
 
-    const cp = await timed('control plane', () => startControlPlane({ stateDir, bins, certs, node: nodeKind }), report);
+    if (opts.knative && nodeKind !== 'real')
+      throw new Error('Knative Serving runs on the real node only (--node real)');
+    const egressSocket = clusterEgressSocket(stateDir);
+    let egressSelectorConfig: string | undefined;
+    if (nodeKind === 'real') {
+      egressSelectorConfig = join(stateDir, 'egress-selector.yaml');
+      writeFileSync(egressSelectorConfig, egressSelectorConfigText(egressSocket));
+    }
+    const knativeImages = opts.knative ? knativeImageArchives(report) : undefined;
+    const cp = await timed(
+      'control plane',
+      () => startControlPlane({ stateDir, bins, certs, node: nodeKind, egressSelectorConfig }),
+      report,
+    );
     processes.push(...cp.processes);
     const admin = loadKubeConfig(cp.adminKubeconfig);
     const core = admin.makeApiClient(CoreV1Api);
@@ -114,7 +129,18 @@ export async function startPlatform(
       const logDir = join(stateDir, 'logs');
       realNode = await timed(
         'real node processes',
-        () => startRealNode({ nodeName: NODE_NAME, stateDir, logDir, certs, server: cp.server, admin, report }),
+        () =>
+          startRealNode({
+            nodeName: NODE_NAME,
+            stateDir,
+            logDir,
+            certs,
+            server: cp.server,
+            admin,
+            egressSocket,
+            extraImages: knativeImages,
+            report,
+          }),
         report,
       );
       await timed(
@@ -139,6 +165,7 @@ export async function startPlatform(
       const ready = (await core.readNode({ name: NODE_NAME })).status?.conditions?.find((c) => c.type === 'Ready');
       const readyAt = ready?.lastTransitionTime ? new Date(ready.lastTransitionTime).getTime() : Date.now();
       report(`real node Ready ${Math.max(0, readyAt - node.kubeletStartedAt)} ms after kubelet started`);
+      if (opts.knative) await timed('knative serving', () => installKnativeServing(admin, report), report);
       return { env: await platformEnv(), stop, realNode };
     }
     const nodeKubeconfig = join(stateDir, 'node.kubeconfig');

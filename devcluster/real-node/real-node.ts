@@ -8,6 +8,7 @@ import { writeKubeconfig } from '../kubeconfig.ts';
 import { waitFor, type ManagedProcess } from '../processes.ts';
 import { NODE_API_SERVER, startApiRelay } from './api-relay.ts';
 import { createNodeCgroups, removeNodeCgroups } from './cgroups.ts';
+import { startClusterEgress } from './cluster-egress.ts';
 import { COREDNS_USER, createDnsService, grantNodeServices, KUBE_ROUTER_USER } from './cluster-objects.ts';
 import { startContainerd } from './containerd.ts';
 import { ensureImageArchives, importImages, pauseImage } from './images.ts';
@@ -36,6 +37,10 @@ export interface RealNodeOptions {
   /** The API server's address on the host (https://127.0.0.1:PORT). */
   server: string;
   admin: KubeConfig;
+  /** The unix socket the API server's egress selector sends cluster connections to (see cluster-egress.ts). */
+  egressSocket: string;
+  /** Image archives to load beside the node's own (name → docker-archive). */
+  extraImages?: Record<string, string>;
   report: (m: string) => void;
 }
 
@@ -49,7 +54,7 @@ export async function startRealNode(o: RealNodeOptions): Promise<RealNode> {
   const missing = missingBinaries(bins);
   if (missing.length)
     throw new Error(`real node binaries not built: ${missing.join(', ')} (run devcluster/build-binaries.sh real-node)`);
-  const archives = ensureImageArchives(o.report);
+  const archives = { ...ensureImageArchives(o.report), ...o.extraImages };
   const dir = join(o.stateDir, 'node');
   mkdirSync(dir, { recursive: true });
   const id = randomBytes(5).toString('hex');
@@ -106,6 +111,9 @@ export async function startRealNode(o: RealNodeOptions): Promise<RealNode> {
 
     const apiPort = Number(new URL(o.server).port);
     processes.push(...(await startApiRelay(ns, { apiPort, stateDir: dir, logDir: o.logDir })));
+    processes.push(
+      ...(await startClusterEgress(ns, bins.tinyproxy, { socket: o.egressSocket, stateDir: dir, logDir: o.logDir })),
+    );
     const containerd = await startContainerd(ns, { stateDir: dir, logDir: o.logDir, sandboxImage: pauseImage() });
     processes.push(containerd.process);
     const t0 = Date.now();
