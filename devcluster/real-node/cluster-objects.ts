@@ -1,4 +1,11 @@
-import { CoreV1Api, DiscoveryV1Api, RbacAuthorizationV1Api, type KubeConfig } from '@kubernetes/client-node';
+import {
+  CoreV1Api,
+  DiscoveryV1Api,
+  RbacAuthorizationV1Api,
+  type KubeConfig,
+  type V1EndpointSlice,
+} from '@kubernetes/client-node';
+import { NODE_API_PORT } from './api-relay.ts';
 import { CLUSTER_DNS } from './kubelet.ts';
 import { VOLUME_PROVISIONER_USER } from './volume-provisioner.ts';
 
@@ -49,6 +56,32 @@ export async function grantNodeServices(admin: KubeConfig): Promise<void> {
   ]);
 }
 
+/** Creates the EndpointSlice, or replaces it when one of that name exists (a platform started again). */
+async function upsertSlice(discovery: DiscoveryV1Api, namespace: string, slice: V1EndpointSlice): Promise<void> {
+  try {
+    await discovery.createNamespacedEndpointSlice({ namespace, body: slice });
+  } catch (err) {
+    if ((err as { code?: number }).code !== 409) throw err;
+    await discovery.replaceNamespacedEndpointSlice({ name: slice.metadata!.name!, namespace, body: slice });
+  }
+}
+
+const MANAGED_BY = { 'endpointslice.kubernetes.io/managed-by': 'c2d-devcluster' };
+
+/**
+ * Where pods find the API server: the kubernetes Service (10.96.0.1:443, whose address kubelet gives every pod in
+ * KUBERNETES_SERVICE_HOST) sends to the API relay on the node's address. The API server itself publishes no
+ * endpoint (--endpoint-reconciler-type=none): its own address, 127.0.0.1, means nothing to a pod.
+ */
+export async function publishApiServerEndpoint(admin: KubeConfig, nodeAddress: string): Promise<void> {
+  await upsertSlice(admin.makeApiClient(DiscoveryV1Api), 'default', {
+    metadata: { name: 'kubernetes-node', labels: { 'kubernetes.io/service-name': 'kubernetes', ...MANAGED_BY } },
+    addressType: 'IPv4',
+    endpoints: [{ addresses: [nodeAddress], conditions: { ready: true } }],
+    ports: [{ name: 'https', protocol: 'TCP', port: NODE_API_PORT }],
+  });
+}
+
 /** The kube-dns Service at the cluster DNS address, served by CoreDNS on the node's address. */
 export async function createDnsService(admin: KubeConfig, nodeAddress: string): Promise<void> {
   const core = admin.makeApiClient(CoreV1Api);
@@ -68,19 +101,10 @@ export async function createDnsService(admin: KubeConfig, nodeAddress: string): 
       },
     }),
   );
-  const slice = {
-    metadata: {
-      name: 'kube-dns-node',
-      labels: { 'kubernetes.io/service-name': 'kube-dns', 'endpointslice.kubernetes.io/managed-by': 'c2d-devcluster' },
-    },
+  await upsertSlice(discovery, namespace, {
+    metadata: { name: 'kube-dns-node', labels: { 'kubernetes.io/service-name': 'kube-dns', ...MANAGED_BY } },
     addressType: 'IPv4',
     endpoints: [{ addresses: [nodeAddress], conditions: { ready: true } }],
     ports,
-  };
-  try {
-    await discovery.createNamespacedEndpointSlice({ namespace, body: slice });
-  } catch (err) {
-    if ((err as { code?: number }).code !== 409) throw err;
-    await discovery.replaceNamespacedEndpointSlice({ name: slice.metadata.name, namespace, body: slice });
-  }
+  });
 }

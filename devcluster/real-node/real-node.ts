@@ -9,7 +9,13 @@ import { waitFor, type ManagedProcess } from '../processes.ts';
 import { NODE_API_SERVER, startApiRelay } from './api-relay.ts';
 import { createNodeCgroups, removeNodeCgroups } from './cgroups.ts';
 import { startClusterEgress } from './cluster-egress.ts';
-import { COREDNS_USER, createDnsService, grantNodeServices, KUBE_ROUTER_USER } from './cluster-objects.ts';
+import {
+  COREDNS_USER,
+  createDnsService,
+  grantNodeServices,
+  KUBE_ROUTER_USER,
+  publishApiServerEndpoint,
+} from './cluster-objects.ts';
 import { startContainerd } from './containerd.ts';
 import { ensureImageArchives, importImages, pauseImage } from './images.ts';
 import { startKubelet } from './kubelet.ts';
@@ -121,6 +127,7 @@ export async function startRealNode(o: RealNodeOptions): Promise<RealNode> {
     o.report(`images imported into containerd in ${Date.now() - t0} ms`);
     await grantNodeServices(o.admin);
     await createDnsService(o.admin, ns.nodeAddress);
+    await publishApiServerEndpoint(o.admin, ns.nodeAddress);
     provisioner = await startVolumeProvisioner(loadKubeConfig(provisionerKc), join(dir, 'volumes'), o.report);
 
     processes.push(startScheduler(bins.kubeScheduler, { kubeconfig: schedulerKc, logDir: o.logDir }));

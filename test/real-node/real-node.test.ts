@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import {
   CoreV1Api,
   KubernetesObjectApi,
+  RbacAuthorizationV1Api,
   loadAllYaml,
   type KubernetesObject,
   type V1Pod,
@@ -194,6 +195,61 @@ describe('real node', () => {
       const log = await core.readNamespacedPodLog({ name: client, namespace: 'default', container: 'main' });
       expect(terminated(done), log).toMatchObject({ exitCode: 0 });
       expect(JSON.parse(log)).toMatchObject({ software: 'c2d-knative', chainId: 8996, providerAddress });
+    });
+  });
+
+  it("gives a pod its ServiceAccount's token, the cluster CA and a route to the API server", async () => {
+    const namespace = 'default';
+    const account = unique('reader');
+    const rbac = loadKubeConfig(platform.env.kubeconfig).makeApiClient(RbacAuthorizationV1Api);
+    await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: account } } });
+    await rbac.createNamespacedRole({
+      namespace,
+      body: {
+        metadata: { name: account },
+        rules: [{ apiGroups: [''], resources: ['configmaps'], resourceNames: ['kube-root-ca.crt'], verbs: ['get'] }],
+      },
+    });
+    await rbac.createNamespacedRoleBinding({
+      namespace,
+      body: {
+        metadata: { name: account },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: account },
+        subjects: [{ kind: 'ServiceAccount', name: account, namespace }],
+      },
+    });
+    // As client libraries do in a pod: the mounted token and CA, the API server by its Service name.
+    const script = `
+import json, ssl, urllib.request, urllib.error
+sa = '/var/run/secrets/kubernetes.io/serviceaccount'
+token = open(sa + '/token').read()
+ctx = ssl.create_default_context(cafile=sa + '/ca.crt')
+def get(path):
+    req = urllib.request.Request('https://kubernetes.default.svc' + path, headers={'Authorization': 'Bearer ' + token})
+    try:
+        with urllib.request.urlopen(req, context=ctx, timeout=10) as r:
+            return r.status, json.load(r)
+    except urllib.error.HTTPError as e:
+        return e.code, None
+status, cm = get('/api/v1/namespaces/default/configmaps/kube-root-ca.crt')
+denied, _ = get('/api/v1/namespaces/default/secrets')
+print(json.dumps({'status': status, 'name': cm and cm['metadata']['name'], 'ca': bool(cm and 'BEGIN CERTIFICATE' in cm['data']['ca.crt']), 'secrets': denied, 'namespace': open(sa + '/namespace').read()}))
+`;
+    const name = unique('api-client');
+    const body = simplePod(name, 'docker.io/library/python:3', ['python', '-c', script], {
+      serviceAccountName: account,
+      automountServiceAccountToken: true,
+    });
+    await core.createNamespacedPod({ namespace, body });
+    const pod = await waitForPodPhase(core, namespace, name, ['Succeeded', 'Failed'], 120_000);
+    const log = await core.readNamespacedPodLog({ name, namespace, container: 'main' });
+    expect(terminated(pod), log).toMatchObject({ exitCode: 0 });
+    expect(JSON.parse(log.trim().split('\n').pop()!)).toEqual({
+      status: 200,
+      name: 'kube-root-ca.crt',
+      ca: true,
+      secrets: 403,
+      namespace,
     });
   });
 
