@@ -72,7 +72,8 @@ export async function installKnativeServing(admin: KubeConfig, report: (m: strin
   const settings: ServingSettings = {
     servingVersion: v.KNATIVE_SERVING_VERSION!,
     // The project's images keep the names the manifests give them (docker.io/c2d/…); the node has them already.
-    registriesSkippingTagResolving: ['kind.local', 'ko.local', 'dev.local', 'docker.io'],
+    // Knative compares the parsed registry, and go-containerregistry parses docker.io as index.docker.io.
+    registriesSkippingTagResolving: ['kind.local', 'ko.local', 'dev.local', 'docker.io', 'index.docker.io'],
     autoscaler: DEV_AUTOSCALER,
   };
   await installCrds(admin, join(dir, 'crds'));
