@@ -50,6 +50,7 @@ export interface NodeBinaries {
   coredns: string;
   kubeRouter: string;
   pause: string;
+  tinyproxy: string;
 }
 
 export function nodeBinaryPaths(): NodeBinaries {
@@ -63,11 +64,17 @@ export function nodeBinaryPaths(): NodeBinaries {
     coredns: join(bin, `coredns-${v.COREDNS_VERSION}`),
     kubeRouter: join(bin, `kube-router-${v.KUBE_ROUTER_VERSION}`),
     pause: join(bin, `pause-${v.KUBERNETES_VERSION}`),
+    tinyproxy: join(bin, `tinyproxy-${v.TINYPROXY_DEB_VERSION}`),
   };
 }
 
+/** Knative Serving's release configuration (core YAML, networking and caching CRDs), fetched by build-binaries.sh knative. */
+export function knativeConfigDir(): string {
+  return join(cacheDir(), 'crds', `knative-serving-config-${pinnedVersions().KNATIVE_SERVING_VERSION}`);
+}
+
 /** The binaries not built yet; `devcluster/build-binaries.sh` builds them. */
-export function missingBinaries(b: Binaries | NodeBinaries = binaryPaths()): string[] {
+export function missingBinaries(b: Binaries | NodeBinaries | Record<string, string> = binaryPaths()): string[] {
   return Object.entries(b)
     .filter(([, path]) => !existsSync(path))
     .map(([name]) => name);

@@ -98,6 +98,83 @@ fetch_crds() {
   log "CRDs: $(ls "$out" | wc -l) files"
 }
 
+# Knative Serving's five programs at the version the CRDs pin, through one wrapper module (serving's go.mod needs no
+# replace lines), into bin/knative-serving-VERSION/.
+build_knative_serving() {
+  local v=$KNATIVE_SERVING_VERSION out="$cache/bin/knative-serving-$KNATIVE_SERVING_VERSION" cmd cached=1
+  local cmds=(controller activator autoscaler queue webhook)
+  for cmd in "${cmds[@]}"; do [[ -x $out/$cmd ]] || cached=0; done
+  ((cached)) && { log "knative-serving $v cached"; return; }
+  local dir="$cache/build/knative-serving" pkgs=()
+  wrapper_module "$dir" knative.dev/serving "$v"
+  for cmd in "${cmds[@]}"; do pkgs+=("knative.dev/serving/cmd/$cmd"); done
+  { printf '//go:build tools\n\npackage build\n\nimport (\n'; printf '\t_ "%s"\n' "${pkgs[@]}"; printf ')\n'; } > "$dir/tools.go"
+  log "knative-serving $v: downloading modules"
+  (cd "$dir" && { go mod tidy -e >tidy.log 2>&1 || true; } && go mod download)
+  log "knative-serving $v: compiling ${cmds[*]}"
+  rm -rf "$out.tmp" && mkdir -p "$out.tmp"
+  (cd "$dir" && go build -tags tools -trimpath -ldflags="-s -w" -o "$out.tmp/" "${pkgs[@]}")
+  rm -rf "$out" && mv "$out.tmp" "$out"
+  log "knative-serving $v: done"
+}
+
+# Serving's release YAML for its core (Deployments, ConfigMaps, RBAC, webhooks) and the CRDs its module zip lacks:
+# the zip drops symlinks, so config/core/300-resources has no Ingress, ServerlessService, Certificate or Image; those
+# come from the knative.dev/networking and knative.dev/caching versions serving's go.mod pins.
+fetch_knative_config() {
+  local out="$cache/crds/knative-serving-config-$KNATIVE_SERVING_VERSION"
+  [[ -d $out ]] && { log "knative serving config cached"; return; }
+  local dir="$cache/build/knative-config" serving networking caching netv cachev
+  wrapper_module "$dir" knative.dev/serving "$KNATIVE_SERVING_VERSION"
+  serving=$(cd "$dir" && go mod download -json "knative.dev/serving@$KNATIVE_SERVING_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  netv=$(awk '$1 == "knative.dev/networking" {print $2}' "$serving/go.mod")
+  cachev=$(awk '$1 == "knative.dev/caching" {print $2}' "$serving/go.mod")
+  networking=$(cd "$dir" && go mod download -json "knative.dev/networking@$netv" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  caching=$(cd "$dir" && go mod download -json "knative.dev/caching@$cachev" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  rm -rf "$out.tmp" && mkdir -p "$out.tmp/core" "$out.tmp/crds"
+  cp -r "$serving"/config/core/. "$out.tmp/core/"
+  cp "$networking"/config/*.yaml "$out.tmp/crds/" 2>/dev/null || true
+  cp "$caching"/config/*.yaml "$out.tmp/crds/" 2>/dev/null || true
+  chmod -R u+w "$out.tmp"
+  rm -rf "$out" && mv "$out.tmp" "$out"
+  log "knative serving config: networking $netv, caching $cachev"
+}
+
+# Traefik (its native Knative provider is the ingress): a wrapper module has to repeat Traefik's own replace and
+# exclude lines, which a dependency's go.mod does not pass on.
+build_traefik() {
+  local v=$TRAEFIK_VERSION out="$cache/bin/traefik-$TRAEFIK_VERSION"
+  [[ -x $out ]] && { log "traefik $v cached"; return; }
+  local dir="$cache/build/traefik" gomod
+  wrapper_module "$dir" github.com/traefik/traefik/v3 "$v"
+  gomod=$(cd "$dir" && go mod download -json "github.com/traefik/traefik/v3@$v" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  awk '/^replace \($/ {r=1; next} /^exclude \($/ {e=1; next} /^\)$/ {r=0; e=0; next}
+       r && NF {print "replace", $0} e && NF {print "exclude", $0}
+       /^replace [^(]/ || /^exclude [^(]/ {print}' "$gomod" | grep -v '=> \./' >> "$dir/go.mod"
+  (cd "$dir" && printf '//go:build tools\n\npackage build\n\nimport _ "github.com/traefik/traefik/v3/cmd/traefik"\n' > tools.go)
+  log "traefik $v: downloading modules"
+  (cd "$dir" && { go mod tidy -e >tidy.log 2>&1 || true; } && go mod download)
+  log "traefik $v: compiling"
+  (cd "$dir" && go build -tags tools -trimpath -ldflags="-s -w" -o "$out.tmp" github.com/traefik/traefik/v3/cmd/traefik)
+  mv "$out.tmp" "$out"
+  log "traefik $v: done"
+}
+
+# tinyproxy, the HTTP CONNECT proxy the API server reaches the real node's cluster network through (egress selector):
+# the binary of Debian's package, unpacked into the cache without installing it (no service, nothing on the host).
+fetch_tinyproxy() {
+  local out="$cache/bin/tinyproxy-$TINYPROXY_DEB_VERSION"
+  [[ -x $out ]] && { log "tinyproxy $TINYPROXY_DEB_VERSION cached"; return; }
+  local dir="$cache/build/tinyproxy"
+  rm -rf "$dir" && mkdir -p "$dir"
+  log "tinyproxy $TINYPROXY_DEB_VERSION: Debian package tinyproxy-bin"
+  (cd "$dir" && apt-get download -qq "tinyproxy-bin=$TINYPROXY_DEB_VERSION" 2>&1 | grep -v '^W: Download is performed unsandboxed' || true)
+  dpkg-deb -x "$dir"/tinyproxy-bin_*.deb "$dir/x"
+  install -m 0755 "$dir/x/usr/bin/tinyproxy" "$out.tmp" && mv "$out.tmp" "$out"
+  rm -rf "$dir"
+  log "tinyproxy $TINYPROXY_DEB_VERSION: done"
+}
+
 what=${1:-all}
 case $what in
   all)
@@ -115,15 +192,25 @@ case $what in
     build_kubernetes kubernetes-node kubelet kube-proxy kube-scheduler
     build_one coredns github.com/coredns/coredns "$COREDNS_VERSION" github.com/coredns/coredns
     build_one kube-router github.com/cloudnativelabs/kube-router/v2 "$KUBE_ROUTER_VERSION" github.com/cloudnativelabs/kube-router/v2/cmd/kube-router
+    fetch_tinyproxy
     ;;
+  tinyproxy) fetch_tinyproxy ;;
   kubernetes-node) build_kubernetes kubernetes-node kubelet kube-proxy kube-scheduler ;;
   coredns) build_one coredns github.com/coredns/coredns "$COREDNS_VERSION" github.com/coredns/coredns ;;
   kube-router) build_one kube-router github.com/cloudnativelabs/kube-router/v2 "$KUBE_ROUTER_VERSION" github.com/cloudnativelabs/kube-router/v2/cmd/kube-router ;;
+  # Knative Serving and its ingress, built only on request until they are part of the default platform.
+  knative)
+    fetch_knative_config
+    build_knative_serving
+    build_traefik
+    ;;
+  knative-serving) build_knative_serving ;;
+  traefik) build_traefik ;;
   pause) build_pause ;;
   etcd) build_one etcd go.etcd.io/etcd/server/v3 "$ETCD_VERSION" go.etcd.io/etcd/server/v3 ;;
   kn) build_one kn knative.dev/client "$KNATIVE_CLIENT_VERSION" knative.dev/client/cmd/kn ;;
   minio) build_one minio github.com/minio/minio "$MINIO_VERSION" github.com/minio/minio ;;
   crds) fetch_crds ;;
-  *) echo "usage: $0 [all|kubernetes|etcd|kn|minio|crds|real-node|kubernetes-node|coredns|kube-router|pause]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|kubernetes|etcd|kn|minio|crds|real-node|kubernetes-node|coredns|kube-router|pause|tinyproxy|knative|knative-serving|traefik]" >&2; exit 2 ;;
 esac
 log "all requested binaries are in $cache/bin"

@@ -67,6 +67,8 @@ export async function startControlPlane(opts: {
   bins: Binaries;
   certs: ClusterCerts;
   node?: NodeKind;
+  /** Where the API server sends its "cluster" connections (webhooks, kubelet, proxies): see real-node/cluster-egress.ts. */
+  egressSelectorConfig?: string;
 }): Promise<ControlPlane> {
   const { stateDir, bins, certs } = opts;
   const disabled =
@@ -137,6 +139,7 @@ export async function startControlPlane(opts: {
           '--allow-privileged=false',
           '--profiling=false',
           `--cert-dir=${join(stateDir, 'apiserver-certs')}`,
+          ...(opts.egressSelectorConfig ? [`--egress-selector-config-file=${opts.egressSelectorConfig}`] : []),
         ],
         { logFile: join(logs, 'kube-apiserver.log') },
       ),

@@ -13,6 +13,8 @@ import { writeKubeconfig } from './kubeconfig.ts';
 import { startObjectStore } from './object-store.ts';
 import { startRealNode, type RealNode } from './real-node/real-node.ts';
 import { publishResultsStore } from './real-node/results-store.ts';
+import { clusterEgressSocket, egressSelectorConfig as egressSelectorConfigText } from './real-node/cluster-egress.ts';
+import { installKnativeServing, knativeImageArchives } from './knative/serving.ts';
 import type { PlatformEnv } from './platform-env.ts';
 import { freePort, startProcess, waitFor, type ManagedProcess } from './processes.ts';
 import { CoreV1Api } from '@kubernetes/client-node';
@@ -56,7 +58,7 @@ const timed = async <T>(what: string, fn: () => Promise<T>, report: (m: string) 
 export async function startPlatform(
   stateDir: string,
   report: (m: string) => void = () => undefined,
-  opts: { node?: NodeKind } = {},
+  opts: { node?: NodeKind; knative?: boolean } = {},
 ): Promise<Platform> {
   const nodeKind = opts.node ?? 'local';
   const bins = binaryPaths();
@@ -92,7 +94,20 @@ export async function startPlatform(
     // Failures surface through Promise.all below; this only keeps a rejection from going unhandled meanwhile.
     for (const p of pending) p.catch(() => undefined);
 
-    const cp = await timed('control plane', () => startControlPlane({ stateDir, bins, certs, node: nodeKind }), report);
+    if (opts.knative && nodeKind !== 'real')
+      throw new Error('Knative Serving runs on the real node only (--node real)');
+    const egressSocket = clusterEgressSocket(stateDir);
+    let egressSelectorConfig: string | undefined;
+    if (nodeKind === 'real') {
+      egressSelectorConfig = join(stateDir, 'egress-selector.yaml');
+      writeFileSync(egressSelectorConfig, egressSelectorConfigText(egressSocket));
+    }
+    const knativeImages = opts.knative ? knativeImageArchives(report) : undefined;
+    const cp = await timed(
+      'control plane',
+      () => startControlPlane({ stateDir, bins, certs, node: nodeKind, egressSelectorConfig }),
+      report,
+    );
     processes.push(...cp.processes);
     const admin = loadKubeConfig(cp.adminKubeconfig);
     const core = admin.makeApiClient(CoreV1Api);
@@ -117,7 +132,18 @@ export async function startPlatform(
       realNode = await timed(
         'real node processes',
         () =>
-          startRealNode({ nodeName: NODE_NAME, stateDir, logDir, certs, server: cp.server, storePort, admin, report }),
+          startRealNode({
+            nodeName: NODE_NAME,
+            stateDir,
+            logDir,
+            certs,
+            server: cp.server,
+            storePort,
+            admin,
+            egressSocket,
+            extraImages: knativeImages,
+            report,
+          }),
         report,
       );
       await timed(
@@ -147,6 +173,7 @@ export async function startPlatform(
         () => publishResultsStore(admin, node.namespace.nodeAddress),
         report,
       );
+      if (opts.knative) await timed('knative serving', () => installKnativeServing(admin, report), report);
       return { env: { ...(await platformEnv()), podS3Endpoint }, stop, realNode };
     }
     const nodeKubeconfig = join(stateDir, 'node.kubeconfig');

@@ -8,6 +8,7 @@ import { writeKubeconfig } from '../kubeconfig.ts';
 import { waitFor, type ManagedProcess } from '../processes.ts';
 import { NODE_API_SERVER, startApiRelay, startStoreRelay } from './api-relay.ts';
 import { createNodeCgroups, removeNodeCgroups } from './cgroups.ts';
+import { startClusterEgress } from './cluster-egress.ts';
 import {
   COREDNS_USER,
   createDnsService,
@@ -45,6 +46,10 @@ export interface RealNodeOptions {
   /** The object store's port on the host's 127.0.0.1, relayed to the node's address (see results-store.ts). */
   storePort: number;
   admin: KubeConfig;
+  /** The unix socket the API server's egress selector sends cluster connections to (see cluster-egress.ts). */
+  egressSocket: string;
+  /** Image archives to load beside the node's own (name → docker-archive). */
+  extraImages?: Record<string, string>;
   report: (m: string) => void;
 }
 
@@ -58,7 +63,7 @@ export async function startRealNode(o: RealNodeOptions): Promise<RealNode> {
   const missing = missingBinaries(bins);
   if (missing.length)
     throw new Error(`real node binaries not built: ${missing.join(', ')} (run devcluster/build-binaries.sh real-node)`);
-  const archives = ensureImageArchives(o.report);
+  const archives = { ...ensureImageArchives(o.report), ...o.extraImages };
   const dir = join(o.stateDir, 'node');
   mkdirSync(dir, { recursive: true });
   const id = randomBytes(5).toString('hex');
@@ -126,6 +131,9 @@ export async function startRealNode(o: RealNodeOptions): Promise<RealNode> {
     const apiPort = Number(new URL(o.server).port);
     processes.push(...(await startApiRelay(ns, { apiPort, stateDir: dir, logDir: o.logDir })));
     processes.push(...(await startStoreRelay(ns, { storePort: o.storePort, stateDir: dir, logDir: o.logDir })));
+    processes.push(
+      ...(await startClusterEgress(ns, bins.tinyproxy, { socket: o.egressSocket, stateDir: dir, logDir: o.logDir })),
+    );
     const t0 = Date.now();
     await seedImages(ns, { stateDir: dir, logDir: o.logDir, archives, report: o.report });
     o.report(`images in place for containerd in ${Date.now() - t0} ms`);

@@ -1,0 +1,107 @@
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  AppsV1Api,
+  KubernetesObjectApi,
+  loadAllYaml,
+  PatchStrategy,
+  type KubeConfig,
+  type KubernetesObject,
+} from '@kubernetes/client-node';
+import { cacheDir, knativeConfigDir, pinnedVersions } from '../binaries.ts';
+import { installCrds } from '../bootstrap.ts';
+import { waitFor } from '../processes.ts';
+import { applyOrder, servingObjects, type ServingSettings } from './serving-objects.ts';
+import { TRAEFIK_NAMESPACE, traefikObjects } from './traefik-objects.ts';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const KNATIVE_NAMESPACE = 'knative-serving';
+const KNATIVE_IMAGES = ['controller', 'activator', 'autoscaler', 'queue', 'webhook', 'traefik'] as const;
+const DEPLOYMENTS: readonly [string, string][] = [
+  [KNATIVE_NAMESPACE, 'controller'],
+  [KNATIVE_NAMESPACE, 'webhook'],
+  [KNATIVE_NAMESPACE, 'autoscaler'],
+  [KNATIVE_NAMESPACE, 'activator'],
+  [TRAEFIK_NAMESPACE, 'traefik'],
+];
+// Knative's defaults wait 60 s of no traffic (plus a grace period) before scaling to zero; 10 s keeps a test short
+// and is what the experiment on this machine measured with.
+const DEV_AUTOSCALER = { 'stable-window': '10s', 'scale-to-zero-grace-period': '10s' };
+
+/** Wraps the Knative binaries as images (build-images.sh; a second each when cached) and returns the archives. */
+export function knativeImageArchives(report: (m: string) => void): Record<string, string> {
+  const res = spawnSync('bash', [join(here, 'build-images.sh')], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  for (const line of `${res.stdout}${res.stderr}`.split('\n').filter(Boolean)) report(line);
+  if (res.error || res.status !== 0)
+    throw new Error(`building the Knative images failed: ${res.error?.message ?? res.stderr.trim().split('\n').pop()}`);
+  const current = (n: string): string =>
+    readFileSync(join(cacheDir(), 'images', `knative-${n}.current`), 'utf8').trim();
+  return Object.fromEntries(KNATIVE_IMAGES.map((n) => [`knative-${n}`, current(n)]));
+}
+
+function yamlFiles(dir: string): string[] {
+  return readdirSync(dir)
+    .sort()
+    .flatMap((f) => {
+      const p = join(dir, f);
+      return statSync(p).isDirectory() ? yamlFiles(p) : f.endsWith('.yaml') ? [p] : [];
+    });
+}
+
+function releaseObjects(dir: string): KubernetesObject[] {
+  return yamlFiles(dir).flatMap((f) => (loadAllYaml(readFileSync(f, 'utf8')) as KubernetesObject[]).filter(Boolean));
+}
+
+async function deploymentAvailable(apps: AppsV1Api, namespace: string, name: string): Promise<boolean> {
+  const d = await apps.readNamespacedDeployment({ namespace, name }).catch(() => undefined);
+  return Boolean(d?.status?.conditions?.some((c) => c.type === 'Available' && c.status === 'True'));
+}
+
+/**
+ * Installs Knative Serving (its release YAML for this version, with the settings of serving-objects.ts) and Traefik
+ * as its ingress, then waits until every Deployment is Available. The images must already be on the node.
+ */
+export async function installKnativeServing(admin: KubeConfig, report: (m: string) => void): Promise<void> {
+  const v = pinnedVersions();
+  const dir = knativeConfigDir();
+  const settings: ServingSettings = {
+    servingVersion: v.KNATIVE_SERVING_VERSION!,
+    // The project's images keep the names the manifests give them (docker.io/c2d/…); the node has them already.
+    // Knative compares the parsed registry, and go-containerregistry parses docker.io as index.docker.io.
+    registriesSkippingTagResolving: ['kind.local', 'ko.local', 'dev.local', 'docker.io', 'index.docker.io'],
+    autoscaler: DEV_AUTOSCALER,
+  };
+  await installCrds(admin, join(dir, 'crds'));
+  await installCrds(admin, join(dir, 'core', '300-resources'));
+  const objects = applyOrder([
+    ...servingObjects(releaseObjects(dir), settings).filter((o) => o.kind !== 'CustomResourceDefinition'),
+    ...traefikObjects(`dev.local/traefik:${v.TRAEFIK_VERSION}`),
+  ]);
+  const api = KubernetesObjectApi.makeApiClient(admin);
+  for (const o of objects) {
+    try {
+      await api.patch(o, undefined, undefined, 'c2d-local-stack', true, PatchStrategy.ServerSideApply);
+    } catch (err) {
+      throw new Error(
+        `applying ${o.kind} ${o.metadata?.namespace ?? ''}/${o.metadata?.name}: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
+    }
+  }
+  const apps = admin.makeApiClient(AppsV1Api);
+  for (const [namespace, name] of DEPLOYMENTS)
+    await waitFor(
+      `Deployment ${namespace}/${name} Available`,
+      () => deploymentAvailable(apps, namespace, name),
+      240_000,
+      500,
+    );
+  report(`knative serving ${settings.servingVersion} and traefik ${v.TRAEFIK_VERSION} available`);
+}
