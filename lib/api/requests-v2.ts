@@ -33,7 +33,10 @@ export const v2Nonce = z
   .transform((v) => BigInt(v));
 
 function unsupported(what: string) {
-  return z.unknown().refine((v) => v === undefined || v === null || v === '' || v === 0, `${what} is not supported`);
+  return z
+    .any()
+    .optional()
+    .refine((v) => v === undefined || v === null || v === '' || v === 0, `${what} is not supported`);
 }
 
 const notSupported = {
