@@ -274,9 +274,9 @@ describe('a free job on two datasets, through ocean.js 8.x', () => {
     const output = job.results.find((r) => r.filename === 'count.txt')!;
     expect(await text(await V8.getComputeResult(v2, consumer, jobId, output.index))).toBe('datasets 2\n');
     expect(await text(await V8.getComputeResult(v2, viewer, jobId, output.index))).toBe('datasets 2\n');
-    expect((await statusOf(jobId, viewer.address)).jobId).toBe(jobId);
+    expect((await statusOf(jobId, viewer)).jobId).toBe(jobId);
     await expect(V8.getComputeResult(v2, stranger, jobId, output.index)).rejects.toThrow(/403/);
-    await expect(statusOf(jobId, stranger.address)).rejects.toThrow();
+    await expect(statusOf(jobId, stranger)).rejects.toThrow();
     const log = job.results.find((r) => r.type === 'algorithmLog')!;
     expect(await text(await V8.getComputeResult(v2, consumer, jobId, log.index))).toMatch(/tick 15\n/);
   });
@@ -339,7 +339,7 @@ describe('refusals', () => {
     const first = await signed(consumer, 'stopCompute');
     // Spent by a stop of a job that is not the consumer's (403 after the nonce check passes would keep it unspent):
     // use the consumer's own finished job, which a stop answers as it is.
-    const [job] = (await V8.computeStatus(v2, consumer.address)) as unknown as V8Job[];
+    const [job] = (await V8.computeStatus(v2, consumer)) as unknown as V8Job[];
     await V8.computeStop(job!.jobId, v2, first);
     await expect(V8.computeStop(job!.jobId, v2, first)).rejects.toThrow(/not greater than the last accepted nonce/);
   });
