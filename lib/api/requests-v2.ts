@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { V2_NONCE_PATTERN } from '../auth/v2-nonce-policy.ts';
+import { V2_NONCE_CEILING, V2_NONCE_PATTERN } from '../auth/v2-nonce-policy.ts';
 import { RESOURCE_IDS } from '../job/environments.ts';
 import {
   address,
@@ -30,7 +30,8 @@ export const v2Nonce = z
   .union([z.string(), z.number()], { error: 'must be a decimal integer' })
   .transform((v) => (typeof v === 'number' ? (Number.isSafeInteger(v) ? String(v) : 'x') : v))
   .pipe(z.string().regex(V2_NONCE_PATTERN, 'must be a decimal integer from 1 to 2^53 - 1, without leading zeros'))
-  .transform((v) => BigInt(v));
+  .transform((v) => BigInt(v))
+  .refine((n) => n <= V2_NONCE_CEILING, 'must be at most 2^53 - 1');
 
 function unsupported(what: string) {
   return z
