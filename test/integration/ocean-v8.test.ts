@@ -2,7 +2,7 @@ import { JsonRpcProvider, Wallet } from 'ethers';
 import { ProviderInstance as V8 } from '@oceanprotocol/lib-v8';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startLocalStack, type LocalStack } from '../../devcluster/local-stack.ts';
-import { orderAsset, type PublishedAsset } from '../../devcluster/ocean-assets.ts';
+import { datasetDdo, orderAsset, publishAsset, type PublishedAsset } from '../../devcluster/ocean-assets.ts';
 import { ProviderInstance as V3 } from '../../devcluster/ocean-client.ts';
 import { V2_ENDPOINTS } from '../../lib/api/endpoints.ts';
 import type { ProviderFee } from '../../lib/chain/provider-fee.ts';
@@ -168,11 +168,26 @@ beforeAll(async () => {
     filesChecksum: sha256hex(a.code),
     containerSectionChecksum: containerSectionChecksum(NODE_CONTAINER),
   }));
-  datasets = [];
-  for (const name of ['a', 'b']) {
-    const url = files.file(`/dataset-${name}.csv`, `${name},1\n`);
-    datasets.push(await flow.publishDataset(url, { publisherTrustedAlgorithms: trusted }));
-  }
+  // One dataset names the provider by its v1 base URL, the other by its v2 base URL: both are this provider.
+  const a = files.file('/dataset-a.csv', 'a,1\n');
+  const b = files.file('/dataset-b.csv', 'b,1\n');
+  datasets = [
+    await flow.publishDataset(a, { publisherTrustedAlgorithms: trusted }),
+    await publishAsset({
+      rpcUrl: env.rpcUrl,
+      ocean: env.ocean,
+      publisherKey: env.keys.publisher,
+      providerAddress: flow.provider.address,
+      encryptFilesTo: flow.provider.signingKey.publicKey,
+      mintTo: consumer.address,
+      ddo: datasetDdo({
+        name: 'dataset-b',
+        files: [{ type: 'url', url: b, method: 'GET' }],
+        serviceEndpoint: v2,
+        compute: { publisherTrustedAlgorithms: trusted },
+      }),
+    }),
+  ];
 }, 300_000);
 
 afterAll(async () => {
