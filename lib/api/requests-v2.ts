@@ -147,7 +147,14 @@ export const v2InitializeRequest = z.object({
 });
 export type V2InitializeRequest = z.output<typeof v2InitializeRequest>;
 
-export const v2StopQuery = z.object({ ...signed, jobId, agreementId: z.string().max(130).optional() });
+export const v2StopQuery = z.object({
+  ...signed,
+  jobId,
+  agreementId: z
+    .string()
+    .regex(/^(0x)?[0-9a-fA-F]{0,64}$/, 'must be a hex transaction hash')
+    .optional(),
+});
 export const v2StatusQuery = z.object({
   consumerAddress: address,
   jobId: jobId.optional(),
