@@ -35,7 +35,7 @@ export interface StartV2Deps extends AdmitDeps {
   now?: () => Date;
 }
 
-interface V2Job {
+interface V2Start {
   body: FreeStartRequest;
   caller: Caller;
   environment: Environment;
@@ -51,7 +51,7 @@ interface V2Job {
  * pays the environment through the escrow or not at all (free tier), so its orders' provider fees are not held to
  * the v1 price (`fees` left out): v2 initializeCompute issues them at 0.
  */
-async function authorizeV2(deps: StartV2Deps, job: V2Job): Promise<StartGrant> {
+async function authorizeV2(deps: StartV2Deps, job: V2Start): Promise<StartGrant> {
   const [dataset, ...additionalDatasets] = job.body.datasets;
   try {
     return await deps.authorize({
@@ -67,7 +67,7 @@ async function authorizeV2(deps: StartV2Deps, job: V2Job): Promise<StartGrant> {
   }
 }
 
-async function startV2(deps: StartV2Deps, job: V2Job) {
+async function startV2(deps: StartV2Deps, job: V2Start) {
   const grant = await authorizeV2(deps, job);
   const created = (deps.now ?? (() => new Date()))();
   const owner = job.caller.address.toLowerCase();
