@@ -3,10 +3,10 @@ import { createHash, randomBytes } from 'node:crypto';
 /**
  * v2 auth tokens (ocean-node's `POST /api/services/auth/token`). ocean.js 8.x reads the caller's address out of the
  * token with `jwt.decode` (never verifying it) and sends it back verbatim in the `Authorization` header, so a token
- * is a JWT: its payload names the address and expiry for the client. Its authority is not a signature but a record
- * kept under the token's sha256 (token-store.ts): 32 random bytes (`jti`) make it unguessable, the record says whose
- * it is, until when, and whether it was revoked, and the raw token is stored nowhere. The JWT is therefore honestly
- * unsigned (`alg: none`), and whatever its payload claims is ignored by the provider.
+ * is a JWT: its payload names the address and expiry for the client. Its authority is not a signature but an entry
+ * under the token's sha256 in its address's record (token-store.ts): 32 random bytes (`jti`) make it unguessable,
+ * the entry says until when it acts (revoking removes it), and the raw token is stored nowhere. The JWT is therefore
+ * honestly unsigned (`alg: none`); of its payload the provider reads only the address, to find the record.
  */
 
 export const AUTH_TOKEN_DEFAULT_TTL_SECONDS = 24 * 3600;
@@ -58,4 +58,22 @@ export function tokenFromAuthorization(header: string | undefined): string | und
   if (header === undefined) return undefined;
   const token = header.replace(/^Bearer\s+/i, '').trim();
   return token.length <= MAX_TOKEN_LENGTH && TOKEN_PATTERN.test(token) ? token : undefined;
+}
+
+/**
+ * The address a token's payload names (which record to look it up in), or undefined when the token cannot be one
+ * of ours. Not proof of anything: the record decides (token-store.ts).
+ */
+export function tokenAddress(token: string): string | undefined {
+  if (!TOKEN_PATTERN.test(token) || token.length > MAX_TOKEN_LENGTH) return undefined;
+  try {
+    const payload = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as {
+      address?: unknown;
+    };
+    return typeof payload.address === 'string' && /^0x[0-9a-fA-F]{40}$/.test(payload.address)
+      ? payload.address
+      : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -1,13 +1,15 @@
+import { createHash } from 'node:crypto';
 import type { CoreV1Api, V1ConfigMap } from '@kubernetes/client-node';
-import { conflict, forbidden } from '../http/errors.ts';
+import { conflict, forbidden, unavailable } from '../http/errors.ts';
 import { kubeStatus } from '../kube/errors.ts';
-import { tokenDigest, type IssuedToken } from './auth-token.ts';
+import { tokenAddress, tokenDigest, type IssuedToken } from './auth-token.ts';
 
-/** Tokens an address may hold at once (neither revoked nor expired): each is an object in the system namespace. */
+/** Tokens an address may hold at once (neither revoked nor expired). */
 export const MAX_LIVE_TOKENS = 16;
 
-export const TOKEN_OWNER_LABEL = 'c2d.oceanprotocol.com/token-owner';
 const TOKEN_LABELS = { 'app.kubernetes.io/part-of': 'c2d', 'app.kubernetes.io/component': 'auth-token' } as const;
+const ENTRY_PREFIX = 't-';
+const MAX_ATTEMPTS = 8;
 
 /** Where v2 auth tokens are recorded, by digest (auth-token.ts: the raw token is never stored). */
 export interface TokenStore {
@@ -19,82 +21,110 @@ export interface TokenStore {
   revoke(token: string, address: string): Promise<void>;
 }
 
-interface TokenRecord {
-  address: string;
+export interface TokenRecord {
   expiresAt: string;
-  revoked: boolean;
-}
-
-export function tokenObjectName(digest: string): string {
-  return `authtoken-${digest}`;
-}
-
-function record(cm: V1ConfigMap): TokenRecord | undefined {
-  const d = cm.data;
-  if (!d?.address || !d.expiresAt) return undefined;
-  return { address: d.address, expiresAt: d.expiresAt, revoked: d.revoked === 'true' };
 }
 
 /** Whether a recorded token may act now. Pure. */
 export function isLive(rec: TokenRecord | undefined, now: Date): rec is TokenRecord {
-  return rec !== undefined && !rec.revoked && Date.parse(rec.expiresAt) > now.getTime();
+  return rec !== undefined && Date.parse(rec.expiresAt) > now.getTime();
 }
 
-/** One ConfigMap per token, `authtoken-<sha256 hex>`, in the system namespace, labelled with its owner. */
+/** The ConfigMap of an address's tokens: a hash, so nothing the caller typed reaches a Kubernetes name. */
+export function tokenObjectName(address: string): string {
+  return `authtoken-${createHash('sha256').update(address.toLowerCase()).digest('hex')}`;
+}
+
+function entries(cm: V1ConfigMap | undefined): Map<string, TokenRecord> {
+  const out = new Map<string, TokenRecord>();
+  for (const [key, value] of Object.entries(cm?.data ?? {})) {
+    if (!key.startsWith(ENTRY_PREFIX)) continue;
+    try {
+      const rec = JSON.parse(value) as Partial<TokenRecord>;
+      if (typeof rec.expiresAt === 'string') out.set(key.slice(ENTRY_PREFIX.length), { expiresAt: rec.expiresAt });
+    } catch {
+      // A malformed entry is no token.
+    }
+  }
+  return out;
+}
+
+/**
+ * One ConfigMap per address (`authtoken-<sha256 of the address>`, in the system namespace, as nonces are kept), one
+ * entry per live token under its digest. Every write drops the entries that expired, and revoking removes the entry,
+ * so an address's record never holds more than MAX_LIVE_TOKENS entries whatever it does, and no function needs to
+ * delete or list anything. Writes are compare-and-swap on resourceVersion, retried after a 409.
+ *
+ * A token names its address in its payload (auth-token.ts); that only says which record to look in: the token acts
+ * only if its digest is recorded there, so a payload naming another address finds nothing.
+ */
 export class KubeTokenStore implements TokenStore {
   constructor(
     private readonly core: CoreV1Api,
     private readonly namespace: string,
   ) {}
 
-  private async read(digest: string): Promise<V1ConfigMap | undefined> {
+  private async read(address: string): Promise<V1ConfigMap | undefined> {
     try {
-      return await this.core.readNamespacedConfigMap({ name: tokenObjectName(digest), namespace: this.namespace });
+      return await this.core.readNamespacedConfigMap({ name: tokenObjectName(address), namespace: this.namespace });
     } catch (err) {
       if (kubeStatus(err) === 404) return undefined;
       throw err;
     }
   }
 
-  async create(address: string, issued: IssuedToken, now: Date): Promise<void> {
+  /** Rewrites the address's record with `change` applied to its live entries; retried on a concurrent write. */
+  private async update(address: string, now: Date, change: (live: Map<string, TokenRecord>) => void): Promise<void> {
     const owner = address.toLowerCase();
-    const held = await this.core.listNamespacedConfigMap({
-      namespace: this.namespace,
-      labelSelector: `${TOKEN_OWNER_LABEL}=${owner}`,
-    });
-    const live = held.items.filter((cm) => isLive(record(cm), now)).length;
-    if (live >= MAX_LIVE_TOKENS) {
-      throw conflict(`address holds ${live} live auth tokens already: invalidate one first`);
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const existing = await this.read(owner);
+      const live = new Map([...entries(existing)].filter(([, rec]) => isLive(rec, now)));
+      change(live);
+      const data: Record<string, string> = { address: owner };
+      for (const [digest, rec] of live) data[ENTRY_PREFIX + digest] = JSON.stringify(rec);
+      try {
+        if (existing === undefined) {
+          await this.core.createNamespacedConfigMap({
+            namespace: this.namespace,
+            body: { metadata: { name: tokenObjectName(owner), labels: { ...TOKEN_LABELS } }, data },
+          });
+        } else {
+          await this.core.replaceNamespacedConfigMap({
+            name: tokenObjectName(owner),
+            namespace: this.namespace,
+            body: { ...existing, data },
+          });
+        }
+        return;
+      } catch (err) {
+        if (kubeStatus(err) !== 409) throw err;
+      }
     }
-    await this.core.createNamespacedConfigMap({
-      namespace: this.namespace,
-      body: {
-        metadata: { name: tokenObjectName(issued.digest), labels: { ...TOKEN_LABELS, [TOKEN_OWNER_LABEL]: owner } },
-        data: { address: owner, expiresAt: issued.expiresAt.toISOString(), revoked: 'false' },
-      },
+    throw unavailable('auth token store is contended, retry');
+  }
+
+  async create(address: string, issued: IssuedToken, now: Date): Promise<void> {
+    await this.update(address, now, (live) => {
+      if (live.size >= MAX_LIVE_TOKENS) {
+        throw conflict(`address holds ${live.size} live auth tokens already: invalidate one first`);
+      }
+      live.set(issued.digest, { expiresAt: issued.expiresAt.toISOString() });
     });
   }
 
   async owner(token: string, now: Date): Promise<string | undefined> {
-    const cm = await this.read(tokenDigest(token));
-    const rec = cm && record(cm);
-    return isLive(rec, now) ? rec.address : undefined;
+    const address = tokenAddress(token);
+    if (address === undefined) return undefined;
+    const rec = entries(await this.read(address)).get(tokenDigest(token));
+    return isLive(rec, now) ? address.toLowerCase() : undefined;
   }
 
   async revoke(token: string, address: string): Promise<void> {
-    const cm = await this.read(tokenDigest(token));
-    const rec = cm && record(cm);
-    if (!cm || !rec || rec.revoked) return;
-    if (rec.address !== address.toLowerCase()) throw forbidden('the token belongs to another address');
-    try {
-      // Guarded by the resourceVersion read: a concurrent revocation makes this 409, and the token is revoked anyway.
-      await this.core.replaceNamespacedConfigMap({
-        name: cm.metadata!.name!,
-        namespace: this.namespace,
-        body: { ...cm, data: { ...cm.data, revoked: 'true' } },
-      });
-    } catch (err) {
-      if (kubeStatus(err) !== 409) throw err;
-    }
+    const named = tokenAddress(token);
+    if (named === undefined) return;
+    if (named.toLowerCase() !== address.toLowerCase()) throw forbidden('the token belongs to another address');
+    const digest = tokenDigest(token);
+    if (!entries(await this.read(address)).has(digest)) return;
+    await this.update(address, new Date(), (live) => live.delete(digest));
   }
 }

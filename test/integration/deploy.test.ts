@@ -329,7 +329,7 @@ const GRANTS: Record<string, Grant[]> = {
   'c2d-fn-nonce': [{ ns: SYSTEM, resource: 'configmaps', verbs: ['get'] }],
   'c2d-fn-initialize': [envRead],
   'c2d-fn-environments': [envRead, { ns: JOBS, resource: 'configmaps', verbs: ['list'] }],
-  'c2d-fn-auth': [{ ns: SYSTEM, resource: 'configmaps', verbs: ['get', 'list', 'create', 'update'] }],
+  'c2d-fn-auth': [nonceRw],
   'c2d-fn-start': [
     nonceRw,
     { ns: JOBS, resource: 'configmaps', verbs: ['get', 'list', 'create', 'patch', 'delete'] },

@@ -81,3 +81,42 @@ describe('POST /v2/api/services/auth/token/invalidate', () => {
     expect(await tokens.owner(token, now)).toBeUndefined();
   });
 });
+
+describe('the token record of an address', () => {
+  it('keeps only live tokens: expired ones are dropped on the next write, invalidated ones at once', async () => {
+    const { store, post, tokens } = setup();
+    const { token: first } = (await (await post('', await createBody(consumer, 1))).json()) as { token: string };
+    const { token: second } = (await (await post('', await createBody(consumer, 2))).json()) as { token: string };
+    const record = () => [...store.objects.values()].find((cm) => cm.metadata?.name?.startsWith('authtoken-'))!;
+    expect(Object.keys(record().data!).filter((k) => k.startsWith('t-'))).toHaveLength(2);
+    const signature = await signRequest(consumer, consumer.address + '3');
+    await post('/invalidate', { address: consumer.address, nonce: '3', token: first, signature });
+    expect(Object.keys(record().data!).filter((k) => k.startsWith('t-'))).toHaveLength(1);
+    // A day and a half later the second token has expired: creating a third drops it.
+    const later = new Date(Date.parse('2026-12-02T08:00:00Z') + 36 * 3600_000);
+    const { token: third } = (await (await setupAt(store, later).post('', await createBody(consumer, 4))).json()) as {
+      token: string;
+    };
+    expect(Object.keys(record().data!).filter((k) => k.startsWith('t-'))).toHaveLength(1);
+    expect(await tokens.owner(second, later)).toBeUndefined();
+    expect(await tokens.owner(third, later)).toBe(consumer.address.toLowerCase());
+  });
+});
+
+/** The auth app over an existing store, at another time. */
+function setupAt(store: FakeConfigMaps, now: Date) {
+  const app = createApp({
+    logger: silentLogger,
+    nonces: new KubeNonceStore(store.asCore(), 'sys', V2_NONCES),
+    tokens: new KubeTokenStore(store.asCore(), 'sys'),
+    now: () => now,
+  });
+  return {
+    post: (path: string, body: unknown) =>
+      app.request(`/v2/api/services/auth/token${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      }),
+  };
+}

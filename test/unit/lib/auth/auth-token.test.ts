@@ -4,6 +4,7 @@ import {
   AUTH_TOKEN_MAX_TTL_SECONDS,
   issueToken,
   tokenDigest,
+  tokenAddress,
   tokenFromAuthorization,
 } from '../../../../lib/auth/auth-token.ts';
 import { isLive } from '../../../../lib/auth/token-store.ts';
@@ -52,11 +53,18 @@ describe('auth tokens', () => {
     expect(tokenFromAuthorization('a'.repeat(2000) + '.b.')).toBeUndefined();
   });
 
-  it('act while recorded, unrevoked and unexpired', () => {
-    const rec = { address: ADDRESS.toLowerCase(), expiresAt: '2026-12-02T09:00:00.000Z', revoked: false };
+  it('act while recorded and unexpired', () => {
+    const rec = { expiresAt: '2026-12-02T09:00:00.000Z' };
     expect(isLive(rec, NOW)).toBe(true);
-    expect(isLive({ ...rec, revoked: true }, NOW)).toBe(false);
     expect(isLive(rec, new Date('2026-12-02T09:00:00Z'))).toBe(false);
     expect(isLive(undefined, NOW)).toBe(false);
+  });
+
+  it('name the record to look them up in, and nothing else is read from them', () => {
+    const { token } = issueToken(ADDRESS, NOW, undefined)!;
+    expect(tokenAddress(token)).toBe(ADDRESS);
+    const forged = `${token.split('.')[0]}.${Buffer.from(JSON.stringify({ address: 'bob' })).toString('base64url')}.`;
+    expect(tokenAddress(forged)).toBeUndefined();
+    expect(tokenAddress('x.y.')).toBeUndefined();
   });
 });
