@@ -2,9 +2,10 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
-import { ENDPOINTS, INFO_ENDPOINT, type FunctionName } from '../lib/api/endpoints.ts';
+import { mountedEndpoints, type FunctionName } from '../lib/api/endpoints.ts';
 import { Runtime } from '../lib/api/runtime.ts';
 import { Env } from '../lib/env.ts';
+import { appFromRuntime as authApp } from './auth/app.ts';
 import { appFromRuntime as deleteApp } from './delete/app.ts';
 import { appFromRuntime as encryptApp } from './encrypt/app.ts';
 import { appFromRuntime as environmentsApp } from './environments/app.ts';
@@ -29,6 +30,7 @@ export const FUNCTION_APPS: Record<FunctionName, (runtime: Runtime) => Hono> = {
   environments: environmentsApp,
   initialize: initializeApp,
   encrypt: encryptApp,
+  auth: authApp,
 };
 
 /** The functions that sign, and so the only ones given the provider's key (knative/<name>.yaml mount it). */
@@ -56,7 +58,7 @@ export function functionEnv(fn: FunctionName, env: NodeJS.ProcessEnv): NodeJS.Pr
 export function createGateway(runtimeFor: (fn: FunctionName) => Runtime): Hono {
   const apps = new Map<FunctionName, Hono>();
   const gateway = new Hono();
-  for (const endpoint of [INFO_ENDPOINT, ...ENDPOINTS]) {
+  for (const endpoint of mountedEndpoints()) {
     let app = apps.get(endpoint.fn);
     if (!app) {
       app = FUNCTION_APPS[endpoint.fn](runtimeFor(endpoint.fn));

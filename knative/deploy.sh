@@ -17,7 +17,7 @@
 # same arguments changes nothing.
 set -euo pipefail
 
-FUNCTIONS=(info nonce start status stop delete result logs environments initialize encrypt)
+FUNCTIONS=(info nonce start status stop delete result logs environments initialize encrypt auth)
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 usage() {
@@ -94,6 +94,6 @@ for fn in "${FUNCTIONS[@]}"; do
 done
 
 # The route rewrites the Host to each function's cluster-local name, which includes the namespace.
-echo "applying HTTPRoute c2d-provider"
+echo "applying HTTPRoutes c2d-provider and c2d-provider-v2"
 sed "s/\.c2d-system\.svc\.cluster\.local\$/.$namespace.svc.cluster.local/" "$here/httproute.yaml" |
   kubectl "${kube_args[@]}" -n "$namespace" apply -f -

@@ -7,6 +7,10 @@ import {
   type EnvironmentSource,
 } from '../../lib/api/environments.ts';
 import { environmentsQuery } from '../../lib/api/requests.ts';
+import { V2_BASE } from '../../lib/api/endpoints.ts';
+import { jobLoads, toV2Environment } from '../../lib/api/environments-v2.ts';
+import { v2EnvironmentsQuery } from '../../lib/api/requests-v2.ts';
+import { jobSelector } from '../../lib/job/names.ts';
 import type { BaseDeps, Runtime } from '../../lib/api/runtime.ts';
 import { badRequest } from '../../lib/http/errors.ts';
 import { createFunctionApp } from '../../lib/http/app.ts';
@@ -19,7 +23,11 @@ export interface EnvironmentsDeps extends BaseDeps {
   jobsNamespace: string;
 }
 
-/** GET /api/services/computeEnvironments?chainId= → `{ [chainId]: ComputeEnvironment[] }` with current load. */
+/**
+ * GET /api/services/computeEnvironments?chainId= → `{ [chainId]: ComputeEnvironment[] }` with current load.
+ * GET /v2/api/services/computeEnvironments?chainId= → ocean-node's array of v2 environments (environments-v2.ts),
+ * empty for a chain this provider does not serve.
+ */
 export function createApp(deps: EnvironmentsDeps): Hono {
   const app = createFunctionApp({ name: 'environments', ...deps });
   app.get('/api/services/computeEnvironments', validQuery(environmentsQuery), async (c) => {
@@ -35,6 +43,16 @@ export function createApp(deps: EnvironmentsDeps): Hono {
     return c.json({
       [deps.chainId]: envs.map((env) => toOceanEnvironment(env, deps.chainId, active.get(env.id) ?? 0, now)),
     });
+  });
+  app.get(`${V2_BASE}/api/services/computeEnvironments`, validQuery(v2EnvironmentsQuery), async (c) => {
+    const q = c.req.valid('query');
+    if (q.chainId !== undefined && q.chainId !== deps.chainId) return c.json([]);
+    const [envs, jobs] = await Promise.all([
+      loadEnvironments(deps.environments),
+      deps.core.listNamespacedConfigMap({ namespace: deps.jobsNamespace, labelSelector: jobSelector('workflow') }),
+    ]);
+    const loads = jobLoads(jobs.items);
+    return c.json(envs.map((env) => toV2Environment(env, deps.chainId, loads)));
   });
   return app;
 }

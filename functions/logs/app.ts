@@ -10,6 +10,7 @@ import { logsText } from '../../lib/auth/signed-texts.ts';
 import { notFound } from '../../lib/http/errors.ts';
 import { createFunctionApp } from '../../lib/http/app.ts';
 import { validQuery } from '../../lib/http/validate.ts';
+import { registerV2 } from './v2.ts';
 import { jobNames, type Stage } from '../../lib/job/names.ts';
 import type { ResultType } from '../../lib/job/status.ts';
 
@@ -63,11 +64,12 @@ export function createApp(deps: LogsDeps): Hono {
 /** The app wired to the clients its environment configures. */
 export function appFromRuntime(runtime: Runtime): Hono {
   const base = runtime.base('logs');
-  return createApp({
-    ...base,
+  const shared = {
     jobs: runtime.jobs(base.logger),
-    nonces: runtime.nonces,
     objects: runtime.objects,
     pods: { kube: () => runtime.kube(), namespace: runtime.config.jobsNamespace },
-  });
+  };
+  const app = createApp({ ...base, ...shared, nonces: runtime.nonces });
+  registerV2(app, { ...shared, auth: { nonces: runtime.noncesV2, tokens: runtime.tokens } });
+  return app;
 }

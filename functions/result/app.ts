@@ -1,6 +1,7 @@
 import type { Hono } from 'hono';
 import type { JobStore } from '../../lib/api/jobs.ts';
-import { readObjectText, streamObject, type ObjectStore } from '../../lib/api/objects.ts';
+import { streamObject, type ObjectStore } from '../../lib/api/objects.ts';
+import { findResult } from '../../lib/api/result-lookup.ts';
 import { resultQuery } from '../../lib/api/requests.ts';
 import type { BaseDeps, Runtime } from '../../lib/api/runtime.ts';
 import { authenticate } from '../../lib/auth/authenticate.ts';
@@ -9,28 +10,12 @@ import { resultText } from '../../lib/auth/signed-texts.ts';
 import { notFound } from '../../lib/http/errors.ts';
 import { createFunctionApp } from '../../lib/http/app.ts';
 import { validQuery } from '../../lib/http/validate.ts';
-import type { JobConfigMap } from '../../lib/job/configmap.ts';
-import { MAX_MANIFEST_BYTES, parseResultsManifest, resultsManifestKey } from '../../lib/job/results-manifest.ts';
-import type { Result } from '../../lib/job/status.ts';
+import { registerV2 } from './v2.ts';
 
 export interface ResultDeps extends BaseDeps {
   jobs: JobStore;
   nonces: NonceStore;
   objects: ObjectStore;
-}
-
-/**
- * A result by index: from the status's summary, or, for an index the summary leaves out (but within the count the
- * status records), from the job's results manifest in the store.
- */
-async function findResult(objects: ObjectStore, job: JobConfigMap, index: number): Promise<Result | undefined> {
-  const listed = job.status.results.find((r) => r.index === index);
-  if (listed || index >= (job.status.resultsTotal ?? 0)) return listed;
-  const text = await readObjectText(objects, resultsManifestKey(job.workflow.jobId), MAX_MANIFEST_BYTES);
-  if (text === undefined) return undefined;
-  const all = parseResultsManifest(job.workflow.jobId, text);
-  if (!Array.isArray(all)) throw new Error(all.error);
-  return all[index];
 }
 
 /**
@@ -60,5 +45,8 @@ export function createApp(deps: ResultDeps): Hono {
 /** The app wired to the clients its environment configures. */
 export function appFromRuntime(runtime: Runtime): Hono {
   const base = runtime.base('result');
-  return createApp({ ...base, jobs: runtime.jobs(base.logger), nonces: runtime.nonces, objects: runtime.objects });
+  const jobs = runtime.jobs(base.logger);
+  const app = createApp({ ...base, jobs, nonces: runtime.nonces, objects: runtime.objects });
+  registerV2(app, { auth: { nonces: runtime.noncesV2, tokens: runtime.tokens }, jobs, objects: runtime.objects });
+  return app;
 }

@@ -9,6 +9,7 @@ import { statusText } from '../../lib/auth/signed-texts.ts';
 import { HttpError } from '../../lib/http/errors.ts';
 import { createFunctionApp } from '../../lib/http/app.ts';
 import { validQuery } from '../../lib/http/validate.ts';
+import { registerV2 } from './v2.ts';
 
 export interface StatusDeps extends BaseDeps {
   jobs: JobStore;
@@ -65,10 +66,9 @@ export function createApp(deps: StatusDeps): Hono {
  */
 export function appFromRuntime(runtime: Runtime): Hono {
   const base = runtime.base('status');
-  return createApp({
-    ...base,
-    jobs: runtime.jobs(base.logger, { cache: true }),
-    nonces: runtime.nonces,
-    requireSignature: runtime.config.statusRequiresSignature,
-  });
+  const jobs = runtime.jobs(base.logger, { cache: true });
+  const requireSignature = runtime.config.statusRequiresSignature;
+  const app = createApp({ ...base, jobs, nonces: runtime.nonces, requireSignature });
+  registerV2(app, { jobs, tokens: runtime.tokens, requireSignature });
+  return app;
 }

@@ -7,6 +7,7 @@ import { authenticateText } from '../../lib/auth/authenticate.ts';
 import { stopText } from '../../lib/auth/signed-texts.ts';
 import { createFunctionApp } from '../../lib/http/app.ts';
 import { validJson } from '../../lib/http/validate.ts';
+import { registerV2 } from './v2.ts';
 
 export interface StopDeps extends BaseDeps {
   jobs: JobStore;
@@ -41,5 +42,8 @@ export function createApp(deps: StopDeps): Hono {
 /** The app wired to the clients its environment configures. */
 export function appFromRuntime(runtime: Runtime): Hono {
   const base = runtime.base('stop');
-  return createApp({ ...base, jobs: runtime.jobs(base.logger) });
+  const jobs = runtime.jobs(base.logger);
+  const app = createApp({ ...base, jobs });
+  registerV2(app, { auth: { nonces: runtime.noncesV2, tokens: runtime.tokens }, jobs });
+  return app;
 }

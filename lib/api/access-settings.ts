@@ -2,6 +2,7 @@ import { Wallet } from 'ethers';
 import type { AccessSettings } from '../access/check-job.ts';
 import type { ChainContext } from '../access/chain-context.ts';
 import { createChainProvider } from '../access/rpc.ts';
+import { V2_BASE } from './endpoints.ts';
 import type { Runtime } from './runtime.ts';
 
 /**
@@ -25,13 +26,17 @@ function chainOf(runtime: Runtime): ChainContext {
   return chain;
 }
 
-/** What the access checks need: the chain, the provider's key and URL, the file rules. */
+/**
+ * What the access checks need: the chain, the provider's key and URLs, the file rules. A DDO's service may name this
+ * provider by either API's base URL (`PROVIDER_URL` for ocean.js 3.x, `PROVIDER_URL/v2` for 8.x): both are this
+ * provider, with the same jobs and checks.
+ */
 export function accessSettings(runtime: Runtime): AccessSettings {
   const { config } = runtime;
   return {
     chain: chainOf(runtime),
     key: new Wallet(config.providerKey()),
-    providerUrls: [config.serviceEndpoint],
+    providerUrls: [config.serviceEndpoint, `${config.serviceEndpoint.replace(/\/+$/, '')}${V2_BASE}`],
     files: { privateHosts: config.privateFileHosts },
   };
 }

@@ -35,15 +35,20 @@ export class JobStore {
   ) {}
 
   /**
-   * Creates a job from a parsed workflow: its ConfigMap, then its Secret owned by it. If the Secret cannot be created
+   * Creates a job from a parsed workflow: its ConfigMap (with `extraData` beside the workflow and status, e.g. a
+   * paid job's payment record), then its Secret owned by it. If the Secret cannot be created
    * the ConfigMap is removed again, so a failed start leaves no job behind.
    */
-  async create(workflow: Workflow, status: JobStatus, secret: JobSecretData): Promise<JobConfigMap> {
+  async create(
+    workflow: Workflow,
+    status: JobStatus,
+    secret: JobSecretData,
+    extraData: Record<string, string> = {},
+  ): Promise<JobConfigMap> {
+    const body = buildJobConfigMap(workflow, status, this.namespace);
+    body.data = { ...extraData, ...body.data };
     const job = createdJob(
-      await this.core.createNamespacedConfigMap({
-        namespace: this.namespace,
-        body: buildJobConfigMap(workflow, status, this.namespace),
-      }),
+      await this.core.createNamespacedConfigMap({ namespace: this.namespace, body }),
       workflow,
       status,
     );
@@ -87,6 +92,19 @@ export class JobStore {
     return job;
   }
 
+  /**
+   * The job if `address` may read it: its owner or one of the viewers the owner named (v2's additionalViewers).
+   * 404 when there is no such job, 403 when it is someone else's.
+   */
+  async getViewable(jobId: string, address: string): Promise<JobConfigMap> {
+    const job = await this.get(jobId);
+    const a = address.toLowerCase();
+    if (job.workflow.owner !== a && !(job.workflow.viewers ?? []).includes(a)) {
+      throw forbidden('the job belongs to another address, which did not name this one a viewer');
+    }
+    return job;
+  }
+
   /** Every job of `owner`, oldest first. A ConfigMap that does not hold a valid job is logged and left out. */
   async listOwned(owner: string): Promise<JobConfigMap[]> {
     const selector = jobSelector('workflow', { owner: owner.toLowerCase() });
@@ -97,6 +115,14 @@ export class JobStore {
         (await this.core.listNamespacedConfigMap({ namespace: this.namespace, labelSelector: selector })).items,
       );
     return jobs.sort((a, b) => a.workflow.dateCreated.localeCompare(b.workflow.dateCreated));
+  }
+
+  /** The unfinished jobs of an environment, read from the API (the free tier's admission counts them). */
+  async listUnfinished(environment: string): Promise<JobConfigMap[]> {
+    const selector = jobSelector('workflow', { environment });
+    const items = (await this.core.listNamespacedConfigMap({ namespace: this.namespace, labelSelector: selector }))
+      .items;
+    return this.readAll(items).filter((job) => !isFinal(job.status.code));
   }
 
   private readAll(items: readonly V1ConfigMap[]): JobConfigMap[] {

@@ -36,6 +36,9 @@ export async function streamPodLog(
   }
   if (container === undefined) return undefined;
   const sink = new PassThrough();
+  // client-node pipes the response body into `sink` without listening for its errors: aborting the request (the
+  // caller went away) or the API server cutting the stream would be an unhandled 'error' and end the process.
+  sink.on('pipe', (source: NodeJS.ReadableStream) => source.on('error', () => sink.destroy()));
   let upstream: AbortController;
   try {
     upstream = await new k8s.Log(kc).log(source.namespace, podName, container, sink, { follow });

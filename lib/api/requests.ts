@@ -61,7 +61,7 @@ const algorithmMeta = z.object(
  * A published algorithm (DID, service and, once ordered, the order) or a raw one (`meta`), never both. Before the
  * order exists (initializeCompute) `transferTxId` is optional.
  */
-function algorithmSchema(orderRequired: boolean) {
+export function algorithmSchema(orderRequired: boolean) {
   return z
     .object(
       {

@@ -1,6 +1,7 @@
 import { accessSync, constants } from 'node:fs';
 import type { CoreV1Api } from '@kubernetes/client-node';
 import type { NonceStore } from '../auth/nonce-store.ts';
+import type { TokenStore } from '../auth/token-store.ts';
 import { jsonLogger, type Logger } from '../http/log.ts';
 import { deferred, lazyKube, type Kube } from '../kube/lazy.ts';
 import { Env, type EnvVars } from '../env.ts';
@@ -39,6 +40,8 @@ export class Runtime {
   readonly #kube: () => Promise<Kube>;
   #core: CoreV1Api | undefined;
   #nonces: NonceStore | undefined;
+  #noncesV2: NonceStore | undefined;
+  #tokens: TokenStore | undefined;
   #objects: ObjectStore | undefined;
   #jobCache: JobCache | undefined;
 
@@ -96,15 +99,39 @@ export class Runtime {
   }
 
   get nonces(): NonceStore {
-    if (!this.#nonces) {
+    this.#nonces ??= this.#nonceStore('v1');
+    return this.#nonces;
+  }
+
+  /** The v2 API's nonce counter (lib/auth/v2-nonce-policy.ts), kept beside v1's in the same ConfigMaps. */
+  get noncesV2(): NonceStore {
+    this.#noncesV2 ??= this.#nonceStore('v2');
+    return this.#noncesV2;
+  }
+
+  #nonceStore(api: 'v1' | 'v2'): NonceStore {
+    const core = this.core;
+    const namespace = this.config.systemNamespace;
+    let store: Promise<NonceStore> | undefined;
+    return deferred(
+      () =>
+        (store ??= import('../auth/nonce-store.ts').then(
+          (m) => new m.KubeNonceStore(core, namespace, api === 'v1' ? m.V1_NONCES : m.V2_NONCES),
+        )),
+    );
+  }
+
+  /** The v2 API's auth tokens (lib/auth/token-store.ts). */
+  get tokens(): TokenStore {
+    if (!this.#tokens) {
       const core = this.core;
       const namespace = this.config.systemNamespace;
-      let store: Promise<NonceStore> | undefined;
-      this.#nonces = deferred(
-        () => (store ??= import('../auth/nonce-store.ts').then((m) => new m.KubeNonceStore(core, namespace))),
+      let store: Promise<TokenStore> | undefined;
+      this.#tokens = deferred(
+        () => (store ??= import('../auth/token-store.ts').then((m) => new m.KubeTokenStore(core, namespace))),
       );
     }
-    return this.#nonces;
+    return this.#tokens;
   }
 
   /**

@@ -3,6 +3,7 @@ import type { CoreV1Api, V1ConfigMap } from '@kubernetes/client-node';
 import { unauthorized, unavailable } from '../http/errors.ts';
 import { kubeStatus } from '../kube/errors.ts';
 import { effectiveNonce, nonceRefusal } from './nonce-policy.ts';
+import { effectiveV2Nonce, V2_NONCE_KEY, v2NonceRefusal } from './v2-nonce-policy.ts';
 
 /**
  * Per-address request nonces. A nonce is accepted only as nonce-policy.ts allows: greater than the last accepted one,
@@ -20,6 +21,18 @@ export interface NonceStore {
   advance(address: string, nonce: bigint): Promise<void>;
 }
 
+/** One API's nonce counter: where it is kept in the address's ConfigMap and which nonces it accepts. */
+export interface NonceScheme {
+  key: string;
+  effective(stored: bigint): bigint;
+  refusal(nonce: bigint, stored: bigint): string | undefined;
+}
+
+/** v1 (ocean.js 3.x): nonce-policy.ts. */
+export const V1_NONCES: NonceScheme = { key: 'nonce', effective: effectiveNonce, refusal: nonceRefusal };
+/** v2 (ocean.js 8.x): v2-nonce-policy.ts, a counter of its own in the same ConfigMap. */
+export const V2_NONCES: NonceScheme = { key: V2_NONCE_KEY, effective: effectiveV2Nonce, refusal: v2NonceRefusal };
+
 const NONCE_LABELS = {
   'app.kubernetes.io/part-of': 'c2d',
   'app.kubernetes.io/component': 'nonce',
@@ -36,25 +49,27 @@ function isStatus(err: unknown, code: number): boolean {
   return kubeStatus(err) === code;
 }
 
-function storedNonce(cm: V1ConfigMap | undefined): bigint {
-  const value = cm?.data?.nonce;
+function storedNonce(cm: V1ConfigMap | undefined, key: string): bigint {
+  const value = cm?.data?.[key];
   return value !== undefined && /^\d+$/.test(value) ? BigInt(value) : 0n;
 }
 
-function assertAcceptable(nonce: bigint, stored: bigint): void {
-  const refusal = nonceRefusal(nonce, stored);
-  if (refusal !== undefined) throw unauthorized(refusal);
-}
-
 /**
- * One ConfigMap per address in the system namespace. Writes are compare-and-swap on resourceVersion (create when
- * absent, replace otherwise); a 409 means another writer got there first, so the value is re-read and checked again.
+ * One ConfigMap per address in the system namespace, holding each API's counter under its scheme's key. Writes are
+ * compare-and-swap on resourceVersion (create when absent, replace otherwise) and keep the other counter as it is; a
+ * 409 means another writer got there first, so the value is re-read and checked again.
  */
 export class KubeNonceStore implements NonceStore {
   constructor(
     private readonly core: CoreV1Api,
     private readonly namespace: string,
+    private readonly scheme: NonceScheme = V1_NONCES,
   ) {}
+
+  private assertAcceptable(nonce: bigint, cm: V1ConfigMap | undefined): void {
+    const refusal = this.scheme.refusal(nonce, storedNonce(cm, this.scheme.key));
+    if (refusal !== undefined) throw unauthorized(refusal);
+  }
 
   private async read(address: string): Promise<V1ConfigMap | undefined> {
     try {
@@ -66,19 +81,19 @@ export class KubeNonceStore implements NonceStore {
   }
 
   async current(address: string): Promise<bigint> {
-    return effectiveNonce(storedNonce(await this.read(address)));
+    return this.scheme.effective(storedNonce(await this.read(address), this.scheme.key));
   }
 
   async assertFresh(address: string, nonce: bigint): Promise<void> {
-    assertAcceptable(nonce, storedNonce(await this.read(address)));
+    this.assertAcceptable(nonce, await this.read(address));
   }
 
   async advance(address: string, nonce: bigint): Promise<void> {
     const name = nonceObjectName(address);
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const existing = await this.read(address);
-      assertAcceptable(nonce, storedNonce(existing));
-      const data = { address: address.toLowerCase(), nonce: nonce.toString() };
+      this.assertAcceptable(nonce, existing);
+      const data = { ...existing?.data, address: address.toLowerCase(), [this.scheme.key]: nonce.toString() };
       try {
         if (existing === undefined) {
           await this.core.createNamespacedConfigMap({

@@ -22,3 +22,22 @@ export function isSignedBy(address: string, message: string, signature: string):
   const signer = recoverRequestSigner(message, signature);
   return signer !== undefined && signer.toLowerCase() === address.toLowerCase();
 }
+
+/**
+ * ocean.js 8.x signs `toBeArray(solidityPackedKeccak256(text))`, which drops the hash's leading zero bytes (1 hash
+ * in 256 starts with one); ocean-node accepts both that and the full 32 bytes. So does this: both are the same text's
+ * hash, so neither widens what a signature covers.
+ */
+export function isCommandSignedBy(address: string, message: string, signature: string): boolean {
+  const digest = providerRequestDigest(message);
+  let start = 0;
+  while (start < digest.length - 1 && digest[start] === 0) start++;
+  const candidates = start === 0 ? [digest] : [digest, digest.slice(start)];
+  return candidates.some((bytes) => {
+    try {
+      return verifyMessage(bytes, signature).toLowerCase() === address.toLowerCase();
+    } catch {
+      return false;
+    }
+  });
+}

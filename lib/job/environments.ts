@@ -22,6 +22,49 @@ const feeSchema = z.strictObject({
   pricePerMinute: z.string().regex(/^(0|[1-9][0-9]{0,77})$/, 'must be a non-negative decimal integer'),
 });
 
+/**
+ * What the v2 API (ocean-node's C2D v2) adds, all optional so a v1-only environment stays as it was. Resources are
+ * named as ocean-node names them: cpu (cores), ram and disk (GiB); prices are ocean-node's, a number of whole fee
+ * tokens per unit per minute.
+ */
+export const RESOURCE_IDS = ['cpu', 'ram', 'disk'] as const;
+export type ResourceId = (typeof RESOURCE_IDS)[number];
+
+const resourcePriceSchema = z.strictObject({
+  id: z.enum(RESOURCE_IDS),
+  price: z.number().nonnegative().finite(),
+});
+
+/** ocean-node's ComputeEnvFees: one fee token and its per-resource prices. */
+const escrowFeeSchema = z.strictObject({
+  feeToken: address,
+  prices: z
+    .array(resourcePriceSchema)
+    .min(1)
+    .refine((p) => new Set(p.map((x) => x.id)).size === p.length, 'prices must name each resource once'),
+});
+export type EscrowFee = z.infer<typeof escrowFeeSchema>;
+
+/** Per-job amounts of cpu (cores), memory and disk (MiB), as the workflow's limits hold them. */
+const jobSizeSchema = z.strictObject({
+  cpu: z.number().positive().max(256),
+  memoryMiB: z.number().int().min(16),
+  diskMiB: z.number().int().min(1),
+});
+export type JobSize = z.infer<typeof jobSizeSchema>;
+
+/** The free tier: jobs nobody pays for, within limits of their own, for the addresses listed (none listed: anyone). */
+const freeTierSchema = jobSizeSchema.extend({
+  maxJobDurationSeconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(7 * 24 * 3600),
+  maxConcurrentJobs: z.number().int().min(1).max(10_000),
+  access: z.strictObject({ addresses: z.array(address).max(1000).default([]) }).default({ addresses: [] }),
+});
+export type FreeTier = z.infer<typeof freeTierSchema>;
+
 const environmentSchema = z.strictObject({
   id: z.string().regex(ENVIRONMENT_ID_PATTERN, 'must be a lower-case DNS label'),
   description: z.string().max(1024).default(''),
@@ -42,11 +85,47 @@ const environmentSchema = z.strictObject({
   fees: z.array(feeSchema).default([]),
   /** Whether jobs in this environment may be granted network access at all. */
   allowNetworkAccess: z.boolean().default(false),
+  /** v2 paid jobs: per chain id, the tokens accepted through the escrow and their per-resource prices. */
+  escrowFees: z
+    .record(z.string().regex(/^[1-9][0-9]{0,11}$/, 'must be a chain id'), z.array(escrowFeeSchema))
+    .optional(),
+  /** v2: the least a job may ask for (default: the per-job amounts above, i.e. every job is that size). */
+  minimums: jobSizeSchema.optional(),
+  /** v2: the free tier, if this environment offers one. */
+  free: freeTierSchema.optional(),
 });
 export type Environment = z.infer<typeof environmentSchema>;
 
+/** The per-job maxima: what a v1 job always gets. */
+export function jobMaxima(env: Environment): JobSize {
+  return { cpu: env.cpu, memoryMiB: env.memoryMiB, diskMiB: env.diskMiB };
+}
+
+/** The per-job minima (the maxima when the environment names none). */
+export function jobMinima(env: Environment): JobSize {
+  return env.minimums ?? jobMaxima(env);
+}
+
+function withinSize(inner: JobSize, outer: JobSize): boolean {
+  return inner.cpu <= outer.cpu && inner.memoryMiB <= outer.memoryMiB && inner.diskMiB <= outer.diskMiB;
+}
+
 const environmentsSchema = z
-  .array(environmentSchema)
+  .array(
+    environmentSchema
+      .refine((e) => withinSize(jobMinima(e), jobMaxima(e)), {
+        message: 'minimums must not exceed cpu, memoryMiB and diskMiB',
+        path: ['minimums'],
+      })
+      .refine((e) => !e.free || withinSize(e.free, jobMaxima(e)), {
+        message: "the free tier's cpu, memoryMiB and diskMiB must not exceed the environment's",
+        path: ['free'],
+      })
+      .refine((e) => !e.free || withinSize(jobMinima(e), e.free), {
+        message: "the free tier's cpu, memoryMiB and diskMiB must not be below the minimums",
+        path: ['free'],
+      }),
+  )
   .refine((envs) => new Set(envs.map((e) => e.id)).size === envs.length, 'environment ids must be unique');
 
 export function parseEnvironments(input: unknown): Environment[] {

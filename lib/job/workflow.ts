@@ -126,6 +126,15 @@ export const workflowSchema = z
     limits: limitsSchema,
     /** Written to /data/inputs/algoCustomData.json for the algorithm. */
     algoCustomData: jsonObject.optional(),
+    /** v2: addresses besides the owner that may read the job's status, logs and results (additionalViewers). */
+    viewers: z.array(z.string().regex(OWNER_PATTERN, 'must be a lower-case 0x address')).max(16).optional(),
+    /** v2: the consumer's notes about the job (ocean-node's metadata), served back with its status. */
+    metadata: z
+      .record(z.string().min(1).max(128), z.union([z.string().max(1024), z.number(), z.boolean()]))
+      .refine((m) => Object.keys(m).length <= 32, 'at most 32 entries')
+      .optional(),
+    /** How the job is paid: absent, by its orders' provider fees (v1); v2's free tier; or v2's escrow. */
+    billing: z.enum(['free', 'escrow']).optional(),
   })
   .refine((w) => new Set(w.datasets.map((d) => d.did)).size === w.datasets.length, {
     message: 'datasets must not repeat a DID',

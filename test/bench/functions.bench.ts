@@ -44,6 +44,7 @@ import { containerSectionChecksum } from '../../lib/access/algo-checksums.ts';
 import { ENDPOINTS, FUNCTION_NAMES, INFO_ENDPOINT, type FunctionName } from '../../lib/api/endpoints.ts';
 import { NONCE_FLOOR } from '../../lib/auth/nonce-policy.ts';
 import { deleteText, logsText, resultText, startText, stopText } from '../../lib/auth/signed-texts.ts';
+import { commandText, V2_COMMANDS } from '../../lib/auth/command-texts.ts';
 import type { ProviderFee } from '../../lib/chain/provider-fee.ts';
 import { buildJobConfigMap } from '../../lib/job/configmap.ts';
 import { newJobId } from '../../lib/job/names.ts';
@@ -222,6 +223,17 @@ async function realRequest(s: Setup, name: FunctionName | 'floor'): Promise<Real
             serviceId: 'access',
             transferTxId: `0x${randomBytes(32).toString('hex')}`,
           },
+        }),
+      };
+    case 'auth':
+      return {
+        path: '/v2/api/services/auth/token',
+        method: 'POST',
+        headers: json,
+        body: JSON.stringify({
+          address,
+          nonce: '1',
+          signature: await sign(caller, commandText(address, 1n, V2_COMMANDS.createToken)),
         }),
       };
     case 'initialize':

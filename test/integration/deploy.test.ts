@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { CoreV1Api, CustomObjectsApi, KubeConfig, type V1ConfigMap, type V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildPvc, buildStagePod, DEFAULT_POD_SPEC_SETTINGS } from '../../engine/pod-specs.ts';
-import { FUNCTION_NAMES } from '../../lib/api/endpoints.ts';
+import { ENDPOINTS, FUNCTION_NAMES, V2_ENDPOINTS } from '../../lib/api/endpoints.ts';
 import { ENVIRONMENTS_CONFIGMAP } from '../../lib/job/environments.ts';
 import { STAGES } from '../../lib/job/names.ts';
 import { parseWorkflow } from '../../lib/job/workflow.ts';
@@ -92,6 +92,7 @@ afterAll(async () => {
     '-n',
     SYSTEM,
     'httproute.gateway.networking.k8s.io/c2d-provider',
+    'httproute.gateway.networking.k8s.io/c2d-provider-v2',
     'configmap/c2d-provider',
     'secret/c2d-provider-key',
     'secret/c2d-results-store',
@@ -275,7 +276,15 @@ describe('knative/deploy.sh', () => {
       plural: 'httproutes',
       name: 'c2d-provider',
     })) as { spec: { rules: unknown[] } };
-    expect(route.spec.rules).toHaveLength(FUNCTION_NAMES.length);
+    expect(route.spec.rules).toHaveLength(ENDPOINTS.length + 1);
+    const routeV2 = (await custom.getNamespacedCustomObject({
+      group: 'gateway.networking.k8s.io',
+      version: 'v1',
+      namespace: SYSTEM,
+      plural: 'httproutes',
+      name: 'c2d-provider-v2',
+    })) as { spec: { rules: unknown[] } };
+    expect(routeV2.spec.rules).toHaveLength(V2_ENDPOINTS.length + 1);
 
     const second = await deploy([REGISTRY, SYSTEM, '--no-wait', '--kubeconfig', env.kubeconfig]);
     expect(second.code, second.stderr).toBe(0);
@@ -320,13 +329,14 @@ const GRANTS: Record<string, Grant[]> = {
   'c2d-fn-nonce': [{ ns: SYSTEM, resource: 'configmaps', verbs: ['get'] }],
   'c2d-fn-initialize': [envRead],
   'c2d-fn-environments': [envRead, { ns: JOBS, resource: 'configmaps', verbs: ['list'] }],
+  'c2d-fn-auth': [nonceRw],
   'c2d-fn-start': [
     nonceRw,
-    { ns: JOBS, resource: 'configmaps', verbs: ['get', 'create', 'patch', 'delete'] },
+    { ns: JOBS, resource: 'configmaps', verbs: ['get', 'list', 'create', 'patch', 'delete'] },
     { ns: JOBS, resource: 'secrets', verbs: ['create'] },
   ],
   'c2d-fn-status': [nonceRw, { ns: JOBS, resource: 'configmaps', verbs: ['get', 'list', 'watch'] }],
-  'c2d-fn-stop': [{ ns: JOBS, resource: 'configmaps', verbs: ['get', 'patch'] }],
+  'c2d-fn-stop': [nonceRw, { ns: JOBS, resource: 'configmaps', verbs: ['get', 'patch'] }],
   'c2d-fn-delete': [nonceRw, { ns: JOBS, resource: 'configmaps', verbs: ['get', 'delete'] }],
   'c2d-fn-result': [nonceRw, { ns: JOBS, resource: 'configmaps', verbs: ['get'] }],
   'c2d-fn-logs': [
@@ -512,7 +522,7 @@ describe("admission policy on the functions' ConfigMap writes in c2d-system", ()
     });
     const update = await kubectl(['replace', '--dry-run=server', '-f', '-', ...asFn('c2d-fn-status')], tampered);
     expect(update.code).not.toBe(0);
-    expect(update.stderr).toMatch(/c2d-function-nonce-writes|only write nonce ConfigMaps/);
+    expect(update.stderr).toMatch(/c2d-function-nonce-writes|only write nonce and auth token ConfigMaps/);
     const other = JSON.stringify({
       apiVersion: 'v1',
       kind: 'ConfigMap',
@@ -521,7 +531,7 @@ describe("admission policy on the functions' ConfigMap writes in c2d-system", ()
     });
     const create = await kubectl(['create', '--dry-run=server', '-f', '-', ...asFn('c2d-fn-start')], other);
     expect(create.code).not.toBe(0);
-    expect(create.stderr).toMatch(/only write nonce ConfigMaps/);
+    expect(create.stderr).toMatch(/only write nonce and auth token ConfigMaps/);
     // Administrators and the engine are not affected.
     const admin = await kubectl(['replace', '--dry-run=server', '-f', '-'], tampered);
     expect(admin.code, admin.stderr).toBe(0);

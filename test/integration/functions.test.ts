@@ -18,7 +18,7 @@ import {
 import { ProviderInstance, ethers5 } from '../../devcluster/ocean-client.ts';
 import { freePort, stopChild, waitFor } from '../../devcluster/processes.ts';
 import { containerSectionChecksum } from '../../lib/access/algo-checksums.ts';
-import { ENDPOINTS, FUNCTION_NAMES, INFO_ENDPOINT, type FunctionName } from '../../lib/api/endpoints.ts';
+import { FUNCTION_NAMES, mountedEndpoints, type FunctionName } from '../../lib/api/endpoints.ts';
 import type { ProviderFee } from '../../lib/chain/provider-fee.ts';
 import type { ProviderFees } from '../../node_modules/@oceanprotocol/lib/dist/types/@types/Provider.js';
 import { jobNames, newJobId } from '../../lib/job/names.ts';
@@ -743,6 +743,7 @@ describe('each function alone under functions-framework, bundled as its image ho
     environments: { expect: 200 },
     initialize: { body: {}, expect: 400 },
     encrypt: { body: { hello: 'world' }, expect: 200 },
+    auth: { body: {}, expect: 400 },
   };
 
   /** Starts the function as its container does: plain node, functions-framework, the bundle. */
@@ -784,7 +785,7 @@ describe('each function alone under functions-framework, bundled as its image ho
   async function probe(name: FunctionName): Promise<number> {
     const { port, logFile, running } = await spawnBundled(name);
     try {
-      const { method, path } = [INFO_ENDPOINT, ...ENDPOINTS].find((e) => e.fn === name)!;
+      const { method, path } = mountedEndpoints().find((e) => e.fn === name)!;
       const { query = '', body } = probes[name];
       let status = 0;
       await waitFor(

@@ -11,7 +11,8 @@ type JsonPatchOp = { op: 'test' | 'add'; path: string; value: unknown };
 /**
  * The ConfigMap calls of CoreV1Api over a map, with the API server's semantics that order claims rely on: create is
  * create-only (409), every object gets its own uid and a growing resourceVersion, delete honours uid and
- * resourceVersion preconditions (409), and a JSON patch's `test` op failing answers 422. One namespace.
+ * resourceVersion preconditions (409), a replace carrying another resourceVersion than the stored one is refused
+ * (409), a list honours equality label selectors, and a JSON patch's `test` op failing answers 422. One namespace.
  */
 export class FakeConfigMaps {
   readonly objects = new Map<string, V1ConfigMap>();
@@ -53,6 +54,30 @@ export class FakeConfigMaps {
     const cm = this.objects.get(req.name);
     if (!cm) throw apiError(404, 'not found');
     return structuredClone(cm);
+  }
+
+  async replaceNamespacedConfigMap(req: { name: string; body: V1ConfigMap }): Promise<V1ConfigMap> {
+    this.before('replace', req.name);
+    const cm = this.objects.get(req.name);
+    if (!cm) throw apiError(404, 'not found');
+    const version = req.body.metadata?.resourceVersion;
+    if (version !== undefined && version !== cm.metadata!.resourceVersion) throw apiError(409, 'conflict');
+    const stored: V1ConfigMap = structuredClone({
+      ...req.body,
+      metadata: { ...req.body.metadata, uid: cm.metadata!.uid, resourceVersion: String(++this.revision) },
+    });
+    this.objects.set(req.name, stored);
+    return structuredClone(stored);
+  }
+
+  async listNamespacedConfigMap(req: { labelSelector?: string }): Promise<{ items: V1ConfigMap[] }> {
+    this.before('list', '');
+    const wanted = (req.labelSelector ?? '')
+      .split(',')
+      .filter((p) => p !== '')
+      .map((p) => p.split('=') as [string, string]);
+    const items = [...this.objects.values()].filter((cm) => wanted.every(([k, v]) => cm.metadata?.labels?.[k] === v));
+    return { items: structuredClone(items) };
   }
 
   async deleteNamespacedConfigMap(req: {

@@ -15,7 +15,7 @@ import {
 import { loadAll } from 'js-yaml';
 import { describe, expect, it } from 'vitest';
 import { buildStagePod, DEFAULT_POD_SPEC_SETTINGS } from '../../../engine/pod-specs.ts';
-import { ENDPOINTS, FUNCTION_NAMES, INFO_ENDPOINT } from '../../../lib/api/endpoints.ts';
+import { FUNCTION_NAMES, mountedEndpoints } from '../../../lib/api/endpoints.ts';
 import { ENVIRONMENTS_CONFIGMAP, ENVIRONMENTS_KEY, parseEnvironments } from '../../../lib/job/environments.ts';
 import { LABELS, NETWORK_ALLOW, STAGES } from '../../../lib/job/names.ts';
 import { RESULTS_STORE_ENV } from '../../../lib/job/results-store-config.ts';
@@ -337,24 +337,33 @@ describe('Knative Services', () => {
     expect(list).toEqual([...FUNCTION_NAMES].sort());
   });
 
-  it('are reachable through one HTTPRoute that matches every endpoint by method and exact path', () => {
-    const route = knative.find((l) => l.obj.kind === 'HTTPRoute')!.obj as unknown as {
-      spec: {
-        rules: {
-          matches: { method: string; path: { type: string; value: string } }[];
-          backendRefs: { name: string; port: number }[];
-          filters: { urlRewrite: { hostname: string } }[];
-        }[];
-      };
-    };
-    const routed = route.spec.rules.map((r) => ({
-      method: r.matches[0]!.method,
-      path: r.matches[0]!.path.value,
-      type: r.matches[0]!.path.type,
-      backend: r.backendRefs[0]!.name,
-      host: r.filters[0]!.urlRewrite.hostname,
-    }));
-    const expected = [INFO_ENDPOINT, ...ENDPOINTS].map((e) => ({
+  it('are reachable through the HTTPRoutes (v1, and v2 under /v2) that match every endpoint by method and exact path', () => {
+    const routes = knative
+      .filter((l) => l.obj.kind === 'HTTPRoute')
+      .map(
+        (l) =>
+          l.obj as unknown as {
+            spec: {
+              rules: {
+                matches: { method: string; path: { type: string; value: string } }[];
+                backendRefs: { name: string; port: number }[];
+                filters: { urlRewrite: { hostname: string } }[];
+              }[];
+            };
+          },
+      );
+    // Gateway API's limit: at most 16 rules in one HTTPRoute.
+    for (const route of routes) expect(route.spec.rules.length).toBeLessThanOrEqual(16);
+    const routed = routes
+      .flatMap((route) => route.spec.rules)
+      .map((r) => ({
+        method: r.matches[0]!.method,
+        path: r.matches[0]!.path.value,
+        type: r.matches[0]!.path.type,
+        backend: r.backendRefs[0]!.name,
+        host: r.filters[0]!.urlRewrite.hostname,
+      }));
+    const expected = mountedEndpoints().map((e) => ({
       method: e.method,
       path: e.path,
       type: 'Exact',

@@ -71,3 +71,21 @@ describe('provider request signatures (ocean.js signProviderRequest)', () => {
     expect(isSignedBy('0x' + '11'.repeat(20), 'm', 'not hex')).toBe(false);
   });
 });
+
+describe('v2 request signatures (ocean.js 8.x signRequest)', () => {
+  it('verifies a hash with a leading zero byte, which ocean.js 8 signs as 31 bytes', async () => {
+    const { Wallet, keccak256, toUtf8Bytes } = await import('ethers');
+    const { signRequest } = await import('@oceanprotocol/lib-v8');
+    const { isCommandSignedBy } = await import('../../../../lib/auth/signature.ts');
+    const wallet = new Wallet(CONSUMER_KEY);
+    let n = 1;
+    while (!keccak256(toUtf8Bytes(`${wallet.address}${n}startCompute`)).startsWith('0x00')) n++;
+    const text = `${wallet.address}${n}startCompute`;
+    const signature = await signRequest(wallet, text);
+    expect(isCommandSignedBy(wallet.address, text, signature)).toBe(true);
+    // v1's verification (the full 32 bytes) does not recognise it: the reason v2 verifies both forms.
+    expect(isSignedBy(wallet.address, text, signature)).toBe(false);
+    expect(isCommandSignedBy(new Wallet(OTHER_KEY).address, text, signature)).toBe(false);
+    expect(isCommandSignedBy(wallet.address, `${wallet.address}${n + 1}startCompute`, signature)).toBe(false);
+  });
+});

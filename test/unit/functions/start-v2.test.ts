@@ -1,0 +1,256 @@
+import type { CoreV1Api } from '@kubernetes/client-node';
+import { Wallet } from 'ethers';
+import { signRequest } from '@oceanprotocol/lib-v8';
+import { Hono } from 'hono';
+import { describe, expect, it } from 'vitest';
+import type { StartAuthorization } from '../../../functions/start/app.ts';
+import { registerV2 } from '../../../functions/start/v2.ts';
+import type { StartGrant } from '../../../lib/access/authorize-start.ts';
+import { deny } from '../../../lib/access/errors.ts';
+import type { EscrowPayments, LockedPayment, PaidJobTerms } from '../../../lib/api/job-payment.ts';
+import type { JobStore } from '../../../lib/api/jobs.ts';
+import type { AttachOutcome, HeldClaims, OrderClaims } from '../../../lib/api/order-claims.ts';
+import { KubeNonceStore, V2_NONCES } from '../../../lib/auth/nonce-store.ts';
+import type { TokenStore } from '../../../lib/auth/token-store.ts';
+import { createFunctionApp } from '../../../lib/http/app.ts';
+import type { JobConfigMap } from '../../../lib/job/configmap.ts';
+import { environmentsToConfigMapData } from '../../../lib/job/environments.ts';
+import type { Workflow } from '../../../lib/job/workflow.ts';
+import { FakeConfigMaps } from '../../support/fake-configmaps.ts';
+import { environment, workflow as fixtureWorkflow } from '../../support/job-fixtures.ts';
+import { silentLogger } from '../../support/silent-logger.ts';
+
+const consumer = new Wallet('0x' + '44'.repeat(32));
+const VIEWER = '0x' + 'cc'.repeat(20);
+const DIDS = ['did:op:' + 'a1'.repeat(32), 'did:op:' + 'a2'.repeat(32)];
+const ALGO_DID = 'did:op:' + 'b2'.repeat(32);
+const TX = (n: number) => '0x' + n.toString(16).padStart(2, '0').repeat(32);
+const OCEAN = '0x' + '0c'.repeat(20);
+
+const ENVIRONMENT = environment({
+  id: 'small',
+  cpu: 2,
+  memoryMiB: 2048,
+  diskMiB: 2048,
+  maxJobDurationSeconds: 3600,
+  fees: [{ chainId: 8996, feeToken: OCEAN, pricePerMinute: '1000' }],
+  minimums: { cpu: 0.5, memoryMiB: 512, diskMiB: 512 },
+  escrowFees: { '8996': [{ feeToken: OCEAN, prices: [{ id: 'cpu', price: 1 }] }] },
+  free: {
+    cpu: 1,
+    memoryMiB: 1024,
+    diskMiB: 1024,
+    maxJobDurationSeconds: 120,
+    maxConcurrentJobs: 1,
+    access: { addresses: [] },
+  },
+});
+
+const GRANT: StartGrant = {
+  datasets: DIDS.map((did, i) => ({ did, serviceId: 'compute', transferTxId: TX(i + 1), files: [{ index: 0 }] })),
+  algorithm: {
+    kind: 'published',
+    did: ALGO_DID,
+    serviceId: 'access',
+    transferTxId: TX(9),
+    container: { image: 'node', tag: '24', entrypoint: 'node $ALGO' },
+    files: [{ index: 0, checksum: 'a'.repeat(64) }],
+  },
+  allowNetworkAccess: false,
+  maxDurationSeconds: 100,
+  orders: [TX(1), TX(2), TX(9)],
+  secret: {
+    version: 1,
+    datasets: {},
+    algorithm: { kind: 'published', file: { url: 'https://code.example/a.js', method: 'GET', headers: {} } },
+    ddos: {},
+  },
+};
+
+function harness(
+  o: { escrow?: EscrowPayments; unfinishedFree?: number; createFails?: boolean; grant?: () => StartGrant } = {},
+) {
+  const nonceStore = new FakeConfigMaps();
+  const nonces = new KubeNonceStore(nonceStore.asCore(), 'sys', V2_NONCES);
+  const created: { workflow: Workflow; extra: Record<string, string> | undefined }[] = [];
+  const asked: StartAuthorization[] = [];
+  const jobs = {
+    async listUnfinished(): Promise<JobConfigMap[]> {
+      return Array.from({ length: o.unfinishedFree ?? 0 }, () => ({
+        workflow: fixtureWorkflow({ billing: 'free' }),
+      })) as JobConfigMap[];
+    },
+    async create(workflow: Workflow, status: unknown, _secret: unknown, extra?: Record<string, string>) {
+      if (o.createFails) throw new Error('kubernetes said no');
+      created.push({ workflow, extra });
+      return { name: `c2d-job-${workflow.jobId}`, workflow, status, stopRequestedAt: undefined } as JobConfigMap;
+    },
+    async delete() {},
+  } as unknown as JobStore;
+  const claims = {
+    async claimAll(_c: number, txIds: string[], jobId: string): Promise<HeldClaims> {
+      return { claims: txIds.map((t) => ({ name: `claim-${t}`, uid: jobId })), since: 0 };
+    },
+    assertInTime() {},
+    async attach(): Promise<AttachOutcome> {
+      return { lost: [], failed: [] };
+    },
+    async release() {},
+  } as unknown as OrderClaims;
+  const app: Hono = createFunctionApp({ name: 'start', logger: silentLogger });
+  registerV2(app, {
+    logger: silentLogger,
+    chainId: 8996,
+    jobs,
+    claims,
+    environments: {
+      core: {
+        readNamespacedConfigMap: async () => ({ data: environmentsToConfigMapData([ENVIRONMENT]) }),
+      } as unknown as CoreV1Api,
+      namespace: 'sys',
+      name: 'envs',
+    },
+    auth: { nonces, tokens: {} as TokenStore },
+    authorize: async (request) => {
+      asked.push(request);
+      return o.grant ? o.grant() : GRANT;
+    },
+    escrow: o.escrow,
+  });
+  return { app, nonces, created, asked };
+}
+
+async function body(command: string, nonce: number, over: Record<string, unknown> = {}) {
+  return {
+    consumerAddress: consumer.address,
+    nonce: String(nonce),
+    signature: await signRequest(consumer, consumer.address + nonce + command),
+    environment: 'small',
+    datasets: DIDS.map((d, i) => ({ documentId: d, serviceId: 'compute', transferTxId: TX(i + 1) })),
+    algorithm: { documentId: ALGO_DID, serviceId: 'access', transferTxId: TX(9) },
+    ...over,
+  };
+}
+
+const post = (app: Hono, path: string, b: unknown) =>
+  app.request(`/v2/api/services/${path}`, { method: 'POST', body: JSON.stringify(b) });
+
+describe('v2 free start', () => {
+  it('creates a free job of the requested size and duration, with viewers and metadata, and takes the v2 nonce', async () => {
+    const h = harness();
+    const res = await post(
+      h.app,
+      'freeCompute',
+      await body('freeStartCompute', 1, {
+        resources: [
+          { id: 'cpu', amount: 0.5 },
+          { id: 'ram', amount: 1 },
+        ],
+        maxJobDuration: 90,
+        metadata: { run: 7 },
+        additionalViewers: [consumer.address, VIEWER.toUpperCase().replace('0X', '0x')],
+      }),
+    );
+    expect(res.status).toBe(200);
+    const [job] = (await res.json()) as { status: number; isFree: boolean }[];
+    expect(job).toMatchObject({ status: 1, isFree: true });
+    // The v1 price is not asked of v2's orders (it pays through the escrow, or not at all).
+    expect(h.asked[0]).toMatchObject({ environment: { id: 'small', fees: [] }, dataset: { documentId: DIDS[0] } });
+    expect(h.asked[0]!.additionalDatasets.map((d) => d.documentId)).toEqual([DIDS[1]]);
+    expect(h.created[0]!.workflow).toMatchObject({
+      billing: 'free',
+      limits: { cpu: 0.5, memoryMiB: 1024, diskMiB: 512, maxDurationSeconds: 90 },
+      viewers: [VIEWER],
+      metadata: { run: 7 },
+      agreementId: TX(1),
+    });
+    expect(await h.nonces.current(consumer.address)).toBe(1n);
+  });
+
+  it("runs no longer than its orders' fees were issued for", async () => {
+    const h = harness();
+    await post(h.app, 'freeCompute', await body('freeStartCompute', 1));
+    expect(h.created[0]!.workflow.limits.maxDurationSeconds).toBe(GRANT.maxDurationSeconds);
+  });
+
+  it("refuses beyond the free tier's concurrent jobs, and names v2 fields in refused checks", async () => {
+    const full = harness({ unfinishedFree: 1 });
+    expect((await post(full.app, 'freeCompute', await body('freeStartCompute', 1))).status).toBe(409);
+    expect(full.created).toHaveLength(0);
+    const refused = harness({
+      grant: () => {
+        throw deny('ORDER_WRONG_CONSUMER', 'not yours', 'additionalDatasets.0.transferTxId');
+      },
+    });
+    const res = await post(refused.app, 'freeCompute', await body('freeStartCompute', 1));
+    expect(res.status).toBe(403);
+    expect(await res.json()).toMatchObject({ code: 'ORDER_WRONG_CONSUMER', field: 'datasets.1.transferTxId' });
+    expect(await refused.nonces.current(consumer.address)).toBe(0n);
+  });
+});
+
+describe('v2 paid start', () => {
+  const paid = (nonce: number) =>
+    body('startCompute', nonce, {
+      maxJobDuration: 600,
+      payment: { chainId: 8996, token: OCEAN, resources: [{ id: 'cpu', amount: 2 }] },
+    });
+
+  it('is refused while no escrow is configured', async () => {
+    const res = await post(harness().app, 'compute', await paid(1));
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({
+      field: 'payment',
+      error: expect.stringMatching(/needs escrow, not configured/),
+    });
+  });
+
+  it('locks the quoted price before the job exists, stores the lock with it, and releases it when creation fails', async () => {
+    const calls: string[] = [];
+    let terms: PaidJobTerms | undefined;
+    const locked: LockedPayment = { data: { 'payment.json': '{}' } };
+    const escrow: EscrowPayments = {
+      async quote(t) {
+        terms = t;
+        calls.push('quote');
+        return {
+          payment: {
+            escrowAddress: OCEAN,
+            chainId: 8996,
+            payee: t.payee,
+            token: t.token,
+            amount: '1',
+            minLockSeconds: 1,
+          },
+          basis: {},
+        };
+      },
+      async lockJobPayment(job) {
+        calls.push(`lock ${job.owner}`);
+        return locked;
+      },
+      async releaseJobPayment(l) {
+        calls.push(l === locked ? 'release' : 'release?');
+      },
+    };
+    const h = harness({ escrow });
+    expect((await post(h.app, 'compute', await paid(1))).status).toBe(200);
+    expect(terms).toMatchObject({
+      chainId: 8996,
+      maxJobDurationSeconds: 600,
+      payee: ENVIRONMENT.consumerAddress,
+      resources: [
+        { id: 'cpu', amount: 2 },
+        { id: 'ram', amount: 0.5 },
+        { id: 'disk', amount: 0.5 },
+      ],
+    });
+    expect(calls).toEqual(['quote', `lock ${consumer.address.toLowerCase()}`]);
+    expect(h.created[0]).toMatchObject({ workflow: { billing: 'escrow' }, extra: locked.data });
+
+    const failing = harness({ escrow, createFails: true });
+    calls.length = 0;
+    expect((await post(failing.app, 'compute', await paid(1))).status).toBe(500);
+    expect(calls).toEqual(['quote', `lock ${consumer.address.toLowerCase()}`, 'release']);
+  });
+});
