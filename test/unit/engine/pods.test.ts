@@ -407,9 +407,15 @@ describe("provision (the configure program's work)", () => {
     ] as const) {
       const first = await run(w, s);
       expect(first.result.ok).toBe(true);
+      const algorithm = join(first.root, 'transformations', 'algorithm');
+      const ddo = join(first.root, 'ddos', ALGO_DID);
+      const before = [statSync(algorithm).ino, statSync(ddo).ino];
       const again = await run(w, s, provLimits, first.root);
       expect(again.result, again.log).toEqual(first.result);
-      expect(statSync(join(first.root, 'transformations', 'algorithm')).mode & 0o777).toBe(0o555);
+      expect(statSync(algorithm).mode & 0o777).toBe(0o555);
+      // Each file is a new one renamed into place, not the old one written over: the job's user may not write to
+      // the read-only file the first run left (root, running this test, may; so the inode is what tells).
+      expect([statSync(algorithm).ino, statSync(ddo).ino].map((ino, i) => ino !== before[i])).toEqual([true, true]);
     }
   });
 
