@@ -8,6 +8,7 @@ import {
   JsonRpcProvider,
   NonceManager,
   Wallet,
+  ZeroAddress,
   parseUnits,
   type InterfaceAbi,
 } from 'ethers';
@@ -123,6 +124,7 @@ const ARTIFACT_PATHS = {
   ERC20TemplateEnterprise: 'templates/ERC20TemplateEnterprise.sol/ERC20TemplateEnterprise.json',
   ERC721Template: 'templates/ERC721Template.sol/ERC721Template.json',
   ERC721Factory: 'ERC721Factory.sol/ERC721Factory.json',
+  Escrow: 'escrow/Escrow.sol/Escrow.json',
 } as const;
 
 export type OceanArtifactName = keyof typeof ARTIFACT_PATHS;
@@ -147,7 +149,7 @@ const DEAD_ADDRESS = '0x000000000000000000000000000000000000dEaD';
  * Deploys Ocean's v4 contracts the way Ocean's own deploy script does for a development chain: OCEAN token (minted
  * to the dev accounts), OPF community fee collector, router, fixed-rate exchange, datatoken and NFT templates,
  * dispenser, NFT factory, then registers the factory, exchange and dispenser with the router and the enterprise
- * datatoken template (index 2) with the factory. Returns the addresses by contract name.
+ * datatoken template (index 2) with the factory, and deploys the compute escrow. Returns the addresses by contract name.
  */
 export async function deployOcean(rpcUrl: string, deployerKey: string): Promise<Record<string, string>> {
   const provider = new JsonRpcProvider(rpcUrl, undefined, { staticNetwork: true, pollingInterval: 100 });
@@ -186,6 +188,8 @@ export async function deployOcean(rpcUrl: string, deployerKey: string): Promise<
     await send('FactoryRouter', router, 'addFactory', factory);
     await send('FactoryRouter', router, 'addFixedRateContract', fixedPrice);
     await send('FactoryRouter', router, 'addDispenserContract', dispenser);
+    // No collector of its own: the OPC fee on claims goes to the router's, as Ocean's deploy script sets it.
+    const escrow = await deploy('Escrow', router, ZeroAddress);
 
     return {
       Ocean: ocean,
@@ -197,6 +201,7 @@ export async function deployOcean(rpcUrl: string, deployerKey: string): Promise<
       ERC20Template: erc20Template,
       ERC20TemplateEnterprise: erc20TemplateEnterprise,
       ERC721Factory: factory,
+      Escrow: escrow,
     };
   } finally {
     provider.destroy();

@@ -180,6 +180,11 @@ export async function startLocalStack(env: PlatformEnv, opts: LocalStackOptions 
           METRICS_PORT: String(metricsPort),
           METRICS_HOST: '127.0.0.1',
           POD_NAME: `engine-local-${process.pid}${suffix}`,
+          // The payee's key: the engine claims and releases the escrow locks `start` made (engine/settlement.ts).
+          RPC_URL: env.rpcUrl,
+          CHAIN_ID: String(env.chainId),
+          ESCROW_ADDRESS: env.ocean.Escrow,
+          PROVIDER_KEY: env.keys.provider,
           ...opts.engineSettings,
         },
       });
@@ -241,6 +246,7 @@ export async function startLocalStack(env: PlatformEnv, opts: LocalStackOptions 
           RPC_URL: env.rpcUrl,
           CHAIN_ID: String(env.chainId),
           ERC721_FACTORY_ADDRESS: env.ocean.ERC721Factory,
+          ESCROW_ADDRESS: env.ocean.Escrow,
           PROVIDER_KEY: env.keys.provider,
           PROVIDER_ADDRESS: provider.address,
           PROVIDER_PUBLIC_KEY: provider.signingKey.publicKey,

@@ -5,6 +5,7 @@ import { EngineMetrics } from './metrics.ts';
 import type { PodSpecSettings } from './pod-specs.ts';
 import type { PlannerSettings } from './planner.ts';
 import { Reconciler, type ReconcilerApi } from './reconciler.ts';
+import type { Settler } from './settlement.ts';
 import { WorkQueue } from './work-queue.ts';
 
 /**
@@ -28,6 +29,8 @@ export interface EngineOptions {
   identity: string;
   log: Logger;
   metrics?: EngineMetrics;
+  /** Settles paid jobs' escrow locks (engine/settlement.ts); absent when the engine holds no provider key. */
+  settlement?: Settler;
 }
 
 export class Engine {
@@ -80,6 +83,7 @@ export class Engine {
       metrics: this.metrics,
       log: opts.log,
       identity: opts.identity,
+      ...(opts.settlement && { settlement: opts.settlement }),
     });
     this.metrics.jobsByStatus = () => this.view.jobs.countsByStatus();
     this.resyncPeriodMs = opts.resyncPeriodMs;

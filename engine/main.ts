@@ -12,6 +12,7 @@ import { LeaderElector } from './leader.ts';
 import { EngineMetrics } from './metrics.ts';
 import { DEFAULT_POD_SPEC_SETTINGS, type PodSpecSettings } from './pod-specs.ts';
 import { DEFAULT_PLANNER_SETTINGS, type PlannerSettings } from './planner.ts';
+import { settlerFromEnv } from './settlement.ts';
 
 /**
  * The engine process. Environment:
@@ -24,7 +25,8 @@ import { DEFAULT_PLANNER_SETTINGS, type PlannerSettings } from './planner.ts';
  *   failed one), OBSERVATION_RETRY_SECONDS (120: how long results that cannot be read are asked for again before
  *   the job ends 62; the stage's deadline bounds it too), PRIVATE_FILE_HOSTS_ALLOWED (internal addresses configure pods may
  *   download from, lib/http/address-policy.ts; default none), and S3_ENDPOINT, S3_REGION, S3_BUCKET, S3_ACCESS_KEY_ID,
- *   S3_SECRET_ACCESS_KEY (to remove expired results).
+ *   S3_SECRET_ACCESS_KEY (to remove expired results); for paid compute, ESCROW_ADDRESS, RPC_URL, CHAIN_ID and
+ *   PROVIDER_KEY or PROVIDER_KEY_FILE (engine/settlement.ts: claims and releases the jobs' escrow locks).
  */
 const env = new Env();
 const log = jsonLogger('engine');
@@ -68,9 +70,11 @@ const leaseKubeConfig = loadKubeConfig(undefined, {
   requestTimeoutMs: Math.min(requestTimeoutMs, Math.floor(renewDeadlineMs / 2)),
 });
 const metrics = new EngineMetrics();
+const api = kubeConfig.makeApiClient(CoreV1Api);
+const settlement = settlerFromEnv(env, { api, namespace, log }, requestTimeoutMs);
 
 const engine = new Engine({
-  api: kubeConfig.makeApiClient(CoreV1Api),
+  api,
   watch: new Watch(kubeConfig),
   namespace,
   environmentsNamespace: env.string('ENVIRONMENTS_NAMESPACE', namespace),
@@ -82,6 +86,7 @@ const engine = new Engine({
   identity,
   log,
   metrics,
+  ...(settlement && { settlement }),
 });
 const leader = new LeaderElector({
   api: leaseKubeConfig.makeApiClient(CoordinationV1Api),

@@ -25,6 +25,7 @@ import {
   type PlannerSettings,
   type Unreadable,
 } from './planner.ts';
+import type { Settler } from './settlement.ts';
 import type { ReconcileResult } from './work-queue.ts';
 
 /**
@@ -64,6 +65,8 @@ export interface ReconcilerDeps {
   metrics: EngineMetrics;
   log: Logger;
   identity: string;
+  /** Settles paid jobs' escrow locks once they are final; absent when the engine holds no provider key. */
+  settlement?: Settler;
 }
 
 const isCreation = (a: Action): boolean => a.kind === 'createPvc' || a.kind === 'createPod';
@@ -114,6 +117,7 @@ export class Reconciler {
         if (leavingQueue)
           await this.withEnvironmentLock(job.workflow.environment, () => this.pass(this.read(jobId), next));
         else await this.pass(job, next);
+        await this.settle(jobId, next);
       } catch (err) {
         if (!(err instanceof Conflict)) throw err;
         this.deps.metrics.conflicts.inc();
@@ -123,6 +127,16 @@ export class Reconciler {
     } finally {
       this.deps.metrics.reconcileSeconds.observe((performance.now() - started) / 1000);
     }
+  }
+
+  /** After the pass, from the job as it now is (this engine's own write included): one step of its payment. */
+  private async settle(jobId: string, next: Next): Promise<void> {
+    const cm = this.deps.settlement && this.deps.view.jobs.get(jobId);
+    if (!cm) return;
+    const result = await this.deps.settlement!.settle(cm);
+    if (result.wrote) this.deps.view.jobs.wrote(result.wrote);
+    if (result.conflict) throw new Conflict();
+    if (result.requeueAfterMs !== undefined) next.after(new Date(Date.now() + result.requeueAfterMs));
   }
 
   private async withEnvironmentLock(environment: string, fn: () => Promise<void>): Promise<void> {
