@@ -225,6 +225,8 @@ export class Reconciler {
       observed.publishResults = await this.observeOrUnreadable(workflow.jobId, 'results manifest', () =>
         readResultsManifest(this.deps.store.client, this.deps.store.bucket, workflow.jobId),
       );
+    // The plan's clock is read after the last observation, so no failure it is told of started after its `now`.
+    observed.now = new Date();
     if (isFinal(job.status.code)) this.forgetFailures(workflow.jobId);
     try {
       await this.executeAll(plan(observed), job, next);
