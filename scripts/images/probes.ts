@@ -172,12 +172,16 @@ const functionsImage: ImageSpec = {
       async run(replayer, image) {
         const port = firstPort(image);
         expect(image.config.env.PORT === String(port), `PORT ${image.config.env.PORT} is not the EXPOSEd port ${port}`);
-        const provider = Wallet.createRandom().address;
+        const wallet = Wallet.createRandom();
+        const provider = wallet.address;
+        // What knative/info.yaml's c2d-provider ConfigMap gives it (docs/deploy.md): the public key is ocean.js 8.x's
+        // nodePublicKey in GET /v2.
         const env = {
           FUNCTION_TARGET: 'info',
           FUNCTION_SOURCE: 'dist/functions/info/index.js',
           CHAIN_ID,
           PROVIDER_ADDRESS: provider,
+          PROVIDER_PUBLIC_KEY: wallet.signingKey.publicKey,
         };
         return withContainer(replayer, image, { env }, async (c) => {
           const res = await c.request(port, '/');
@@ -233,6 +237,7 @@ const functionsImage: ImageSpec = {
           FUNCTION_TARGET: 'info',
           FUNCTION_SOURCE: 'dist/functions/info/index.js',
           PROVIDER_ADDRESS: Wallet.createRandom().address,
+          PROVIDER_PUBLIC_KEY: Wallet.createRandom().signingKey.publicKey,
         };
         const { code, output, c } = await runToExit(replayer, image, { env });
         expect(!MISSING_MODULE.test(output), 'a module is missing', c);

@@ -316,7 +316,7 @@ const envRead: Grant = { ns: SYSTEM, resource: 'configmaps', verbs: ['get'], nam
 const GRANTS: Record<string, Grant[]> = {
   'c2d-engine': [
     { ns: JOBS, resource: 'configmaps', verbs: ['get', 'list', 'watch', 'patch', 'delete'] },
-    { ns: JOBS, resource: 'pods', verbs: ['list', 'watch', 'create', 'delete'] },
+    { ns: JOBS, resource: 'pods', verbs: ['get', 'list', 'watch', 'create', 'delete'] },
     { ns: JOBS, resource: 'persistentvolumeclaims', verbs: ['list', 'watch', 'create', 'delete'] },
     { ns: JOBS, resource: 'secrets', verbs: ['list', 'watch', 'delete'] },
     { ns: JOBS, resource: 'events', verbs: ['create'] },
