@@ -31,6 +31,14 @@ export interface LocalStack {
   processes: ManagedProcess[];
   /** The kubeconfig each ServiceAccount's process uses (absent when running as admin). */
   identities?: ServiceAccountIdentities;
+  /** The engine replicas' processes, in the order of `engineMetricsUrls` (a replaced one takes its place). */
+  engines(): ManagedProcess[];
+  /**
+   * Ends engine replica `index` with `signal` and starts its replacement on the same metrics address: the same
+   * identity (a container restarted in its pod) or a new one (a new pod, as a rolling update or a rescheduled pod).
+   * Resolves once the replacement serves /healthz.
+   */
+  replaceEngine(index: number, opts: { signal: NodeJS.Signals; identity: 'same' | 'new' }): Promise<ManagedProcess>;
   stop(): Promise<void>;
 }
 
@@ -60,6 +68,13 @@ export interface LocalStackOptions {
   privateFileHosts?: string;
   /** Further settings for every function (e.g. STATUS_REQUIRES_SIGNATURE), as a Knative Service's env would add. */
   functionSettings?: Record<string, string>;
+  /** Further settings for every engine replica (e.g. LEASE_DURATION_SECONDS), as the Deployment's env would add. */
+  engineSettings?: Record<string, string>;
+  /**
+   * Start an engine replica again (same identity, after a second) whenever it exits by itself, as the kubelet
+   * restarts a pod's container: a leader that loses its Lease exits so. Off by default, so a test sees the exit.
+   */
+  restartEngines?: boolean;
 }
 
 /** The one compute environment of the local setup: small, priced in OCEAN so the fee path is real. */
@@ -119,9 +134,13 @@ export async function startLocalStack(env: PlatformEnv, opts: LocalStackOptions 
   await writeLocalConfig(admin, env, environment);
 
   const processes: ManagedProcess[] = [];
+  let replaceEngine!: LocalStack['replaceEngine'];
+  let enginesNow!: LocalStack['engines'];
   let identities: ServiceAccountIdentities | undefined;
   let identitiesDir: string | undefined;
+  let stopping = false;
   const stop = async (): Promise<void> => {
+    stopping = true;
     for (const p of [...processes].reverse()) await p.stop();
     identities?.stop();
     if (identitiesDir) rmSync(identitiesDir, { recursive: true, force: true });
@@ -144,40 +163,73 @@ export async function startLocalStack(env: PlatformEnv, opts: LocalStackOptions 
     const engineKubeconfig = identities?.kubeconfigs.get(ENGINE_SERVICE_ACCOUNT) ?? env.kubeconfig;
     const provider = new Wallet(env.keys.provider);
     const engineMetricsUrls: string[] = [];
+    const engines: ManagedProcess[] = [];
+    const entry = opts.engineEntry ?? join(projectRoot, 'engine/main.ts');
+    let replicasStarted = 0;
+    const startEngine = (metricsPort: number, suffix: string): ManagedProcess =>
+      startProcess(`engine${suffix}`, process.execPath, entry.endsWith('.js') ? [entry] : ['--import', 'tsx', entry], {
+        logFile: join(logDir, `engine${suffix}.log`),
+        cwd: projectRoot,
+        env: {
+          ...base,
+          NODE_OPTIONS: ENGINE_NODE_OPTIONS,
+          KUBECONFIG: engineKubeconfig,
+          ...resultsStoreEnv(env.s3),
+          ENVIRONMENTS_NAMESPACE: env.namespaces.system,
+          LEASE_NAMESPACE: env.namespaces.system,
+          METRICS_PORT: String(metricsPort),
+          METRICS_HOST: '127.0.0.1',
+          POD_NAME: `engine-local-${process.pid}${suffix}`,
+          // The payee's key: the engine claims and releases the escrow locks `start` made (engine/settlement.ts).
+          RPC_URL: env.rpcUrl,
+          CHAIN_ID: String(env.chainId),
+          ESCROW_ADDRESS: env.ocean.Escrow,
+          PROVIDER_KEY: env.keys.provider,
+          ...opts.engineSettings,
+        },
+      });
+    /** Keeps replica `index` running when `restartEngines` asks for it. */
+    const supervise = (index: number, engine: ManagedProcess): void => {
+      if (!opts.restartEngines) return;
+      void engine.exited.then(async () => {
+        await new Promise((r) => setTimeout(r, 1000));
+        if (stopping || engines[index] !== engine) return;
+        const next = engine.respawn();
+        engines[index] = next;
+        processes[processes.indexOf(engine)] = next;
+        supervise(index, next);
+      });
+    };
     const replicas = opts.engine === false ? 0 : (opts.engineReplicas ?? 1);
     for (let replica = 1; replica <= replicas; replica++) {
       const metricsPort = await freePort();
       engineMetricsUrls.push(`http://127.0.0.1:${metricsPort}`);
-      const entry = opts.engineEntry ?? join(projectRoot, 'engine/main.ts');
-      const suffix = replica === 1 ? '' : `-${replica}`;
-      processes.push(
-        startProcess(
-          `engine${suffix}`,
-          process.execPath,
-          entry.endsWith('.js') ? [entry] : ['--import', 'tsx', entry],
-          {
-            logFile: join(logDir, `engine${suffix}.log`),
-            cwd: projectRoot,
-            env: {
-              ...base,
-              NODE_OPTIONS: ENGINE_NODE_OPTIONS,
-              KUBECONFIG: engineKubeconfig,
-              ...resultsStoreEnv(env.s3),
-              ENVIRONMENTS_NAMESPACE: env.namespaces.system,
-              LEASE_NAMESPACE: env.namespaces.system,
-              METRICS_PORT: String(metricsPort),
-              METRICS_HOST: '127.0.0.1',
-              POD_NAME: `engine-local-${process.pid}${suffix}`,
-              // The payee's key: the engine claims and releases the escrow locks `start` made (engine/settlement.ts).
-              RPC_URL: env.rpcUrl,
-              CHAIN_ID: String(env.chainId),
-              ESCROW_ADDRESS: env.ocean.Escrow,
-              PROVIDER_KEY: env.keys.provider,
-            },
-          },
-        ),
-      );
+      const engine = startEngine(metricsPort, replica === 1 ? '' : `-${replica}`);
+      replicasStarted = replica;
+      engines.push(engine);
+      processes.push(engine);
+      supervise(replica - 1, engine);
     }
+    replaceEngine = async (index, how) => {
+      const old = engines[index];
+      if (!old) throw new Error(`no engine replica ${index}`);
+      old.child.kill(how.signal);
+      await old.exited;
+      const url = engineMetricsUrls[index]!;
+      const next =
+        how.identity === 'same' ? old.respawn() : startEngine(Number(new URL(url).port), `-${++replicasStarted}`);
+      engines[index] = next;
+      processes[processes.indexOf(old)] = next;
+      supervise(index, next);
+      await waitFor(
+        `the replacement of engine replica ${index} to serve /healthz`,
+        async (signal) => (await fetch(`${url}/healthz`, { signal })).ok,
+        60_000,
+        50,
+      );
+      return next;
+    };
+    enginesNow = () => [...engines];
     const engineMetricsUrl = engineMetricsUrls[0];
     const port = opts.gatewayPort ?? (await freePort());
     const providerUrl = `http://127.0.0.1:${port}`;
@@ -228,6 +280,8 @@ export async function startLocalStack(env: PlatformEnv, opts: LocalStackOptions 
       engineMetricsUrls,
       processes,
       identities,
+      engines: enginesNow,
+      replaceEngine,
       stop,
     };
   } catch (err) {

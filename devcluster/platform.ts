@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,9 +23,17 @@ export const NODE_NAME = 'c2d-local-node';
 export const NAMESPACES = { system: 'c2d-system', jobs: 'c2d-jobs' };
 const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 
+/** The parts a test can crash and start again (the bwrap local node only; the real node has its own tests). */
+export type RestartablePart = 'kube-apiserver' | 'local-node';
+
 export interface Platform {
   env: PlatformEnv;
   stop(): Promise<void>;
+  /**
+   * Kills a part with SIGKILL, as a crash (the local node's containers die with it), keeps it down for `downMs`,
+   * starts it again with the same settings, and resolves once it serves again.
+   */
+  restart(part: RestartablePart, opts?: { downMs?: number }): Promise<void>;
   /** Present when the platform runs the real node (kubelet + containerd) instead of the bwrap local node. */
   realNode?: RealNode;
 }
@@ -174,7 +182,10 @@ export async function startPlatform(
         report,
       );
       if (opts.knative) await timed('knative serving', () => installKnativeServing(admin, report), report);
-      return { env: { ...(await platformEnv()), podS3Endpoint }, stop, realNode };
+      const restart = async (): Promise<void> => {
+        throw new Error('restart is offered for the local node platform only');
+      };
+      return { env: { ...(await platformEnv()), podS3Endpoint }, stop, restart, realNode };
     }
     const nodeKubeconfig = join(stateDir, 'node.kubeconfig');
     writeKubeconfig(nodeKubeconfig, {
@@ -226,7 +237,29 @@ export async function startPlatform(
     );
     await timed('local node', () => waitFor('local node Ready', async () => nodeReady(core), 60_000, 100), report);
 
-    return { env: await platformEnv(), stop };
+    const restart = async (part: RestartablePart, restartOpts: { downMs?: number } = {}): Promise<void> => {
+      const i = processes.findIndex((p) => p.name === part);
+      const old = processes[i];
+      if (!old) throw new Error(`no ${part} to restart`);
+      old.child.kill('SIGKILL');
+      await old.exited;
+      await new Promise((r) => setTimeout(r, restartOpts.downMs ?? 0));
+      const logStart = statSync(old.logFile).size;
+      const next = old.respawn();
+      processes[i] = next;
+      const serving =
+        part === 'kube-apiserver'
+          ? async () => (await core.readNamespace({ name: NAMESPACES.jobs })).metadata?.name === NAMESPACES.jobs
+          : async () => readFileSync(next.logFile, 'utf8').slice(logStart).includes('"local node ready"');
+      const exitedEarly = next.exited.then((code) => {
+        throw new Error(
+          `${part} exited (${code}) while restarting; the end of ${next.logFile}:\n${lastLines(next.logFile, 8)}`,
+        );
+      });
+      exitedEarly.catch(() => undefined);
+      await Promise.race([waitFor(`${part} to serve again after its restart`, serving, 60_000, 100), exitedEarly]);
+    };
+    return { env: await platformEnv(), stop, restart };
   } catch (err) {
     // Let the parallel starts settle before stopping, so nothing they started is left running.
     await Promise.allSettled(pending);

@@ -10,6 +10,8 @@ export interface ManagedProcess {
   /** Resolves when the process has exited (with its code, or the signal that ended it). */
   exited: Promise<number | string>;
   stop(timeoutMs?: number): Promise<void>;
+  /** Starts the same command, with the same settings and log file, as a new process (after this one has exited). */
+  respawn(): ManagedProcess;
 }
 
 export function startProcess(
@@ -30,7 +32,8 @@ export function startProcess(
     child.once('error', (err) => resolve(`spawn error: ${err.message}`));
   });
   const stop = (timeoutMs?: number): Promise<void> => stopChild(child, name, timeoutMs);
-  return { name, child, logFile: opts.logFile, exited, stop };
+  const respawn = (): ManagedProcess => startProcess(name, command, args, opts);
+  return { name, child, logFile: opts.logFile, exited, stop, respawn };
 }
 
 /**

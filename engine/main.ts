@@ -21,7 +21,9 @@ import { settlerFromEnv } from './settlement.ts';
  *   duration, below it), API_REQUEST_TIMEOUT_SECONDS (30; Kubernetes and object store calls), POD_NAME (identity; hostname), METRICS_PORT (9090),
  *   CONCURRENCY (16), RESYNC_PERIOD_SECONDS (300: every job is reconciled again this often), POD_PROGRAMS_IMAGE, RESULTS_STORE_SECRET (c2d-results-store), JOB_UID/JOB_GID (1000),
  *   STORAGE_CLASS, CONFIGURE_DEADLINE_SECONDS, PUBLISH_DEADLINE_SECONDS, DEADLINE_GRACE_SECONDS,
- *   SECRET_WAIT_SECONDS, RETENTION_SECONDS, PRIVATE_FILE_HOSTS_ALLOWED (internal addresses configure pods may
+ *   SECRET_WAIT_SECONDS, RETENTION_SECONDS, INFRASTRUCTURE_RETRIES (2: new pods a stage gets after the infrastructure
+ *   failed one), OBSERVATION_RETRY_SECONDS (120: how long results that cannot be read are asked for again before
+ *   the job ends 62; the stage's deadline bounds it too), PRIVATE_FILE_HOSTS_ALLOWED (internal addresses configure pods may
  *   download from, lib/http/address-policy.ts; default none), and S3_ENDPOINT, S3_REGION, S3_BUCKET, S3_ACCESS_KEY_ID,
  *   S3_SECRET_ACCESS_KEY (to remove expired results); for paid compute, ESCROW_ADDRESS, RPC_URL, CHAIN_ID and
  *   PROVIDER_KEY or PROVIDER_KEY_FILE (engine/settlement.ts: claims and releases the jobs' escrow locks).
@@ -38,6 +40,9 @@ const planner: PlannerSettings = {
   secretWaitSeconds: env.int('SECRET_WAIT_SECONDS', DEFAULT_PLANNER_SETTINGS.secretWaitSeconds),
   retentionSeconds: env.int('RETENTION_SECONDS', DEFAULT_PLANNER_SETTINGS.retentionSeconds),
   defaultStorageExpirySeconds: DEFAULT_PLANNER_SETTINGS.defaultStorageExpirySeconds,
+  infrastructureRetries: env.int('INFRASTRUCTURE_RETRIES', DEFAULT_PLANNER_SETTINGS.infrastructureRetries, { max: 10 }),
+  observationRetrySeconds: env.int('OBSERVATION_RETRY_SECONDS', DEFAULT_PLANNER_SETTINGS.observationRetrySeconds),
+  observationRetryIntervalSeconds: DEFAULT_PLANNER_SETTINGS.observationRetryIntervalSeconds,
 };
 const pods: PodSpecSettings = {
   ...DEFAULT_POD_SPEC_SETTINGS,

@@ -1,3 +1,4 @@
+import { imageFailure, podDisruption, type Disruption } from './disruption.ts';
 import type { Environment } from '../lib/job/environments.ts';
 import { CONFIGURE_EXIT, PUBLISH_EXIT } from '../lib/job/exit-codes.ts';
 import { STAGES, type Stage } from '../lib/job/names.ts';
@@ -11,6 +12,7 @@ import {
   type JobStatus,
   type Result,
   type StageRecord,
+  type StageRetry,
   type Termination,
 } from '../lib/job/status.ts';
 import type { Workflow } from '../lib/job/workflow.ts';
@@ -23,6 +25,11 @@ import type { Workflow } from '../lib/job/workflow.ts';
  * Flow: queued (1) → configure (20) → algorithm (40) → publish (60) → final. A configure or algorithm that does not
  * succeed still leads to publish (so its logs are kept) with the outcome remembered in `status.outcome`; the final
  * code is that outcome's. A stop request ends the job at once from any non-final stage.
+ *
+ * What cannot be observed never holds a job: an observation that fails (its pod cannot be looked up, its results
+ * cannot be read) is retried until its bound or the stage's deadline, and the stage then ends as if it had been seen
+ * to fail. A pod the infrastructure failed (disruption.ts) is given again, under the same name, a bounded number of
+ * times; each retry is kept in the stage's record (`attempts`, `retries`). See docs/reliability.md.
  */
 
 export type PodPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Unknown';
@@ -31,13 +38,25 @@ export interface ObservedPod {
   phase: PodPhase;
   /** The pod has a deletionTimestamp. */
   deleting: boolean;
+  /** Tells this pod from an earlier one of the same name. */
+  uid?: string;
   /** The main container's exit code, once terminated. */
   exitCode?: number;
   /** Why the pod or its container ended (DeadlineExceeded, Evicted, OOMKilled, Error, …). */
   reason?: string;
+  /** The container's own terminated reason (ContainerStatusUnknown, OOMKilled, Error, …). */
+  containerReason?: string;
   message?: string;
   /** Why the container has not started yet (ErrImagePull, InvalidImageName, …). */
   waitingReason?: string;
+  /** The reason of the pod's DisruptionTarget condition (DeletionByTaintManager, EvictionByEvictionAPI, …). */
+  disruptionTarget?: string;
+}
+
+/** An observation that failed: why, and since when (the reconciler's clock) it has been failing. */
+export interface Unreadable {
+  unreadable: string;
+  since: Date;
 }
 
 export interface PlannerSettings {
@@ -51,6 +70,12 @@ export interface PlannerSettings {
   retentionSeconds: number;
   /** Storage expiry when the job's environment is gone. */
   defaultStorageExpirySeconds: number;
+  /** How many times a stage whose pod the infrastructure failed is given a new pod (docs/reliability.md). */
+  infrastructureRetries: number;
+  /** How long an observation may keep failing before the stage ends as if it had failed (the deadline bounds it too). */
+  observationRetrySeconds: number;
+  /** How often a failing observation is tried again. */
+  observationRetryIntervalSeconds: number;
 }
 
 export const DEFAULT_PLANNER_SETTINGS: PlannerSettings = {
@@ -60,6 +85,9 @@ export const DEFAULT_PLANNER_SETTINGS: PlannerSettings = {
   secretWaitSeconds: 120,
   retentionSeconds: 7 * 24 * 3600,
   defaultStorageExpirySeconds: 24 * 3600,
+  infrastructureRetries: 2,
+  observationRetrySeconds: 120,
+  observationRetryIntervalSeconds: 5,
 };
 
 export interface Capacity {
@@ -79,8 +107,13 @@ export interface Observed {
   now: Date;
   environment: Environment | undefined;
   capacity: Capacity;
-  /** Every result the publish pod stored (its results manifest); supplied when `needsPublishResults` says so. */
-  publishResults?: Result[] | { error: string };
+  /**
+   * Every result the publish pod stored (its results manifest), `error` when the store holds none that can be used,
+   * `unreadable` when the store could not be asked; supplied when `needsPublishResults` says so.
+   */
+  publishResults?: Result[] | { error: string } | Unreadable;
+  /** The current stage's pod could not be looked up (none in the cache, and the API server did not answer). */
+  podUnreadable?: Unreadable;
   settings: PlannerSettings;
 }
 
@@ -91,12 +124,21 @@ export interface JobEvent {
 }
 
 type WaitReason =
-  'queued' | 'environmentUnknown' | 'secretPending' | 'podDeleting' | 'podRunning' | 'expiry' | 'retention';
+  | 'queued'
+  | 'environmentUnknown'
+  | 'secretPending'
+  | 'podDeleting'
+  | 'podRunning'
+  | 'observationFailed'
+  | 'expiry'
+  | 'retention';
 
 export type Action =
   | { kind: 'createPvc' }
-  | { kind: 'createPod'; stage: Stage }
-  | { kind: 'deletePod'; stage: Stage }
+  /** `retry`: a new attempt, which must not find a pod of that name still there (that is a conflict, not success). */
+  | { kind: 'createPod'; stage: Stage; retry?: true }
+  /** `uid`: only that pod, not a newer one of the same name. */
+  | { kind: 'deletePod'; stage: Stage; uid?: string }
   | { kind: 'deletePvc' }
   | { kind: 'deleteSecret' }
   | { kind: 'deleteStoredResults' }
@@ -109,9 +151,14 @@ export type Action =
 /** Whether the observation must carry the publish pod's stored results before planning. */
 export function needsPublishResults(o: Pick<Observed, 'status' | 'stopRequested' | 'pods'>): boolean {
   const pod = o.pods.publish;
-  if (isFinal(o.status.code) || o.stopRequested || stageOfCode(o.status.code) !== 'publish' || !pod || pod.deleting)
-    return false;
-  return pod.phase === 'Succeeded' || isOverDiskLimit(pod);
+  if (isFinal(o.status.code) || o.stopRequested || stageOfCode(o.status.code) !== 'publish' || !pod) return false;
+  // A publish pod that succeeded did its work even if it is being deleted now.
+  return pod.phase === 'Succeeded' || (!pod.deleting && isOverDiskLimit(pod));
+}
+
+/** Whether an observation failed. */
+export function isUnreadable(value: unknown): value is Unreadable {
+  return typeof value === 'object' && value !== null && 'unreadable' in value;
 }
 
 /** Publish refused the outputs as over the job's disk limit (it still stored the logs and the manifest). */
@@ -139,7 +186,13 @@ export function stageOfCode(code: StatusCode): Phase {
 export function plan(o: Observed): Action[] {
   if (isFinal(o.status.code)) return planFinal(o);
   if (o.stopRequested) return planStop(o);
-  switch (stageOfCode(o.status.code)) {
+  const phase = stageOfCode(o.status.code);
+  if (o.podUnreadable && phase !== 'queued') {
+    // Until the deadline, look again; past it, the stage ends as timed out, as with a pod that never finished.
+    const deadline = stageDeadline(o, phase);
+    if (!deadline.passed) return [retryObservation(o, deadline.at)];
+  }
+  switch (phase) {
     case 'queued':
       return planQueued(o);
     case 'configure':
@@ -167,8 +220,15 @@ function withCode(status: JobStatus, code: StatusCode, now: Date, changes: Parti
   };
 }
 
+/** A stage's record once it has ended; its attempts and retries stay. */
 function endStage(record: StageRecord | undefined, now: Date, end: Partial<StageRecord>): StageRecord {
-  return { startedAt: record?.startedAt ?? iso(now), finishedAt: iso(now), ...stripUndefined(end) };
+  return stripUndefined({
+    startedAt: record?.startedAt ?? iso(now),
+    finishedAt: iso(now),
+    attempts: record?.attempts,
+    retries: record?.retries,
+    ...stripUndefined(end),
+  });
 }
 
 function stripUndefined<T extends object>(value: T): T {
@@ -192,6 +252,7 @@ const TERMINATION_EVENT: Record<Termination['reason'], string> = {
   resultsUploadFailed: 'ResultsUploadFailed',
   stopped: 'JobStopped',
   timedOut: 'JobTimedOut',
+  infrastructureFailed: 'InfrastructureFailed',
 };
 
 /** Ends the job; `published` (every result stored) is recorded as its bounded summary and count. */
@@ -278,6 +339,131 @@ function deleteExistingPods(o: Observed): Action[] {
 function deadlinePassed(o: Observed, startedAt: string | undefined, seconds: number): { passed: boolean; at: Date } {
   const at = addSeconds(startedAt ?? o.status.updatedAt, seconds + o.settings.deadlineGraceSeconds);
   return { passed: o.now.getTime() >= at.getTime(), at };
+}
+
+/** A stage's deadline, counted from when the stage started: its retries share it. */
+function stageDeadline(o: Observed, stage: Stage): { passed: boolean; at: Date } {
+  const seconds = {
+    configure: o.settings.configureDeadlineSeconds,
+    algorithm: o.workflow.limits.maxDurationSeconds,
+    publish: o.settings.publishDeadlineSeconds,
+  }[stage];
+  return deadlinePassed(o, o.status.stages[stage]?.startedAt, seconds);
+}
+
+/** Look again at a failing observation after the retry interval, or at `giveUpAt` if that comes first. */
+function retryObservation(o: Observed, giveUpAt: Date): Action {
+  const next = Math.min(o.now.getTime() + o.settings.observationRetryIntervalSeconds * 1000, giveUpAt.getTime());
+  return { kind: 'wait', reason: 'observationFailed', until: new Date(next) };
+}
+
+// ---- the infrastructure's failures ----
+
+/**
+ * How many new pods a stage may get after the infrastructure failed one. Configure and publish are idempotent
+ * (they write the same files and objects again). The algorithm is run again only without network access: then all
+ * it can affect is the job's own volume, which nobody reads before publish; with network it may have acted on the
+ * world, so it runs at most once.
+ */
+function retriesAllowed(o: Observed, stage: Stage): number {
+  return stage === 'algorithm' && o.workflow.allowNetworkAccess ? 0 : o.settings.infrastructureRetries;
+}
+
+const describeDisruption = (d: Disruption): string => `${d.reason}${d.message ? `: ${d.message}` : ''}`;
+
+/**
+ * The infrastructure's part of a stage under way, before the stage's own outcome is read: a pod already given up on
+ * is removed; a pod the infrastructure failed, or one that vanished, is retried while the stage has retries left,
+ * else `end` ends the stage as failed by the infrastructure. Undefined when the pod is the stage's own business.
+ */
+function planInfrastructure(
+  o: Observed,
+  stage: Stage,
+  pre: Action[],
+  end: (rec: StageRecord | undefined, message: string) => Action[],
+): Action[] | undefined {
+  const pod = o.pods[stage];
+  const rec: StageRecord = o.status.stages[stage] ?? { startedAt: iso(o.now) };
+  const retries = rec.retries ?? [];
+  if (pod?.uid !== undefined && retries.some((r) => r.podUid === pod.uid)) {
+    // Its name is the next attempt's.
+    const remove: Action[] = pod.deleting ? [] : [{ kind: 'deletePod', stage, uid: pod.uid }];
+    return [...pre, ...remove, { kind: 'wait', reason: 'podDeleting' }];
+  }
+  if (!pod) {
+    // A failure recorded, its pod now gone: the next attempt. Otherwise the pod this stage was given vanished.
+    if (retries.length >= (rec.attempts ?? 1)) return [...pre, ...nextAttempt(o, stage, rec)];
+    return retryOrEnd(o, stage, pre, rec, { reason: 'PodVanished', message: 'the pod disappeared' }, end);
+  }
+  const disruption = podDisruption(pod);
+  return disruption && retryOrEnd(o, stage, pre, rec, disruption, end, pod);
+}
+
+function retryOrEnd(
+  o: Observed,
+  stage: Stage,
+  pre: Action[],
+  rec: StageRecord,
+  disruption: Disruption,
+  end: (rec: StageRecord | undefined, message: string) => Action[],
+  pod?: ObservedPod,
+): Action[] {
+  const entry: StageRetry = stripUndefined({
+    at: iso(o.now),
+    reason: disruption.reason.slice(0, 128),
+    message: disruption.message && truncateMessage(disruption.message),
+    podUid: pod?.uid,
+  });
+  const retries = [...(rec.retries ?? []), entry];
+  const allowed = retriesAllowed(o, stage);
+  const remove: Action[] = pod && !pod.deleting ? [{ kind: 'deletePod', stage, ...(pod.uid && { uid: pod.uid }) }] : [];
+  if (retries.length > allowed) {
+    const why =
+      allowed === 0 && stage === 'algorithm'
+        ? '; an algorithm with network access is not run twice'
+        : retries.length > 1
+          ? ` (${retries.length} times)`
+          : '';
+    const message = `the infrastructure failed the ${stage} pod: ${describeDisruption(disruption)}${why}`;
+    return [...pre, ...remove, ...end({ ...rec, retries }, message)];
+  }
+  const withRetry: StageRecord = { ...rec, retries };
+  // Vanished: nothing to wait for, the next attempt starts now.
+  if (!pod) return [...pre, ...nextAttempt(o, stage, withRetry)];
+  const status: JobStatus = {
+    ...o.status,
+    updatedAt: iso(o.now),
+    stages: { ...o.status.stages, [stage]: withRetry },
+  };
+  return [
+    ...pre,
+    ...remove,
+    record(status, {
+      type: 'Warning',
+      reason: 'StageInfrastructureFailed',
+      message: `The infrastructure failed the ${stage} pod (${describeDisruption(disruption)}); retry ${retries.length} of ${allowed} follows`,
+    }),
+  ];
+}
+
+/** The stage's next pod, under the same name (the logs endpoint and every reader find it there). */
+function nextAttempt(o: Observed, stage: Stage, rec: StageRecord): Action[] {
+  const attempts = (rec.attempts ?? 1) + 1;
+  const last = rec.retries?.at(-1);
+  const status: JobStatus = {
+    ...o.status,
+    updatedAt: iso(o.now),
+    stages: { ...o.status.stages, [stage]: { ...rec, attempts } },
+  };
+  return [
+    ...(stage === 'configure' && !o.pvcExists ? [{ kind: 'createPvc' } as const] : []),
+    { kind: 'createPod', stage, retry: true },
+    record(status, {
+      type: 'Warning',
+      reason: 'StageRetried',
+      message: `${stage} attempt ${attempts} started${last ? ` after ${last.reason}` : ''}`,
+    }),
+  ];
 }
 
 function describePod(pod: ObservedPod): string {
@@ -384,32 +570,33 @@ function planConfigure(o: Observed): Action[] {
     if (!pod || isActive(pod)) return startConfigure(o);
   }
   const pod = o.pods.configure;
-  const deadline = deadlinePassed(o, o.status.stages.configure?.startedAt, o.settings.configureDeadlineSeconds);
-  const timedOut = (): Action[] => [
-    ...(isActive(pod) ? [{ kind: 'deletePod', stage: 'configure' } as const] : []),
-    ...startPublish(
-      o,
-      { ...o.status.stages, configure: endStage(o.status.stages.configure, o.now, { reason: 'DeadlineExceeded' }) },
-      {
-        reason: 'timedOut',
-        stage: 'configure',
-        message: `configure did not finish within ${o.settings.configureDeadlineSeconds}s`,
-      },
-    ),
-  ];
-
-  if (!pod) {
-    if (deadline.passed) return timedOut();
-    const actions: Action[] = [];
-    if (!o.pvcExists) actions.push({ kind: 'createPvc' });
+  const deadline = stageDeadline(o, 'configure');
+  const moveOn = (stages: JobStatus['stages'], outcome: Termination): Action[] => startPublish(o, stages, outcome);
+  const infrastructureFailed = (record: StageRecord | undefined, message: string): Action[] =>
+    moveOn(
+      { ...o.status.stages, configure: endStage(record, o.now, { reason: 'InfrastructureFailed' }) },
+      { reason: 'infrastructureFailed', stage: 'configure', message },
+    );
+  const timedOut = (): Action[] => {
+    if (pod && imageFailure(pod) === 'pulling')
+      return [
+        { kind: 'deletePod', stage: 'configure' },
+        ...infrastructureFailed(o.status.stages.configure, pullMessage(pod)),
+      ];
     return [
-      ...actions,
-      { kind: 'createPod', stage: 'configure' },
-      { kind: 'wait', reason: 'podRunning', until: deadline.at },
+      ...(isActive(pod) ? [{ kind: 'deletePod', stage: 'configure' } as const] : []),
+      ...moveOn(
+        { ...o.status.stages, configure: endStage(o.status.stages.configure, o.now, { reason: 'DeadlineExceeded' }) },
+        {
+          reason: 'timedOut',
+          stage: 'configure',
+          message: `configure did not finish within ${o.settings.configureDeadlineSeconds}s`,
+        },
+      ),
     ];
-  }
-  if (pod.deleting) return [{ kind: 'wait', reason: 'podDeleting' }];
-  if (pod.phase === 'Succeeded') {
+  };
+
+  if (pod?.phase === 'Succeeded') {
     const now = iso(o.now);
     const status = withCode(o.status, StatusCode.RunningAlgorithm, o.now, {
       stages: {
@@ -428,23 +615,39 @@ function planConfigure(o: Observed): Action[] {
       }),
     ];
   }
+  if (deadline.passed) return timedOut();
+  const infrastructure = planInfrastructure(o, 'configure', [], infrastructureFailed);
+  if (infrastructure) return infrastructure;
+  if (!pod) return [];
+  if (pod.deleting) return [{ kind: 'wait', reason: 'podDeleting' }];
   if (pod.phase === 'Failed') {
     const stages = { ...o.status.stages, configure: failedStageRecord(o, 'configure', pod) };
-    return startPublish(o, stages, configureOutcome(pod));
+    return moveOn(stages, configureOutcome(pod));
+  }
+  if (imageFailure(pod) === 'refused') {
+    // The project's own image: the node, not the job, cannot use it.
+    return [
+      { kind: 'deletePod', stage: 'configure' },
+      ...infrastructureFailed(failedStageRecord(o, 'configure', pod), pullMessage(pod)),
+    ];
   }
   if (pod.waitingReason && FATAL_WAITING_REASONS.has(pod.waitingReason)) {
     const stages = { ...o.status.stages, configure: failedStageRecord(o, 'configure', pod) };
     return [
       { kind: 'deletePod', stage: 'configure' },
-      ...startPublish(o, stages, {
+      ...moveOn(stages, {
         reason: 'dataProvisioningFailed',
         stage: 'configure',
         message: `configure pod cannot start: ${pod.waitingReason}${pod.message ? `: ${pod.message}` : ''}`,
       }),
     ];
   }
-  if (deadline.passed) return timedOut();
   return [{ kind: 'wait', reason: 'podRunning', until: deadline.at }];
+}
+
+/** Why a pod's image could not be had. */
+function pullMessage(pod: ObservedPod): string {
+  return `the node could not get the pod's image: ${pod.waitingReason}${pod.message ? `: ${pod.message}` : ''}`;
 }
 
 function configureOutcome(pod: ObservedPod): Termination {
@@ -481,32 +684,36 @@ function algorithmOutcome(pod: ObservedPod): Termination {
 function planAlgorithm(o: Observed): Action[] {
   const pre: Action[] = o.secretExists ? [{ kind: 'deleteSecret' }] : [];
   const pod = o.pods.algorithm;
-  const started = o.status.stages.algorithm?.startedAt;
-  const deadline = deadlinePassed(o, started, o.workflow.limits.maxDurationSeconds);
-  const timedOut = (): Action[] => [
-    ...pre,
-    ...(isActive(pod) ? [{ kind: 'deletePod', stage: 'algorithm' } as const] : []),
-    ...startPublish(
+  const deadline = stageDeadline(o, 'algorithm');
+  const infrastructureFailed = (record: StageRecord | undefined, message: string): Action[] =>
+    startPublish(
       o,
-      { ...o.status.stages, algorithm: endStage(o.status.stages.algorithm, o.now, { reason: 'DeadlineExceeded' }) },
-      {
-        reason: 'timedOut',
-        stage: 'algorithm',
-        message: `the algorithm did not finish within ${o.workflow.limits.maxDurationSeconds}s`,
-      },
-    ),
-  ];
-
-  if (!pod) {
-    if (deadline.passed) return timedOut();
+      { ...o.status.stages, algorithm: endStage(record, o.now, { reason: 'InfrastructureFailed' }) },
+      { reason: 'infrastructureFailed', stage: 'algorithm', message },
+    );
+  const timedOut = (): Action[] => {
+    if (pod && imageFailure(pod) === 'pulling')
+      return [
+        ...pre,
+        { kind: 'deletePod', stage: 'algorithm' },
+        ...infrastructureFailed(o.status.stages.algorithm, pullMessage(pod)),
+      ];
     return [
       ...pre,
-      { kind: 'createPod', stage: 'algorithm' },
-      { kind: 'wait', reason: 'podRunning', until: deadline.at },
+      ...(isActive(pod) ? [{ kind: 'deletePod', stage: 'algorithm' } as const] : []),
+      ...startPublish(
+        o,
+        { ...o.status.stages, algorithm: endStage(o.status.stages.algorithm, o.now, { reason: 'DeadlineExceeded' }) },
+        {
+          reason: 'timedOut',
+          stage: 'algorithm',
+          message: `the algorithm did not finish within ${o.workflow.limits.maxDurationSeconds}s`,
+        },
+      ),
     ];
-  }
-  if (pod.deleting) return [...pre, { kind: 'wait', reason: 'podDeleting' }];
-  if (pod.phase === 'Succeeded') {
+  };
+
+  if (pod?.phase === 'Succeeded') {
     return [
       ...pre,
       ...startPublish(
@@ -516,6 +723,11 @@ function planAlgorithm(o: Observed): Action[] {
       ),
     ];
   }
+  if (deadline.passed) return timedOut();
+  const infrastructure = planInfrastructure(o, 'algorithm', pre, infrastructureFailed);
+  if (infrastructure) return infrastructure;
+  if (!pod) return pre;
+  if (pod.deleting) return [...pre, { kind: 'wait', reason: 'podDeleting' }];
   if (pod.phase === 'Failed') {
     return [
       ...pre,
@@ -526,6 +738,7 @@ function planAlgorithm(o: Observed): Action[] {
       ),
     ];
   }
+  // An image the node refuses is the algorithm's own (its DDO names it), unlike one it cannot pull.
   if (pod.waitingReason && FATAL_WAITING_REASONS.has(pod.waitingReason)) {
     return [
       ...pre,
@@ -541,30 +754,44 @@ function planAlgorithm(o: Observed): Action[] {
       ),
     ];
   }
-  if (deadline.passed) return timedOut();
   return [...pre, { kind: 'wait', reason: 'podRunning', until: deadline.at }];
 }
 
 function planPublish(o: Observed): Action[] {
   const pre: Action[] = o.secretExists ? [{ kind: 'deleteSecret' }] : [];
   const pod = o.pods.publish;
-  const deadline = deadlinePassed(o, o.status.stages.publish?.startedAt, o.settings.publishDeadlineSeconds);
+  const deadline = stageDeadline(o, 'publish');
   const outcomeNote = o.status.outcome
     ? ` (after ${o.status.outcome.reason}${o.status.outcome.stage ? ` in ${o.status.outcome.stage}` : ''})`
     : '';
-  const timedOut = (): Action[] => [
-    ...pre,
-    ...(isActive(pod) ? [{ kind: 'deletePod', stage: 'publish' } as const] : []),
+  const infrastructureFailed = (record: StageRecord | undefined, message: string): Action[] => [
     finalize(
       o,
-      {
-        reason: 'timedOut',
-        stage: 'publish',
-        message: `publishing did not finish within ${o.settings.publishDeadlineSeconds}s${outcomeNote}`,
-      },
-      { ...o.status.stages, publish: endStage(o.status.stages.publish, o.now, { reason: 'DeadlineExceeded' }) },
+      { reason: 'infrastructureFailed', stage: 'publish', message: `${message}${outcomeNote}` },
+      { ...o.status.stages, publish: endStage(record, o.now, { reason: 'InfrastructureFailed' }) },
     ),
   ];
+  const timedOut = (): Action[] => {
+    if (pod && imageFailure(pod) === 'pulling')
+      return [
+        ...pre,
+        { kind: 'deletePod', stage: 'publish' },
+        ...infrastructureFailed(o.status.stages.publish, pullMessage(pod)),
+      ];
+    return [
+      ...pre,
+      ...(isActive(pod) ? [{ kind: 'deletePod', stage: 'publish' } as const] : []),
+      finalize(
+        o,
+        {
+          reason: 'timedOut',
+          stage: 'publish',
+          message: `publishing did not finish within ${o.settings.publishDeadlineSeconds}s${outcomeNote}`,
+        },
+        { ...o.status.stages, publish: endStage(o.status.stages.publish, o.now, { reason: 'DeadlineExceeded' }) },
+      ),
+    ];
+  };
   const uploadFailed = (p: ObservedPod, message: string): Action =>
     finalize(
       o,
@@ -577,22 +804,19 @@ function planPublish(o: Observed): Action[] {
       { ...o.status.stages, publish: failedStageRecord(o, 'publish', p) },
     );
 
-  if (!pod) {
-    if (deadline.passed) return timedOut();
-    return [
-      ...pre,
-      { kind: 'createPod', stage: 'publish' },
-      { kind: 'wait', reason: 'podRunning', until: deadline.at },
-    ];
+  const reported = o.publishResults;
+  if (pod && isUnreadable(reported) && (pod.phase === 'Succeeded' || isOverDiskLimit(pod))) {
+    // The store could not be asked: ask again until the bound or the deadline, then end as unreadable results.
+    const giveUpAt = new Date(
+      Math.min(addSeconds(reported.since, o.settings.observationRetrySeconds).getTime(), deadline.at.getTime()),
+    );
+    if (o.now.getTime() < giveUpAt.getTime()) return [...pre, retryObservation(o, giveUpAt)];
+    return [...pre, uploadFailed(pod, `the publish pod's results could not be read: ${reported.unreadable}`)];
   }
-  if (pod.deleting) return [...pre, { kind: 'wait', reason: 'podDeleting' }];
-  if (pod.phase === 'Succeeded') {
-    const reported = o.publishResults;
-    if (reported === undefined || 'error' in reported) {
-      return [
-        ...pre,
-        uploadFailed(pod, `the publish pod's results could not be read: ${reported?.error ?? 'not supplied'}`),
-      ];
+  if (pod?.phase === 'Succeeded') {
+    if (reported === undefined || !Array.isArray(reported)) {
+      const why = reported && 'error' in reported ? reported.error : 'not supplied';
+      return [...pre, uploadFailed(pod, `the publish pod's results could not be read: ${why}`)];
     }
     const stages = {
       ...o.status.stages,
@@ -600,8 +824,8 @@ function planPublish(o: Observed): Action[] {
     };
     return [...pre, finalize(o, o.status.outcome ?? { reason: 'finished' }, stages, reported)];
   }
-  if (isOverDiskLimit(pod)) {
-    const stored = Array.isArray(o.publishResults) ? o.publishResults : [];
+  if (pod && !pod.deleting && isOverDiskLimit(pod)) {
+    const stored = Array.isArray(reported) ? reported : [];
     const termination: Termination = {
       reason: 'diskQuotaExceeded',
       stage: 'publish',
@@ -613,9 +837,21 @@ function planPublish(o: Observed): Action[] {
       finalize(o, termination, { ...o.status.stages, publish: failedStageRecord(o, 'publish', pod) }, stored),
     ];
   }
+  if (deadline.passed) return timedOut();
+  const infrastructure = planInfrastructure(o, 'publish', pre, infrastructureFailed);
+  if (infrastructure) return infrastructure;
+  if (!pod) return pre;
+  if (pod.deleting) return [...pre, { kind: 'wait', reason: 'podDeleting' }];
   if (pod.phase === 'Failed') {
     if (isDeadlineExceeded(pod)) return timedOut();
     return [...pre, uploadFailed(pod, `publishing failed: ${describePod(pod) || 'the publish pod failed'}`)];
+  }
+  if (imageFailure(pod) === 'refused') {
+    return [
+      ...pre,
+      { kind: 'deletePod', stage: 'publish' },
+      ...infrastructureFailed(failedStageRecord(o, 'publish', pod), pullMessage(pod)),
+    ];
   }
   if (pod.waitingReason && FATAL_WAITING_REASONS.has(pod.waitingReason)) {
     return [
@@ -624,7 +860,6 @@ function planPublish(o: Observed): Action[] {
       uploadFailed(pod, `the publish pod cannot start: ${pod.waitingReason}`),
     ];
   }
-  if (deadline.passed) return timedOut();
   return [...pre, { kind: 'wait', reason: 'podRunning', until: deadline.at }];
 }
 

@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { PatchStrategy, setHeaderOptions, type CoreV1Api, type V1ConfigMap } from '@kubernetes/client-node';
+import { PatchStrategy, setHeaderOptions, type CoreV1Api, type V1ConfigMap, type V1Pod } from '@kubernetes/client-node';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Logger } from '../lib/http/log.ts';
 import { InvalidJobConfigMap, readJobConfigMap, statusPatch, type JobConfigMap } from '../lib/job/configmap.ts';
 import { findEnvironment } from '../lib/job/environments.ts';
 import { STAGES, jobNames, type Stage } from '../lib/job/names.ts';
 import { deleteJobResults, readResultsManifest } from '../lib/job/results-store.ts';
-import { StatusCode, type JobStatus } from '../lib/job/status.ts';
+import { StatusCode, isFinal, type JobStatus } from '../lib/job/status.ts';
 import type { ClusterView } from './cluster-view.ts';
 import { kubeStatus } from '../lib/kube/errors.ts';
 import { apiMessage, createIdempotent, deleteIdempotent, isPermanentRefusal } from './kube.ts';
@@ -14,13 +14,16 @@ import type { EngineMetrics } from './metrics.ts';
 import { observePod } from './observe.ts';
 import { buildPvc, buildStagePod, type PodSpecSettings } from './pod-specs.ts';
 import {
+  isUnreadable,
   needsPublishResults,
   plan,
   planStatusRefused,
+  stageOfCode,
   type Action,
   type JobEvent,
   type Observed,
   type PlannerSettings,
+  type Unreadable,
 } from './planner.ts';
 import type { Settler } from './settlement.ts';
 import type { ReconcileResult } from './work-queue.ts';
@@ -32,6 +35,10 @@ import type { ReconcileResult } from './work-queue.ts';
  * watch event brings the newer ConfigMap. One the API server refuses for good ends the job (planStatusRefused)
  * rather than being retried forever. The caller (the work queue) guarantees one reconcile per job at a time; jobs
  * leaving the queue are serialised per environment so that two jobs never take the same free slot.
+ *
+ * An observation that needs the network (the current stage's pod when the cache has none, the stored results) and
+ * fails does not abort the pass: it reaches the planner as `unreadable`, with the time it started failing (kept here,
+ * in memory), so that deadlines, stop requests and expiry still act (docs/reliability.md).
  */
 
 /** The calls the reconciler makes: the objects of a job, its status and its events. */
@@ -42,6 +49,7 @@ export type ReconcilerApi = Pick<
   | 'createNamespacedPersistentVolumeClaim'
   | 'deleteNamespacedPersistentVolumeClaim'
   | 'createNamespacedPod'
+  | 'readNamespacedPod'
   | 'deleteNamespacedPod'
   | 'deleteNamespacedSecret'
   | 'createNamespacedEvent'
@@ -89,6 +97,8 @@ class Next {
 
 export class Reconciler {
   private readonly envLocks = new Map<string, Promise<void>>();
+  /** Since when each failing observation (`jobId/what`) has failed; a success or the job's end forgets it. */
+  private readonly failingSince = new Map<string, Date>();
 
   constructor(private readonly deps: ReconcilerDeps) {}
 
@@ -96,7 +106,10 @@ export class Reconciler {
     const started = performance.now();
     try {
       const job = this.read(jobId);
-      if (!job) return {};
+      if (!job) {
+        this.forgetFailures(jobId);
+        return {};
+      }
       const next = new Next();
       try {
         const leavingQueue = job.status.code === StatusCode.WarmingUp && !job.stopRequestedAt;
@@ -141,6 +154,26 @@ export class Reconciler {
     }
   }
 
+  private forgetFailures(jobId: string): void {
+    for (const key of this.failingSince.keys()) if (key.startsWith(`${jobId}/`)) this.failingSince.delete(key);
+  }
+
+  /** Runs one observation that needs the network; a failure becomes `unreadable`, timed from its first failure. */
+  private async observeOrUnreadable<T>(jobId: string, what: string, read: () => Promise<T>): Promise<T | Unreadable> {
+    const key = `${jobId}/${what}`;
+    try {
+      const value = await read();
+      this.failingSince.delete(key);
+      return value;
+    } catch (err) {
+      const since = this.failingSince.get(key) ?? new Date();
+      this.failingSince.set(key, since);
+      const reason = `${what}: ${apiMessage(err)}`;
+      this.deps.log.warn('an observation failed; the planner is told', { jobId, what, error: reason });
+      return { unreadable: reason, since };
+    }
+  }
+
   /** The job as last known (the informer's copy or this engine's newer write); undefined when gone or invalid. */
   private read(jobId: string): JobConfigMap | undefined {
     const cm = this.deps.view.jobs.get(jobId);
@@ -164,6 +197,17 @@ export class Reconciler {
       const pod = view.pods.get(names.pods[stage], namespace);
       if (pod) pods[stage] = observePod(pod);
     }
+    const phase = stageOfCode(job.status.code);
+    let podUnreadable: Unreadable | undefined;
+    if (!isFinal(job.status.code) && !job.stopRequestedAt && phase !== 'queued' && !pods[phase]) {
+      // The cache has no pod for the stage under way: just created (the cache lags) or vanished. Only the API
+      // server can tell, and the planner retries a vanished pod.
+      const live = await this.observeOrUnreadable(workflow.jobId, `${phase} pod`, () =>
+        this.readPod(names.pods[phase]),
+      );
+      if (isUnreadable(live)) podUnreadable = live;
+      else if (live) pods[phase] = observePod(live);
+    }
     const observed: Observed = {
       workflow,
       status: job.status,
@@ -175,13 +219,13 @@ export class Reconciler {
       environment: findEnvironment(view.environments(), workflow.environment),
       capacity: view.jobs.capacity(workflow.jobId, workflow.environment),
       settings: this.deps.planner,
+      ...(podUnreadable && { podUnreadable }),
     };
     if (needsPublishResults(observed))
-      observed.publishResults = await readResultsManifest(
-        this.deps.store.client,
-        this.deps.store.bucket,
-        workflow.jobId,
+      observed.publishResults = await this.observeOrUnreadable(workflow.jobId, 'results manifest', () =>
+        readResultsManifest(this.deps.store.client, this.deps.store.bucket, workflow.jobId),
       );
+    if (isFinal(job.status.code)) this.forgetFailures(workflow.jobId);
     try {
       await this.executeAll(plan(observed), job, next);
     } catch (err) {
@@ -200,6 +244,16 @@ export class Reconciler {
           error: again.message,
         });
       }
+    }
+  }
+
+  /** The pod as the API server has it now; undefined when there is none. */
+  private async readPod(name: string): Promise<V1Pod | undefined> {
+    try {
+      return await this.deps.api.readNamespacedPod({ name, namespace: this.deps.namespace });
+    } catch (err) {
+      if (kubeStatus(err) === 404) return undefined;
+      throw err;
     }
   }
 
@@ -231,12 +285,31 @@ export class Reconciler {
         return createIdempotent(() =>
           api.createNamespacedPersistentVolumeClaim({ namespace, body: buildPvc(ref, this.deps.pods) }),
         );
-      case 'createPod':
-        return createIdempotent(() =>
-          api.createNamespacedPod({ namespace, body: buildStagePod(action.stage, ref, this.deps.pods) }),
-        );
-      case 'deletePod':
-        return deleteIdempotent(() => api.deleteNamespacedPod({ name: names.pods[action.stage], namespace }));
+      case 'createPod': {
+        const create = () =>
+          api.createNamespacedPod({ namespace, body: buildStagePod(action.stage, ref, this.deps.pods) });
+        if (!action.retry) return createIdempotent(create);
+        // A new attempt that finds a pod of its name has not started: the pass saw too old a state.
+        try {
+          await create();
+          return;
+        } catch (err) {
+          if (kubeStatus(err) === 409) throw new Conflict();
+          throw err;
+        }
+      }
+      case 'deletePod': {
+        const name = names.pods[action.stage];
+        if (!action.uid) return deleteIdempotent(() => api.deleteNamespacedPod({ name, namespace }));
+        try {
+          await api.deleteNamespacedPod({ name, namespace, body: { preconditions: { uid: action.uid } } });
+        } catch (err) {
+          // 409: the name now holds a newer pod, which stays.
+          const status = kubeStatus(err);
+          if (status !== 404 && status !== 409) throw err;
+        }
+        return;
+      }
       case 'deletePvc':
         return deleteIdempotent(() => api.deleteNamespacedPersistentVolumeClaim({ name: names.pvc, namespace }));
       case 'deleteSecret':

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, openSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CoreV1Api, V1Container, V1ContainerStatus, V1Pod, V1PodStatus } from '@kubernetes/client-node';
 import { containerLimits, joinGroupsCommand, type ContainerGroup, type NodeCgroups } from './cgroups.ts';
@@ -26,6 +26,8 @@ export interface PodRunnerDeps {
 }
 
 const isoNow = (): Date => new Date();
+/** How long a pod's status is tried again while the API server does not answer. */
+const STATUS_WRITE_PATIENCE_MS = 120_000;
 
 function httpCode(err: unknown): number | undefined {
   const e = err as { code?: number; statusCode?: number };
@@ -82,8 +84,14 @@ class PodWork {
     return this.statusWrite;
   }
 
+  /**
+   * Writes the pod's status, trying again through conflicts and, for up to STATUS_WRITE_PATIENCE_MS, through an API
+   * server that does not answer or refuses (restarting): a kubelet's status manager keeps a pod's status in sync,
+   * so a restart of the API server never loses a pod's end.
+   */
   private async writeStatus(status: V1PodStatus): Promise<void> {
-    for (let attempt = 0; attempt < 5; attempt++) {
+    const giveUpAt = Date.now() + STATUS_WRITE_PATIENCE_MS;
+    for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
       try {
         const current = await this.deps.core.readNamespacedPod({ name: this.name, namespace: this.ns });
         if (current.metadata?.uid !== this.uid) return;
@@ -93,7 +101,11 @@ class PodWork {
       } catch (err) {
         const code = httpCode(err);
         if (code === 404) return;
-        if (code !== 409) throw err;
+        if (code === 409) continue;
+        // Even 403 passes: after an API server restart its node authorizer refuses the node until it has rebuilt
+        // its graph of which pods are whose.
+        if (Date.now() > giveUpAt) throw err;
+        await new Promise((r) => setTimeout(r, delay));
       }
     }
   }
@@ -348,8 +360,9 @@ export class PodRunner {
     if (this.work.has(uid)) return;
     const phase = pod.status?.phase;
     if (phase === 'Succeeded' || phase === 'Failed') return;
-    if (phase === 'Running') {
-      // Running on this node but not by this process: the node restarted and the sandbox died with it.
+    if (phase === 'Running' || existsSync(this.podDir(uid))) {
+      // Started on this node but not by this process (it may have started its container before its status said
+      // so): the node restarted and the sandbox died with it. Running it again would hide a second run.
       void this.markLost(pod);
       return;
     }
@@ -372,9 +385,13 @@ export class PodRunner {
     this.removeLocalState(pod);
   }
 
+  private podDir(uid: string): string {
+    return join(this.deps.nodeRoot, 'pods', uid);
+  }
+
   private removeLocalState(pod: V1Pod): void {
     const { namespace, name, uid } = pod.metadata!;
-    rmSync(join(this.deps.nodeRoot, 'pods', uid!), { recursive: true, force: true });
+    rmSync(this.podDir(uid!), { recursive: true, force: true });
     const logDir = this.deps.logs.dirOf(namespace!, name!, uid!);
     this.deps.logs.forget(namespace!, name!, logDir);
     rmSync(logDir, { recursive: true, force: true });
@@ -401,13 +418,35 @@ export class PodRunner {
     const { namespace, name } = pod.metadata!;
     try {
       const current = await this.deps.core.readNamespacedPod({ name: name!, namespace: namespace! });
-      if (current.metadata?.uid !== pod.metadata?.uid || current.status?.phase !== 'Running') return;
+      const phase = current.status?.phase;
+      if (
+        current.metadata?.uid !== pod.metadata?.uid ||
+        !current.status ||
+        (phase !== 'Running' && phase !== 'Pending')
+      )
+        return;
+      // What a kubelet reports of a container it can no longer find (pkg/kubelet/kubelet_pods.go).
       current.status.phase = 'Failed';
-      current.status.reason = 'NodeRestarted';
-      current.status.message = 'the local node restarted while the pod ran; its processes ended with it';
-      for (const cs of current.status.containerStatuses ?? []) {
-        if (cs.state?.running)
-          cs.state = { terminated: { exitCode: 137, reason: 'NodeRestarted', finishedAt: new Date() } };
+      const lost = {
+        exitCode: 137,
+        reason: 'ContainerStatusUnknown',
+        message: 'The container could not be located when the pod was terminated',
+        finishedAt: new Date(),
+      };
+      const statuses = current.status.containerStatuses ?? [];
+      current.status.containerStatuses = (current.spec?.containers ?? []).map(
+        (c) =>
+          statuses.find((cs) => cs.name === c.name) ?? {
+            name: c.name,
+            image: c.image ?? '',
+            imageID: '',
+            ready: false,
+            restartCount: 0,
+          },
+      );
+      for (const cs of [...(current.status.initContainerStatuses ?? []), ...current.status.containerStatuses]) {
+        if (!cs.state?.terminated) cs.state = { terminated: lost };
+        cs.ready = false;
       }
       await this.deps.core.replaceNamespacedPodStatus({ name: name!, namespace: namespace!, body: current });
     } catch (err) {

@@ -1,4 +1,4 @@
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import type { PrivateHostAllowList } from '../../lib/http/address-policy.ts';
 import type { FileAccess, FileMeta, JobSecretData, Workflow } from '../../lib/job/workflow.ts';
 import { secretMismatches } from '../../lib/job/workflow.ts';
@@ -34,6 +34,17 @@ class ProvisionFailure extends Error {
   ) {
     super(reason);
   }
+}
+
+/**
+ * Writes a file whole, replacing one an earlier run left (read-only as provisioning leaves it): configure runs again
+ * when the infrastructure failed its pod (docs/reliability.md), over what the first run wrote.
+ */
+async function writeReadOnly(path: string, data: string, mode: number): Promise<void> {
+  const part = `${path}.part`;
+  await rm(part, { force: true });
+  await writeFile(part, data, { mode });
+  await rename(part, path);
 }
 
 async function createLayout(layout: JobLayout): Promise<void> {
@@ -104,10 +115,10 @@ export async function provision(
       }
     }
     for (const [did, ddo] of Object.entries(secret.ddos)) {
-      await writeFile(layout.ddoFile(did), JSON.stringify(ddo), { mode: 0o444 });
+      await writeReadOnly(layout.ddoFile(did), JSON.stringify(ddo), 0o444);
     }
     if (workflow.algoCustomData !== undefined) {
-      await writeFile(layout.algoCustomData, JSON.stringify(workflow.algoCustomData), { mode: 0o444 });
+      await writeReadOnly(layout.algoCustomData, JSON.stringify(workflow.algoCustomData), 0o444);
     }
 
     const algo = secret.algorithm;
@@ -115,7 +126,7 @@ export async function provision(
       const bytes = Buffer.byteLength(algo.rawcode);
       if (bytes > limits.maxTotalBytes - total)
         throw new ProvisionFailure('algorithm', 'algorithm: raw code exceeds the space left');
-      await writeFile(layout.algorithm, algo.rawcode, { mode: 0o555 });
+      await writeReadOnly(layout.algorithm, algo.rawcode, 0o555);
       total += bytes;
       log.info(`algorithm: raw code, ${bytes} bytes`);
     } else {

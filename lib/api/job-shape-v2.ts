@@ -8,10 +8,11 @@ import { StatusCode } from '../job/status.ts';
  * A job as ocean-node's v2 API shows it (src/@types/C2D/C2D.ts ComputeJob and C2DStatusNumber/C2DStatusText).
  * The engine keeps its own codes (lib/job/status.ts); they map onto ocean-node's one way: the stages line up, a
  * queued job is 1, a job out of the queue is 0 until its volume is being configured, and a job stopped (this
- * platform's 71) or timed out (72) is finished, 70, as ocean-node ends both — with how it ended in
- * `terminationDetails`. ocean-node's 71 is "settling": a paid job that would be 70 while its escrow lock is being
- * claimed (compute_engine_docker.ts moves PublishingResults to JobSettle, and claimPayments to JobFinished); a paid
- * job that failed keeps its failure code while its lock is settled, as in ocean-node.
+ * platform's 71), timed out (72) or ended by the infrastructure (73, which ocean-node has no code for) is finished,
+ * 70, as ocean-node ends the first two — with how it ended in `terminationDetails`. ocean-node's 71 is "settling": a
+ * paid job that would be 70 while its escrow lock is being claimed (compute_engine_docker.ts moves PublishingResults
+ * to JobSettle, and claimPayments to JobFinished); a paid job that failed keeps its failure code while its lock is
+ * settled, as in ocean-node.
  */
 
 export const V2_STATUS_TEXT = {
@@ -46,6 +47,7 @@ const TO_V2: Record<StatusCode, V2StatusCode> = {
   [StatusCode.JobFinished]: 70,
   [StatusCode.JobStopped]: 70,
   [StatusCode.JobTimedOut]: 70,
+  [StatusCode.InfrastructureFailed]: 70,
 };
 
 export function toV2Status(code: StatusCode, settling = false): { status: V2StatusCode; statusText: string } {

@@ -3,8 +3,9 @@ import { STAGES } from './names.ts';
 
 /**
  * A job's status as the engine records it in the job's ConfigMap. Codes follow Ocean's so existing clients read them;
- * 71 (stopped) and 72 (timed out) are this platform's own final codes, and every final status carries a
- * `termination` whose `reason` says how the job ended.
+ * 71 (stopped), 72 (timed out) and 73 (the infrastructure failed: a node lost, a pod evicted or deleted, an image
+ * that could not be pulled, after the stage's retries) are this platform's own final codes, and every final status
+ * carries a `termination` whose `reason` says how the job ended.
  */
 
 export const StatusCode = {
@@ -22,6 +23,7 @@ export const StatusCode = {
   JobFinished: 70,
   JobStopped: 71,
   JobTimedOut: 72,
+  InfrastructureFailed: 73,
 } as const;
 export type StatusCode = (typeof StatusCode)[keyof typeof StatusCode];
 
@@ -40,10 +42,11 @@ export const STATUS_TEXT: Record<StatusCode, string> = {
   70: 'Job finished',
   71: 'Job stopped',
   72: 'Job timed out',
+  73: 'Infrastructure failed',
 };
 
 const ALL_CODES = Object.values(StatusCode);
-export const FINAL_CODES: ReadonlySet<StatusCode> = new Set([31, 32, 41, 42, 62, 70, 71, 72]);
+export const FINAL_CODES: ReadonlySet<StatusCode> = new Set([31, 32, 41, 42, 62, 70, 71, 72, 73]);
 
 export function isFinal(code: StatusCode): boolean {
   return FINAL_CODES.has(code);
@@ -62,6 +65,7 @@ const TERMINATION_REASONS = [
   'resultsUploadFailed',
   'stopped',
   'timedOut',
+  'infrastructureFailed',
 ] as const;
 export type TerminationReason = (typeof TERMINATION_REASONS)[number];
 
@@ -75,6 +79,7 @@ export const TERMINATION_CODE: Record<TerminationReason, StatusCode> = {
   resultsUploadFailed: 62,
   stopped: 71,
   timedOut: 72,
+  infrastructureFailed: 73,
 };
 
 const isoDate = z.iso.datetime({ offset: true });
@@ -106,12 +111,26 @@ const terminationSchema = z.strictObject({
 });
 export type Termination = z.infer<typeof terminationSchema>;
 
+/** One infrastructure failure of a stage's pod (docs/reliability.md): what was seen, and of which pod. */
+const stageRetrySchema = z.strictObject({
+  at: isoDate,
+  reason: z.string().max(128),
+  message: message.optional(),
+  /** The failed pod's uid; absent when the pod had vanished before the engine saw it fail. */
+  podUid: z.string().max(64).optional(),
+});
+export type StageRetry = z.infer<typeof stageRetrySchema>;
+
 const stageRecordSchema = z.strictObject({
   startedAt: isoDate,
   finishedAt: isoDate.optional(),
   exitCode: z.number().int().optional(),
   reason: z.string().max(128).optional(),
   message: message.optional(),
+  /** How many pods this stage has been given (absent: one). Each one after the first follows an entry of `retries`. */
+  attempts: z.number().int().min(1).optional(),
+  /** The stage's pods that the infrastructure failed, in order (absent: none). */
+  retries: z.array(stageRetrySchema).max(16).optional(),
 });
 export type StageRecord = z.infer<typeof stageRecordSchema>;
 

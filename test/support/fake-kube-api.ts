@@ -162,6 +162,11 @@ export class FakeKubeApi implements ReconcilerApi, ListApi, WatchApi, LeaseApi {
     });
   }
 
+  /** Deletes an object as another client would (a node controller, an operator), with what it owns. */
+  remove(resource: Resource, namespace: string, name: string): void {
+    this.delete(resource, namespace, name);
+  }
+
   /** Another client's merge patch (a stop request, a competing writer). */
   patch<T extends KubernetesObject>(resource: Resource, namespace: string, name: string, patch: object): T {
     return this.applyPatch<T>(resource, namespace, name, patch);
@@ -294,9 +299,17 @@ export class FakeKubeApi implements ReconcilerApi, ListApi, WatchApi, LeaseApi {
     return this.create('pods', req.namespace, { ...req.body, status: { phase: 'Pending' } });
   }
 
-  /** Deletes at once, as with a grace period of 0. */
+  async readNamespacedPod(req: Parameters<CoreV1Api['readNamespacedPod']>[0]): Promise<V1Pod> {
+    this.enter('readNamespacedPod', req.name);
+    return structuredClone(this.stored<V1Pod>('pods', req.namespace, req.name));
+  }
+
+  /** Deletes at once, as with a grace period of 0; a uid precondition that does not hold is refused (409). */
   async deleteNamespacedPod(req: Parameters<CoreV1Api['deleteNamespacedPod']>[0]): Promise<V1Pod> {
     this.enter('deleteNamespacedPod', req.name);
+    const uid = req.body?.preconditions?.uid;
+    if (uid && this.stored<V1Pod>('pods', req.namespace, req.name).metadata?.uid !== uid)
+      throw apiError(409, `Precondition failed: UID in precondition: ${uid}`);
     return this.delete('pods', req.namespace, req.name);
   }
 

@@ -23,7 +23,7 @@ describe('observePod', () => {
           ],
         },
       }),
-    ).toEqual({ phase: 'Failed', deleting: false, exitCode: 3, reason: 'Error' });
+    ).toEqual({ phase: 'Failed', deleting: false, exitCode: 3, reason: 'Error', containerReason: 'Error' });
     expect(
       observePod({
         status: {
@@ -42,7 +42,63 @@ describe('observePod', () => {
           ],
         },
       }),
-    ).toEqual({ phase: 'Failed', deleting: false, exitCode: 137, reason: 'DeadlineExceeded', message: 'too long' });
+    ).toEqual({
+      phase: 'Failed',
+      deleting: false,
+      exitCode: 137,
+      reason: 'DeadlineExceeded',
+      containerReason: 'Killed',
+      message: 'too long',
+    });
+  });
+
+  it("reads the signs of the infrastructure's hand: its uid, the container's own reason, DisruptionTarget", () => {
+    expect(
+      observePod({
+        metadata: { uid: 'u1' },
+        status: {
+          phase: 'Failed',
+          conditions: [
+            { type: 'Ready', status: 'False' },
+            {
+              type: 'DisruptionTarget',
+              status: 'True',
+              reason: 'DeletionByTaintManager',
+              message: 'Taint manager: deleting due to NoExecute taint',
+            },
+          ],
+          containerStatuses: [
+            {
+              name: 'a',
+              image: 'i',
+              imageID: '',
+              ready: false,
+              restartCount: 0,
+              state: {
+                terminated: {
+                  exitCode: 137,
+                  reason: 'ContainerStatusUnknown',
+                  message: 'The container could not be located when the pod was terminated',
+                },
+              },
+            },
+          ],
+        },
+      }),
+    ).toEqual({
+      phase: 'Failed',
+      deleting: false,
+      uid: 'u1',
+      exitCode: 137,
+      reason: 'ContainerStatusUnknown',
+      containerReason: 'ContainerStatusUnknown',
+      message: 'The container could not be located when the pod was terminated',
+      disruptionTarget: 'DeletionByTaintManager',
+    });
+    expect(
+      observePod({ status: { phase: 'Running', conditions: [{ type: 'DisruptionTarget', status: 'False' }] } })
+        .disruptionTarget,
+    ).toBeUndefined();
   });
 
   it('reports waiting reasons except the ordinary ones, and treats an absent phase as Pending', () => {

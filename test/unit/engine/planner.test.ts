@@ -155,20 +155,32 @@ describe('configuring (20)', () => {
     plan(observe({ status: statusAt(StatusCode.ConfiguringVolumes), pods, ...extra }));
   const deadline = new Date(Date.parse(STARTED) + (S.configureDeadlineSeconds + S.deadlineGraceSeconds) * 1000);
 
-  it('creates the missing configure pod (and volume) and waits until its deadline', () => {
-    expect(at20({}, { pvcExists: false })).toEqual([
+  it('a configure pod that vanished is created again (and the volume), as attempt 2', () => {
+    const actions = at20({}, { pvcExists: false });
+    expect(actions.slice(0, 2)).toEqual([
       { kind: 'createPvc' },
-      { kind: 'createPod', stage: 'configure' },
-      { kind: 'wait', reason: 'podRunning', until: deadline },
+      { kind: 'createPod', stage: 'configure', retry: true },
     ]);
+    expect(recorded(actions)!.stages.configure).toEqual({
+      startedAt: STARTED,
+      attempts: 2,
+      retries: [{ at: NOW.toISOString(), reason: 'PodVanished', message: 'the pod disappeared' }],
+    });
   });
 
   it.each(['Pending', 'Running', 'Unknown'] as const)('waits while the pod is %s', (phase) => {
     expect(at20({ configure: pod(phase) })).toEqual([{ kind: 'wait', reason: 'podRunning', until: deadline }]);
   });
 
-  it('waits while the pod is being deleted', () => {
-    expect(at20({ configure: pod('Running', { deleting: true }) })).toEqual([{ kind: 'wait', reason: 'podDeleting' }]);
+  it('a running pod someone else deletes is an infrastructure failure: recorded, retried once it is gone', () => {
+    const s = recorded(at20({ configure: pod('Running', { deleting: true, uid: 'u1' }) }))!;
+    expect(s.code).toBe(20);
+    expect(s.stages.configure?.retries).toEqual([
+      { at: NOW.toISOString(), reason: 'PodDeleted', message: 'the pod was deleted', podUid: 'u1' },
+    ]);
+    expect(at20({ configure: pod('Running', { deleting: true, uid: 'u1' }) }, { status: s })).toEqual([
+      { kind: 'wait', reason: 'podDeleting' },
+    ]);
   });
 
   it('success: algorithm pod, status 40 with 30 in the history, configure stage closed', () => {
@@ -228,9 +240,15 @@ describe('configuring (20)', () => {
   });
 
   it('a pod that can never start ends provisioning', () => {
-    const actions = at20({ configure: pod('Pending', { waitingReason: 'InvalidImageName' }) });
+    const actions = at20({ configure: pod('Pending', { waitingReason: 'CreateContainerConfigError' }) });
     expect(kinds(actions)).toEqual(['deletePod:configure', 'createPod:publish', 'recordStatus']);
     expect(recorded(actions)!.outcome?.reason).toBe('dataProvisioningFailed');
+  });
+
+  it("the project's own image refused by the node → the infrastructure failed, not the data", () => {
+    const actions = at20({ configure: pod('Pending', { waitingReason: 'InvalidImageName' }) });
+    expect(kinds(actions)).toEqual(['deletePod:configure', 'createPod:publish', 'recordStatus']);
+    expect(recorded(actions)!.outcome).toMatchObject({ reason: 'infrastructureFailed', stage: 'configure' });
   });
 
   it('a transient image pull problem is waited out', () => {
@@ -254,19 +272,20 @@ describe('running the algorithm (40)', () => {
     expect(at40({ algorithm: pod('Running') }, { secretExists: true })[0]).toEqual({ kind: 'deleteSecret' });
   });
 
-  it('creates a missing algorithm pod', () => {
-    expect(at40({})).toEqual([
-      { kind: 'createPod', stage: 'algorithm' },
-      { kind: 'wait', reason: 'podRunning', until: deadline },
-    ]);
+  it('an algorithm pod that vanished is created again, as attempt 2', () => {
+    const actions = at40({});
+    expect(actions[0]).toEqual({ kind: 'createPod', stage: 'algorithm', retry: true });
+    expect(recorded(actions)!.stages.algorithm).toMatchObject({ attempts: 2, retries: [{ reason: 'PodVanished' }] });
   });
 
   it.each(['Pending', 'Running', 'Unknown'] as const)('waits while the pod is %s, until the max duration', (phase) => {
     expect(at40({ algorithm: pod(phase) })).toEqual([{ kind: 'wait', reason: 'podRunning', until: deadline }]);
   });
 
-  it('waits while the pod is being deleted', () => {
-    expect(at40({ algorithm: pod('Failed', { deleting: true }) })).toEqual([{ kind: 'wait', reason: 'podDeleting' }]);
+  it('a pod deleted under the algorithm is an infrastructure failure, whatever exit code the kill left', () => {
+    const s = recorded(at40({ algorithm: pod('Failed', { deleting: true, exitCode: 137, uid: 'u1' }) }))!;
+    expect(s.code).toBe(40);
+    expect(s.stages.algorithm?.retries).toMatchObject([{ reason: 'PodDeleted', podUid: 'u1' }]);
   });
 
   it('exit 0 → publish with no outcome', () => {
@@ -289,15 +308,22 @@ describe('running the algorithm (40)', () => {
     expect(s.outcome?.message).toContain('OOMKilled');
   });
 
-  it('evicted for storage → disk quota exceeded; evicted for memory → algorithm failed', () => {
+  it('evicted for its own storage → disk quota exceeded; evicted for node pressure → the infrastructure, retried', () => {
     expect(
       recorded(
-        at40({ algorithm: pod('Failed', { reason: 'Evicted', message: 'ephemeral local storage usage exceeds' }) }),
+        at40({
+          algorithm: pod('Failed', {
+            reason: 'Evicted',
+            message: 'Pod ephemeral local storage usage exceeds the total limit of containers 1Gi.',
+          }),
+        }),
       )!.outcome?.reason,
     ).toBe('diskQuotaExceeded');
-    expect(
-      recorded(at40({ algorithm: pod('Failed', { reason: 'Evicted', message: 'memory pressure' }) }))!.outcome?.reason,
-    ).toBe('algorithmFailed');
+    const s = recorded(
+      at40({ algorithm: pod('Failed', { reason: 'Evicted', message: 'The node was low on resource: memory.' }) }),
+    )!;
+    expect(s.code).toBe(40);
+    expect(s.stages.algorithm?.retries).toMatchObject([{ reason: 'Evicted' }]);
   });
 
   it('kubelet deadline (activeDeadlineSeconds) → timed out, still publishes', () => {
@@ -312,11 +338,10 @@ describe('running the algorithm (40)', () => {
     expect(recorded(actions)!.outcome).toMatchObject({ reason: 'timedOut', stage: 'algorithm' });
   });
 
-  it('deadline with a pending pod (image never pulled) → timed out', () => {
-    expect(
-      recorded(at40({ algorithm: pod('Pending', { waitingReason: 'ImagePullBackOff' }) }, { now: deadline }))!.outcome
-        ?.reason,
-    ).toBe('timedOut');
+  it('deadline with a pending pod (image never pulled) → the infrastructure failed, not the algorithm', () => {
+    const actions = at40({ algorithm: pod('Pending', { waitingReason: 'ImagePullBackOff' }) }, { now: deadline });
+    expect(kinds(actions)).toEqual(['deletePod:algorithm', 'createPod:publish', 'recordStatus']);
+    expect(recorded(actions)!.outcome).toMatchObject({ reason: 'infrastructureFailed', stage: 'algorithm' });
   });
 
   it('a container that can never start → algorithm failed', () => {
@@ -338,11 +363,10 @@ describe('publishing (60)', () => {
     );
   const deadline = new Date(Date.parse(STARTED) + (S.publishDeadlineSeconds + S.deadlineGraceSeconds) * 1000);
 
-  it('creates a missing publish pod', () => {
-    expect(at60({})).toEqual([
-      { kind: 'createPod', stage: 'publish' },
-      { kind: 'wait', reason: 'podRunning', until: deadline },
-    ]);
+  it('a publish pod that vanished is created again, as attempt 2', () => {
+    const actions = at60({});
+    expect(actions[0]).toEqual({ kind: 'createPod', stage: 'publish', retry: true });
+    expect(recorded(actions)!.stages.publish).toMatchObject({ attempts: 2, retries: [{ reason: 'PodVanished' }] });
   });
 
   it.each(['Pending', 'Running', 'Unknown'] as const)('waits while the pod is %s', (phase) => {
@@ -417,8 +441,10 @@ describe('publishing (60)', () => {
     expect(recorded(actions)!.code).toBe(72);
   });
 
-  it('waits while the publish pod is being deleted', () => {
-    expect(at60({ publish: pod('Running', { deleting: true }) })).toEqual([{ kind: 'wait', reason: 'podDeleting' }]);
+  it('a publish pod deleted while it runs is retried', () => {
+    expect(recorded(at60({ publish: pod('Running', { deleting: true }) }))!.stages.publish?.retries).toMatchObject([
+      { reason: 'PodDeleted' },
+    ]);
   });
 
   it('a publish pod that can never start → 62', () => {
@@ -875,4 +901,156 @@ describe('a simulated world driven by the planner', () => {
         expect(Object.values(w.pods).every((p) => p.phase === 'Succeeded' || p.phase === 'Failed')).toBe(true);
     },
   );
+});
+
+describe('infrastructure failures: retried a bounded number of times, then 73', () => {
+  const lost = (uid: string): ObservedPod =>
+    pod('Failed', { uid, exitCode: 137, reason: 'ContainerStatusUnknown', containerReason: 'ContainerStatusUnknown' });
+  const at = (code: StatusCode, pods: Observed['pods'], st: JobStatus, extra: Partial<Observed> = {}): Action[] =>
+    plan(
+      observe({
+        status: st,
+        pods: { configure: pod('Succeeded'), ...(code === 60 ? { algorithm: pod('Succeeded') } : {}), ...pods },
+        secretExists: false,
+        ...extra,
+      }),
+    );
+
+  it('walks a lost algorithm pod through retry, removal, next attempt; the third loss ends the job 73, not 41', () => {
+    let st = statusAt(StatusCode.RunningAlgorithm);
+    // Attempt 1 lost: recorded with its uid, the pod removed (only that pod), no new pod yet.
+    let actions = at(40, { algorithm: lost('u1') }, st);
+    expect(actions.slice(0, 1)).toEqual([{ kind: 'deletePod', stage: 'algorithm', uid: 'u1' }]);
+    st = recorded(actions)!;
+    expect(st.code).toBe(40);
+    expect(st.stages.algorithm?.retries).toMatchObject([{ reason: 'ContainerStatusUnknown', podUid: 'u1' }]);
+    expect(actions.at(-1)).toMatchObject({ event: { type: 'Warning', reason: 'StageInfrastructureFailed' } });
+    // The same pod seen again (a stale cache, or still going): nothing recorded twice.
+    expect(at(40, { algorithm: lost('u1') }, st)).toEqual([
+      { kind: 'deletePod', stage: 'algorithm', uid: 'u1' },
+      { kind: 'wait', reason: 'podDeleting' },
+    ]);
+    // Gone: attempt 2 under the same name.
+    actions = at(40, {}, st);
+    expect(actions[0]).toEqual({ kind: 'createPod', stage: 'algorithm', retry: true });
+    st = recorded(actions)!;
+    expect(st.stages.algorithm).toMatchObject({ attempts: 2 });
+    expect(actions.at(-1)).toMatchObject({
+      event: { reason: 'StageRetried', message: 'algorithm attempt 2 started after ContainerStatusUnknown' },
+    });
+    // Attempt 2 (a new uid) lost, then vanished attempt 3: the retries are used up.
+    st = recorded(at(40, { algorithm: lost('u2') }, st))!;
+    st = recorded(at(40, {}, st))!;
+    expect(st.stages.algorithm).toMatchObject({ attempts: 3 });
+    actions = at(40, { algorithm: lost('u3') }, st);
+    expect(kinds(actions)).toEqual(['deletePod:algorithm', 'createPod:publish', 'recordStatus']);
+    st = recorded(actions)!;
+    expect(st.code).toBe(60);
+    expect(st.outcome).toMatchObject({ reason: 'infrastructureFailed', stage: 'algorithm' });
+    expect(st.outcome?.message).toContain('ContainerStatusUnknown');
+    expect(st.stages.algorithm).toMatchObject({ attempts: 3, reason: 'InfrastructureFailed' });
+    expect(st.stages.algorithm?.retries).toHaveLength(3);
+    // Publish keeps the logs; the job ends 73.
+    const final = recorded(
+      at(
+        60,
+        { publish: pod('Succeeded', { exitCode: 0 }) },
+        { ...st, stages: { ...st.stages, publish: { startedAt: STARTED } } },
+        { publishResults: RESULTS },
+      ),
+    )!;
+    expect(final.code).toBe(StatusCode.InfrastructureFailed);
+    expect(final.termination).toMatchObject({ reason: 'infrastructureFailed', stage: 'algorithm' });
+    expect(final.stages.algorithm?.retries).toHaveLength(3);
+  });
+
+  it('an algorithm with network access runs at most once: its first lost pod ends it', () => {
+    const networked = workflow();
+    networked.allowNetworkAccess = true;
+    const actions = at(40, { algorithm: lost('u1') }, statusAt(StatusCode.RunningAlgorithm), { workflow: networked });
+    expect(kinds(actions)).toEqual(['deletePod:algorithm', 'createPod:publish', 'recordStatus']);
+    expect(recorded(actions)!.outcome?.message).toContain('not run twice');
+  });
+
+  it('with no retries configured, configure and publish end at the first loss', () => {
+    const settings = { ...S, infrastructureRetries: 0 };
+    const conf = recorded(
+      plan(observe({ status: statusAt(StatusCode.ConfiguringVolumes), pods: { configure: lost('c') }, settings })),
+    )!;
+    expect(conf.outcome).toMatchObject({ reason: 'infrastructureFailed', stage: 'configure' });
+    const pub = recorded(at(60, { publish: lost('p') }, statusAt(StatusCode.PublishingResults), { settings }))!;
+    expect(pub.code).toBe(73);
+    expect(pub.termination).toMatchObject({ reason: 'infrastructureFailed', stage: 'publish' });
+  });
+
+  it('the stage deadline counts from the first attempt: a retry does not extend it', () => {
+    const deadline = new Date(Date.parse(STARTED) + (60 + S.deadlineGraceSeconds) * 1000);
+    const actions = at(40, {}, statusAt(StatusCode.RunningAlgorithm), { now: deadline });
+    expect(recorded(actions)!.outcome).toMatchObject({ reason: 'timedOut', stage: 'algorithm' });
+  });
+
+  it('a stop request ends a job whose pod was lost, without a retry', () => {
+    const actions = at(40, { algorithm: lost('u1') }, statusAt(StatusCode.RunningAlgorithm), { stopRequested: true });
+    expect(recorded(actions)!.code).toBe(71);
+  });
+});
+
+describe('observations that fail never hold a job', () => {
+  const at60 = (extra: Partial<Observed>): Action[] =>
+    plan(
+      observe({
+        status: statusAt(StatusCode.PublishingResults),
+        pods: { configure: pod('Succeeded'), algorithm: pod('Succeeded'), publish: pod('Succeeded', { exitCode: 0 }) },
+        secretExists: false,
+        ...extra,
+      }),
+    );
+  const since = new Date(NOW.getTime() - 10_000);
+
+  it('results that cannot be read are asked for again at the retry interval', () => {
+    expect(at60({ publishResults: { unreadable: 'results manifest: connect ECONNREFUSED', since } })).toEqual([
+      {
+        kind: 'wait',
+        reason: 'observationFailed',
+        until: new Date(NOW.getTime() + S.observationRetryIntervalSeconds * 1000),
+      },
+    ]);
+  });
+
+  it('past the retry bound the job ends 62, saying why', () => {
+    const longAgo = new Date(NOW.getTime() - S.observationRetrySeconds * 1000);
+    const s = recorded(at60({ publishResults: { unreadable: 'results manifest: 503 SlowDown', since: longAgo } }))!;
+    expect(s.code).toBe(StatusCode.ResultsUploadFailed);
+    expect(s.termination?.message).toContain('could not be read: results manifest: 503 SlowDown');
+  });
+
+  it('past the publish deadline the job ends 62 even if the bound is further', () => {
+    const deadline = new Date(Date.parse(STARTED) + (S.publishDeadlineSeconds + S.deadlineGraceSeconds) * 1000);
+    const s = recorded(at60({ now: deadline, publishResults: { unreadable: 'x', since: deadline } }))!;
+    expect(s.code).toBe(62);
+  });
+
+  it('a stop request and expiry act without the observation', () => {
+    expect(recorded(at60({ stopRequested: true }))!.code).toBe(71);
+    const final = statusAt(StatusCode.JobFinished, { expiresAt: NOW.toISOString() });
+    expect(kinds(plan(observe({ status: final, podUnreadable: { unreadable: 'x', since } })))).toContain(
+      'deleteStoredResults',
+    );
+  });
+
+  it('a stage pod that cannot be looked up: look again until the deadline, then time the stage out', () => {
+    const st = statusAt(StatusCode.RunningAlgorithm);
+    const deadline = new Date(Date.parse(STARTED) + (60 + S.deadlineGraceSeconds) * 1000);
+    const podUnreadable = { unreadable: 'algorithm pod: 503', since };
+    const o = { status: st, pods: { configure: pod('Succeeded') }, secretExists: false, podUnreadable };
+    expect(plan(observe(o))).toEqual([
+      {
+        kind: 'wait',
+        reason: 'observationFailed',
+        until: new Date(NOW.getTime() + S.observationRetryIntervalSeconds * 1000),
+      },
+    ]);
+    const s = recorded(plan(observe({ ...o, now: deadline })))!;
+    expect(s.outcome).toMatchObject({ reason: 'timedOut', stage: 'algorithm' });
+  });
 });

@@ -303,8 +303,7 @@ describe("provision (the configure program's work)", () => {
     ddos: { [DATASET_DID]: { id: DATASET_DID }, [ALGO_DID]: { id: ALGO_DID } },
     ...over,
   });
-  const run = async (w: Workflow, s: JobSecretData, l = provLimits) => {
-    const root = freshDir();
+  const run = async (w: Workflow, s: JobSecretData, l = provLimits, root = freshDir()) => {
     const lines: string[] = [];
     const result = await provision(
       w,
@@ -395,6 +394,29 @@ describe("provision (the configure program's work)", () => {
     const { root, result } = await run(w, secret({ algorithm: { kind: 'rawcode', rawcode: 'print(1)' } }));
     expect(result.ok).toBe(true);
     expect(readFileSync(join(root, 'transformations', 'algorithm'), 'utf8')).toBe('print(1)');
+  });
+
+  it('runs again over what a first run left, read-only files included (a retried configure)', async () => {
+    const raw = workflow({
+      algorithm: { kind: 'raw', source: 'rawcode', container: { image: 'node', tag: '20', entrypoint: 'node $ALGO' } },
+      datasets: wf().datasets,
+    });
+    for (const [w, s] of [
+      [wf(), secret()],
+      [raw, secret({ algorithm: { kind: 'rawcode', rawcode: 'print(1)' } })],
+    ] as const) {
+      const first = await run(w, s);
+      expect(first.result.ok).toBe(true);
+      const algorithm = join(first.root, 'transformations', 'algorithm');
+      const ddo = join(first.root, 'ddos', ALGO_DID);
+      const before = [statSync(algorithm).ino, statSync(ddo).ino];
+      const again = await run(w, s, provLimits, first.root);
+      expect(again.result, again.log).toEqual(first.result);
+      expect(statSync(algorithm).mode & 0o777).toBe(0o555);
+      // Each file is a new one renamed into place, not the old one written over: the job's user may not write to
+      // the read-only file the first run left (root, running this test, may; so the inode is what tells).
+      expect([statSync(algorithm).ino, statSync(ddo).ino].map((ino, i) => ino !== before[i])).toEqual([true, true]);
+    }
   });
 
   it('the total size cap covers all files', async () => {

@@ -3,7 +3,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ClusterView } from '../../../engine/cluster-view.ts';
 import { EngineMetrics } from '../../../engine/metrics.ts';
-import { DEFAULT_PLANNER_SETTINGS } from '../../../engine/planner.ts';
+import { DEFAULT_PLANNER_SETTINGS, type PlannerSettings } from '../../../engine/planner.ts';
 import { DEFAULT_POD_SPEC_SETTINGS } from '../../../engine/pod-specs.ts';
 import { Reconciler } from '../../../engine/reconciler.ts';
 import type { Logger } from '../../../lib/http/log.ts';
@@ -23,10 +23,11 @@ const results = (jobId: string): Result[] => [
   { index: 1, filename: 'publish.log', filesize: 1, type: 'publishLog', key: `${jobId}/logs/publish.log` },
 ];
 
-/** The results store's GetObject, over manifests by key. */
-function manifestStore(manifests: Map<string, string>): S3Client {
+/** The results store's GetObject, over manifests by key; while `outage.error` is set, every request fails with it. */
+function manifestStore(manifests: Map<string, string>, outage: { error?: Error }): S3Client {
   return {
     send: async (cmd: { input: { Key: string } }) => {
+      if (outage.error) throw outage.error;
       const manifest = manifests.get(cmd.input.Key);
       if (manifest === undefined) throw Object.assign(new Error('no such key'), { name: 'NoSuchKey' });
       return { ContentLength: manifest.length, Body: { transformToString: async () => manifest } };
@@ -48,10 +49,11 @@ afterEach(async () => {
 });
 
 /** A reconciler over a started view of a fake API that holds the environments (`maxConcurrentJobs` slots). */
-async function harness(maxConcurrentJobs = 2) {
+async function harness(maxConcurrentJobs = 2, planner: PlannerSettings = S) {
   const api = new FakeKubeApi();
   api.put('configmaps', environmentsConfigMap(NS, environment({ maxConcurrentJobs })));
   const manifests = new Map<string, string>();
+  const outage: { error?: Error } = {};
   const errors: string[] = [];
   const log: Logger = { info: () => undefined, warn: () => undefined, error: (msg) => void errors.push(msg) };
   const view = new ClusterView(
@@ -64,9 +66,9 @@ async function harness(maxConcurrentJobs = 2) {
     api,
     view,
     namespace: NS,
-    planner: S,
+    planner,
     pods: DEFAULT_POD_SPEC_SETTINGS,
-    store: { client: manifestStore(manifests), bucket: 'results' },
+    store: { client: manifestStore(manifests, outage), bucket: 'results' },
     metrics: new EngineMetrics(),
     log,
     identity: 'test',
@@ -101,7 +103,7 @@ async function harness(maxConcurrentJobs = 2) {
     await api.flush();
     return result;
   };
-  return { api, view, reconciler, manifests, errors, statusWrites, addJob, statusOf, pod, finish, reconcile };
+  return { api, view, reconciler, manifests, outage, errors, statusWrites, addJob, statusOf, pod, finish, reconcile };
 }
 
 const near = (ms: number) => ({
@@ -357,4 +359,128 @@ describe('Reconciler: status writes', () => {
       expect(h.statusOf(h.jobId).code).toBe(StatusCode.JobFinished);
     },
   );
+});
+
+describe('Reconciler: observations that fail', () => {
+  /** Job 1 with its publish pod done. */
+  async function published(planner: PlannerSettings = S) {
+    const h = await harness(2, planner);
+    const jobId = await h.addJob(1);
+    for (const stage of ['configure', 'algorithm'] as const) {
+      await h.reconcile(jobId);
+      await h.finish(jobId, stage);
+    }
+    await h.reconcile(jobId);
+    h.manifests.set(resultsManifestKey(jobId), serializeResultsManifest(jobId, results(jobId)));
+    await h.finish(jobId, 'publish');
+    return { ...h, jobId };
+  }
+
+  it('a results store that does not answer is asked again, and the job finishes once it does', async () => {
+    const h = await published();
+    h.outage.error = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9000'), { name: 'Error' });
+    expect(await h.reconcile(h.jobId)).toEqual({ requeueAfterMs: near(S.observationRetryIntervalSeconds * 1000) });
+    expect(await h.reconcile(h.jobId)).toEqual({ requeueAfterMs: near(S.observationRetryIntervalSeconds * 1000) });
+    expect(h.statusOf(h.jobId).code).toBe(StatusCode.PublishingResults);
+    h.outage.error = undefined;
+    await h.reconcile(h.jobId);
+    expect(h.statusOf(h.jobId)).toMatchObject({ code: StatusCode.JobFinished, resultsTotal: 2 });
+  });
+
+  it('one that stays down past the bound ends the job 62 instead of holding it', async () => {
+    const h = await published({ ...S, observationRetrySeconds: 0 });
+    h.outage.error = new Error('503 SlowDown');
+    await h.reconcile(h.jobId);
+    expect(h.statusOf(h.jobId)).toMatchObject({
+      code: StatusCode.ResultsUploadFailed,
+      termination: { message: expect.stringContaining('results could not be read: results manifest: 503 SlowDown') },
+    });
+  });
+
+  it('a stage pod the cache lacks is looked up: one just created is followed, not retried', async () => {
+    const h = await harness();
+    const jobId = await h.addJob(1);
+    h.api.hold();
+    await h.reconciler.reconcile(jobId);
+    // The informer has seen neither the status nor the pod; the job's status is read from this engine's own write.
+    await h.reconciler.reconcile(jobId);
+    expect(h.api.calls.filter((c) => c.startsWith('readNamespacedPod'))).toEqual([
+      `readNamespacedPod ${jobNames(jobId).pods.configure}`,
+    ]);
+    expect(h.statusWrites).toHaveLength(1);
+    h.api.release();
+    await h.api.flush();
+  });
+
+  it('a stage pod that cannot be looked up is looked for again; the pass does not fail', async () => {
+    const h = await harness();
+    const jobId = await h.addJob(1);
+    await h.reconcile(jobId);
+    h.api.remove('pods', NS, jobNames(jobId).pods.configure);
+    await h.api.flush();
+    h.api.failNext('readNamespacedPod', new Error('connect ETIMEDOUT'));
+    expect(await h.reconcile(jobId)).toEqual({ requeueAfterMs: near(S.observationRetryIntervalSeconds * 1000) });
+    expect(h.statusOf(jobId).stages.configure?.retries).toBeUndefined();
+    // Answered: the pod vanished, and configure gets its second pod.
+    await h.reconcile(jobId);
+    expect(h.statusOf(jobId).stages.configure).toMatchObject({ attempts: 2, retries: [{ reason: 'PodVanished' }] });
+    expect(h.pod(jobId, 'configure')).toBeDefined();
+  });
+});
+
+describe('Reconciler: a node lost under the algorithm', () => {
+  it('retries the stage under the same name, records it and emits Events, and the job still finishes 70', async () => {
+    const h = await harness();
+    const jobId = await h.addJob(1);
+    await h.reconcile(jobId);
+    await h.finish(jobId, 'configure');
+    await h.reconcile(jobId);
+    const first = h.pod(jobId, 'algorithm')!.metadata!.uid!;
+    h.api.setPodStatus(NS, jobNames(jobId).pods.algorithm, {
+      phase: 'Failed',
+      containerStatuses: [
+        {
+          name: 'algorithm',
+          image: 'i',
+          imageID: '',
+          ready: false,
+          restartCount: 0,
+          state: {
+            terminated: {
+              exitCode: 137,
+              reason: 'ContainerStatusUnknown',
+              message: 'The container could not be located when the pod was terminated',
+            },
+          },
+        },
+      ],
+    });
+    await h.api.flush();
+    await h.reconcile(jobId);
+    expect(h.api.calls).toContain(`deleteNamespacedPod ${jobNames(jobId).pods.algorithm}`);
+    expect(h.statusOf(jobId).stages.algorithm?.retries).toMatchObject([
+      { reason: 'ContainerStatusUnknown', podUid: first },
+    ]);
+    await h.reconcile(jobId);
+    const second = h.pod(jobId, 'algorithm')!.metadata!.uid!;
+    expect(second).not.toBe(first);
+    expect(h.statusOf(jobId).stages.algorithm?.attempts).toBe(2);
+
+    await h.finish(jobId, 'algorithm');
+    await h.reconcile(jobId);
+    h.manifests.set(resultsManifestKey(jobId), serializeResultsManifest(jobId, results(jobId)));
+    await h.finish(jobId, 'publish');
+    await h.reconcile(jobId);
+    const final = h.statusOf(jobId);
+    expect(final.code).toBe(StatusCode.JobFinished);
+    expect(final.stages.algorithm).toMatchObject({ attempts: 2, exitCode: 0 });
+    expect(h.api.calls.filter((c) => c.startsWith('createNamespacedEvent'))).toEqual([
+      'createNamespacedEvent ConfigureStarted',
+      'createNamespacedEvent AlgorithmStarted',
+      'createNamespacedEvent StageInfrastructureFailed',
+      'createNamespacedEvent StageRetried',
+      'createNamespacedEvent PublishStarted',
+      'createNamespacedEvent JobFinished',
+    ]);
+  });
 });

@@ -22,6 +22,7 @@ describe('v2 job status', () => {
     [StatusCode.JobFinished, 70, 'Job finished'],
     [StatusCode.JobStopped, 70, 'Job finished'],
     [StatusCode.JobTimedOut, 70, 'Job finished'],
+    [StatusCode.InfrastructureFailed, 70, 'Job finished'],
   ])("engine code %i is ocean-node's %i", (code, status, statusText) => {
     expect(toV2Status(code)).toEqual({ status, statusText });
   });

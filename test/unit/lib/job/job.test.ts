@@ -178,12 +178,13 @@ describe('workflow', () => {
 });
 
 describe('status', () => {
-  it("has Ocean's codes and texts plus distinguishable stopped and timed out", () => {
+  it("has Ocean's codes and texts plus distinguishable stopped, timed out and infrastructure failed", () => {
     expect(STATUS_TEXT[StatusCode.JobFinished]).toBe('Job finished');
     expect(STATUS_TEXT[StatusCode.DataProvisioningFailed]).toBe('Data provisioning failed');
     expect(STATUS_TEXT[StatusCode.JobStopped]).toBe('Job stopped');
     expect(STATUS_TEXT[StatusCode.JobTimedOut]).toBe('Job timed out');
-    expect([...FINAL_CODES].sort((a, b) => a - b)).toEqual([31, 32, 41, 42, 62, 70, 71, 72]);
+    expect([...FINAL_CODES].sort((a, b) => a - b)).toEqual([31, 32, 41, 42, 62, 70, 71, 72, 73]);
+    expect(STATUS_TEXT[StatusCode.InfrastructureFailed]).toBe('Infrastructure failed');
     expect(isFinal(60)).toBe(false);
     expect(new Set(Object.values(TERMINATION_CODE)).size).toBe(Object.keys(TERMINATION_CODE).length);
   });

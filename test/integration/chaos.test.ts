@@ -1,0 +1,314 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { CoreV1Api } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startLocalStack, type LocalStack } from '../../devcluster/local-stack.ts';
+import { startPlatform, type Platform } from '../../devcluster/platform.ts';
+import { waitFor } from '../../devcluster/processes.ts';
+import { ALL_JOB_OBJECTS_SELECTOR, LABELS } from '../../lib/job/names.ts';
+import { makeS3Client } from '../../lib/job/results-store.ts';
+import { StatusCode, isFinal, type JobStatus } from '../../lib/job/status.ts';
+import { loadKubeConfig } from '../../lib/kube/client.ts';
+import { FileServer, createJob, readJob, readObject, requestStop } from '../support/engine-jobs.ts';
+import { buildJob, sha256, shellAlgorithm, type BuiltJob } from '../support/job-fixtures.ts';
+
+/**
+ * The chaos run (issue 15), standing: three engine replicas and two dozen jobs of every kind, while the leader is
+ * killed again and again (SIGKILL, restarted under the same identity or replaced by a new one), the API server is
+ * restarted while jobs are mid-stage, and the local node is restarted (its containers die with it) while pods run.
+ * Every job must end as its kind says, every algorithm must have run no more often than its recorded attempts
+ * (docs/reliability.md), every result listed must be in the store, and after expiry nothing of any job is left.
+ *
+ * It runs on a platform of its own, since it restarts the API server and the node.
+ */
+
+const DATASET = 'a,b\n1,2\n';
+// The shortest an environment may keep results.
+const EXPIRY_SECONDS = 60;
+/** The engine's deadlines for configure and publish in this run (the defaults are 15 minutes). */
+const STAGE_DEADLINE_SECONDS = 60;
+const GRACE_SECONDS = 10;
+
+type Kind = 'success' | 'failure' | 'timeout' | 'stopQueued' | 'stopRunning';
+const EXPECTED: Record<Kind, StatusCode> = {
+  success: StatusCode.JobFinished,
+  failure: StatusCode.AlgorithmFailed,
+  timeout: StatusCode.JobTimedOut,
+  stopQueued: StatusCode.JobStopped,
+  stopRunning: StatusCode.JobStopped,
+};
+const COUNTS: Record<Kind, number> = { success: 10, failure: 5, timeout: 5, stopQueued: 2, stopRunning: 2 };
+// Each run of the algorithm leaves a line in an output, so a run that the status does not account for shows.
+const RUN = 'echo run | tee -a "$OUTPUTS/runs.txt"';
+const ALGORITHMS: Record<Kind, { code: string; maxDurationSeconds: number }> = {
+  success: { code: `${RUN}; sleep 3; echo ok > "$OUTPUTS/out.txt"`, maxDurationSeconds: 60 },
+  failure: { code: `${RUN}; sleep 2; exit 3`, maxDurationSeconds: 60 },
+  timeout: { code: `${RUN}; sleep 60`, maxDurationSeconds: 4 },
+  stopQueued: { code: `${RUN}; sleep 60`, maxDurationSeconds: 60 },
+  stopRunning: { code: `${RUN}; sleep 60`, maxDurationSeconds: 60 },
+};
+
+interface ChaosJob {
+  kind: Kind;
+  built: BuiltJob;
+  final?: JobStatus;
+}
+
+let dir: string;
+let platform: Platform;
+let stack: LocalStack;
+let core: CoreV1Api;
+let s3: S3Client;
+let files: FileServer;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'c2d-chaos-'));
+  platform = await startPlatform(dir);
+  core = loadKubeConfig(platform.env.kubeconfig).makeApiClient(CoreV1Api);
+  s3 = makeS3Client(platform.env.s3);
+  files = await new FileServer().start();
+  files.file('/data.csv', DATASET);
+  stack = await startLocalStack(platform.env, {
+    engineReplicas: 3,
+    restartEngines: true,
+    environment: { maxConcurrentJobs: 6, storageExpirySeconds: EXPIRY_SECONDS },
+    engineSettings: {
+      LEASE_DURATION_SECONDS: '6',
+      RESYNC_PERIOD_SECONDS: '15',
+      CONFIGURE_DEADLINE_SECONDS: String(STAGE_DEADLINE_SECONDS),
+      PUBLISH_DEADLINE_SECONDS: String(STAGE_DEADLINE_SECONDS),
+      DEADLINE_GRACE_SECONDS: String(GRACE_SECONDS),
+    },
+  });
+}, 300_000);
+
+afterAll(async () => {
+  await stack?.stop();
+  await files?.close();
+  s3?.destroy();
+  await platform?.stop();
+  if (dir && !process.env.C2D_KEEP_STATE) rmSync(dir, { recursive: true, force: true });
+});
+
+/** The index of the replica that says it leads (its c2d_engine_leader gauge), or -1. */
+async function leaderIndex(): Promise<number> {
+  const states = await Promise.all(
+    stack.engineMetricsUrls.map(async (url) => {
+      try {
+        const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(2000) })).text();
+        return /^c2d_engine_leader 1$/m.test(text);
+      } catch {
+        return false;
+      }
+    }),
+  );
+  return states.indexOf(true);
+}
+
+async function waitForLeader(what: string): Promise<number> {
+  let index = -1;
+  await waitFor(
+    what,
+    async () => {
+      index = await leaderIndex();
+      return index >= 0;
+    },
+    60_000,
+    50,
+  );
+  return index;
+}
+
+const runningAlgorithms = async (): Promise<number> =>
+  (
+    await core.listNamespacedPod({
+      namespace: platform.env.namespaces.jobs,
+      labelSelector: `${LABELS.role}=algorithm`,
+    })
+  ).items.filter((p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp).length;
+
+/** Every result the status lists is stored, at the size listed; the outputs hold what the algorithm wrote. */
+async function checkResults(job: ChaosJob): Promise<void> {
+  const status = job.final!;
+  expect(status.resultsTotal ?? status.results.length).toBe(status.results.length);
+  for (const r of status.results) {
+    const head = await s3.send(new HeadObjectCommand({ Bucket: platform.env.s3.bucket, Key: r.key }));
+    expect(head.ContentLength, r.key).toBe(r.filesize);
+  }
+  const types = status.results.map((r) => r.type);
+  expect(types).toEqual(expect.arrayContaining(['configurationLog', 'algorithmLog', 'publishLog']));
+  const runs = status.results.find((r) => r.filename === 'runs.txt');
+  expect(runs, 'runs.txt published').toBeDefined();
+  const lines = (await readObject(s3, platform.env.s3.bucket, runs!.key)).trim().split('\n').length;
+  // The algorithm's log is appended to by every run too.
+  const log = status.results.find((r) => r.type === 'algorithmLog')!;
+  expect((await readObject(s3, platform.env.s3.bucket, log.key)).match(/^run$/gm)).toHaveLength(lines);
+  // Run at least once, and never more often than the attempts the status records (no run goes unaccounted).
+  expect(lines).toBeGreaterThanOrEqual(1);
+  expect(lines, `algorithm runs of ${job.built.workflow.jobId}`).toBeLessThanOrEqual(
+    status.stages.algorithm?.attempts ?? 1,
+  );
+  if (job.kind === 'success') {
+    const out = status.results.find((r) => r.filename === 'out.txt')!;
+    expect(await readObject(s3, platform.env.s3.bucket, out.key)).toBe('ok\n');
+  }
+}
+
+describe('chaos: leader kills, an API server restart and a node restart while two dozen jobs run', () => {
+  it('ends every job as its kind says, runs no stage unaccounted, stores every result, and leaves nothing after expiry', async () => {
+    const ns = platform.env.namespaces.jobs;
+    const started = Date.now();
+    const jobs: ChaosJob[] = [];
+    for (const kind of Object.keys(COUNTS) as Kind[]) {
+      for (let i = 0; i < COUNTS[kind]; i++) {
+        const built = buildJob({
+          environment: stack.environmentId,
+          datasets: [{ files: [{ url: files.url('/data.csv'), checksum: sha256(DATASET) }] }],
+          algorithm: shellAlgorithm(ALGORITHMS[kind].code),
+          maxDurationSeconds: ALGORITHMS[kind].maxDurationSeconds,
+        });
+        jobs.push({ kind, built });
+      }
+    }
+    // Interleaved, so that every kind is under way when the faults come.
+    jobs.sort((a, b) => a.built.workflow.jobId.localeCompare(b.built.workflow.jobId));
+    for (const job of jobs) {
+      await createJob(core, ns, job.built);
+      if (job.kind === 'stopQueued') await requestStop(core, ns, job.built.workflow.jobId);
+    }
+
+    // Watches the jobs: stops the running ones once their algorithm runs, and checks each result as it ends,
+    // before its storage expires.
+    const checks: Promise<void>[] = [];
+    const failedChecks: string[] = [];
+    let watching = true;
+    const watcher = (async () => {
+      const stopped = new Set<string>();
+      while (watching) {
+        for (const job of jobs) {
+          if (job.final) continue;
+          const id = job.built.workflow.jobId;
+          let current;
+          try {
+            current = await readJob(core, ns, id);
+          } catch {
+            continue; // the API server is restarting
+          }
+          if (isFinal(current.status.code)) {
+            job.final = current.status;
+            if (job.final.code !== StatusCode.JobStopped)
+              checks.push(
+                checkResults(job).catch((err: Error) => {
+                  failedChecks.push(`${job.kind} job ${id}: ${err.message}; ${JSON.stringify(job.final?.stages)}`);
+                }),
+              );
+          } else if (
+            job.kind === 'stopRunning' &&
+            current.status.code === StatusCode.RunningAlgorithm &&
+            !stopped.has(id)
+          ) {
+            await requestStop(core, ns, id).then(
+              () => stopped.add(id),
+              () => undefined,
+            );
+          }
+        }
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    })();
+
+    const handOvers: string[] = [];
+    const killLeader = async (identity: 'same' | 'new'): Promise<void> => {
+      const index = await waitForLeader('a leader before killing it');
+      const at = performance.now();
+      await stack.replaceEngine(index, { signal: 'SIGKILL', identity });
+      await waitForLeader('a new leader after SIGKILL');
+      handOvers.push(`${identity} identity ${Math.round(performance.now() - at)} ms`);
+    };
+
+    await killLeader('same');
+    await waitFor(
+      'two algorithms to run before the API server restart',
+      async () => (await runningAlgorithms()) >= 2,
+      120_000,
+      200,
+    );
+    await platform.restart('kube-apiserver', { downMs: 2000 });
+    await killLeader('new');
+    await waitFor(
+      'an algorithm to run before the node restart',
+      async () => (await runningAlgorithms()) >= 1,
+      120_000,
+      200,
+    );
+    await platform.restart('local-node', { downMs: 500 });
+    for (let kill = 0; kill < 4 && jobs.some((j) => !j.final); kill++) {
+      await new Promise((r) => setTimeout(r, 4000));
+      await killLeader(kill % 2 === 0 ? 'new' : 'same');
+    }
+    console.log(`chaos: leader hand-overs after SIGKILL: ${handOvers.join(', ')}`);
+
+    await waitFor(
+      () => `every job to end (${jobs.filter((j) => !j.final).length} still running)`,
+      async () => jobs.every((j) => j.final),
+      180_000,
+      500,
+    );
+    watching = false;
+    await watcher;
+    await Promise.all(checks);
+    expect(failedChecks).toEqual([]);
+
+    const retried = jobs.filter((j) => Object.values(j.final!.stages).some((s) => (s?.attempts ?? 1) > 1));
+    console.log(
+      `chaos: ${jobs.length} jobs ended in ${Math.round((Date.now() - started) / 1000)} s; ` +
+        `${retried.length} with a stage retried after the node restart`,
+    );
+    for (const job of jobs) {
+      const s = job.final!;
+      expect(s.code, `${job.kind} job ${job.built.workflow.jobId}: ${JSON.stringify(s.termination)}`).toBe(
+        EXPECTED[job.kind],
+      );
+      for (const stage of Object.values(s.stages)) expect(stage?.attempts ?? 1).toBeLessThanOrEqual(3);
+      // Ended within its deadlines (and their grace) plus a bound for the faults, from when it left the queue.
+      if (s.dateStarted) {
+        const budget =
+          2 * STAGE_DEADLINE_SECONDS + job.built.workflow.limits.maxDurationSeconds + 3 * GRACE_SECONDS + 60;
+        expect((Date.parse(s.dateFinished!) - Date.parse(s.dateStarted)) / 1000).toBeLessThan(budget);
+      }
+    }
+    expect(retried.length).toBeGreaterThan(0);
+
+    // Storage expiry: every job's pods, volume, Secret and stored objects go.
+    await waitFor(
+      'every job to be cleaned up after its storage expired',
+      async () => {
+        for (const job of jobs)
+          if (!(await readJob(core, ns, job.built.workflow.jobId)).status.cleanedUpAt) return false;
+        return true;
+      },
+      (EXPIRY_SECONDS + 60) * 1000,
+      1000,
+    );
+    // Deleted pods take a moment to go (the node ends them first).
+    let left: string[][] = [];
+    await waitFor(
+      () => `the job objects to go (left: ${JSON.stringify(left)})`,
+      async () => {
+        const lists = await Promise.all([
+          core.listNamespacedPod({ namespace: ns, labelSelector: ALL_JOB_OBJECTS_SELECTOR }),
+          core.listNamespacedPersistentVolumeClaim({ namespace: ns, labelSelector: ALL_JOB_OBJECTS_SELECTOR }),
+          core.listNamespacedSecret({ namespace: ns, labelSelector: ALL_JOB_OBJECTS_SELECTOR }),
+        ]);
+        left = lists.map((l) => l.items.map((o) => o.metadata?.name ?? ''));
+        return left.every((names) => names.length === 0);
+      },
+      30_000,
+      500,
+    );
+    const objects = await s3.send(new ListObjectsV2Command({ Bucket: platform.env.s3.bucket }));
+    expect(objects.Contents ?? []).toEqual([]);
+  }, 480_000);
+});
