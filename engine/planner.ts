@@ -90,6 +90,14 @@ export const DEFAULT_PLANNER_SETTINGS: PlannerSettings = {
   observationRetryIntervalSeconds: 5,
 };
 
+/**
+ * How long past its retention a paid job still settling (its escrow lock's end not recorded) is kept for the
+ * settlement. The settler finishes within minutes unless the chain or the key is unavailable; and once the lock has
+ * expired (its lifetime is the job's duration plus an hour) its payer can take it back, so after a day more the record
+ * guards nothing the chain does not: the job is deleted anyway, and the engine logs it as an error.
+ */
+export const SETTLEMENT_HOLD_SECONDS = 24 * 3600;
+
 export interface Capacity {
   /** Jobs of the same environment that have started and not ended (this one excluded). */
   active: number;
@@ -107,6 +115,8 @@ export interface Observed {
   now: Date;
   environment: Environment | undefined;
   capacity: Capacity;
+  /** A paid job whose escrow lock is not settled yet (lib/job/configmap.ts): its deletion waits for the settlement. */
+  settling?: boolean;
   /**
    * Every result the publish pod stored (its results manifest), `error` when the store holds none that can be used,
    * `unreadable` when the store could not be asked; supplied when `needsPublishResults` says so.
@@ -142,8 +152,11 @@ export type Action =
   | { kind: 'deletePvc' }
   | { kind: 'deleteSecret' }
   | { kind: 'deleteStoredResults' }
-  /** Delete the job's ConfigMap (its retention ended); its owned objects go with it. */
-  | { kind: 'deleteJob' }
+  /**
+   * Delete the job's ConfigMap (its retention ended); its owned objects go with it. `unsettled`: its escrow lock was
+   * still not settled SETTLEMENT_HOLD_SECONDS after that.
+   */
+  | { kind: 'deleteJob'; unsettled?: true }
   | { kind: 'recordStatus'; status: JobStatus; event: JobEvent }
   /** Nothing to do now; `until` says when the job needs another look even if nothing changes. */
   | { kind: 'wait'; reason: WaitReason; until?: Date };
@@ -505,8 +518,14 @@ function planFinal(o: Observed): Action[] {
     ];
   }
   const retainedUntil = addSeconds(s.cleanedUpAt, o.settings.retentionSeconds);
-  if (o.now.getTime() >= retainedUntil.getTime()) return [...actions, { kind: 'deleteJob' }];
-  return [...actions, { kind: 'wait', reason: 'retention', until: retainedUntil }];
+  if (o.now.getTime() < retainedUntil.getTime())
+    return [...actions, { kind: 'wait', reason: 'retention', until: retainedUntil }];
+  if (!o.settling) return [...actions, { kind: 'deleteJob' }];
+  // The job's record is what settles its escrow lock: kept until the settlement is recorded, within a bound.
+  const heldUntil = addSeconds(retainedUntil, SETTLEMENT_HOLD_SECONDS);
+  if (o.now.getTime() < heldUntil.getTime())
+    return [...actions, { kind: 'wait', reason: 'retention', until: heldUntil }];
+  return [...actions, { kind: 'deleteJob', unsettled: true }];
 }
 
 function planStop(o: Observed): Action[] {

@@ -18,6 +18,7 @@ import {
   needsPublishResults,
   plan,
   planStatusRefused,
+  SETTLEMENT_HOLD_SECONDS,
   stageOfCode,
   type Action,
   type JobEvent,
@@ -211,6 +212,7 @@ export class Reconciler {
     const observed: Observed = {
       workflow,
       status: job.status,
+      ...(job.settling && { settling: true }),
       stopRequested: Boolean(job.stopRequestedAt),
       pods,
       pvcExists: view.pvcs.get(names.pvc, namespace) !== undefined,
@@ -322,7 +324,12 @@ export class Reconciler {
         return;
       }
       case 'deleteJob':
-        this.deps.log.info('retention ended; deleting the job', { jobId: job.workflow.jobId });
+        if (action.unsettled)
+          this.deps.log.error('deleting a job whose escrow lock was never settled', {
+            jobId: job.workflow.jobId,
+            heldSeconds: SETTLEMENT_HOLD_SECONDS,
+          });
+        else this.deps.log.info('retention ended; deleting the job', { jobId: job.workflow.jobId });
         return deleteIdempotent(() =>
           api.deleteNamespacedConfigMap({ name: job.name, namespace, propagationPolicy: 'Background' }),
         );

@@ -1,12 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { PatchStrategy, setHeaderOptions, type CoreV1Api, type V1ConfigMap } from '@kubernetes/client-node';
-import { FetchRequest, JsonRpcProvider, Network, Wallet } from 'ethers';
 import { ConfigurationError, type Env } from '../lib/env.ts';
 import type { Logger } from '../lib/http/log.ts';
 import { kubeStatus } from '../lib/kube/errors.ts';
 import { readJobConfigMap } from '../lib/job/configmap.ts';
 import { isFinal } from '../lib/job/status.ts';
-import { settlementChain, type SettlementChain } from '../lib/payment/escrow.ts';
+import { escrowClient, settlementChain, type SettlementChain } from '../lib/payment/escrow.ts';
 import { readPayment, readSettlement, settlementPatch, type Settlement } from '../lib/payment/record.ts';
 import { planSettlement } from '../lib/payment/settlement-plan.ts';
 
@@ -162,16 +161,8 @@ export function settlerFromEnv(
   const file = env.optional('PROVIDER_KEY_FILE');
   const key = env.optional('PROVIDER_KEY') ?? (file && readFileSync(file, 'utf8').trim());
   if (!key) throw new ConfigurationError('PROVIDER_KEY', 'or PROVIDER_KEY_FILE is required when ESCROW_ADDRESS is set');
-  const request = new FetchRequest(rpcUrl);
-  request.timeout = requestTimeoutMs;
-  const network = Network.from(chainId);
-  const provider = new JsonRpcProvider(request, network, {
-    staticNetwork: network,
-    pollingInterval: 1_000,
-    cacheTimeout: -1,
-  });
   return new Settler({
     ...deps,
-    chain: settlementChain({ signer: new Wallet(key, provider), escrowAddress, chainId }),
+    chain: settlementChain(escrowClient({ rpcUrl, chainId, key, escrowAddress, requestTimeoutMs })),
   });
 }

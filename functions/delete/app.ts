@@ -37,6 +37,8 @@ export function createApp(deps: DeleteDeps): Hono {
     });
     const job = await deps.jobs.getOwned(body.jobId, caller.address);
     if (!isFinal(job.status.code)) throw conflict('the job has not finished; stop it first');
+    // Its record is what the engine settles the escrow lock from (engine/planner.ts holds its own deletion too).
+    if (job.settling) throw conflict("the job's escrow payment is still being settled; delete it once that is done");
     await caller.commitNonce();
     // Everything the job stored: its status lists only a summary of the results, and not the manifest.
     await deleteObjects(deps.objects, await listKeys(deps.objects, jobResultsPrefix(job.workflow.jobId)));

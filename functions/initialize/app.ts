@@ -1,6 +1,7 @@
 import type { Hono } from 'hono';
 import type { InitializeResult } from '../../lib/access/initialize.ts';
 import { quoteInitialize } from '../../lib/access/quote-initialize.ts';
+import { escrowFromRuntime } from '../../lib/api/escrow-payments.ts';
 import { requireEnvironment, type EnvironmentSource } from '../../lib/api/environments.ts';
 import { initializeComputeRequest, type InitializeComputeRequest } from '../../lib/api/requests.ts';
 import { accessSettings } from '../../lib/api/access-settings.ts';
@@ -49,8 +50,8 @@ export function appFromRuntime(runtime: Runtime): Hono {
     chainId: runtime.config.chainId,
     environments: runtime.environments,
     quote: (input) => quoteInitialize(access, input),
-    // The escrow side (lib/api/job-payment.ts) is built apart; until it is wired here priced quotes answer 400.
-    escrow: undefined,
+    // ESCROW_ADDRESS set: paid jobs; unset, paid starts and priced quotes answer 400 (ESCROW_NOT_CONFIGURED).
+    escrow: escrowFromRuntime(runtime),
   });
   return app;
 }

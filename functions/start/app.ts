@@ -1,6 +1,7 @@
 import type { Hono } from 'hono';
 import { authorizeStart, type StartGrant } from '../../lib/access/authorize-start.ts';
 import { admitJob } from '../../lib/api/admit-job.ts';
+import { escrowFromRuntime } from '../../lib/api/escrow-payments.ts';
 import { requireEnvironment, type EnvironmentSource } from '../../lib/api/environments.ts';
 import { toOceanJob } from '../../lib/api/job-shape.ts';
 import type { JobStore } from '../../lib/api/jobs.ts';
@@ -107,8 +108,8 @@ export function appFromRuntime(runtime: Runtime): Hono {
   registerV2(app, {
     ...shared,
     auth: { nonces: runtime.noncesV2, tokens: runtime.tokens },
-    // The escrow side (lib/api/job-payment.ts) is built apart; until it is wired here paid v2 starts answer 400.
-    escrow: undefined,
+    // ESCROW_ADDRESS set: paid jobs; unset, paid starts and priced quotes answer 400 (ESCROW_NOT_CONFIGURED).
+    escrow: escrowFromRuntime(runtime),
   });
   return app;
 }

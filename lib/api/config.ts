@@ -36,6 +36,11 @@ export class FunctionConfig {
   readonly providerAddress: string | undefined;
   /** PROVIDER_PUBLIC_KEY: what documents are encrypted to, for a function that does not hold the key. */
   readonly providerPublicKey: string | undefined;
+  /**
+   * ESCROW_ADDRESS: ocean-node's Escrow contract on CHAIN_ID. Set, start and initializeCompute take paid v2 jobs
+   * (and then need RPC_URL and the provider's key); unset, only the free tier runs.
+   */
+  readonly escrowAddress: string | undefined;
   readonly #env: Env;
   readonly #chainId: number | undefined;
   readonly #rpcUrl: string | undefined;
@@ -60,6 +65,7 @@ export class FunctionConfig {
       /^0x04[0-9a-fA-F]{128}$/,
       'must be an uncompressed 0x04 public key',
     );
+    this.escrowAddress = env.matching('ESCROW_ADDRESS', ADDRESS, 'must be a 0x address');
     this.#rpcUrl = env.url('RPC_URL');
     this.#chainId = env.optionalInt('CHAIN_ID');
     this.#factoryAddress = env.matching('ERC721_FACTORY_ADDRESS', ADDRESS, 'must be a 0x address');

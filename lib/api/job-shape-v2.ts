@@ -9,7 +9,10 @@ import { StatusCode } from '../job/status.ts';
  * The engine keeps its own codes (lib/job/status.ts); they map onto ocean-node's one way: the stages line up, a
  * queued job is 1, a job out of the queue is 0 until its volume is being configured, and a job stopped (this
  * platform's 71), timed out (72) or ended by the infrastructure (73, which ocean-node has no code for) is finished,
- * 70, as ocean-node ends the first two — with how it ended in `terminationDetails`. (ocean-node's 71 is "settling": a paid job whose escrow lock is being claimed, not final.)
+ * 70, as ocean-node ends the first two — with how it ended in `terminationDetails`. ocean-node's 71 is "settling": a
+ * paid job that would be 70 while its escrow lock is being claimed (compute_engine_docker.ts moves PublishingResults
+ * to JobSettle, and claimPayments to JobFinished); a paid job that failed keeps its failure code while its lock is
+ * settled, as in ocean-node.
  */
 
 export const V2_STATUS_TEXT = {
@@ -47,8 +50,9 @@ const TO_V2: Record<StatusCode, V2StatusCode> = {
   [StatusCode.InfrastructureFailed]: 70,
 };
 
-export function toV2Status(code: StatusCode): { status: V2StatusCode; statusText: string } {
-  const status = TO_V2[code];
+export function toV2Status(code: StatusCode, settling = false): { status: V2StatusCode; statusText: string } {
+  const mapped = TO_V2[code];
+  const status = mapped === 70 && settling ? 71 : mapped;
   return { status, statusText: V2_STATUS_TEXT[status] };
 }
 
@@ -73,7 +77,7 @@ export function toV2Job(job: JobConfigMap) {
     jobId: workflow.jobId,
     dateCreated: unixSeconds(workflow.dateCreated),
     dateFinished: status.dateFinished !== undefined ? unixSeconds(status.dateFinished) : '',
-    ...toV2Status(status.code),
+    ...toV2Status(status.code, job.settling),
     results: status.results.map((r) => ({
       filename: r.filename,
       filesize: r.filesize,

@@ -1,6 +1,8 @@
 import type { V1ConfigMap, V1OwnerReference } from '@kubernetes/client-node';
+import { InvalidPaymentRecord, readPayment, readSettlement } from '../payment/record.ts';
+import { isSettling } from '../payment/settlement-plan.ts';
 import { LABEL_PREFIX, jobLabels, jobNames } from './names.ts';
-import { parseStatusJson, serializeStatus, type JobStatus } from './status.ts';
+import { isFinal, parseStatusJson, serializeStatus, type JobStatus } from './status.ts';
 import { parseWorkflow, type Workflow } from './workflow.ts';
 
 /**
@@ -23,6 +25,25 @@ export interface JobConfigMap {
   status: JobStatus;
   /** When the stop mark was set, or undefined when nobody asked to stop the job. */
   stopRequestedAt: string | undefined;
+  /**
+   * A paid job that is final while how its escrow lock ended is not yet recorded (ocean-node's 71, "settling"):
+   * the engine is claiming or releasing the lock, and the job must stay until it has.
+   */
+  settling?: boolean;
+}
+
+/**
+ * Whether the job is settling. A payment record that does not parse counts as settling: nothing can tell that its
+ * lock was settled, and the engine's settler reports the record.
+ */
+function settlingOf(cm: V1ConfigMap, status: JobStatus): boolean {
+  if (!isFinal(status.code)) return false;
+  try {
+    return isSettling(true, readPayment(cm), readSettlement(cm));
+  } catch (err) {
+    if (err instanceof InvalidPaymentRecord) return true;
+    throw err;
+  }
 }
 
 /**
@@ -86,6 +107,7 @@ export function readJobConfigMap(cm: V1ConfigMap): JobConfigMap {
     workflow,
     status,
     stopRequestedAt: cm.metadata?.annotations?.[STOP_ANNOTATION],
+    settling: settlingOf(cm, status),
   };
 }
 

@@ -1,14 +1,17 @@
 import { createRequire } from 'node:module';
 import {
   Contract,
+  FetchRequest,
+  JsonRpcProvider,
+  Network,
   Transaction,
+  Wallet,
   isError,
   toUtf8Bytes,
   type InterfaceAbi,
   type Log,
   type Provider,
   type TransactionReceipt,
-  type Wallet,
 } from 'ethers';
 import { escrowLockId, lockRefusal, refusalFromRevert, PaymentRefused, type EscrowAccount } from './lock-policy.ts';
 import type { EscrowQuote } from './quote.ts';
@@ -33,6 +36,35 @@ export interface EscrowClient {
   chainId: number;
   /** Bound on waiting for a transaction to be mined (default 60 s). */
   receiptTimeoutMs?: number;
+}
+
+/** Where the escrow is and whose key acts on it; every JSON-RPC call is bounded by `requestTimeoutMs`. */
+export interface EscrowSettings {
+  rpcUrl: string;
+  chainId: number;
+  /** The provider's private key: the payee of every lock. */
+  key: string;
+  escrowAddress: string;
+  requestTimeoutMs: number;
+  receiptTimeoutMs?: number;
+}
+
+/** The escrow client of `start` and of the engine's settler, from their settings. */
+export function escrowClient(settings: EscrowSettings): EscrowClient {
+  const request = new FetchRequest(settings.rpcUrl);
+  request.timeout = settings.requestTimeoutMs;
+  const network = Network.from(settings.chainId);
+  const provider = new JsonRpcProvider(request, network, {
+    staticNetwork: network,
+    pollingInterval: 1_000,
+    cacheTimeout: -1,
+  });
+  return {
+    signer: new Wallet(settings.key, provider),
+    escrowAddress: settings.escrowAddress,
+    chainId: settings.chainId,
+    ...(settings.receiptTimeoutMs !== undefined && { receiptTimeoutMs: settings.receiptTimeoutMs }),
+  };
 }
 
 const escrowAt = (client: EscrowClient): Contract => new Contract(client.escrowAddress, ESCROW_ABI, client.signer);

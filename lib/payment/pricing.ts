@@ -102,12 +102,14 @@ export function costInTokenUnits(
 }
 
 /**
- * The seconds a job is billed for once it ran its algorithm for `ranSeconds` (ocean-node's claimPayments): never more
- * than the duration the consumer paid for, never less than the environment's minimum.
+ * The whole seconds a job is billed for once it ran its algorithm for `ranSeconds` (ocean-node's claimPayments):
+ * never more than the duration the consumer paid for, never less than the environment's minimum. A part second
+ * counts as a second (the settlement record keeps whole seconds); the price is per started minute either way.
  */
 export function billedSeconds(
   ranSeconds: number,
   limits: { minJobDurationSeconds: number; maxJobDurationSeconds: number },
 ): number {
-  return Math.max(limits.minJobDurationSeconds, Math.min(Math.max(0, ranSeconds), limits.maxJobDurationSeconds));
+  const ran = Math.ceil(Math.max(0, ranSeconds));
+  return Math.max(limits.minJobDurationSeconds, Math.min(ran, limits.maxJobDurationSeconds));
 }

@@ -97,9 +97,14 @@ export const readPayment = (cm: V1ConfigMap): JobPayment | undefined => parseKey
 export const readSettlement = (cm: V1ConfigMap): Settlement | undefined =>
   parseKey(cm, SETTLEMENT_KEY, settlementSchema);
 
+/** The ConfigMap data that records the lock `start` made for a job, kept beside its workflow. */
+export function paymentData(payment: JobPayment): Record<string, string> {
+  return { [PAYMENT_KEY]: JSON.stringify(jobPaymentSchema.parse(payment)) };
+}
+
 /** The job ConfigMap `start` creates, with the lock it made: call on buildJobConfigMap's result before creating it. */
 export function withPayment(cm: V1ConfigMap, payment: JobPayment): V1ConfigMap {
-  return { ...cm, data: { ...cm.data, [PAYMENT_KEY]: JSON.stringify(jobPaymentSchema.parse(payment)) } };
+  return { ...cm, data: { ...cm.data, ...paymentData(payment) } };
 }
 
 /** A JSON merge patch that records the settlement, guarded by the resourceVersion it was decided from. */

@@ -1,5 +1,6 @@
-import { JsonRpcProvider, Wallet } from 'ethers';
-import { ProviderInstance as V8 } from '@oceanprotocol/lib-v8';
+import { CoreV1Api } from '@kubernetes/client-node';
+import { Contract, JsonRpcProvider, NonceManager, Wallet, ZeroAddress, formatUnits, parseUnits } from 'ethers';
+import { EscrowContract, ProviderInstance as V8, approve, type Config } from '@oceanprotocol/lib-v8';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startLocalStack, type LocalStack } from '../../devcluster/local-stack.ts';
 import { datasetDdo, orderAsset, publishAsset, type PublishedAsset } from '../../devcluster/ocean-assets.ts';
@@ -10,12 +11,20 @@ import { NONCE_FLOOR } from '../../lib/auth/nonce-policy.ts';
 import { waitFor } from '../../devcluster/processes.ts';
 import { NODE_CONTAINER, OceanFlow, ref, ScriptedFileServer, sha256hex } from '../support/ocean-flow.ts';
 import { containerSectionChecksum } from '../../lib/access/algo-checksums.ts';
+import { oceanArtifact } from '../../devcluster/chain.ts';
+import { succeeded } from '../../devcluster/receipts.ts';
+import { readJobConfigMap } from '../../lib/job/configmap.ts';
+import { jobNames } from '../../lib/job/names.ts';
+import { loadKubeConfig } from '../../lib/kube/client.ts';
+import { readPayment, readSettlement } from '../../lib/payment/record.ts';
+import { charge } from '../../lib/payment/settlement-plan.ts';
 
 /**
  * The v2 API (issue 14) as ocean.js 8.x's ProviderInstance uses it, unchanged, against the local platform: base URL
  * `<provider>/v2`, command-bound signatures with their own nonces, auth tokens, v2 environments, initializeCompute,
- * a free job on two datasets from start to its results and streamed log, stop, and the refusals. Published and
- * ordered on the local chain like the v1 tests; the engine runs the jobs on the local node.
+ * a free job on two datasets from start to its results and streamed log, a paid job locked in the escrow and
+ * settled (ocean.js 8.x's EscrowContract deposits and authorizes), stop, and the refusals. Published and ordered on
+ * the local chain like the v1 tests; the engine runs the jobs on the local node.
  */
 
 const env = inject('platform');
@@ -30,6 +39,22 @@ const RESOURCES = [
   { id: 'ram', amount: 0.5 },
   { id: 'disk', amount: 0.5 },
 ];
+const OCEAN = (): string => env.ocean.Ocean!.toLowerCase();
+/** The environment's escrow prices, per resource per minute: RESOURCES cost 0.5 + 0.25 + 0.05 = 0.8 OCEAN a minute. */
+const ESCROW_FEES = () => ({
+  [String(env.chainId)]: [
+    {
+      feeToken: OCEAN(),
+      prices: [
+        { id: 'cpu' as const, price: 1 },
+        { id: 'ram' as const, price: 0.5 },
+        { id: 'disk' as const, price: 0.1 },
+      ],
+    },
+  ],
+});
+/** A free job names a token the environment does not price: in one it prices, initializeCompute quotes a paid job. */
+const UNPRICED = ZeroAddress;
 
 let stack: LocalStack;
 let flow: OceanFlow;
@@ -86,7 +111,7 @@ async function initializeAndOrder(
     sets.map(ref),
     ref(algo),
     stack.environmentId,
-    env.ocean.Ocean!,
+    UNPRICED,
     60,
     v2,
     consumer.address,
@@ -142,6 +167,7 @@ async function text(stream: AsyncIterable<Uint8Array>): Promise<string> {
 beforeAll(async () => {
   stack = await startLocalStack(env, {
     environment: {
+      escrowFees: ESCROW_FEES(),
       minimums: { cpu: 0.5, memoryMiB: 256, diskMiB: 256 },
       free: {
         cpu: 1,
@@ -236,7 +262,7 @@ describe('compute environments', () => {
     const e = envs.find((x) => x.id === stack.environmentId)!;
     expect(e.consumerAddress).toBe(flow.provider.address.toLowerCase());
     expect(e.maxJobDuration).toBe(600);
-    expect(e.fees).toEqual({ [env.chainId]: [] });
+    expect(e.fees).toEqual(ESCROW_FEES());
     expect(e.resources.find((r) => r.id === 'cpu')).toMatchObject({ total: 5, min: 0.5, max: 1 });
     expect(e.resources.find((r) => r.id === 'ram')).toMatchObject({ total: 5, min: 0.25, max: 1 });
     expect(e.free).toMatchObject({ maxJobDuration: 120, maxJobs: 2 });
@@ -294,6 +320,161 @@ describe('a free job on two datasets, through ocean.js 8.x', () => {
     await expect(statusOf(jobId, stranger)).rejects.toThrow();
     const log = job.results.find((r) => r.type === 'algorithmLog')!;
     expect(await text(await V8.getComputeResult(v2, consumer, jobId, log.index))).toMatch(/tick 15\n/);
+  });
+});
+
+describe('a paid job, through ocean.js 8.x and its escrow', () => {
+  // No answer cached: ocean.js reads the payer's nonce right after its previous transaction.
+  const chain = new JsonRpcProvider(env.rpcUrl, undefined, {
+    staticNetwork: true,
+    pollingInterval: 100,
+    cacheTimeout: -1,
+  });
+  const payer = new Wallet(env.keys.consumer, chain);
+  // ocean.js reads these from its Config for gas only.
+  const oceanJsConfig = { chainId: env.chainId, gasFeeMultiplier: 1 } as unknown as Config;
+  const escrowAbi = () => oceanArtifact('Escrow').abi;
+  const ERC20 = [
+    'function balanceOf(address) view returns (uint256)',
+    'function transfer(address,uint256) returns (bool)',
+  ];
+  const ocean = (n: string): bigint => parseUnits(n, 18);
+  const balanceOf = async (a: string): Promise<bigint> =>
+    (await new Contract(OCEAN(), ERC20, chain).getFunction('balanceOf')(a)) as bigint;
+  const funds = async (): Promise<{ available: bigint; locked: bigint }> => {
+    const f = (await new Contract(env.ocean.Escrow!, escrowAbi(), chain).getFunction('getUserFunds')(
+      payer.address,
+      OCEAN(),
+    )) as { available: bigint; locked: bigint };
+    return { available: f.available, locked: f.locked };
+  };
+  const opcFee = async (amount: bigint): Promise<bigint> => {
+    const router = new Contract(env.ocean.Router!, oceanArtifact('FactoryRouter').abi, chain);
+    return (amount * ((await router.getFunction('getOPCFee')(OCEAN())) as bigint)) / 10n ** 18n;
+  };
+  const jobConfigMap = async (jobId: string) =>
+    loadKubeConfig(env.kubeconfig)
+      .makeApiClient(CoreV1Api)
+      .readNamespacedConfigMap({ name: jobNames(jobId).configMap, namespace: env.namespaces.jobs });
+  let orders: { datasets: string[]; algorithm: string };
+
+  const start = (maxJobDuration: number) =>
+    V8.computeStart(
+      v2,
+      consumer,
+      stack.environmentId,
+      [{ ...ref(datasets[0]!), transferTxId: orders.datasets[0]! }],
+      { ...ref(algorithm), transferTxId: orders.algorithm },
+      maxJobDuration,
+      OCEAN(),
+      RESOURCES,
+      env.chainId,
+    );
+
+  afterAll(() => chain.destroy());
+
+  it('initializeCompute quotes the escrow payment for the resources and duration', async () => {
+    const init = (await V8.initializeCompute(
+      [ref(datasets[0]!)],
+      ref(algorithm),
+      stack.environmentId,
+      OCEAN(),
+      600,
+      v2,
+      consumer.address,
+      RESOURCES,
+      env.chainId,
+    )) as unknown as {
+      datasets: { providerFee: ProviderFee }[];
+      algorithm: { providerFee: ProviderFee };
+      payment: Record<string, unknown>;
+    };
+    // 0.8 OCEAN a minute for 10 minutes, locked for the duration plus the hour the provider has to claim.
+    expect(init.payment).toEqual({
+      escrowAddress: env.ocean.Escrow!.toLowerCase(),
+      chainId: env.chainId,
+      payee: flow.provider.address.toLowerCase(),
+      token: OCEAN(),
+      amount: ocean('8').toString(),
+      minLockSeconds: 600 + 3600,
+    });
+    const order = (asset: PublishedAsset, fee: ProviderFee) =>
+      orderAsset({
+        rpcUrl: env.rpcUrl,
+        consumerKey: env.keys.consumer,
+        datatokenAddress: asset.datatokenAddresses[0]!,
+        serviceIndex: 0,
+        providerFee: toFee(fee),
+      });
+    orders = {
+      datasets: [await order(datasets[0]!, init.datasets[0]!.providerFee)],
+      algorithm: await order(algorithm, init.algorithm.providerFee),
+    };
+  });
+
+  it('is refused with insufficient escrow funds, then with an authorization whose locks do not last long enough', async () => {
+    const funder = new NonceManager(new Wallet(env.keys.deployer, chain));
+    const token = new Contract(OCEAN(), ERC20, funder);
+    await succeeded(await token.getFunction('transfer')(payer.address, ocean('20')), 'OCEAN for the consumer');
+    const escrow = new EscrowContract(env.ocean.Escrow!, payer, env.chainId, oceanJsConfig);
+    await approve(payer, oceanJsConfig, payer.address, OCEAN(), env.ocean.Escrow!, '20');
+    await escrow.deposit(OCEAN(), '0.5');
+    // Locks of up to 2 minutes of compute (plus the claim hour). ocean.js 8.6.2 converts maxLockSeconds and
+    // maxLockCounts with the token's decimals, like amounts: hence formatUnits.
+    await escrow.authorize(OCEAN(), flow.provider.address, '10', formatUnits(120 + 3600, 18), formatUnits(5, 18));
+    expect(await funds()).toEqual({ available: ocean('0.5'), locked: 0n });
+
+    // 2 minutes cost 1.6 OCEAN; 0.5 is deposited.
+    await expect(start(120)).rejects.toThrow(/insufficient escrow funds/);
+    await escrow.deposit(OCEAN(), '10');
+    expect((await funds()).available).toBe(ocean('10.5'));
+    // 10 minutes (8 OCEAN) are funded, but their lock would outlast what the authorization allows.
+    await expect(start(600)).rejects.toThrow(/allows locks of 3720 s; this job needs 4200 s/);
+    expect(await funds()).toEqual({ available: ocean('10.5'), locked: 0n });
+  });
+
+  it('locks the price at start, shows 71 while the claim is not mined, then 70, and pays the provider what the job cost', async () => {
+    const providerBefore = await balanceOf(flow.provider.address);
+    const job = one(await start(120));
+    expect(job.owner).toBe(consumer.address);
+    expect(await funds()).toEqual({ available: ocean('10.5') - ocean('1.6'), locked: ocean('1.6') });
+
+    await untilStatus(job.jobId, (s) => s >= 40, 'running (40)');
+    // Blocks are now mined by hand: the engine's claim waits in the pool, and the job is settling meanwhile.
+    await chain.send('evm_setAutomine', [false]);
+    try {
+      const settling = await untilStatus(job.jobId, (s) => s >= 70, 'settling (71)');
+      expect(settling).toMatchObject({ status: 71, statusText: 'Job settling' });
+      await waitFor(
+        `the claim of job ${job.jobId} recorded`,
+        async () => readSettlement(await jobConfigMap(job.jobId))?.intent !== undefined,
+        30_000,
+        200,
+      );
+      expect((await statusOf(job.jobId)).status).toBe(71);
+    } finally {
+      await chain.send('evm_setAutomine', [true]);
+    }
+    await chain.send('evm_mine', []);
+    const done = await untilStatus(job.jobId, (s) => s === 70, 'finished (70)');
+    expect(done.statusText).toBe('Job finished');
+
+    const cm = await jobConfigMap(job.jobId);
+    const settlement = readSettlement(cm)!;
+    const status = readJobConfigMap(cm).status;
+    // The algorithm ran a few seconds: billed one minute, 0.8 OCEAN; the rest of the lock goes back to the payer.
+    const payment = readPayment(cm)!;
+    expect(payment).toMatchObject({ amount: ocean('1.6').toString(), payer: consumer.address.toLowerCase() });
+    const owed = charge(
+      { final: true, algorithm: status.stages.algorithm, dateFinished: status.dateFinished },
+      payment,
+      BigInt(payment.amount),
+    );
+    expect(owed.amount).toBe(ocean('0.8'));
+    expect(settlement.outcome).toMatchObject({ kind: 'claimed', amount: ocean('0.8').toString() });
+    const fee = await opcFee(ocean('0.8'));
+    expect((await balanceOf(flow.provider.address)) - providerBefore).toBe(ocean('0.8') - fee);
+    expect(await funds()).toEqual({ available: ocean('10.5') - ocean('0.8'), locked: 0n });
   });
 });
 
@@ -388,7 +569,7 @@ describe('refusals', () => {
     expect(((await res.json()) as { error: string }).error).toMatch(/access list/);
   });
 
-  it('a paid start while no escrow is configured', async () => {
+  it('a paid start in a token the environment does not price, naming the field', async () => {
     await expect(
       V8.computeStart(
         v2,
@@ -397,11 +578,11 @@ describe('refusals', () => {
         unordered().datasets,
         unordered().algorithm,
         60,
-        env.ocean.Ocean!,
+        UNPRICED,
         RESOURCES,
         env.chainId,
       ),
-    ).rejects.toThrow(/paid compute needs escrow, not configured/);
+    ).rejects.toThrow(/payment\.token/);
   });
 
   it('an Authorization header that holds no token, moving no nonce', async () => {

@@ -34,6 +34,7 @@ import { LABELS, newJobId } from '../../lib/job/names.ts';
 import { initialStatus, STATUS_TEXT, type JobStatus, type StatusCode } from '../../lib/job/status.ts';
 import type { Workflow } from '../../lib/job/workflow.ts';
 import { kubeStatus } from '../../lib/kube/errors.ts';
+import { PAYMENT_KEY, SETTLEMENT_KEY } from '../../lib/payment/record.ts';
 import { loadKubeConfig } from '../../lib/kube/client.ts';
 import { secretData, workflow } from '../support/job-fixtures.ts';
 
@@ -199,6 +200,15 @@ describe('what the functions and the engine do to jobs (accepted)', () => {
     await expect(read(job.name)).rejects.toMatchObject({ code: 404 });
   });
 
+  it("start creates a paid job with its escrow lock's record beside the workflow", async () => {
+    const wf = jobWorkflow();
+    made.push(`c2d-job-${wf.jobId}`);
+    const job = await new JobStore(api('start'), NS, silentLogger).create(wf, initialStatus(new Date()), secretData(), {
+      [PAYMENT_KEY]: '{"version":1}',
+    });
+    expect((await read(job.name)).data?.[PAYMENT_KEY]).toBe('{"version":1}');
+  });
+
   it('start withdraws a job still at status 1, and claims, attaches and releases orders', async () => {
     const job = await startJob();
     const claims = new OrderClaims(api('start'), NS);
@@ -248,6 +258,22 @@ describe('what a compromised function might try (refused)', () => {
         api('start').createNamespacedConfigMap({ namespace: NS, body: buildJobConfigMap(wf, status, NS) }),
         'create',
         `create at ${status.code}`,
+      );
+    }
+  });
+
+  it("creating a job with a settlement record (the engine's) or any other key beside the workflow", async () => {
+    const wf = jobWorkflow();
+    made.push(`c2d-job-${wf.jobId}`);
+    const outcome = '{"version":1,"outcome":{"kind":"claimed","amount":"0","at":"2026-01-01T00:00:00.000Z"}}';
+    const extras: Record<string, string>[] = [{ [SETTLEMENT_KEY]: outcome }, { 'results.json': '[]' }];
+    for (const extra of extras) {
+      const body = buildJobConfigMap(wf, initialStatus(new Date()), NS);
+      body.data = { ...body.data, ...extra };
+      await deniedByPolicy(
+        api('start').createNamespacedConfigMap({ namespace: NS, body }),
+        'create',
+        `create with ${Object.keys(extra)[0]}`,
       );
     }
   });

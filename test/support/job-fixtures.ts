@@ -5,6 +5,7 @@ import { ENVIRONMENTS_CONFIGMAP, environmentsToConfigMapData, type Environment }
 import { newJobId } from '../../lib/job/names.ts';
 import { initialStatus, type JobStatus } from '../../lib/job/status.ts';
 import type { FileAccess, JobSecretData, Workflow } from '../../lib/job/workflow.ts';
+import { SETTLEMENT_KEY, withPayment, type JobPayment, type SettlementOutcome } from '../../lib/payment/record.ts';
 
 /**
  * The one place tests, benchmarks and integration tests get jobs from: a fixed workflow, Secret, environment and
@@ -113,6 +114,39 @@ export function jobConfigMap(
   if (over.stopRequested) cm.metadata!.annotations = { [STOP_ANNOTATION]: created.toISOString() };
   if (over.resourceVersion !== undefined) cm.metadata!.resourceVersion = over.resourceVersion;
   return cm;
+}
+
+/** A paid job's escrow lock as `start` records it (payment.json). */
+export function paymentRecord(overrides: Partial<JobPayment> = {}): JobPayment {
+  return {
+    version: 1,
+    chainId: 8996,
+    escrow: '0x' + 'e5'.repeat(20),
+    token: '0x' + 'a0'.repeat(20),
+    payer: OWNER,
+    payee: '0x' + 'be'.repeat(20),
+    lockId: '777',
+    amount: '2000000000000000000',
+    lockSeconds: 4200,
+    lockTx: '0x' + 'aa'.repeat(32),
+    lockBlock: 5,
+    decimals: 18,
+    prices: [{ id: 'cpu', price: 1 }],
+    resources: [{ id: 'cpu', amount: 1 }],
+    minJobDurationSeconds: 0,
+    maxJobDurationSeconds: 120,
+    ...overrides,
+  };
+}
+
+/**
+ * `cm` as a paid job's: its payment record and, when given, how its lock ended (settlement.json with that outcome).
+ */
+export function paidJobConfigMap(cm: V1ConfigMap, outcome?: SettlementOutcome['kind']): V1ConfigMap {
+  const paid = withPayment(cm, paymentRecord());
+  if (outcome === undefined) return paid;
+  const settlement = { version: 1, outcome: { kind: outcome, amount: '0', at: CREATED } };
+  return { ...paid, data: { ...paid.data, [SETTLEMENT_KEY]: JSON.stringify(settlement) } };
 }
 
 /** The environments ConfigMap listing `envs`. */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   DEFAULT_PLANNER_SETTINGS,
+  SETTLEMENT_HOLD_SECONDS,
   needsPublishResults,
   plan,
   planStatusRefused,
@@ -700,6 +701,21 @@ describe('final statuses: nothing more until storage expiry, then clean-up, then
     expect(plan(observe({ status: st, pvcExists: false, secretExists: false, now: until }))).toEqual([
       { kind: 'deleteJob' },
     ]);
+  });
+
+  it('a paid job still settling is kept past its retention until the settlement is recorded, at most a day more', () => {
+    const cleanedUpAt = NOW.toISOString();
+    const st = statusAt(StatusCode.JobFinished, { cleanedUpAt });
+    const retained = new Date(NOW.getTime() + S.retentionSeconds * 1000);
+    const held = new Date(retained.getTime() + SETTLEMENT_HOLD_SECONDS * 1000);
+    const at = (now: Date, settling: boolean) =>
+      plan(observe({ status: st, pvcExists: false, secretExists: false, now, settling }));
+    expect(at(NOW, true)).toEqual([{ kind: 'wait', reason: 'retention', until: retained }]);
+    expect(at(retained, true)).toEqual([{ kind: 'wait', reason: 'retention', until: held }]);
+    expect(at(new Date(held.getTime() - 1), true)).toEqual([{ kind: 'wait', reason: 'retention', until: held }]);
+    // Settled (the ConfigMap's change brings the job back): deleted at once.
+    expect(at(new Date(held.getTime() - 1), false)).toEqual([{ kind: 'deleteJob' }]);
+    expect(at(held, true)).toEqual([{ kind: 'deleteJob', unsettled: true }]);
   });
 
   it('a final status without expiresAt expires from its finish date', () => {

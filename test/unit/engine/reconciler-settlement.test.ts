@@ -10,7 +10,7 @@ import { Settler } from '../../../engine/settlement.ts';
 import { buildJobConfigMap, readJobConfigMap } from '../../../lib/job/configmap.ts';
 import { jobNames } from '../../../lib/job/names.ts';
 import type { PreparedTx, SettlementChain } from '../../../lib/payment/escrow.ts';
-import { readSettlement, withPayment, type JobPayment } from '../../../lib/payment/record.ts';
+import { readSettlement, SETTLEMENT_KEY, withPayment, type JobPayment } from '../../../lib/payment/record.ts';
 import type { ObservedChain } from '../../../lib/payment/settlement-plan.ts';
 import { FakeKubeApi } from '../../support/fake-kube-api.ts';
 import {
@@ -135,6 +135,32 @@ describe('Reconciler with a settler', () => {
     const result = await reconciler.reconcile(nthJobId(1));
     expect(result.requeue).toBe(true);
     expect(sent).toEqual([]);
+  });
+
+  it('keeps a paid job past its retention while its lock is not settled, and deletes it once it is', async () => {
+    const past = new Date(Date.now() - (DEFAULT_PLANNER_SETTINGS.retentionSeconds + 60) * 1000);
+    const expired = (): V1ConfigMap =>
+      buildJobConfigMap(
+        workflow({ jobId: nthJobId(1) }),
+        status(70, past, {
+          dateFinished: past.toISOString(),
+          termination: { reason: 'finished' },
+          expiresAt: past.toISOString(),
+          cleanedUpAt: past.toISOString(),
+        }),
+        NS,
+      );
+    const unsettled = await harness(withPayment(expired(), payment));
+    await unsettled.reconciler.reconcile(nthJobId(1));
+    expect(unsettled.read()).toBeDefined();
+    expect(readSettlement(unsettled.read())?.intent).toMatchObject({ action: 'release', attempt: 1 });
+
+    const settled = withPayment(expired(), payment);
+    const outcome = { kind: 'claimed', amount: '1000', at: past.toISOString() };
+    settled.data![SETTLEMENT_KEY] = JSON.stringify({ version: 1, outcome });
+    const done = await harness(settled);
+    await done.reconciler.reconcile(nthJobId(1));
+    expect(done.read()).toBeUndefined();
   });
 
   it('leaves a job without payment to the planner alone', async () => {

@@ -1,8 +1,10 @@
+import type { V1ConfigMap } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { toV2Job, toV2Status } from '../../../../lib/api/job-shape-v2.ts';
 import { readJobConfigMap } from '../../../../lib/job/configmap.ts';
 import { StatusCode } from '../../../../lib/job/status.ts';
-import { jobConfigMap } from '../../../support/job-fixtures.ts';
+import { SETTLEMENT_KEY } from '../../../../lib/payment/record.ts';
+import { jobConfigMap, paidJobConfigMap } from '../../../support/job-fixtures.ts';
 
 describe('v2 job status', () => {
   it.each([
@@ -25,8 +27,48 @@ describe('v2 job status', () => {
     expect(toV2Status(code)).toEqual({ status, statusText });
   });
 
-  it('never answers 71, which ocean-node reserves for a paid job still settling', () => {
-    for (const code of Object.values(StatusCode)) expect(toV2Status(code).status).not.toBe(71);
+  it('answers 71 only for a paid job still settling, and only where it would answer 70', () => {
+    for (const code of Object.values(StatusCode)) {
+      expect(toV2Status(code).status).not.toBe(71);
+      const settling = toV2Status(code, true);
+      expect(settling).toEqual(
+        toV2Status(code).status === 70 ? { status: 71, statusText: 'Job settling' } : toV2Status(code),
+      );
+    }
+  });
+
+  it.each([
+    ['a free job', (cm: V1ConfigMap) => cm, StatusCode.JobFinished, 70],
+    ['a paid job whose lock is not settled yet', (cm: V1ConfigMap) => paidJobConfigMap(cm), StatusCode.JobFinished, 71],
+    ['a stopped paid job not settled yet', (cm: V1ConfigMap) => paidJobConfigMap(cm), StatusCode.JobStopped, 71],
+    [
+      'a paid job whose lock was claimed',
+      (cm: V1ConfigMap) => paidJobConfigMap(cm, 'claimed'),
+      StatusCode.JobFinished,
+      70,
+    ],
+    [
+      'a paid job whose lock was released',
+      (cm: V1ConfigMap) => paidJobConfigMap(cm, 'released'),
+      StatusCode.JobFinished,
+      70,
+    ],
+    [
+      'a paid job that failed, not settled yet',
+      (cm: V1ConfigMap) => paidJobConfigMap(cm),
+      StatusCode.AlgorithmFailed,
+      41,
+    ],
+    ['a paid job still running', (cm: V1ConfigMap) => paidJobConfigMap(cm), StatusCode.RunningAlgorithm, 40],
+  ])('%s is %i', (_, make, code, status) => {
+    expect(toV2Job(readJobConfigMap(make(jobConfigMap(1, code)))).status).toBe(status);
+  });
+
+  it('counts a payment record that does not parse as settling: nothing says its lock was settled', () => {
+    const cm = paidJobConfigMap(jobConfigMap(1, StatusCode.JobFinished), 'claimed');
+    cm.data![SETTLEMENT_KEY] = '{"version":1,"outcome":"spoilt"}';
+    expect(readJobConfigMap(cm).settling).toBe(true);
+    expect(toV2Job(readJobConfigMap(cm))).toMatchObject({ status: 71, statusText: 'Job settling' });
   });
 
   it('tells how a stopped job ended, and names its viewers and metadata', () => {

@@ -91,4 +91,13 @@ describe('pricing', () => {
   ])('bills a run of %s s as %s s (min 60, max 600)', (ran, billed) => {
     expect(billedSeconds(ran, { minJobDurationSeconds: 60, maxJobDurationSeconds: 600 })).toBe(billed);
   });
+
+  it.each([
+    [4.7, 5],
+    [0.001, 1],
+    [0, 0],
+    [599.5, 600],
+  ])('bills a run of %s s as %s whole seconds without a minimum', (ran, billed) => {
+    expect(billedSeconds(ran, { minJobDurationSeconds: 0, maxJobDurationSeconds: 600 })).toBe(billed);
+  });
 });
