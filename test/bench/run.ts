@@ -1,7 +1,8 @@
 /**
  * `npm run bench [-- name ...]`: runs every test/bench/*.bench.ts (or those whose name contains one of the given
  * words) one after the other, each in its own process so each starts and stops its own platform, streaming their
- * figures; then a summary. Exits non-zero when any bench failed.
+ * figures; then a summary. Exits non-zero when any bench failed. A `*.real-node.bench.ts` needs the real node (root and
+ * `scripts/ensure-deps.sh real-node`) and runs only when named.
  */
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
@@ -12,7 +13,7 @@ const benchDir = dirname(fileURLToPath(import.meta.url));
 const filters = process.argv.slice(2);
 const benches = readdirSync(benchDir)
   .filter((f) => f.endsWith('.bench.ts'))
-  .filter((f) => filters.length === 0 || filters.some((w) => f.includes(w)))
+  .filter((f) => (filters.length === 0 ? !f.endsWith('.real-node.bench.ts') : filters.some((w) => f.includes(w))))
   .sort();
 if (benches.length === 0) {
   console.error(`no bench in ${benchDir} matches ${filters.join(', ') || '*.bench.ts'}`);
