@@ -16,6 +16,7 @@ import {
   type KubernetesObject,
   type V1Pod,
 } from '@kubernetes/client-node';
+import { Wallet } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NAMESPACES, NODE_NAME, startPlatform, type Platform } from '../../devcluster/platform.ts';
 import { startProcess, waitFor, type ManagedProcess } from '../../devcluster/processes.ts';
@@ -173,6 +174,8 @@ describe('real node', () => {
         { name: 'FUNCTION_SOURCE', value: 'dist/functions/info/index.js' },
         { name: 'CHAIN_ID', value: '8996' },
         { name: 'PROVIDER_ADDRESS', value: providerAddress },
+        // As knative/info.yaml's c2d-provider gives it: GET /v2 serves it as nodePublicKey.
+        { name: 'PROVIDER_PUBLIC_KEY', value: Wallet.createRandom().signingKey.publicKey },
       ];
       container.ports = [{ containerPort: 8080 }];
       container.readinessProbe = { httpGet: { path: '/', port: 8080 }, periodSeconds: 1 };
