@@ -74,7 +74,7 @@ export function knativeConfigDir(): string {
 }
 
 /** The binaries not built yet; `devcluster/build-binaries.sh` builds them. */
-export function missingBinaries(b: Binaries | NodeBinaries | Record<string, string> = binaryPaths()): string[] {
+export function missingBinaries(b: Binaries | NodeBinaries = binaryPaths()): string[] {
   return Object.entries(b)
     .filter(([, path]) => !existsSync(path))
     .map(([name]) => name);
