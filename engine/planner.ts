@@ -268,8 +268,29 @@ const TERMINATION_EVENT: Record<Termination['reason'], string> = {
   infrastructureFailed: 'InfrastructureFailed',
 };
 
+const succeeded = (rec: StageRecord | undefined): boolean => rec?.finishedAt !== undefined && rec.exitCode === 0;
+
+/**
+ * A job is finished (70) only if its record shows configure and the algorithm both run to exit 0. The planner moves
+ * from configure to publish only with an outcome, and from the algorithm to publish only with the algorithm's record,
+ * so this holds by construction; checked here, where every final status is made, it also holds for a status some
+ * other writer left at 60 without either. Such a job's algorithm never ran (or not to its end), which is no fault of
+ * its own: the infrastructure's.
+ */
+function unlessAlgorithmMissing(termination: Termination, stages: JobStatus['stages']): Termination {
+  if (termination.reason !== 'finished' || (succeeded(stages.configure) && succeeded(stages.algorithm)))
+    return termination;
+  const configured = succeeded(stages.configure);
+  return {
+    reason: 'infrastructureFailed',
+    stage: configured ? 'algorithm' : 'configure',
+    message: `the job reached publishing with ${configured ? 'no algorithm run' : 'no successful configure'} recorded`,
+  };
+}
+
 /** Ends the job; `published` (every result stored) is recorded as its bounded summary and count. */
-function finalize(o: Observed, termination: Termination, stages: JobStatus['stages'], published?: Result[]): Action {
+function finalize(o: Observed, ending: Termination, stages: JobStatus['stages'], published?: Result[]): Action {
+  const termination = unlessAlgorithmMissing(ending, stages);
   const code = TERMINATION_CODE[termination.reason];
   const t = stripUndefined({ ...termination, message: termination.message && truncateMessage(termination.message) });
   const status = withCode(o.status, code, o.now, {

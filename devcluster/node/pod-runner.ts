@@ -6,6 +6,7 @@ import { containerLimits, joinGroupsCommand, type ContainerGroup, type NodeCgrou
 import { containerEnv, expandKubeVars } from './container-env.ts';
 import type { ContainerLogRegistry } from './container-logs.ts';
 import { resolveImage, UnsupportedImage, type NodeHost } from './images.ts';
+import { lostPodStatus } from './lost-pod.ts';
 import { bwrapArgs } from './sandbox-args.ts';
 import { prepareVolumes, type VolumeSources } from './volumes.ts';
 
@@ -425,29 +426,7 @@ export class PodRunner {
         (phase !== 'Running' && phase !== 'Pending')
       )
         return;
-      // What a kubelet reports of a container it can no longer find (pkg/kubelet/kubelet_pods.go).
-      current.status.phase = 'Failed';
-      const lost = {
-        exitCode: 137,
-        reason: 'ContainerStatusUnknown',
-        message: 'The container could not be located when the pod was terminated',
-        finishedAt: new Date(),
-      };
-      const statuses = current.status.containerStatuses ?? [];
-      current.status.containerStatuses = (current.spec?.containers ?? []).map(
-        (c) =>
-          statuses.find((cs) => cs.name === c.name) ?? {
-            name: c.name,
-            image: c.image ?? '',
-            imageID: '',
-            ready: false,
-            restartCount: 0,
-          },
-      );
-      for (const cs of [...(current.status.initContainerStatuses ?? []), ...current.status.containerStatuses]) {
-        if (!cs.state?.terminated) cs.state = { terminated: lost };
-        cs.ready = false;
-      }
+      current.status = lostPodStatus(current, new Date());
       await this.deps.core.replaceNamespacedPodStatus({ name: name!, namespace: namespace!, body: current });
     } catch (err) {
       this.deps.log('marking a lost pod failed', { pod: `${namespace}/${name}`, error: String(err) });

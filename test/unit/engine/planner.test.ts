@@ -406,6 +406,45 @@ describe('publishing (60)', () => {
     expect(s.results).toEqual(RESULTS);
   });
 
+  describe('a job is finished (70) only after its algorithm ran', () => {
+    const configured = { startedAt: CREATED, finishedAt: CREATED, exitCode: 0 };
+    const publishedWith = (stages: JobStatus['stages']): JobStatus =>
+      recorded(
+        at60(
+          { publish: pod('Succeeded', { exitCode: 0 }) },
+          { publishResults: RESULTS },
+          { stages: { ...stages, publish: { startedAt: STARTED } } },
+        ),
+      )!;
+
+    // Publishing right after a successful configure, with no outcome to say why: no pass of the planner writes that,
+    // but whatever did, the job is not reported finished.
+    it('a publish with no algorithm record after a successful configure ends 73, not 70', () => {
+      const s = publishedWith({ configure: configured });
+      expect(s.code).toBe(73);
+      expect(s.termination).toMatchObject({ reason: 'infrastructureFailed', stage: 'algorithm' });
+      expect(s.termination?.message).toContain('no algorithm run');
+      expect(s.results).toEqual(RESULTS);
+    });
+
+    it.each([
+      ['never finished', { startedAt: CREATED }],
+      ['ended without an exit code', { startedAt: CREATED, finishedAt: CREATED, reason: 'InfrastructureFailed' }],
+      ['exited non-zero', { startedAt: CREATED, finishedAt: CREATED, exitCode: 3 }],
+    ])('nor one whose algorithm record %s', (_, algorithm) => {
+      expect(publishedWith({ configure: configured, algorithm }).code).toBe(73);
+    });
+
+    it('nor one whose configure record shows no success', () => {
+      const ran = { startedAt: CREATED, finishedAt: CREATED, exitCode: 0 };
+      expect(publishedWith({ algorithm: ran }).termination).toMatchObject({
+        reason: 'infrastructureFailed',
+        stage: 'configure',
+      });
+      expect(publishedWith({ configure: { ...configured, exitCode: 2 }, algorithm: ran }).code).toBe(73);
+    });
+  });
+
   it('unreadable results → 62', () => {
     const s = recorded(at60({ publish: pod('Succeeded') }, { publishResults: { error: 'no result line' } }))!;
     expect(s.code).toBe(62);
@@ -784,6 +823,10 @@ describe('invariants over every status × pod phase × stop × Secret × volume'
         expect(s.history.slice(0, o.status.history.length)).toEqual(o.status.history);
         if (s.history.length > o.status.history.length) expect(s.history.at(-1)!.code).toBe(s.code);
         expect(Boolean(s.termination)).toBe(isFinal(s.code));
+        if (s.code === StatusCode.JobFinished) {
+          expect(s.stages.configure).toMatchObject({ finishedAt: expect.any(String), exitCode: 0 });
+          expect(s.stages.algorithm).toMatchObject({ finishedAt: expect.any(String), exitCode: 0 });
+        }
         if (isFinal(s.code)) {
           expect(s.dateFinished).toBeDefined();
           expect(s.expiresAt).toBeDefined();
