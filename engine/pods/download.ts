@@ -75,8 +75,13 @@ export async function downloadToFile(access: FileAccess, dest: string, limits: D
       out.end();
       await once(out, 'finish');
     } finally {
-      out.destroy();
       res.destroy();
+      // The file is opened asynchronously: wait for the stream to close, so that the cleanup below finds the file.
+      if (!out.closed) {
+        const closed = once(out, 'close');
+        out.destroy();
+        await closed;
+      }
     }
     await rename(part, dest);
     return { bytes, sha256: hash.digest('hex') };

@@ -299,8 +299,15 @@ describe('a free job on two datasets, through ocean.js 8.x', () => {
 
   it("streams the running algorithm's log", async () => {
     await untilStatus(jobId, (s) => s >= 40, 'running (40)');
-    const stream = await V8.computeStreamableLogs(v2, consumer, jobId);
-    expect(stream).not.toBeNull();
+    // Status 40 comes with the algorithm's pod; until its container starts (after the pod's isolation check) the
+    // stream answers 404, which ocean.js gives as null: ask again, as a client would.
+    let stream: Awaited<ReturnType<typeof V8.computeStreamableLogs>> = null;
+    await waitFor(
+      "the algorithm's log stream",
+      async () => (stream = await V8.computeStreamableLogs(v2, consumer, jobId)) !== null,
+      30_000,
+      500,
+    );
     const seen: string[] = [];
     for await (const chunk of stream as AsyncIterable<Uint8Array>) {
       seen.push(Buffer.from(chunk).toString('utf8'));
