@@ -226,7 +226,9 @@ describe('LeaderElector', () => {
     expect(a.events).toEqual(['elected']);
     const lease = api.get<V1Lease>('leases', NS, NAME)!;
     expect(lease.spec).toMatchObject({ holderIdentity: 'a', leaseTransitions: 1 });
-    expect(lease.spec?.acquireTime).toEqual(lease.spec?.renewTime);
+    // Set by the takeover together with its renewal (a few ms apart at most on a loaded machine: CI saw 1 ms).
+    const [acquired, renewed] = [lease.spec!.acquireTime!, lease.spec!.renewTime!].map((t) => new Date(t).getTime());
+    expect(Math.abs(renewed! - acquired!)).toBeLessThanOrEqual(50);
   });
 
   it('steps down when it finds another replica holding the lease', async () => {
