@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +11,7 @@ import {
 } from '@kubernetes/client-node';
 import { cacheDir, knativeConfigDir, pinnedVersions } from '../binaries.ts';
 import { installCrds } from '../bootstrap.ts';
+import { runBuildScript } from '../real-node/images.ts';
 import { waitFor } from '../processes.ts';
 import { applyOrder, servingObjects, type ServingSettings } from './serving-objects.ts';
 import { TRAEFIK_NAMESPACE, traefikObjects } from './traefik-objects.ts';
@@ -32,13 +32,7 @@ const DEV_AUTOSCALER = { 'stable-window': '10s', 'scale-to-zero-grace-period': '
 
 /** Wraps the Knative binaries as images (build-images.sh; a second each when cached) and returns the archives. */
 export function knativeImageArchives(report: (m: string) => void): Record<string, string> {
-  const res = spawnSync('bash', [join(here, 'build-images.sh')], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  for (const line of `${res.stdout}${res.stderr}`.split('\n').filter(Boolean)) report(line);
-  if (res.error || res.status !== 0)
-    throw new Error(`building the Knative images failed: ${res.error?.message ?? res.stderr.trim().split('\n').pop()}`);
+  runBuildScript(join(here, 'build-images.sh'), 'the Knative images', report);
   const current = (n: string): string =>
     readFileSync(join(cacheDir(), 'images', `knative-${n}.current`), 'utf8').trim();
   return Object.fromEntries(KNATIVE_IMAGES.map((n) => [`knative-${n}`, current(n)]));

@@ -21,8 +21,9 @@ const PROJECT_BUILD_TIMEOUT_MS = 30 * 60_000;
 
 type Archives = Record<(typeof NODE_IMAGES)[number] | (typeof PROJECT_IMAGES)[number], string>;
 
-function runBuild(script: string, what: string, report: (m: string) => void, timeout?: number): void {
-  const res = spawnSync('bash', [join(here, script), 'all'], {
+/** Runs an image build script (`bash SCRIPT all`), passing its progress lines to `report`; throws naming `what`. */
+export function runBuildScript(script: string, what: string, report: (m: string) => void, timeout?: number): void {
+  const res = spawnSync('bash', [script, 'all'], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
     timeout,
@@ -39,8 +40,8 @@ function runBuild(script: string, what: string, report: (m: string) => void, tim
  * the images' inputs in about a second; a cold build takes minutes and prints its progress).
  */
 export function ensureImageArchives(report: (m: string) => void): Archives {
-  runBuild('build-images.sh', "the node's images", report);
-  runBuild('build-project-images.sh', "the project's images", report, PROJECT_BUILD_TIMEOUT_MS);
+  runBuildScript(join(here, 'build-images.sh'), "the node's images", report);
+  runBuildScript(join(here, 'build-project-images.sh'), "the project's images", report, PROJECT_BUILD_TIMEOUT_MS);
   const current = (name: string): string => readFileSync(join(cacheDir(), 'images', `${name}.current`), 'utf8').trim();
   const names = [...NODE_IMAGES, ...PROJECT_IMAGES];
   return Object.fromEntries(names.map((n) => [n, current(n)])) as Archives;
