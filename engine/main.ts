@@ -19,7 +19,7 @@ import { settlerFromEnv } from './settlement.ts';
  *   JOBS_NAMESPACE (c2d-jobs), ENVIRONMENTS_NAMESPACE (= JOBS_NAMESPACE), LEASE_NAMESPACE (= JOBS_NAMESPACE),
  *   LEASE_NAME (c2d-engine), LEASE_DURATION_SECONDS (15), LEASE_RENEW_DEADLINE_SECONDS (two thirds of the
  *   duration, below it), API_REQUEST_TIMEOUT_SECONDS (30; Kubernetes and object store calls), POD_NAME (identity; hostname), METRICS_PORT (9090),
- *   CONCURRENCY (16), RESYNC_PERIOD_SECONDS (300: every job is reconciled again this often), POD_PROGRAMS_IMAGE, RESULTS_STORE_SECRET (c2d-results-store), JOB_UID/JOB_GID (1000),
+ *   CONCURRENCY (16), RESYNC_PERIOD_SECONDS (300: every job is reconciled again this often), POD_PROGRAMS_IMAGE, RESULTS_STORE_SECRET (c2d-results-store), OUTPUT_KEY_SECRET (c2d-output-key), JOB_UID/JOB_GID (1000),
  *   STORAGE_CLASS, CONFIGURE_DEADLINE_SECONDS, PUBLISH_DEADLINE_SECONDS, DEADLINE_GRACE_SECONDS,
  *   SECRET_WAIT_SECONDS, RETENTION_SECONDS, INFRASTRUCTURE_RETRIES (2: new pods a stage gets after the infrastructure
  *   failed one), OBSERVATION_RETRY_SECONDS (120: how long results that cannot be read are asked for again before
@@ -48,6 +48,7 @@ const pods: PodSpecSettings = {
   ...DEFAULT_POD_SPEC_SETTINGS,
   podProgramsImage: env.string('POD_PROGRAMS_IMAGE', DEFAULT_POD_SPEC_SETTINGS.podProgramsImage),
   resultsStoreSecret: env.string('RESULTS_STORE_SECRET', DEFAULT_POD_SPEC_SETTINGS.resultsStoreSecret),
+  outputKeySecret: env.string('OUTPUT_KEY_SECRET', DEFAULT_POD_SPEC_SETTINGS.outputKeySecret),
   uid: env.int('JOB_UID', DEFAULT_POD_SPEC_SETTINGS.uid),
   gid: env.int('JOB_GID', DEFAULT_POD_SPEC_SETTINGS.gid),
   configureDeadlineSeconds: planner.configureDeadlineSeconds,

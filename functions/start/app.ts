@@ -110,6 +110,8 @@ export function appFromRuntime(runtime: Runtime): Hono {
     auth: { nonces: runtime.noncesV2, tokens: runtime.tokens },
     // ESCROW_ADDRESS set: paid jobs; unset, paid starts and priced quotes answer 400 (ESCROW_NOT_CONFIGURED).
     escrow: escrowFromRuntime(runtime),
+    // OUTPUT_PUBLIC_KEY set: the publish pods hold its private half (c2d-output-key) and can decrypt `output`.
+    outputTargets: runtime.config.outputPublicKey !== undefined,
   });
   return app;
 }

@@ -32,6 +32,8 @@ export interface StartV2Deps extends AdmitDeps {
   authorize(request: StartAuthorization): Promise<StartGrant>;
   /** The escrow side of paid jobs (lib/api/job-payment.ts); undefined while none is configured. */
   escrow: EscrowPayments | undefined;
+  /** Whether the provider has an output key (OUTPUT_PUBLIC_KEY), without which no `output` can ever be decrypted. */
+  outputTargets: boolean;
   now?: () => Date;
 }
 
@@ -67,6 +69,11 @@ async function authorizeV2(deps: StartV2Deps, job: V2Start): Promise<StartGrant>
   }
 }
 
+function assertOutputTargets(deps: StartV2Deps, body: FreeStartRequest): void {
+  if (body.output !== undefined && !deps.outputTargets)
+    throw badRequest('output', 'this provider takes no output storage targets (it has no output key)');
+}
+
 async function startV2(deps: StartV2Deps, job: V2Start) {
   const grant = await authorizeV2(deps, job);
   const created = (deps.now ?? (() => new Date()))();
@@ -88,11 +95,19 @@ async function startV2(deps: StartV2Deps, job: V2Start) {
     ...(job.body.algorithm.algocustomdata !== undefined && { algoCustomData: job.body.algorithm.algocustomdata }),
     ...(viewers.length > 0 && { viewers }),
     ...(job.body.metadata !== undefined && { metadata: job.body.metadata }),
+    ...(job.body.output !== undefined && { outputTarget: true }),
     billing: job.tier === 'free' ? 'free' : 'escrow',
   });
   const admitted = await admitJob(
     deps,
-    { caller: job.caller, workflow, secret: grant.secret, orders: grant.orders, ...(job.lock && { lock: job.lock }) },
+    {
+      caller: job.caller,
+      workflow,
+      secret: grant.secret,
+      orders: grant.orders,
+      ...(job.lock && { lock: job.lock }),
+      ...(job.body.output !== undefined && { outputCiphertext: job.body.output }),
+    },
     created,
   );
   return toV2Job(admitted);
@@ -105,7 +120,9 @@ async function startV2(deps: StartV2Deps, job: V2Start) {
  * POST /v2/api/services/compute → `[job]`: a paid job whose price the escrow locks before it is created; signed over
  * consumerAddress + nonce + "startCompute". Without an escrow configured it answers 400 (ESCROW_NOT_CONFIGURED).
  * Both run every access check of v1's start on `datasets` (orders included), take `resources`, `maxJobDuration`,
- * `metadata` and `additionalViewers` (who may also read the job), and create the job exactly as v1 does.
+ * `metadata`, `additionalViewers` (who may also read the job) and `output` (the consumer's own storage target for
+ * the outputs, encrypted: kept in a Secret for the publish pod, the only place it is decrypted), and create the job
+ * exactly as v1 does.
  */
 export function registerV2(app: Hono, deps: StartV2Deps): void {
   app.post(`${V2_BASE}/api/services/freeCompute`, validJson(freeStartRequest), async (c) => {
@@ -115,6 +132,7 @@ export function registerV2(app: Hono, deps: StartV2Deps): void {
       V2_COMMANDS.freeStart,
       v2Credentials(c.req.header('Authorization'), body),
     );
+    assertOutputTargets(deps, body);
     const environment = await requireEnvironment(deps.environments, body.environment, 'environment');
     const free = requireFreeTier(environment);
     assertFreeAccess(environment, caller.address);
@@ -136,6 +154,7 @@ export function registerV2(app: Hono, deps: StartV2Deps): void {
       V2_COMMANDS.start,
       v2Credentials(c.req.header('Authorization'), body),
     );
+    assertOutputTargets(deps, body);
     const environment = await requireEnvironment(deps.environments, body.environment, 'environment');
     const escrow = deps.escrow;
     if (!escrow) throw badRequest('payment', ESCROW_NOT_CONFIGURED);

@@ -68,11 +68,17 @@ const GRANT: StartGrant = {
 };
 
 function harness(
-  o: { escrow?: EscrowPayments; unfinishedFree?: number; createFails?: boolean; grant?: () => StartGrant } = {},
+  o: {
+    escrow?: EscrowPayments;
+    unfinishedFree?: number;
+    createFails?: boolean;
+    grant?: () => StartGrant;
+    outputTargets?: boolean;
+  } = {},
 ) {
   const nonceStore = new FakeConfigMaps();
   const nonces = new KubeNonceStore(nonceStore.asCore(), 'sys', V2_NONCES);
-  const created: { workflow: Workflow; extra: Record<string, string> | undefined }[] = [];
+  const created: { workflow: Workflow; extra: Record<string, string> | undefined; output?: string }[] = [];
   const asked: StartAuthorization[] = [];
   const jobs = {
     async listUnfinished(): Promise<JobConfigMap[]> {
@@ -80,9 +86,15 @@ function harness(
         workflow: fixtureWorkflow({ billing: 'free' }),
       })) as JobConfigMap[];
     },
-    async create(workflow: Workflow, status: unknown, _secret: unknown, extra?: Record<string, string>) {
+    async create(
+      workflow: Workflow,
+      status: unknown,
+      _secret: unknown,
+      extra?: Record<string, string>,
+      output?: string,
+    ) {
       if (o.createFails) throw new Error('kubernetes said no');
-      created.push({ workflow, extra });
+      created.push({ workflow, extra, ...(output !== undefined && { output }) });
       return { name: `c2d-job-${workflow.jobId}`, workflow, status, stopRequestedAt: undefined } as JobConfigMap;
     },
     async delete() {},
@@ -116,6 +128,7 @@ function harness(
       return o.grant ? o.grant() : GRANT;
     },
     escrow: o.escrow,
+    outputTargets: o.outputTargets ?? true,
   });
   return { app, nonces, created, asked };
 }
@@ -186,6 +199,55 @@ describe('v2 free start', () => {
     expect(res.status).toBe(403);
     expect(await res.json()).toMatchObject({ code: 'ORDER_WRONG_CONSUMER', field: 'datasets.1.transferTxId' });
     expect(await refused.nonces.current(consumer.address)).toBe(0n);
+  });
+});
+
+describe('v2 start with an output target', () => {
+  // An eciesjs ciphertext's shape: 0x04 ephemeral key, nonce, tag, message (start cannot decrypt it).
+  const CIPHERTEXT = '04' + 'ab'.repeat(64) + '11'.repeat(40);
+
+  it('keeps the ciphertext for the output Secret (lower-case, without 0x) and marks the workflow', async () => {
+    const h = harness();
+    const res = await post(
+      h.app,
+      'freeCompute',
+      await body('freeStartCompute', 1, { output: '0x' + CIPHERTEXT.toUpperCase() }),
+    );
+    expect(res.status).toBe(200);
+    expect(h.created[0]!.output).toBe(CIPHERTEXT);
+    expect(h.created[0]!.workflow.outputTarget).toBe(true);
+    expect(JSON.stringify(h.created[0]!.workflow)).not.toContain(CIPHERTEXT.slice(0, 40));
+  });
+
+  it('creates a job without one as before', async () => {
+    const h = harness();
+    expect((await post(h.app, 'freeCompute', await body('freeStartCompute', 1))).status).toBe(200);
+    expect(h.created[0]!.output).toBeUndefined();
+    expect(h.created[0]!.workflow.outputTarget).toBeUndefined();
+  });
+
+  it.each([
+    ['not hex', 'zz' + CIPHERTEXT],
+    ['odd length', CIPHERTEXT + 'a'],
+    ['too short', '04' + 'ab'.repeat(40)],
+    ['a compressed ephemeral key', '02' + CIPHERTEXT.slice(2)],
+    ['over 8 KiB', '04' + 'ab'.repeat(8192)],
+    ['not a string', { remoteStorage: { type: 's3' } }],
+  ])('refuses an output that is %s, naming the field, before spending the nonce', async (_what, output) => {
+    const h = harness();
+    const res = await post(h.app, 'freeCompute', await body('freeStartCompute', 1, { output }));
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ field: 'output' });
+    expect(h.created).toHaveLength(0);
+    expect(await h.nonces.current(consumer.address)).toBe(0n);
+  });
+
+  it('refuses any output when the provider has no output key', async () => {
+    const h = harness({ outputTargets: false });
+    const res = await post(h.app, 'freeCompute', await body('freeStartCompute', 1, { output: CIPHERTEXT }));
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ field: 'output', error: expect.stringContaining('no output key') });
+    expect(h.created).toHaveLength(0);
   });
 });
 
