@@ -103,7 +103,8 @@ export function describeUploadError(err: unknown): string {
   if (status !== undefined && typeof e.name === 'string' && /^[A-Za-z]{1,64}$/.test(e.name))
     return `the store answered ${e.name} (HTTP ${status})`;
   if (status !== undefined) return `the store answered HTTP ${status}`;
-  return 'network error';
+  // A timeout, or a fault of this program: its class says which, and nothing of the target.
+  return typeof e.name === 'string' && /^[A-Za-z]{1,64}$/.test(e.name) ? e.name : 'an unknown error';
 }
 
 export async function uploadArchive(

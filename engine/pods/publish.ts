@@ -160,6 +160,7 @@ function outputDelivery(env: Env): OutputDelivery | undefined {
   if (!file) return undefined;
   const keyFile = env.string('C2D_OUTPUT_KEY_FILE');
   const allow = env.parsed('C2D_PRIVATE_HOSTS_ALLOWED', parsePrivateHostAllowList, '');
+  env.string('C2D_OUTPUT_ARCHIVE');
   return {
     archiveName: env.matching('C2D_OUTPUT_ARCHIVE', /^[A-Za-z0-9._-]{1,200}\.tar$/, 'must be a .tar file name')!,
     settings: {
@@ -173,8 +174,14 @@ function outputDelivery(env: Env): OutputDelivery | undefined {
       } catch {
         throw new OutputTargetError('this provider has no output key configured');
       }
+      let ciphertext: string;
+      try {
+        ciphertext = readFileSync(file, 'utf8');
+      } catch {
+        throw new OutputTargetError("the job's output target is missing (its output Secret is gone)");
+      }
       const key = parseOutputPrivateKey(keyText);
-      const request = parseOutputRequest(decryptOutput(key, readFileSync(file, 'utf8')), allow);
+      const request = parseOutputRequest(decryptOutput(key, ciphertext), allow);
       return { request, publicKey: outputPublicKey(key) };
     },
   };

@@ -11,7 +11,7 @@ import { OUTPUT_CIPHERTEXT_MAX_BYTES, OutputTargetError } from './output-target.
 /** A 0x-hex private key, from a Secret's file (whitespace trimmed); throws naming what is wrong, never the key. */
 export function parseOutputPrivateKey(text: string): PrivateKey {
   const hex = text.trim().replace(/^0x/, '');
-  if (!/^[0-9a-fA-F]{64}$/.test(hex)) throw new Error('the output key must be 32 bytes of hex');
+  if (!/^[0-9a-fA-F]{64}$/.test(hex)) throw new OutputTargetError("this provider's output key is not 32 bytes of hex");
   return PrivateKey.fromHex(hex);
 }
 

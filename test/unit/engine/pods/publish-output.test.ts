@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { outputsArchive } from '../../../../engine/pods/output-upload.ts';
+import { describeUploadError, outputsArchive } from '../../../../engine/pods/output-upload.ts';
 import { ProgramLog } from '../../../../engine/pods/program-log.ts';
 import { publishJob, type OutputDelivery } from '../../../../engine/pods/publish.ts';
 import { tarLength } from '../../../../engine/pods/tar.ts';
@@ -190,5 +190,25 @@ describe('publishJob with an output target', () => {
       expect([...p.stored.keys()].some((k) => k.includes('/outputs/'))).toBe(false);
     }
     expect(received).toHaveLength(0);
+  });
+});
+
+describe('describeUploadError', () => {
+  it('says what failed in words that name no host, bucket, key or credential', () => {
+    const s3 = Object.assign(new Error('Access Denied for bucket consumer-results key x'), {
+      name: 'AccessDenied',
+      $metadata: { httpStatusCode: 403 },
+    });
+    expect(describeUploadError(s3)).toBe('the store answered AccessDenied (HTTP 403)');
+    expect(
+      describeUploadError(Object.assign(new Error('connect ECONNREFUSED 10.0.0.8:443'), { code: 'ECONNREFUSED' })),
+    ).toBe('network error ECONNREFUSED');
+    expect(describeUploadError(new OutputTargetError('remoteStorage.url is an address not allowed'))).toBe(
+      'remoteStorage.url is an address not allowed',
+    );
+    expect(
+      describeUploadError(Object.assign(new Error('https://secret.example timed out'), { name: 'TimeoutError' })),
+    ).toBe('TimeoutError');
+    expect(describeUploadError({ name: 'not safe: https://x' })).toBe('an unknown error');
   });
 });

@@ -53,7 +53,7 @@ describe('the output key', () => {
   });
 
   it('refuses a key file that is not 32 bytes of hex, without quoting it', () => {
-    expect(() => parseOutputPrivateKey('0x1234')).toThrow('the output key must be 32 bytes of hex');
+    expect(() => parseOutputPrivateKey('0x1234')).toThrow("this provider's output key is not 32 bytes of hex");
     expect(() => parseOutputPrivateKey('zz'.repeat(32))).not.toThrow(/zz/);
   });
 });
