@@ -270,6 +270,34 @@ describe("a v2 job's own storage target", () => {
     expect(log).not.toContain(consumerStore.s3.accessKeyId);
   });
 
+  it("PUTs the archive to the consumer's URL with its headers, as ocean-node's url storage does", async () => {
+    const uploads: { path: string; headers: Record<string, unknown>; body: Buffer }[] = [];
+    const started = await startWithOutput({
+      remoteStorage: {
+        type: 'url',
+        url: `${files.base}/uploads/`,
+        method: 'put',
+        headers: { 'x-upload-token': 'tok' },
+      },
+    });
+    // The server answers exact paths: the archive's, known once the job id is (publish is seconds away).
+    const path = `/uploads/outputs-${stack.environmentId}-${started.jobId}.tar`;
+    files.route(path, (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        uploads.push({ path: req.url!, headers: req.headers, body: Buffer.concat(chunks) });
+        res.writeHead(201).end();
+      });
+    });
+    const job = await untilFinal(started.jobId);
+    expect(job.status).toBe(70);
+    expect(uploads).toHaveLength(1);
+    expect(uploads[0]!.path).toBe(path);
+    expect(uploads[0]!.headers).toMatchObject({ 'x-upload-token': 'tok', 'content-type': 'application/octet-stream' });
+    expect(untar(uploads[0]!.body)['outputs/count.txt']!.toString()).toBe('datasets 1\n');
+  });
+
   it("encrypts the archive as ocean-node does when asked: AES-256-CBC, the vector nodePublicKey's first 16 bytes", async () => {
     const aesKey = 'c0'.repeat(32);
     const job = await untilFinal(
