@@ -15,7 +15,12 @@ import {
   resourceAmounts,
   type Tier,
 } from '../../lib/api/job-terms-v2.ts';
-import { freeStartRequest, paidStartRequest, type FreeStartRequest } from '../../lib/api/requests-v2.ts';
+import {
+  freeStartRequest,
+  OUTPUT_NOT_CONFIGURED,
+  paidStartRequest,
+  type FreeStartRequest,
+} from '../../lib/api/requests-v2.ts';
 import type { Caller } from '../../lib/auth/authenticate.ts';
 import { V2_COMMANDS } from '../../lib/auth/command-texts.ts';
 import { authenticateV2, v2Credentials, type V2AuthDeps } from '../../lib/auth/v2-authenticate.ts';
@@ -70,8 +75,7 @@ async function authorizeV2(deps: StartV2Deps, job: V2Start): Promise<StartGrant>
 }
 
 function assertOutputTargets(deps: StartV2Deps, body: FreeStartRequest): void {
-  if (body.output !== undefined && !deps.outputTargets)
-    throw badRequest('output', 'this provider takes no output storage targets (it has no output key)');
+  if (body.output !== undefined && !deps.outputTargets) throw badRequest('output', OUTPUT_NOT_CONFIGURED);
 }
 
 async function startV2(deps: StartV2Deps, job: V2Start) {

@@ -23,6 +23,9 @@ import { algorithmSchema } from './requests.ts';
  * objects) is refused by name rather than ignored, so a caller never believes it got what it asked for.
  */
 
+/** Why `output` is refused by a provider without an output key (OUTPUT_PUBLIC_KEY): nothing could decrypt it. */
+export const OUTPUT_NOT_CONFIGURED = 'this provider takes no output storage targets (it has no output key)';
+
 const MAX_DATASETS = 17;
 const MAX_VIEWERS = 16;
 
