@@ -71,7 +71,13 @@ const leaseKubeConfig = loadKubeConfig(undefined, {
 });
 const metrics = new EngineMetrics();
 const api = kubeConfig.makeApiClient(CoreV1Api);
-const settlement = settlerFromEnv(env, { api, namespace, log }, requestTimeoutMs);
+const leaseNamespace = env.string('LEASE_NAMESPACE', namespace);
+const leases = leaseKubeConfig.makeApiClient(CoordinationV1Api);
+// The provider key's transactions share one Lease with start's (lib/payment/provider-tx.ts) in the same namespace.
+const settlement = settlerFromEnv(env, { api, namespace, log }, requestTimeoutMs, {
+  leases,
+  namespace: leaseNamespace,
+});
 
 const engine = new Engine({
   api,
@@ -89,8 +95,8 @@ const engine = new Engine({
   ...(settlement && { settlement }),
 });
 const leader = new LeaderElector({
-  api: leaseKubeConfig.makeApiClient(CoordinationV1Api),
-  namespace: env.string('LEASE_NAMESPACE', namespace),
+  api: leases,
+  namespace: leaseNamespace,
   name: env.string('LEASE_NAME', 'c2d-engine'),
   identity,
   leaseDurationSeconds,

@@ -4,6 +4,7 @@ import type { NonceStore } from '../auth/nonce-store.ts';
 import type { TokenStore } from '../auth/token-store.ts';
 import { jsonLogger, type Logger } from '../http/log.ts';
 import { deferred, lazyKube, type Kube } from '../kube/lazy.ts';
+import type { LeaseApi } from '../kube/lease.ts';
 import { Env, type EnvVars } from '../env.ts';
 import { FunctionConfig } from './config.ts';
 import type { FunctionName } from './endpoints.ts';
@@ -44,6 +45,7 @@ export class Runtime {
   #tokens: TokenStore | undefined;
   #objects: ObjectStore | undefined;
   #jobCache: JobCache | undefined;
+  #leases: LeaseApi | undefined;
 
   constructor(vars: EnvVars = process.env) {
     this.config = new FunctionConfig(vars);
@@ -152,6 +154,16 @@ export class Runtime {
   get objects(): ObjectStore {
     this.#objects ??= lazyObjectStore(this.config.resultsStore());
     return this.#objects;
+  }
+
+  /** Leases in the system namespace: the provider key's transaction lease (lib/payment/provider-tx.ts). */
+  get leases(): LeaseApi {
+    void this.core; // checks now that there is an identity to connect with
+    this.#leases ??= deferred(async () => {
+      const { kc, k8s } = await this.#kube();
+      return kc.makeApiClient(k8s.CoordinationV1Api);
+    });
+    return this.#leases;
   }
 
   get claims(): OrderClaims {

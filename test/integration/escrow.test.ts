@@ -1,4 +1,4 @@
-import { CoreV1Api } from '@kubernetes/client-node';
+import { CoordinationV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { EscrowContract, approve, type Config } from '@oceanprotocol/lib-v8';
 import { Contract, JsonRpcProvider, NonceManager, Wallet, formatUnits, parseEther, parseUnits } from 'ethers';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -11,7 +11,7 @@ import { jobNames } from '../../lib/job/names.ts';
 import { buildJobSecret } from '../../lib/job/secret.ts';
 import { initialStatus, isFinal } from '../../lib/job/status.ts';
 import { loadKubeConfig } from '../../lib/kube/client.ts';
-import { lockJobPayment, tokenDecimals, type EscrowClient } from '../../lib/payment/escrow.ts';
+import { escrowClient, lockJobPayment, tokenDecimals, type EscrowClient } from '../../lib/payment/escrow.ts';
 import { escrowLockId, PaymentRefused } from '../../lib/payment/lock-policy.ts';
 import { quoteEscrowPayment, type EscrowQuote } from '../../lib/payment/quote.ts';
 import {
@@ -200,7 +200,16 @@ beforeAll(async () => {
   // No answer cached: ocean.js reads each payer's nonce right after its previous transaction.
   rpc = new JsonRpcProvider(env.rpcUrl, undefined, { staticNetwork: true, pollingInterval: 100, cacheTimeout: -1 });
   funder = new NonceManager(new Wallet(env.keys.deployer, rpc));
-  client = { signer: new Wallet(env.keys.provider, rpc), escrowAddress: env.ocean.Escrow!, chainId: env.chainId };
+  // start's side of the key, sharing the provider transaction lease with the engine.
+  client = escrowClient({
+    rpcUrl: env.rpcUrl,
+    chainId: env.chainId,
+    key: env.keys.provider,
+    escrowAddress: env.ocean.Escrow!,
+    requestTimeoutMs: 10_000,
+    leases: loadKubeConfig(env.kubeconfig).makeApiClient(CoordinationV1Api),
+    namespace: env.namespaces.system,
+  });
   decimals = await tokenDecimals(rpc, OCEAN());
   files = await new FileServer().start();
   files.file('/data.csv', DATASET);
