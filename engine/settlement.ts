@@ -6,7 +6,7 @@ import type { LeaseApi } from '../lib/kube/lease.ts';
 import { kubeStatus } from '../lib/kube/errors.ts';
 import { readJobConfigMap } from '../lib/job/configmap.ts';
 import { isFinal } from '../lib/job/status.ts';
-import { escrowClient, settlementChain, type SettlementChain } from '../lib/payment/escrow.ts';
+import { escrowClient, type EscrowClient, type SettlementChain } from '../lib/payment/escrow.ts';
 import { readPayment, readSettlement, settlementPatch, type Settlement } from '../lib/payment/record.ts';
 import { planSettlement } from '../lib/payment/settlement-plan.ts';
 
@@ -149,16 +149,17 @@ export class Settler {
 }
 
 /**
- * The settler the engine runs with, from ESCROW_ADDRESS, RPC_URL, CHAIN_ID and the provider's key (PROVIDER_KEY or
- * the file PROVIDER_KEY_FILE names): the payee of the locks `start` made. Undefined when ESCROW_ADDRESS is unset
- * (no paid compute). Every JSON-RPC call is bounded by `requestTimeoutMs`.
+ * The provider's escrow client the engine settles with, from ESCROW_ADDRESS, RPC_URL, CHAIN_ID and the provider's key
+ * (PROVIDER_KEY or the file PROVIDER_KEY_FILE names): the payee of the locks `start` made. Undefined when
+ * ESCROW_ADDRESS is unset (no paid compute). Every JSON-RPC call is bounded by `requestTimeoutMs` (at most 10 s);
+ * its transactions share the provider transaction lease with start's.
  */
-export function settlerFromEnv(
+export function escrowClientFromEnv(
   env: Env,
-  deps: Omit<SettlementDeps, 'chain'>,
   requestTimeoutMs: number,
   providerTxLease: { leases: LeaseApi; namespace: string },
-): Settler | undefined {
+  log: Logger,
+): EscrowClient | undefined {
   const escrowAddress = env.matching('ESCROW_ADDRESS', /^0x[0-9a-fA-F]{40}$/, 'must be a 0x address');
   if (!escrowAddress) return undefined;
   const rpcUrl = env.url('RPC_URL');
@@ -168,7 +169,7 @@ export function settlerFromEnv(
   const file = env.optional('PROVIDER_KEY_FILE');
   const key = env.optional('PROVIDER_KEY') ?? (file && readFileSync(file, 'utf8').trim());
   if (!key) throw new ConfigurationError('PROVIDER_KEY', 'or PROVIDER_KEY_FILE is required when ESCROW_ADDRESS is set');
-  const client = escrowClient({
+  return escrowClient({
     rpcUrl,
     chainId,
     key,
@@ -176,7 +177,6 @@ export function settlerFromEnv(
     // Within the provider transaction lease (lib/payment/provider-tx.ts), which must outlast a send.
     requestTimeoutMs: Math.min(requestTimeoutMs, ESCROW_RPC_TIMEOUT_MS),
     ...providerTxLease,
-    log: deps.log,
+    log,
   });
-  return new Settler({ ...deps, chain: settlementChain(client) });
 }

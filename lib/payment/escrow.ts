@@ -5,6 +5,7 @@ import {
   JsonRpcProvider,
   Network,
   Wallet,
+  ZeroAddress,
   isError,
   toUtf8Bytes,
   type InterfaceAbi,
@@ -15,6 +16,7 @@ import {
 } from 'ethers';
 import type { Logger } from '../http/log.ts';
 import type { LeaseApi } from '../kube/lease.ts';
+import type { OpenLock, OrphanRelease } from './orphan-locks.ts';
 import { ProviderTransactions, type PreparedTx } from './provider-tx.ts';
 import { escrowLockId, lockRefusal, refusalFromRevert, PaymentRefused, type EscrowAccount } from './lock-policy.ts';
 import type { EscrowQuote } from './quote.ts';
@@ -350,5 +352,51 @@ export function settlementChain(client: EscrowClient): SettlementChain {
     send: async (payment, action, amount, proof, record) =>
       client.transactions.send(await settlementRequest(client, payment, action, amount, proof), record),
     resend: (raw) => client.transactions.resend(raw),
+  };
+}
+
+// ---- orphan locks: what the engine's sweep lists and sends ----
+
+/** What the engine's orphan lock sweep needs of the chain (a fake one in unit tests). */
+export interface OrphanLockChain {
+  /** The provider's open locks and the latest block's timestamp. */
+  openLocks(): Promise<{ locks: OpenLock[]; blockTime: bigint }>;
+  /** Sends the transaction that gives the lock back; returns its hash (not waiting for it to be mined). */
+  release(release: OrphanRelease): Promise<string>;
+  /** Whether the node holds the transaction unmined. */
+  pending(hash: string): Promise<boolean>;
+}
+
+export function orphanLockChain(client: EscrowClient): OrphanLockChain {
+  const payee = client.signer.address.toLowerCase();
+  return {
+    async openLocks() {
+      const escrow = escrowAt(client);
+      // The contract keeps locks per payee; a zero token and payer match any of them.
+      const [locks, block] = await Promise.all([
+        escrow.getFunction('getLocks')(ZeroAddress, ZeroAddress, payee) as Promise<ChainLock[]>,
+        provider(client).getBlock('latest'),
+      ]);
+      if (!block) throw new Error('the chain returned no latest block');
+      return {
+        locks: locks.map((l) => ({
+          lockId: l.jobId,
+          payer: l.payer.toLowerCase(),
+          token: l.token.toLowerCase(),
+          amount: l.amount,
+          expiry: l.expiry,
+        })),
+        blockTime: BigInt(block.timestamp),
+      };
+    },
+    async release({ lock, action }) {
+      const target = { lockId: lock.lockId.toString(), token: lock.token, payer: lock.payer, payee };
+      const request = await settlementRequest(client, target, action, 0n, JSON.stringify({ orphan: true }));
+      return (await client.transactions.send(request))!.hash;
+    },
+    async pending(hash) {
+      const p = provider(client);
+      return (await p.getTransaction(hash)) !== null && (await p.getTransactionReceipt(hash)) === null;
+    },
   };
 }
