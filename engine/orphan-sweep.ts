@@ -34,7 +34,7 @@ export class OrphanSweeper {
   private readonly sent = new Map<string, string>();
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> = Promise.resolve();
-  private stopped = true;
+  private stopped = false;
   private readonly clock: () => number;
 
   constructor(private readonly deps: OrphanSweepDeps) {
@@ -93,6 +93,8 @@ export class OrphanSweeper {
     this.unownedSince = plan.unownedSince;
     let released = 0;
     for (const release of plan.release) {
+      // A stopping engine does not wait for the provider transaction lease once more.
+      if (this.stopped) break;
       const { lock, action } = release;
       const fields = {
         lockId: lock.lockId.toString(),

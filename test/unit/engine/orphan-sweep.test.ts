@@ -108,3 +108,21 @@ describe('OrphanSweeper', () => {
     expect(api.calls.filter((c) => c.startsWith('listNamespacedConfigMap'))).toEqual([]);
   });
 });
+
+describe('OrphanSweeper.start', () => {
+  it('sweeps at once, and no more once stopped', async () => {
+    const { chain, sweeper } = setup();
+    let passes = 0;
+    const openLocks = chain.openLocks.bind(chain);
+    chain.openLocks = () => {
+      passes++;
+      return openLocks();
+    };
+    sweeper.start();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(passes).toBe(1);
+    await sweeper.stop();
+    await new Promise((r) => setTimeout(r, 1_100));
+    expect(passes).toBe(1);
+  });
+});
