@@ -44,6 +44,8 @@ export interface HeldLease {
 
 export class LeaseBusy extends Error {}
 
+const REFUSED = new Set([400, 401, 403, 422]);
+
 export class LeaseMutex {
   private readonly identity: string;
   private readonly clock: () => number;
@@ -92,7 +94,8 @@ export class LeaseMutex {
         if ('lease' in taken) return { lease: taken.lease, sentAt };
         holder = taken.holder;
       } catch (err) {
-        if (this.clock() + retryMs > deadline) throw err;
+        // Refused (no permission, an admission policy, an invalid object) is not going to change by waiting.
+        if (REFUSED.has(kubeStatus(err) ?? 0) || this.clock() + retryMs > deadline) throw err;
       }
       if (this.clock() + retryMs > deadline) {
         throw new LeaseBusy(

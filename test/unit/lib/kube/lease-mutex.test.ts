@@ -131,3 +131,14 @@ describe('LeaseMutex', () => {
     expect(lease(api)?.spec?.holderIdentity).toBe('z');
   });
 });
+
+describe('LeaseMutex refusals', () => {
+  it('fails at once when the API server refuses (no permission), and retries what may pass', async () => {
+    const api = new FakeKubeApi();
+    api.failNext('readNamespacedLease', apiError(403, 'forbidden'));
+    await expect(mutex(api, 'a').withLease(() => Promise.resolve())).rejects.toMatchObject({ code: 403 });
+    expect(api.calls.filter((c) => c.startsWith('readNamespacedLease'))).toHaveLength(1);
+    api.failNext('readNamespacedLease', apiError(500, 'etcd timeout'));
+    await expect(mutex(api, 'a').withLease(() => Promise.resolve(1))).resolves.toBe(1);
+  });
+});
