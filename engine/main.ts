@@ -12,7 +12,9 @@ import { LeaderElector } from './leader.ts';
 import { EngineMetrics } from './metrics.ts';
 import { DEFAULT_POD_SPEC_SETTINGS, type PodSpecSettings } from './pod-specs.ts';
 import { DEFAULT_PLANNER_SETTINGS, type PlannerSettings } from './planner.ts';
-import { settlerFromEnv } from './settlement.ts';
+import { orphanLockChain, settlementChain } from '../lib/payment/escrow.ts';
+import { OrphanSweeper } from './orphan-sweep.ts';
+import { Settler, escrowClientFromEnv } from './settlement.ts';
 
 /**
  * The engine process. Environment:
@@ -26,7 +28,9 @@ import { settlerFromEnv } from './settlement.ts';
  *   the job ends 62; the stage's deadline bounds it too), PRIVATE_FILE_HOSTS_ALLOWED (internal addresses configure pods may
  *   download from, lib/http/address-policy.ts; default none), and S3_ENDPOINT, S3_REGION, S3_BUCKET, S3_ACCESS_KEY_ID,
  *   S3_SECRET_ACCESS_KEY (to remove expired results); for paid compute, ESCROW_ADDRESS, RPC_URL, CHAIN_ID and
- *   PROVIDER_KEY or PROVIDER_KEY_FILE (engine/settlement.ts: claims and releases the jobs' escrow locks).
+ *   PROVIDER_KEY or PROVIDER_KEY_FILE (engine/settlement.ts: claims and releases the jobs' escrow locks), and
+ *   ORPHAN_LOCK_MIN_AGE_SECONDS (900), ORPHAN_LOCK_SWEEP_SECONDS (300), ORPHAN_LOCK_SWEEP_MAX (10 per pass):
+ *   engine/orphan-sweep.ts gives back the locks no job settles.
  */
 const env = new Env();
 const log = jsonLogger('engine');
@@ -72,7 +76,22 @@ const leaseKubeConfig = loadKubeConfig(undefined, {
 });
 const metrics = new EngineMetrics();
 const api = kubeConfig.makeApiClient(CoreV1Api);
-const settlement = settlerFromEnv(env, { api, namespace, log }, requestTimeoutMs);
+const leaseNamespace = env.string('LEASE_NAMESPACE', namespace);
+const leases = leaseKubeConfig.makeApiClient(CoordinationV1Api);
+// The provider key's transactions share one Lease with start's (lib/payment/provider-tx.ts) in the same namespace.
+const escrow = escrowClientFromEnv(env, requestTimeoutMs, { leases, namespace: leaseNamespace }, log);
+const settlement = escrow && new Settler({ api, namespace, log, chain: settlementChain(escrow) });
+const sweeper =
+  escrow &&
+  new OrphanSweeper({
+    chain: orphanLockChain(escrow),
+    api,
+    namespace,
+    log,
+    minAgeMs: env.int('ORPHAN_LOCK_MIN_AGE_SECONDS', 900) * 1000,
+    intervalMs: env.int('ORPHAN_LOCK_SWEEP_SECONDS', 300) * 1000,
+    maxPerPass: env.int('ORPHAN_LOCK_SWEEP_MAX', 10, { max: 100 }),
+  });
 
 const engine = new Engine({
   api,
@@ -88,10 +107,11 @@ const engine = new Engine({
   log,
   metrics,
   ...(settlement && { settlement }),
+  ...(sweeper && { sweeper }),
 });
 const leader = new LeaderElector({
-  api: leaseKubeConfig.makeApiClient(CoordinationV1Api),
-  namespace: env.string('LEASE_NAMESPACE', namespace),
+  api: leases,
+  namespace: leaseNamespace,
   name: env.string('LEASE_NAME', 'c2d-engine'),
   identity,
   leaseDurationSeconds,

@@ -107,7 +107,7 @@ export function appFromRuntime(runtime: Runtime): Hono {
   const app = createApp({ ...shared, nonces: runtime.nonces });
   registerV2(app, {
     ...shared,
-    auth: { nonces: runtime.noncesV2, tokens: runtime.tokens },
+    auth: runtime.v2Auth,
     // ESCROW_ADDRESS set: paid jobs; unset, paid starts and priced quotes answer 400 (ESCROW_NOT_CONFIGURED).
     escrow: escrowFromRuntime(runtime),
     // OUTPUT_PUBLIC_KEY set: the publish pods hold its private half (c2d-output-key) and can decrypt `output`.

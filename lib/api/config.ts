@@ -99,6 +99,16 @@ export class FunctionConfig {
     return this.required('RPC_URL', this.#rpcUrl);
   }
 
+  /** RPC_URL, or undefined for a function that can do without a chain. */
+  get rpcUrlIfSet(): string | undefined {
+    return this.#rpcUrl;
+  }
+
+  /** CHAIN_ID, or undefined for a function that can do without a chain. */
+  get chainIdIfSet(): number | undefined {
+    return this.#chainId;
+  }
+
   get factoryAddress(): string {
     return this.required('ERC721_FACTORY_ADDRESS', this.#factoryAddress);
   }
