@@ -13,6 +13,8 @@ import { writeKubeconfig } from './kubeconfig.ts';
 import { startObjectStore } from './object-store.ts';
 import { startRealNode, type RealNode } from './real-node/real-node.ts';
 import { publishResultsStore } from './real-node/results-store.ts';
+import { installClusterDns } from './real-node/cluster-dns.ts';
+import { corednsImage } from './real-node/images.ts';
 import { clusterEgressSocket, egressSelectorConfig as egressSelectorConfigText } from './real-node/cluster-egress.ts';
 import { installKnativeServing, knativeImageArchives } from './knative/serving.ts';
 import type { PlatformEnv } from './platform-env.ts';
@@ -176,11 +178,10 @@ export async function startPlatform(
       const ready = (await core.readNode({ name: NODE_NAME })).status?.conditions?.find((c) => c.type === 'Ready');
       const readyAt = ready?.lastTransitionTime ? new Date(ready.lastTransitionTime).getTime() : Date.now();
       report(`real node Ready ${Math.max(0, readyAt - node.kubeletStartedAt)} ms after kubelet started`);
-      const podS3Endpoint = await timed(
-        'results store for pods',
-        () => publishResultsStore(admin, node.namespace.nodeAddress),
-        report,
-      );
+      const [podS3Endpoint] = await Promise.all([
+        timed('results store for pods', () => publishResultsStore(admin, node.namespace.nodeAddress), report),
+        timed('cluster DNS', () => installClusterDns(admin, corednsImage()), report),
+      ]);
       if (opts.knative) await timed('knative serving', () => installKnativeServing(admin, report), report);
       const restart = async (): Promise<void> => {
         throw new Error('restart is offered for the local node platform only');

@@ -9,17 +9,11 @@ import { waitFor, type ManagedProcess } from '../processes.ts';
 import { NODE_API_SERVER, startApiRelay, startStoreRelay } from './api-relay.ts';
 import { createNodeCgroups, removeNodeCgroups } from './cgroups.ts';
 import { startClusterEgress } from './cluster-egress.ts';
-import {
-  COREDNS_USER,
-  createDnsService,
-  grantNodeServices,
-  KUBE_ROUTER_USER,
-  publishApiServerEndpoint,
-} from './cluster-objects.ts';
+import { grantNodeServices, KUBE_ROUTER_USER, publishApiServerEndpoint } from './cluster-objects.ts';
 import { startContainerd } from './containerd.ts';
 import { ensureImageArchives, pauseImage, seedImages } from './images.ts';
 import { startKubelet } from './kubelet.ts';
-import { startCoreDns, startKubeProxy, startKubeRouter } from './network-services.ts';
+import { startKubeProxy, startKubeRouter } from './network-services.ts';
 import { recordInstance, sweepStaleInstances } from './instances.ts';
 import { createNodeNamespace, type NodeNamespace } from './node-namespace.ts';
 import { startScheduler } from './scheduler.ts';
@@ -54,8 +48,9 @@ export interface RealNodeOptions {
 }
 
 /**
- * A real Kubernetes node: containerd + runc, kubelet, kube-proxy, CoreDNS and kube-router in a network and mount
- * namespace of their own (see node-namespace.ts), and kube-scheduler beside the control plane. Stopping it removes
+ * A real Kubernetes node: containerd + runc, kubelet, kube-proxy and kube-router in a network and mount namespace of
+ * their own (see node-namespace.ts), and kube-scheduler beside the control plane. Cluster DNS runs on it as a pod
+ * (cluster-dns.ts) once it is Ready. Stopping it removes
  * every process, mount, link, table and control group it made.
  */
 export async function startRealNode(o: RealNodeOptions): Promise<RealNode> {
@@ -113,7 +108,6 @@ export async function startRealNode(o: RealNodeOptions): Promise<RealNode> {
     };
     const kubeletKc = kubeconfig('kubelet', `system:node:${o.nodeName}`, o.certs.node);
     const proxyKc = kubeconfig('kube-proxy', 'system:kube-proxy', leaf('kube-proxy', '/CN=system:kube-proxy'));
-    const corednsKc = kubeconfig('coredns', COREDNS_USER, leaf('coredns', `/CN=${COREDNS_USER}`));
     const routerKc = kubeconfig('kube-router', KUBE_ROUTER_USER, leaf('kube-router', `/CN=${KUBE_ROUTER_USER}`));
     const provisionerKc = kubeconfig(
       'volume-provisioner',
@@ -140,7 +134,6 @@ export async function startRealNode(o: RealNodeOptions): Promise<RealNode> {
     const containerd = await startContainerd(ns, { stateDir: dir, logDir: o.logDir, sandboxImage: pauseImage() });
     processes.push(containerd.process);
     await grantNodeServices(o.admin);
-    await createDnsService(o.admin, ns.nodeAddress);
     await publishApiServerEndpoint(o.admin, ns.nodeAddress);
     provisioner = await startVolumeProvisioner(loadKubeConfig(provisionerKc), join(dir, 'volumes'), o.report);
 
@@ -159,7 +152,6 @@ export async function startRealNode(o: RealNodeOptions): Promise<RealNode> {
     );
     const service = { nodeName: o.nodeName, stateDir: dir, logDir: o.logDir };
     processes.push(startKubeProxy(ns, bins.kubeProxy, { ...service, kubeconfig: proxyKc }));
-    processes.push(startCoreDns(ns, bins.coredns, { ...service, kubeconfig: corednsKc }));
     // kube-router gives up at start unless it finds its Node: wait for kubelet to register it.
     const core = o.admin.makeApiClient(CoreV1Api);
     await Promise.race([
