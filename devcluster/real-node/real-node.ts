@@ -17,7 +17,7 @@ import { startKubeProxy, startKubeRouter } from './network-services.ts';
 import { recordInstance, sweepStaleInstances } from './instances.ts';
 import { createNodeNamespace, type NodeNamespace } from './node-namespace.ts';
 import { startScheduler } from './scheduler.ts';
-import { startVolumeProvisioner, VOLUME_PROVISIONER_USER } from './volume-provisioner.ts';
+import { applyStorageClass, startVolumeProvisioner, VOLUME_PROVISIONER_USER } from './volume-provisioner.ts';
 import { loadKubeConfig } from '../../lib/kube/client.ts';
 
 export interface RealNode {
@@ -135,7 +135,8 @@ export async function startRealNode(o: RealNodeOptions): Promise<RealNode> {
     processes.push(containerd.process);
     await grantNodeServices(o.admin);
     await publishApiServerEndpoint(o.admin, ns.nodeAddress);
-    provisioner = await startVolumeProvisioner(loadKubeConfig(provisionerKc), join(dir, 'volumes'), o.report);
+    await applyStorageClass(o.admin);
+    provisioner = await startVolumeProvisioner(loadKubeConfig(provisionerKc), () => join(dir, 'volumes'), o.report);
 
     processes.push(startScheduler(bins.kubeScheduler, { kubeconfig: schedulerKc, logDir: o.logDir }));
     const kubeletStartedAt = Date.now();
