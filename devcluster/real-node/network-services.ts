@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startProcess, type ManagedProcess } from '../processes.ts';
-import { POD_CIDR } from './containerd.ts';
+import { CLUSTER_CIDR } from './containerd.ts';
 import type { NodeNamespace } from './node-namespace.ts';
 
 interface ServiceOptions {
@@ -23,7 +23,7 @@ export function startKubeProxy(ns: NodeNamespace, binary: string, o: ServiceOpti
         clientConnection: { kubeconfig: o.kubeconfig },
         mode: 'iptables',
         hostnameOverride: o.nodeName,
-        clusterCIDR: POD_CIDR,
+        clusterCIDR: CLUSTER_CIDR,
         bindAddress: ns.nodeAddress,
         healthzBindAddress: '127.0.0.1:10256',
         metricsBindAddress: '127.0.0.1:10249',

@@ -21,7 +21,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NAMESPACES, NODE_NAME, startPlatform, type Platform } from '../../devcluster/platform.ts';
 import { startProcess, waitFor, type ManagedProcess } from '../../devcluster/processes.ts';
 import { loadKubeConfig } from '../../lib/kube/client.ts';
-import { POD_CIDR } from '../../devcluster/real-node/containerd.ts';
 import { POD_PIDS_LIMIT } from '../../devcluster/real-node/kubelet.ts';
 import { buildAlgorithmPod, DEFAULT_POD_SPEC_SETTINGS } from '../../engine/pod-specs.ts';
 import { startLocalStack, type LocalStack } from '../../devcluster/local-stack.ts';
@@ -278,8 +277,8 @@ print(json.dumps({'status': status, 'name': cm and cm['metadata']['name'], 'ca':
 
   describe('NetworkPolicy (manifests/network-policies.yaml)', () => {
     const publicAddress = '203.0.113.10';
-    // The bridge's address, the pods' default gateway: the first of the pod range.
-    const gateway = POD_CIDR.replace(/\.0\/\d+$/, '.1');
+    // The bridge's address, the pods' default gateway: the first of the node's pod range.
+    const gateway = (): string => platform.realNode!.podCidr.replace(/\.0\/\d+$/, '.1');
     const servers: ManagedProcess[] = [];
     let targetPodIp: string;
 
@@ -395,7 +394,7 @@ print(json.dumps(out, sort_keys=True))
       const targets: Record<string, [string, number]> = {
         apiServer: ['10.96.0.1', 443],
         dns: ['10.96.0.10', 53],
-        gateway: [gateway, 8081],
+        gateway: [gateway(), 8081],
         host: [node.nodeAddress, 8080],
         kubelet: [node.nodeAddress, 10250],
         pod: [targetPodIp, 8080],
@@ -731,7 +730,8 @@ time.sleep(3600)
       return m ? Math.round(Number(m[1]) / 1024) : 0;
     };
     const figures: Record<string, number> = {};
-    for (const p of node.processes) if (p.child.pid && p.child.exitCode === null) figures[p.name] = rss(p.child.pid);
+    for (const p of [...node.processes, ...platform.realNodes!.processes])
+      if (p.child.pid && p.child.exitCode === null) figures[p.name] = rss(p.child.pid);
     const shims = readdirSync('/proc')
       .filter((p) => /^\d+$/.test(p))
       .filter((p) => {
