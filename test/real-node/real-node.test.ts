@@ -690,6 +690,7 @@ time.sleep(3600)
       const log = await result(done, 'algorithmLog');
       const refused = /fork refused after (\d+) children: Resource temporarily unavailable/.exec(log);
       expect(refused, log).not.toBeNull();
+      console.log(`[real-node figures] ${refused![0]} (the pod's limit: ${POD_PIDS_LIMIT})`);
       // The pod's own processes (pause, the wrapper shell, tee, python) count against the same limit.
       expect(Number(refused![1])).toBeLessThan(POD_PIDS_LIMIT);
       expect(Number(refused![1])).toBeGreaterThan(POD_PIDS_LIMIT - 32);
