@@ -70,6 +70,19 @@ afterAll(async () => {
   if (stateDir && !process.env.C2D_KEEP_STATE) rmSync(stateDir, { recursive: true, force: true });
 }, 120_000);
 
+/** The jobs namespace's NetworkPolicies, as deployed (an algorithm pod waits for them before it starts). */
+async function applyJobPolicies(): Promise<void> {
+  const api = KubernetesObjectApi.makeApiClient(loadKubeConfig(platform.env.kubeconfig));
+  for (const doc of loadAllYaml(
+    readFileSync(join(projectRoot, 'manifests/network-policies.yaml'), 'utf8'),
+  ) as KubernetesObject[]) {
+    if (doc.metadata?.namespace !== jobs) continue;
+    await api.create(doc).catch((err: { code?: number }) => {
+      if (err.code !== 409) throw err;
+    });
+  }
+}
+
 function terminated(pod: V1Pod): { exitCode?: number; reason?: string } {
   return pod.status?.containerStatuses?.[0]?.state?.terminated ?? {};
 }
@@ -341,12 +354,7 @@ print(json.dumps(out, sort_keys=True))
         // Every address of the node, the pods' gateway included.
         serve('gateway-server', 'TCP-LISTEN:8081,fork,reuseaddr'),
       );
-      const api = KubernetesObjectApi.makeApiClient(loadKubeConfig(platform.env.kubeconfig));
-      for (const doc of loadAllYaml(
-        readFileSync(join(projectRoot, 'manifests/network-policies.yaml'), 'utf8'),
-      ) as KubernetesObject[]) {
-        if (doc.metadata?.namespace === jobs) await api.create(doc);
-      }
+      await applyJobPolicies();
       const target = unique('target');
       await core.createNamespacedPod({
         namespace: 'default',
@@ -585,6 +593,7 @@ print(json.dumps(out, sort_keys=True))'`;
         30_000,
         100,
       );
+      await applyJobPolicies();
       stack = await startLocalStack(platform.env, { engine: true });
       s3 = makeS3Client(platform.env.s3);
     }, 300_000);
