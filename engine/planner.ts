@@ -1,4 +1,4 @@
-import { imageFailure, podDisruption, type Disruption } from './disruption.ts';
+import { imageFailure, isOwnStorageEviction, podDisruption, type Disruption } from './disruption.ts';
 import type { Environment } from '../lib/job/environments.ts';
 import { CONFIGURE_EXIT, PUBLISH_EXIT } from '../lib/job/exit-codes.ts';
 import { STAGES, type Stage } from '../lib/job/names.ts';
@@ -721,7 +721,7 @@ function configureOutcome(pod: ObservedPod): Termination {
 function algorithmOutcome(pod: ObservedPod): Termination {
   if (isDeadlineExceeded(pod))
     return { reason: 'timedOut', stage: 'algorithm', message: 'the algorithm exceeded its maximum duration' };
-  if (pod.reason === 'Evicted' && /ephemeral|storage|disk/i.test(pod.message ?? '')) {
+  if (isOwnStorageEviction(pod)) {
     return { reason: 'diskQuotaExceeded', stage: 'algorithm', message: describePod(pod) };
   }
   return stripUndefined({

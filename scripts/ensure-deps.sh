@@ -50,6 +50,7 @@ if [ "$real_node" = 1 ]; then
   bash devcluster/build-binaries.sh real-node
   bash devcluster/build-binaries.sh knative
   bash devcluster/real-node/build-images.sh all
+  bash devcluster/real-node/build-service-images.sh
   bash devcluster/knative/build-images.sh
   bash devcluster/real-node/build-project-images.sh all
 fi
