@@ -143,6 +143,7 @@ function harness(
     nonces: h.nonces,
     jobs,
     claims,
+    accessLists: { chainId: 8996, holdsToken: () => Promise.reject(new Error('no access list is configured')) },
     environments,
     authorize: async (request) => {
       h.asked.push(request);
