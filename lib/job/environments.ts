@@ -1,14 +1,14 @@
 import { z } from 'zod';
 import type { V1ConfigMap } from '@kubernetes/client-node';
-import { getAddress } from 'ethers';
-import { ENVIRONMENT_ID_PATTERN } from './names.ts';
+import { getAddress } from 'ethers/address';
+import { ENVIRONMENT_ID_PATTERN, ENVIRONMENTS_CONFIGMAP } from './names.ts';
 
 /**
  * Compute environments: what a job may use and how many may run at once. The publisher lists them in one
  * ConfigMap (`ENVIRONMENTS_CONFIGMAP`, key `ENVIRONMENTS_KEY`) as a JSON array.
  */
 
-export const ENVIRONMENTS_CONFIGMAP = 'c2d-environments';
+export { ENVIRONMENTS_CONFIGMAP };
 export const ENVIRONMENTS_KEY = 'environments.json';
 
 const address = z
