@@ -10,10 +10,10 @@ import { deployAccessList } from '../support/access-list.ts';
 import { NODE_CONTAINER, OceanFlow, ref, ScriptedFileServer, sha256hex } from '../support/ocean-flow.ts';
 
 /**
- * A free tier open to the holders of an AccessList contract (ocean-node's `free.access.accessLists`), on the local
+ * An environment and its free tier open to the holders of an AccessList contract (ocean-node's `free.access.accessLists`), on the local
  * platform: the list is deployed through Ocean's AccessListFactory on the dev chain and one token minted to the
  * consumer. ocean.js 8.6.2, unchanged, sees the list in the environment, starts a free job as the consumer, and is
- * refused 403 with the reason as an address that holds no token.
+ * refused 403 with the reason as an address that holds no token, for a free job and for a paid one.
  */
 
 const env = inject('platform');
@@ -42,8 +42,11 @@ let algorithm: PublishedAsset;
 beforeAll(async () => {
   list = await deployAccessList(new NonceManager(new Wallet(env.keys.deployer, rpc)), 'compute-testers');
   await list.mint(consumer.address);
+  const accessLists = [{ [String(env.chainId)]: [list.address.toLowerCase()] }];
   stack = await startLocalStack(env, {
     environment: {
+      // Paid jobs too: the environment's own access, apart from the free tier's.
+      access: { addresses: [], accessLists },
       minimums: { cpu: 0.5, memoryMiB: 256, diskMiB: 256 },
       free: {
         cpu: 1,
@@ -52,7 +55,7 @@ beforeAll(async () => {
         maxJobDurationSeconds: 120,
         maxConcurrentJobs: 2,
         // As an operator writes it: lower case; kept and served checksummed.
-        access: { addresses: [], accessLists: [{ [String(env.chainId)]: [list.address.toLowerCase()] }] },
+        access: { addresses: [], accessLists },
       },
     },
   });
@@ -127,7 +130,7 @@ async function statusesOf(call: () => Promise<unknown>): Promise<{ statuses: num
   }
 }
 
-describe('a free tier open to the holders of an AccessList contract', () => {
+describe('an environment and its free tier open to the holders of an AccessList contract', () => {
   it('has its list on the chain: a token minted to the consumer, none held by the other address', async () => {
     expect(await list.balanceOf(consumer.address)).toBe(1n);
     expect(await list.balanceOf(unlisted.address)).toBe(0n);
@@ -140,9 +143,9 @@ describe('a free tier open to the holders of an AccessList contract', () => {
       free: { access: unknown };
     }[];
     const e = envs.find((x) => x.id === stack.environmentId)!;
-    expect(e.free.access).toEqual({ addresses: [], accessLists: [{ [String(env.chainId)]: [list.address] }] });
-    // The environment's own access (paid jobs) is not configured: open, as ocean-node serves it.
-    expect(e.access).toEqual({ addresses: [], accessLists: null });
+    const served = { addresses: [], accessLists: [{ [String(env.chainId)]: [list.address] }] };
+    expect(e.free.access).toEqual(served);
+    expect(e.access).toEqual(served);
   });
 
   it('starts the free job of the holder, through ocean.js 8.x unchanged, and runs it', async () => {
@@ -187,6 +190,28 @@ describe('a free tier open to the holders of an AccessList contract', () => {
     expect(JSON.parse((error as Error).message)).toEqual({
       error:
         `${unlisted.address} is not on the access list of the free tier of environment ${stack.environmentId}: ` +
+        `not among its addresses, and it holds no token of its 1 access list on chain ${env.chainId}`,
+    });
+  });
+
+  it("refuses that address a paid job with 403 too, by the environment's own access, before any escrow call", async () => {
+    const { statuses, error } = await statusesOf(() =>
+      V8.computeStart(
+        v2,
+        unlisted,
+        stack.environmentId,
+        [{ ...ref(dataset), transferTxId: `0x${'1'.repeat(64)}` }],
+        { ...ref(algorithm), transferTxId: `0x${'2'.repeat(64)}` },
+        60,
+        env.ocean.Ocean!,
+        RESOURCES,
+        env.chainId,
+      ),
+    );
+    expect(statuses.at(-1)).toBe(403);
+    expect(JSON.parse((error as Error).message)).toEqual({
+      error:
+        `${unlisted.address} is not on the access list of environment ${stack.environmentId}: ` +
         `not among its addresses, and it holds no token of its 1 access list on chain ${env.chainId}`,
     });
   });
