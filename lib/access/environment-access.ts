@@ -6,7 +6,7 @@ import { contractsPerChain, type Access } from '../job/environments.ts';
  * utils/accessList.ts): nothing listed admits anyone; otherwise an address in `addresses`, or one holding a token
  * (balanceOf > 0) of any AccessList contract listed for this provider's chain. Lists on other chains are served but
  * cannot be read here, so they admit no one (ocean-node skips a chain it has no RPC for, the same way).
- * Unlike ocean-node, a refusal to read a list is not a "no": it is a retryable 503, never an admission either.
+ * Unlike ocean-node, a list that cannot be read is not a "no": it is a retryable 503, and never an admission.
  */
 
 /** What to do for one address, before any chain call. */

@@ -57,7 +57,7 @@ export type JobSize = z.infer<typeof jobSizeSchema>;
 const chainIdKey = z.string().regex(/^[1-9][0-9]{0,11}$/, 'must be a chain id');
 
 /** Each AccessList contract is one balanceOf call when a job starts: at most this many per chain. */
-export const MAX_ACCESS_LISTS_PER_CHAIN = 16;
+const MAX_ACCESS_LISTS_PER_CHAIN = 16;
 const MAX_ACCESS_LIST_CHAINS = 16;
 
 /** A contract address, all one case or with a valid EIP-55 checksum; kept checksummed, as it is served. */
@@ -150,7 +150,7 @@ const environmentSchema = z.strictObject({
   minimums: jobSizeSchema.optional(),
   /** v2: the free tier, if this environment offers one. */
   free: freeTierSchema.optional(),
-  /** Who may start paid jobs here (ocean-node's environment `access`; the free tier has its own); default anyone. */
+  /** Who may start paid jobs, v2's and all of v1's (ocean-node's environment `access`; the free tier has its own). */
   access: accessSchema.optional(),
 });
 export type Environment = z.infer<typeof environmentSchema>;
