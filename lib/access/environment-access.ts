@@ -74,9 +74,10 @@ export async function assertAccess(
       `could not read the access lists of ${scope} on chain ${reader.chainId}, try again: ${decision.errors[0]}`,
     );
   }
-  const lists =
-    decision.lists === 0
+  const { lists } = decision;
+  const why =
+    lists === 0
       ? `no access list of it is on chain ${reader.chainId}`
-      : `it holds no token of its ${decision.lists} access list${decision.lists === 1 ? '' : 's'} on chain ${reader.chainId}`;
-  throw forbidden(`${address} is not on the access list of ${scope}: not among its addresses, and ${lists}`);
+      : `it holds no token of its ${lists} access list${lists === 1 ? '' : 's'} on chain ${reader.chainId}`;
+  throw forbidden(`${address} is not on the access list of ${scope}: not among its addresses, and ${why}`);
 }

@@ -10,10 +10,11 @@ import { deployAccessList } from '../support/access-list.ts';
 import { NODE_CONTAINER, OceanFlow, ref, ScriptedFileServer, sha256hex } from '../support/ocean-flow.ts';
 
 /**
- * An environment and its free tier open to the holders of an AccessList contract (ocean-node's `free.access.accessLists`), on the local
- * platform: the list is deployed through Ocean's AccessListFactory on the dev chain and one token minted to the
- * consumer. ocean.js 8.6.2, unchanged, sees the list in the environment, starts a free job as the consumer, and is
- * refused 403 with the reason as an address that holds no token, for a free job and for a paid one.
+ * An environment and its free tier open to the holders of an AccessList contract (ocean-node's `access.accessLists`
+ * and `free.access.accessLists`), on the local platform: the list is deployed through Ocean's AccessListFactory on
+ * the dev chain and one token minted to the consumer. ocean.js 8.6.2, unchanged, sees the list in the environment,
+ * starts a free job as the consumer, and is refused 403 with the reason as an address that holds no token, for a
+ * free job and for a paid one.
  */
 
 const env = inject('platform');
@@ -194,7 +195,7 @@ describe('an environment and its free tier open to the holders of an AccessList 
     });
   });
 
-  it("refuses that address a paid job with 403 too, by the environment's own access, before any escrow call", async () => {
+  it("refuses that address a paid job with 403 too, by the environment's own access, before the escrow", async () => {
     const { statuses, error } = await statusesOf(() =>
       V8.computeStart(
         v2,

@@ -104,7 +104,9 @@ describe('assertAccess', () => {
       ),
     ).toEqual({
       status: 403,
-      message: `${ME} is not on the access list of environment e: not among its addresses, and it holds no token of its 2 access lists on chain 8996`,
+      message:
+        `${ME} is not on the access list of environment e: not among its addresses, ` +
+        'and it holds no token of its 2 access lists on chain 8996',
     });
   });
 
