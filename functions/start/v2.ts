@@ -1,5 +1,6 @@
 import type { Hono } from 'hono';
 import type { StartGrant } from '../../lib/access/authorize-start.ts';
+import { assertAccess, type AccessListReader } from '../../lib/access/environment-access.ts';
 import { AccessDenied } from '../../lib/access/errors.ts';
 import { initializeField } from '../../lib/access/quote-initialize.ts';
 import { admitJob, type AdmitDeps, type JobLock } from '../../lib/api/admit-job.ts';
@@ -8,7 +9,6 @@ import { requireEnvironment, type EnvironmentSource } from '../../lib/api/enviro
 import { ESCROW_NOT_CONFIGURED, type EscrowPayments } from '../../lib/api/job-payment.ts';
 import { toV2Job } from '../../lib/api/job-shape-v2.ts';
 import {
-  assertFreeAccess,
   requireFreeTier,
   resolveDuration,
   resolveJobSize,
@@ -35,6 +35,8 @@ export interface StartV2Deps extends AdmitDeps {
   auth: V2AuthDeps;
   environments: EnvironmentSource;
   authorize(request: StartAuthorization): Promise<StartGrant>;
+  /** The AccessList contracts of the environment's and the free tier's `access`, read on this chain. */
+  accessLists: AccessListReader;
   /** The escrow side of paid jobs (lib/api/job-payment.ts); undefined while none is configured. */
   escrow: EscrowPayments | undefined;
   /** Whether the provider has an output key (OUTPUT_PUBLIC_KEY), without which no `output` can ever be decrypted. */
@@ -139,9 +141,10 @@ export function registerV2(app: Hono, deps: StartV2Deps): void {
     assertOutputTargets(deps, body);
     const environment = await requireEnvironment(deps.environments, body.environment, 'environment');
     const free = requireFreeTier(environment);
-    assertFreeAccess(environment, caller.address);
     const size = resolveJobSize(environment, body.resources, 'free');
     const durationSeconds = resolveDuration(environment, body.maxJobDuration, 'free');
+    // Only the free tier's own list, as ocean-node's FreeComputeStartHandler: the environment's is for paid jobs.
+    await assertAccess(deps.accessLists, free.access, caller.address, `the free tier of environment ${environment.id}`);
     // Counted, not reserved: starts racing each other may pass together, by at most their number.
     const running = (await deps.jobs.listUnfinished(environment.id)).filter((j) => j.workflow.billing === 'free');
     if (running.length >= free.maxConcurrentJobs) {
@@ -167,6 +170,7 @@ export function registerV2(app: Hono, deps: StartV2Deps): void {
     }
     const size = resolveJobSize(environment, body.resources ?? body.payment.resources, 'paid');
     const durationSeconds = resolveDuration(environment, body.maxJobDuration, 'paid');
+    await assertAccess(deps.accessLists, environment.access, caller.address, `environment ${environment.id}`);
     const quote = await escrow.quote({
       environment,
       chainId: body.payment.chainId,

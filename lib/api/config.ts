@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parsePrivateHostAllowList, type PrivateHostAllowList } from '../http/address-policy.ts';
-import { ENVIRONMENTS_CONFIGMAP as DEFAULT_ENVIRONMENTS_CONFIGMAP } from '../job/environments.ts';
+import { ENVIRONMENTS_CONFIGMAP as DEFAULT_ENVIRONMENTS_CONFIGMAP } from '../job/names.ts';
 import { Env, type EnvVars } from '../env.ts';
 import { resultsStoreConfigFromEnv, type ResultsStoreConfig } from '../job/results-store-config.ts';
 

@@ -12,6 +12,9 @@ export const OWNER_PATTERN = /^0x[0-9a-f]{40}$/;
 /** A compute environment id that is also a valid label value and DNS label. */
 export const ENVIRONMENT_ID_PATTERN = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
+/** The ConfigMap that lists the compute environments (lib/job/environments.ts reads it). */
+export const ENVIRONMENTS_CONFIGMAP = 'c2d-environments';
+
 export const LABEL_PREFIX = 'c2d.oceanprotocol.com';
 export const LABELS = {
   jobId: `${LABEL_PREFIX}/job-id`,
