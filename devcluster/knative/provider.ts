@@ -1,12 +1,15 @@
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   CoreV1Api,
   CustomObjectsApi,
   KubernetesObjectApi,
+  loadAllYaml,
   PatchStrategy,
   type KubeConfig,
+  type KubernetesObject,
   type V1ConfigMap,
   type V1Secret,
 } from '@kubernetes/client-node';
@@ -44,6 +47,17 @@ export interface ProviderOptions {
   settings?: Record<string, string>;
   /** Bound on the wait for every function to be Ready (default 300 s). */
   readyTimeoutMs?: number;
+}
+
+/**
+ * manifests/network-policies.yaml, server-side applied as `kubectl apply -k manifests` would: the jobs' isolation, which
+ * an algorithm pod's await-isolation container waits for before the algorithm starts.
+ */
+async function applyNetworkPolicies(admin: KubeConfig): Promise<void> {
+  const api = KubernetesObjectApi.makeApiClient(admin);
+  const text = readFileSync(join(projectRoot, 'manifests/network-policies.yaml'), 'utf8');
+  for (const doc of (loadAllYaml(text) as KubernetesObject[]).filter(Boolean))
+    await api.patch(doc, undefined, undefined, 'c2d-local-stack', true, PatchStrategy.ServerSideApply);
 }
 
 /** Resolves with deploy.sh's output, or rejects with it. */
@@ -131,7 +145,7 @@ async function routesAccepted(admin: KubeConfig, namespace: string): Promise<boo
 
 /**
  * Deploys the provider onto a platform with Knative (`startPlatform(…, { node: 'real', knative: true })`) as a
- * publisher would (docs/deploy.md): the ServiceAccounts and RBAC of manifests/, the `c2d-provider` settings and the
+ * publisher would (docs/deploy.md): the ServiceAccounts, RBAC and NetworkPolicies of manifests/, the `c2d-provider` settings and the
  * two Secrets, a Gateway on Traefik, then `knative/deploy.sh` — every function its own Knative Service, and the
  * HTTPRoutes that give them one URL. Resolves once every function is Ready and Traefik serves the routes.
  *
@@ -169,6 +183,7 @@ export async function deployProvider(platform: Platform, opts: ProviderOptions =
     const url = `http://${node.namespace.nodeAddress}:${publicService.spec!.ports![0]!.nodePort!}`;
 
     await applyAccessManifests(admin);
+    await applyNetworkPolicies(admin);
     const provider = new Wallet(env.keys.provider);
     await upsert(
       core,

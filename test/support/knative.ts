@@ -86,7 +86,7 @@ export async function functionPods(admin: KubeConfig, fn: string): Promise<numbe
 }
 
 export interface KnativeService {
-  metadata: { name: string; labels?: Record<string, string> };
+  metadata: { name: string; generation: number; labels?: Record<string, string> };
   spec: {
     template: {
       metadata: { annotations?: Record<string, string> };
