@@ -76,13 +76,35 @@ export function probe(base: string, e: Endpoint, agent?: Agent): Promise<Answer>
 export const fromFunction = (a: Answer): boolean =>
   a.status < 500 && !(a.status === 404 && /page not found/.test(a.body));
 
-/** The pods of a function's revisions, terminating ones included (a draining queue-proxy still answers). */
-export async function functionPods(admin: KubeConfig, fn: string): Promise<number> {
+/**
+ * The pods of a function's revisions, terminating ones included (a draining queue-proxy still answers); with `ready`,
+ * only those whose containers are all ready (a pod the scheduler has no room for yet is not serving).
+ */
+export async function functionPods(admin: KubeConfig, fn: string, opts: { ready?: boolean } = {}): Promise<number> {
   const pods = await admin.makeApiClient(CoreV1Api).listNamespacedPod({
     namespace: NAMESPACES.system,
     labelSelector: `serving.knative.dev/service=c2d-${fn}`,
   });
-  return pods.items.length;
+  const ready = (p: (typeof pods.items)[number]): boolean =>
+    Boolean(p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+  return opts.ready ? pods.items.filter(ready).length : pods.items.length;
+}
+
+/**
+ * The manifest digest of an image the node has, named by it as well (`repo@sha256:…`), as a pull from a registry
+ * leaves it: the engine runs an algorithm's image by the digest its DDO pins (`image:tag@checksum`), and an image
+ * imported from an archive carries only its tag.
+ */
+export async function nodeImageDigest(platform: Platform, ref: string): Promise<string> {
+  const ns = platform.realNode!.namespace;
+  const ctr = (args: string[]): Promise<string> => ns.exec(['ctr', '-n', 'k8s.io', ...args], 30_000);
+  const line = (await ctr(['images', 'ls', `name==${ref}`])).split('\n').find((l) => l.startsWith(`${ref} `));
+  const digest = /\b(sha256:[0-9a-f]{64})\b/.exec(line ?? '')?.[1];
+  if (!digest) throw new Error(`the node has no image ${ref}`);
+  const repo = ref.replace(/:[^:/]+$/, '');
+  const named = await ctr(['images', 'ls', '-q', `name==${repo}@${digest}`]);
+  if (!named.trim()) await ctr(['images', 'tag', ref, `${repo}@${digest}`]);
+  return digest;
 }
 
 export interface KnativeService {
