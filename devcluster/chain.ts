@@ -125,6 +125,8 @@ const ARTIFACT_PATHS = {
   ERC721Template: 'templates/ERC721Template.sol/ERC721Template.json',
   ERC721Factory: 'ERC721Factory.sol/ERC721Factory.json',
   Escrow: 'escrow/Escrow.sol/Escrow.json',
+  AccessList: 'accesslists/AccessList.sol/AccessList.json',
+  AccessListFactory: 'accesslists/AccessListFactory.sol/AccessListFactory.json',
 } as const;
 
 export type OceanArtifactName = keyof typeof ARTIFACT_PATHS;

@@ -1,17 +1,20 @@
 /**
  * `npm run dev -- up`     builds what is missing, starts the local platform in the background, writes .dev/env
- *                        (`up --node real`: with a kubelet + containerd node instead of the bwrap local node)
+ *                        (`up --node real`: with a kubelet + containerd node instead of the bwrap local node;
+ *                        `--nodes 2`: two of them)
  * `npm run dev -- down`   stops it
  * `npm run dev -- status` / `build`
  */
 import { join } from 'node:path';
+import { parseUpArgs } from './up-args.ts';
 import { buildMissingBinaries, devStateDir, ensurePlatformUp, runningPid, stopPlatform } from './dev-instance.ts';
 
+const UP_USAGE = 'usage: npm run dev -- up [--node local|real] [--nodes N (real only)]';
+
 async function up(args: string[]): Promise<void> {
-  const node =
-    args[0] === '--node' && (args[1] === 'real' || args[1] === 'local') ? args[1] : args.length ? undefined : 'local';
-  if (!node) throw new Error('usage: npm run dev -- up [--node local|real]');
-  const env = await ensurePlatformUp(console.log, node);
+  const parsed = parseUpArgs(args);
+  if (!parsed) throw new Error(UP_USAGE);
+  const env = await ensurePlatformUp(console.log, parsed.node, parsed.nodes);
   console.log(`  kube-apiserver  KUBECONFIG=${env.kubeconfig}`);
   console.log(`  chain           ${env.rpcUrl} (chain id ${env.chainId})`);
   console.log(`  object store    ${env.s3.endpoint} bucket ${env.s3.bucket}`);
@@ -31,7 +34,7 @@ const actions: Record<string, (args: string[]) => Promise<void>> = {
 const command = process.argv[2];
 const action = command ? actions[command] : undefined;
 if (!action) {
-  console.error('usage: npm run dev -- up [--node local|real] | down | status | build [--node real]');
+  console.error('usage: npm run dev -- up [--node local|real] [--nodes N] | down | status | build [--node real]');
   process.exit(2);
 }
 action(process.argv.slice(3)).catch((err) => {

@@ -47,6 +47,7 @@ export function buildMissingBinaries(node: NodeKind = 'local'): void {
 export async function ensurePlatformUp(
   report: (m: string) => void = console.log,
   node: NodeKind = 'local',
+  nodes = 1,
 ): Promise<PlatformEnv> {
   if (runningPid() && existsSync(envFile)) return JSON.parse(readFileSync(envFile, 'utf8')) as PlatformEnv;
   buildMissingBinaries(node);
@@ -55,7 +56,16 @@ export async function ensurePlatformUp(
   const out = openSync(join(devStateDir, 'logs', 'supervisor.log'), 'a');
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', join(projectRoot, 'devcluster/supervisor.ts'), devStateDir, '--node', node],
+    [
+      '--import',
+      'tsx',
+      join(projectRoot, 'devcluster/supervisor.ts'),
+      devStateDir,
+      '--node',
+      node,
+      '--nodes',
+      String(nodes),
+    ],
     {
       detached: true,
       stdio: ['ignore', out, out],

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { Wallet } from 'ethers';
+import { keccak256, toUtf8Bytes, Wallet } from 'ethers';
 import { loadKubeConfig } from '../lib/kube/client.ts';
 import {
   applyAccessManifests,
@@ -18,6 +18,12 @@ import { freePort, startProcess, waitFor, type ManagedProcess } from './processe
 
 const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 const RESULTS_STORE_SECRET = 'c2d-results-store';
+const OUTPUT_KEY_SECRET = 'c2d-output-key';
+/**
+ * The local platform's output key (docs/deploy.md, c2d-output-key): well known, like the chain's test keys, and used
+ * nowhere else. Publish pods decrypt v2 jobs' `output` with it; `GET /v2` advertises its public half.
+ */
+export const LOCAL_OUTPUT_KEY = keccak256(toUtf8Bytes('c2d-knative: the local platform output key'));
 /** The engine's NODE_OPTIONS in manifests/engine.yaml (a unit test keeps them equal). */
 export const ENGINE_NODE_OPTIONS = '--max-semi-space-size=16';
 
@@ -109,7 +115,10 @@ async function upsert(create: () => Promise<unknown>, replace: () => Promise<unk
   }
 }
 
-/** The cluster objects the engine and functions read: compute environments, and the results store's credentials. */
+/**
+ * The cluster objects the engine and functions read: compute environments, the results store's credentials, and the
+ * output key the publish pods decrypt v2 jobs' own storage targets with.
+ */
 export async function writeLocalConfig(kc: KubeConfig, env: PlatformEnv, environment: Environment): Promise<void> {
   const core = kc.makeApiClient(CoreV1Api);
   const cm = {
@@ -127,6 +136,14 @@ export async function writeLocalConfig(kc: KubeConfig, env: PlatformEnv, environ
   await upsert(
     () => core.createNamespacedSecret({ namespace: env.namespaces.jobs, body: secret }),
     () => core.replaceNamespacedSecret({ name: RESULTS_STORE_SECRET, namespace: env.namespaces.jobs, body: secret }),
+  );
+  const outputKey = {
+    metadata: { name: OUTPUT_KEY_SECRET, namespace: env.namespaces.jobs },
+    stringData: { privateKey: LOCAL_OUTPUT_KEY },
+  };
+  await upsert(
+    () => core.createNamespacedSecret({ namespace: env.namespaces.jobs, body: outputKey }),
+    () => core.replaceNamespacedSecret({ name: OUTPUT_KEY_SECRET, namespace: env.namespaces.jobs, body: outputKey }),
   );
 }
 
@@ -256,6 +273,7 @@ export async function startLocalStack(env: PlatformEnv, opts: LocalStackOptions 
             PROVIDER_KEY: env.keys.provider,
             PROVIDER_ADDRESS: provider.address,
             PROVIDER_PUBLIC_KEY: provider.signingKey.publicKey,
+            OUTPUT_PUBLIC_KEY: new Wallet(LOCAL_OUTPUT_KEY).signingKey.compressedPublicKey,
             ...opts.functionSettings,
           },
         }),

@@ -11,8 +11,10 @@ import { deployOcean, devKeys, startChain, type ChainHandle } from './chain.ts';
 import { startControlPlane, type NodeKind } from './control-plane.ts';
 import { writeKubeconfig } from './kubeconfig.ts';
 import { startObjectStore } from './object-store.ts';
-import { startRealNode, type RealNode } from './real-node/real-node.ts';
+import { startRealNodes, type RealNode, type RealNodes } from './real-node/real-node.ts';
 import { publishResultsStore } from './real-node/results-store.ts';
+import { installClusterDns } from './real-node/cluster-dns.ts';
+import { corednsImage } from './real-node/images.ts';
 import { clusterEgressSocket, egressSelectorConfig as egressSelectorConfigText } from './real-node/cluster-egress.ts';
 import { installKnativeServing, knativeImageArchives } from './knative/serving.ts';
 import type { PlatformEnv } from './platform-env.ts';
@@ -34,8 +36,10 @@ export interface Platform {
    * starts it again with the same settings, and resolves once it serves again.
    */
   restart(part: RestartablePart, opts?: { downMs?: number }): Promise<void>;
-  /** Present when the platform runs the real node (kubelet + containerd) instead of the bwrap local node. */
+  /** Present when the platform runs the real node (kubelet + containerd) instead of the bwrap local node: the first. */
   realNode?: RealNode;
+  /** Every real node, and what runs once for them all. */
+  realNodes?: RealNodes;
 }
 
 function lastLines(file: string, n: number): string {
@@ -46,8 +50,13 @@ function lastLines(file: string, n: number): string {
   }
 }
 
-async function nodeReady(core: CoreV1Api): Promise<boolean> {
-  const n = await core.readNode({ name: NODE_NAME });
+/** The real nodes' names: NODE_NAME, then NODE_NAME-2, … */
+export function realNodeNames(count: number): string[] {
+  return Array.from({ length: count }, (_, i) => (i === 0 ? NODE_NAME : `${NODE_NAME}-${i + 1}`));
+}
+
+async function nodeReady(core: CoreV1Api, name = NODE_NAME): Promise<boolean> {
+  const n = await core.readNode({ name });
   return Boolean(n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
 }
 
@@ -66,9 +75,13 @@ const timed = async <T>(what: string, fn: () => Promise<T>, report: (m: string) 
 export async function startPlatform(
   stateDir: string,
   report: (m: string) => void = () => undefined,
-  opts: { node?: NodeKind; knative?: boolean } = {},
+  opts: { node?: NodeKind; knative?: boolean; /** Real nodes to start (default 1). */ nodes?: number } = {},
 ): Promise<Platform> {
   const nodeKind = opts.node ?? 'local';
+  const nodeCount = opts.nodes ?? 1;
+  if (!Number.isInteger(nodeCount) || nodeCount < 1 || nodeCount > 8)
+    throw new Error(`nodes must be a whole number from 1 to 8, not ${nodeCount}`);
+  if (nodeCount > 1 && nodeKind !== 'real') throw new Error('several nodes run on the real node only (--node real)');
   const bins = binaryPaths();
   const missing = missingBinaries(bins);
   if (missing.length)
@@ -79,9 +92,9 @@ export async function startPlatform(
   let pending: Promise<unknown>[] = [];
   // The node's containers live in control groups of this name, so that stopping the platform ends every one of them.
   const nodeCgroup = `c2d-node-${randomBytes(6).toString('hex')}`;
-  let realNode: RealNode | undefined;
+  let realNodes: RealNodes | undefined;
   const stop = async (): Promise<void> => {
-    await realNode?.stop();
+    await realNodes?.stop();
     for (const p of [...processes].reverse()) await p.stop();
     await killNodeCgroups(nodeCgroup);
     await chain?.stop();
@@ -137,11 +150,12 @@ export async function startPlatform(
     if (nodeKind === 'real') {
       const logDir = join(stateDir, 'logs');
       const storePort = Number(new URL((await storeReady).s3.endpoint).port);
-      realNode = await timed(
+      const nodeNames = realNodeNames(nodeCount);
+      realNodes = await timed(
         'real node processes',
         () =>
-          startRealNode({
-            nodeName: NODE_NAME,
+          startRealNodes({
+            nodeNames,
             stateDir,
             logDir,
             certs,
@@ -162,30 +176,39 @@ export async function startPlatform(
         },
         report,
       );
-      const node = realNode;
+      const started = realNodes;
+      const node = started.nodes[0]!;
       await Promise.race([
-        waitFor(`node ${NODE_NAME} Ready`, async () => nodeReady(core), 120_000, 100),
-        ...node.processes.map(async (p) => {
+        waitFor(
+          `node${nodeCount > 1 ? 's' : ''} ${nodeNames.join(', ')} Ready`,
+          async () => (await Promise.all(nodeNames.map((n) => nodeReady(core, n)))).every(Boolean),
+          120_000,
+          100,
+        ),
+        ...[...started.processes, ...started.nodes.flatMap((n) => n.processes)].map(async (p) => {
           const code = await p.exited;
           throw new Error(
             `${p.name} exited (${code}) while the node started; the end of ${p.logFile}:\n${lastLines(p.logFile, 8)}`,
           );
         }),
       ]);
-      // The condition's own time (1 s resolution): the wait above also covered the namespaces and CRDs.
-      const ready = (await core.readNode({ name: NODE_NAME })).status?.conditions?.find((c) => c.type === 'Ready');
-      const readyAt = ready?.lastTransitionTime ? new Date(ready.lastTransitionTime).getTime() : Date.now();
-      report(`real node Ready ${Math.max(0, readyAt - node.kubeletStartedAt)} ms after kubelet started`);
-      const podS3Endpoint = await timed(
-        'results store for pods',
-        () => publishResultsStore(admin, node.namespace.nodeAddress),
-        report,
-      );
+      for (const n of started.nodes) {
+        // The condition's own time (1 s resolution): the wait above also covered the namespaces and CRDs.
+        const ready = (await core.readNode({ name: n.name })).status?.conditions?.find((c) => c.type === 'Ready');
+        const readyAt = ready?.lastTransitionTime ? new Date(ready.lastTransitionTime).getTime() : Date.now();
+        report(
+          `real node${n === node ? '' : ` ${n.name}`} Ready ${Math.max(0, readyAt - n.kubeletStartedAt)} ms after kubelet started`,
+        );
+      }
+      const [podS3Endpoint] = await Promise.all([
+        timed('results store for pods', () => publishResultsStore(admin, node.namespace.nodeAddress), report),
+        timed('cluster DNS', () => installClusterDns(admin, corednsImage()), report),
+      ]);
       if (opts.knative) await timed('knative serving', () => installKnativeServing(admin, report), report);
       const restart = async (): Promise<void> => {
         throw new Error('restart is offered for the local node platform only');
       };
-      return { env: { ...(await platformEnv()), podS3Endpoint }, stop, restart, realNode };
+      return { env: { ...(await platformEnv()), podS3Endpoint }, stop, restart, realNode: node, realNodes: started };
     }
     const nodeKubeconfig = join(stateDir, 'node.kubeconfig');
     writeKubeconfig(nodeKubeconfig, {

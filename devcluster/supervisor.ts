@@ -4,19 +4,21 @@
  */
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseUpArgs } from './up-args.ts';
 import { startPlatform, writeEnvFiles } from './platform.ts';
 import { toShellEnv } from './platform-env.ts';
 
-const [stateDir, nodeFlag, nodeKind] = process.argv.slice(2);
-if (!stateDir || (nodeFlag !== undefined && (nodeFlag !== '--node' || (nodeKind !== 'local' && nodeKind !== 'real')))) {
-  console.error('usage: supervisor.ts STATE_DIR [--node local|real]');
+const [stateDir, ...flags] = process.argv.slice(2);
+const parsed = parseUpArgs(flags);
+if (!stateDir || !parsed) {
+  console.error('usage: supervisor.ts STATE_DIR [--node local|real] [--nodes N]');
   process.exit(2);
 }
 for (const f of ['env', 'env.json', 'failed']) rmSync(join(stateDir, f), { force: true });
 const say = (m: string): void => console.log(`[${new Date().toISOString()}] ${m}`);
 
 try {
-  const platform = await startPlatform(stateDir, say, { node: nodeKind === 'real' ? 'real' : 'local' });
+  const platform = await startPlatform(stateDir, say, parsed);
   writeEnvFiles(platform.env, toShellEnv);
   say('platform ready');
   let stopping = false;

@@ -35,6 +35,11 @@ const CONTAINER_REASONS = new Set(['ContainerStatusUnknown']);
  */
 const OWN_STORAGE_EVICTION = /exceeds the total limit|exceeded its local ephemeral storage limit|exceeds the limit/i;
 
+/** Whether the kubelet evicted the pod for its own use of ephemeral storage (its limits, an emptyDir's sizeLimit). */
+export function isOwnStorageEviction(pod: Pick<ObservedPod, 'reason' | 'message'>): boolean {
+  return pod.reason === 'Evicted' && OWN_STORAGE_EVICTION.test(pod.message ?? '');
+}
+
 /** Images the node could not get; the kubelet itself keeps trying to pull these. */
 const IMAGE_PULL_REASONS = new Set(['ErrImagePull', 'ImagePullBackOff', 'RegistryUnavailable', 'ErrImageInspect']);
 
@@ -60,7 +65,7 @@ export function podDisruption(pod: ObservedPod): Disruption | undefined {
   const withMessage = (reason: string): Disruption => ({ reason, ...(pod.message ? { message: pod.message } : {}) });
   if (pod.disruptionTarget) return withMessage(pod.disruptionTarget);
   const reason = pod.reason ?? '';
-  if (reason === 'Evicted' && OWN_STORAGE_EVICTION.test(pod.message ?? '')) return undefined;
+  if (isOwnStorageEviction(pod)) return undefined;
   if (POD_REASONS.has(reason) || isOutOfResource(reason)) return withMessage(reason);
   if (pod.containerReason && CONTAINER_REASONS.has(pod.containerReason)) return withMessage(pod.containerReason);
   // Deleted by someone else while it ran (the engine deletes a stage's pod only when it leaves the stage): the

@@ -5,6 +5,7 @@ import { EngineMetrics } from './metrics.ts';
 import type { PodSpecSettings } from './pod-specs.ts';
 import type { PlannerSettings } from './planner.ts';
 import { Reconciler, type ReconcilerApi } from './reconciler.ts';
+import type { OrphanSweeper } from './orphan-sweep.ts';
 import type { Settler } from './settlement.ts';
 import { WorkQueue } from './work-queue.ts';
 
@@ -31,6 +32,8 @@ export interface EngineOptions {
   metrics?: EngineMetrics;
   /** Settles paid jobs' escrow locks (engine/settlement.ts); absent when the engine holds no provider key. */
   settlement?: Settler;
+  /** Gives back the escrow locks no job settles (engine/orphan-sweep.ts); absent with `settlement`. */
+  sweeper?: OrphanSweeper;
 }
 
 export class Engine {
@@ -41,8 +44,10 @@ export class Engine {
   private started = false;
   private readonly resyncPeriodMs: number;
   private resync: NodeJS.Timeout | undefined;
+  private readonly sweeper: OrphanSweeper | undefined;
 
   constructor(opts: EngineOptions) {
+    this.sweeper = opts.sweeper;
     this.metrics = opts.metrics ?? new EngineMetrics();
     this.queue = new WorkQueue((jobId) => this.reconciler.reconcile(jobId), {
       concurrency: opts.concurrency,
@@ -95,6 +100,7 @@ export class Engine {
     this.enqueueAll();
     this.resync = setInterval(() => this.enqueueAll(), this.resyncPeriodMs);
     this.resync.unref();
+    this.sweeper?.start();
   }
 
   private enqueueAll(): void {
@@ -110,6 +116,6 @@ export class Engine {
   async stop(): Promise<void> {
     this.started = false;
     clearInterval(this.resync);
-    await Promise.all([this.queue.stop(), this.view.stop()]);
+    await Promise.all([this.queue.stop(), this.view.stop(), this.sweeper?.stop()]);
   }
 }

@@ -1,12 +1,9 @@
-import { CoordinationV1Api, V1MicroTime, type V1Lease } from '@kubernetes/client-node';
+import type { V1Lease } from '@kubernetes/client-node';
 import { errorText, type Logger } from '../lib/http/log.ts';
 import { kubeStatus } from '../lib/kube/errors.ts';
+import { LeaseSighting, heldSpec, releasedSpec, type LeaseApi } from '../lib/kube/lease.ts';
 
-/** The calls the elector makes: one Lease, read, created, and replaced guarded by its resourceVersion. */
-export type LeaseApi = Pick<
-  CoordinationV1Api,
-  'readNamespacedLease' | 'createNamespacedLease' | 'replaceNamespacedLease'
->;
+export type { LeaseApi };
 
 /**
  * Lease-based leader election, after client-go's: of the engine replicas, the one holding the Lease works; the
@@ -48,8 +45,8 @@ export class LeaderElector {
   private lastRenewed = 0;
   /** The Lease as this replica last wrote it while holding it: release() replaces exactly that version. */
   private held: V1Lease | undefined;
-  /** The Lease as last seen (its resourceVersion) and when, on `clock`. */
-  private observed: { version: string; at: number } | undefined;
+  /** When this replica saw the Lease last change. */
+  private readonly sighting: LeaseSighting;
   private readonly clock: () => number;
   private readonly renewDeadlineMs: number;
   private readonly retryPeriodMs: number;
@@ -57,6 +54,7 @@ export class LeaderElector {
 
   constructor(private readonly opts: LeaderOptions) {
     this.clock = opts.clock ?? (() => performance.now());
+    this.sighting = new LeaseSighting(this.clock);
     const durationMs = opts.leaseDurationSeconds * 1000;
     this.renewDeadlineMs = opts.renewDeadlineMs ?? Math.floor((durationMs * 2) / 3);
     this.retryPeriodMs = opts.retryPeriodMs ?? Math.min(1000, Math.floor(this.renewDeadlineMs / 3));
@@ -122,18 +120,7 @@ export class LeaderElector {
     this.leading = false;
     if (!wasLeading || !this.held || !settled) return;
     const { api, namespace, name } = this.opts;
-    const now = new V1MicroTime();
-    const spec = this.held.spec ?? {};
-    const body: V1Lease = {
-      ...this.held,
-      spec: {
-        ...spec,
-        ...(spec.acquireTime ? { acquireTime: new V1MicroTime(spec.acquireTime) } : {}),
-        holderIdentity: undefined,
-        leaseDurationSeconds: 1,
-        renewTime: now,
-      },
-    };
+    const body: V1Lease = { ...this.held, spec: releasedSpec(this.held.spec) };
     try {
       await api.replaceNamespacedLease({ name, namespace, body });
       this.opts.log.info('released the lease', { lease: name, identity: this.opts.identity });
@@ -171,8 +158,6 @@ export class LeaderElector {
 
   private async tryAcquireOrRenew(): Promise<boolean> {
     const { api, namespace, name, identity, leaseDurationSeconds } = this.opts;
-    // Lease times are MicroTime: the API server refuses the millisecond form plain Dates serialise to.
-    const now = new V1MicroTime();
     let lease: V1Lease;
     try {
       lease = await api.readNamespacedLease({ name, namespace });
@@ -181,16 +166,7 @@ export class LeaderElector {
       try {
         this.held = await api.createNamespacedLease({
           namespace,
-          body: {
-            metadata: { name, namespace },
-            spec: {
-              holderIdentity: identity,
-              leaseDurationSeconds,
-              acquireTime: now,
-              renewTime: now,
-              leaseTransitions: 0,
-            },
-          },
+          body: { metadata: { name, namespace }, spec: heldSpec(undefined, identity, leaseDurationSeconds) },
         });
         return true;
       } catch (createErr) {
@@ -198,21 +174,9 @@ export class LeaderElector {
         throw createErr;
       }
     }
-    const spec = lease.spec ?? {};
-    const holder = spec.holderIdentity;
-    const version = lease.metadata?.resourceVersion ?? '';
-    if (this.observed?.version !== version) this.observed = { version, at: this.clock() };
-    const expired =
-      !holder || this.clock() - this.observed.at > (spec.leaseDurationSeconds ?? leaseDurationSeconds) * 1000;
-    if (holder !== identity && !expired) return false;
-    lease.spec = {
-      ...spec,
-      ...(spec.acquireTime ? { acquireTime: new V1MicroTime(spec.acquireTime) } : {}),
-      holderIdentity: identity,
-      leaseDurationSeconds,
-      renewTime: now,
-      ...(holder !== identity ? { acquireTime: now, leaseTransitions: (spec.leaseTransitions ?? 0) + 1 } : {}),
-    };
+    const expired = this.sighting.lapsed(lease, leaseDurationSeconds);
+    if (lease.spec?.holderIdentity !== identity && !expired) return false;
+    lease.spec = heldSpec(lease.spec, identity, leaseDurationSeconds);
     try {
       // The resourceVersion read above makes this a compare-and-swap: a concurrent taker gets 409.
       this.held = await api.replaceNamespacedLease({ name, namespace, body: lease });

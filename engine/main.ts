@@ -12,21 +12,25 @@ import { LeaderElector } from './leader.ts';
 import { EngineMetrics } from './metrics.ts';
 import { DEFAULT_POD_SPEC_SETTINGS, type PodSpecSettings } from './pod-specs.ts';
 import { DEFAULT_PLANNER_SETTINGS, type PlannerSettings } from './planner.ts';
-import { settlerFromEnv } from './settlement.ts';
+import { orphanLockChain, settlementChain } from '../lib/payment/escrow.ts';
+import { OrphanSweeper } from './orphan-sweep.ts';
+import { Settler, escrowClientFromEnv } from './settlement.ts';
 
 /**
  * The engine process. Environment:
  *   JOBS_NAMESPACE (c2d-jobs), ENVIRONMENTS_NAMESPACE (= JOBS_NAMESPACE), LEASE_NAMESPACE (= JOBS_NAMESPACE),
  *   LEASE_NAME (c2d-engine), LEASE_DURATION_SECONDS (15), LEASE_RENEW_DEADLINE_SECONDS (two thirds of the
  *   duration, below it), API_REQUEST_TIMEOUT_SECONDS (30; Kubernetes and object store calls), POD_NAME (identity; hostname), METRICS_PORT (9090),
- *   CONCURRENCY (16), RESYNC_PERIOD_SECONDS (300: every job is reconciled again this often), POD_PROGRAMS_IMAGE, RESULTS_STORE_SECRET (c2d-results-store), JOB_UID/JOB_GID (1000),
+ *   CONCURRENCY (16), RESYNC_PERIOD_SECONDS (300: every job is reconciled again this often), POD_PROGRAMS_IMAGE, RESULTS_STORE_SECRET (c2d-results-store), OUTPUT_KEY_SECRET (c2d-output-key), JOB_UID/JOB_GID (1000),
  *   STORAGE_CLASS, CONFIGURE_DEADLINE_SECONDS, PUBLISH_DEADLINE_SECONDS, DEADLINE_GRACE_SECONDS,
  *   SECRET_WAIT_SECONDS, RETENTION_SECONDS, INFRASTRUCTURE_RETRIES (2: new pods a stage gets after the infrastructure
  *   failed one), OBSERVATION_RETRY_SECONDS (120: how long results that cannot be read are asked for again before
  *   the job ends 62; the stage's deadline bounds it too), PRIVATE_FILE_HOSTS_ALLOWED (internal addresses configure pods may
  *   download from, lib/http/address-policy.ts; default none), and S3_ENDPOINT, S3_REGION, S3_BUCKET, S3_ACCESS_KEY_ID,
  *   S3_SECRET_ACCESS_KEY (to remove expired results); for paid compute, ESCROW_ADDRESS, RPC_URL, CHAIN_ID and
- *   PROVIDER_KEY or PROVIDER_KEY_FILE (engine/settlement.ts: claims and releases the jobs' escrow locks).
+ *   PROVIDER_KEY or PROVIDER_KEY_FILE (engine/settlement.ts: claims and releases the jobs' escrow locks), and
+ *   ORPHAN_LOCK_MIN_AGE_SECONDS (900), ORPHAN_LOCK_SWEEP_SECONDS (300), ORPHAN_LOCK_SWEEP_MAX (10 per pass):
+ *   engine/orphan-sweep.ts gives back the locks no job settles.
  */
 const env = new Env();
 const log = jsonLogger('engine');
@@ -48,6 +52,7 @@ const pods: PodSpecSettings = {
   ...DEFAULT_POD_SPEC_SETTINGS,
   podProgramsImage: env.string('POD_PROGRAMS_IMAGE', DEFAULT_POD_SPEC_SETTINGS.podProgramsImage),
   resultsStoreSecret: env.string('RESULTS_STORE_SECRET', DEFAULT_POD_SPEC_SETTINGS.resultsStoreSecret),
+  outputKeySecret: env.string('OUTPUT_KEY_SECRET', DEFAULT_POD_SPEC_SETTINGS.outputKeySecret),
   uid: env.int('JOB_UID', DEFAULT_POD_SPEC_SETTINGS.uid),
   gid: env.int('JOB_GID', DEFAULT_POD_SPEC_SETTINGS.gid),
   configureDeadlineSeconds: planner.configureDeadlineSeconds,
@@ -71,7 +76,22 @@ const leaseKubeConfig = loadKubeConfig(undefined, {
 });
 const metrics = new EngineMetrics();
 const api = kubeConfig.makeApiClient(CoreV1Api);
-const settlement = settlerFromEnv(env, { api, namespace, log }, requestTimeoutMs);
+const leaseNamespace = env.string('LEASE_NAMESPACE', namespace);
+const leases = leaseKubeConfig.makeApiClient(CoordinationV1Api);
+// The provider key's transactions share one Lease with start's (lib/payment/provider-tx.ts) in the same namespace.
+const escrow = escrowClientFromEnv(env, requestTimeoutMs, { leases, namespace: leaseNamespace }, log);
+const settlement = escrow && new Settler({ api, namespace, log, chain: settlementChain(escrow) });
+const sweeper =
+  escrow &&
+  new OrphanSweeper({
+    chain: orphanLockChain(escrow),
+    api,
+    namespace,
+    log,
+    minAgeMs: env.int('ORPHAN_LOCK_MIN_AGE_SECONDS', 900) * 1000,
+    intervalMs: env.int('ORPHAN_LOCK_SWEEP_SECONDS', 300) * 1000,
+    maxPerPass: env.int('ORPHAN_LOCK_SWEEP_MAX', 10, { max: 100 }),
+  });
 
 const engine = new Engine({
   api,
@@ -87,10 +107,11 @@ const engine = new Engine({
   log,
   metrics,
   ...(settlement && { settlement }),
+  ...(sweeper && { sweeper }),
 });
 const leader = new LeaderElector({
-  api: leaseKubeConfig.makeApiClient(CoordinationV1Api),
-  namespace: env.string('LEASE_NAMESPACE', namespace),
+  api: leases,
+  namespace: leaseNamespace,
   name: env.string('LEASE_NAME', 'c2d-engine'),
   identity,
   leaseDurationSeconds,

@@ -1,4 +1,4 @@
-import { imageFailure, podDisruption, type Disruption } from './disruption.ts';
+import { imageFailure, isOwnStorageEviction, podDisruption, type Disruption } from './disruption.ts';
 import type { Environment } from '../lib/job/environments.ts';
 import { CONFIGURE_EXIT, PUBLISH_EXIT } from '../lib/job/exit-codes.ts';
 import { STAGES, type Stage } from '../lib/job/names.ts';
@@ -112,6 +112,8 @@ export interface Observed {
   pods: Partial<Record<Stage, ObservedPod>>;
   pvcExists: boolean;
   secretExists: boolean;
+  /** A v2 job's output Secret (its encrypted storage target) is still there. */
+  outputSecretExists?: boolean;
   now: Date;
   environment: Environment | undefined;
   capacity: Capacity;
@@ -151,6 +153,7 @@ export type Action =
   | { kind: 'deletePod'; stage: Stage; uid?: string }
   | { kind: 'deletePvc' }
   | { kind: 'deleteSecret' }
+  | { kind: 'deleteOutputSecret' }
   | { kind: 'deleteStoredResults' }
   /**
    * Delete the job's ConfigMap (its retention ended); its owned objects go with it. `unsettled`: its escrow lock was
@@ -166,7 +169,7 @@ export function needsPublishResults(o: Pick<Observed, 'status' | 'stopRequested'
   const pod = o.pods.publish;
   if (isFinal(o.status.code) || o.stopRequested || stageOfCode(o.status.code) !== 'publish' || !pod) return false;
   // A publish pod that succeeded did its work even if it is being deleted now.
-  return pod.phase === 'Succeeded' || (!pod.deleting && isOverDiskLimit(pod));
+  return pod.phase === 'Succeeded' || (!pod.deleting && storedWithRefusal(pod) !== undefined);
 }
 
 /** Whether an observation failed. */
@@ -174,9 +177,15 @@ export function isUnreadable(value: unknown): value is Unreadable {
   return typeof value === 'object' && value !== null && 'unreadable' in value;
 }
 
-/** Publish refused the outputs as over the job's disk limit (it still stored the logs and the manifest). */
-function isOverDiskLimit(pod: ObservedPod): boolean {
-  return pod.phase === 'Failed' && pod.exitCode === PUBLISH_EXIT.diskQuotaExceeded && !isDeadlineExceeded(pod);
+/**
+ * Publish stored the logs and the manifest but not the outputs: over the job's disk limit, or its own output target
+ * (v2 `output`) could not be used. Both are final: the same outputs and target would fail again.
+ */
+function storedWithRefusal(pod: ObservedPod): 'diskLimit' | 'outputTarget' | undefined {
+  if (pod.phase !== 'Failed' || isDeadlineExceeded(pod)) return undefined;
+  if (pod.exitCode === PUBLISH_EXIT.diskQuotaExceeded) return 'diskLimit';
+  if (pod.exitCode === PUBLISH_EXIT.outputTargetFailed) return 'outputTarget';
+  return undefined;
 }
 
 type Phase = 'queued' | Stage;
@@ -528,6 +537,8 @@ function planFinal(o: Observed): Action[] {
   // Until expiry, finished pods stay (their logs are served from them); only ones still running are removed.
   const actions: Action[] = expired ? deleteExistingPods(o) : deleteActivePods(o);
   if (o.secretExists) actions.push({ kind: 'deleteSecret' });
+  // Only publish reads it, and a final job publishes no more.
+  if (o.outputSecretExists) actions.push({ kind: 'deleteOutputSecret' });
   if (expired && o.pvcExists) actions.push({ kind: 'deletePvc' });
   if (!s.cleanedUpAt) {
     if (!expired) return [...actions, { kind: 'wait', reason: 'expiry', until: expiresAt }];
@@ -710,7 +721,7 @@ function configureOutcome(pod: ObservedPod): Termination {
 function algorithmOutcome(pod: ObservedPod): Termination {
   if (isDeadlineExceeded(pod))
     return { reason: 'timedOut', stage: 'algorithm', message: 'the algorithm exceeded its maximum duration' };
-  if (pod.reason === 'Evicted' && /ephemeral|storage|disk/i.test(pod.message ?? '')) {
+  if (isOwnStorageEviction(pod)) {
     return { reason: 'diskQuotaExceeded', stage: 'algorithm', message: describePod(pod) };
   }
   return stripUndefined({
@@ -845,7 +856,8 @@ function planPublish(o: Observed): Action[] {
     );
 
   const reported = o.publishResults;
-  if (pod && isUnreadable(reported) && (pod.phase === 'Succeeded' || isOverDiskLimit(pod))) {
+  const refusal = pod && storedWithRefusal(pod);
+  if (pod && isUnreadable(reported) && (pod.phase === 'Succeeded' || refusal)) {
     // The store could not be asked: ask again until the bound or the deadline, then end as unreadable results.
     const giveUpAt = new Date(
       Math.min(addSeconds(reported.since, o.settings.observationRetrySeconds).getTime(), deadline.at.getTime()),
@@ -864,14 +876,22 @@ function planPublish(o: Observed): Action[] {
     };
     return [...pre, finalize(o, o.status.outcome ?? { reason: 'finished' }, stages, reported)];
   }
-  if (pod && !pod.deleting && isOverDiskLimit(pod)) {
+  if (pod && !pod.deleting && refusal) {
     const stored = Array.isArray(reported) ? reported : [];
-    const termination: Termination = {
-      reason: 'diskQuotaExceeded',
-      stage: 'publish',
-      exitCode: pod.exitCode,
-      message: `the outputs exceed the job's disk limit of ${o.workflow.limits.diskMiB} MiB; none was uploaded (see the publish log)${outcomeNote}`,
-    };
+    const termination: Termination =
+      refusal === 'diskLimit'
+        ? {
+            reason: 'diskQuotaExceeded',
+            stage: 'publish',
+            exitCode: pod.exitCode,
+            message: `the outputs exceed the job's disk limit of ${o.workflow.limits.diskMiB} MiB; none was uploaded (see the publish log)${outcomeNote}`,
+          }
+        : {
+            reason: 'resultsUploadFailed',
+            stage: 'publish',
+            exitCode: pod.exitCode,
+            message: `the outputs could not be sent to the job's output target (the publish log says why)${outcomeNote}`,
+          };
     return [
       ...pre,
       finalize(o, termination, { ...o.status.stages, publish: failedStageRecord(o, 'publish', pod) }, stored),

@@ -10,7 +10,7 @@ import type {
 } from '@kubernetes/client-node';
 import { ownerReferenceTo, WORKFLOW_KEY, type JobConfigMap } from '../lib/job/configmap.ts';
 import { LABELS, NETWORK_ALLOW, jobLabels, jobNames, type Stage } from '../lib/job/names.ts';
-import { SECRET_KEY } from '../lib/job/secret.ts';
+import { OUTPUT_SECRET_KEY, SECRET_KEY } from '../lib/job/secret.ts';
 import { RESULTS_STORE_ENV } from '../lib/job/results-store-config.ts';
 import { algorithmDid, type Workflow } from '../lib/job/workflow.ts';
 import { CONTAINER_LAYOUT } from './pods/layout.ts';
@@ -31,6 +31,12 @@ export interface PodSpecSettings {
   gid: number;
   /** Secret with the results store's settings: keys endpoint, region, bucket, accessKeyId, secretAccessKey. */
   resultsStoreSecret: string;
+  /**
+   * Secret with the output key (key `privateKey`), which decrypts v2 jobs' own storage targets: mounted into the
+   * publish pods of those jobs only. May be absent (the provider then takes no `output`, and such a job's publish
+   * says why).
+   */
+  outputKeySecret: string;
   storageClassName?: string;
   configureDeadlineSeconds: number;
   publishDeadlineSeconds: number;
@@ -50,6 +56,7 @@ export const DEFAULT_POD_SPEC_SETTINGS: PodSpecSettings = {
   uid: 1000,
   gid: 1000,
   resultsStoreSecret: 'c2d-results-store',
+  outputKeySecret: 'c2d-output-key',
   configureDeadlineSeconds: 900,
   publishDeadlineSeconds: 900,
   download: { connectTimeoutMs: 10_000, totalTimeoutMs: 600_000, maxFileBytes: 1024 * 1024 * 1024 },
@@ -60,8 +67,12 @@ export const DEFAULT_POD_SPEC_SETTINGS: PodSpecSettings = {
 /** The job a builder works for: its workflow and the ConfigMap that owns everything built. */
 export type JobRef = Pick<JobConfigMap, 'name' | 'uid' | 'workflow'> & { namespace?: string };
 
-const VOLUME = { data: 'data', tmp: 'tmp', secret: 'job-secret', workflow: 'workflow' } as const;
+const VOLUME = { data: 'data', tmp: 'tmp', secret: 'job-secret', workflow: 'workflow', output: 'output' } as const;
 const SECRET_MOUNT = '/secrets/job';
+const OUTPUT_MOUNT = '/secrets/output';
+/** The key of the output key's Secret, and the files publish reads under OUTPUT_MOUNT. */
+export const OUTPUT_KEY_SECRET_KEY = 'privateKey';
+const OUTPUT_FILES = { target: 'output.hex', key: 'output.key' } as const;
 const WORKFLOW_MOUNT = '/workflow';
 
 function metadata(
@@ -313,15 +324,51 @@ export function buildAlgorithmPod(job: JobRef, settings: PodSpecSettings): V1Pod
   });
 }
 
+/**
+ * A v2 job's own storage target, for its publish pod: the target's ciphertext (the job's output Secret) and the output
+ * key, in one read-only volume. Both optional, so that a missing one ends the job with publish's clear reason
+ * instead of a pod that never starts.
+ */
+function outputVolume(job: JobRef, settings: PodSpecSettings): V1Volume {
+  return {
+    name: VOLUME.output,
+    projected: {
+      defaultMode: 0o440,
+      sources: [
+        {
+          secret: {
+            name: jobNames(job.workflow.jobId).outputSecret,
+            items: [{ key: OUTPUT_SECRET_KEY, path: OUTPUT_FILES.target }],
+            optional: true,
+          },
+        },
+        {
+          secret: {
+            name: settings.outputKeySecret,
+            items: [{ key: OUTPUT_KEY_SECRET_KEY, path: OUTPUT_FILES.key }],
+            optional: true,
+          },
+        },
+      ],
+    },
+  };
+}
+
+/** ocean-node's archive name, `outputs-<cluster>-<jobId>.tar`, with the environment for its cluster. */
+export function outputArchiveName(workflow: Workflow): string {
+  return `outputs-${workflow.environment}-${workflow.jobId}.tar`;
+}
+
 export function buildPublishPod(job: JobRef, settings: PodSpecSettings): V1Pod {
   const storeEnv: V1EnvVar[] = Object.entries(RESULTS_STORE_ENV).map(([name, key]) => ({
     name,
     valueFrom: { secretKeyRef: { name: settings.resultsStoreSecret, key } },
   }));
+  const output = job.workflow.outputTarget === true;
   return pod(job, 'publish', settings, {
     network: true,
     deadlineSeconds: settings.publishDeadlineSeconds,
-    volumes: baseVolumes(job, settings),
+    volumes: [...baseVolumes(job, settings), ...(output ? [outputVolume(job, settings)] : [])],
     container: {
       name: 'publish',
       image: settings.podProgramsImage,
@@ -333,12 +380,22 @@ export function buildPublishPod(job: JobRef, settings: PodSpecSettings): V1Pod {
           // Publish uploads no outputs past the job's disk limit: the local node, like many volume plugins, does not
           // enforce a claim's size, and a sparse file takes no disk at all yet uploads in full.
           C2D_MAX_OUTPUT_BYTES: String(job.workflow.limits.diskMiB * 1024 * 1024),
+          ...(output && {
+            C2D_OUTPUT_FILE: `${OUTPUT_MOUNT}/${OUTPUT_FILES.target}`,
+            C2D_OUTPUT_KEY_FILE: `${OUTPUT_MOUNT}/${OUTPUT_FILES.key}`,
+            C2D_OUTPUT_ARCHIVE: outputArchiveName(job.workflow),
+            // The target is held to the same address rules as the configure pods' downloads.
+            ...(settings.download.privateHostsAllowed && {
+              C2D_PRIVATE_HOSTS_ALLOWED: settings.download.privateHostsAllowed,
+            }),
+          }),
         }),
         ...storeEnv,
       ],
       volumeMounts: [
         { name: VOLUME.data, mountPath: CONTAINER_LAYOUT.root, readOnly: true },
         { name: VOLUME.tmp, mountPath: '/tmp' },
+        ...(output ? [{ name: VOLUME.output, mountPath: OUTPUT_MOUNT, readOnly: true }] : []),
       ],
       resources: programResources(settings),
       securityContext: containerSecurityContext(settings),

@@ -217,6 +217,7 @@ export class Reconciler {
       pods,
       pvcExists: view.pvcs.get(names.pvc, namespace) !== undefined,
       secretExists: view.secrets.get(names.secret, namespace) !== undefined,
+      ...(view.secrets.get(names.outputSecret, namespace) !== undefined && { outputSecretExists: true }),
       now: new Date(),
       environment: findEnvironment(view.environments(), workflow.environment),
       capacity: view.jobs.capacity(workflow.jobId, workflow.environment),
@@ -318,6 +319,8 @@ export class Reconciler {
         return deleteIdempotent(() => api.deleteNamespacedPersistentVolumeClaim({ name: names.pvc, namespace }));
       case 'deleteSecret':
         return deleteIdempotent(() => api.deleteNamespacedSecret({ name: names.secret, namespace }));
+      case 'deleteOutputSecret':
+        return deleteIdempotent(() => api.deleteNamespacedSecret({ name: names.outputSecret, namespace }));
       case 'deleteStoredResults': {
         const removed = await deleteJobResults(this.deps.store.client, this.deps.store.bucket, job.workflow.jobId);
         this.deps.log.info('stored results removed', { jobId: job.workflow.jobId, objects: removed });

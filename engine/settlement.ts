@@ -2,10 +2,11 @@ import { readFileSync } from 'node:fs';
 import { PatchStrategy, setHeaderOptions, type CoreV1Api, type V1ConfigMap } from '@kubernetes/client-node';
 import { ConfigurationError, type Env } from '../lib/env.ts';
 import type { Logger } from '../lib/http/log.ts';
+import type { LeaseApi } from '../lib/kube/lease.ts';
 import { kubeStatus } from '../lib/kube/errors.ts';
 import { readJobConfigMap } from '../lib/job/configmap.ts';
 import { isFinal } from '../lib/job/status.ts';
-import { escrowClient, settlementChain, type SettlementChain } from '../lib/payment/escrow.ts';
+import { escrowClient, type EscrowClient, type SettlementChain } from '../lib/payment/escrow.ts';
 import { readPayment, readSettlement, settlementPatch, type Settlement } from '../lib/payment/record.ts';
 import { planSettlement } from '../lib/payment/settlement-plan.ts';
 
@@ -37,6 +38,8 @@ const MAX_QUICK_ATTEMPTS = 5;
 const SLOW_RETRY_MS = 60_000;
 /** How soon to look at a sent or pending transaction again. */
 const RECHECK_MS = 1_000;
+/** Bound on one JSON-RPC call of the settler. */
+const ESCROW_RPC_TIMEOUT_MS = 10_000;
 
 export class Settler {
   constructor(private readonly deps: SettlementDeps) {}
@@ -80,7 +83,7 @@ export class Settler {
       case 'wait':
         return { requeueAfterMs: RECHECK_MS };
       case 'send':
-        await escrow.broadcast(intent!.tx.raw);
+        await escrow.resend(intent!.tx.raw);
         log.info('settlement transaction sent again', { jobId, tx: intent!.tx.hash, action: intent!.action });
         return { requeueAfterMs: RECHECK_MS };
       case 'recordOutcome': {
@@ -97,27 +100,30 @@ export class Settler {
           return { requeueAfterMs: SLOW_RETRY_MS - sinceLast };
         }
         const proof = JSON.stringify({ jobId, billedSeconds: step.billedSeconds ?? 0, amount: step.amount.toString() });
-        const tx = await escrow.sign(payment, step.action, step.amount, proof);
-        const next: Settlement = {
-          version: 1,
-          intent: {
-            action: step.action,
-            amount: step.amount.toString(),
-            ...(step.billedSeconds !== undefined && { billedSeconds: step.billedSeconds }),
-            tx,
-            preparedAt: now.toISOString(),
-            attempt,
-          },
-        };
+        let result: SettleResult = {};
+        let next: Settlement | undefined;
         // The intent is recorded before the transaction leaves: a restart re-sends these very bytes.
-        const result = await this.write(cm, next);
-        if (!result.wrote) return result;
-        await escrow.broadcast(tx.raw);
+        const tx = await escrow.send(payment, step.action, step.amount, proof, async (signed) => {
+          next = {
+            version: 1,
+            intent: {
+              action: step.action,
+              amount: step.amount.toString(),
+              ...(step.billedSeconds !== undefined && { billedSeconds: step.billedSeconds }),
+              tx: signed,
+              preparedAt: now.toISOString(),
+              attempt,
+            },
+          };
+          result = await this.write(cm, next);
+          return result.wrote !== undefined;
+        });
+        if (!tx) return result;
         log.info('settlement transaction sent', {
           jobId,
           tx: tx.hash,
           action: step.action,
-          amount: next.intent!.amount,
+          amount: next!.intent!.amount,
         });
         return { ...result, requeueAfterMs: RECHECK_MS };
       }
@@ -143,15 +149,17 @@ export class Settler {
 }
 
 /**
- * The settler the engine runs with, from ESCROW_ADDRESS, RPC_URL, CHAIN_ID and the provider's key (PROVIDER_KEY or
- * the file PROVIDER_KEY_FILE names): the payee of the locks `start` made. Undefined when ESCROW_ADDRESS is unset
- * (no paid compute). Every JSON-RPC call is bounded by `requestTimeoutMs`.
+ * The provider's escrow client the engine settles with, from ESCROW_ADDRESS, RPC_URL, CHAIN_ID and the provider's key
+ * (PROVIDER_KEY or the file PROVIDER_KEY_FILE names): the payee of the locks `start` made. Undefined when
+ * ESCROW_ADDRESS is unset (no paid compute). Every JSON-RPC call is bounded by `requestTimeoutMs` (at most 10 s);
+ * its transactions share the provider transaction lease with start's.
  */
-export function settlerFromEnv(
+export function escrowClientFromEnv(
   env: Env,
-  deps: Omit<SettlementDeps, 'chain'>,
   requestTimeoutMs: number,
-): Settler | undefined {
+  providerTxLease: { leases: LeaseApi; namespace: string },
+  log: Logger,
+): EscrowClient | undefined {
   const escrowAddress = env.matching('ESCROW_ADDRESS', /^0x[0-9a-fA-F]{40}$/, 'must be a 0x address');
   if (!escrowAddress) return undefined;
   const rpcUrl = env.url('RPC_URL');
@@ -161,8 +169,14 @@ export function settlerFromEnv(
   const file = env.optional('PROVIDER_KEY_FILE');
   const key = env.optional('PROVIDER_KEY') ?? (file && readFileSync(file, 'utf8').trim());
   if (!key) throw new ConfigurationError('PROVIDER_KEY', 'or PROVIDER_KEY_FILE is required when ESCROW_ADDRESS is set');
-  return new Settler({
-    ...deps,
-    chain: settlementChain(escrowClient({ rpcUrl, chainId, key, escrowAddress, requestTimeoutMs })),
+  return escrowClient({
+    rpcUrl,
+    chainId,
+    key,
+    escrowAddress,
+    // Within the provider transaction lease (lib/payment/provider-tx.ts), which must outlast a send.
+    requestTimeoutMs: Math.min(requestTimeoutMs, ESCROW_RPC_TIMEOUT_MS),
+    ...providerTxLease,
+    log,
   });
 }

@@ -18,10 +18,12 @@ import { FUNCTION_NAMES } from '../lib/api/endpoints.ts';
 
 /**
  * The models the functions' Kubernetes calls send and receive (CoreV1Api: config maps, secrets, pods, delete
- * options and status). test/unit/images/bundle.test.ts checks that every CoreV1Api method lib/ and functions/ call
- * sends and answers only types reachable from these.
+ * options and status; CoordinationV1Api: start's provider transaction Lease). test/unit/images/bundle.test.ts checks
+ * that every CoreV1Api and CoordinationV1Api method lib/ and functions/ call sends and answers only types reachable
+ * from these.
  */
 export const SERIALIZED_MODELS = [
+  'V1Lease',
   'V1ConfigMap',
   'V1ConfigMapList',
   'V1Secret',

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what a fresh machine lacks for this project: Debian packages, npm dependencies, and the dev cluster's
-# binaries (built from upstream Go modules into a cache outside the repo; seconds when cached, ~20 min cold).
+# binaries (built from upstream Go modules into a cache outside the repo; seconds when cached, 11–22 min cold).
 # `ensure-deps.sh real-node` (or C2D_REAL_NODE=1) adds what the real node needs: containerd, runc, CNI plugins and the
 # image tools from Debian, and kubelet, kube-proxy, kube-scheduler, CoreDNS, kube-router, pause, Knative Serving and
 # Traefik from source. Until the real node is the default platform, the default path (and CI) does not install or
@@ -50,6 +50,7 @@ if [ "$real_node" = 1 ]; then
   bash devcluster/build-binaries.sh real-node
   bash devcluster/build-binaries.sh knative
   bash devcluster/real-node/build-images.sh all
+  bash devcluster/real-node/build-service-images.sh
   bash devcluster/knative/build-images.sh
   bash devcluster/real-node/build-project-images.sh all
 fi

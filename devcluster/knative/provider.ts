@@ -17,6 +17,7 @@ import { Wallet } from 'ethers';
 import { FUNCTION_NAMES } from '../../lib/api/endpoints.ts';
 import { loadKubeConfig } from '../../lib/kube/client.ts';
 import { applyAccessManifests } from '../identities.ts';
+import { LOCAL_OUTPUT_KEY } from '../local-stack.ts';
 import type { Platform } from '../platform.ts';
 import { waitFor, type ManagedProcess } from '../processes.ts';
 import { startHostRelay } from '../real-node/api-relay.ts';
@@ -195,6 +196,8 @@ export async function deployProvider(platform: Platform, opts: ProviderOptions =
           PROVIDER_URL: url,
           PROVIDER_ADDRESS: provider.address,
           PROVIDER_PUBLIC_KEY: provider.signingKey.publicKey,
+          // The publish pods hold its private half (c2d-output-key, written with the engine's local settings).
+          OUTPUT_PUBLIC_KEY: new Wallet(LOCAL_OUTPUT_KEY).signingKey.compressedPublicKey,
           ERC721_FACTORY_ADDRESS: env.ocean.ERC721Factory!,
           ...(env.ocean.Escrow ? { ESCROW_ADDRESS: env.ocean.Escrow } : {}),
           ...opts.settings,

@@ -1,15 +1,7 @@
-import {
-  CoreV1Api,
-  DiscoveryV1Api,
-  RbacAuthorizationV1Api,
-  type KubeConfig,
-  type V1EndpointSlice,
-} from '@kubernetes/client-node';
+import { DiscoveryV1Api, RbacAuthorizationV1Api, type KubeConfig, type V1EndpointSlice } from '@kubernetes/client-node';
 import { NODE_API_PORT } from './api-relay.ts';
-import { CLUSTER_DNS } from './kubelet.ts';
 import { VOLUME_PROVISIONER_USER } from './volume-provisioner.ts';
 
-export const COREDNS_USER = 'c2d:coredns';
 export const KUBE_ROUTER_USER = 'c2d:kube-router';
 
 export async function createIfMissing(fn: () => Promise<unknown>): Promise<void> {
@@ -50,14 +42,10 @@ async function grant(
   );
 }
 
-/** What CoreDNS and kube-router read and the volume provisioner writes, and nothing more; kube-proxy and kube-scheduler have built-in roles. */
+/** What kube-router reads and the volume provisioner writes, and nothing more; kube-proxy and kube-scheduler have built-in roles. */
 export async function grantNodeServices(admin: KubeConfig): Promise<void> {
   const rbac = admin.makeApiClient(RbacAuthorizationV1Api);
   const read = ['get', 'list', 'watch'];
-  await grant(rbac, COREDNS_USER, [
-    { apiGroups: [''], resources: ['services', 'namespaces', 'pods'], verbs: ['list', 'watch'] },
-    { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['list', 'watch'] },
-  ]);
   await grant(rbac, KUBE_ROUTER_USER, [
     { apiGroups: [''], resources: ['pods', 'namespaces', 'nodes', 'services', 'endpoints'], verbs: read },
     { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: read },
@@ -92,34 +80,5 @@ export async function publishApiServerEndpoint(admin: KubeConfig, nodeAddress: s
     addressType: 'IPv4',
     endpoints: [{ addresses: [nodeAddress], conditions: { ready: true } }],
     ports: [{ name: 'https', protocol: 'TCP', port: NODE_API_PORT }],
-  });
-}
-
-/** The kube-dns Service at the cluster DNS address, served by CoreDNS on the node's address. */
-export async function createDnsService(admin: KubeConfig, nodeAddress: string): Promise<void> {
-  const core = admin.makeApiClient(CoreV1Api);
-  const discovery = admin.makeApiClient(DiscoveryV1Api);
-  const namespace = 'kube-system';
-  await createIfMissing(() => core.createNamespace({ body: { metadata: { name: namespace } } }));
-  const ports = [
-    { name: 'dns', protocol: 'UDP', port: 53 },
-    { name: 'dns-tcp', protocol: 'TCP', port: 53 },
-  ];
-  await createUnlessFound(
-    () => core.readNamespacedService({ name: 'kube-dns', namespace }),
-    () =>
-      core.createNamespacedService({
-        namespace,
-        body: {
-          metadata: { name: 'kube-dns', labels: { 'k8s-app': 'kube-dns' } },
-          spec: { clusterIP: CLUSTER_DNS, ports: ports.map((p) => ({ ...p, targetPort: 53 })) },
-        },
-      }),
-  );
-  await upsertSlice(discovery, namespace, {
-    metadata: { name: 'kube-dns-node', labels: { 'kubernetes.io/service-name': 'kube-dns', ...MANAGED_BY } },
-    addressType: 'IPv4',
-    endpoints: [{ addresses: [nodeAddress], conditions: { ready: true } }],
-    ports,
   });
 }

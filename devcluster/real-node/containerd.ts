@@ -5,7 +5,14 @@ import type { NodeNamespace } from './node-namespace.ts';
 
 /** Inside the node's mount namespace /run is its own tmpfs, so these paths are the node's alone. */
 export const CONTAINERD_SOCKET = '/run/containerd/containerd.sock';
-export const POD_CIDR = '10.244.0.0/24';
+/** Every node's pods are in this range, node N (from 0) in 10.244.N.0/24. */
+export const CLUSTER_CIDR = '10.244.0.0/16';
+
+export function podCidr(nodeIndex: number): string {
+  if (!Number.isInteger(nodeIndex) || nodeIndex < 0 || nodeIndex > 255)
+    throw new Error(`no pod range for node ${nodeIndex}`);
+  return `10.244.${nodeIndex}.0/24`;
+}
 const CNI_BIN_DIR = '/usr/lib/cni';
 
 /** containerd 1.6's configuration: own root, CRI with runc under cgroupfs, the locally built pause image. */
@@ -41,8 +48,12 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 `;
 }
 
-/** One bridge for the node's pods, addresses from host-local, egress masqueraded to the node's address. */
-export function cniConfig(): string {
+/**
+ * One bridge for the node's pods, addresses from host-local. No masquerading here: traffic to another node's pods
+ * keeps its pod address (NetworkPolicy on that node sees who sent it); node-routes.ts masquerades what
+ * leaves the cluster's range.
+ */
+export function cniConfig(podCidr: string): string {
   return JSON.stringify(
     {
       cniVersion: '1.0.0',
@@ -52,9 +63,9 @@ export function cniConfig(): string {
           type: 'bridge',
           bridge: 'cni0',
           isGateway: true,
-          ipMasq: true,
+          ipMasq: false,
           hairpinMode: true,
-          ipam: { type: 'host-local', ranges: [[{ subnet: POD_CIDR }]], routes: [{ dst: '0.0.0.0/0' }] },
+          ipam: { type: 'host-local', ranges: [[{ subnet: podCidr }]], routes: [{ dst: '0.0.0.0/0' }] },
         },
       ],
     },
@@ -76,13 +87,21 @@ export function containerdRoot(stateDir: string): string {
 
 export async function startContainerd(
   ns: NodeNamespace,
-  opts: { stateDir: string; logDir: string; sandboxImage: string; root?: string; name?: string },
+  opts: {
+    stateDir: string;
+    logDir: string;
+    sandboxImage: string;
+    /** The node's pod range; absent for a containerd that runs no pod (the image seed's). */
+    podCidr?: string;
+    root?: string;
+    name?: string;
+  },
 ): Promise<Containerd> {
   const name = opts.name ?? 'containerd';
   const dir = join(opts.stateDir, name);
   const cniConfDir = join(dir, 'cni');
   mkdirSync(cniConfDir, { recursive: true });
-  writeFileSync(join(cniConfDir, '10-c2d-pods.conflist'), cniConfig());
+  if (opts.podCidr) writeFileSync(join(cniConfDir, '10-c2d-pods.conflist'), cniConfig(opts.podCidr));
   const config = join(dir, 'config.toml');
   const root = opts.root ?? containerdRoot(opts.stateDir);
   writeFileSync(config, containerdConfig({ root, cniConfDir, sandboxImage: opts.sandboxImage }));

@@ -14,12 +14,22 @@ export function pauseImage(): string {
   return `c2d.local/pause:${pinnedVersions().KUBERNETES_VERSION}`;
 }
 
+/** The cluster services run as pods, wrapped by build-service-images.sh. */
+export const SERVICE_IMAGES = ['coredns'] as const;
+
+export function corednsImage(): string {
+  return `c2d.local/coredns:${pinnedVersions().COREDNS_VERSION}`;
+}
+
 /** The project's own images (docker/*.Dockerfile), built by build-project-images.sh under the names the manifests use. */
 export const PROJECT_IMAGES = ['functions', 'engine', 'pod-programs'] as const;
 // A cold build of the three runs `npm ci` and the TypeScript compiler: minutes on a loaded two-core machine.
 const PROJECT_BUILD_TIMEOUT_MS = 30 * 60_000;
 
-type Archives = Record<(typeof NODE_IMAGES)[number] | (typeof PROJECT_IMAGES)[number], string>;
+type Archives = Record<
+  (typeof NODE_IMAGES)[number] | (typeof SERVICE_IMAGES)[number] | (typeof PROJECT_IMAGES)[number],
+  string
+>;
 
 /** Runs an image build script (`bash SCRIPT all`), passing its progress lines to `report`; throws naming `what`. */
 export function runBuildScript(script: string, what: string, report: (m: string) => void, timeout?: number): void {
@@ -36,14 +46,15 @@ export function runBuildScript(script: string, what: string, report: (m: string)
 }
 
 /**
- * The image archives, built by build-images.sh and build-project-images.sh unless cached (each checks its cache by
+ * The image archives, built by build-images.sh, build-service-images.sh and build-project-images.sh unless cached (each checks its cache by
  * the images' inputs in about a second; a cold build takes minutes and prints its progress).
  */
 export function ensureImageArchives(report: (m: string) => void): Archives {
   runBuildScript(join(here, 'build-images.sh'), "the node's images", report);
+  runBuildScript(join(here, 'build-service-images.sh'), "the cluster services' images", report);
   runBuildScript(join(here, 'build-project-images.sh'), "the project's images", report, PROJECT_BUILD_TIMEOUT_MS);
   const current = (name: string): string => readFileSync(join(cacheDir(), 'images', `${name}.current`), 'utf8').trim();
-  const names = [...NODE_IMAGES, ...PROJECT_IMAGES];
+  const names = [...NODE_IMAGES, ...SERVICE_IMAGES, ...PROJECT_IMAGES];
   return Object.fromEntries(names.map((n) => [n, current(n)])) as Archives;
 }
 

@@ -7,6 +7,8 @@ import type { NodeNamespace } from './node-namespace.ts';
 
 export const CLUSTER_DNS = '10.96.0.10';
 export const CLUSTER_DOMAIN = 'cluster.local';
+/** Processes (threads included) a pod may have at once: a fork bomb ends there, not at the host's pid_max. */
+export const POD_PIDS_LIMIT = 1024;
 
 export interface KubeletOptions {
   nodeName: string;
@@ -56,11 +58,14 @@ export function kubeletConfig(ns: NodeNamespace, o: KubeletOptions): Record<stri
       'imagefs.available': '1%',
       'nodefs.inodesFree': '1%',
     },
+    // How often kubelet measures each pod's volumes (default 1 min), which is how soon an emptyDir over its sizeLimit
+    // is seen and its pod evicted.
+    volumeStatsAggPeriod: '10s',
     serializeImagePulls: false,
     syncFrequency: '10s',
     fileCheckFrequency: '10s',
     nodeStatusUpdateFrequency: '5s',
-    podPidsLimit: 1024,
+    podPidsLimit: POD_PIDS_LIMIT,
     maxPods: 50,
     shutdownGracePeriod: '0s',
   };

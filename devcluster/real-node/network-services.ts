@@ -1,8 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startProcess, type ManagedProcess } from '../processes.ts';
-import { CLUSTER_DOMAIN } from './kubelet.ts';
-import { POD_CIDR } from './containerd.ts';
+import { CLUSTER_CIDR } from './containerd.ts';
 import type { NodeNamespace } from './node-namespace.ts';
 
 interface ServiceOptions {
@@ -24,7 +23,7 @@ export function startKubeProxy(ns: NodeNamespace, binary: string, o: ServiceOpti
         clientConnection: { kubeconfig: o.kubeconfig },
         mode: 'iptables',
         hostnameOverride: o.nodeName,
-        clusterCIDR: POD_CIDR,
+        clusterCIDR: CLUSTER_CIDR,
         bindAddress: ns.nodeAddress,
         healthzBindAddress: '127.0.0.1:10256',
         metricsBindAddress: '127.0.0.1:10249',
@@ -37,32 +36,6 @@ export function startKubeProxy(ns: NodeNamespace, binary: string, o: ServiceOpti
   );
   const [cmd, ...args] = ns.enter([binary, `--config=${config}`]);
   return startProcess('kube-proxy', cmd!, args, { logFile: join(o.logDir, 'kube-proxy.log') });
-}
-
-/**
- * CoreDNS for cluster names, on the node's address (the kube-dns Service points there). It forwards nothing: the
- * node has no upstream resolver.
- */
-export function startCoreDns(ns: NodeNamespace, binary: string, o: ServiceOptions): ManagedProcess {
-  const corefile = join(o.stateDir, 'Corefile');
-  writeFileSync(
-    corefile,
-    `.:53 {
-    bind ${ns.nodeAddress}
-    errors
-    health 127.0.0.1:8080
-    ready 127.0.0.1:8181
-    kubernetes ${CLUSTER_DOMAIN} in-addr.arpa ip6.arpa {
-        kubeconfig ${o.kubeconfig}
-        pods insecure
-        fallthrough in-addr.arpa ip6.arpa
-    }
-    cache 30
-}
-`,
-  );
-  const [cmd, ...args] = ns.enter([binary, '-conf', corefile]);
-  return startProcess('coredns', cmd!, args, { logFile: join(o.logDir, 'coredns.log') });
 }
 
 /** kube-router as a NetworkPolicy enforcer only (no routing, no service proxy: the bridge and kube-proxy do those). */

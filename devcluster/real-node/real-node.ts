@@ -2,48 +2,54 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { missingBinaries, nodeBinaryPaths } from '../binaries.ts';
+import { missingBinaries, nodeBinaryPaths, type NodeBinaries } from '../binaries.ts';
 import { issueCertificate, type ClusterCerts } from '../certs.ts';
 import { writeKubeconfig } from '../kubeconfig.ts';
 import { waitFor, type ManagedProcess } from '../processes.ts';
 import { NODE_API_SERVER, startApiRelay, startStoreRelay } from './api-relay.ts';
 import { createNodeCgroups, removeNodeCgroups } from './cgroups.ts';
 import { startClusterEgress } from './cluster-egress.ts';
-import {
-  COREDNS_USER,
-  createDnsService,
-  grantNodeServices,
-  KUBE_ROUTER_USER,
-  publishApiServerEndpoint,
-} from './cluster-objects.ts';
-import { startContainerd } from './containerd.ts';
+import { grantNodeServices, KUBE_ROUTER_USER, publishApiServerEndpoint } from './cluster-objects.ts';
+import { podCidr, startContainerd } from './containerd.ts';
 import { ensureImageArchives, pauseImage, seedImages } from './images.ts';
 import { startKubelet } from './kubelet.ts';
-import { startCoreDns, startKubeProxy, startKubeRouter } from './network-services.ts';
+import { startKubeProxy, startKubeRouter } from './network-services.ts';
 import { recordInstance, sweepStaleInstances } from './instances.ts';
 import { createNodeNamespace, type NodeNamespace } from './node-namespace.ts';
+import { linkNodes, masqueradeOutsideCluster } from './node-routes.ts';
 import { startScheduler } from './scheduler.ts';
-import { startVolumeProvisioner, VOLUME_PROVISIONER_USER } from './volume-provisioner.ts';
+import { applyStorageClass, startVolumeProvisioner, VOLUME_PROVISIONER_USER } from './volume-provisioner.ts';
 import { loadKubeConfig } from '../../lib/kube/client.ts';
 
 export interface RealNode {
+  name: string;
   namespace: NodeNamespace;
+  /** The node's own processes (the cluster's, kube-scheduler, are RealNodes.processes). */
   processes: ManagedProcess[];
   /** kubelet's cgroupRoot: every pod's group is below it. */
   cgroupRoot: string;
+  podCidr: string;
   /** When kubelet was started (ms since the epoch), to time the node's readiness. */
   kubeletStartedAt: number;
   stop(): Promise<void>;
 }
 
-export interface RealNodeOptions {
-  nodeName: string;
+export interface RealNodes {
+  /** The first is the one the API server's cluster egress and the results store's relay go through. */
+  nodes: RealNode[];
+  /** What runs once for every node: kube-scheduler. */
+  processes: ManagedProcess[];
+  stop(): Promise<void>;
+}
+
+export interface RealNodesOptions {
+  nodeNames: string[];
   stateDir: string;
   logDir: string;
   certs: ClusterCerts;
   /** The API server's address on the host (https://127.0.0.1:PORT). */
   server: string;
-  /** The object store's port on the host's 127.0.0.1, relayed to the node's address (see results-store.ts). */
+  /** The object store's port on the host's 127.0.0.1, relayed to the first node's address (see results-store.ts). */
   storePort: number;
   admin: KubeConfig;
   /** The unix socket the API server's egress selector sends cluster connections to (see cluster-egress.ts). */
@@ -53,34 +59,98 @@ export interface RealNodeOptions {
   report: (m: string) => void;
 }
 
+/** Where node `index` keeps its state and logs: the first as before there were several, the others beside it. */
+export function nodePaths(o: { stateDir: string; logDir: string }, index: number): { dir: string; logDir: string } {
+  return index === 0
+    ? { dir: join(o.stateDir, 'node'), logDir: o.logDir }
+    : { dir: join(o.stateDir, `node-${index + 1}`), logDir: join(o.logDir, `node-${index + 1}`) };
+}
+
 /**
- * A real Kubernetes node: containerd + runc, kubelet, kube-proxy, CoreDNS and kube-router in a network and mount
- * namespace of their own (see node-namespace.ts), and kube-scheduler beside the control plane. Stopping it removes
- * every process, mount, link, table and control group it made.
+ * Real Kubernetes nodes: each containerd + runc, kubelet, kube-proxy and kube-router in a network and mount namespace
+ * of its own (see node-namespace.ts), linked to each other directly (node-routes.ts); kube-scheduler and the volume
+ * provisioner once, beside the control plane. Cluster DNS runs on them as a pod (cluster-dns.ts) once they are
+ * Ready. Stopping removes every process, mount, link, table and control group they made.
  */
-export async function startRealNode(o: RealNodeOptions): Promise<RealNode> {
+export async function startRealNodes(o: RealNodesOptions): Promise<RealNodes> {
   const bins = nodeBinaryPaths();
   const missing = missingBinaries(bins);
   if (missing.length)
     throw new Error(`real node binaries not built: ${missing.join(', ')} (run devcluster/build-binaries.sh real-node)`);
+  if (!o.nodeNames.length) throw new Error('no node to start');
   const archives = { ...ensureImageArchives(o.report), ...o.extraImages };
-  const dir = join(o.stateDir, 'node');
-  mkdirSync(dir, { recursive: true });
-  const id = randomBytes(5).toString('hex');
-  const cgroupRoot = `c2d-kubelet-${id}`;
+  const shared = nodePaths(o, 0).dir;
+  mkdirSync(shared, { recursive: true });
+  const nodes: RealNode[] = [];
   const processes: ManagedProcess[] = [];
-  let ns: NodeNamespace | undefined;
   let provisioner: { stop(): void } | undefined;
-  let forget: (() => void) | undefined;
   const stop = async (): Promise<void> => {
     provisioner?.stop();
+    for (const p of [...processes].reverse()) await p.stop();
+    for (const n of [...nodes].reverse()) await n.stop();
+  };
+  await sweepStaleInstances(o.report);
+  try {
+    const leaf = (name: string, subject: string) =>
+      issueCertificate(o.certs.dir, o.certs.ca, { name, subject, usage: 'client' });
+    const hostKubeconfig = (name: string, user: string): string => {
+      const path = join(shared, `${name}.kubeconfig`);
+      writeKubeconfig(path, { server: o.server, caFile: o.certs.ca.cert, user, client: leaf(name, `/CN=${user}`) });
+      return path;
+    };
+    await grantNodeServices(o.admin);
+    await applyStorageClass(o.admin);
+    provisioner = await startVolumeProvisioner(
+      loadKubeConfig(hostKubeconfig('volume-provisioner', VOLUME_PROVISIONER_USER)),
+      (node) => join(nodePaths(o, Math.max(0, o.nodeNames.indexOf(node))).dir, 'volumes'),
+      o.report,
+    );
+    processes.push(
+      startScheduler(bins.kubeScheduler, {
+        kubeconfig: hostKubeconfig('kube-scheduler', 'system:kube-scheduler'),
+        logDir: o.logDir,
+      }),
+    );
+    for (const [index, name] of o.nodeNames.entries()) {
+      nodes.push(await startNode(o, bins, archives, index, name));
+      if (index === 0) await publishApiServerEndpoint(o.admin, nodes[0]!.namespace.nodeAddress);
+    }
+    for (const [i, a] of nodes.entries())
+      for (const b of nodes.slice(i + 1))
+        await linkNodes(
+          { index: i, namespace: a.namespace, podCidr: a.podCidr },
+          { index: nodes.indexOf(b), namespace: b.namespace, podCidr: b.podCidr },
+        );
+    return { nodes, processes, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/** One node; the first also carries the API server's cluster egress and the object store's relay. */
+async function startNode(
+  o: RealNodesOptions,
+  bins: NodeBinaries,
+  archives: Record<string, string>,
+  index: number,
+  nodeName: string,
+): Promise<RealNode> {
+  const { dir, logDir } = nodePaths(o, index);
+  mkdirSync(logDir, { recursive: true });
+  const id = randomBytes(5).toString('hex');
+  const cgroupRoot = `c2d-kubelet-${id}`;
+  const cidr = podCidr(index);
+  const processes: ManagedProcess[] = [];
+  let ns: NodeNamespace | undefined;
+  let forget: (() => void) | undefined;
+  const stop = async (): Promise<void> => {
     for (const p of [...processes].reverse()) await p.stop();
     // Containers live in pod network namespaces under kubelet's group, shims in the node's namespace.
     await removeNodeCgroups(cgroupRoot);
     await ns?.stop();
     forget?.();
   };
-  await sweepStaleInstances(o.report);
   try {
     ns = await createNodeNamespace(dir, id);
     forget = recordInstance({
@@ -91,81 +161,70 @@ export async function startRealNode(o: RealNodeOptions): Promise<RealNode> {
       cgroupRoot,
     });
     createNodeCgroups(cgroupRoot);
+    await masqueradeOutsideCluster(ns, cidr);
     const pki = o.certs.dir;
     const leaf = (name: string, subject: string) =>
       issueCertificate(pki, o.certs.ca, { name, subject, usage: 'client' });
     const serving = issueCertificate(pki, o.certs.ca, {
       name: `kubelet-serving-${ns.nodeAddress}`,
-      subject: `/CN=${o.nodeName}`,
+      subject: `/CN=${nodeName}`,
       usage: 'server',
       ips: [ns.nodeAddress],
-      dns: [o.nodeName],
+      dns: [nodeName],
     });
-    const kubeconfig = (
-      name: string,
-      user: string,
-      client: ReturnType<typeof leaf>,
-      server = NODE_API_SERVER,
-    ): string => {
+    const kubeconfig = (name: string, user: string, client: ReturnType<typeof leaf>): string => {
       const path = join(dir, `${name}.kubeconfig`);
-      writeKubeconfig(path, { server, caFile: o.certs.ca.cert, user, client });
+      writeKubeconfig(path, { server: NODE_API_SERVER, caFile: o.certs.ca.cert, user, client });
       return path;
     };
-    const kubeletKc = kubeconfig('kubelet', `system:node:${o.nodeName}`, o.certs.node);
+    const kubeletUser = `system:node:${nodeName}`;
+    const kubeletKc = kubeconfig(
+      'kubelet',
+      kubeletUser,
+      index === 0 ? o.certs.node : leaf(`kubelet-client-${nodeName}`, `/O=system:nodes/CN=${kubeletUser}`),
+    );
     const proxyKc = kubeconfig('kube-proxy', 'system:kube-proxy', leaf('kube-proxy', '/CN=system:kube-proxy'));
-    const corednsKc = kubeconfig('coredns', COREDNS_USER, leaf('coredns', `/CN=${COREDNS_USER}`));
     const routerKc = kubeconfig('kube-router', KUBE_ROUTER_USER, leaf('kube-router', `/CN=${KUBE_ROUTER_USER}`));
-    const provisionerKc = kubeconfig(
-      'volume-provisioner',
-      VOLUME_PROVISIONER_USER,
-      leaf('volume-provisioner', `/CN=${VOLUME_PROVISIONER_USER}`),
-      o.server,
-    );
-    const schedulerKc = kubeconfig(
-      'kube-scheduler',
-      'system:kube-scheduler',
-      leaf('kube-scheduler', '/CN=system:kube-scheduler'),
-      o.server,
-    );
 
     const apiPort = Number(new URL(o.server).port);
-    processes.push(...(await startApiRelay(ns, { apiPort, stateDir: dir, logDir: o.logDir })));
-    processes.push(...(await startStoreRelay(ns, { storePort: o.storePort, stateDir: dir, logDir: o.logDir })));
-    processes.push(
-      ...(await startClusterEgress(ns, bins.tinyproxy, { socket: o.egressSocket, stateDir: dir, logDir: o.logDir })),
-    );
+    processes.push(...(await startApiRelay(ns, { apiPort, stateDir: dir, logDir })));
+    if (index === 0) {
+      processes.push(...(await startStoreRelay(ns, { storePort: o.storePort, stateDir: dir, logDir })));
+      processes.push(
+        ...(await startClusterEgress(ns, bins.tinyproxy, { socket: o.egressSocket, stateDir: dir, logDir })),
+      );
+    }
     const t0 = Date.now();
-    await seedImages(ns, { stateDir: dir, logDir: o.logDir, archives, report: o.report });
-    o.report(`images in place for containerd in ${Date.now() - t0} ms`);
-    const containerd = await startContainerd(ns, { stateDir: dir, logDir: o.logDir, sandboxImage: pauseImage() });
+    await seedImages(ns, { stateDir: dir, logDir, archives, report: o.report });
+    o.report(`images in place for containerd of ${nodeName} in ${Date.now() - t0} ms`);
+    const containerd = await startContainerd(ns, {
+      stateDir: dir,
+      logDir,
+      sandboxImage: pauseImage(),
+      podCidr: cidr,
+    });
     processes.push(containerd.process);
-    await grantNodeServices(o.admin);
-    await createDnsService(o.admin, ns.nodeAddress);
-    await publishApiServerEndpoint(o.admin, ns.nodeAddress);
-    provisioner = await startVolumeProvisioner(loadKubeConfig(provisionerKc), join(dir, 'volumes'), o.report);
 
-    processes.push(startScheduler(bins.kubeScheduler, { kubeconfig: schedulerKc, logDir: o.logDir }));
     const kubeletStartedAt = Date.now();
     processes.push(
       startKubelet(ns, bins.kubelet, {
-        nodeName: o.nodeName,
+        nodeName,
         stateDir: dir,
-        logDir: o.logDir,
+        logDir,
         kubeconfig: kubeletKc,
         clientCa: o.certs.ca.cert,
         serving,
         cgroupRoot: `/${cgroupRoot}`,
       }),
     );
-    const service = { nodeName: o.nodeName, stateDir: dir, logDir: o.logDir };
+    const service = { nodeName, stateDir: dir, logDir };
     processes.push(startKubeProxy(ns, bins.kubeProxy, { ...service, kubeconfig: proxyKc }));
-    processes.push(startCoreDns(ns, bins.coredns, { ...service, kubeconfig: corednsKc }));
     // kube-router gives up at start unless it finds its Node: wait for kubelet to register it.
     const core = o.admin.makeApiClient(CoreV1Api);
     await Promise.race([
       waitFor(
-        `kubelet to register node ${o.nodeName}`,
-        async () => Boolean(await core.readNode({ name: o.nodeName })),
+        `kubelet to register node ${nodeName}`,
+        async () => Boolean(await core.readNode({ name: nodeName })),
         60_000,
         100,
       ),
@@ -174,7 +233,7 @@ export async function startRealNode(o: RealNodeOptions): Promise<RealNode> {
       }),
     ]);
     processes.push(startKubeRouter(ns, bins.kubeRouter, { ...service, kubeconfig: routerKc }));
-    return { namespace: ns, processes, cgroupRoot, kubeletStartedAt, stop };
+    return { name: nodeName, namespace: ns, processes, cgroupRoot, podCidr: cidr, kubeletStartedAt, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -2,6 +2,7 @@ import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { waitFor } from '../processes.ts';
 import { NODE_STORE_PORT } from './api-relay.ts';
 import { createIfMissing, createUnlessFound } from './cluster-objects.ts';
+import { CLUSTER_DOMAIN } from './kubelet.ts';
 
 /** The namespace of the in-cluster way to the object store, labelled as manifests/network-policies.yaml asks. */
 export const RESULTS_STORE_NAMESPACE = 'c2d-results-store';
@@ -24,9 +25,8 @@ net.createServer((c) => {
  * Where job pods reach the results store. MinIO runs on the host, relayed to the node's address (api-relay.ts);
  * manifests/network-policies.yaml lets publish pods reach an in-cluster store only in a namespace labelled
  * `c2d.oceanprotocol.com/results-store=allow`, as a publisher's in-cluster MinIO would be. So a pod there forwards
- * to the node's relay, behind a Service; the store's endpoint for pods is that Service's address (by address:
- * the cluster DNS runs on the node, not as a pod, so the policies' DNS rule does not reach it). Resolves once the
- * Service has a ready endpoint.
+ * to the node's relay, behind a Service; the store's endpoint for pods is that Service's name, which publish pods
+ * resolve through the cluster DNS as the policies let them. Resolves once the Service has a ready endpoint.
  */
 export async function publishResultsStore(admin: KubeConfig, nodeAddress: string): Promise<string> {
   const core = admin.makeApiClient(CoreV1Api);
@@ -98,7 +98,6 @@ export async function publishResultsStore(admin: KubeConfig, nodeAddress: string
         body: { metadata: { name: NAME }, spec: { selector: labels, ports: [{ port: PORT, targetPort: PORT }] } },
       }),
   );
-  const service = await core.readNamespacedService({ name: NAME, namespace });
   await waitFor(
     `the results-store relay pod ${namespace}/${NAME} to be Ready`,
     async () => {
@@ -108,5 +107,5 @@ export async function publishResultsStore(admin: KubeConfig, nodeAddress: string
     120_000,
     200,
   );
-  return `http://${service.spec!.clusterIP}:${PORT}`;
+  return `http://${NAME}.${namespace}.svc.${CLUSTER_DOMAIN}:${PORT}`;
 }

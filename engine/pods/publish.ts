@@ -1,4 +1,4 @@
-import { createReadStream, type ReadStream } from 'node:fs';
+import { createReadStream, readFileSync, type ReadStream } from 'node:fs';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { makeS3Client } from '../../lib/job/results-store.ts';
 import { resultsStoreConfigFromEnv } from '../../lib/job/results-store-config.ts';
@@ -7,7 +7,16 @@ import { assertJobId } from '../../lib/job/names.ts';
 import type { Result } from '../../lib/job/status.ts';
 import { PUBLISH_EXIT } from '../../lib/job/exit-codes.ts';
 import { Env, type EnvVars } from '../../lib/env.ts';
+import { parsePrivateHostAllowList } from '../../lib/http/address-policy.ts';
+import { decryptOutput, outputPublicKey, parseOutputPrivateKey } from '../../lib/job/output-key.ts';
+import {
+  describeTarget,
+  OutputTargetError,
+  parseOutputRequest,
+  type OutputRequest,
+} from '../../lib/job/output-target.ts';
 import { isMain } from './is-main.ts';
+import { describeUploadError, outputsArchive, sealed, uploadArchive, type UploadSettings } from './output-upload.ts';
 import { jobLayout } from './layout.ts';
 import { ProgramLog } from './program-log.ts';
 import { PUBLISH_FILE_LIMITS, selectUploads, type PublishLimits } from './publish-limits.ts';
@@ -18,17 +27,34 @@ import { walkFiles, type RefusedEntry, type WalkedFile } from './walk.ts';
  * The publish pod program. Uploads everything under outputs/ (subfolders kept; symlink escapes refused) and every
  * log under logs/ to the results store, then its own log, then the job's results manifest listing them all (last,
  * so its presence means the rest is stored; the engine reads the results from it). Outputs over the job's disk
- * limit are not uploaded at all (see publish-limits.ts). Exits 0, 42 (over the disk limit; the logs and manifest
- * are still stored) or 1 (an upload failed).
+ * limit are not uploaded at all (see publish-limits.ts).
+ *
+ * A v2 job that named its own storage target (`output`, lib/job/output-target.ts) gets its outputs there instead, as
+ * one archive (output-upload.ts), and only its logs in the results store, as ocean-node does. The target is decrypted
+ * here and nowhere else; neither it nor anything of it is logged but its kind.
+ *
+ * Exits 0, 42 (over the disk limit), 3 (the output target could not be used: undecryptable, invalid, refused or
+ * failing; the log says which) — after each of these the logs and manifest are stored — or 1 (an upload to the
+ * results store failed).
  *
  * Environment: C2D_DATA_ROOT (/data), C2D_JOB_ID, C2D_MAX_OUTPUT_BYTES, S3_ENDPOINT, S3_REGION, S3_BUCKET,
- * S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY.
+ * S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY; with an output target, C2D_OUTPUT_FILE (its ciphertext),
+ * C2D_OUTPUT_KEY_FILE (the output key; absent when the provider has none), C2D_OUTPUT_ARCHIVE (the archive's name),
+ * C2D_PRIVATE_HOSTS_ALLOWED, C2D_OUTPUT_TIMEOUT_MS.
  */
 
 export interface PublishDeps {
   client: S3Client;
   bucket: string;
   log: ProgramLog;
+}
+
+/** Where a job with an output target sends its outputs. */
+export interface OutputDelivery {
+  /** Decrypts and reads the target; with the output public key (the AES vector's source). Throws OutputTargetError. */
+  resolve(): { request: OutputRequest; publicKey: string };
+  archiveName: string;
+  settings: UploadSettings;
 }
 
 export interface Published {
@@ -56,6 +82,7 @@ export async function publishJob(
   root: string,
   deps: PublishDeps,
   limits: PublishLimits,
+  output?: OutputDelivery,
 ): Promise<Published> {
   const layout = jobLayout(root);
   const { client, bucket, log } = deps;
@@ -70,7 +97,9 @@ export async function publishJob(
 
   const selected = selectUploads(logs.files, outputs.files, limits.maxBytes);
   if (selected.refusal) log.info(`disk limit exceeded: ${selected.refusal}`);
-  const uploads = planUploads(jobId, selected.logs, selected.outputs);
+  let targetFailed = false;
+  if (output && !selected.refusal) targetFailed = !(await deliverOutputs(selected.outputs, output, log));
+  const uploads = planUploads(jobId, selected.logs, output ? [] : selected.outputs);
   for (const { file, result } of uploads) {
     await client.send(
       new PutObjectCommand({ Bucket: bucket, Key: result.key, Body: bodyOf(file), ContentLength: file.size }),
@@ -101,7 +130,61 @@ export async function publishJob(
       ContentType: 'application/json',
     }),
   );
-  return { results, exitCode: selected.refusal ? PUBLISH_EXIT.diskQuotaExceeded : 0 };
+  const exitCode = selected.refusal
+    ? PUBLISH_EXIT.diskQuotaExceeded
+    : targetFailed
+      ? PUBLISH_EXIT.outputTargetFailed
+      : 0;
+  return { results, exitCode };
+}
+
+/** Sends the outputs to the job's own target; false (and the reason logged) when that cannot be done. */
+async function deliverOutputs(files: WalkedFile[], output: OutputDelivery, log: ProgramLog): Promise<boolean> {
+  try {
+    const { request, publicKey } = output.resolve();
+    const archive = sealed(outputsArchive(files, Math.floor(Date.now() / 1000)), request, publicKey);
+    await uploadArchive(request, output.archiveName, archive, output.settings);
+    log.info(
+      `sent ${files.length} outputs as ${output.archiveName} (${archive.length} bytes${request.aesKey ? ', AES-encrypted' : ''}) to the job's output target, ${describeTarget(request.target)}`,
+    );
+    return true;
+  } catch (err) {
+    log.info(`the outputs could not be sent to the job's output target: ${describeUploadError(err)}`);
+    return false;
+  }
+}
+
+/** The output target of a job that has one, from the publish pod's mounted files. */
+function outputDelivery(env: Env): OutputDelivery | undefined {
+  const file = env.optional('C2D_OUTPUT_FILE');
+  if (!file) return undefined;
+  const keyFile = env.string('C2D_OUTPUT_KEY_FILE');
+  const allow = env.parsed('C2D_PRIVATE_HOSTS_ALLOWED', parsePrivateHostAllowList, '');
+  env.string('C2D_OUTPUT_ARCHIVE');
+  return {
+    archiveName: env.matching('C2D_OUTPUT_ARCHIVE', /^[A-Za-z0-9._-]{1,200}\.tar$/, 'must be a .tar file name')!,
+    settings: {
+      allow,
+      idleTimeoutMs: env.int('C2D_OUTPUT_TIMEOUT_MS', 30_000, { min: 1 }),
+    },
+    resolve() {
+      let keyText: string;
+      try {
+        keyText = readFileSync(keyFile, 'utf8');
+      } catch {
+        throw new OutputTargetError('this provider has no output key configured');
+      }
+      let ciphertext: string;
+      try {
+        ciphertext = readFileSync(file, 'utf8');
+      } catch {
+        throw new OutputTargetError("the job's output target is missing (its output Secret is gone)");
+      }
+      const key = parseOutputPrivateKey(keyText);
+      const request = parseOutputRequest(decryptOutput(key, ciphertext), allow);
+      return { request, publicKey: outputPublicKey(key) };
+    },
+  };
 }
 
 export async function runPublish(vars: EnvVars): Promise<number> {
@@ -117,6 +200,7 @@ export async function runPublish(vars: EnvVars): Promise<number> {
       env.string('C2D_DATA_ROOT', '/data'),
       { client: makeS3Client(store), bucket: store.bucket, log },
       limits,
+      outputDelivery(env),
     );
     return published.exitCode;
   } catch (err) {

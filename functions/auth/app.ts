@@ -5,7 +5,7 @@ import type { BaseDeps, Runtime } from '../../lib/api/runtime.ts';
 import { issueToken } from '../../lib/auth/auth-token.ts';
 import { commandText, V2_COMMANDS } from '../../lib/auth/command-texts.ts';
 import type { NonceStore } from '../../lib/auth/nonce-store.ts';
-import { isCommandSignedBy } from '../../lib/auth/signature.ts';
+import { isCommandSignedByAccount, type ContractSigners } from '../../lib/auth/contract-signature.ts';
 import type { TokenStore } from '../../lib/auth/token-store.ts';
 import { createFunctionApp } from '../../lib/http/app.ts';
 import { badRequest, unauthorized } from '../../lib/http/errors.ts';
@@ -15,6 +15,8 @@ export interface AuthDeps extends BaseDeps {
   /** The v2 nonce counter. */
   nonces: NonceStore;
   tokens: TokenStore;
+  /** ERC-1271 contract accounts; absent without a chain to ask. */
+  contractSigners?: ContractSigners | undefined;
   now?: () => Date;
 }
 
@@ -31,9 +33,8 @@ export function createApp(deps: AuthDeps): Hono {
   const now = deps.now ?? (() => new Date());
   app.post(`${V2_BASE}/api/services/auth/token`, validJson(createTokenRequest), async (c) => {
     const body = c.req.valid('json');
-    if (
-      !isCommandSignedBy(body.address, commandText(body.address, body.nonce, V2_COMMANDS.createToken), body.signature)
-    ) {
+    const text = commandText(body.address, body.nonce, V2_COMMANDS.createToken);
+    if (!(await isCommandSignedByAccount(body.address, text, body.signature, deps.contractSigners))) {
       throw unauthorized('signature does not match address');
     }
     await deps.nonces.assertFresh(body.address, body.nonce);
@@ -47,8 +48,13 @@ export function createApp(deps: AuthDeps): Hono {
   app.post(`${V2_BASE}/api/services/auth/token/invalidate`, validJson(invalidateTokenRequest), async (c) => {
     const body = c.req.valid('json');
     const signedBy = (command: typeof V2_COMMANDS.invalidateToken | undefined) =>
-      isCommandSignedBy(body.address, commandText(body.address, body.nonce, command), body.signature);
-    if (!signedBy(undefined) && !signedBy(V2_COMMANDS.invalidateToken)) {
+      isCommandSignedByAccount(
+        body.address,
+        commandText(body.address, body.nonce, command),
+        body.signature,
+        deps.contractSigners,
+      );
+    if (!(await signedBy(undefined)) && !(await signedBy(V2_COMMANDS.invalidateToken))) {
       throw unauthorized('signature does not match address');
     }
     await deps.nonces.advance(body.address, body.nonce);
@@ -60,5 +66,5 @@ export function createApp(deps: AuthDeps): Hono {
 
 /** The app wired to the clients its environment configures. */
 export function appFromRuntime(runtime: Runtime): Hono {
-  return createApp({ ...runtime.base('auth'), nonces: runtime.noncesV2, tokens: runtime.tokens });
+  return createApp({ ...runtime.base('auth'), ...runtime.v2Auth });
 }

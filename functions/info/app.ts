@@ -7,7 +7,10 @@ export interface InfoDeps extends BaseDeps {
   chainId: number;
   /** The provider's address, or how to find it on the first request (from the key, when only that is configured). */
   providerAddress: string | (() => Promise<string>);
-  /** The provider's public key (0x04…), which ocean.js 8.x encrypts to (`nodePublicKey`). */
+  /**
+   * What ocean.js 8.x encrypts a job's `output` to (`nodePublicKey`): the output key's public half (compressed), or,
+   * when the provider has none, the provider's public key (0x04…).
+   */
   nodePublicKey: string | (() => Promise<string>);
 }
 
@@ -65,14 +68,18 @@ export function appFromRuntime(runtime: Runtime): Hono {
   // Deployed with PROVIDER_ADDRESS and PROVIDER_PUBLIC_KEY (info does not hold the key). Given only the key, derive
   // them on the first request, so that the usual case does not load the key-handling code; the key is read now, to
   // fail at start-up.
-  const needsKey = config.providerAddress === undefined || config.providerPublicKey === undefined;
+  const needsKey =
+    config.providerAddress === undefined ||
+    (config.outputPublicKey === undefined && config.providerPublicKey === undefined);
   const key = needsKey ? config.providerKey() : undefined;
+  const output = config.outputPublicKey;
   return createApp({
     ...runtime.base('info'),
     chainId: config.chainId,
     providerAddress:
       config.providerAddress ?? (async () => (await import('ethers/transaction')).computeAddress(key as string)),
-    nodePublicKey:
-      config.providerPublicKey ?? (async () => (await import('../../lib/access/ecies.ts')).providerPublicKey(key!)),
+    nodePublicKey: output
+      ? async () => (await import('../../lib/job/output-key.ts')).outputPublicKey(output)
+      : (config.providerPublicKey ?? (async () => (await import('../../lib/access/ecies.ts')).providerPublicKey(key!))),
   });
 }

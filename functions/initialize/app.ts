@@ -52,6 +52,7 @@ export function appFromRuntime(runtime: Runtime): Hono {
     quote: (input) => quoteInitialize(access, input),
     // ESCROW_ADDRESS set: paid jobs; unset, paid starts and priced quotes answer 400 (ESCROW_NOT_CONFIGURED).
     escrow: escrowFromRuntime(runtime),
+    outputTargets: runtime.config.outputPublicKey !== undefined,
   });
   return app;
 }

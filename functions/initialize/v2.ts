@@ -5,7 +5,7 @@ import { V2_BASE } from '../../lib/api/endpoints.ts';
 import { requireEnvironment, type EnvironmentSource } from '../../lib/api/environments.ts';
 import { ESCROW_NOT_CONFIGURED, type EscrowPayments, type PaymentBlock } from '../../lib/api/job-payment.ts';
 import { resolveDuration, resolveJobSize, resourceAmounts, type Tier } from '../../lib/api/job-terms-v2.ts';
-import { v2InitializeRequest, type V2InitializeRequest } from '../../lib/api/requests-v2.ts';
+import { OUTPUT_NOT_CONFIGURED, v2InitializeRequest, type V2InitializeRequest } from '../../lib/api/requests-v2.ts';
 import { badRequest } from '../../lib/http/errors.ts';
 import { validJson } from '../../lib/http/validate.ts';
 import type { Environment } from '../../lib/job/environments.ts';
@@ -19,6 +19,8 @@ export interface InitializeV2Deps {
   /** v1's quote (lib/access/quote-initialize.ts): the same checks as start, and per asset what to order. */
   quote(input: Omit<InitializeInput, 'now'>): Promise<InitializeResult>;
   escrow: EscrowPayments | undefined;
+  /** Whether the provider has an output key (OUTPUT_PUBLIC_KEY): without one, start refuses `output`, so this does. */
+  outputTargets: boolean;
   now?: () => Date;
 }
 
@@ -53,6 +55,7 @@ function tierOf(env: Environment, body: V2InitializeRequest, escrow: EscrowPayme
 export function registerV2(app: Hono, deps: InitializeV2Deps): void {
   app.post(`${V2_BASE}/api/services/initializeCompute`, validJson(v2InitializeRequest), async (c) => {
     const body = c.req.valid('json');
+    if (body.output !== undefined && !deps.outputTargets) throw badRequest('output', OUTPUT_NOT_CONFIGURED);
     if (body.payment.chainId !== deps.chainId) {
       throw badRequest('payment.chainId', `this provider serves chain ${deps.chainId} only`);
     }

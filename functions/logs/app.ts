@@ -70,6 +70,6 @@ export function appFromRuntime(runtime: Runtime): Hono {
     pods: { kube: () => runtime.kube(), namespace: runtime.config.jobsNamespace },
   };
   const app = createApp({ ...base, ...shared, nonces: runtime.nonces });
-  registerV2(app, { ...shared, auth: { nonces: runtime.noncesV2, tokens: runtime.tokens } });
+  registerV2(app, { ...shared, auth: runtime.v2Auth });
   return app;
 }

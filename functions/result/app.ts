@@ -47,6 +47,6 @@ export function appFromRuntime(runtime: Runtime): Hono {
   const base = runtime.base('result');
   const jobs = runtime.jobs(base.logger);
   const app = createApp({ ...base, jobs, nonces: runtime.nonces, objects: runtime.objects });
-  registerV2(app, { auth: { nonces: runtime.noncesV2, tokens: runtime.tokens }, jobs, objects: runtime.objects });
+  registerV2(app, { auth: runtime.v2Auth, jobs, objects: runtime.objects });
   return app;
 }

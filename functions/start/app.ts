@@ -1,5 +1,7 @@
 import type { Hono } from 'hono';
+import { accessListReader } from '../../lib/access/access-list-contract.ts';
 import { authorizeStart, type StartGrant } from '../../lib/access/authorize-start.ts';
+import { assertAccess, type AccessListReader } from '../../lib/access/environment-access.ts';
 import { admitJob } from '../../lib/api/admit-job.ts';
 import { escrowFromRuntime } from '../../lib/api/escrow-payments.ts';
 import { requireEnvironment, type EnvironmentSource } from '../../lib/api/environments.ts';
@@ -36,6 +38,8 @@ export interface StartDeps extends BaseDeps {
   claims: OrderClaims;
   environments: EnvironmentSource;
   authorize(request: StartAuthorization): Promise<StartGrant>;
+  /** The AccessList contracts of environments' `access` (and free tiers'), read on this chain. */
+  accessLists: AccessListReader;
   now?: () => Date;
 }
 
@@ -59,6 +63,7 @@ export function createApp(deps: StartDeps): Hono {
       message: startText({ address: body.consumerAddress, documentId: body.dataset.documentId, nonce: body.nonce }),
     });
     const environment = await requireEnvironment(deps.environments, body.environment, 'environment');
+    await assertAccess(deps.accessLists, environment.access, caller.address, `environment ${environment.id}`);
     const additionalDatasets = body.additionalDatasets ?? [];
     const grant = await deps.authorize({
       consumer: caller.address,
@@ -103,13 +108,16 @@ export function appFromRuntime(runtime: Runtime): Hono {
     claims: runtime.claims,
     environments: runtime.environments,
     authorize: (request: StartAuthorization) => authorizeStart(access, request),
+    accessLists: accessListReader(access.chain),
   };
   const app = createApp({ ...shared, nonces: runtime.nonces });
   registerV2(app, {
     ...shared,
-    auth: { nonces: runtime.noncesV2, tokens: runtime.tokens },
+    auth: runtime.v2Auth,
     // ESCROW_ADDRESS set: paid jobs; unset, paid starts and priced quotes answer 400 (ESCROW_NOT_CONFIGURED).
     escrow: escrowFromRuntime(runtime),
+    // OUTPUT_PUBLIC_KEY set: the publish pods hold its private half (c2d-output-key) and can decrypt `output`.
+    outputTargets: runtime.config.outputPublicKey !== undefined,
   });
   return app;
 }

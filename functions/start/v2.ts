@@ -1,5 +1,6 @@
 import type { Hono } from 'hono';
 import type { StartGrant } from '../../lib/access/authorize-start.ts';
+import { assertAccess, type AccessListReader } from '../../lib/access/environment-access.ts';
 import { AccessDenied } from '../../lib/access/errors.ts';
 import { initializeField } from '../../lib/access/quote-initialize.ts';
 import { admitJob, type AdmitDeps, type JobLock } from '../../lib/api/admit-job.ts';
@@ -8,14 +9,18 @@ import { requireEnvironment, type EnvironmentSource } from '../../lib/api/enviro
 import { ESCROW_NOT_CONFIGURED, type EscrowPayments } from '../../lib/api/job-payment.ts';
 import { toV2Job } from '../../lib/api/job-shape-v2.ts';
 import {
-  assertFreeAccess,
   requireFreeTier,
   resolveDuration,
   resolveJobSize,
   resourceAmounts,
   type Tier,
 } from '../../lib/api/job-terms-v2.ts';
-import { freeStartRequest, paidStartRequest, type FreeStartRequest } from '../../lib/api/requests-v2.ts';
+import {
+  freeStartRequest,
+  OUTPUT_NOT_CONFIGURED,
+  paidStartRequest,
+  type FreeStartRequest,
+} from '../../lib/api/requests-v2.ts';
 import type { Caller } from '../../lib/auth/authenticate.ts';
 import { V2_COMMANDS } from '../../lib/auth/command-texts.ts';
 import { authenticateV2, v2Credentials, type V2AuthDeps } from '../../lib/auth/v2-authenticate.ts';
@@ -30,8 +35,12 @@ export interface StartV2Deps extends AdmitDeps {
   auth: V2AuthDeps;
   environments: EnvironmentSource;
   authorize(request: StartAuthorization): Promise<StartGrant>;
+  /** The AccessList contracts of the environment's and the free tier's `access`, read on this chain. */
+  accessLists: AccessListReader;
   /** The escrow side of paid jobs (lib/api/job-payment.ts); undefined while none is configured. */
   escrow: EscrowPayments | undefined;
+  /** Whether the provider has an output key (OUTPUT_PUBLIC_KEY), without which no `output` can ever be decrypted. */
+  outputTargets: boolean;
   now?: () => Date;
 }
 
@@ -67,6 +76,10 @@ async function authorizeV2(deps: StartV2Deps, job: V2Start): Promise<StartGrant>
   }
 }
 
+function assertOutputTargets(deps: StartV2Deps, body: FreeStartRequest): void {
+  if (body.output !== undefined && !deps.outputTargets) throw badRequest('output', OUTPUT_NOT_CONFIGURED);
+}
+
 async function startV2(deps: StartV2Deps, job: V2Start) {
   const grant = await authorizeV2(deps, job);
   const created = (deps.now ?? (() => new Date()))();
@@ -88,11 +101,19 @@ async function startV2(deps: StartV2Deps, job: V2Start) {
     ...(job.body.algorithm.algocustomdata !== undefined && { algoCustomData: job.body.algorithm.algocustomdata }),
     ...(viewers.length > 0 && { viewers }),
     ...(job.body.metadata !== undefined && { metadata: job.body.metadata }),
+    ...(job.body.output !== undefined && { outputTarget: true }),
     billing: job.tier === 'free' ? 'free' : 'escrow',
   });
   const admitted = await admitJob(
     deps,
-    { caller: job.caller, workflow, secret: grant.secret, orders: grant.orders, ...(job.lock && { lock: job.lock }) },
+    {
+      caller: job.caller,
+      workflow,
+      secret: grant.secret,
+      orders: grant.orders,
+      ...(job.lock && { lock: job.lock }),
+      ...(job.body.output !== undefined && { outputCiphertext: job.body.output }),
+    },
     created,
   );
   return toV2Job(admitted);
@@ -105,7 +126,9 @@ async function startV2(deps: StartV2Deps, job: V2Start) {
  * POST /v2/api/services/compute → `[job]`: a paid job whose price the escrow locks before it is created; signed over
  * consumerAddress + nonce + "startCompute". Without an escrow configured it answers 400 (ESCROW_NOT_CONFIGURED).
  * Both run every access check of v1's start on `datasets` (orders included), take `resources`, `maxJobDuration`,
- * `metadata` and `additionalViewers` (who may also read the job), and create the job exactly as v1 does.
+ * `metadata`, `additionalViewers` (who may also read the job) and `output` (the consumer's own storage target for
+ * the outputs, encrypted: kept in a Secret for the publish pod, the only place it is decrypted), and create the job
+ * exactly as v1 does.
  */
 export function registerV2(app: Hono, deps: StartV2Deps): void {
   app.post(`${V2_BASE}/api/services/freeCompute`, validJson(freeStartRequest), async (c) => {
@@ -115,11 +138,13 @@ export function registerV2(app: Hono, deps: StartV2Deps): void {
       V2_COMMANDS.freeStart,
       v2Credentials(c.req.header('Authorization'), body),
     );
+    assertOutputTargets(deps, body);
     const environment = await requireEnvironment(deps.environments, body.environment, 'environment');
     const free = requireFreeTier(environment);
-    assertFreeAccess(environment, caller.address);
     const size = resolveJobSize(environment, body.resources, 'free');
     const durationSeconds = resolveDuration(environment, body.maxJobDuration, 'free');
+    // Only the free tier's own list, as ocean-node's FreeComputeStartHandler: the environment's is for paid jobs.
+    await assertAccess(deps.accessLists, free.access, caller.address, `the free tier of environment ${environment.id}`);
     // Counted, not reserved: starts racing each other may pass together, by at most their number.
     const running = (await deps.jobs.listUnfinished(environment.id)).filter((j) => j.workflow.billing === 'free');
     if (running.length >= free.maxConcurrentJobs) {
@@ -136,6 +161,7 @@ export function registerV2(app: Hono, deps: StartV2Deps): void {
       V2_COMMANDS.start,
       v2Credentials(c.req.header('Authorization'), body),
     );
+    assertOutputTargets(deps, body);
     const environment = await requireEnvironment(deps.environments, body.environment, 'environment');
     const escrow = deps.escrow;
     if (!escrow) throw badRequest('payment', ESCROW_NOT_CONFIGURED);
@@ -144,6 +170,7 @@ export function registerV2(app: Hono, deps: StartV2Deps): void {
     }
     const size = resolveJobSize(environment, body.resources ?? body.payment.resources, 'paid');
     const durationSeconds = resolveDuration(environment, body.maxJobDuration, 'paid');
+    await assertAccess(deps.accessLists, environment.access, caller.address, `environment ${environment.id}`);
     const quote = await escrow.quote({
       environment,
       chainId: body.payment.chainId,

@@ -44,6 +44,6 @@ export function appFromRuntime(runtime: Runtime): Hono {
   const base = runtime.base('stop');
   const jobs = runtime.jobs(base.logger);
   const app = createApp({ ...base, jobs });
-  registerV2(app, { auth: { nonces: runtime.noncesV2, tokens: runtime.tokens }, jobs });
+  registerV2(app, { auth: runtime.v2Auth, jobs });
   return app;
 }

@@ -28,6 +28,8 @@ export interface Admission {
   /** Every order transaction the job stands on. */
   orders: readonly string[];
   lock?: JobLock;
+  /** v2: the encrypted output target (hex), kept in the job's output Secret. */
+  outputCiphertext?: string;
 }
 
 /**
@@ -54,7 +56,7 @@ export async function admitJob(deps: AdmitDeps, a: Admission, created: Date): Pr
     await a.caller.commitNonce();
     locked = await a.lock?.acquire();
     deps.claims.assertInTime(held);
-    job = await deps.jobs.create(a.workflow, initialStatus(created), a.secret, locked?.data);
+    job = await deps.jobs.create(a.workflow, initialStatus(created), a.secret, locked?.data, a.outputCiphertext);
   } catch (err) {
     await releaseLock(deps, a, locked);
     await deps.claims.release(held);

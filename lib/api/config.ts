@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parsePrivateHostAllowList, type PrivateHostAllowList } from '../http/address-policy.ts';
-import { ENVIRONMENTS_CONFIGMAP as DEFAULT_ENVIRONMENTS_CONFIGMAP } from '../job/environments.ts';
+import { ENVIRONMENTS_CONFIGMAP as DEFAULT_ENVIRONMENTS_CONFIGMAP } from '../job/names.ts';
 import { Env, type EnvVars } from '../env.ts';
 import { resultsStoreConfigFromEnv, type ResultsStoreConfig } from '../job/results-store-config.ts';
 
@@ -37,6 +37,12 @@ export class FunctionConfig {
   /** PROVIDER_PUBLIC_KEY: what documents are encrypted to, for a function that does not hold the key. */
   readonly providerPublicKey: string | undefined;
   /**
+   * OUTPUT_PUBLIC_KEY: the public half of the output key (c2d-output-key, held by the publish pods only), compressed
+   * (0x02/0x03…) or uncompressed (0x04…): what `GET /v2` advertises as `nodePublicKey`, to which ocean.js 8.x encrypts
+   * a job's own storage target (`output`). Unset, v2 start refuses `output`, and `nodePublicKey` is the provider's key.
+   */
+  readonly outputPublicKey: string | undefined;
+  /**
    * ESCROW_ADDRESS: ocean-node's Escrow contract on CHAIN_ID. Set, start and initializeCompute take paid v2 jobs
    * (and then need RPC_URL and the provider's key); unset, only the free tier runs.
    */
@@ -65,6 +71,11 @@ export class FunctionConfig {
       /^0x04[0-9a-fA-F]{128}$/,
       'must be an uncompressed 0x04 public key',
     );
+    this.outputPublicKey = env.matching(
+      'OUTPUT_PUBLIC_KEY',
+      /^0x(0[23][0-9a-fA-F]{64}|04[0-9a-fA-F]{128})$/,
+      'must be a secp256k1 public key, 0x02/0x03… (compressed) or 0x04… (uncompressed)',
+    );
     this.escrowAddress = env.matching('ESCROW_ADDRESS', ADDRESS, 'must be a 0x address');
     this.#rpcUrl = env.url('RPC_URL');
     this.#chainId = env.optionalInt('CHAIN_ID');
@@ -86,6 +97,16 @@ export class FunctionConfig {
 
   get rpcUrl(): string {
     return this.required('RPC_URL', this.#rpcUrl);
+  }
+
+  /** RPC_URL, or undefined for a function that can do without a chain. */
+  get rpcUrlIfSet(): string | undefined {
+    return this.#rpcUrl;
+  }
+
+  /** CHAIN_ID, or undefined for a function that can do without a chain. */
+  get chainIdIfSet(): number | undefined {
+    return this.#chainId;
   }
 
   get factoryAddress(): string {

@@ -1,6 +1,13 @@
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import { InvalidJobConfigMap, readJobConfigMap } from '../job/configmap.ts';
-import { jobMaxima, jobMinima, type Environment, type JobSize, type ResourceId } from '../job/environments.ts';
+import {
+  jobMaxima,
+  jobMinima,
+  type Access,
+  type Environment,
+  type JobSize,
+  type ResourceId,
+} from '../job/environments.ts';
 import { isFinal, StatusCode } from '../job/status.ts';
 
 /**
@@ -74,6 +81,11 @@ function resources(min: JobSize, max: JobSize, slots: number, running: readonly 
   }));
 }
 
+/** ocean-node's ComputeAccessList: `accessLists` null when none is configured. */
+function v2Access(access: Access | undefined): { addresses: string[]; accessLists: Record<string, string[]>[] | null } {
+  return { addresses: access?.addresses ?? [], accessLists: access?.accessLists ?? null };
+}
+
 export function toV2Environment(env: Environment, chainId: number, loads: readonly JobLoad[]) {
   const mine = loads.filter((l) => l.environment === env.id);
   const running = mine.filter((l) => !l.queued);
@@ -88,7 +100,7 @@ export function toV2Environment(env: Environment, chainId: number, loads: readon
     maxJobs: env.maxConcurrentJobs,
     fees: { [chainId]: env.escrowFees?.[String(chainId)] ?? [] },
     resources: resources(jobMinima(env), jobMaxima(env), env.maxConcurrentJobs, running),
-    access: { addresses: [] as string[], accessLists: null },
+    access: v2Access(env.access),
     enableNetwork: env.allowNetworkAccess,
     runningJobs: running.length,
     runningfreeJobs: running.filter((l) => l.free).length,
@@ -105,7 +117,7 @@ export function toV2Environment(env: Environment, chainId: number, loads: readon
           free.maxConcurrentJobs,
           running.filter((l) => l.free),
         ),
-        access: { addresses: free.access.addresses, accessLists: null },
+        access: v2Access(free.access),
       },
     }),
   };

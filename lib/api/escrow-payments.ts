@@ -15,7 +15,10 @@ import type { Runtime } from './runtime.ts';
  * `payment`, with the reason as `code`.
  */
 
-/** Bounds one JSON-RPC call of start and initializeCompute; the lock's own wait for its block is receiptTimeoutMs. */
+/**
+ * Bounds one JSON-RPC call of start and initializeCompute; the lock's own wait for its block is receiptTimeoutMs.
+ * Transactions go out under the provider key's lease (lib/payment/provider-tx.ts), shared with the engine.
+ */
 const REQUEST_TIMEOUT_MS = 10_000;
 /** Below start's 120 s request timeout (knative/start.yaml), with room for the access checks before the lock. */
 const RECEIPT_TIMEOUT_MS = 60_000;
@@ -35,13 +38,6 @@ export function escrowPayments(
       decimals.set(token, known);
     }
     return known;
-  };
-  // Every escrow transaction of this process goes out one at a time: concurrent ones would pick the same nonce.
-  let sending: Promise<unknown> = Promise.resolve();
-  const oneAtATime = <T>(send: () => Promise<T>): Promise<T> => {
-    const mine = sending.then(send, send);
-    sending = mine.catch(() => undefined);
-    return mine;
   };
 
   return {
@@ -80,7 +76,7 @@ export function escrowPayments(
     async lockJobPayment(job, quote): Promise<LockedPayment> {
       try {
         // The basis is the one quote() made: this adapter is its only producer.
-        const payment = await oneAtATime(() => lockJobPayment(client, job, quote as EscrowQuote));
+        const payment = await lockJobPayment(client, job, quote as EscrowQuote);
         return { data: paymentData(payment) };
       } catch (err) {
         if (err instanceof PaymentRefused) throw new HttpError(400, err.message, 'payment', err.message, err.reason);
@@ -91,7 +87,7 @@ export function escrowPayments(
     async releaseJobPayment(locked: LockedPayment): Promise<void> {
       const payment = readPayment({ data: locked.data });
       if (!payment) throw new Error('the lock to release has no payment record');
-      await oneAtATime(() => releaseJobLock(client, payment));
+      await releaseJobLock(client, payment);
     },
   };
 }
@@ -108,6 +104,8 @@ export function escrowFromRuntime(runtime: Runtime): EscrowPayments | undefined 
       escrowAddress: config.escrowAddress,
       requestTimeoutMs: REQUEST_TIMEOUT_MS,
       receiptTimeoutMs: RECEIPT_TIMEOUT_MS,
+      leases: runtime.leases,
+      namespace: config.systemNamespace,
     }),
   );
 }

@@ -1,4 +1,4 @@
-import { badRequest, forbidden } from '../http/errors.ts';
+import { badRequest } from '../http/errors.ts';
 import { jobMaxima, jobMinima, type Environment, type JobSize } from '../job/environments.ts';
 import { sizeAmounts } from './environments-v2.ts';
 import type { ResourceAmount } from './job-payment.ts';
@@ -71,12 +71,4 @@ export function resolveDuration(env: Environment, requested: number | undefined,
     throw badRequest('maxJobDuration', `must be at most ${max} seconds in environment ${env.id}`);
   }
   return requested;
-}
-
-/** 403 unless the free tier's access list admits `address` (an empty list admits everyone, as in ocean-node). */
-export function assertFreeAccess(env: Environment, address: string): void {
-  const { addresses } = requireFreeTier(env).access;
-  if (addresses.length > 0 && !addresses.includes(address.toLowerCase())) {
-    throw forbidden(`address is not on the free tier's access list of environment ${env.id}`);
-  }
 }

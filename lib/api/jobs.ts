@@ -9,7 +9,7 @@ import {
   stopRequestPatch,
   type JobConfigMap,
 } from '../job/configmap.ts';
-import { buildJobSecret } from '../job/secret.ts';
+import { buildJobSecret, buildOutputSecret } from '../job/secret.ts';
 import { isFinal, type JobStatus } from '../job/status.ts';
 import type { JobSecretData, Workflow } from '../job/workflow.ts';
 import { jobNames, jobSelector } from '../job/names.ts';
@@ -36,14 +36,15 @@ export class JobStore {
 
   /**
    * Creates a job from a parsed workflow: its ConfigMap (with `extraData` beside the workflow and status, e.g. a
-   * paid job's payment record), then its Secret owned by it. If the Secret cannot be created
-   * the ConfigMap is removed again, so a failed start leaves no job behind.
+   * paid job's payment record), then its Secrets owned by it (the output Secret when the job has an encrypted output
+   * target). If a Secret cannot be created the ConfigMap is removed again, so a failed start leaves no job behind.
    */
   async create(
     workflow: Workflow,
     status: JobStatus,
     secret: JobSecretData,
     extraData: Record<string, string> = {},
+    outputCiphertext?: string,
   ): Promise<JobConfigMap> {
     const body = buildJobConfigMap(workflow, status, this.namespace);
     body.data = { ...extraData, ...body.data };
@@ -53,6 +54,12 @@ export class JobStore {
       status,
     );
     try {
+      // Before the job's Secret, which the engine waits for: a job that starts has its output Secret already.
+      if (outputCiphertext !== undefined)
+        await this.core.createNamespacedSecret({
+          namespace: this.namespace,
+          body: buildOutputSecret(workflow, outputCiphertext, job, this.namespace),
+        });
       await this.core.createNamespacedSecret({
         namespace: this.namespace,
         body: buildJobSecret(workflow, secret, job, this.namespace),

@@ -13,14 +13,18 @@ import {
   signature,
   txHash,
 } from './fields.ts';
+import { outputCiphertext } from '../job/output-target.ts';
 import { algorithmSchema } from './requests.ts';
 
 /**
  * The v2 API's request schemas: what ocean.js 8.x's ProviderInstance sends (src/services/providers/HttpProvider.ts)
  * and ocean-node reads (src/components/httpRoutes/compute.ts). Unknown keys are dropped; what ocean-node does and
- * this provider does not (own storage targets, registry credentials, policy servers, queue deadlines, raw file
+ * this provider does not (persistent-storage buckets, registry credentials, policy servers, queue deadlines, raw file
  * objects) is refused by name rather than ignored, so a caller never believes it got what it asked for.
  */
+
+/** Why `output` is refused by a provider without an output key (OUTPUT_PUBLIC_KEY): nothing could decrypt it. */
+export const OUTPUT_NOT_CONFIGURED = 'this provider takes no output storage targets (it has no output key)';
 
 const MAX_DATASETS = 17;
 const MAX_VIEWERS = 16;
@@ -41,7 +45,6 @@ function unsupported(what: string) {
 }
 
 const notSupported = {
-  output: unsupported('an output storage target'),
   outputBucketId: unsupported('a persistent-storage output bucket'),
   encryptedDockerRegistryAuth: unsupported('a private registry'),
   policyServer: unsupported('a policy server'),
@@ -118,6 +121,8 @@ const startCommon = {
   maxJobDuration: duration.optional(),
   metadata,
   additionalViewers,
+  /** The consumer's own storage target for the outputs, ECIES-encrypted to nodePublicKey (ocean-node's `output`). */
+  output: outputCiphertext.optional(),
 };
 
 export const freeStartRequest = z.object(startCommon);
@@ -138,6 +143,8 @@ export type PaidStartRequest = z.output<typeof paidStartRequest>;
 
 export const v2InitializeRequest = z.object({
   ...notSupported,
+  /** Checked for its shape only: initializeCompute cannot decrypt it (only the publish pods hold the output key). */
+  output: outputCiphertext.optional(),
   datasets: quotedDatasets,
   algorithm: algorithmSchema(false),
   environment: environmentId,

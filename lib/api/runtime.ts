@@ -4,6 +4,9 @@ import type { NonceStore } from '../auth/nonce-store.ts';
 import type { TokenStore } from '../auth/token-store.ts';
 import { jsonLogger, type Logger } from '../http/log.ts';
 import { deferred, lazyKube, type Kube } from '../kube/lazy.ts';
+import type { LeaseApi } from '../kube/lease.ts';
+import type { ContractSigners } from '../auth/contract-signature.ts';
+import type { V2AuthDeps } from '../auth/v2-authenticate.ts';
 import { Env, type EnvVars } from '../env.ts';
 import { FunctionConfig } from './config.ts';
 import type { FunctionName } from './endpoints.ts';
@@ -20,6 +23,9 @@ export interface BaseDeps {
 }
 
 export type { Kube };
+
+/** Bound on each JSON-RPC call of an ERC-1271 check. */
+const CONTRACT_SIGNER_TIMEOUT_MS = 10_000;
 
 /** Where a pod finds its ServiceAccount token when KUBECONFIG is not set (what client-node's loadFromCluster reads). */
 const SERVICE_ACCOUNT_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
@@ -44,6 +50,8 @@ export class Runtime {
   #tokens: TokenStore | undefined;
   #objects: ObjectStore | undefined;
   #jobCache: JobCache | undefined;
+  #leases: LeaseApi | undefined;
+  #contractSigners: ContractSigners | undefined;
 
   constructor(vars: EnvVars = process.env) {
     this.config = new FunctionConfig(vars);
@@ -121,6 +129,27 @@ export class Runtime {
     );
   }
 
+  /** How a v2 request proves its caller (lib/auth/v2-authenticate.ts): the v2 nonces, auth tokens, ERC-1271. */
+  get v2Auth(): V2AuthDeps {
+    return { nonces: this.noncesV2, tokens: this.tokens, contractSigners: this.contractSigners };
+  }
+
+  /** ERC-1271 contract accounts, asked on the chain RPC_URL and CHAIN_ID name; undefined when either is unset. */
+  get contractSigners(): ContractSigners | undefined {
+    const { rpcUrlIfSet: rpcUrl, chainIdIfSet: chainId } = this.config;
+    if (rpcUrl === undefined || chainId === undefined) return undefined;
+    if (!this.#contractSigners) {
+      // Loaded on the first request that needs it: the chain client stays out of every function's start-up.
+      let signers: Promise<ContractSigners> | undefined;
+      const load = (): Promise<ContractSigners> =>
+        (signers ??= Promise.all([import('../auth/contract-signature.ts'), import('../access/rpc.ts')]).then(
+          ([m, chain]) => m.contractSigners(chain.createChainProvider(rpcUrl, chainId), CONTRACT_SIGNER_TIMEOUT_MS),
+        ));
+      this.#contractSigners = { isValid: async (...args) => (await load()).isValid(...args) };
+    }
+    return this.#contractSigners;
+  }
+
   /** The v2 API's auth tokens (lib/auth/token-store.ts). */
   get tokens(): TokenStore {
     if (!this.#tokens) {
@@ -152,6 +181,16 @@ export class Runtime {
   get objects(): ObjectStore {
     this.#objects ??= lazyObjectStore(this.config.resultsStore());
     return this.#objects;
+  }
+
+  /** Leases in the system namespace: the provider key's transaction lease (lib/payment/provider-tx.ts). */
+  get leases(): LeaseApi {
+    void this.core; // checks now that there is an identity to connect with
+    this.#leases ??= deferred(async () => {
+      const { kc, k8s } = await this.#kube();
+      return kc.makeApiClient(k8s.CoordinationV1Api);
+    });
+    return this.#leases;
   }
 
   get claims(): OrderClaims {

@@ -4,7 +4,7 @@ import type { Caller } from './authenticate.ts';
 import { tokenFromAuthorization } from './auth-token.ts';
 import { commandText, type V2Command } from './command-texts.ts';
 import type { NonceStore } from './nonce-store.ts';
-import { isCommandSignedBy } from './signature.ts';
+import { isCommandSignedByAccount, type ContractSigners } from './contract-signature.ts';
 import type { TokenStore } from './token-store.ts';
 
 /** How a v2 request proves its caller: a command-bound signature, or an auth token in `Authorization`. */
@@ -20,11 +20,14 @@ export interface V2AuthDeps {
   /** The v2 nonce counter (nonce-store.ts V2_NONCES). */
   nonces: NonceStore;
   tokens: TokenStore;
+  /** ERC-1271 contract accounts (contract-signature.ts); absent without a chain to ask. */
+  contractSigners?: ContractSigners | undefined;
   now?: () => Date;
 }
 
 /**
- * 401 unless the request is signed by its consumerAddress over `address + nonce + command` with a nonce the v2
+ * 401 unless the request is signed by its consumerAddress (or, a contract account, accepted by its ERC-1271
+ * isValidSignature) over `address + nonce + command` with a nonce the v2
  * counter accepts now, or carries a live token (and then names no other consumerAddress). With a signature, the
  * caller commits the nonce just before its one change (authenticate.ts); a token moves no nonce.
  */
@@ -34,7 +37,8 @@ export async function authenticateV2(deps: V2AuthDeps, command: V2Command, creds
     if (consumerAddress === undefined || signature === undefined || nonce === undefined) {
       throw unauthorized('a signed request needs consumerAddress, nonce and signature');
     }
-    if (!isCommandSignedBy(consumerAddress, commandText(consumerAddress, nonce, command), signature)) {
+    const text = commandText(consumerAddress, nonce, command);
+    if (!(await isCommandSignedByAccount(consumerAddress, text, signature, deps.contractSigners))) {
       throw unauthorized('signature does not match consumerAddress');
     }
     await deps.nonces.assertFresh(consumerAddress, nonce);

@@ -2,6 +2,8 @@ import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'nod
 import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { LookupFunction } from 'node:net';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { addressPermitted, urlHostPermitted, urlPort, type PrivateHostAllowList } from './address-policy.ts';
 
 /**
@@ -34,7 +36,7 @@ export interface FileRequestOptions {
 const ADDRESS_NOT_ALLOWED = 'address not allowed';
 
 /** A lookup that answers only when every address the name resolves to may be connected to. */
-function guardedLookup(
+export function guardedLookup(
   allow: PrivateHostAllowList,
   port: number,
   resolve: typeof dnsLookup = dnsLookup,
@@ -109,6 +111,43 @@ export async function openFile(file: FileLocation, opts: FileRequestOptions): Pr
   const status = response.statusCode ?? 0;
   if (status >= 200 && status < 300) return response;
   response.destroy();
+  throw new FileRequestError(
+    status >= 300 && status < 400 ? `redirect not followed (HTTP ${status})` : `HTTP ${status}`,
+  );
+}
+
+/**
+ * Uploads `body` (exactly `length` bytes) with a PUT, held to the same address rules as openFile and following no
+ * redirect: a v2 job's outputs sent to the consumer's own URL (ocean-node's UrlStorage.upload). Resolves on a 2xx;
+ * rejects with a FileRequestError otherwise. `idleTimeoutMs` bounds every wait for the network, the answer included.
+ */
+export async function putFile(
+  url: URL,
+  headers: Record<string, string>,
+  body: Readable,
+  length: number,
+  opts: FileRequestOptions & { idleTimeoutMs: number },
+): Promise<void> {
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new FileRequestError('not an http or https URL');
+  if (!urlHostPermitted(url, opts.allow)) throw new FileRequestError(ADDRESS_NOT_ALLOWED);
+  const options: RequestOptions = {
+    method: 'PUT',
+    headers: { ...headers, 'content-length': String(length) },
+    lookup: guardedLookup(opts.allow, urlPort(url), opts.lookup),
+    agent: false,
+    timeout: opts.idleTimeoutMs,
+    ...(opts.signal && { signal: opts.signal }),
+  };
+  const status = await new Promise<number>((resolve, reject) => {
+    const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, options, (response) => {
+      response.resume();
+      resolve(response.statusCode ?? 0);
+    });
+    req.on('timeout', () => req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
+    req.on('error', (err) => reject(safeError(err)));
+    pipeline(body, req).catch((err: unknown) => reject(safeError(err)));
+  });
+  if (status >= 200 && status < 300) return;
   throw new FileRequestError(
     status >= 300 && status < 400 ? `redirect not followed (HTTP ${status})` : `HTTP ${status}`,
   );

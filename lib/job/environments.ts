@@ -1,13 +1,14 @@
 import { z } from 'zod';
 import type { V1ConfigMap } from '@kubernetes/client-node';
-import { ENVIRONMENT_ID_PATTERN } from './names.ts';
+import { getAddress } from 'ethers/address';
+import { ENVIRONMENT_ID_PATTERN, ENVIRONMENTS_CONFIGMAP } from './names.ts';
 
 /**
  * Compute environments: what a job may use and how many may run at once. The publisher lists them in one
  * ConfigMap (`ENVIRONMENTS_CONFIGMAP`, key `ENVIRONMENTS_KEY`) as a JSON array.
  */
 
-export const ENVIRONMENTS_CONFIGMAP = 'c2d-environments';
+export { ENVIRONMENTS_CONFIGMAP };
 export const ENVIRONMENTS_KEY = 'environments.json';
 
 const address = z
@@ -53,7 +54,65 @@ const jobSizeSchema = z.strictObject({
 });
 export type JobSize = z.infer<typeof jobSizeSchema>;
 
-/** The free tier: jobs nobody pays for, within limits of their own, for the addresses listed (none listed: anyone). */
+const chainIdKey = z.string().regex(/^[1-9][0-9]{0,11}$/, 'must be a chain id');
+
+/** Each AccessList contract is one balanceOf call when a job starts: at most this many per chain. */
+const MAX_ACCESS_LISTS_PER_CHAIN = 16;
+const MAX_ACCESS_LIST_CHAINS = 16;
+
+/** A contract address, all one case or with a valid EIP-55 checksum; kept checksummed, as it is served. */
+const contractAddress = z
+  .string()
+  .regex(/^0x[0-9a-fA-F]{40}$/, 'must be a 0x address')
+  .refine((a) => {
+    try {
+      getAddress(a);
+      return true;
+    } catch {
+      return false;
+    }
+  }, 'has an invalid EIP-55 checksum')
+  .transform((a) => getAddress(a));
+
+/**
+ * ocean-node's ComputeAccessList (src/@types/C2D/C2D.ts): `addresses`, and `accessLists`, an array of maps from a
+ * chain id to AccessList contracts (ERC-721s from Ocean's AccessListFactory) whose token holders are admitted.
+ * Nothing listed in either: anyone.
+ */
+const accessSchema = z.strictObject({
+  addresses: z.array(address).max(1000).default([]),
+  accessLists: z
+    .array(
+      z
+        .record(chainIdKey, z.array(contractAddress).min(1).max(MAX_ACCESS_LISTS_PER_CHAIN))
+        .refine((m) => Object.keys(m).length > 0, 'must name at least one chain'),
+    )
+    .max(MAX_ACCESS_LIST_CHAINS)
+    .refine(
+      (maps) => Object.values(contractsPerChain(maps)).every((c) => c.length <= MAX_ACCESS_LISTS_PER_CHAIN),
+      `at most ${MAX_ACCESS_LISTS_PER_CHAIN} access lists per chain`,
+    )
+    .refine(
+      (maps) => Object.keys(contractsPerChain(maps)).length <= MAX_ACCESS_LIST_CHAINS,
+      `access lists on at most ${MAX_ACCESS_LIST_CHAINS} chains`,
+    )
+    .nullable()
+    .optional(),
+});
+export type Access = z.infer<typeof accessSchema>;
+
+/** The distinct AccessList contracts of `accessLists`, by chain id. */
+export function contractsPerChain(maps: readonly Record<string, readonly string[]>[] | null | undefined) {
+  const byChain: Record<string, string[]> = {};
+  for (const map of maps ?? []) {
+    for (const [chainId, contracts] of Object.entries(map)) {
+      byChain[chainId] = [...new Set([...(byChain[chainId] ?? []), ...contracts])];
+    }
+  }
+  return byChain;
+}
+
+/** The free tier: jobs nobody pays for, within limits of their own, for those its `access` admits. */
 const freeTierSchema = jobSizeSchema.extend({
   maxJobDurationSeconds: z
     .number()
@@ -61,7 +120,7 @@ const freeTierSchema = jobSizeSchema.extend({
     .min(1)
     .max(7 * 24 * 3600),
   maxConcurrentJobs: z.number().int().min(1).max(10_000),
-  access: z.strictObject({ addresses: z.array(address).max(1000).default([]) }).default({ addresses: [] }),
+  access: accessSchema.default({ addresses: [] }),
 });
 export type FreeTier = z.infer<typeof freeTierSchema>;
 
@@ -86,13 +145,13 @@ const environmentSchema = z.strictObject({
   /** Whether jobs in this environment may be granted network access at all. */
   allowNetworkAccess: z.boolean().default(false),
   /** v2 paid jobs: per chain id, the tokens accepted through the escrow and their per-resource prices. */
-  escrowFees: z
-    .record(z.string().regex(/^[1-9][0-9]{0,11}$/, 'must be a chain id'), z.array(escrowFeeSchema))
-    .optional(),
+  escrowFees: z.record(chainIdKey, z.array(escrowFeeSchema)).optional(),
   /** v2: the least a job may ask for (default: the per-job amounts above, i.e. every job is that size). */
   minimums: jobSizeSchema.optional(),
   /** v2: the free tier, if this environment offers one. */
   free: freeTierSchema.optional(),
+  /** Who may start paid jobs, v2's and all of v1's (ocean-node's environment `access`; the free tier has its own). */
+  access: accessSchema.optional(),
 });
 export type Environment = z.infer<typeof environmentSchema>;
 

@@ -7,4 +7,4 @@
 export const CONFIGURE_EXIT = { dataFailed: 31, algorithmFailed: 32 } as const;
 
 /** Exit codes of the publish program. */
-export const PUBLISH_EXIT = { uploadFailed: 1, diskQuotaExceeded: 42 } as const;
+export const PUBLISH_EXIT = { uploadFailed: 1, outputTargetFailed: 3, diskQuotaExceeded: 42 } as const;

@@ -12,6 +12,9 @@ export const OWNER_PATTERN = /^0x[0-9a-f]{40}$/;
 /** A compute environment id that is also a valid label value and DNS label. */
 export const ENVIRONMENT_ID_PATTERN = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
+/** The ConfigMap that lists the compute environments (lib/job/environments.ts reads it). */
+export const ENVIRONMENTS_CONFIGMAP = 'c2d-environments';
+
 export const LABEL_PREFIX = 'c2d.oceanprotocol.com';
 export const LABELS = {
   jobId: `${LABEL_PREFIX}/job-id`,
@@ -65,6 +68,8 @@ function assertEnvironmentId(value: string): string {
 export interface JobNames {
   configMap: string;
   secret: string;
+  /** A v2 job's encrypted output target (lib/job/secret.ts buildOutputSecret), for its publish pod only. */
+  outputSecret: string;
   pvc: string;
   pods: Record<Stage, string>;
 }
@@ -75,6 +80,7 @@ export function jobNames(jobId: string): JobNames {
   return {
     configMap: base,
     secret: `${base}-secret`,
+    outputSecret: `${base}-output`,
     pvc: `${base}-data`,
     pods: { configure: `${base}-configure`, algorithm: `${base}-algorithm`, publish: `${base}-publish` },
   };
@@ -82,7 +88,7 @@ export function jobNames(jobId: string): JobNames {
 
 /** The job id a job object's name encodes, or undefined when the name is not one of ours. */
 export function jobIdFromName(name: string): string | undefined {
-  const m = /^c2d-job-([0-9a-f]{32})(?:-(?:secret|data|configure|algorithm|publish))?$/.exec(name);
+  const m = /^c2d-job-([0-9a-f]{32})(?:-(?:secret|output|data|configure|algorithm|publish))?$/.exec(name);
   return m?.[1];
 }
 

@@ -133,6 +133,11 @@ export const workflowSchema = z
       .record(z.string().min(1).max(128), z.union([z.string().max(1024), z.number(), z.boolean()]))
       .refine((m) => Object.keys(m).length <= 32, 'at most 32 entries')
       .optional(),
+    /**
+     * v2: the consumer named its own storage target for the outputs (`output`); its ciphertext is in the job's output
+     * Secret, and publish sends the outputs there instead of to the results store.
+     */
+    outputTarget: z.literal(true).optional(),
     /** How the job is paid: absent, by its orders' provider fees (v1); v2's free tier; or v2's escrow. */
     billing: z.enum(['free', 'escrow']).optional(),
   })

@@ -4,15 +4,20 @@ import {
   FetchRequest,
   JsonRpcProvider,
   Network,
-  Transaction,
   Wallet,
+  ZeroAddress,
   isError,
   toUtf8Bytes,
   type InterfaceAbi,
   type Log,
   type Provider,
   type TransactionReceipt,
+  type TransactionRequest,
 } from 'ethers';
+import type { Logger } from '../http/log.ts';
+import type { LeaseApi } from '../kube/lease.ts';
+import type { OpenLock, OrphanRelease } from './orphan-locks.ts';
+import { ProviderTransactions, type PreparedTx } from './provider-tx.ts';
 import { escrowLockId, lockRefusal, refusalFromRevert, PaymentRefused, type EscrowAccount } from './lock-policy.ts';
 import type { EscrowQuote } from './quote.ts';
 import type { JobPayment, SettlementAction } from './record.ts';
@@ -29,9 +34,13 @@ const ESCROW_ABI = (
 ).abi;
 const ERC20_DECIMALS_ABI = ['function decimals() view returns (uint8)'];
 
+export type { PreparedTx };
+
 /** The provider's side of one chain's escrow: its key (connected to the chain) and the contract's address. */
 export interface EscrowClient {
   signer: Wallet;
+  /** Every transaction of the key goes through this (provider-tx.ts: one cluster-wide mutex, nonce to send). */
+  transactions: ProviderTransactions;
   escrowAddress: string;
   chainId: number;
   /** Bound on waiting for a transaction to be mined (default 60 s). */
@@ -47,6 +56,10 @@ export interface EscrowSettings {
   escrowAddress: string;
   requestTimeoutMs: number;
   receiptTimeoutMs?: number;
+  /** The Lease API and the system namespace of the provider key's transaction lease (provider-tx.ts). */
+  leases: LeaseApi;
+  namespace: string;
+  log?: Logger;
 }
 
 /** The escrow client of `start` and of the engine's settler, from their settings. */
@@ -59,8 +72,18 @@ export function escrowClient(settings: EscrowSettings): EscrowClient {
     pollingInterval: 1_000,
     cacheTimeout: -1,
   });
+  const signer = new Wallet(settings.key, provider);
+  const transactions = new ProviderTransactions({
+    signer,
+    chainId: settings.chainId,
+    leases: settings.leases,
+    namespace: settings.namespace,
+    rpcTimeoutMs: settings.requestTimeoutMs,
+    ...(settings.log && { log: settings.log }),
+  });
   return {
-    signer: new Wallet(settings.key, provider),
+    signer,
+    transactions,
     escrowAddress: settings.escrowAddress,
     chainId: settings.chainId,
     ...(settings.receiptTimeoutMs !== undefined && { receiptTimeoutMs: settings.receiptTimeoutMs }),
@@ -145,14 +168,12 @@ export async function lockJobPayment(
   const lockId = escrowLockId(job.jobId);
   let hash: string;
   try {
-    const tx = (await escrowAt(client).getFunction('createLock')(
-      lockId,
-      payment.token,
-      job.owner,
-      request.amount,
-      payment.minLockSeconds,
-    )) as { hash: string };
-    hash = tx.hash;
+    const tx = await client.transactions.send(
+      await escrowAt(client)
+        .getFunction('createLock')
+        .populateTransaction(lockId, payment.token, job.owner, request.amount, payment.minLockSeconds),
+    );
+    hash = tx!.hash;
   } catch (err) {
     throw refusalFromRevert(revertText(err), request) ?? err;
   }
@@ -183,16 +204,13 @@ export async function lockJobPayment(
  * was; the engine settles every job it knows of itself. Returns the transaction hash.
  */
 export async function releaseJobLock(client: EscrowClient, payment: JobPayment): Promise<string> {
-  const prepared = await signSettlement(client, payment, 'release', 0n, 'job not created');
-  await broadcast(client, prepared.raw);
-  const receipt = await receiptWithin(
-    provider(client),
-    prepared.hash,
-    'release lock',
-    client.receiptTimeoutMs ?? 60_000,
+  const sent = await client.transactions.send(
+    await settlementRequest(client, payment, 'release', 0n, 'job not created'),
   );
-  if (receipt.status !== 1) throw new Error(`releasing lock ${payment.lockId}: ${prepared.hash} reverted`);
-  return prepared.hash;
+  const hash = sent!.hash;
+  const receipt = await receiptWithin(provider(client), hash, 'release lock', client.receiptTimeoutMs ?? 60_000);
+  if (receipt.status !== 1) throw new Error(`releasing lock ${payment.lockId}: ${hash} reverted`);
+  return hash;
 }
 
 // ---- settlement: what the engine observes and sends ----
@@ -284,49 +302,24 @@ async function lockEnd(client: EscrowClient, payment: JobPayment, toBlock: numbe
   return lockEndIn(escrow, payment, [...claimed, ...canceled]);
 }
 
-export interface PreparedTx {
-  hash: string;
-  raw: string;
-  nonce: number;
-}
-
 /**
- * Signs (does not send) the transaction that settles the lock: claimLockAndWithdraw for a claim or a release (amount
- * 0), cancelExpiredLock for an expired lock. The proof is a short JSON of what was billed.
+ * The transaction that settles the lock: claimLockAndWithdraw for a claim or a release (amount 0),
+ * cancelExpiredLock for an expired lock. The proof is a short JSON of what was billed.
  */
-export async function signSettlement(
+export async function settlementRequest(
   client: EscrowClient,
-  payment: JobPayment,
+  payment: Pick<JobPayment, 'lockId' | 'token' | 'payer' | 'payee'>,
   action: SettlementAction,
   amount: bigint,
   proof: string,
-): Promise<PreparedTx> {
+): Promise<TransactionRequest> {
   const escrow = escrowAt(client);
   const lockId = BigInt(payment.lockId);
-  const request =
-    action === 'cancelExpired'
-      ? await escrow
-          .getFunction('cancelExpiredLock')
-          .populateTransaction(lockId, payment.token, payment.payer, payment.payee)
-      : await escrow
-          .getFunction('claimLockAndWithdraw')
-          .populateTransaction(lockId, payment.token, payment.payer, amount, toUtf8Bytes(proof));
-  const populated = await client.signer.populateTransaction({ ...request, chainId: client.chainId });
-  const raw = await client.signer.signTransaction(populated);
-  const tx = Transaction.from(raw);
-  return { hash: tx.hash!, raw, nonce: tx.nonce };
-}
-
-/** Sends a signed transaction; sending one the node already has, or one already mined, is not an error. */
-export async function broadcast(client: EscrowClient, raw: string): Promise<void> {
-  try {
-    await provider(client).broadcastTransaction(raw);
-  } catch (err) {
-    const text = (err as Error).message.toLowerCase();
-    if (text.includes('already known') || text.includes('already imported')) return;
-    if (isError(err, 'NONCE_EXPIRED') || text.includes('nonce too low')) return;
-    throw err;
-  }
+  return action === 'cancelExpired'
+    ? escrow.getFunction('cancelExpiredLock').populateTransaction(lockId, payment.token, payment.payer, payment.payee)
+    : escrow
+        .getFunction('claimLockAndWithdraw')
+        .populateTransaction(lockId, payment.token, payment.payer, amount, toUtf8Bytes(proof));
 }
 
 /** What the engine's settler needs of the chain, as one object (a fake one in unit tests). */
@@ -335,8 +328,19 @@ export interface SettlementChain {
   escrowAddress: string;
   payee: string;
   observe(payment: JobPayment, recordedTx: { hash: string; nonce: number } | undefined): Promise<ObservedChain>;
-  sign(payment: JobPayment, action: SettlementAction, amount: bigint, proof: string): Promise<PreparedTx>;
-  broadcast(raw: string): Promise<void>;
+  /**
+   * Signs the settling transaction under the provider key's lease, lets `record` keep it (false: not sent, and
+   * undefined returned), then sends it.
+   */
+  send(
+    payment: JobPayment,
+    action: SettlementAction,
+    amount: bigint,
+    proof: string,
+    record: (tx: PreparedTx) => Promise<boolean>,
+  ): Promise<PreparedTx | undefined>;
+  /** Sends a recorded transaction again (same bytes). */
+  resend(raw: string): Promise<void>;
 }
 
 export function settlementChain(client: EscrowClient): SettlementChain {
@@ -345,7 +349,54 @@ export function settlementChain(client: EscrowClient): SettlementChain {
     escrowAddress: client.escrowAddress.toLowerCase(),
     payee: client.signer.address.toLowerCase(),
     observe: (payment, recordedTx) => observeSettlementChain(client, payment, recordedTx),
-    sign: (payment, action, amount, proof) => signSettlement(client, payment, action, amount, proof),
-    broadcast: (raw) => broadcast(client, raw),
+    send: async (payment, action, amount, proof, record) =>
+      client.transactions.send(await settlementRequest(client, payment, action, amount, proof), record),
+    resend: (raw) => client.transactions.resend(raw),
+  };
+}
+
+// ---- orphan locks: what the engine's sweep lists and sends ----
+
+/** What the engine's orphan lock sweep needs of the chain (a fake one in unit tests). */
+export interface OrphanLockChain {
+  /** The provider's open locks and the latest block's timestamp. */
+  openLocks(): Promise<{ locks: OpenLock[]; blockTime: bigint }>;
+  /** Sends the transaction that gives the lock back; returns its hash (not waiting for it to be mined). */
+  release(release: OrphanRelease): Promise<string>;
+  /** Whether the node holds the transaction unmined. */
+  pending(hash: string): Promise<boolean>;
+}
+
+export function orphanLockChain(client: EscrowClient): OrphanLockChain {
+  const payee = client.signer.address.toLowerCase();
+  return {
+    async openLocks() {
+      const escrow = escrowAt(client);
+      // The contract keeps locks per payee; a zero token and payer match any of them.
+      const [locks, block] = await Promise.all([
+        escrow.getFunction('getLocks')(ZeroAddress, ZeroAddress, payee) as Promise<ChainLock[]>,
+        provider(client).getBlock('latest'),
+      ]);
+      if (!block) throw new Error('the chain returned no latest block');
+      return {
+        locks: locks.map((l) => ({
+          lockId: l.jobId,
+          payer: l.payer.toLowerCase(),
+          token: l.token.toLowerCase(),
+          amount: l.amount,
+          expiry: l.expiry,
+        })),
+        blockTime: BigInt(block.timestamp),
+      };
+    },
+    async release({ lock, action }) {
+      const target = { lockId: lock.lockId.toString(), token: lock.token, payer: lock.payer, payee };
+      const request = await settlementRequest(client, target, action, 0n, JSON.stringify({ orphan: true }));
+      return (await client.transactions.send(request))!.hash;
+    },
+    async pending(hash) {
+      const p = provider(client);
+      return (await p.getTransaction(hash)) !== null && (await p.getTransactionReceipt(hash)) === null;
+    },
   };
 }

@@ -353,6 +353,7 @@ const GRANTS: Record<string, Grant[]> = {
     { ns: SYSTEM, resource: 'configmaps', verbs: ['get', 'list', 'watch'], names: [ENVIRONMENTS_CONFIGMAP] },
     { ns: SYSTEM, resource: 'leases.coordination.k8s.io', verbs: ['create'] },
     { ns: SYSTEM, resource: 'leases.coordination.k8s.io', verbs: ['get', 'update'], names: ['c2d-engine'] },
+    { ns: SYSTEM, resource: 'leases.coordination.k8s.io', verbs: ['get', 'update'], names: ['c2d-provider-tx'] },
   ],
   'c2d-fn-info': [],
   'c2d-fn-encrypt': [],
@@ -362,6 +363,8 @@ const GRANTS: Record<string, Grant[]> = {
   'c2d-fn-auth': [nonceRw],
   'c2d-fn-start': [
     nonceRw,
+    { ns: SYSTEM, resource: 'leases.coordination.k8s.io', verbs: ['create'] },
+    { ns: SYSTEM, resource: 'leases.coordination.k8s.io', verbs: ['get', 'update'], names: ['c2d-provider-tx'] },
     { ns: JOBS, resource: 'configmaps', verbs: ['get', 'list', 'create', 'patch', 'delete'] },
     { ns: JOBS, resource: 'secrets', verbs: ['create'] },
   ],
@@ -500,6 +503,8 @@ describe('RBAC: kubectl auth can-i for every ServiceAccount', () => {
 
   it('keeps the engine to its own Lease and the environments ConfigMap by name', async () => {
     expect(await canI('c2d-engine', 'update', 'leases.coordination.k8s.io/other-lease', SYSTEM)).toBe('no');
+    expect(await canI('c2d-fn-start', 'update', 'leases.coordination.k8s.io/c2d-engine', SYSTEM)).toBe('no');
+    expect(await canI('c2d-fn-start', 'get', 'leases.coordination.k8s.io/c2d-engine', SYSTEM)).toBe('no');
     expect(await canI('c2d-engine', 'get', 'configmaps/c2d-provider', SYSTEM)).toBe('no');
     expect(await canI('c2d-fn-initialize', 'get', 'configmaps/nonce-x', SYSTEM)).toBe('no');
   });
@@ -565,6 +570,37 @@ describe("admission policy on the functions' ConfigMap writes in c2d-system", ()
     // Administrators and the engine are not affected.
     const admin = await kubectl(['replace', '--dry-run=server', '-f', '-'], tampered);
     expect(admin.code, admin.stderr).toBe(0);
+  });
+});
+
+describe("admission policy on the functions' Lease writes", () => {
+  const lease = (name: string): string =>
+    JSON.stringify({
+      apiVersion: 'coordination.k8s.io/v1',
+      kind: 'Lease',
+      metadata: { name, namespace: SYSTEM },
+      spec: {},
+    });
+
+  it('lets start create the provider transaction lease and no other, though RBAC alone would allow it', async () => {
+    const ours = await kubectl(
+      ['create', '--dry-run=server', '-f', '-', ...identity('c2d-fn-start')],
+      lease('c2d-provider-tx'),
+    );
+    expect(ours.code, ours.stderr).toBe(0);
+    expect(await canI('c2d-fn-start', 'create', 'leases.coordination.k8s.io', SYSTEM)).toBe('yes');
+    const other = await kubectl(
+      ['create', '--dry-run=server', '-f', '-', ...identity('c2d-fn-start')],
+      lease('c2d-engine-x'),
+    );
+    expect(other.code).not.toBe(0);
+    expect(other.stderr).toMatch(/only write the Lease c2d-provider-tx/);
+    // The engine is not affected.
+    const engine = await kubectl(
+      ['create', '--dry-run=server', '-f', '-', ...identity('c2d-engine')],
+      lease('c2d-engine-x'),
+    );
+    expect(engine.code, engine.stderr).toBe(0);
   });
 });
 

@@ -1,4 +1,4 @@
-import { CoreV1Api } from '@kubernetes/client-node';
+import { CoordinationV1Api, CoreV1Api } from '@kubernetes/client-node';
 import { EscrowContract, approve, type Config } from '@oceanprotocol/lib-v8';
 import { Contract, JsonRpcProvider, NonceManager, Wallet, formatUnits, parseEther, parseUnits } from 'ethers';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -6,23 +6,19 @@ import { startLocalStack, type LocalStack } from '../../devcluster/local-stack.t
 import { oceanArtifact } from '../../devcluster/chain.ts';
 import { succeeded } from '../../devcluster/receipts.ts';
 import { waitFor } from '../../devcluster/processes.ts';
-import { buildJobConfigMap, readJobConfigMap, type JobConfigMap } from '../../lib/job/configmap.ts';
-import { jobNames } from '../../lib/job/names.ts';
-import { buildJobSecret } from '../../lib/job/secret.ts';
-import { initialStatus, isFinal } from '../../lib/job/status.ts';
+import { isFinal } from '../../lib/job/status.ts';
 import { loadKubeConfig } from '../../lib/kube/client.ts';
-import { lockJobPayment, tokenDecimals, type EscrowClient } from '../../lib/payment/escrow.ts';
+import { escrowClient, lockJobPayment, tokenDecimals, type EscrowClient } from '../../lib/payment/escrow.ts';
 import { escrowLockId, PaymentRefused } from '../../lib/payment/lock-policy.ts';
 import { quoteEscrowPayment, type EscrowQuote } from '../../lib/payment/quote.ts';
-import {
-  readPayment,
-  readSettlement,
-  withPayment,
-  type JobPayment,
-  type Settlement,
-} from '../../lib/payment/record.ts';
+import type { JobPayment } from '../../lib/payment/record.ts';
 import { charge, isSettling } from '../../lib/payment/settlement-plan.ts';
 import { FileServer } from '../support/engine-jobs.ts';
+import {
+  createPaidJob as createPaidJobIn,
+  waitForPaidJob as waitForPaidJobIn,
+  type PaidJobState,
+} from '../support/escrow-chain.ts';
 import { buildJob, sha256, shellAlgorithm, type BuiltJob } from '../support/job-fixtures.ts';
 
 /**
@@ -135,43 +131,9 @@ async function opcFee(amount: bigint): Promise<bigint> {
   return (amount * ((await router.getFunction('getOPCFee')(OCEAN())) as bigint)) / 10n ** 18n;
 }
 
-/** `start`'s part: the job's ConfigMap with its payment record, then its Secret. */
-async function createPaidJob(job: BuiltJob, payment: JobPayment): Promise<void> {
-  const cm = readJobConfigMap(
-    await core.createNamespacedConfigMap({
-      namespace: ns,
-      body: withPayment(buildJobConfigMap(job.workflow, initialStatus(new Date()), ns), payment),
-    }),
-  );
-  await core.createNamespacedSecret({ namespace: ns, body: buildJobSecret(job.workflow, job.secret, cm, ns) });
-}
-
-interface PaidJobState {
-  job: JobConfigMap;
-  payment: JobPayment | undefined;
-  settlement: Settlement | undefined;
-}
-
-async function readPaidJob(jobId: string): Promise<PaidJobState> {
-  const cm = await core.readNamespacedConfigMap({ name: jobNames(jobId).configMap, namespace: ns });
-  return { job: readJobConfigMap(cm), payment: readPayment(cm), settlement: readSettlement(cm) };
-}
-
-async function waitForPaidJob(
-  jobId: string,
-  what: string,
-  until: (s: PaidJobState) => boolean,
-  timeoutMs = 120_000,
-): Promise<PaidJobState> {
-  let state: PaidJobState | undefined;
-  await waitFor(
-    () => `job ${jobId}: ${what} (status ${state?.job.status.code}, settlement ${JSON.stringify(state?.settlement)})`,
-    async () => until((state = await readPaidJob(jobId))),
-    timeoutMs,
-    200,
-  );
-  return state!;
-}
+const createPaidJob = (job: BuiltJob, payment: JobPayment): Promise<void> => createPaidJobIn(core, ns, job, payment);
+const waitForPaidJob = (jobId: string, what: string, until: (s: PaidJobState) => boolean): Promise<PaidJobState> =>
+  waitForPaidJobIn(core, ns, jobId, what, until);
 
 async function claimedEvents(payment: JobPayment): Promise<Array<{ amount: bigint; tx: string }>> {
   const escrow = new Contract(env.ocean.Escrow!, oceanArtifact('Escrow').abi, rpc);
@@ -200,7 +162,16 @@ beforeAll(async () => {
   // No answer cached: ocean.js reads each payer's nonce right after its previous transaction.
   rpc = new JsonRpcProvider(env.rpcUrl, undefined, { staticNetwork: true, pollingInterval: 100, cacheTimeout: -1 });
   funder = new NonceManager(new Wallet(env.keys.deployer, rpc));
-  client = { signer: new Wallet(env.keys.provider, rpc), escrowAddress: env.ocean.Escrow!, chainId: env.chainId };
+  // start's side of the key, sharing the provider transaction lease with the engine.
+  client = escrowClient({
+    rpcUrl: env.rpcUrl,
+    chainId: env.chainId,
+    key: env.keys.provider,
+    escrowAddress: env.ocean.Escrow!,
+    requestTimeoutMs: 10_000,
+    leases: loadKubeConfig(env.kubeconfig).makeApiClient(CoordinationV1Api),
+    namespace: env.namespaces.system,
+  });
   decimals = await tokenDecimals(rpc, OCEAN());
   files = await new FileServer().start();
   files.file('/data.csv', DATASET);

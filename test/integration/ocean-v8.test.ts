@@ -2,7 +2,7 @@ import { CoreV1Api } from '@kubernetes/client-node';
 import { Contract, JsonRpcProvider, NonceManager, Wallet, ZeroAddress, formatUnits, parseUnits } from 'ethers';
 import { EscrowContract, ProviderInstance as V8, approve, type Config } from '@oceanprotocol/lib-v8';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startLocalStack, type LocalStack } from '../../devcluster/local-stack.ts';
+import { LOCAL_OUTPUT_KEY, startLocalStack, type LocalStack } from '../../devcluster/local-stack.ts';
 import { datasetDdo, orderAsset, publishAsset, type PublishedAsset } from '../../devcluster/ocean-assets.ts';
 import { ProviderInstance as V3 } from '../../devcluster/ocean-client.ts';
 import { V2_ENDPOINTS } from '../../lib/api/endpoints.ts';
@@ -231,7 +231,8 @@ describe('the v2 base URL', () => {
     };
     expect(root.chainIds).toEqual([env.chainId]);
     expect(root.providerAddress).toBe(flow.provider.address);
-    expect(root.nodePublicKey).toBe(flow.provider.signingKey.publicKey);
+    // The output key's (c2d-output-key), which only publish pods hold: see ocean-v8-output.test.ts.
+    expect(root.nodePublicKey).toBe(new Wallet(LOCAL_OUTPUT_KEY).signingKey.compressedPublicKey);
     expect(Object.keys(root.serviceEndpoints).sort()).toEqual(V2_ENDPOINTS.map((e) => e.service).sort());
     expect(root.serviceEndpoints.freeCompute).toEqual(['POST', '/api/services/freeCompute']);
   });

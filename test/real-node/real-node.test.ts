@@ -21,13 +21,24 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NAMESPACES, NODE_NAME, startPlatform, type Platform } from '../../devcluster/platform.ts';
 import { startProcess, waitFor, type ManagedProcess } from '../../devcluster/processes.ts';
 import { loadKubeConfig } from '../../lib/kube/client.ts';
-import { POD_CIDR } from '../../devcluster/real-node/containerd.ts';
+import { POD_PIDS_LIMIT } from '../../devcluster/real-node/kubelet.ts';
 import { buildAlgorithmPod, DEFAULT_POD_SPEC_SETTINGS } from '../../engine/pod-specs.ts';
-import { startLocalStack } from '../../devcluster/local-stack.ts';
+import { startLocalStack, type LocalStack } from '../../devcluster/local-stack.ts';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { JobConfigMap } from '../../lib/job/configmap.ts';
 import { makeS3Client } from '../../lib/job/results-store.ts';
 import { StatusCode } from '../../lib/job/status.ts';
 import { createJob, readObject, waitForFinal } from '../support/engine-jobs.ts';
-import { buildJob, nodeAlgorithm, sha256, workflow } from '../support/job-fixtures.ts';
+import {
+  buildJob,
+  nodeAlgorithm,
+  pythonAlgorithm,
+  sha256,
+  workflow,
+  type AlgorithmSpec,
+  type BuiltJob,
+  type JobSpec,
+} from '../support/job-fixtures.ts';
 import { simplePod, waitForPodPhase } from '../support/kube.ts';
 
 const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -58,6 +69,19 @@ afterAll(async () => {
   await platform?.stop();
   if (stateDir && !process.env.C2D_KEEP_STATE) rmSync(stateDir, { recursive: true, force: true });
 }, 120_000);
+
+/** The jobs namespace's NetworkPolicies, as deployed (an algorithm pod waits for them before it starts). */
+async function applyJobPolicies(): Promise<void> {
+  const api = KubernetesObjectApi.makeApiClient(loadKubeConfig(platform.env.kubeconfig));
+  for (const doc of loadAllYaml(
+    readFileSync(join(projectRoot, 'manifests/network-policies.yaml'), 'utf8'),
+  ) as KubernetesObject[]) {
+    if (doc.metadata?.namespace !== jobs) continue;
+    await api.create(doc).catch((err: { code?: number }) => {
+      if (err.code !== 409) throw err;
+    });
+  }
+}
 
 function terminated(pod: V1Pod): { exitCode?: number; reason?: string } {
   return pod.status?.containerStatuses?.[0]?.state?.terminated ?? {};
@@ -266,8 +290,8 @@ print(json.dumps({'status': status, 'name': cm and cm['metadata']['name'], 'ca':
 
   describe('NetworkPolicy (manifests/network-policies.yaml)', () => {
     const publicAddress = '203.0.113.10';
-    // The bridge's address, the pods' default gateway: the first of the pod range.
-    const gateway = POD_CIDR.replace(/\.0\/\d+$/, '.1');
+    // The bridge's address, the pods' default gateway: the first of the node's pod range.
+    const gateway = (): string => platform.realNode!.podCidr.replace(/\.0\/\d+$/, '.1');
     const servers: ManagedProcess[] = [];
     let targetPodIp: string;
 
@@ -290,6 +314,31 @@ print(json.dumps(out, sort_keys=True))
 `,
     ];
 
+    /** An algorithm pod as the engine builds it (await-isolation first), running `entrypoint` in python:3. */
+    const algorithmPod = (network: boolean, namespace: string, entrypoint: string): V1Pod => {
+      const w = workflow({
+        jobId: randomBytes(16).toString('hex'),
+        allowNetworkAccess: network,
+        algorithm: { kind: 'raw', source: 'rawcode', container: { image: 'python', tag: '3', entrypoint } },
+      });
+      const pod = buildAlgorithmPod(
+        { name: `c2d-job-${w.jobId}`, uid: 'no-owner', namespace, workflow: w },
+        DEFAULT_POD_SPEC_SETTINGS,
+      );
+      // No job ConfigMap owns it here (the garbage collector would delete it), and no configure pod filled a claim.
+      delete pod.metadata!.ownerReferences;
+      pod.spec!.volumes = pod.spec!.volumes!.map((v) => (v.name === 'data' ? { name: 'data', emptyDir: {} } : v));
+      return pod;
+    };
+    const runAlgorithmPod = async (pod: V1Pod): Promise<{ log: string; pod: V1Pod }> => {
+      const { name, namespace } = pod.metadata as { name: string; namespace: string };
+      await core.createNamespacedPod({ namespace, body: pod });
+      const done = await waitForPodPhase(core, namespace, name, ['Succeeded', 'Failed'], 120_000);
+      const log = await core.readNamespacedPodLog({ name, namespace, container: 'algorithm' });
+      expect(terminated(done), log).toMatchObject({ exitCode: 0 });
+      return { log, pod: done };
+    };
+
     beforeAll(async () => {
       const node = platform.realNode!.namespace;
       // A "public" address inside the node's namespace (TEST-NET-3, not in any range the policies except), and a
@@ -305,12 +354,7 @@ print(json.dumps(out, sort_keys=True))
         // Every address of the node, the pods' gateway included.
         serve('gateway-server', 'TCP-LISTEN:8081,fork,reuseaddr'),
       );
-      const api = KubernetesObjectApi.makeApiClient(loadKubeConfig(platform.env.kubeconfig));
-      for (const doc of loadAllYaml(
-        readFileSync(join(projectRoot, 'manifests/network-policies.yaml'), 'utf8'),
-      ) as KubernetesObject[]) {
-        if (doc.metadata?.namespace === jobs) await api.create(doc);
-      }
+      await applyJobPolicies();
       const target = unique('target');
       await core.createNamespacedPod({
         namespace: 'default',
@@ -358,7 +402,7 @@ print(json.dumps(out, sort_keys=True))
       const targets: Record<string, [string, number]> = {
         apiServer: ['10.96.0.1', 443],
         dns: ['10.96.0.10', 53],
-        gateway: [gateway, 8081],
+        gateway: [gateway(), 8081],
         host: [node.nodeAddress, 8080],
         kubelet: [node.nodeAddress, 10250],
         pod: [targetPodIp, 8080],
@@ -382,37 +426,18 @@ while time.monotonic() - t0 < 3:
     [t.start() for t in threads]
     [t.join() for t in threads]
 print(json.dumps(seen, sort_keys=True))'`;
-      const algorithmPod = (network: boolean, namespace: string): V1Pod => {
-        const w = workflow({
-          jobId: randomBytes(16).toString('hex'),
-          allowNetworkAccess: network,
-          algorithm: { kind: 'raw', source: 'rawcode', container: { image: 'python', tag: '3', entrypoint } },
-        });
-        const pod = buildAlgorithmPod(
-          { name: `c2d-job-${w.jobId}`, uid: 'no-owner', namespace, workflow: w },
-          DEFAULT_POD_SPEC_SETTINGS,
-        );
-        // No job ConfigMap owns it here (the garbage collector would delete it), and no configure pod filled a claim.
-        delete pod.metadata!.ownerReferences;
-        pod.spec!.volumes = pod.spec!.volumes!.map((v) => (v.name === 'data' ? { name: 'data', emptyDir: {} } : v));
-        return pod;
-      };
       const run = async (pod: V1Pod): Promise<{ seen: Record<string, boolean>; pod: V1Pod }> => {
-        const { name, namespace } = pod.metadata as { name: string; namespace: string };
-        await core.createNamespacedPod({ namespace, body: pod });
-        const done = await waitForPodPhase(core, namespace, name, ['Succeeded', 'Failed'], 120_000);
-        const log = await core.readNamespacedPodLog({ name, namespace, container: 'algorithm' });
-        expect(terminated(done), log).toMatchObject({ exitCode: 0 });
+        const { log, pod: done } = await runAlgorithmPod(pod);
         return { seen: JSON.parse(log.trim().split('\n').pop()!) as Record<string, boolean>, pod: done };
       };
       const unguardedPod = (namespace: string): V1Pod => {
-        const pod = algorithmPod(false, namespace);
+        const pod = algorithmPod(false, namespace, entrypoint);
         delete pod.spec!.initContainers;
         return pod;
       };
       const [denied, allowed, unpoliced, unguarded] = await Promise.all([
-        run(algorithmPod(false, jobs)),
-        run(algorithmPod(true, jobs)),
+        run(algorithmPod(false, jobs, entrypoint)),
+        run(algorithmPod(true, jobs, entrypoint)),
         // Where no policy applies (and so no isolation could ever come), every target answers: a refusal above is
         // the policy's.
         run(unguardedPod('default')),
@@ -425,7 +450,8 @@ print(json.dumps(seen, sort_keys=True))'`;
       const all = (v: boolean) => Object.fromEntries(Object.keys(targets).map((k) => [k, v]));
       expect(unpoliced.seen).toEqual(all(true));
       expect(denied.seen).toEqual(all(false));
-      expect(allowed.seen).toEqual({ ...all(false), public: true });
+      // With network: public addresses and the cluster DNS (pods labelled k8s-app: kube-dns), nothing else.
+      expect(allowed.seen).toEqual({ ...all(false), public: true, dns: true });
       const slipped = Object.keys(unguarded.seen).filter((k) => unguarded.seen[k]);
       console.log(
         `[real-node figures] without the init container the algorithm reached ${JSON.stringify(slipped)} in its first 3 s`,
@@ -440,53 +466,154 @@ print(json.dumps(seen, sort_keys=True))'`;
         expect(init).toMatch(/network policy in force after \d+ ms/);
       }
     });
+
+    it('gives an algorithm with network permission the cluster DNS (CoreDNS as a pod), one without none of it', async () => {
+      const service = unique('web');
+      const created = await core.createNamespacedService({
+        namespace: 'default',
+        body: { metadata: { name: service }, spec: { selector: { app: service }, ports: [{ port: 8080 }] } },
+      });
+      const names = {
+        api: 'kubernetes.default.svc.cluster.local',
+        dns: 'kube-dns.kube-system.svc.cluster.local',
+        service: `${service}.default.svc.cluster.local`,
+        missing: 'no-such-service.default.svc.cluster.local',
+      };
+      // A query of its own to the resolv.conf nameserver, UDP then TCP, 3 s each: the libc resolver's retries over
+      // every search domain would take half a minute to give up. With network, also the libc resolver on a short
+      // name, through kubelet's search path.
+      const script = `python -c '
+import json, random, socket, struct
+NAMES = ${JSON.stringify(names)}
+server = [l.split()[1] for l in open("/etc/resolv.conf") if l.startswith("nameserver")][0]
+def question(name):
+    qname = b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\\0"
+    return struct.pack(">HHHHHH", random.randrange(65536), 0x0100, 1, 0, 0, 0) + qname + struct.pack(">HH", 1, 1)
+def skip_name(r, i):
+    while r[i]:
+        if r[i] & 0xC0 == 0xC0:
+            return i + 2
+        i += r[i] + 1
+    return i + 1
+def answer(r):
+    count = struct.unpack(">H", r[6:8])[0]
+    i, a = skip_name(r, 12) + 4, []
+    for _ in range(count):
+        i = skip_name(r, i)
+        rtype, _, _, size = struct.unpack(">HHIH", r[i:i + 10])
+        if rtype == 1:
+            a.append(socket.inet_ntoa(r[i + 10:i + 14]))
+        i += 10 + size
+    return {"rcode": r[3] & 0xF, "a": a}
+def udp(name):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(3)
+    try:
+        s.sendto(question(name), (server, 53))
+        return answer(s.recv(4096))
+    except OSError:
+        return None
+def tcp(name):
+    try:
+        s = socket.create_connection((server, 53), timeout=3)
+        s.settimeout(3)
+        q = question(name)
+        s.sendall(struct.pack(">H", len(q)) + q)
+        r = b""
+        while len(r) < 2 or len(r) < 2 + struct.unpack(">H", r[:2])[0]:
+            chunk = s.recv(4096)
+            if not chunk:
+                return None
+            r += chunk
+        return answer(r[2:])
+    except OSError:
+        return None
+out = {"server": server, "udp": dict((k, udp(n)) for k, n in NAMES.items()), "tcp": tcp(NAMES["api"])}
+if out["udp"]["api"]:
+    out["libc"] = socket.gethostbyname("kubernetes.default")
+print(json.dumps(out, sort_keys=True))'`;
+      const [allowed, denied] = await Promise.all([
+        runAlgorithmPod(algorithmPod(true, jobs, script)),
+        runAlgorithmPod(algorithmPod(false, jobs, script)),
+      ]);
+      const result = ({ log }: { log: string }) => JSON.parse(log.trim().split('\n').pop()!) as Record<string, unknown>;
+      const a = (ip: string) => ({ rcode: 0, a: [ip] });
+      expect(result(allowed), allowed.log).toEqual({
+        server: '10.96.0.10',
+        udp: {
+          api: a('10.96.0.1'),
+          dns: a('10.96.0.10'),
+          service: a(created.spec!.clusterIP!),
+          missing: { rcode: 3, a: [] },
+        },
+        tcp: a('10.96.0.1'),
+        libc: '10.96.0.1',
+      });
+      expect(result(denied), denied.log).toEqual({
+        server: '10.96.0.10',
+        udp: { api: null, dns: null, service: null, missing: null },
+        tcp: null,
+      });
+    });
   });
 
-  it('runs a whole job with the engine: configure downloads, the algorithm runs, publish stores the results', async () => {
-    const node = platform.realNode!.namespace;
+  describe('jobs run by the engine', () => {
     // The dataset on a public address of the node's namespace, port 80: what the configure pods' policy allows.
     const fileAddress = '203.0.113.20';
     const dataset = 'alpha,beta\n1,2\n3,4\n';
-    const files = join(stateDir, 'public-files');
-    mkdirSync(files, { recursive: true });
-    writeFileSync(join(files, 'data.csv'), dataset);
-    await node.exec(['ip', 'addr', 'add', `${fileAddress}/32`, 'dev', 'lo']);
-    const [cmd, ...args] = node.enter([
-      'python3',
-      '-m',
-      'http.server',
-      '--bind',
-      fileAddress,
-      '--directory',
-      files,
-      '80',
-    ]);
-    const fileServer = startProcess('public-file-server', cmd!, args, {
-      logFile: join(stateDir, 'logs', 'public-file-server.log'),
+    let fileServer: ManagedProcess;
+    let stack: LocalStack;
+    let s3: S3Client;
+
+    beforeAll(async () => {
+      const node = platform.realNode!.namespace;
+      const files = join(stateDir, 'public-files');
+      mkdirSync(files, { recursive: true });
+      writeFileSync(join(files, 'data.csv'), dataset);
+      await node.exec(['ip', 'addr', 'add', `${fileAddress}/32`, 'dev', 'lo']);
+      const [cmd, ...args] = node.enter([
+        'python3',
+        '-m',
+        'http.server',
+        '--bind',
+        fileAddress,
+        '--directory',
+        files,
+        '80',
+      ]);
+      fileServer = startProcess('public-file-server', cmd!, args, {
+        logFile: join(stateDir, 'logs', 'public-file-server.log'),
+      });
+      await waitFor(
+        `the file server on ${fileAddress}:80`,
+        async () => {
+          await node.exec(['bash', '-c', `exec 3<>/dev/tcp/${fileAddress}/80`], 2_000);
+          return true;
+        },
+        30_000,
+        100,
+      );
+      await applyJobPolicies();
+      stack = await startLocalStack(platform.env, { engine: true });
+      s3 = makeS3Client(platform.env.s3);
+    }, 300_000);
+
+    afterAll(async () => {
+      s3?.destroy();
+      await stack?.stop();
+      await fileServer?.stop();
     });
-    await waitFor(
-      `the file server on ${fileAddress}:80`,
-      async () => {
-        await node.exec(['bash', '-c', `exec 3<>/dev/tcp/${fileAddress}/80`], 2_000);
-        return true;
-      },
-      30_000,
-      100,
-    );
-    const stack = await startLocalStack(platform.env, { engine: true });
-    const s3 = makeS3Client(platform.env.s3);
-    try {
-      expect(platform.env.podS3Endpoint).toMatch(/^http:\/\/10\.96\.\d+\.\d+:9000$/);
-      const job = buildJob({
+
+    const withDataset = (algorithm: AlgorithmSpec, extra: Partial<JobSpec> = {}): BuiltJob =>
+      buildJob({
         environment: stack.environmentId,
         datasets: [{ files: [{ url: `http://${fileAddress}/data.csv`, checksum: sha256(dataset) }] }],
-        algorithm: nodeAlgorithm(`
-          const fs = require('fs');
-          const input = fs.readFileSync(process.env.INPUTS + '/' + JSON.parse(process.env.DIDS)[0] + '/0', 'utf8');
-          fs.writeFileSync(process.env.OUTPUTS + '/result.json', JSON.stringify({ lines: input.trim().split('\\n').length, node: process.version }));
-          console.log('algorithm done');
-        `),
+        algorithm,
+        ...extra,
       });
+
+    /** Runs the job to its final status, reporting its figures under `what`. */
+    const runJob = async (what: string, job: BuiltJob): Promise<JobConfigMap> => {
       const t0 = Date.now();
       await createJob(core, jobs, job);
       const done = await waitForFinal(core, jobs, job.workflow.jobId, 300_000);
@@ -494,21 +621,115 @@ print(json.dumps(seen, sort_keys=True))'`;
       const ms = (s?: { startedAt?: string; finishedAt?: string }) =>
         s?.startedAt && s.finishedAt ? Date.parse(s.finishedAt) - Date.parse(s.startedAt) : NaN;
       console.log(
-        `[real-node figures] whole job create → ${done.status.code}: ${Date.now() - t0} ms (configure ${ms(stages.configure)}, algorithm ${ms(stages.algorithm)}, publish ${ms(stages.publish)} ms)`,
+        `[real-node figures] ${what}: create → ${done.status.code}: ${Date.now() - t0} ms (configure ${ms(stages.configure)}, algorithm ${ms(stages.algorithm)}, publish ${ms(stages.publish)} ms)`,
+      );
+      return done;
+    };
+    const result = (job: JobConfigMap, type: string, filename?: string): Promise<string> => {
+      const r = job.status.results.find((x) => x.type === type && (filename === undefined || x.filename === filename));
+      expect(r, JSON.stringify(job.status.results)).toBeDefined();
+      return readObject(s3, platform.env.s3.bucket, r!.key);
+    };
+
+    it('runs a whole job: configure downloads, the algorithm runs in node:24, publish stores the results', async () => {
+      // By name, through the cluster DNS: what the publish pods' policy allows.
+      expect(platform.env.podS3Endpoint).toBe('http://object-store.c2d-results-store.svc.cluster.local:9000');
+      const done = await runJob(
+        'whole job (node:24)',
+        withDataset(
+          nodeAlgorithm(`
+          const fs = require('fs');
+          const input = fs.readFileSync(process.env.INPUTS + '/' + JSON.parse(process.env.DIDS)[0] + '/0', 'utf8');
+          fs.writeFileSync(process.env.OUTPUTS + '/result.json', JSON.stringify({ lines: input.trim().split('\\n').length, node: process.version }));
+          console.log('algorithm done');
+        `),
+        ),
       );
       expect(done.status.code, JSON.stringify(done.status)).toBe(StatusCode.JobFinished);
-      const output = done.status.results.find((r) => r.type === 'output' && r.filename === 'result.json');
-      expect(JSON.parse(await readObject(s3, platform.env.s3.bucket, output!.key))).toEqual({
-        lines: 3,
-        node: 'v24.21.0',
+      expect(JSON.parse(await result(done, 'output', 'result.json'))).toEqual({ lines: 3, node: 'v24.21.0' });
+      expect(await result(done, 'algorithmLog')).toContain('algorithm done');
+    });
+
+    it('runs a Python algorithm in the python:3 image: the job ends 70 with its output', async () => {
+      const done = await runJob(
+        'whole job (python:3)',
+        withDataset(
+          pythonAlgorithm(`
+import json, os, platform
+did = json.loads(os.environ['DIDS'])[0]
+rows = open(os.path.join(os.environ['INPUTS'], did, '0')).read().strip().split('\\n')
+with open(os.path.join(os.environ['OUTPUTS'], 'result.json'), 'w') as f:
+    json.dump({'rows': len(rows), 'header': rows[0], 'python': platform.python_version()}, f)
+print('python algorithm done')
+`),
+        ),
+      );
+      expect(done.status.code, JSON.stringify(done.status)).toBe(StatusCode.JobFinished);
+      const output = JSON.parse(await result(done, 'output', 'result.json')) as Record<string, unknown>;
+      expect(output).toMatchObject({ rows: 3, header: 'alpha,beta' });
+      expect(output.python).toMatch(/^3\.\d+\.\d+$/);
+      expect(await result(done, 'algorithmLog')).toContain('python algorithm done');
+    });
+
+    it("ends an algorithm that forks without end at the pod's pids limit, then at its time limit (72); the node keeps running", async () => {
+      const done = await runJob(
+        'fork bomb',
+        withDataset(
+          // Each child becomes a sleep (little memory, so that the pids limit, not the memory limit, is what holds);
+          // the parent forks until refused, says so, and never ends, as a fork bomb would not.
+          pythonAlgorithm(`
+import os, time
+children = 0
+try:
+    while True:
+        if os.fork() == 0:
+            try:
+                os.execv('/bin/sleep', ['sleep', '3600'])
+            finally:
+                os._exit(1)
+        children += 1
+except OSError as e:
+    print('fork refused after %d children: %s' % (children, e.strerror), flush=True)
+time.sleep(3600)
+`),
+          { maxDurationSeconds: 20 },
+        ),
+      );
+      expect(done.status.code, JSON.stringify(done.status)).toBe(StatusCode.JobTimedOut);
+      const log = await result(done, 'algorithmLog');
+      const refused = /fork refused after (\d+) children: Resource temporarily unavailable/.exec(log);
+      expect(refused, log).not.toBeNull();
+      console.log(`[real-node figures] ${refused![0]} (the pod's limit: ${POD_PIDS_LIMIT})`);
+      // The pod's own processes (pause, the wrapper shell, tee, python) count against the same limit.
+      expect(Number(refused![1])).toBeLessThan(POD_PIDS_LIMIT);
+      expect(Number(refused![1])).toBeGreaterThan(POD_PIDS_LIMIT - 32);
+      const node = await core.readNode({ name: NODE_NAME });
+      expect(node.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
+      expect(platform.realNode!.processes.filter((p) => p.child.exitCode !== null).map((p) => p.name)).toEqual([]);
+    });
+
+    it('evicts an algorithm that writes past its /tmp sizeLimit: the job ends 42 Disk quota exceeded', async () => {
+      const done = await runJob(
+        'emptyDir over its sizeLimit',
+        withDataset(
+          pythonAlgorithm(`
+import time
+with open('/tmp/fill', 'wb') as f:
+    for _ in range(96):
+        f.write(b'x' * (1 << 20))
+print('wrote 96 MiB to /tmp', flush=True)
+time.sleep(3600)
+`),
+          { maxDurationSeconds: 120 },
+        ),
+      );
+      expect(done.status.code, JSON.stringify(done.status)).toBe(StatusCode.DiskQuotaExceeded);
+      expect(done.status.stages.algorithm, JSON.stringify(done.status)).toMatchObject({
+        reason: 'Evicted',
+        message: expect.stringMatching(/EmptyDir volume "tmp" exceeds the limit "64Mi"/),
       });
-      const algorithmLog = done.status.results.find((r) => r.type === 'algorithmLog');
-      expect(await readObject(s3, platform.env.s3.bucket, algorithmLog!.key)).toContain('algorithm done');
-    } finally {
-      s3.destroy();
-      await stack.stop();
-      await fileServer.stop();
-    }
+      expect(await result(done, 'algorithmLog')).toContain('wrote 96 MiB to /tmp');
+    });
   });
 
   it('reports what each part of the node holds in memory', () => {
@@ -519,7 +740,8 @@ print(json.dumps(seen, sort_keys=True))'`;
       return m ? Math.round(Number(m[1]) / 1024) : 0;
     };
     const figures: Record<string, number> = {};
-    for (const p of node.processes) if (p.child.pid && p.child.exitCode === null) figures[p.name] = rss(p.child.pid);
+    for (const p of [...node.processes, ...platform.realNodes!.processes])
+      if (p.child.pid && p.child.exitCode === null) figures[p.name] = rss(p.child.pid);
     const shims = readdirSync('/proc')
       .filter((p) => /^\d+$/.test(p))
       .filter((p) => {
@@ -535,10 +757,22 @@ print(json.dumps(seen, sort_keys=True))'`;
     figures['containerd-shim (each)'] = shims.length
       ? Math.round(shims.reduce((a, p) => a + rss(p), 0) / shims.length)
       : 0;
+    // CoreDNS runs as a pod: its process is in a control group below kubelet's.
+    const coredns = readdirSync('/proc').filter((p) => {
+      try {
+        return (
+          readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'coredns' &&
+          readFileSync(`/proc/${p}/cgroup`, 'utf8').includes(`/${node.cgroupRoot}/`)
+        );
+      } catch {
+        return false;
+      }
+    });
+    figures['coredns (pod)'] = coredns.length ? rss(coredns[0]!) : 0;
     console.log(
       `[real-node figures] RSS MiB ${JSON.stringify(figures)}; startup: ${startup.filter((m) => / ms\b/.test(m)).join('; ')}`,
     );
-    for (const part of ['kubelet', 'containerd', 'kube-proxy', 'coredns', 'kube-router', 'kube-scheduler'])
+    for (const part of ['kubelet', 'containerd', 'kube-proxy', 'coredns (pod)', 'kube-router', 'kube-scheduler'])
       expect(figures[part]).toBeGreaterThan(0);
   });
 });

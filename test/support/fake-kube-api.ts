@@ -11,7 +11,7 @@ import type {
   V1Secret,
 } from '@kubernetes/client-node';
 import type { ClusterViewApi } from '../../engine/cluster-view.ts';
-import type { LeaseApi } from '../../engine/leader.ts';
+import type { LeaseApi } from '../../lib/kube/lease.ts';
 import type { ReconcilerApi } from '../../engine/reconciler.ts';
 import { apiError } from './fake-configmaps.ts';
 

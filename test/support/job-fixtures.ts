@@ -192,6 +192,14 @@ export const nodeAlgorithm = (code: string): AlgorithmSpec => ({
   tag: '24',
   entrypoint: 'node $ALGO',
 });
+/** A python:3 algorithm given as raw code. */
+export const pythonAlgorithm = (code: string): AlgorithmSpec => ({
+  kind: 'raw',
+  code,
+  image: 'python',
+  tag: '3',
+  entrypoint: 'python $ALGO',
+});
 /** A busybox shell algorithm given as raw code. */
 export const shellAlgorithm = (code: string): AlgorithmSpec => ({
   kind: 'raw',

@@ -309,17 +309,18 @@ describe('running the algorithm (40)', () => {
     expect(s.outcome?.message).toContain('OOMKilled');
   });
 
-  it('evicted for its own storage → disk quota exceeded; evicted for node pressure → the infrastructure, retried', () => {
+  it.each([
+    'Pod ephemeral local storage usage exceeds the total limit of containers 1Gi. ',
+    'Container algorithm exceeded its local ephemeral storage limit "1Gi". ',
+    // What the real node's kubelet said for an algorithm writing past its /tmp (test/real-node/).
+    'Usage of EmptyDir volume "tmp" exceeds the limit "64Mi". ',
+  ])('evicted for its own storage ("%s") → disk quota exceeded', (message) => {
     expect(
-      recorded(
-        at40({
-          algorithm: pod('Failed', {
-            reason: 'Evicted',
-            message: 'Pod ephemeral local storage usage exceeds the total limit of containers 1Gi.',
-          }),
-        }),
-      )!.outcome?.reason,
+      recorded(at40({ algorithm: pod('Failed', { exitCode: 137, reason: 'Evicted', message }) }))!.outcome?.reason,
     ).toBe('diskQuotaExceeded');
+  });
+
+  it('evicted for node pressure → the infrastructure, retried', () => {
     const s = recorded(
       at40({ algorithm: pod('Failed', { reason: 'Evicted', message: 'The node was low on resource: memory.' }) }),
     )!;
@@ -552,6 +553,17 @@ describe('publishing (60)', () => {
     expect(s.stages.publish).toMatchObject({ exitCode: 42, finishedAt: NOW.toISOString() });
   });
 
+  it('an output target that could not be used (exit 3) → 62 with the stored logs, reading the manifest first', () => {
+    const failed = pod('Failed', { exitCode: 3, reason: 'Error' });
+    const st = statusAt(StatusCode.PublishingResults);
+    expect(needsPublishResults({ status: st, stopRequested: false, pods: { publish: failed } })).toBe(true);
+    const s = recorded(at60({ publish: failed }, { publishResults: LOGS_ONLY }))!;
+    expect(s.code).toBe(62);
+    expect(s.termination).toMatchObject({ reason: 'resultsUploadFailed', stage: 'publish', exitCode: 3 });
+    expect(s.termination?.message).toContain("could not be sent to the job's output target");
+    expect(s.results).toEqual(LOGS_ONLY);
+  });
+
   it('the disk limit overrides a remembered algorithm failure, and says so', () => {
     const s = recorded(
       at60(
@@ -701,6 +713,14 @@ describe('final statuses: nothing more until storage expiry, then clean-up, then
       { kind: 'wait', reason: 'expiry', until: new Date(st.expiresAt!) },
     ]);
     expect(plan(observe({ status: st, pods, secretExists: false }))).toEqual([
+      { kind: 'wait', reason: 'expiry', until: new Date(st.expiresAt!) },
+    ]);
+  });
+
+  it.each(finals)('%i removes an output Secret at once', (code) => {
+    const st = statusAt(code);
+    expect(plan(observe({ status: st, secretExists: false, outputSecretExists: true }))).toEqual([
+      { kind: 'deleteOutputSecret' },
       { kind: 'wait', reason: 'expiry', until: new Date(st.expiresAt!) },
     ]);
   });

@@ -307,6 +307,48 @@ describe('publish pod', () => {
   });
 });
 
+describe('publish pod of a job with its own output target', () => {
+  const settings = { ...S, download: { ...S.download, privateHostsAllowed: '10.0.0.5:443' } };
+  const pod = buildPublishPod(job({ outputTarget: true, environment: 'small' }), settings);
+  const c = pod.spec!.containers[0]!;
+
+  it('mounts the target and the output key read-only, both optional, and nothing of them into env', () => {
+    expect(pod.spec!.volumes).toContainEqual({
+      name: 'output',
+      projected: {
+        defaultMode: 0o440,
+        sources: [
+          {
+            secret: {
+              name: `c2d-job-${JOB_ID}-output`,
+              items: [{ key: 'output.hex', path: 'output.hex' }],
+              optional: true,
+            },
+          },
+          { secret: { name: 'c2d-output-key', items: [{ key: 'privateKey', path: 'output.key' }], optional: true } },
+        ],
+      },
+    });
+    expect(c.volumeMounts).toContainEqual({ name: 'output', mountPath: '/secrets/output', readOnly: true });
+    expect(c.env).toEqual(
+      expect.arrayContaining([
+        { name: 'C2D_OUTPUT_FILE', value: '/secrets/output/output.hex' },
+        { name: 'C2D_OUTPUT_KEY_FILE', value: '/secrets/output/output.key' },
+        { name: 'C2D_OUTPUT_ARCHIVE', value: `outputs-small-${JOB_ID}.tar` },
+        { name: 'C2D_PRIVATE_HOSTS_ALLOWED', value: '10.0.0.5:443' },
+      ]),
+    );
+    expect(restrictedViolations(pod)).toEqual([]);
+  });
+
+  it('is never given to the other pods, nor to the publish pod of a job without a target', () => {
+    for (const stage of STAGES) {
+      const p = buildStagePod(stage, job({ outputTarget: stage === 'publish' ? undefined : true }), settings);
+      expect(JSON.stringify(p)).not.toMatch(/c2d-output-key|-output"|C2D_OUTPUT/);
+    }
+  });
+});
+
 describe('volume claim', () => {
   it("asks for the job's disk, owned by the ConfigMap", () => {
     const pvc = buildPvc(job(), { ...S, storageClassName: 'local' });

@@ -66,8 +66,13 @@ const chain = (sent: string[]): SettlementChain => ({
   escrowAddress: ESCROW,
   payee: PAYEE,
   observe: (): Promise<ObservedChain> => Promise.resolve({ lock: { amount: 1000n, expiry: 10_000n }, blockTime: 1n }),
-  sign: (): Promise<PreparedTx> => Promise.resolve({ hash: '0x' + '1'.repeat(64), raw: '0x01', nonce: 0 }),
-  broadcast: (raw: string) => {
+  send: async (_p, _a, _amount, _proof, record): Promise<PreparedTx | undefined> => {
+    const tx = { hash: '0x' + '1'.repeat(64), raw: '0x01', nonce: 0 };
+    if (!(await record(tx))) return undefined;
+    sent.push(tx.raw);
+    return tx;
+  },
+  resend: (raw: string) => {
     sent.push(raw);
     return Promise.resolve();
   },

@@ -54,12 +54,21 @@ class FakeChain implements SettlementChain {
   observe(): Promise<ObservedChain> {
     return Promise.resolve(this.observed);
   }
-  sign(_p: JobPayment, action: string, amount: bigint): Promise<PreparedTx> {
+  async send(
+    _p: JobPayment,
+    action: string,
+    amount: bigint,
+    _proof: string,
+    record: (tx: PreparedTx) => Promise<boolean>,
+  ): Promise<PreparedTx | undefined> {
     this.signed.push({ action, amount });
     const n = this.signed.length;
-    return Promise.resolve({ hash: '0x' + n.toString(16).padStart(64, '0'), raw: `0x0${n}`, nonce: n });
+    const tx = { hash: '0x' + n.toString(16).padStart(64, '0'), raw: `0x0${n}`, nonce: n };
+    if (!(await record(tx))) return undefined;
+    await this.resend(tx.raw);
+    return tx;
   }
-  broadcast(raw: string): Promise<void> {
+  resend(raw: string): Promise<void> {
     const cm = this.api.get<V1ConfigMap>('configmaps', NS, jobCm().metadata!.name!);
     this.sent.push({ raw, recorded: cm && readSettlement(cm) });
     return Promise.resolve();

@@ -36,13 +36,15 @@ const ENVIRONMENT: Environment = {
   allowNetworkAccess: true,
 };
 
-const environments = {
-  core: {
-    readNamespacedConfigMap: async () => ({ data: environmentsToConfigMapData([ENVIRONMENT]) }),
-  } as unknown as CoreV1Api,
-  namespace: 'c2d-system',
-  name: 'c2d-environments',
-} satisfies EnvironmentSource;
+const sourceOf = (env: Environment) =>
+  ({
+    core: {
+      readNamespacedConfigMap: async () => ({ data: environmentsToConfigMapData([env]) }),
+    } as unknown as CoreV1Api,
+    namespace: 'c2d-system',
+    name: 'c2d-environments',
+  }) satisfies EnvironmentSource;
+const environments = sourceOf(ENVIRONMENT);
 
 class MemoryNonces implements NonceStore {
   readonly nonces = new Map<string, bigint>();
@@ -95,6 +97,8 @@ function harness(
     claimConflict?: boolean;
     claimLost?: boolean;
     createFails?: boolean;
+    environment?: Environment;
+    holders?: string[];
   } = {},
 ): Harness {
   const h = {
@@ -143,7 +147,8 @@ function harness(
     nonces: h.nonces,
     jobs,
     claims,
-    environments,
+    accessLists: { chainId: 8996, holdsToken: async (_list, address) => (o.holders ?? []).includes(address) },
+    environments: o.environment ? sourceOf(o.environment) : environments,
     authorize: async (request) => {
       h.asked.push(request);
       return o.authorize ? o.authorize(request) : GRANT;
@@ -231,6 +236,18 @@ describe('start', () => {
     expect((await post(h.app, await startBody(2))).status).toBe(409);
     expect(h.deleted).toEqual([`c2d-job-${h.created[0]!.workflow.jobId}`]);
     expect(h.released.flat().map((c) => c.name)).toEqual(GRANT.orders.map((t) => `claim-${t}`));
+  });
+
+  it("holds v1 jobs to the environment's access, as paid jobs: a holder of its list starts, others get 403", async () => {
+    const LIST = '0x' + '1a'.repeat(20);
+    const environment = { ...ENVIRONMENT, access: { addresses: [], accessLists: [{ '8996': [LIST] }] } };
+    const refused = harness({ environment });
+    const res = await post(refused.app, await startBody(1));
+    expect(res.status).toBe(403);
+    expect(((await res.json()) as { error: string }).error).toMatch(/not on the access list of environment small/);
+    expect(refused.asked).toEqual([]);
+    const admitted = harness({ environment, holders: [consumer.address] });
+    expect((await post(admitted.app, await startBody(1))).status).toBe(200);
   });
 
   it('checks the signature and the environment before asking the chain anything', async () => {

@@ -1,11 +1,12 @@
 import type { CoreV1Api } from '@kubernetes/client-node';
-import { Wallet } from 'ethers';
+import { Wallet, getAddress } from 'ethers';
 import { signRequest } from '@oceanprotocol/lib-v8';
 import { Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
 import type { StartAuthorization } from '../../../functions/start/app.ts';
 import { registerV2 } from '../../../functions/start/v2.ts';
 import type { StartGrant } from '../../../lib/access/authorize-start.ts';
+import type { AccessListReader } from '../../../lib/access/environment-access.ts';
 import { deny } from '../../../lib/access/errors.ts';
 import type { EscrowPayments, LockedPayment, PaidJobTerms } from '../../../lib/api/job-payment.ts';
 import type { JobStore } from '../../../lib/api/jobs.ts';
@@ -14,7 +15,7 @@ import { KubeNonceStore, V2_NONCES } from '../../../lib/auth/nonce-store.ts';
 import type { TokenStore } from '../../../lib/auth/token-store.ts';
 import { createFunctionApp } from '../../../lib/http/app.ts';
 import type { JobConfigMap } from '../../../lib/job/configmap.ts';
-import { environmentsToConfigMapData } from '../../../lib/job/environments.ts';
+import { environmentsToConfigMapData, type Environment } from '../../../lib/job/environments.ts';
 import type { Workflow } from '../../../lib/job/workflow.ts';
 import { FakeConfigMaps } from '../../support/fake-configmaps.ts';
 import { environment, workflow as fixtureWorkflow } from '../../support/job-fixtures.ts';
@@ -67,12 +68,25 @@ const GRANT: StartGrant = {
   },
 };
 
+const NO_LISTS: AccessListReader = {
+  chainId: 8996,
+  holdsToken: () => Promise.reject(new Error('no access list is configured')),
+};
+
 function harness(
-  o: { escrow?: EscrowPayments; unfinishedFree?: number; createFails?: boolean; grant?: () => StartGrant } = {},
+  o: {
+    escrow?: EscrowPayments;
+    unfinishedFree?: number;
+    createFails?: boolean;
+    grant?: () => StartGrant;
+    outputTargets?: boolean;
+    environment?: Environment;
+    accessLists?: AccessListReader;
+  } = {},
 ) {
   const nonceStore = new FakeConfigMaps();
   const nonces = new KubeNonceStore(nonceStore.asCore(), 'sys', V2_NONCES);
-  const created: { workflow: Workflow; extra: Record<string, string> | undefined }[] = [];
+  const created: { workflow: Workflow; extra: Record<string, string> | undefined; output?: string }[] = [];
   const asked: StartAuthorization[] = [];
   const jobs = {
     async listUnfinished(): Promise<JobConfigMap[]> {
@@ -80,9 +94,15 @@ function harness(
         workflow: fixtureWorkflow({ billing: 'free' }),
       })) as JobConfigMap[];
     },
-    async create(workflow: Workflow, status: unknown, _secret: unknown, extra?: Record<string, string>) {
+    async create(
+      workflow: Workflow,
+      status: unknown,
+      _secret: unknown,
+      extra?: Record<string, string>,
+      output?: string,
+    ) {
       if (o.createFails) throw new Error('kubernetes said no');
-      created.push({ workflow, extra });
+      created.push({ workflow, extra, ...(output !== undefined && { output }) });
       return { name: `c2d-job-${workflow.jobId}`, workflow, status, stopRequestedAt: undefined } as JobConfigMap;
     },
     async delete() {},
@@ -105,7 +125,7 @@ function harness(
     claims,
     environments: {
       core: {
-        readNamespacedConfigMap: async () => ({ data: environmentsToConfigMapData([ENVIRONMENT]) }),
+        readNamespacedConfigMap: async () => ({ data: environmentsToConfigMapData([o.environment ?? ENVIRONMENT]) }),
       } as unknown as CoreV1Api,
       namespace: 'sys',
       name: 'envs',
@@ -116,6 +136,8 @@ function harness(
       return o.grant ? o.grant() : GRANT;
     },
     escrow: o.escrow,
+    outputTargets: o.outputTargets ?? true,
+    accessLists: o.accessLists ?? NO_LISTS,
   });
   return { app, nonces, created, asked };
 }
@@ -189,6 +211,55 @@ describe('v2 free start', () => {
   });
 });
 
+describe('v2 start with an output target', () => {
+  // An eciesjs ciphertext's shape: 0x04 ephemeral key, nonce, tag, message (start cannot decrypt it).
+  const CIPHERTEXT = '04' + 'ab'.repeat(64) + '11'.repeat(40);
+
+  it('keeps the ciphertext for the output Secret (lower-case, without 0x) and marks the workflow', async () => {
+    const h = harness();
+    const res = await post(
+      h.app,
+      'freeCompute',
+      await body('freeStartCompute', 1, { output: '0x' + CIPHERTEXT.toUpperCase() }),
+    );
+    expect(res.status).toBe(200);
+    expect(h.created[0]!.output).toBe(CIPHERTEXT);
+    expect(h.created[0]!.workflow.outputTarget).toBe(true);
+    expect(JSON.stringify(h.created[0]!.workflow)).not.toContain(CIPHERTEXT.slice(0, 40));
+  });
+
+  it('creates a job without one as before', async () => {
+    const h = harness();
+    expect((await post(h.app, 'freeCompute', await body('freeStartCompute', 1))).status).toBe(200);
+    expect(h.created[0]!.output).toBeUndefined();
+    expect(h.created[0]!.workflow.outputTarget).toBeUndefined();
+  });
+
+  it.each([
+    ['not hex', 'zz' + CIPHERTEXT],
+    ['odd length', CIPHERTEXT + 'a'],
+    ['too short', '04' + 'ab'.repeat(40)],
+    ['a compressed ephemeral key', '02' + CIPHERTEXT.slice(2)],
+    ['over 8 KiB', '04' + 'ab'.repeat(8192)],
+    ['not a string', { remoteStorage: { type: 's3' } }],
+  ])('refuses an output that is %s, naming the field, before spending the nonce', async (_what, output) => {
+    const h = harness();
+    const res = await post(h.app, 'freeCompute', await body('freeStartCompute', 1, { output }));
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ field: 'output' });
+    expect(h.created).toHaveLength(0);
+    expect(await h.nonces.current(consumer.address)).toBe(0n);
+  });
+
+  it('refuses any output when the provider has no output key', async () => {
+    const h = harness({ outputTargets: false });
+    const res = await post(h.app, 'freeCompute', await body('freeStartCompute', 1, { output: CIPHERTEXT }));
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({ field: 'output', error: expect.stringContaining('no output key') });
+    expect(h.created).toHaveLength(0);
+  });
+});
+
 describe('v2 paid start', () => {
   const paid = (nonce: number) =>
     body('startCompute', nonce, {
@@ -252,5 +323,91 @@ describe('v2 paid start', () => {
     calls.length = 0;
     expect((await post(failing.app, 'compute', await paid(1))).status).toBe(500);
     expect(calls).toEqual(['quote', `lock ${consumer.address.toLowerCase()}`, 'release']);
+  });
+});
+
+describe('access lists (AccessList contracts on the chain)', () => {
+  const LIST = getAddress('0x' + '1a'.repeat(20));
+  const OTHER_LIST = getAddress('0x' + '2b'.repeat(20));
+  const listed = (accessLists: Record<string, string[]>[]): Environment => ({
+    ...ENVIRONMENT,
+    free: { ...ENVIRONMENT.free!, access: { addresses: [], accessLists } },
+  });
+  /** Holders per list; a list in `down` fails as an RPC would. */
+  function chain(holders: Record<string, string[]>, down: string[] = []) {
+    const asked: string[] = [];
+    const reader: AccessListReader = {
+      chainId: 8996,
+      async holdsToken(contract, address) {
+        asked.push(contract);
+        if (down.includes(contract)) throw new Error('chain RPC timed out after 10000 ms');
+        return (holders[contract] ?? []).includes(address);
+      },
+    };
+    return { reader, asked };
+  }
+
+  it("admits to the free tier a holder of one of its lists on this chain, asking each list's contract", async () => {
+    const c = chain({ [OTHER_LIST]: [consumer.address] });
+    const h = harness({ environment: listed([{ '8996': [LIST] }, { '8996': [OTHER_LIST] }]), accessLists: c.reader });
+    expect((await post(h.app, 'freeCompute', await body('freeStartCompute', 1))).status).toBe(200);
+    expect(c.asked.sort()).toEqual([LIST, OTHER_LIST].sort());
+    expect(h.created).toHaveLength(1);
+  });
+
+  it('refuses a non-holder with 403 naming the reason, creating nothing and keeping the nonce', async () => {
+    const h = harness({ environment: listed([{ '8996': [LIST] }]), accessLists: chain({}).reader });
+    const res = await post(h.app, 'freeCompute', await body('freeStartCompute', 1));
+    expect(res.status).toBe(403);
+    expect(((await res.json()) as { error: string }).error).toBe(
+      `${consumer.address} is not on the access list of the free tier of environment small: not among its addresses, ` +
+        'and it holds no token of its 1 access list on chain 8996',
+    );
+    expect(h.created).toHaveLength(0);
+    expect(await h.nonces.current(consumer.address)).toBe(0n);
+  });
+
+  it('answers 503 (retryable), not an admission, when a list cannot be read and no other admits', async () => {
+    const c = chain({}, [LIST]);
+    const h = harness({ environment: listed([{ '8996': [LIST, OTHER_LIST] }]), accessLists: c.reader });
+    const res = await post(h.app, 'freeCompute', await body('freeStartCompute', 1));
+    expect(res.status).toBe(503);
+    expect(((await res.json()) as { error: string }).error).toMatch(/could not read the access lists .* try again/);
+    expect(h.created).toHaveLength(0);
+  });
+
+  it('refuses everyone but its addresses when its lists are all on another chain, without asking the chain', async () => {
+    const c = chain({ [LIST]: [consumer.address] });
+    const h = harness({ environment: listed([{ '1': [LIST] }]), accessLists: c.reader });
+    const res = await post(h.app, 'freeCompute', await body('freeStartCompute', 1));
+    expect(res.status).toBe(403);
+    expect(((await res.json()) as { error: string }).error).toMatch(/no access list of it is on chain 8996/);
+    expect(c.asked).toEqual([]);
+  });
+
+  it("holds paid jobs to the environment's own access, before any escrow call; the free tier's list does not apply", async () => {
+    const calls: string[] = [];
+    const escrow = {
+      async quote() {
+        calls.push('quote');
+        throw new Error('not reached');
+      },
+    } as unknown as EscrowPayments;
+    const environment: Environment = {
+      ...ENVIRONMENT,
+      access: { addresses: ['0x' + 'dd'.repeat(20)], accessLists: [{ '8996': [LIST] }] },
+    };
+    const h = harness({ environment, escrow, accessLists: chain({}).reader });
+    const res = await post(
+      h.app,
+      'compute',
+      await body('startCompute', 1, { maxJobDuration: 600, payment: { chainId: 8996, token: OCEAN } }),
+    );
+    const answer = (await res.json()) as { error: string };
+    expect([res.status, answer.error]).toEqual([403, expect.stringMatching(/access list of environment small:/)]);
+    expect(calls).toEqual([]);
+    // The free tier has its own (open) access: the environment's does not close it.
+    const free = harness({ environment, accessLists: chain({}).reader });
+    expect((await post(free.app, 'freeCompute', await body('freeStartCompute', 1))).status).toBe(200);
   });
 });

@@ -14,25 +14,27 @@ function sources(dir: string): string[] {
     .map((f) => readFileSync(join(root, dir, f), 'utf8'));
 }
 
-/** The body of the generated method `name` in CoreV1Api.js: from its line to the next method at its indentation. */
+/** The body of the generated method `name` in an API's file: from its line to the next method at its indentation. */
 function method(api: string, name: string): string {
   const start = api.indexOf(`\n    async ${name}(`);
-  if (start < 0) throw new Error(`CoreV1Api has no method ${name}`);
+  if (start < 0) throw new Error(`no API has a method ${name}`);
   const end = api.indexOf('\n    async ', start + 1);
   return api.slice(start, end < 0 ? undefined : end);
 }
 
 describe('functions bundle: the Kubernetes models it keeps', () => {
-  it('keeps every model that the CoreV1Api calls of lib/ and functions/ send or receive', () => {
+  it('keeps every model that the CoreV1Api and CoordinationV1Api calls of lib/ and functions/ send or receive', () => {
     const called = new Set<string>();
     for (const text of [...sources('lib'), ...sources('functions')]) {
       for (const m of text.matchAll(/\.((?:read|list|create|replace|patch|delete)Namespaced\w+)\(/g)) called.add(m[1]!);
     }
     expect(called.size).toBeGreaterThanOrEqual(8);
-    const api = readFileSync(join(gen, 'apis/CoreV1Api.js'), 'utf8');
+    const core = readFileSync(join(gen, 'apis/CoreV1Api.js'), 'utf8');
+    const coordination = readFileSync(join(gen, 'apis/CoordinationV1Api.js'), 'utf8');
     const keep = modelClosure(models);
     const missing: string[] = [];
     for (const name of called) {
+      const api = name.endsWith('Lease') ? coordination : core;
       const request = method(api, name);
       const response = method(api, `${name}WithHttpInfo`);
       const types = [

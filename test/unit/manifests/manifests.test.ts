@@ -19,6 +19,7 @@ import { FUNCTION_NAMES, mountedEndpoints } from '../../../lib/api/endpoints.ts'
 import { ENVIRONMENTS_CONFIGMAP, ENVIRONMENTS_KEY, parseEnvironments } from '../../../lib/job/environments.ts';
 import { LABELS, NETWORK_ALLOW, STAGES } from '../../../lib/job/names.ts';
 import { RESULTS_STORE_ENV } from '../../../lib/job/results-store-config.ts';
+import { PROVIDER_TX_LEASE } from '../../../lib/payment/provider-tx.ts';
 import { STOP_ANNOTATION } from '../../../lib/job/configmap.ts';
 import {
   FINAL_CODES,
@@ -179,7 +180,23 @@ describe('RBAC', () => {
     const cm = system.rules!.find((r) => r.resources?.includes('configmaps'))!;
     expect(cm.resourceNames).toEqual([ENVIRONMENTS_CONFIGMAP]);
     const leaseUse = system.rules!.find((r) => r.resources?.includes('leases') && r.verbs.includes('update'))!;
-    expect(leaseUse.resourceNames).toEqual(['c2d-engine']);
+    expect(leaseUse.resourceNames).toEqual(['c2d-engine', 'c2d-provider-tx']);
+  });
+
+  it("limits start's Leases to the provider transaction lease: by name in RBAC, and at admission for create", () => {
+    const start = roles.find((r) => r.metadata?.name === 'c2d-fn-start' && r.metadata.namespace === 'c2d-system')!;
+    const leaseRules = start.rules!.filter((r) => r.resources?.includes('leases'));
+    expect(leaseRules).toEqual([
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+      {
+        apiGroups: ['coordination.k8s.io'],
+        resources: ['leases'],
+        resourceNames: [PROVIDER_TX_LEASE],
+        verbs: ['get', 'update'],
+      },
+    ]);
+    const others = roles.filter((r) => r.metadata?.name?.startsWith('c2d-fn-') && r.metadata.name !== 'c2d-fn-start');
+    expect(others.flatMap((r) => r.rules!.filter((rule) => rule.resources?.includes('leases')))).toEqual([]);
   });
 });
 

@@ -1,3 +1,4 @@
+import { getAddress } from 'ethers';
 import { describe, expect, it } from 'vitest';
 import { jobLoads, toV2Environment } from '../../../../lib/api/environments-v2.ts';
 import { buildJobConfigMap } from '../../../../lib/job/configmap.ts';
@@ -96,6 +97,22 @@ describe('v2 compute environments', () => {
       ],
       access: { addresses: ['0x' + 'aa'.repeat(20)], accessLists: null },
     });
+  });
+
+  it("serve the environment's and the free tier's access lists in ocean-node's shape", () => {
+    const list = '0x' + 'Ab'.repeat(20);
+    const [listed] = parseEnvironments([
+      {
+        ...env,
+        fees: [],
+        access: { addresses: [], accessLists: [{ '8996': [list.toLowerCase()] }] },
+        free: { ...env.free!, access: { addresses: [], accessLists: [{ '8996': [list.toLowerCase()] }] } },
+      },
+    ]);
+    const v2 = toV2Environment(listed!, 8996, []);
+    const checksummed = getAddress(list.toLowerCase());
+    expect(v2.access).toEqual({ addresses: [], accessLists: [{ '8996': [checksummed] }] });
+    expect(v2.free!.access).toEqual({ addresses: [], accessLists: [{ '8996': [checksummed] }] });
   });
 
   it('list no fees for a chain the environment does not price, and no free tier where it has none', () => {

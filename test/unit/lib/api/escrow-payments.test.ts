@@ -3,6 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { escrowPayments } from '../../../../lib/api/escrow-payments.ts';
 import type { PaidJobTerms } from '../../../../lib/api/job-payment.ts';
 import { HttpError } from '../../../../lib/http/errors.ts';
+import { ProviderTransactions } from '../../../../lib/payment/provider-tx.ts';
+import { FakeKubeApi } from '../../../support/fake-kube-api.ts';
 import { environment } from '../../../support/job-fixtures.ts';
 
 // The quote is pure once the token's decimals are known; locking is proven on the chain (ocean-v8, escrow tests).
@@ -14,7 +16,15 @@ const CHAIN = 8996;
 
 function adapter() {
   const asked: string[] = [];
-  const payments = escrowPayments({ signer: provider, escrowAddress: ESCROW, chainId: CHAIN }, async (token) => {
+  const transactions = new ProviderTransactions({
+    signer: provider,
+    chainId: CHAIN,
+    leases: new FakeKubeApi(),
+    namespace: 'c2d-system',
+    rpcTimeoutMs: 1_000,
+  });
+  const client = { signer: provider, transactions, escrowAddress: ESCROW, chainId: CHAIN };
+  const payments = escrowPayments(client, async (token) => {
     asked.push(token);
     return 18;
   });

@@ -1,10 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  assertFreeAccess,
-  resolveDuration,
-  resolveJobSize,
-  resourceAmounts,
-} from '../../../../lib/api/job-terms-v2.ts';
+import { requireFreeTier, resolveDuration, resolveJobSize, resourceAmounts } from '../../../../lib/api/job-terms-v2.ts';
 import { HttpError } from '../../../../lib/http/errors.ts';
 import { environment } from '../../../support/job-fixtures.ts';
 
@@ -85,12 +80,8 @@ describe('v2 job terms', () => {
     expect(refusal(() => resolveDuration(env, 61, 'free'))).toEqual({ status: 400, field: 'maxJobDuration' });
   });
 
-  it("admits only the free tier's access list, and nobody where there is no free tier", () => {
-    expect(() => assertFreeAccess(env, VIEWER.toUpperCase().replace('0X', '0x'))).not.toThrow();
-    expect(refusal(() => assertFreeAccess(env, '0x' + 'bb'.repeat(20))).status).toBe(403);
-    expect(() =>
-      assertFreeAccess({ ...env, free: { ...env.free!, access: { addresses: [] } } }, '0x' + 'bb'.repeat(20)),
-    ).not.toThrow();
-    expect(refusal(() => assertFreeAccess(environment(), VIEWER))).toEqual({ status: 400, field: 'environment' });
+  it('refuses an environment without a free tier, naming the field', () => {
+    expect(requireFreeTier(env)).toBe(env.free);
+    expect(refusal(() => requireFreeTier(environment()))).toEqual({ status: 400, field: 'environment' });
   });
 });

@@ -42,7 +42,11 @@ describe('v2 request schemas', () => {
   });
 
   it.each([
-    ['output', { output: '0x04abcd' }, /^output: an output storage target is not supported/],
+    [
+      'an output that is no ECIES ciphertext',
+      { output: '0x04abcd' },
+      /^output: is too short to be an ECIES ciphertext/,
+    ],
     ['a registry', { encryptedDockerRegistryAuth: '0x04' }, /^encryptedDockerRegistryAuth: a private registry/],
     ['a queue deadline', { queueMaxWaitTime: 30 }, /^queueMaxWaitTime: a queue deadline/],
     ['a policy server', { policyServer: { a: 1 } }, /^policyServer: a policy server/],

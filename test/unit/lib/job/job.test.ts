@@ -81,6 +81,7 @@ describe('names', () => {
     expect(n).toEqual({
       configMap: `c2d-job-${JOB_ID}`,
       secret: `c2d-job-${JOB_ID}-secret`,
+      outputSecret: `c2d-job-${JOB_ID}-output`,
       pvc: `c2d-job-${JOB_ID}-data`,
       pods: {
         configure: `c2d-job-${JOB_ID}-configure`,
@@ -88,7 +89,7 @@ describe('names', () => {
         publish: `c2d-job-${JOB_ID}-publish`,
       },
     });
-    for (const name of [n.configMap, n.secret, n.pvc, ...Object.values(n.pods)]) {
+    for (const name of [n.configMap, n.secret, n.outputSecret, n.pvc, ...Object.values(n.pods)]) {
       expect(name).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
       expect(name.length).toBeLessThanOrEqual(63);
       expect(jobIdFromName(name)).toBe(JOB_ID);

@@ -1,0 +1,38 @@
+import { ContractFactory, type Signer } from 'ethers';
+
+/**
+ * A minimal ERC-1271 contract account for tests: it accepts as its own signature of a hash its owner's ECDSA
+ * signature of that hash itself (no prefix). Compiled with solc 0.8.37 (npm `solc`, optimizer on, 200 runs, evmVersion
+ * paris) from:
+ *
+ *   // SPDX-License-Identifier: Apache-2.0
+ *   pragma solidity 0.8.37;
+ *   contract OwnerWallet {
+ *       address public immutable owner;
+ *       constructor(address owner_) { owner = owner_; }
+ *       function isValidSignature(bytes32 hash, bytes calldata signature) external view returns (bytes4) {
+ *           if (signature.length != 65) return 0xffffffff;
+ *           bytes32 r = bytes32(signature[0:32]);
+ *           bytes32 s = bytes32(signature[32:64]);
+ *           uint8 v = uint8(signature[64]);
+ *           return ecrecover(hash, v, r, s) == owner ? bytes4(0x1626ba7e) : bytes4(0xffffffff);
+ *       }
+ *   }
+ *
+ * To rebuild: `solc.compile` of npm `solc@0.8.37` with standard JSON settings `{ optimizer: { enabled: true, runs: 200
+ * }, evmVersion: 'paris' }`, output `evm.bytecode.object` (solcjs's command line has no --evm-version).
+ */
+export const OWNER_WALLET_ABI = [
+  'constructor(address owner_)',
+  'function owner() view returns (address)',
+  'function isValidSignature(bytes32 hash, bytes signature) view returns (bytes4)',
+];
+export const OWNER_WALLET_BYTECODE =
+  '0x60a0604052348015600f57600080fd5b5060405161036c38038061036c833981016040819052602c91603c565b6001600160a01b0316608052606a565b600060208284031215604d57600080fd5b81516001600160a01b0381168114606357600080fd5b9392505050565b6080516102e161008b600039600081816071015261014901526102e16000f3fe608060405234801561001057600080fd5b50600436106100365760003560e01c80631626ba7e1461003b5780638da5cb5b1461006c575b600080fd5b61004e6100493660046101ce565b6100ab565b6040516001600160e01b031990911681526020015b60405180910390f35b6100937f000000000000000000000000000000000000000000000000000000000000000081565b6040516001600160a01b039091168152602001610063565b6000604182146100c457506001600160e01b03196101c7565b60006100d3602082858761024c565b6100dc91610276565b905060006100ee60406020868861024c565b6100f791610276565b905060008585604081811061010e5761010e610295565b6040805160008152602081018083528c9052939091013560f81c90830181905260608301869052608083018590529250506001600160a01b037f0000000000000000000000000000000000000000000000000000000000000000169060019060a0016020604051602081039080840390855afa158015610192573d6000803e3d6000fd5b505050602060405103516001600160a01b0316146101b8576001600160e01b03196101c1565b630b135d3f60e11b5b93505050505b9392505050565b6000806000604084860312156101e357600080fd5b83359250602084013567ffffffffffffffff81111561020157600080fd5b8401601f8101861361021257600080fd5b803567ffffffffffffffff81111561022957600080fd5b86602082840101111561023b57600080fd5b939660209190910195509293505050565b6000808585111561025c57600080fd5b8386111561026957600080fd5b5050820193919092039150565b8035602083101561028f57600019602084900360031b1b165b92915050565b634e487b7160e01b600052603260045260246000fdfea264697066735822122054cea96664b74c21cc5351b352e77e83ed622aa1c3ac6c4b4382758429f27e2d64736f6c63430008250033';
+
+/** Deploys an OwnerWallet of `owner` from `deployer`; returns its address. */
+export async function deployOwnerWallet(deployer: Signer, owner: string): Promise<string> {
+  const contract = await new ContractFactory(OWNER_WALLET_ABI, OWNER_WALLET_BYTECODE, deployer).deploy(owner);
+  await contract.waitForDeployment();
+  return (await contract.getAddress()).toLowerCase();
+}
