@@ -73,6 +73,11 @@ export function knativeConfigDir(): string {
   return join(cacheDir(), 'crds', `knative-serving-config-${pinnedVersions().KNATIVE_SERVING_VERSION}`);
 }
 
+/** The Gateway API CRDs Traefik's Gateway provider is built against, fetched by build-binaries.sh knative. */
+export function traefikGatewayCrdDir(): string {
+  return join(cacheDir(), 'crds', `traefik-${pinnedVersions().TRAEFIK_VERSION}-gateway-api`);
+}
+
 /** The binaries not built yet; `devcluster/build-binaries.sh` builds them. */
 export function missingBinaries(b: Binaries | NodeBinaries = binaryPaths()): string[] {
   return Object.entries(b)

@@ -160,6 +160,24 @@ build_traefik() {
   log "traefik $v: done"
 }
 
+# The Gateway API CRDs (standard channel) at the version Traefik's Gateway provider is built against: it watches every
+# kind of that version (BackendTLSPolicy v1 since Gateway API v1.4) and serves no route until each one lists, so the
+# base platform's GATEWAY_API_VERSION CRDs are replaced by these where Traefik runs.
+fetch_traefik_gateway_crds() {
+  local out="$cache/crds/traefik-$TRAEFIK_VERSION-gateway-api"
+  [[ -d $out ]] && { log "traefik's Gateway API CRDs cached"; return; }
+  local dir="$cache/build/traefik-gateway-crds" gomod gatewayv gateway
+  wrapper_module "$dir" github.com/traefik/traefik/v3 "$TRAEFIK_VERSION"
+  gomod=$(cd "$dir" && go mod download -json "github.com/traefik/traefik/v3@$TRAEFIK_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  gatewayv=$(awk '$1 == "sigs.k8s.io/gateway-api" {print $2}' "$gomod")
+  gateway=$(cd "$dir" && go mod download -json "sigs.k8s.io/gateway-api@$gatewayv" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  rm -rf "$out.tmp" && mkdir -p "$out.tmp"
+  cp "$gateway"/config/crd/standard/*.yaml "$out.tmp/"
+  chmod u+w "$out.tmp"/*
+  rm -rf "$out" && mv "$out.tmp" "$out"
+  log "traefik's Gateway API CRDs: gateway-api $gatewayv"
+}
+
 # tinyproxy, the HTTP CONNECT proxy the API server reaches the real node's cluster network through (egress selector):
 # the binary of Debian's package, unpacked into the cache without installing it (no service, nothing on the host).
 fetch_tinyproxy() {
@@ -203,14 +221,16 @@ case $what in
     fetch_knative_config
     build_knative_serving
     build_traefik
+    fetch_traefik_gateway_crds
     ;;
   knative-serving) build_knative_serving ;;
   traefik) build_traefik ;;
+  traefik-gateway-crds) fetch_traefik_gateway_crds ;;
   pause) build_pause ;;
   etcd) build_one etcd go.etcd.io/etcd/server/v3 "$ETCD_VERSION" go.etcd.io/etcd/server/v3 ;;
   kn) build_one kn knative.dev/client "$KNATIVE_CLIENT_VERSION" knative.dev/client/cmd/kn ;;
   minio) build_one minio github.com/minio/minio "$MINIO_VERSION" github.com/minio/minio ;;
   crds) fetch_crds ;;
-  *) echo "usage: $0 [all|kubernetes|etcd|kn|minio|crds|real-node|kubernetes-node|coredns|kube-router|pause|tinyproxy|knative|knative-serving|traefik]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|kubernetes|etcd|kn|minio|crds|real-node|kubernetes-node|coredns|kube-router|pause|tinyproxy|knative|knative-serving|traefik|traefik-gateway-crds]" >&2; exit 2 ;;
 esac
 log "all requested binaries are in $cache/bin"

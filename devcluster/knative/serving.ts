@@ -9,7 +9,7 @@ import {
   type KubeConfig,
   type KubernetesObject,
 } from '@kubernetes/client-node';
-import { cacheDir, knativeConfigDir, pinnedVersions } from '../binaries.ts';
+import { cacheDir, knativeConfigDir, pinnedVersions, traefikGatewayCrdDir } from '../binaries.ts';
 import { installCrds } from '../bootstrap.ts';
 import { runBuildScript } from '../real-node/images.ts';
 import { waitFor } from '../processes.ts';
@@ -56,9 +56,43 @@ async function deploymentAvailable(apps: AppsV1Api, namespace: string, name: str
   return Boolean(d?.status?.conditions?.some((c) => c.type === 'Available' && c.status === 'True'));
 }
 
+async function established(api: KubernetesObjectApi, name: string): Promise<boolean> {
+  const crd = (await api.read({
+    apiVersion: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    metadata: { name },
+  })) as KubernetesObject & { status?: { conditions?: { type: string; status: string }[] } };
+  return Boolean(crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True'));
+}
+
+async function serverSideApply(api: KubernetesObjectApi, o: KubernetesObject): Promise<void> {
+  try {
+    await api.patch(o, undefined, undefined, 'c2d-local-stack', true, PatchStrategy.ServerSideApply);
+  } catch (err) {
+    throw new Error(
+      `applying ${o.kind} ${o.metadata?.namespace ?? ''}/${o.metadata?.name}: ${(err as Error).message}`,
+      {
+        cause: err,
+      },
+    );
+  }
+}
+
+/**
+ * The Gateway API CRDs at the version Traefik is built against, over the base platform's (older) ones: applied, not
+ * created, since those exist already.
+ */
+async function applyTraefikGatewayCrds(api: KubernetesObjectApi): Promise<void> {
+  const crds = releaseObjects(traefikGatewayCrdDir()).filter((o) => o.kind === 'CustomResourceDefinition');
+  if (!crds.length) throw new Error(`no Gateway API CRDs in ${traefikGatewayCrdDir()} (run build-binaries.sh knative)`);
+  for (const crd of crds) await serverSideApply(api, crd);
+  for (const crd of crds)
+    await waitFor(`CRD ${crd.metadata!.name} established`, () => established(api, crd.metadata!.name!), 30_000, 100);
+}
+
 /**
  * Installs Knative Serving (its release YAML for this version, with the settings of serving-objects.ts) and Traefik
- * as its ingress, then waits until every Deployment is Available. The images must already be on the node.
+ * as its ingress and Gateway API implementation, then waits until every Deployment is Available. The images must already be on the node.
  */
 export async function installKnativeServing(admin: KubeConfig, report: (m: string) => void): Promise<void> {
   const v = pinnedVersions();
@@ -72,23 +106,13 @@ export async function installKnativeServing(admin: KubeConfig, report: (m: strin
   };
   await installCrds(admin, join(dir, 'crds'));
   await installCrds(admin, join(dir, 'core', '300-resources'));
+  const api = KubernetesObjectApi.makeApiClient(admin);
+  await applyTraefikGatewayCrds(api);
   const objects = applyOrder([
     ...servingObjects(releaseObjects(dir), settings).filter((o) => o.kind !== 'CustomResourceDefinition'),
     ...traefikObjects(`dev.local/traefik:${v.TRAEFIK_VERSION}`),
   ]);
-  const api = KubernetesObjectApi.makeApiClient(admin);
-  for (const o of objects) {
-    try {
-      await api.patch(o, undefined, undefined, 'c2d-local-stack', true, PatchStrategy.ServerSideApply);
-    } catch (err) {
-      throw new Error(
-        `applying ${o.kind} ${o.metadata?.namespace ?? ''}/${o.metadata?.name}: ${(err as Error).message}`,
-        {
-          cause: err,
-        },
-      );
-    }
-  }
+  for (const o of objects) await serverSideApply(api, o);
   const apps = admin.makeApiClient(AppsV1Api);
   for (const [namespace, name] of DEPLOYMENTS)
     await waitFor(

@@ -5,6 +5,20 @@ export const TRAEFIK_NAMESPACE = 'traefik';
 export const TRAEFIK_PRIVATE_SERVICE = 'traefik-private';
 /** The Service in front of its public entrypoint, where the provider's one URL is served. */
 export const TRAEFIK_PUBLIC_SERVICE = 'traefik';
+/** The GatewayClass of Traefik's Gateway API provider (its fixed controller name). */
+export const TRAEFIK_GATEWAY_CLASS = 'traefik';
+/** The public entrypoint's port: a Gateway listener is served by the entrypoint of the same port. */
+export const TRAEFIK_WEB_PORT = 8000;
+
+// What Traefik's Gateway provider watches (standard channel; TCPRoute and TLSRoute only with its experimental channel).
+const GATEWAY_KINDS = [
+  'gatewayclasses',
+  'gateways',
+  'httproutes',
+  'grpcroutes',
+  'referencegrants',
+  'backendtlspolicies',
+];
 
 const restricted = {
   allowPrivilegeEscalation: false,
@@ -16,9 +30,10 @@ const restricted = {
 
 /**
  * Traefik as Knative's ingress, as its Knative provider's documentation deploys it: a Deployment reading Knative's
- * Ingress objects (least privilege: services, secrets and ingresses read, ingress status written), a public and a
- * private entrypoint, each behind a Service. Both Services are NodePorts so that the host reaches them through the
- * node's address.
+ * Ingress objects, a public and a private entrypoint, each behind a Service. Both Services are NodePorts so that the
+ * host reaches them through the node's address. Its Gateway API provider serves HTTPRoutes attached to Gateways of
+ * its class on the public entrypoint: the provider's one URL (knative/httproute.yaml). RBAC as both providers'
+ * documentation lists it, reads and status writes only (no pods: that is for OpenTelemetry attributes, not used).
  */
 export function traefikObjects(image: string): KubernetesObject[] {
   const labels = { app: 'traefik' };
@@ -40,6 +55,19 @@ export function traefikObjects(image: string): KubernetesObject[] {
         { apiGroups: [''], resources: ['services', 'secrets'], verbs: ['get', 'list', 'watch'] },
         { apiGroups: ['networking.internal.knative.dev'], resources: ['ingresses'], verbs: ['get', 'list', 'watch'] },
         { apiGroups: ['networking.internal.knative.dev'], resources: ['ingresses/status'], verbs: ['update'] },
+        { apiGroups: [''], resources: ['namespaces'], verbs: ['list', 'watch'] },
+        { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch'] },
+        { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['list', 'watch'] },
+        {
+          apiGroups: ['gateway.networking.k8s.io'],
+          resources: GATEWAY_KINDS,
+          verbs: ['get', 'list', 'watch'],
+        },
+        {
+          apiGroups: ['gateway.networking.k8s.io'],
+          resources: GATEWAY_KINDS.map((k) => `${k}/status`),
+          verbs: ['update'],
+        },
       ],
     } as KubernetesObject,
     {
@@ -66,7 +94,7 @@ export function traefikObjects(image: string): KubernetesObject[] {
                 image,
                 imagePullPolicy: 'IfNotPresent',
                 args: [
-                  '--entrypoints.web.address=:8000',
+                  `--entrypoints.web.address=:${TRAEFIK_WEB_PORT}`,
                   '--entrypoints.private.address=:8001',
                   '--entrypoints.traefik.address=:9000',
                   '--ping=true',
@@ -79,9 +107,11 @@ export function traefikObjects(image: string): KubernetesObject[] {
                   `--providers.knative.privateService.namespace=${TRAEFIK_NAMESPACE}`,
                   `--providers.knative.privateService.name=${TRAEFIK_PRIVATE_SERVICE}`,
                   '--providers.knative.throttleDuration=1s',
+                  '--providers.kubernetesgateway=true',
+                  '--providers.kubernetesgateway.throttleDuration=1s',
                 ],
                 ports: [
-                  { name: 'web', containerPort: 8000 },
+                  { name: 'web', containerPort: TRAEFIK_WEB_PORT },
                   { name: 'private', containerPort: 8001 },
                   { name: 'admin', containerPort: 9000 },
                 ],
@@ -96,5 +126,29 @@ export function traefikObjects(image: string): KubernetesObject[] {
     } as KubernetesObject,
     service(TRAEFIK_PUBLIC_SERVICE, 'web'),
     service(TRAEFIK_PRIVATE_SERVICE, 'private'),
+    {
+      apiVersion: 'gateway.networking.k8s.io/v1',
+      kind: 'GatewayClass',
+      metadata: { name: TRAEFIK_GATEWAY_CLASS },
+      spec: { controllerName: 'traefik.io/gateway-controller' },
+    } as KubernetesObject,
   ];
+}
+
+/**
+ * A publisher's Gateway on Traefik's public entrypoint, plain HTTP, taking routes from its own namespace: what
+ * knative/httproute.yaml's parentRefs name (`c2d-provider`, in the functions' namespace).
+ */
+export function providerGateway(namespace: string, name = 'c2d-provider'): KubernetesObject {
+  return {
+    apiVersion: 'gateway.networking.k8s.io/v1',
+    kind: 'Gateway',
+    metadata: { name, namespace },
+    spec: {
+      gatewayClassName: TRAEFIK_GATEWAY_CLASS,
+      listeners: [
+        { name: 'web', protocol: 'HTTP', port: TRAEFIK_WEB_PORT, allowedRoutes: { namespaces: { from: 'Same' } } },
+      ],
+    },
+  } as KubernetesObject;
 }

@@ -2,8 +2,9 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { HttpError, notFound } from '../http/errors.ts';
 import { attachmentDisposition, parseRange } from '../http/range.ts';
 import type { ResultsStoreConfig } from '../job/results-store-config.ts';
+import type { S3Commands } from '../job/results-store.ts';
 
-type S3Sdk = typeof import('@aws-sdk/client-s3');
+type S3Sdk = S3Commands;
 
 /** The results bucket. The SDK is loaded, and the client made, on first use (`connect`). */
 export interface ObjectStore {
@@ -20,12 +21,10 @@ export function lazyObjectStore(config: ResultsStoreConfig): ObjectStore {
   return {
     bucket: config.bucket,
     connect() {
-      connected ??= Promise.all([import('@aws-sdk/client-s3'), import('../job/results-store.ts')]).then(
-        ([sdk, store]) => ({
-          s3: store.makeS3Client(config),
-          sdk,
-        }),
-      );
+      connected ??= import('../job/results-store.ts').then((store) => ({
+        s3: store.makeS3Client(config),
+        sdk: store.S3_COMMANDS,
+      }));
       connected.catch(() => {
         connected = undefined;
       });

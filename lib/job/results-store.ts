@@ -10,6 +10,15 @@ import type { ResultsStoreConfig } from './results-store-config.ts';
  */
 
 /** `requestTimeoutMs`: each request (connecting included) fails with a TimeoutError after this long; unset, unbounded. */
+/**
+ * The SDK commands lib/api/objects.ts sends, from this module's static import: a bundle (scripts/bundle-functions.ts)
+ * turns a dynamic `import('@aws-sdk/client-s3')` of the SDK's CommonJS build into a namespace with a default export
+ * only, where every command is undefined (found by the functions image on Knative: `GetObjectCommand is not a
+ * constructor`).
+ */
+export const S3_COMMANDS = { DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command };
+export type S3Commands = typeof S3_COMMANDS;
+
 export function makeS3Client(config: ResultsStoreConfig, options: { requestTimeoutMs?: number } = {}): S3Client {
   // The SDK's documented switch for its "node >= 22 after January 2027" notice (aws/aws-sdk-js-v3#7983), printed at
   // each client creation on Node 20; an operator who sets the variable keeps their choice.

@@ -28,6 +28,8 @@ const root = join(import.meta.dirname, '../..');
 const SYSTEM = 'c2d-system';
 const JOBS = 'c2d-jobs';
 const REGISTRY = 'registry.example.org:5000/c2d-it';
+/** Where deploy.sh's routes send requests by default: Traefik's private entrypoint (knative/httproute.yaml). */
+const LOCAL_GATEWAY_NAMESPACE = 'traefik';
 
 const kc = loadKubeConfig(env.kubeconfig);
 const core = kc.makeApiClient(CoreV1Api);
@@ -97,6 +99,7 @@ afterAll(async () => {
     'secret/c2d-provider-key',
     'secret/c2d-results-store',
   ]);
+  await gone(['namespace', LOCAL_GATEWAY_NAMESPACE]);
   if (savedEnvironments) {
     const { name, namespace, labels, annotations } = savedEnvironments.metadata!;
     const current = await core.readNamespacedConfigMap({ name: name!, namespace: namespace! });
@@ -153,13 +156,15 @@ describe('Knative Services and the HTTPRoute', () => {
   const files = readdirSync(join(root, 'knative')).filter((f) => f.endsWith('.yaml'));
 
   it('pass the real CRD schemas (server-side dry-run create)', async () => {
-    expect(files).toHaveLength(FUNCTION_NAMES.length + 1);
+    expect(files).toHaveLength(FUNCTION_NAMES.length + 2);
     for (const f of files) {
       const out = await ok(['create', '--dry-run=server', '-n', SYSTEM, '-f', join(root, 'knative', f), '-o', 'name']);
       expect(out, f).toMatch(
         f === 'httproute.yaml'
           ? /^httproute\.gateway\.networking\.k8s\.io\/c2d-provider$/m
-          : /^service\.serving\.knative\.dev\/c2d-/m,
+          : f === 'referencegrant.yaml'
+            ? /^referencegrant\.gateway\.networking\.k8s\.io\/c2d-provider-routes$/m
+            : /^service\.serving\.knative\.dev\/c2d-/m,
       );
     }
   });
@@ -206,6 +211,9 @@ describe('knative/deploy.sh', () => {
     const r = await deploy([REGISTRY, SYSTEM, '--no-wait', '--kubeconfig', env.kubeconfig]);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/configmap\/c2d-provider/);
+    const badGateway = await deploy([REGISTRY, SYSTEM, '--local-gateway', 'traefik', '--kubeconfig', env.kubeconfig]);
+    expect(badGateway.code).not.toBe(0);
+    expect(badGateway.stderr).toMatch(/--local-gateway must be NAMESPACE\/SERVICE/);
   });
 
   it('applies every function with kn and the HTTPRoute (no Knative controller here: --no-wait); a rerun is a no-op', async () => {
@@ -234,6 +242,19 @@ describe('knative/deploy.sh', () => {
       body: {
         metadata: { name: 'c2d-results-store' },
         stringData: { ...env.s3 },
+      },
+    });
+
+    // The ingress's local gateway (no ingress runs here: its Service alone, as the routes only name it).
+    const refused = await deploy([REGISTRY, SYSTEM, '--no-wait', '--kubeconfig', env.kubeconfig]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/no Service traefik-private in namespace traefik/);
+    await core.createNamespace({ body: { metadata: { name: LOCAL_GATEWAY_NAMESPACE } } });
+    await core.createNamespacedService({
+      namespace: LOCAL_GATEWAY_NAMESPACE,
+      body: {
+        metadata: { name: 'traefik-private' },
+        spec: { selector: { app: 'traefik' }, ports: [{ name: 'http', port: 80, targetPort: 'private' }] },
       },
     });
 
@@ -285,6 +306,15 @@ describe('knative/deploy.sh', () => {
       name: 'c2d-provider-v2',
     })) as { spec: { rules: unknown[] } };
     expect(routeV2.spec.rules).toHaveLength(V2_ENDPOINTS.length + 1);
+    const grant = (await custom.getNamespacedCustomObject({
+      group: 'gateway.networking.k8s.io',
+      version: 'v1beta1',
+      namespace: LOCAL_GATEWAY_NAMESPACE,
+      plural: 'referencegrants',
+      name: 'c2d-provider-routes',
+    })) as { spec: { from: { namespace: string }[]; to: { name: string }[] } };
+    expect(grant.spec.from[0]!.namespace).toBe(SYSTEM);
+    expect(grant.spec.to[0]!.name).toBe('traefik-private');
 
     const second = await deploy([REGISTRY, SYSTEM, '--no-wait', '--kubeconfig', env.kubeconfig]);
     expect(second.code, second.stderr).toBe(0);

@@ -363,7 +363,7 @@ describe('Knative Services', () => {
             spec: {
               rules: {
                 matches: { method: string; path: { type: string; value: string } }[];
-                backendRefs: { name: string; port: number }[];
+                backendRefs: { namespace?: string; name: string; port: number }[];
                 filters: { urlRewrite: { hostname: string } }[];
               }[];
             };
@@ -377,18 +377,33 @@ describe('Knative Services', () => {
         method: r.matches[0]!.method,
         path: r.matches[0]!.path.value,
         type: r.matches[0]!.path.type,
-        backend: r.backendRefs[0]!.name,
+        backend: `${r.backendRefs[0]!.namespace}/${r.backendRefs[0]!.name}:${r.backendRefs[0]!.port}`,
         host: r.filters[0]!.urlRewrite.hostname,
       }));
+    // Every rule goes to the ingress's local gateway (the function's own Service is an ExternalName to it), which
+    // picks the function by the rewritten Host.
     const expected = mountedEndpoints().map((e) => ({
       method: e.method,
       path: e.path,
       type: 'Exact',
-      backend: `c2d-${e.fn}`,
+      backend: 'traefik/traefik-private:80',
       host: `c2d-${e.fn}.c2d-system.svc.cluster.local`,
     }));
     expect(routed).toEqual(expect.arrayContaining(expected));
     expect(routed).toHaveLength(expected.length);
+  });
+
+  it('may reach that local gateway in its namespace: a ReferenceGrant from their HTTPRoutes to its Service', () => {
+    const grants = knative.filter((l) => l.obj.kind === 'ReferenceGrant');
+    expect(grants.map((l) => l.file)).toEqual(['referencegrant.yaml']);
+    expect(grants[0]!.obj).toMatchObject({
+      spec: {
+        from: [{ group: 'gateway.networking.k8s.io', kind: 'HTTPRoute', namespace: 'c2d-system' }],
+        to: [{ group: '', kind: 'Service', name: 'traefik-private' }],
+      },
+    });
+    // deploy.sh applies it in the local gateway's namespace.
+    expect(grants[0]!.obj.metadata?.namespace).toBeUndefined();
   });
 });
 
