@@ -28,10 +28,18 @@ let bodyCap: number | undefined;
 const guarded = new WeakSet<Server>();
 
 /**
+ * How long the server keeps an idle connection open. Knative's queue-proxy reuses an idle connection to the function
+ * for up to 90 s (knative.dev/pkg/network clones Go's http.DefaultTransport), while Node closes it after 5 s: a request
+ * sent just as Node closes the connection is reset, and queue-proxy answers 502 for a POST it cannot retry. Outliving
+ * the proxy's reuse leaves the closing to the proxy.
+ */
+export const IDLE_CONNECTION_TIMEOUT_MS = 100_000;
+
+/**
  * The framework's HTTP server is created after this module is loaded and is not handed to user code. Node publishes
  * every request it receives on the `http.server.request.start` diagnostics channel, with its server, just before
  * emitting `request`; on a server's first request, its `request` listener (the framework's Express app) is wrapped
- * so that it runs after the body has been read.
+ * so that it runs after the body has been read, and its idle connections are kept open as long as a proxy reuses them.
  */
 function guardRequestBodies(maxBytes: number): void {
   const first = bodyCap === undefined;
@@ -41,6 +49,7 @@ function guardRequestBodies(maxBytes: number): void {
     const server = (message as { server?: Server }).server;
     if (!server || guarded.has(server)) return;
     guarded.add(server);
+    server.keepAliveTimeout = Math.max(server.keepAliveTimeout, IDLE_CONNECTION_TIMEOUT_MS);
     const listeners = server.listeners('request') as RequestListener[];
     server.removeAllListeners('request');
     server.on('request', (req: IncomingMessage, res: ServerResponse) => {

@@ -2,13 +2,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { Wallet } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_MAX_BODY_BYTES } from '../../../../lib/http/app.ts';
+import { IDLE_CONNECTION_TIMEOUT_MS } from '../../../../lib/http/functions-framework.ts';
 
 /**
  * The start function run as its container runs it, under functions-framework (whose Express body parser would
@@ -177,6 +178,39 @@ describe('start under functions-framework: refused bodies are answered by the fu
     const bomb = gzipSync(Buffer.alloc(10 * 1024 * 1024, 0x20));
     expectJson(await send(port, { ...json, 'content-encoding': 'gzip' }, [bomb]), 415, 'body', /uncompressed/);
   });
+
+  it("keeps an idle connection open past Node's 5 s default, so a proxy reusing it (queue-proxy: 90 s) is not reset", async () => {
+    expect(IDLE_CONNECTION_TIMEOUT_MS).toBeGreaterThan(90_000);
+    const socket = connect(port, '127.0.0.1');
+    await once(socket, 'connect');
+    let received = '';
+    let closed = false;
+    socket.on('data', (d: Buffer) => (received += d.toString()));
+    socket.on('close', () => (closed = true));
+    const ask = (): void => {
+      socket.write(
+        `POST /api/services/compute HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n` +
+          `Content-Length: 4\r\nConnection: keep-alive\r\n\r\n{bad`,
+      );
+    };
+    const answers = (): number => received.match(/HTTP\/1\.1 400 /g)?.length ?? 0;
+    const waitFor = async (n: number): Promise<void> => {
+      const deadline = Date.now() + 10_000;
+      while (answers() < n && !closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    };
+    try {
+      ask();
+      await waitFor(1);
+      expect(answers(), received).toBe(1);
+      await new Promise((r) => setTimeout(r, 6_500));
+      expect(closed).toBe(false);
+      ask();
+      await waitFor(2);
+      expect(answers(), received).toBe(2);
+    } finally {
+      socket.destroy();
+    }
+  }, 30_000);
 
   it('keeps serving afterwards, and never answered with HTML', async () => {
     expectJson(await send(port, json, [Buffer.from('[1,')]), 400, 'body', /not valid JSON/);
