@@ -13,18 +13,30 @@ export function buildJobSecret(
   owner: Pick<JobConfigMap, 'name' | 'uid'>,
   namespace?: string,
 ): V1Secret {
+  const stringData = { [SECRET_KEY]: JSON.stringify(parseJobSecretData(data)) };
+  return jobOwnedSecret(workflow, jobNames(workflow.jobId).secret, stringData, owner, namespace);
+}
+
+/** An immutable Secret of the job, labelled as the job's Secret and owned by its ConfigMap. */
+function jobOwnedSecret(
+  workflow: Workflow,
+  name: string,
+  stringData: Record<string, string>,
+  owner: Pick<JobConfigMap, 'name' | 'uid'>,
+  namespace: string | undefined,
+): V1Secret {
   return {
     apiVersion: 'v1',
     kind: 'Secret',
     type: 'Opaque',
     immutable: true,
     metadata: {
-      name: jobNames(workflow.jobId).secret,
+      name,
       ...(namespace ? { namespace } : {}),
       labels: jobLabels({ jobId: workflow.jobId, owner: workflow.owner, environment: workflow.environment }, 'secret'),
       ownerReferences: [ownerReferenceTo(owner)],
     },
-    stringData: { [SECRET_KEY]: JSON.stringify(parseJobSecretData(data)) },
+    stringData,
   };
 }
 
@@ -47,17 +59,6 @@ export function buildOutputSecret(
   owner: Pick<JobConfigMap, 'name' | 'uid'>,
   namespace?: string,
 ): V1Secret {
-  return {
-    apiVersion: 'v1',
-    kind: 'Secret',
-    type: 'Opaque',
-    immutable: true,
-    metadata: {
-      name: jobNames(workflow.jobId).outputSecret,
-      ...(namespace ? { namespace } : {}),
-      labels: jobLabels({ jobId: workflow.jobId, owner: workflow.owner, environment: workflow.environment }, 'secret'),
-      ownerReferences: [ownerReferenceTo(owner)],
-    },
-    stringData: { [OUTPUT_SECRET_KEY]: ciphertextHex },
-  };
+  const stringData = { [OUTPUT_SECRET_KEY]: ciphertextHex };
+  return jobOwnedSecret(workflow, jobNames(workflow.jobId).outputSecret, stringData, owner, namespace);
 }
