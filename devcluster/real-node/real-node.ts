@@ -10,6 +10,7 @@ import { NODE_API_SERVER, startApiRelay, startStoreRelay } from './api-relay.ts'
 import { createNodeCgroups, removeNodeCgroups } from './cgroups.ts';
 import { startClusterEgress } from './cluster-egress.ts';
 import { grantNodeServices, KUBE_ROUTER_USER, publishApiServerEndpoint } from './cluster-objects.ts';
+import { nameAlgorithmImagesByDigest } from './algorithm-images.ts';
 import { podCidr, startContainerd } from './containerd.ts';
 import { ensureImageArchives, pauseImage, seedImages } from './images.ts';
 import { startKubelet } from './kubelet.ts';
@@ -31,6 +32,8 @@ export interface RealNode {
   podCidr: string;
   /** When kubelet was started (ms since the epoch), to time the node's readiness. */
   kubeletStartedAt: number;
+  /** The algorithm images' digests, by `image:tag` (algorithm-images.ts). */
+  algorithmImages: Record<string, string>;
   stop(): Promise<void>;
 }
 
@@ -204,6 +207,7 @@ async function startNode(
       podCidr: cidr,
     });
     processes.push(containerd.process);
+    const algorithmImages = await nameAlgorithmImagesByDigest(containerd);
 
     const kubeletStartedAt = Date.now();
     processes.push(
@@ -233,7 +237,16 @@ async function startNode(
       }),
     ]);
     processes.push(startKubeRouter(ns, bins.kubeRouter, { ...service, kubeconfig: routerKc }));
-    return { name: nodeName, namespace: ns, processes, cgroupRoot, podCidr: cidr, kubeletStartedAt, stop };
+    return {
+      name: nodeName,
+      namespace: ns,
+      processes,
+      cgroupRoot,
+      podCidr: cidr,
+      kubeletStartedAt,
+      algorithmImages,
+      stop,
+    };
   } catch (err) {
     await stop();
     throw err;

@@ -43,7 +43,7 @@ beforeAll(async () => {
   kc = loadKubeConfig(env.kubeconfig);
   core = kc.makeApiClient(CoreV1Api);
   s3 = makeS3Client(env.s3);
-  files = await new FileServer().start();
+  files = await new FileServer().start(env);
   files.file('/data.csv', DATASET);
   pods = new JobObjectWatch(kc, ns, 'pods');
   await pods.start();

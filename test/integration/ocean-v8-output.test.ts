@@ -19,7 +19,7 @@ import type { ProviderFee } from '../../lib/chain/provider-fee.ts';
 import { jobNames } from '../../lib/job/names.ts';
 import { makeS3Client } from '../../lib/job/results-store.ts';
 import { loadKubeConfig } from '../../lib/kube/client.ts';
-import { NODE_CONTAINER, OceanFlow, ref, ScriptedFileServer, sha256hex } from '../support/ocean-flow.ts';
+import { nodeContainer, OceanFlow, ref, ScriptedFileServer, sha256hex } from '../support/ocean-flow.ts';
 
 /**
  * A v2 job's own storage target (`output`), as ocean.js 8.6.2 sends it, unchanged: ProviderInstance.freeComputeStart
@@ -207,13 +207,13 @@ beforeAll(async () => {
   });
   v2 = `${stack.providerUrl}/v2`;
   flow = new OceanFlow(env, stack);
-  files = await new ScriptedFileServer().start();
+  files = await new ScriptedFileServer().start(env);
   algorithm = await flow.publishAlgorithm([files.file('/algorithm.js', ALGORITHM)]);
   const trusted = [
     {
       did: algorithm.did,
       filesChecksum: sha256hex(ALGORITHM),
-      containerSectionChecksum: containerSectionChecksum(NODE_CONTAINER),
+      containerSectionChecksum: containerSectionChecksum(nodeContainer(env)),
     },
   ];
   dataset = await flow.publishDataset(files.file('/dataset.csv', 'a,1\n'), { publisherTrustedAlgorithms: trusted });

@@ -55,7 +55,7 @@ function startPod(): EscrowPayments {
 beforeAll(async () => {
   core = loadKubeConfig(env.kubeconfig).makeApiClient(CoreV1Api);
   chain = await new EscrowTestChain(env, provider.address.toLowerCase()).init();
-  files = await new FileServer().start();
+  files = await new FileServer().start(env);
   files.file('/data.csv', DATASET);
   stack = await startLocalStack(env, { engine: true });
   pods = Array.from({ length: PODS }, startPod);
