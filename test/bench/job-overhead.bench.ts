@@ -6,8 +6,8 @@
  * to the millisecond, the algorithm's node process from its start (`performance.timeOrigin`) to its last line, which it
  * logs. What is left is the engine's reactions, the configure and publish pods and every pod start.
  *
- * C2D_BENCH_NODE=local|real picks the node (default local); C2D_BENCH_JOBS the count (default 8); C2D_KEEP_STATE=1
- * keeps the logs.
+ * The README (Benchmarks) compares it with the bwrap node's figures, taken before that node was removed.
+ * C2D_BENCH_JOBS sets the count (default 8); C2D_KEEP_STATE=1 keeps the logs.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,12 +20,10 @@ import { startProcess, waitFor, type ManagedProcess } from '../../devcluster/pro
 import { jobNames } from '../../lib/job/names.ts';
 import { StatusCode, isFinal } from '../../lib/job/status.ts';
 import { loadKubeConfig } from '../../lib/kube/client.ts';
-import { FileServer, JobObjectWatch, createJob, readJob } from '../support/engine-jobs.ts';
+import { JobObjectWatch, createJob, readJob } from '../support/engine-jobs.ts';
 import { buildJob, nodeAlgorithm, sha256 } from '../support/job-fixtures.ts';
 
 const JOBS = Number(process.env.C2D_BENCH_JOBS ?? 8);
-const NODE = process.env.C2D_BENCH_NODE ?? 'local';
-if (NODE !== 'local' && NODE !== 'real') throw new Error(`C2D_BENCH_NODE must be local or real, not ${NODE}`);
 if (!Number.isInteger(JOBS) || JOBS < 1) throw new Error(`C2D_BENCH_JOBS must be a whole number ≥ 1, not ${JOBS}`);
 const DATASET = 'a,b\n1,2\n';
 const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -38,15 +36,13 @@ const s = (ms: number): string => (ms / 1000).toFixed(2);
 const span = (from?: string | Date, to?: string | Date): number =>
   from && to ? new Date(to).getTime() - new Date(from).getTime() : NaN;
 
-/** Where the configure pods download the dataset from, on a node of this kind. */
+/**
+ * Where the configure pods download the dataset from: a public address in the node's namespace, port 80, which is
+ * what the configure pods' NetworkPolicy lets them reach.
+ */
 async function serveDataset(platform: Platform, stateDir: string): Promise<{ url: string; stop(): Promise<void> }> {
-  if (NODE === 'local') {
-    const files = await new FileServer().start();
-    return { url: files.file('/data.csv', DATASET), stop: () => files.close() };
-  }
-  // A public address in the node's namespace, port 80: what the configure pods' NetworkPolicy lets them reach.
   const address = '203.0.113.30';
-  const node = platform.realNode!.namespace;
+  const node = platform.realNode.namespace;
   const dir = join(stateDir, 'public-files');
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'data.csv'), DATASET);
@@ -67,7 +63,7 @@ async function serveDataset(platform: Platform, stateDir: string): Promise<{ url
   return { url: `http://${address}/data.csv`, stop: () => server.stop() };
 }
 
-/** The jobs namespace's NetworkPolicies, as deployed (an algorithm pod on the real node waits for them). */
+/** The jobs namespace's NetworkPolicies, as deployed (an algorithm pod waits for them before it starts). */
 async function applyJobPolicies(platform: Platform): Promise<void> {
   const api = KubernetesObjectApi.makeApiClient(loadKubeConfig(platform.env.kubeconfig));
   const docs = loadAllYaml(readFileSync(join(projectRoot, 'manifests/network-policies.yaml'), 'utf8'));
@@ -80,13 +76,9 @@ async function applyJobPolicies(platform: Platform): Promise<void> {
 }
 
 const stateDir = mkdtempSync(join(tmpdir(), 'c2d-bench-overhead-'));
-console.log(`job overhead bench: starting a platform (${NODE} node)`);
+console.log('job overhead bench: starting a platform');
 const began = performance.now();
-const platform = await startPlatform(
-  stateDir,
-  (m) => console.log(`  [platform] ${m}`),
-  NODE === 'real' ? { node: 'real' } : {},
-);
+const platform = await startPlatform(stateDir, (m) => console.log(`  [platform] ${m}`));
 console.log(`platform up in ${s(performance.now() - began)} s`);
 const env = platform.env;
 const ns = env.namespaces.jobs;
@@ -155,7 +147,7 @@ try {
     const v = rows.map(f);
     return `p50 ${s(pct(v, 50))} / max ${s(Math.max(...v))} s`;
   };
-  console.log(`\n${JOBS} sequential jobs on the ${NODE} node (workflow ConfigMap created → status 70 seen):`);
+  console.log(`\n${JOBS} sequential jobs (workflow ConfigMap created → status 70 seen):`);
   console.log(`  created → 70          ${col((r) => r.total)}`);
   console.log(`  algorithm container   ${col((r) => r.container)} (to the second)`);
   console.log(`  overhead (container)  ${col((r) => r.total - r.container)}`);
