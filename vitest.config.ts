@@ -19,13 +19,13 @@ export default defineConfig({
           globalSetup: ['./test/support/platform-setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 300_000,
-          // One platform per run; the files share it, so they run one at a time.
+          // One platform per run (test/support/platform-setup.ts); the files share it, so they run one at a time.
           fileParallelism: false,
         },
       },
       {
-        // The kubelet + containerd node (issue 12), not yet the default platform: `npm run test:real-node` builds
-        // what it needs (about an hour cold) and runs it; `npm test` does not.
+        // Tests of the node itself (limits, network isolation, images, two nodes, Knative), each file on a platform
+        // of its own: `npm run test:real-node`; `npm test` does not run them.
         test: {
           name: 'real-node',
           include: ['test/real-node/**/*.test.ts'],

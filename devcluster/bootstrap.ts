@@ -3,7 +3,6 @@ import { join } from 'node:path';
 import {
   CoreV1Api,
   KubernetesObjectApi,
-  RbacAuthorizationV1Api,
   loadAllYaml,
   type KubeConfig,
   type KubernetesObject,
@@ -52,32 +51,6 @@ export async function createNamespaces(kc: KubeConfig, ns: { system: string; job
       100,
     );
   }
-}
-
-/** What the local node's binder identity may do: bind pods to the node and mark claims bound. Nothing else. */
-export async function grantLocalBinder(kc: KubeConfig, user: string): Promise<void> {
-  const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
-  await createIfMissing(() =>
-    rbac.createClusterRole({
-      body: {
-        metadata: { name: 'c2d:local-binder' },
-        rules: [
-          { apiGroups: [''], resources: ['pods', 'persistentvolumeclaims'], verbs: ['get', 'list', 'watch'] },
-          { apiGroups: [''], resources: ['pods/binding'], verbs: ['create'] },
-          { apiGroups: [''], resources: ['persistentvolumeclaims/status'], verbs: ['update'] },
-        ],
-      },
-    }),
-  );
-  await createIfMissing(() =>
-    rbac.createClusterRoleBinding({
-      body: {
-        metadata: { name: 'c2d:local-binder' },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'c2d:local-binder' },
-        subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user }],
-      },
-    }),
-  );
 }
 
 /** Installs every CRD in `dir` (Knative Serving, Gateway API) and waits until each is Established. */

@@ -18,8 +18,6 @@ export interface ClusterCerts {
   admin: CertFiles;
   controllerManager: CertFiles;
   node: CertFiles;
-  binder: CertFiles;
-  nodeServing: CertFiles;
   serviceAccount: { privateKey: string; publicKey: string };
 }
 
@@ -97,8 +95,8 @@ export function issueCertificate(dir: string, ca: CertFiles, spec: LeafSpec<stri
 }
 
 /**
- * Creates (once per state directory) the CA and every certificate the control plane and the local node use:
- * EC P-256 keys, so the whole set takes well under a second.
+ * Creates (once per state directory) the CA and the certificates of the control plane and of the first node's kubelet
+ * (real-node/ issues the nodes' others): EC P-256 keys, so the whole set takes well under a second.
  */
 export function ensureClusterCerts(dir: string, nodeName: string): ClusterCerts {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -151,14 +149,6 @@ export function ensureClusterCerts(dir: string, nodeName: string): ClusterCerts 
     { name: 'admin', subject: '/O=system:masters/CN=c2d-dev-admin', usage: 'client' },
     { name: 'controllerManager', subject: '/CN=system:kube-controller-manager', usage: 'client' },
     { name: 'node', subject: `/O=system:nodes/CN=system:node:${nodeName}`, usage: 'client' },
-    { name: 'binder', subject: '/CN=c2d:local-binder', usage: 'client' },
-    {
-      name: 'nodeServing',
-      subject: `/CN=${nodeName}`,
-      usage: 'server',
-      ips: ['127.0.0.1'],
-      dns: ['localhost', nodeName],
-    },
   ];
   const result = { dir, ca } as ClusterCerts;
   for (const spec of leaves) result[spec.name] = issueCertificate(dir, ca, spec);

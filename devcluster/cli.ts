@@ -1,7 +1,6 @@
 /**
  * `npm run dev -- up`     builds what is missing, starts the local platform in the background, writes .dev/env
- *                        (`up --node real`: with a kubelet + containerd node instead of the bwrap local node;
- *                        `--nodes 2`: two of them)
+ *                        (`--nodes 2`: with two kubelet + containerd nodes)
  * `npm run dev -- down`   stops it
  * `npm run dev -- status` / `build`
  */
@@ -9,12 +8,12 @@ import { join } from 'node:path';
 import { parseUpArgs } from './up-args.ts';
 import { buildMissingBinaries, devStateDir, ensurePlatformUp, runningPid, stopPlatform } from './dev-instance.ts';
 
-const UP_USAGE = 'usage: npm run dev -- up [--node local|real] [--nodes N (real only)]';
+const UP_USAGE = 'usage: npm run dev -- up [--nodes N]';
 
 async function up(args: string[]): Promise<void> {
   const parsed = parseUpArgs(args);
   if (!parsed) throw new Error(UP_USAGE);
-  const env = await ensurePlatformUp(console.log, parsed.node, parsed.nodes);
+  const env = await ensurePlatformUp(console.log, parsed.nodes);
   console.log(`  kube-apiserver  KUBECONFIG=${env.kubeconfig}`);
   console.log(`  chain           ${env.rpcUrl} (chain id ${env.chainId})`);
   console.log(`  object store    ${env.s3.endpoint} bucket ${env.s3.bucket}`);
@@ -29,12 +28,12 @@ const actions: Record<string, (args: string[]) => Promise<void>> = {
     const pid = runningPid();
     console.log(pid ? `running (pid ${pid}), env in ${join(devStateDir, 'env')}` : 'not running');
   },
-  build: async (args) => buildMissingBinaries(args[0] === '--node' && args[1] === 'real' ? 'real' : 'local'),
+  build: async () => buildMissingBinaries(),
 };
 const command = process.argv[2];
 const action = command ? actions[command] : undefined;
 if (!action) {
-  console.error('usage: npm run dev -- up [--node local|real] [--nodes N] | down | status | build [--node real]');
+  console.error('usage: npm run dev -- up [--nodes N] | down | status | build');
   process.exit(2);
 }
 action(process.argv.slice(3)).catch((err) => {

@@ -12,15 +12,16 @@ export interface ControlPlane {
   processes: ManagedProcess[];
 }
 
-// Controllers that need a cloud, a real network or real volumes; the local node does their part where needed
-// (it binds pods and PVCs itself and keeps its own Node fresh).
+// Controllers this platform has no use for: a cloud's, node IPAM and routes (each node's CNI configuration holds its
+// pod range, real-node/containerd.ts), volume attach, expansion and protection, bootstrap tokens, certificate signing,
+// node TTLs and Service CIDRs.
+// The node-lifecycle controller runs, to remove the not-ready taint a kubelet registers with, and the PV binder, to
+// bind claims to the provisioner's volumes (real-node/volume-provisioner.ts).
 const DISABLED_CONTROLLERS = [
-  'node-lifecycle-controller',
   'node-ipam-controller',
   'cloud-node-lifecycle-controller',
   'node-route-controller',
   'service-lb-controller',
-  'persistentvolume-binder-controller',
   'persistentvolume-expander-controller',
   'persistentvolume-attach-detach-controller',
   'persistentvolume-protection-controller',
@@ -32,12 +33,6 @@ const DISABLED_CONTROLLERS = [
   'certificatesigningrequest-cleaner-controller',
   'service-cidr-controller',
 ];
-// A real node needs what a cluster runs for it: the node-lifecycle controller removes the not-ready taint a kubelet
-// registers with, and the PV binder binds claims to volumes.
-const REAL_NODE_CONTROLLERS = ['node-lifecycle-controller', 'persistentvolume-binder-controller'];
-
-/** Which node the control plane serves: the bwrap local node (which binds pods and claims itself) or a kubelet. */
-export type NodeKind = 'local' | 'real';
 
 /** GET `path` on the API server as admin; resolves with the HTTP status. */
 function adminGet(server: string, certs: ClusterCerts, path: string): Promise<number> {
@@ -66,15 +61,10 @@ export async function startControlPlane(opts: {
   stateDir: string;
   bins: Binaries;
   certs: ClusterCerts;
-  node?: NodeKind;
   /** Where the API server sends its "cluster" connections (webhooks, kubelet, proxies): see real-node/cluster-egress.ts. */
   egressSelectorConfig?: string;
 }): Promise<ControlPlane> {
   const { stateDir, bins, certs } = opts;
-  const disabled =
-    opts.node === 'real'
-      ? DISABLED_CONTROLLERS.filter((c) => !REAL_NODE_CONTROLLERS.includes(c))
-      : DISABLED_CONTROLLERS;
   const logs = join(stateDir, 'logs');
   mkdirSync(logs, { recursive: true });
   const processes: ManagedProcess[] = [];
@@ -173,7 +163,7 @@ export async function startControlPlane(opts: {
           '--secure-port=0',
           `--root-ca-file=${certs.ca.cert}`,
           `--service-account-private-key-file=${certs.serviceAccount.privateKey}`,
-          `--controllers=*,${disabled.map((c) => `-${c}`).join(',')}`,
+          `--controllers=*,${DISABLED_CONTROLLERS.map((c) => `-${c}`).join(',')}`,
           '--concurrent-gc-syncs=5',
           '--concurrent-namespace-syncs=5',
         ],

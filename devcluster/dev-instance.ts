@@ -3,7 +3,6 @@ import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } 
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { missingBinaries, nodeBinaryPaths } from './binaries.ts';
-import type { NodeKind } from './control-plane.ts';
 import type { PlatformEnv } from './platform-env.ts';
 import { sweepStaleInstances } from './real-node/instances.ts';
 import { waitFor } from './processes.ts';
@@ -29,10 +28,15 @@ export function runningPid(): number | undefined {
   return Number.isInteger(pid) && pid > 0 && alive(pid) ? pid : undefined;
 }
 
-/** Builds any binary not in the cache yet (the real node's too when it is asked for), printing the build's progress. */
-export function buildMissingBinaries(node: NodeKind = 'local'): void {
-  const sets: [string, string[]][] = [['all', missingBinaries()]];
-  if (node === 'real') sets.push(['real-node', missingBinaries(nodeBinaryPaths())]);
+/**
+ * Builds any binary not in the cache yet, the control plane's and the node's, printing the build's progress. (The
+ * node's images are built, unless cached, when the platform starts: real-node/images.ts.)
+ */
+export function buildMissingBinaries(): void {
+  const sets: [string, string[]][] = [
+    ['all', missingBinaries()],
+    ['real-node', missingBinaries(nodeBinaryPaths())],
+  ];
   for (const [set, missing] of sets) {
     if (!missing.length) continue;
     console.log(
@@ -44,28 +48,15 @@ export function buildMissingBinaries(node: NodeKind = 'local'): void {
 }
 
 /** Starts the platform in the background unless it already runs; resolves with its env. */
-export async function ensurePlatformUp(
-  report: (m: string) => void = console.log,
-  node: NodeKind = 'local',
-  nodes = 1,
-): Promise<PlatformEnv> {
+export async function ensurePlatformUp(report: (m: string) => void = console.log, nodes = 1): Promise<PlatformEnv> {
   if (runningPid() && existsSync(envFile)) return JSON.parse(readFileSync(envFile, 'utf8')) as PlatformEnv;
-  buildMissingBinaries(node);
+  buildMissingBinaries();
   mkdirSync(join(devStateDir, 'logs'), { recursive: true });
   const t0 = Date.now();
   const out = openSync(join(devStateDir, 'logs', 'supervisor.log'), 'a');
   const child = spawn(
     process.execPath,
-    [
-      '--import',
-      'tsx',
-      join(projectRoot, 'devcluster/supervisor.ts'),
-      devStateDir,
-      '--node',
-      node,
-      '--nodes',
-      String(nodes),
-    ],
+    ['--import', 'tsx', join(projectRoot, 'devcluster/supervisor.ts'), devStateDir, '--nodes', String(nodes)],
     {
       detached: true,
       stdio: ['ignore', out, out],
@@ -81,7 +72,8 @@ export async function ensurePlatformUp(
       if (!alive(child.pid!)) throw new Error(`supervisor exited; see ${join(devStateDir, 'logs', 'supervisor.log')}`);
       return existsSync(envFile);
     },
-    node === 'real' ? 900_000 : 300_000,
+    // A cold start builds the node's images first (minutes on 2 cores).
+    900_000,
     100,
   );
   report(`platform up in ${((Date.now() - t0) / 1000).toFixed(1)} s`);

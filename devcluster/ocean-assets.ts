@@ -240,7 +240,7 @@ export interface SetMetadataOptions {
 
 /**
  * Python's `lzma.compress` (the .xz container, preset 6, CRC64): the exact bytes Ocean's Python publishers put on chain
- * for a compressed DDO. Needs `python3`, which the local node already needs for `python:*` images.
+ * for a compressed DDO. Needs `python3` (scripts/ensure-deps.sh installs it).
  */
 export function lzmaCompress(data: Uint8Array): Uint8Array {
   const script = 'import lzma, sys; sys.stdout.buffer.write(lzma.compress(sys.stdin.buffer.read()))';

@@ -1,15 +1,11 @@
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { createHash, randomBytes } from 'node:crypto';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { loadKubeConfig } from '../lib/kube/client.ts';
 import { binaryPaths, missingBinaries } from './binaries.ts';
-import { createNamespaces, grantLocalBinder, installCrds } from './bootstrap.ts';
+import { createNamespaces, installCrds } from './bootstrap.ts';
 import { ensureClusterCerts } from './certs.ts';
-import { killNodeCgroups } from './node/cgroups.ts';
 import { deployOcean, devKeys, startChain, type ChainHandle } from './chain.ts';
-import { startControlPlane, type NodeKind } from './control-plane.ts';
-import { writeKubeconfig } from './kubeconfig.ts';
+import { startControlPlane } from './control-plane.ts';
 import { startObjectStore } from './object-store.ts';
 import { startRealNodes, type RealNode, type RealNodes } from './real-node/real-node.ts';
 import { publishResultsStore } from './real-node/results-store.ts';
@@ -18,28 +14,27 @@ import { corednsImage } from './real-node/images.ts';
 import { clusterEgressSocket, egressSelectorConfig as egressSelectorConfigText } from './real-node/cluster-egress.ts';
 import { installKnativeServing, knativeImageArchives } from './knative/serving.ts';
 import type { PlatformEnv } from './platform-env.ts';
-import { freePort, startProcess, waitFor, type ManagedProcess } from './processes.ts';
+import { waitFor, type ManagedProcess } from './processes.ts';
 import { CoreV1Api } from '@kubernetes/client-node';
 
 export const NODE_NAME = 'c2d-local-node';
 export const NAMESPACES = { system: 'c2d-system', jobs: 'c2d-jobs' };
-const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-/** The parts a test can crash and start again (the bwrap local node only; the real node has its own tests). */
-export type RestartablePart = 'kube-apiserver' | 'local-node';
+/** The parts a test can crash and start again. */
+export type RestartablePart = 'kube-apiserver';
 
 export interface Platform {
   env: PlatformEnv;
   stop(): Promise<void>;
   /**
-   * Kills a part with SIGKILL, as a crash (the local node's containers die with it), keeps it down for `downMs`,
-   * starts it again with the same settings, and resolves once it serves again.
+   * Kills a part with SIGKILL, as a crash, keeps it down for `downMs`, starts it again with the same settings, and
+   * resolves once it serves again.
    */
   restart(part: RestartablePart, opts?: { downMs?: number }): Promise<void>;
-  /** Present when the platform runs the real node (kubelet + containerd) instead of the bwrap local node: the first. */
-  realNode?: RealNode;
-  /** Every real node, and what runs once for them all. */
-  realNodes?: RealNodes;
+  /** The first node (kubelet + containerd). */
+  realNode: RealNode;
+  /** Every node, and what runs once for them all. */
+  realNodes: RealNodes;
 }
 
 function lastLines(file: string, n: number): string {
@@ -48,12 +43,6 @@ function lastLines(file: string, n: number): string {
   } catch {
     return '(no log)';
   }
-}
-
-/** The bwrap node runs an image whatever digest is pinned: these stand for the digests a registry would give. */
-function localNodeImageDigests(): Record<string, string> {
-  const refs = ['node:24', 'python:3', 'debian:bookworm'];
-  return Object.fromEntries(refs.map((r) => [r, `sha256:${createHash('sha256').update(r).digest('hex')}`]));
 }
 
 /** The real nodes' names: NODE_NAME, then NODE_NAME-2, … */
@@ -75,19 +64,17 @@ const timed = async <T>(what: string, fn: () => Promise<T>, report: (m: string) 
 
 /**
  * Starts every real part the project runs against, on 127.0.0.1: etcd + kube-apiserver + kube-controller-manager,
- * a node (the bwrap local node, or with `node: 'real'` a kubelet with containerd, see real-node/), anvil with Ocean's
- * contracts, and MinIO. On failure, whatever was started is stopped again.
+ * kube-scheduler and one or more nodes (kubelet with containerd, see real-node/), anvil with Ocean's contracts, and
+ * MinIO. On failure, whatever was started is stopped again.
  */
 export async function startPlatform(
   stateDir: string,
   report: (m: string) => void = () => undefined,
-  opts: { node?: NodeKind; knative?: boolean; /** Real nodes to start (default 1). */ nodes?: number } = {},
+  opts: { knative?: boolean; /** Nodes to start (default 1). */ nodes?: number } = {},
 ): Promise<Platform> {
-  const nodeKind = opts.node ?? 'local';
   const nodeCount = opts.nodes ?? 1;
   if (!Number.isInteger(nodeCount) || nodeCount < 1 || nodeCount > 8)
     throw new Error(`nodes must be a whole number from 1 to 8, not ${nodeCount}`);
-  if (nodeCount > 1 && nodeKind !== 'real') throw new Error('several nodes run on the real node only (--node real)');
   const bins = binaryPaths();
   const missing = missingBinaries(bins);
   if (missing.length)
@@ -96,13 +83,10 @@ export async function startPlatform(
   const processes: ManagedProcess[] = [];
   let chain: ChainHandle | undefined;
   let pending: Promise<unknown>[] = [];
-  // The node's containers live in control groups of this name, so that stopping the platform ends every one of them.
-  const nodeCgroup = `c2d-node-${randomBytes(6).toString('hex')}`;
   let realNodes: RealNodes | undefined;
   const stop = async (): Promise<void> => {
     await realNodes?.stop();
     for (const p of [...processes].reverse()) await p.stop();
-    await killNodeCgroups(nodeCgroup);
     await chain?.stop();
   };
   try {
@@ -121,18 +105,13 @@ export async function startPlatform(
     // Failures surface through Promise.all below; this only keeps a rejection from going unhandled meanwhile.
     for (const p of pending) p.catch(() => undefined);
 
-    if (opts.knative && nodeKind !== 'real')
-      throw new Error('Knative Serving runs on the real node only (--node real)');
     const egressSocket = clusterEgressSocket(stateDir);
-    let egressSelectorConfig: string | undefined;
-    if (nodeKind === 'real') {
-      egressSelectorConfig = join(stateDir, 'egress-selector.yaml');
-      writeFileSync(egressSelectorConfig, egressSelectorConfigText(egressSocket));
-    }
+    const egressSelectorConfig = join(stateDir, 'egress-selector.yaml');
+    writeFileSync(egressSelectorConfig, egressSelectorConfigText(egressSocket));
     const knativeImages = opts.knative ? knativeImageArchives(report) : undefined;
     const cp = await timed(
       'control plane',
-      () => startControlPlane({ stateDir, bins, certs, node: nodeKind, egressSelectorConfig }),
+      () => startControlPlane({ stateDir, bins, certs, egressSelectorConfig }),
       report,
     );
     processes.push(...cp.processes);
@@ -153,125 +132,26 @@ export async function startPlatform(
         kn: bins.kn,
       };
     };
-    if (nodeKind === 'real') {
-      const logDir = join(stateDir, 'logs');
-      const storePort = Number(new URL((await storeReady).s3.endpoint).port);
-      const nodeNames = realNodeNames(nodeCount);
-      realNodes = await timed(
-        'real node processes',
-        () =>
-          startRealNodes({
-            nodeNames,
-            stateDir,
-            logDir,
-            certs,
-            server: cp.server,
-            storePort,
-            admin,
-            egressSocket,
-            extraImages: knativeImages,
-            report,
-          }),
-        report,
-      );
-      await timed(
-        'namespaces and CRDs',
-        async () => {
-          await createNamespaces(admin, NAMESPACES);
-          await installCrds(admin, bins.crdDir);
-        },
-        report,
-      );
-      const started = realNodes;
-      const node = started.nodes[0]!;
-      await Promise.race([
-        waitFor(
-          `node${nodeCount > 1 ? 's' : ''} ${nodeNames.join(', ')} Ready`,
-          async () => (await Promise.all(nodeNames.map((n) => nodeReady(core, n)))).every(Boolean),
-          120_000,
-          100,
-        ),
-        ...[...started.processes, ...started.nodes.flatMap((n) => n.processes)].map(async (p) => {
-          const code = await p.exited;
-          throw new Error(
-            `${p.name} exited (${code}) while the node started; the end of ${p.logFile}:\n${lastLines(p.logFile, 8)}`,
-          );
+    const logDir = join(stateDir, 'logs');
+    const storePort = Number(new URL((await storeReady).s3.endpoint).port);
+    const nodeNames = realNodeNames(nodeCount);
+    realNodes = await timed(
+      'real node processes',
+      () =>
+        startRealNodes({
+          nodeNames,
+          stateDir,
+          logDir,
+          certs,
+          server: cp.server,
+          storePort,
+          admin,
+          egressSocket,
+          extraImages: knativeImages,
+          report,
         }),
-      ]);
-      for (const n of started.nodes) {
-        // The condition's own time (1 s resolution): the wait above also covered the namespaces and CRDs.
-        const ready = (await core.readNode({ name: n.name })).status?.conditions?.find((c) => c.type === 'Ready');
-        const readyAt = ready?.lastTransitionTime ? new Date(ready.lastTransitionTime).getTime() : Date.now();
-        report(
-          `real node${n === node ? '' : ` ${n.name}`} Ready ${Math.max(0, readyAt - n.kubeletStartedAt)} ms after kubelet started`,
-        );
-      }
-      const [podS3Endpoint] = await Promise.all([
-        timed('results store for pods', () => publishResultsStore(admin, node.namespace.nodeAddress), report),
-        timed('cluster DNS', () => installClusterDns(admin, corednsImage()), report),
-      ]);
-      if (opts.knative) await timed('knative serving', () => installKnativeServing(admin, report), report);
-      const restart = async (): Promise<void> => {
-        throw new Error('restart is offered for the local node platform only');
-      };
-      return {
-        env: {
-          ...(await platformEnv()),
-          podS3Endpoint,
-          algorithmImages: node.algorithmImages,
-          nodeLink: {
-            holderPid: node.namespace.holderPid,
-            hostAddress: node.namespace.hostAddress,
-            nodeAddress: node.namespace.nodeAddress,
-            hostLink: node.namespace.hostLink,
-          },
-        },
-        stop,
-        restart,
-        realNode: node,
-        realNodes: started,
-      };
-    }
-    const nodeKubeconfig = join(stateDir, 'node.kubeconfig');
-    writeKubeconfig(nodeKubeconfig, {
-      server: cp.server,
-      caFile: certs.ca.cert,
-      user: `system:node:${NODE_NAME}`,
-      client: certs.node,
-    });
-    const binderKubeconfig = join(stateDir, 'binder.kubeconfig');
-    writeKubeconfig(binderKubeconfig, {
-      server: cp.server,
-      caFile: certs.ca.cert,
-      user: 'c2d:local-binder',
-      client: certs.binder,
-    });
-    await grantLocalBinder(admin, 'c2d:local-binder');
-
-    const kubeletPort = await freePort();
-    const node = startProcess(
-      'local-node',
-      process.execPath,
-      ['--import', 'tsx', join(projectRoot, 'devcluster/node/main.ts')],
-      {
-        logFile: join(stateDir, 'logs', 'local-node.log'),
-        cwd: projectRoot,
-        env: {
-          PATH: process.env.PATH,
-          KUBECONFIG: nodeKubeconfig,
-          BINDER_KUBECONFIG: binderKubeconfig,
-          NODE_NAME,
-          NODE_ROOT: join(stateDir, 'node'),
-          KUBELET_PORT: String(kubeletPort),
-          NODE_CERT: certs.nodeServing.cert,
-          NODE_KEY: certs.nodeServing.key,
-          CLUSTER_CA: certs.ca.cert,
-          PROJECT_ROOT: projectRoot,
-          NODE_CGROUP: nodeCgroup,
-        },
-      },
+      report,
     );
-    processes.push(node);
     await timed(
       'namespaces and CRDs',
       async () => {
@@ -280,7 +160,35 @@ export async function startPlatform(
       },
       report,
     );
-    await timed('local node', () => waitFor('local node Ready', async () => nodeReady(core), 60_000, 100), report);
+    const started = realNodes;
+    const node = started.nodes[0]!;
+    await Promise.race([
+      waitFor(
+        `node${nodeCount > 1 ? 's' : ''} ${nodeNames.join(', ')} Ready`,
+        async () => (await Promise.all(nodeNames.map((n) => nodeReady(core, n)))).every(Boolean),
+        120_000,
+        100,
+      ),
+      ...[...started.processes, ...started.nodes.flatMap((n) => n.processes)].map(async (p) => {
+        const code = await p.exited;
+        throw new Error(
+          `${p.name} exited (${code}) while the node started; the end of ${p.logFile}:\n${lastLines(p.logFile, 8)}`,
+        );
+      }),
+    ]);
+    for (const n of started.nodes) {
+      // The condition's own time (1 s resolution): the wait above also covered the namespaces and CRDs.
+      const ready = (await core.readNode({ name: n.name })).status?.conditions?.find((c) => c.type === 'Ready');
+      const readyAt = ready?.lastTransitionTime ? new Date(ready.lastTransitionTime).getTime() : Date.now();
+      report(
+        `real node${n === node ? '' : ` ${n.name}`} Ready ${Math.max(0, readyAt - n.kubeletStartedAt)} ms after kubelet started`,
+      );
+    }
+    const [podS3Endpoint] = await Promise.all([
+      timed('results store for pods', () => publishResultsStore(admin, node.namespace.nodeAddress), report),
+      timed('cluster DNS', () => installClusterDns(admin, corednsImage()), report),
+    ]);
+    if (opts.knative) await timed('knative serving', () => installKnativeServing(admin, report), report);
 
     const restart = async (part: RestartablePart, restartOpts: { downMs?: number } = {}): Promise<void> => {
       const i = processes.findIndex((p) => p.name === part);
@@ -289,13 +197,10 @@ export async function startPlatform(
       old.child.kill('SIGKILL');
       await old.exited;
       await new Promise((r) => setTimeout(r, restartOpts.downMs ?? 0));
-      const logStart = statSync(old.logFile).size;
       const next = old.respawn();
       processes[i] = next;
-      const serving =
-        part === 'kube-apiserver'
-          ? async () => (await core.readNamespace({ name: NAMESPACES.jobs })).metadata?.name === NAMESPACES.jobs
-          : async () => readFileSync(next.logFile, 'utf8').slice(logStart).includes('"local node ready"');
+      const serving = async (): Promise<boolean> =>
+        (await core.readNamespace({ name: NAMESPACES.jobs })).metadata?.name === NAMESPACES.jobs;
       const exitedEarly = next.exited.then((code) => {
         throw new Error(
           `${part} exited (${code}) while restarting; the end of ${next.logFile}:\n${lastLines(next.logFile, 8)}`,
@@ -304,7 +209,23 @@ export async function startPlatform(
       exitedEarly.catch(() => undefined);
       await Promise.race([waitFor(`${part} to serve again after its restart`, serving, 60_000, 100), exitedEarly]);
     };
-    return { env: { ...(await platformEnv()), algorithmImages: localNodeImageDigests() }, stop, restart };
+    return {
+      env: {
+        ...(await platformEnv()),
+        podS3Endpoint,
+        algorithmImages: node.algorithmImages,
+        nodeLink: {
+          holderPid: node.namespace.holderPid,
+          hostAddress: node.namespace.hostAddress,
+          nodeAddress: node.namespace.nodeAddress,
+          hostLink: node.namespace.hostLink,
+        },
+      },
+      stop,
+      restart,
+      realNode: node,
+      realNodes: started,
+    };
   } catch (err) {
     // Let the parallel starts settle before stopping, so nothing they started is left running.
     await Promise.allSettled(pending);

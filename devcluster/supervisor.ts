@@ -11,7 +11,7 @@ import { toShellEnv } from './platform-env.ts';
 const [stateDir, ...flags] = process.argv.slice(2);
 const parsed = parseUpArgs(flags);
 if (!stateDir || !parsed) {
-  console.error('usage: supervisor.ts STATE_DIR [--node local|real] [--nodes N]');
+  console.error('usage: supervisor.ts STATE_DIR [--nodes N]');
   process.exit(2);
 }
 for (const f of ['env', 'env.json', 'failed']) rmSync(join(stateDir, f), { force: true });

@@ -352,7 +352,6 @@ const FATAL_WAITING_REASONS = new Set([
   'ErrImageNeverPull',
   'CreateContainerConfigError',
   'CreateContainerError',
-  'UnsupportedImage',
 ]);
 
 /** A pod is created once per stage; one already there (from an interrupted pass) is the one to follow. */

@@ -377,8 +377,8 @@ export function buildPublishPod(job: JobRef, settings: PodSpecSettings): V1Pod {
         ...env({
           C2D_DATA_ROOT: CONTAINER_LAYOUT.root,
           C2D_JOB_ID: job.workflow.jobId,
-          // Publish uploads no outputs past the job's disk limit: the local node, like many volume plugins, does not
-          // enforce a claim's size, and a sparse file takes no disk at all yet uploads in full.
+          // Publish uploads no outputs past the job's disk limit: the dev platform's hostPath volumes, like many volume
+          // plugins, do not enforce a claim's size, and a sparse file takes no disk at all yet uploads in full.
           C2D_MAX_OUTPUT_BYTES: String(job.workflow.limits.diskMiB * 1024 * 1024),
           ...(output && {
             C2D_OUTPUT_FILE: `${OUTPUT_MOUNT}/${OUTPUT_FILES.target}`,

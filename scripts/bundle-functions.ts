@@ -6,8 +6,6 @@
  * Why: loading @kubernetes/client-node from its ~3,000 ESM files costs a function most of its start-up time and
  * memory; bundled, it is a fraction of that (figures in the README, from `npm run bench -- functions`).
  * functions-framework stays outside: the bundle registers its target with the framework instance that loads it.
- * Whitespace is kept so that every import stays on a line of its own, which the image check's import scan reads
- * (scripts/images/probes.ts).
  *
  *   npx tsx scripts/bundle-functions.ts [OUTDIR]      (default dist/bundle/functions)
  */

@@ -34,7 +34,7 @@ async function text(stream: AsyncIterable<Uint8Array>): Promise<string> {
 
 async function main(): Promise<void> {
   const wasRunning = Boolean(runningPid());
-  step('Starting the local platform (Kubernetes control plane, local node, chain, object store)');
+  step('Starting the local platform (Kubernetes control plane, a kubelet + containerd node, chain, object store)');
   const env = await ensurePlatformUp((m) => console.log(`  ${m}`));
   const consumer = new Wallet(env.keys.consumer, new JsonRpcProvider(env.rpcUrl));
   const stack = await startLocalStack(env, {

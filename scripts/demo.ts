@@ -23,7 +23,7 @@ async function signed(wallet: Wallet, message: string): Promise<string> {
 
 async function main(): Promise<void> {
   const wasRunning = Boolean(runningPid());
-  step('Starting the local platform (Kubernetes control plane, local node, chain, object store)');
+  step('Starting the local platform (Kubernetes control plane, a kubelet + containerd node, chain, object store)');
   const env = await ensurePlatformUp((m) => console.log(`  ${m}`));
   const stack = await startLocalStack(env);
   const files = await servePublisherFiles({ 'sensors.csv': sensorCsv(), 'sensor-stats.js': SENSOR_STATS_ALGORITHM });

@@ -1,31 +1,34 @@
 #!/usr/bin/env bash
-# Installs what a fresh machine lacks for this project: Debian packages, npm dependencies, and the dev cluster's
-# binaries (built from upstream Go modules into a cache outside the repo; seconds when cached, 11–22 min cold).
-# `ensure-deps.sh real-node` (or C2D_REAL_NODE=1) adds what the real node needs: containerd, runc, CNI plugins and the
-# image tools from Debian, and kubelet, kube-proxy, kube-scheduler, CoreDNS, kube-router, pause, Knative Serving and
-# Traefik from source. Until the real node is the default platform, the default path (and CI) does not install or
-# build any of it.
+# Installs what a fresh machine lacks for this project, printing progress; every later run finds it all cached:
+#  - Debian packages: openssl, Go, python3, and for the node containerd, runc, the CNI plugins, iptables, ipset,
+#    conntrack, socat, the image tools (mmdebstrap, umoci, skopeo, buildah) and gcc (the pause program);
+#  - npm dependencies, the project's Node 24 among them;
+#  - the binaries, built from their upstream Go modules into a cache outside the repo: etcd, kube-apiserver,
+#    kube-controller-manager, MinIO, kn; kubelet, kube-proxy, kube-scheduler, CoreDNS, kube-router, pause, tinyproxy;
+#    Knative Serving and Traefik;
+#  - the images: the node's (Debian base, node, python, pause), the cluster services', Knative's and the project's own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if (($#)); then
+  echo "usage: $0 (no arguments: it installs and builds everything the platform needs)" >&2
+  exit 2
+fi
 # The project's own Node (package.json's "node" package) comes first, as in npm scripts: the machine's may be older.
 export PATH="$PWD/node_modules/.bin:$PATH"
 
 missing=()
-command -v bwrap >/dev/null || missing+=(bubblewrap)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v go >/dev/null || missing+=(golang-go)
-real_node=${C2D_REAL_NODE:-0}
-[ "${1:-}" = real-node ] && real_node=1
+# devcluster/ocean-assets.ts compresses DDOs with it, and tests serve files into the node's namespace with it.
+command -v python3 >/dev/null || missing+=(python3)
+# Debian package → a file it installs (gcc and libc6-dev link the pause program statically).
 node_missing=()
-if [ "$real_node" = 1 ]; then
-  # Debian package → a file it installs (gcc and libc6-dev link the pause program statically).
-  for pkg in containerd:/usr/bin/containerd runc:/usr/sbin/runc containernetworking-plugins:/usr/lib/cni/bridge \
-    iptables:/usr/sbin/iptables ipset:/usr/sbin/ipset conntrack:/usr/sbin/conntrack socat:/usr/bin/socat \
-    mmdebstrap:/usr/bin/mmdebstrap umoci:/usr/bin/umoci skopeo:/usr/bin/skopeo buildah:/usr/bin/buildah \
-    gcc:/usr/bin/gcc libc6-dev:/usr/lib/x86_64-linux-gnu/libc.a; do
-    [ -e "${pkg#*:}" ] || node_missing+=("${pkg%%:*}")
-  done
-fi
+for pkg in containerd:/usr/bin/containerd runc:/usr/sbin/runc containernetworking-plugins:/usr/lib/cni/bridge \
+  iptables:/usr/sbin/iptables ipset:/usr/sbin/ipset conntrack:/usr/sbin/conntrack socat:/usr/bin/socat \
+  mmdebstrap:/usr/bin/mmdebstrap umoci:/usr/bin/umoci skopeo:/usr/bin/skopeo buildah:/usr/bin/buildah \
+  gcc:/usr/bin/gcc libc6-dev:/usr/lib/x86_64-linux-gnu/libc.a; do
+  [ -e "${pkg#*:}" ] || node_missing+=("${pkg%%:*}")
+done
 apt_install() {
   echo "installing Debian packages: $*"
   if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq "$@" >/dev/null
@@ -46,11 +49,9 @@ if [ "$have" != "$want" ]; then
 fi
 
 bash devcluster/build-binaries.sh all
-if [ "$real_node" = 1 ]; then
-  bash devcluster/build-binaries.sh real-node
-  bash devcluster/build-binaries.sh knative
-  bash devcluster/real-node/build-images.sh all
-  bash devcluster/real-node/build-service-images.sh
-  bash devcluster/knative/build-images.sh
-  bash devcluster/real-node/build-project-images.sh all
-fi
+bash devcluster/build-binaries.sh real-node
+bash devcluster/build-binaries.sh knative
+bash devcluster/real-node/build-images.sh all
+bash devcluster/real-node/build-service-images.sh
+bash devcluster/knative/build-images.sh
+bash devcluster/real-node/build-project-images.sh all

@@ -132,7 +132,7 @@ async function routesAccepted(admin: KubeConfig, namespace: string): Promise<boo
 }
 
 /**
- * Deploys the provider onto a platform with Knative (`startPlatform(…, { node: 'real', knative: true })`) as a
+ * Deploys the provider onto a platform with Knative (`startPlatform(…, { knative: true })`) as a
  * publisher would (docs/deploy.md): the ServiceAccounts, RBAC and NetworkPolicies of manifests/, the `c2d-provider` settings and the
  * two Secrets, a Gateway on Traefik, then `knative/deploy.sh` — every function its own Knative Service, and the
  * HTTPRoutes that give them one URL. Resolves once every function is Ready and Traefik serves the routes.

@@ -74,11 +74,13 @@ copied_files() {
 }
 
 # The host's npm as the user runs it: with the project's node first on PATH (npm scripts, ensure-deps.sh), npm would
-# look for its global configuration beside that node instead.
+# look for its global configuration beside that node instead, and under npm scripts and npx the variables npm exports
+# point there too (npm_config_globalconfig=…/node_modules/node/etc/npmrc): the build then lacked the host's cafile.
 host_npm() {
   local path
   path=$(tr ':' '\n' <<< "$PATH" | grep -v '/node_modules/\.bin$' | paste -sd:)
-  PATH=$path npm "$@"
+  env -u npm_config_globalconfig -u npm_config_global_prefix -u npm_config_prefix -u npm_config_local_prefix \
+    PATH="$path" npm "$@"
 }
 
 # project NAME DOCKERFILE REF: one image, built unless its archive is cached.

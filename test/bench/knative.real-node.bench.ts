@@ -1,7 +1,7 @@
 /**
  * Knative benchmark on the real node (issue 13): Serving + Traefik, every function deployed by knative/deploy.sh,
  * every request through the provider's one URL (Traefik's Gateway API route → its Knative entrypoint → activator /
- * queue-proxy → pod). Needs root and the real node's builds (`bash scripts/ensure-deps.sh real-node`).
+ * queue-proxy → pod). Needs root and the node's and Knative's builds (`bash scripts/ensure-deps.sh`).
  *
  *  1. Cold request from zero, per function: wait until no function has a pod, then send each function, one after
  *     the other, a request it answers without a signature (a 200, or its own 400 naming what is missing). COLD_RUNS
@@ -33,7 +33,7 @@ const firstEndpoint = (fn: string): Endpoint => mountedEndpoints().find((e) => e
 if (process.getuid?.() !== 0) throw new Error('the knative bench needs root (the real node)');
 const stateDir = mkdtempSync(join(tmpdir(), 'c2d-knb-'));
 const report = (m: string): void => console.log(`[platform] ${m}`);
-const platform = await startPlatform(stateDir, report, { node: 'real', knative: true });
+const platform = await startPlatform(stateDir, report, { knative: true });
 try {
   const admin = loadKubeConfig(platform.env.kubeconfig);
   const system = platform.env.namespaces.system;

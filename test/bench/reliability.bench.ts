@@ -5,7 +5,7 @@
  *     leader replaced by a new pod (a rolling update), SIGKILL with the same identity (its container restarted) and
  *     SIGKILL replaced by a new identity (a pod lost), each three times;
  *  2. per-job overhead: a batch of jobs with a 2 s algorithm, once undisturbed and once with the leader killed
- *     (SIGKILL, new identity) and the node restarted mid-batch. Per job: created → final status (the queue
+ *     (SIGKILL, new identity) and the API server restarted mid-batch. Per job: created → final status (the queue
  *     included), and the overhead: started (left the queue) → final minus the algorithm's own 2 s, i.e. configure,
  *     publish, every pod start and engine reaction, and what the faults cost.
  * C2D_KEEP_STATE=1 keeps the logs.
@@ -135,7 +135,7 @@ try {
     );
   report('no faults', await batch(s));
   report(
-    'leader SIGKILL + node restart',
+    'leader SIGKILL + API restart',
     await batch(s, async () => {
       await new Promise((r) => setTimeout(r, 2000));
       await s.replaceEngine(await waitForLeader(s), { signal: 'SIGKILL', identity: 'new' });
@@ -148,7 +148,7 @@ try {
         120_000,
         100,
       );
-      await platform.restart('local-node');
+      await platform.restart('kube-apiserver', { downMs: 2000 });
     }),
   );
   console.log(`\nreliability bench done in ${((performance.now() - t0) / 1000).toFixed(0)} s`);

@@ -1,8 +1,8 @@
 /**
  * `npm run bench [-- name ...]`: runs every test/bench/*.bench.ts (or those whose name contains one of the given
  * words) one after the other, each in its own process so each starts and stops its own platform, streaming their
- * figures; then a summary. Exits non-zero when any bench failed. A `*.real-node.bench.ts` needs the real node (root and
- * `scripts/ensure-deps.sh real-node`) and runs only when named.
+ * figures; then a summary. Exits non-zero when any bench failed. A `*.real-node.bench.ts` (Knative Serving on the node,
+ * long) runs only when named.
  */
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';

@@ -54,7 +54,7 @@ beforeAll(async () => {
   if (process.getuid?.() !== 0) throw new Error('the real node needs root');
   stateDir = mkdtempSync(join(tmpdir(), 'c2d-kn-'));
   const report = (m: string): void => console.log(`[knative platform] ${m}`);
-  platform = await startPlatform(stateDir, report, { node: 'real', knative: true });
+  platform = await startPlatform(stateDir, report, { knative: true });
   admin = loadKubeConfig(platform.env.kubeconfig);
   files = await startPublicFileServer(platform, '203.0.113.30', { 'data.csv': DATASET, 'algorithm.js': ALGORITHM });
   provider = await deployProvider(platform, { report });

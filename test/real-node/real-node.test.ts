@@ -1,7 +1,7 @@
 /**
- * The real node (kubelet + containerd + runc, CNI bridge, kube-proxy, CoreDNS, kube-router) started by the platform
- * with `node: 'real'`, in a platform of this file's own. It needs root and the real node's binaries and images
- * (`bash scripts/ensure-deps.sh real-node`); without them the platform's start fails with the reason.
+ * The platform's node (kubelet + containerd + runc, CNI bridge, kube-proxy, CoreDNS, kube-router), in a platform of
+ * this file's own. It needs root and the node's binaries and images (`bash scripts/ensure-deps.sh`); without them the
+ * platform's start fails with the reason.
  */
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -54,14 +54,10 @@ beforeAll(async () => {
   if (process.getuid?.() !== 0)
     throw new Error('the real node needs root (network and mount namespaces, cgroups, containerd)');
   stateDir = mkdtempSync(join(tmpdir(), 'c2d-real-'));
-  platform = await startPlatform(
-    stateDir,
-    (m) => {
-      startup.push(m);
-      console.log(`[real-node platform] ${m}`);
-    },
-    { node: 'real' },
-  );
+  platform = await startPlatform(stateDir, (m) => {
+    startup.push(m);
+    console.log(`[real-node platform] ${m}`);
+  });
   core = loadKubeConfig(platform.env.kubeconfig).makeApiClient(CoreV1Api);
 }, 900_000);
 
@@ -181,6 +177,19 @@ describe('real node', () => {
       expect(terminated(pod), log).toMatchObject({ exitCode: 31 });
       expect(log).toContain('configure: provisioning the job volume');
       expect(log).toContain('data provisioning failed: job configuration unreadable');
+    });
+
+    it('starts the engine image: every module loads, then it names the setting it lacks', async () => {
+      const name = unique('engine');
+      const body = simplePod(name, 'c2d/engine:0.1.0', []);
+      // The image's entrypoint (node dist/engine/main.js), with none of the Deployment's settings.
+      delete (body.spec!.containers[0] as { command?: string[] }).command;
+      await core.createNamespacedPod({ namespace: jobs, body });
+      const pod = await waitForPodPhase(core, jobs, name, ['Succeeded', 'Failed'], 120_000);
+      const log = await core.readNamespacedPodLog({ name, namespace: jobs, container: 'main' });
+      expect(log).not.toMatch(/ERR_MODULE_NOT_FOUND|Cannot find (?:module|package)/);
+      expect(log).toMatch(/S3_ENDPOINT is not set/);
+      expect(terminated(pod).exitCode, log).not.toBe(0);
     });
 
     it('serves the info function from the functions image to another pod', async () => {

@@ -1,5 +1,5 @@
 /**
- * Two real nodes (`npm run dev -- up --node real --nodes 2`): two kubelets, each with its containerd in a network
+ * Two real nodes (`npm run dev -- up --nodes 2`): two kubelets, each with its containerd in a network
  * namespace of its own, linked to each other. Jobs run on both, each job's three pods on the node of its volume.
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -35,10 +35,7 @@ beforeAll(async () => {
     throw new Error('the real node needs root (network and mount namespaces, cgroups, containerd)');
   stateDir = mkdtempSync(join(tmpdir(), 'c2d-two-nodes-'));
   const t0 = Date.now();
-  platform = await startPlatform(stateDir, (m) => console.log(`[two-nodes platform] ${m}`), {
-    node: 'real',
-    nodes: 2,
-  });
+  platform = await startPlatform(stateDir, (m) => console.log(`[two-nodes platform] ${m}`), { nodes: 2 });
   console.log(`[real-node figures] platform with two real nodes up in ${Date.now() - t0} ms`);
   core = loadKubeConfig(platform.env.kubeconfig).makeApiClient(CoreV1Api);
   const files = join(stateDir, 'public-files');

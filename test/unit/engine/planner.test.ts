@@ -347,9 +347,11 @@ describe('running the algorithm (40)', () => {
   });
 
   it('a container that can never start → algorithm failed', () => {
-    const actions = at40({ algorithm: pod('Pending', { waitingReason: 'UnsupportedImage', message: 'no runtime' }) });
+    const actions = at40({
+      algorithm: pod('Pending', { waitingReason: 'CreateContainerError', message: 'no such executable' }),
+    });
     expect(kinds(actions)).toEqual(['deletePod:algorithm', 'createPod:publish', 'recordStatus']);
-    expect(recorded(actions)!.outcome?.message).toContain('UnsupportedImage');
+    expect(recorded(actions)!.outcome?.message).toContain('CreateContainerError');
   });
 });
 
