@@ -11,43 +11,39 @@ import { deployOcean, devKeys, startChain, type ChainHandle } from './chain.ts';
 import { startControlPlane, type NodeKind } from './control-plane.ts';
 import { writeKubeconfig } from './kubeconfig.ts';
 import { startObjectStore } from './object-store.ts';
-import { startRealNodes, type RealNode, type RealNodes } from './real-node/real-node.ts';
+import { startRealNodes, type NodePart, type RealNode, type RealNodes } from './real-node/real-node.ts';
 import { publishResultsStore } from './real-node/results-store.ts';
 import { installClusterDns } from './real-node/cluster-dns.ts';
 import { corednsImage } from './real-node/images.ts';
 import { clusterEgressSocket, egressSelectorConfig as egressSelectorConfigText } from './real-node/cluster-egress.ts';
 import { installKnativeServing, knativeImageArchives } from './knative/serving.ts';
 import type { PlatformEnv } from './platform-env.ts';
-import { freePort, startProcess, waitFor, type ManagedProcess } from './processes.ts';
+import { crashAndRestart, freePort, lastLines, startProcess, waitFor, type ManagedProcess } from './processes.ts';
 import { CoreV1Api } from '@kubernetes/client-node';
 
 export const NODE_NAME = 'c2d-local-node';
 export const NAMESPACES = { system: 'c2d-system', jobs: 'c2d-jobs' };
 const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-/** The parts a test can crash and start again (the bwrap local node only; the real node has its own tests). */
-export type RestartablePart = 'kube-apiserver' | 'local-node';
+/**
+ * The parts a test can crash and start again: the API server on either platform, the bwrap local node on its own,
+ * kubelet or containerd (of the first node) on the real one.
+ */
+export type RestartablePart = 'kube-apiserver' | 'local-node' | NodePart;
 
 export interface Platform {
   env: PlatformEnv;
   stop(): Promise<void>;
   /**
-   * Kills a part with SIGKILL, as a crash (the local node's containers die with it), keeps it down for `downMs`,
-   * starts it again with the same settings, and resolves once it serves again.
+   * Kills a part with SIGKILL, as a crash, keeps it down for `downMs`, starts it again with the same settings, and
+   * resolves once it serves again. The local node's containers die with it; the real node's keep running under their
+   * shims, whichever of kubelet and containerd is down, as on a production node.
    */
   restart(part: RestartablePart, opts?: { downMs?: number }): Promise<void>;
   /** Present when the platform runs the real node (kubelet + containerd) instead of the bwrap local node: the first. */
   realNode?: RealNode;
   /** Every real node, and what runs once for them all. */
   realNodes?: RealNodes;
-}
-
-function lastLines(file: string, n: number): string {
-  try {
-    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-n).join('\n');
-  } catch {
-    return '(no log)';
-  }
 }
 
 /** The real nodes' names: NODE_NAME, then NODE_NAME-2, … */
@@ -132,6 +128,12 @@ export async function startPlatform(
     processes.push(...cp.processes);
     const admin = loadKubeConfig(cp.adminKubeconfig);
     const core = admin.makeApiClient(CoreV1Api);
+    const restartApiServer = async (downMs?: number): Promise<void> => {
+      await crashAndRestart(processes, 'kube-apiserver', {
+        downMs,
+        serving: async () => (await core.readNamespace({ name: NAMESPACES.jobs })).metadata?.name === NAMESPACES.jobs,
+      });
+    };
     /** What clients of the platform need, once the chain and the store are up too. */
     const platformEnv = async (): Promise<PlatformEnv> => {
       const [{ chain: ch, ocean }, store] = await Promise.all([chainReady, storeReady]);
@@ -205,8 +207,10 @@ export async function startPlatform(
         timed('cluster DNS', () => installClusterDns(admin, corednsImage()), report),
       ]);
       if (opts.knative) await timed('knative serving', () => installKnativeServing(admin, report), report);
-      const restart = async (): Promise<void> => {
-        throw new Error('restart is offered for the local node platform only');
+      const restart = async (part: RestartablePart, restartOpts: { downMs?: number } = {}): Promise<void> => {
+        if (part === 'kube-apiserver') return restartApiServer(restartOpts.downMs);
+        if (part === 'kubelet' || part === 'containerd') return node.restart(part, restartOpts);
+        throw new Error(`${part} runs on the local node platform only`);
       };
       return { env: { ...(await platformEnv()), podS3Endpoint }, stop, restart, realNode: node, realNodes: started };
     }
@@ -261,26 +265,14 @@ export async function startPlatform(
     await timed('local node', () => waitFor('local node Ready', async () => nodeReady(core), 60_000, 100), report);
 
     const restart = async (part: RestartablePart, restartOpts: { downMs?: number } = {}): Promise<void> => {
-      const i = processes.findIndex((p) => p.name === part);
-      const old = processes[i];
-      if (!old) throw new Error(`no ${part} to restart`);
-      old.child.kill('SIGKILL');
-      await old.exited;
-      await new Promise((r) => setTimeout(r, restartOpts.downMs ?? 0));
-      const logStart = statSync(old.logFile).size;
-      const next = old.respawn();
-      processes[i] = next;
-      const serving =
-        part === 'kube-apiserver'
-          ? async () => (await core.readNamespace({ name: NAMESPACES.jobs })).metadata?.name === NAMESPACES.jobs
-          : async () => readFileSync(next.logFile, 'utf8').slice(logStart).includes('"local node ready"');
-      const exitedEarly = next.exited.then((code) => {
-        throw new Error(
-          `${part} exited (${code}) while restarting; the end of ${next.logFile}:\n${lastLines(next.logFile, 8)}`,
-        );
+      if (part === 'kube-apiserver') return restartApiServer(restartOpts.downMs);
+      if (part !== 'local-node') throw new Error(`${part} runs on the real node only`);
+      const logFile = node.logFile;
+      const logStart = statSync(logFile).size;
+      await crashAndRestart(processes, part, {
+        downMs: restartOpts.downMs,
+        serving: async () => readFileSync(logFile, 'utf8').slice(logStart).includes('"local node ready"'),
       });
-      exitedEarly.catch(() => undefined);
-      await Promise.race([waitFor(`${part} to serve again after its restart`, serving, 60_000, 100), exitedEarly]);
     };
     return { env: await platformEnv(), stop, restart };
   } catch (err) {
