@@ -1,27 +1,31 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
-import { CoreV1Api } from '@kubernetes/client-node';
+import { CoreV1Api, KubernetesObjectApi, loadAllYaml, type KubernetesObject } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalStack, type LocalStack } from '../../devcluster/local-stack.ts';
-import { startPlatform, type Platform } from '../../devcluster/platform.ts';
+import { startPlatform, type Platform, type RestartablePart } from '../../devcluster/platform.ts';
 import { waitFor } from '../../devcluster/processes.ts';
 import { ALL_JOB_OBJECTS_SELECTOR, LABELS } from '../../lib/job/names.ts';
 import { makeS3Client } from '../../lib/job/results-store.ts';
 import { StatusCode, isFinal, type JobStatus } from '../../lib/job/status.ts';
 import { loadKubeConfig } from '../../lib/kube/client.ts';
-import { FileServer, createJob, readJob, readObject, requestStop } from '../support/engine-jobs.ts';
-import { buildJob, sha256, shellAlgorithm, type BuiltJob } from '../support/job-fixtures.ts';
+import { createJob, readJob, readObject, requestStop } from '../support/engine-jobs.ts';
+import { buildJob, sha256, type BuiltJob } from '../support/job-fixtures.ts';
+import { nodeImageDigest, startPublicFileServer } from '../support/knative.ts';
 
 /**
- * The chaos run (issue 15), standing: three engine replicas and two dozen jobs of every kind, while the leader is
- * killed again and again (SIGKILL, restarted under the same identity or replaced by a new one), the API server is
- * restarted while jobs are mid-stage, and the local node is restarted (its containers die with it) while pods run.
- * Every job must end as its kind says, every algorithm must have run no more often than its recorded attempts
- * (docs/reliability.md), every result listed must be in the store, and after expiry nothing of any job is left.
+ * The chaos run (issue 15), standing, on the real node (kubelet + containerd + runc): three engine replicas and two
+ * dozen jobs of every kind, while the leader is killed again and again (SIGKILL, restarted under the same identity or
+ * replaced by a new one), the API server is restarted while jobs are mid-stage, and kubelet and then containerd are
+ * crashed (SIGKILL) and restarted while algorithms run. As on a production node, the containers outlive both: an
+ * algorithm running at such a crash must keep its container and run once. Every job must end as its kind says, every
+ * algorithm must have run no more often than its recorded attempts (docs/reliability.md), every result listed must be
+ * in the store, and after expiry nothing of any job is left.
  *
- * It runs on a platform of its own, since it restarts the API server and the node.
+ * It runs on a platform of its own, since it restarts the API server and the node's parts.
  */
 
 const DATASET = 'a,b\n1,2\n';
@@ -30,6 +34,9 @@ const EXPIRY_SECONDS = 60;
 /** The engine's deadlines for configure and publish in this run (the defaults are 15 minutes). */
 const STAGE_DEADLINE_SECONDS = 60;
 const GRACE_SECONDS = 10;
+// The dataset on a public address of the node's namespace, port 80: what the configure pods' policy allows.
+const FILE_ADDRESS = '203.0.113.20';
+const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '../..');
 
 type Kind = 'success' | 'failure' | 'timeout' | 'stopQueued' | 'stopRunning';
 const EXPECTED: Record<Kind, StatusCode> = {
@@ -61,15 +68,32 @@ let platform: Platform;
 let stack: LocalStack;
 let core: CoreV1Api;
 let s3: S3Client;
-let files: FileServer;
+let files: { url: (name: string) => string; stop(): Promise<void> };
+/** The node:24 image's digest on the node: the algorithms run in it, pinned by it as a DDO pins its image. */
+let nodeDigest: string;
+
+/** The jobs namespace's NetworkPolicies, as deployed (an algorithm pod waits for them before it starts). */
+async function applyJobPolicies(): Promise<void> {
+  const api = KubernetesObjectApi.makeApiClient(loadKubeConfig(platform.env.kubeconfig));
+  const docs = loadAllYaml(readFileSync(join(projectRoot, 'manifests/network-policies.yaml'), 'utf8'));
+  for (const doc of docs as KubernetesObject[]) {
+    if (doc.metadata?.namespace !== platform.env.namespaces.jobs) continue;
+    await api.create(doc).catch((err: { code?: number }) => {
+      if (err.code !== 409) throw err;
+    });
+  }
+}
 
 beforeAll(async () => {
+  if (process.getuid?.() !== 0)
+    throw new Error('the real node needs root (network and mount namespaces, cgroups, containerd)');
   dir = mkdtempSync(join(tmpdir(), 'c2d-chaos-'));
-  platform = await startPlatform(dir);
+  platform = await startPlatform(dir, (m) => console.log(`[chaos platform] ${m}`), { node: 'real' });
   core = loadKubeConfig(platform.env.kubeconfig).makeApiClient(CoreV1Api);
   s3 = makeS3Client(platform.env.s3);
-  files = await new FileServer().start();
-  files.file('/data.csv', DATASET);
+  await applyJobPolicies();
+  nodeDigest = await nodeImageDigest(platform, 'docker.io/library/node:24');
+  files = await startPublicFileServer(platform, FILE_ADDRESS, { 'data.csv': DATASET });
   stack = await startLocalStack(platform.env, {
     engineReplicas: 3,
     restartEngines: true,
@@ -82,15 +106,15 @@ beforeAll(async () => {
       DEADLINE_GRACE_SECONDS: String(GRACE_SECONDS),
     },
   });
-}, 300_000);
+}, 900_000);
 
 afterAll(async () => {
   await stack?.stop();
-  await files?.close();
+  await files?.stop();
   s3?.destroy();
   await platform?.stop();
   if (dir && !process.env.C2D_KEEP_STATE) rmSync(dir, { recursive: true, force: true });
-});
+}, 120_000);
 
 /** The index of the replica that says it leads (its c2d_engine_leader gauge), or -1. */
 async function leaderIndex(): Promise<number> {
@@ -121,13 +145,49 @@ async function waitForLeader(what: string): Promise<number> {
   return index;
 }
 
-const runningAlgorithms = async (): Promise<number> =>
-  (
-    await core.listNamespacedPod({
-      namespace: platform.env.namespaces.jobs,
-      labelSelector: `${LABELS.role}=algorithm`,
-    })
-  ).items.filter((p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp).length;
+/** An algorithm pod whose algorithm container runs: its job, and the container's id (a new container gets another). */
+interface RunningAlgorithm {
+  pod: string;
+  jobId: string;
+  containerId: string;
+}
+
+async function runningAlgorithms(): Promise<RunningAlgorithm[]> {
+  const pods = await core.listNamespacedPod({
+    namespace: platform.env.namespaces.jobs,
+    labelSelector: `${LABELS.role}=algorithm`,
+  });
+  return pods.items.flatMap((p) => {
+    const c = p.status?.containerStatuses?.find((s) => s.name === 'algorithm');
+    if (p.metadata?.deletionTimestamp || !c?.state?.running || !c.containerID) return [];
+    return [{ pod: p.metadata!.name!, jobId: p.metadata!.labels![LABELS.jobId]!, containerId: c.containerID }];
+  });
+}
+
+/**
+ * What became of algorithms that ran when a node part crashed: each pod still there must show the same container
+ * (running, or ended), never restarted; a pod already gone ended, and its job's status tells the rest.
+ */
+async function containersAfter(before: RunningAlgorithm[]): Promise<{ kept: number; gone: number; lost: string[] }> {
+  let kept = 0;
+  let gone = 0;
+  const lost: string[] = [];
+  for (const a of before) {
+    let pod;
+    try {
+      pod = await core.readNamespacedPod({ name: a.pod, namespace: platform.env.namespaces.jobs });
+    } catch (err) {
+      if ((err as { code?: number }).code !== 404) throw err;
+      gone++;
+      continue;
+    }
+    const c = pod.status?.containerStatuses?.find((s) => s.name === 'algorithm');
+    const id = c?.containerID ?? c?.state?.terminated?.containerID;
+    if (id === a.containerId && (c?.restartCount ?? 0) === 0) kept++;
+    else lost.push(`${a.pod}: ${a.containerId} → ${id} (${JSON.stringify(c?.state)})`);
+  }
+  return { kept, gone, lost };
+}
 
 /** Every result the status lists is stored, at the size listed; the outputs hold what the algorithm wrote. */
 async function checkResults(job: ChaosJob): Promise<void> {
@@ -163,7 +223,7 @@ async function checkResults(job: ChaosJob): Promise<void> {
   }
 }
 
-describe('chaos: leader kills, an API server restart and a node restart while two dozen jobs run', () => {
+describe('chaos on the real node: leader kills, API server, kubelet and containerd crashes while two dozen jobs run', () => {
   it('ends every job as its kind says, runs no stage unaccounted, stores every result, and leaves nothing after expiry', async () => {
     const ns = platform.env.namespaces.jobs;
     const started = Date.now();
@@ -172,10 +232,12 @@ describe('chaos: leader kills, an API server restart and a node restart while tw
       for (let i = 0; i < COUNTS[kind]; i++) {
         const built = buildJob({
           environment: stack.environmentId,
-          datasets: [{ files: [{ url: files.url('/data.csv'), checksum: sha256(DATASET) }] }],
-          algorithm: shellAlgorithm(ALGORITHMS[kind].code),
+          datasets: [{ files: [{ url: files.url('data.csv'), checksum: sha256(DATASET) }] }],
+          // The node:24 image (Debian underneath) runs the shell scripts as well as node would run JavaScript.
+          algorithm: { kind: 'raw', code: ALGORITHMS[kind].code, image: 'node', tag: '24', entrypoint: 'sh $ALGO' },
           maxDurationSeconds: ALGORITHMS[kind].maxDurationSeconds,
         });
+        built.workflow.algorithm.container.checksum = nodeDigest;
         jobs.push({ kind, built });
       }
     }
@@ -235,32 +297,52 @@ describe('chaos: leader kills, an API server restart and a node restart while tw
       handOvers.push(`${identity} identity ${Math.round(performance.now() - at)} ms`);
     };
 
+    // Each crash comes once `minRunning` algorithms run; kubelet and containerd must leave their containers be.
+    const crashes: string[] = [];
+    const survivors = new Set<string>();
+    const crash = async (part: RestartablePart, downMs: number, minRunning: number): Promise<void> => {
+      let running: RunningAlgorithm[] = [];
+      await waitFor(
+        `${minRunning} algorithm(s) to run before the ${part} crash`,
+        async () => (running = await runningAlgorithms()).length >= minRunning,
+        180_000,
+        200,
+      );
+      const at = performance.now();
+      await platform.restart(part, { downMs });
+      const ms = Math.round(performance.now() - at);
+      if (part === 'kube-apiserver') {
+        crashes.push(
+          `${part}: down ${downMs} ms, serving ${ms} ms after SIGKILL, ${running.length} algorithms running`,
+        );
+        return;
+      }
+      const after = await containersAfter(running);
+      crashes.push(
+        `${part}: down ${downMs} ms, serving ${ms} ms after SIGKILL; of ${running.length} algorithms running, ` +
+          `${after.kept} kept their container, ${after.gone} ended and went`,
+      );
+      expect(after.lost, `algorithm containers across the ${part} crash`).toEqual([]);
+      for (const a of running) survivors.add(a.jobId);
+    };
+
     await killLeader('same');
-    await waitFor(
-      'two algorithms to run before the API server restart',
-      async () => (await runningAlgorithms()) >= 2,
-      120_000,
-      200,
-    );
-    await platform.restart('kube-apiserver', { downMs: 2000 });
+    await crash('kube-apiserver', 2000, 2);
     await killLeader('new');
-    await waitFor(
-      'an algorithm to run before the node restart',
-      async () => (await runningAlgorithms()) >= 1,
-      120_000,
-      200,
-    );
-    await platform.restart('local-node', { downMs: 500 });
+    // Down for longer than an algorithm of the run takes: some end while kubelet is away, and are reported after.
+    await crash('kubelet', 5000, 1);
+    await crash('containerd', 2000, 1);
     for (let kill = 0; kill < 4 && jobs.some((j) => !j.final); kill++) {
       await new Promise((r) => setTimeout(r, 4000));
       await killLeader(kill % 2 === 0 ? 'new' : 'same');
     }
     console.log(`chaos: leader hand-overs after SIGKILL: ${handOvers.join(', ')}`);
+    console.log(`chaos: crashes: ${crashes.join('; ')}`);
 
     await waitFor(
       () => `every job to end (${jobs.filter((j) => !j.final).length} still running)`,
       async () => jobs.every((j) => j.final),
-      180_000,
+      300_000,
       500,
     );
     watching = false;
@@ -271,7 +353,7 @@ describe('chaos: leader kills, an API server restart and a node restart while tw
     const retried = jobs.filter((j) => Object.values(j.final!.stages).some((s) => (s?.attempts ?? 1) > 1));
     console.log(
       `chaos: ${jobs.length} jobs ended in ${Math.round((Date.now() - started) / 1000)} s; ` +
-        `${retried.length} with a stage retried after the node restart`,
+        `${retried.length} with a stage retried; ${survivors.size} ran their algorithm across a kubelet or containerd crash`,
     );
     for (const job of jobs) {
       const s = job.final!;
@@ -286,7 +368,10 @@ describe('chaos: leader kills, an API server restart and a node restart while tw
         expect((Date.parse(s.dateFinished!) - Date.parse(s.dateStarted)) / 1000).toBeLessThan(budget);
       }
     }
-    expect(retried.length).toBeGreaterThan(0);
+    // The crashes hit running algorithms, and each of those ran once, in the container it had.
+    expect(survivors.size).toBeGreaterThan(0);
+    for (const job of jobs.filter((j) => survivors.has(j.built.workflow.jobId)))
+      expect(job.final!.stages.algorithm?.attempts ?? 1, `algorithm attempts of ${job.built.workflow.jobId}`).toBe(1);
 
     // Storage expiry: every job's pods, volume, Secret and stored objects go.
     await waitFor(
@@ -317,5 +402,5 @@ describe('chaos: leader kills, an API server restart and a node restart while tw
     );
     const objects = await s3.send(new ListObjectsV2Command({ Bucket: platform.env.s3.bucket }));
     expect(objects.Contents ?? []).toEqual([]);
-  }, 480_000);
+  }, 900_000);
 });
