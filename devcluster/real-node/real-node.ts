@@ -253,7 +253,9 @@ async function startNode(
             : async (startedAt) => {
                 if (!(await kubeletHealthy(node))) return false;
                 const lease = await leases.readNamespacedLease({ name: nodeName, namespace: 'kube-node-lease' });
-                return (lease.spec?.renewTime?.getTime() ?? 0) >= startedAt;
+                // A MicroTime: the client hands it over as the API's string, whatever its type says.
+                const renewed = lease.spec?.renewTime;
+                return renewed !== undefined && new Date(renewed).getTime() >= startedAt;
               },
       });
     };
