@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalStack, type LocalStack } from '../../devcluster/local-stack.ts';
 import { startPlatform, type Platform, type RestartablePart } from '../../devcluster/platform.ts';
 import { waitFor } from '../../devcluster/processes.ts';
-import { ALL_JOB_OBJECTS_SELECTOR, LABELS } from '../../lib/job/names.ts';
+import { ALL_JOB_OBJECTS_SELECTOR, LABELS, STAGES, jobNames } from '../../lib/job/names.ts';
 import { makeS3Client } from '../../lib/job/results-store.ts';
 import { StatusCode, isFinal, type JobStatus } from '../../lib/job/status.ts';
 import { loadKubeConfig } from '../../lib/kube/client.ts';
@@ -197,6 +197,32 @@ async function survivalOf(a: RunningAlgorithm): Promise<string> {
     : `same container, ${pod.metadata?.deletionTimestamp ? 'deleted' : 'running'}`;
 }
 
+/**
+ * What a job's pods showed as it ended (their containers' states and the end of their logs), read at once: the pods go
+ * with the job's storage, and a failure is explained by them or not at all.
+ */
+async function podsReport(jobId: string): Promise<string> {
+  const namespace = platform.env.namespaces.jobs;
+  const lines: string[] = [];
+  for (const stage of STAGES) {
+    const name = jobNames(jobId).pods[stage];
+    try {
+      const pod = await core.readNamespacedPod({ name, namespace });
+      const states = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])];
+      lines.push(`${stage}: ${pod.status?.phase} ${JSON.stringify(states.map((c) => ({ [c.name]: c.state })))}`);
+      for (const c of states) {
+        const log = await core
+          .readNamespacedPodLog({ name, namespace, container: c.name, tailLines: 15 })
+          .catch((err: Error) => `(log unreadable: ${err.message})`);
+        lines.push(`  ${c.name} log: ${JSON.stringify(log)}`);
+      }
+    } catch (err) {
+      lines.push(`${stage}: ${(err as { code?: number }).code === 404 ? 'no pod' : (err as Error).message}`);
+    }
+  }
+  return lines.join('\n');
+}
+
 /** Every result the status lists is stored, at the size listed; the outputs hold what the algorithm wrote. */
 async function checkResults(job: ChaosJob): Promise<void> {
   const status = job.final!;
@@ -260,6 +286,8 @@ describe('chaos on the real node: leader kills, API server, kubelet and containe
     // before its storage expires.
     const checks: Promise<void>[] = [];
     const failedChecks: string[] = [];
+    /** The pods of each job that ended otherwise than its kind says. */
+    const reports = new Map<string, string>();
     const kindOf = new Map(jobs.map((j) => [j.built.workflow.jobId, j.kind]));
     /** Algorithms that ran through a kubelet or containerd crash, with what became of their container. */
     const survivors: Survivor[] = [];
@@ -288,11 +316,14 @@ describe('chaos on the real node: leader kills, API server, kubelet and containe
           }
           if (isFinal(current.status.code)) {
             job.final = current.status;
+            if (job.final.code !== EXPECTED[job.kind]) checks.push(podsReport(id).then((r) => void reports.set(id, r)));
             for (const s of survivors) if (s.jobId === id) checkSurvivor(s);
             if (job.final.code !== StatusCode.JobStopped)
               checks.push(
-                checkResults(job).catch((err: Error) => {
-                  failedChecks.push(`${job.kind} job ${id}: ${err.message}; ${JSON.stringify(job.final?.stages)}`);
+                checkResults(job).catch(async (err: Error) => {
+                  failedChecks.push(
+                    `${job.kind} job ${id}: ${err.message}; ${JSON.stringify(job.final?.stages)}\n${await podsReport(id)}`,
+                  );
                 }),
               );
           } else if (
@@ -385,7 +416,8 @@ describe('chaos on the real node: leader kills, API server, kubelet and containe
     );
     for (const job of jobs) {
       const s = job.final!;
-      expect(s.code, `${job.kind} job ${job.built.workflow.jobId}: ${JSON.stringify(s.termination)}`).toBe(
+      const id = job.built.workflow.jobId;
+      expect(s.code, `${job.kind} job ${id}: ${JSON.stringify(s.termination)}\n${reports.get(id)}`).toBe(
         EXPECTED[job.kind],
       );
       for (const stage of Object.values(s.stages)) expect(stage?.attempts ?? 1).toBeLessThanOrEqual(3);
