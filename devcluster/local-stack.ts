@@ -13,6 +13,7 @@ import {
 } from './identities.ts';
 import { ENVIRONMENTS_CONFIGMAP, environmentsToConfigMapData, type Environment } from '../lib/job/environments.ts';
 import { resultsStoreEnv } from '../lib/job/results-store-config.ts';
+import { applyNetworkPolicies } from './network-policies.ts';
 import type { PlatformEnv } from './platform-env.ts';
 import { freePort, startProcess, waitFor, type ManagedProcess } from './processes.ts';
 
@@ -175,6 +176,7 @@ export async function startLocalStack(env: PlatformEnv, opts: LocalStackOptions 
     PRIVATE_FILE_HOSTS_ALLOWED: opts.privateFileHosts ?? '127.0.0.0/8',
   };
   try {
+    await applyNetworkPolicies(admin);
     if ((opts.identity ?? 'service-accounts') === 'service-accounts') {
       await applyAccessManifests(admin);
       identitiesDir = mkdtempSync(join(env.stateDir, 'identities-'));

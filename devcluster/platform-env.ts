@@ -1,3 +1,4 @@
+import type { NodeLink } from './real-node/node-namespace.ts';
 import { resultsStoreEnv, type ResultsStoreConfig } from '../lib/job/results-store-config.ts';
 
 /**
@@ -25,6 +26,16 @@ export interface PlatformEnv {
   podS3Endpoint?: string;
   /** Absolute path of the built `kn` CLI. */
   kn: string;
+  /**
+   * The algorithm images the node has, by `image:tag` (`node:24`, `python:3`, `debian:bookworm`), each mapped to the
+   * manifest digest a DDO's `container.checksum` pins (`sha256:…`).
+   */
+  algorithmImages: Record<string, string>;
+  /**
+   * The first real node's namespace (absent on the bwrap node): a test serves a host port to pods through it
+   * (real-node/public-address.ts).
+   */
+  nodeLink?: NodeLink;
 }
 
 /** Renders the env as a shell-sourceable file. Values are single-quoted; none of them may contain a quote. */
@@ -44,6 +55,7 @@ export function toShellEnv(env: PlatformEnv): string {
     ...resultsStoreEnv(env.s3),
     KN: env.kn,
     OCEAN_ADDRESSES: JSON.stringify(env.ocean),
+    ALGORITHM_IMAGES: JSON.stringify(env.algorithmImages),
   };
   for (const [name, address] of Object.entries(env.ocean)) vars[`OCEAN_${name.toUpperCase()}`] = address;
   return (

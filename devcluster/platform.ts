@@ -1,5 +1,5 @@
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadKubeConfig } from '../lib/kube/client.ts';
@@ -44,6 +44,12 @@ export interface Platform {
   realNode?: RealNode;
   /** Every real node, and what runs once for them all. */
   realNodes?: RealNodes;
+}
+
+/** The bwrap node runs an image whatever digest is pinned: these stand for the digests a registry would give. */
+function localNodeImageDigests(): Record<string, string> {
+  const refs = ['node:24', 'python:3', 'debian:bookworm'];
+  return Object.fromEntries(refs.map((r) => [r, `sha256:${createHash('sha256').update(r).digest('hex')}`]));
 }
 
 /** The real nodes' names: NODE_NAME, then NODE_NAME-2, … */
@@ -135,7 +141,7 @@ export async function startPlatform(
       });
     };
     /** What clients of the platform need, once the chain and the store are up too. */
-    const platformEnv = async (): Promise<PlatformEnv> => {
+    const platformEnv = async (): Promise<Omit<PlatformEnv, 'algorithmImages'>> => {
       const [{ chain: ch, ocean }, store] = await Promise.all([chainReady, storeReady]);
       return {
         stateDir,
@@ -212,7 +218,23 @@ export async function startPlatform(
         if (part === 'kubelet' || part === 'containerd') return node.restart(part, restartOpts);
         throw new Error(`${part} runs on the local node platform only`);
       };
-      return { env: { ...(await platformEnv()), podS3Endpoint }, stop, restart, realNode: node, realNodes: started };
+      return {
+        env: {
+          ...(await platformEnv()),
+          podS3Endpoint,
+          algorithmImages: node.algorithmImages,
+          nodeLink: {
+            holderPid: node.namespace.holderPid,
+            hostAddress: node.namespace.hostAddress,
+            nodeAddress: node.namespace.nodeAddress,
+            hostLink: node.namespace.hostLink,
+          },
+        },
+        stop,
+        restart,
+        realNode: node,
+        realNodes: started,
+      };
     }
     const nodeKubeconfig = join(stateDir, 'node.kubeconfig');
     writeKubeconfig(nodeKubeconfig, {
@@ -274,7 +296,7 @@ export async function startPlatform(
         serving: async () => readFileSync(logFile, 'utf8').slice(logStart).includes('"local node ready"'),
       });
     };
-    return { env: await platformEnv(), stop, restart };
+    return { env: { ...(await platformEnv()), algorithmImages: localNodeImageDigests() }, stop, restart };
   } catch (err) {
     // Let the parallel starts settle before stopping, so nothing they started is left running.
     await Promise.allSettled(pending);

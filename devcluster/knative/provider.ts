@@ -1,15 +1,12 @@
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   CoreV1Api,
   CustomObjectsApi,
   KubernetesObjectApi,
-  loadAllYaml,
   PatchStrategy,
   type KubeConfig,
-  type KubernetesObject,
   type V1ConfigMap,
   type V1Secret,
 } from '@kubernetes/client-node';
@@ -17,6 +14,7 @@ import { Wallet } from 'ethers';
 import { FUNCTION_NAMES } from '../../lib/api/endpoints.ts';
 import { loadKubeConfig } from '../../lib/kube/client.ts';
 import { applyAccessManifests } from '../identities.ts';
+import { applyNetworkPolicies } from '../network-policies.ts';
 import { LOCAL_OUTPUT_KEY } from '../local-stack.ts';
 import type { Platform } from '../platform.ts';
 import { waitFor, type ManagedProcess } from '../processes.ts';
@@ -48,17 +46,6 @@ export interface ProviderOptions {
   settings?: Record<string, string>;
   /** Bound on the wait for every function to be Ready (default 300 s). */
   readyTimeoutMs?: number;
-}
-
-/**
- * manifests/network-policies.yaml, server-side applied as `kubectl apply -k manifests` would: the jobs' isolation, which
- * an algorithm pod's await-isolation container waits for before the algorithm starts.
- */
-async function applyNetworkPolicies(admin: KubeConfig): Promise<void> {
-  const api = KubernetesObjectApi.makeApiClient(admin);
-  const text = readFileSync(join(projectRoot, 'manifests/network-policies.yaml'), 'utf8');
-  for (const doc of (loadAllYaml(text) as KubernetesObject[]).filter(Boolean))
-    await api.patch(doc, undefined, undefined, 'c2d-local-stack', true, PatchStrategy.ServerSideApply);
 }
 
 /** Resolves with deploy.sh's output, or rejects with it. */

@@ -17,7 +17,7 @@ export const NODE_STORE_PORT = 9000;
  * listens on a host address but 127.0.0.1. `listen` is socat's TCP-LISTEN address inside the namespace.
  */
 export async function startHostRelay(
-  ns: NodeNamespace,
+  ns: Pick<NodeNamespace, 'enter' | 'exec'>,
   opts: { name: string; hostPort: number; listen: string; probe: string; stateDir: string; logDir: string },
 ): Promise<ManagedProcess[]> {
   const socket = join(opts.stateDir, `${opts.name}.sock`);

@@ -38,6 +38,30 @@ export interface NodeNamespace {
   stop(): Promise<void>;
 }
 
+/** Where the node's namespace is, for a process that did not create it (a test worker, from PlatformEnv). */
+export interface NodeLink {
+  holderPid: number;
+  hostAddress: string;
+  nodeAddress: string;
+  hostLink: string;
+}
+
+/** `enter` and `exec` for the namespace held by `holderPid`. */
+function namespaceCommands(holderPid: number): Pick<NodeNamespace, 'enter' | 'exec'> {
+  const enter = (argv: string[]): string[] => ['nsenter', '-t', String(holderPid), '-m', '-n', '--', ...argv];
+  const exec = async (argv: string[], timeoutMs = 30_000): Promise<string> => {
+    const [cmd, ...args] = enter(argv);
+    const { stdout } = await run(cmd!, args, { timeout: timeoutMs, maxBuffer: 16 << 20 });
+    return stdout;
+  };
+  return { enter, exec };
+}
+
+/** Enters an existing node namespace: what its creator has of it, but stopping it. */
+export function joinNodeNamespace(link: NodeLink): Omit<NodeNamespace, 'stop'> {
+  return { ...link, ...namespaceCommands(link.holderPid) };
+}
+
 /** The holder: sets up the private mounts, then waits (stdin closed → it exits). */
 function holderScript(stateDir: string): string {
   const shields = SHIELDED_SYSCTLS.map((s) => {
@@ -97,12 +121,7 @@ export async function createNodeNamespace(stateDir: string, id: string): Promise
   holder.stdout!.on('data', (d: Buffer) => (output += d.toString()));
   holder.stderr!.on('data', (d: Buffer) => (output += d.toString()));
   const holderPid = holder.pid!;
-  const enter = (argv: string[]): string[] => ['nsenter', '-t', String(holderPid), '-m', '-n', '--', ...argv];
-  const exec = async (argv: string[], timeoutMs = 30_000): Promise<string> => {
-    const [cmd, ...args] = enter(argv);
-    const { stdout } = await run(cmd!, args, { timeout: timeoutMs, maxBuffer: 16 << 20 });
-    return stdout;
-  };
+  const { enter, exec } = namespaceCommands(holderPid);
   const hostLink = `c2d${id.slice(0, 8)}`;
   const hostNs = netnsOf(process.pid);
   const stop = async (): Promise<void> => {

@@ -10,6 +10,7 @@ import { NODE_API_SERVER, startApiRelay, startStoreRelay } from './api-relay.ts'
 import { createNodeCgroups, removeNodeCgroups } from './cgroups.ts';
 import { startClusterEgress } from './cluster-egress.ts';
 import { grantNodeServices, KUBE_ROUTER_USER, publishApiServerEndpoint } from './cluster-objects.ts';
+import { nameAlgorithmImagesByDigest } from './algorithm-images.ts';
 import { containerdAnswers, podCidr, startContainerd } from './containerd.ts';
 import { ensureImageArchives, pauseImage, seedImages } from './images.ts';
 import { kubeletHealthy, startKubelet } from './kubelet.ts';
@@ -34,6 +35,8 @@ export interface RealNode {
   podCidr: string;
   /** When kubelet was started (ms since the epoch), to time the node's readiness. */
   kubeletStartedAt: number;
+  /** The algorithm images' digests, by `image:tag` (algorithm-images.ts). */
+  algorithmImages: Record<string, string>;
   /**
    * Kills kubelet or containerd with SIGKILL, keeps it down for `downMs`, starts it again with the same settings, and
    * resolves once it serves again: kubelet healthy and its node's Lease renewed by it, or containerd answering. The
@@ -213,6 +216,7 @@ async function startNode(
       podCidr: cidr,
     });
     processes.push(containerd.process);
+    const algorithmImages = await nameAlgorithmImagesByDigest(containerd);
 
     const kubeletStartedAt = Date.now();
     processes.push(
@@ -259,7 +263,17 @@ async function startNode(
               },
       });
     };
-    return { name: nodeName, namespace: ns, processes, cgroupRoot, podCidr: cidr, kubeletStartedAt, restart, stop };
+    return {
+      name: nodeName,
+      namespace: ns,
+      processes,
+      cgroupRoot,
+      podCidr: cidr,
+      kubeletStartedAt,
+      algorithmImages,
+      restart,
+      stop,
+    };
   } catch (err) {
     await stop();
     throw err;

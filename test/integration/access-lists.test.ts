@@ -7,7 +7,7 @@ import { waitFor } from '../../devcluster/processes.ts';
 import { containerSectionChecksum } from '../../lib/access/algo-checksums.ts';
 import type { ProviderFee } from '../../lib/chain/provider-fee.ts';
 import { deployAccessList } from '../support/access-list.ts';
-import { NODE_CONTAINER, OceanFlow, ref, ScriptedFileServer, sha256hex } from '../support/ocean-flow.ts';
+import { nodeContainer, OceanFlow, ref, ScriptedFileServer, sha256hex } from '../support/ocean-flow.ts';
 
 /**
  * An environment and its free tier open to the holders of an AccessList contract (ocean-node's `access.accessLists`
@@ -62,13 +62,13 @@ beforeAll(async () => {
   });
   v2 = `${stack.providerUrl}/v2`;
   flow = new OceanFlow(env, stack);
-  files = await new ScriptedFileServer().start();
+  files = await new ScriptedFileServer().start(env);
   algorithm = await flow.publishAlgorithm([files.file('/algorithm.js', ALGORITHM)]);
   const trusted = [
     {
       did: algorithm.did,
       filesChecksum: sha256hex(ALGORITHM),
-      containerSectionChecksum: containerSectionChecksum(NODE_CONTAINER),
+      containerSectionChecksum: containerSectionChecksum(nodeContainer(env)),
     },
   ];
   dataset = await flow.publishDataset(files.file('/dataset.csv', 'a,1\n'), { publisherTrustedAlgorithms: trusted });

@@ -13,6 +13,7 @@ import {
   toUtf8Bytes,
 } from 'ethers';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { reachableBase, type ReachableBase } from '../support/reachable-base.ts';
 import { deployOcean, oceanArtifact } from '../../devcluster/chain.ts';
 import {
   algorithmDdo,
@@ -91,6 +92,7 @@ const freeEnvironment: Environment = {
 const algoFiles = new Map<string, string>();
 let server: Server;
 let filesBase: string;
+let reachable: ReachableBase | undefined;
 
 beforeAll(async () => {
   server = createServer((req, res) => {
@@ -98,11 +100,13 @@ beforeAll(async () => {
     res.writeHead(body === undefined ? 404 : 200, { 'content-type': 'text/plain' }).end(body ?? 'not found');
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  filesBase = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  reachable = await reachableBase(env, (server.address() as { port: number }).port);
+  filesBase = reachable.base;
 });
 
 afterAll(async () => {
   rpcProvider.destroy();
+  await reachable?.stop();
   await new Promise<void>((resolve) => server.close(() => resolve()));
 });
 

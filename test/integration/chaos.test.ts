@@ -1,9 +1,8 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
-import { CoreV1Api, KubernetesObjectApi, loadAllYaml, type KubernetesObject } from '@kubernetes/client-node';
+import { CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalStack, type LocalStack } from '../../devcluster/local-stack.ts';
 import { startPlatform, type Platform, type RestartablePart } from '../../devcluster/platform.ts';
@@ -12,9 +11,8 @@ import { ALL_JOB_OBJECTS_SELECTOR, LABELS, STAGES, jobNames } from '../../lib/jo
 import { makeS3Client } from '../../lib/job/results-store.ts';
 import { StatusCode, isFinal, type JobStatus } from '../../lib/job/status.ts';
 import { loadKubeConfig } from '../../lib/kube/client.ts';
-import { createJob, readJob, readObject, requestStop } from '../support/engine-jobs.ts';
-import { buildJob, sha256, type BuiltJob } from '../support/job-fixtures.ts';
-import { nodeImageDigest, startPublicFileServer } from '../support/knative.ts';
+import { FileServer, createJob, readJob, readObject, requestStop } from '../support/engine-jobs.ts';
+import { buildJob, sha256, shellAlgorithm, type BuiltJob } from '../support/job-fixtures.ts';
 
 /**
  * The chaos run (issue 15), standing, on the real node (kubelet + containerd + runc): three engine replicas and two
@@ -34,9 +32,6 @@ const EXPIRY_SECONDS = 60;
 /** The engine's deadlines for configure and publish in this run (the defaults are 15 minutes). */
 const STAGE_DEADLINE_SECONDS = 60;
 const GRACE_SECONDS = 10;
-// The dataset on a public address of the node's namespace, port 80: what the configure pods' policy allows.
-const FILE_ADDRESS = '203.0.113.20';
-const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '../..');
 
 type Kind = 'success' | 'failure' | 'timeout' | 'stopQueued' | 'stopRunning';
 const EXPECTED: Record<Kind, StatusCode> = {
@@ -68,21 +63,7 @@ let platform: Platform;
 let stack: LocalStack;
 let core: CoreV1Api;
 let s3: S3Client;
-let files: { url: (name: string) => string; stop(): Promise<void> };
-/** The node:24 image's digest on the node: the algorithms run in it, pinned by it as a DDO pins its image. */
-let nodeDigest: string;
-
-/** The jobs namespace's NetworkPolicies, as deployed (an algorithm pod waits for them before it starts). */
-async function applyJobPolicies(): Promise<void> {
-  const api = KubernetesObjectApi.makeApiClient(loadKubeConfig(platform.env.kubeconfig));
-  const docs = loadAllYaml(readFileSync(join(projectRoot, 'manifests/network-policies.yaml'), 'utf8'));
-  for (const doc of docs as KubernetesObject[]) {
-    if (doc.metadata?.namespace !== platform.env.namespaces.jobs) continue;
-    await api.create(doc).catch((err: { code?: number }) => {
-      if (err.code !== 409) throw err;
-    });
-  }
-}
+let files: FileServer;
 
 beforeAll(async () => {
   if (process.getuid?.() !== 0)
@@ -91,9 +72,9 @@ beforeAll(async () => {
   platform = await startPlatform(dir, (m) => console.log(`[chaos platform] ${m}`), { node: 'real' });
   core = loadKubeConfig(platform.env.kubeconfig).makeApiClient(CoreV1Api);
   s3 = makeS3Client(platform.env.s3);
-  await applyJobPolicies();
-  nodeDigest = await nodeImageDigest(platform, 'docker.io/library/node:24');
-  files = await startPublicFileServer(platform, FILE_ADDRESS, { 'data.csv': DATASET });
+  // On a public address of the node's namespace: what the configure pods' NetworkPolicy lets them fetch from.
+  files = await new FileServer().start(platform.env);
+  files.file('/data.csv', DATASET);
   stack = await startLocalStack(platform.env, {
     engineReplicas: 3,
     restartEngines: true,
@@ -113,7 +94,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await stack?.stop();
-  await files?.stop();
+  await files?.close();
   s3?.destroy();
   await platform?.stop();
   if (dir && !process.env.C2D_KEEP_STATE) rmSync(dir, { recursive: true, force: true });
@@ -266,12 +247,13 @@ describe('chaos on the real node: leader kills, API server, kubelet and containe
       for (let i = 0; i < COUNTS[kind]; i++) {
         const built = buildJob({
           environment: stack.environmentId,
-          datasets: [{ files: [{ url: files.url('data.csv'), checksum: sha256(DATASET) }] }],
-          // The node:24 image (Debian underneath) runs the shell scripts as well as node would run JavaScript.
-          algorithm: { kind: 'raw', code: ALGORITHMS[kind].code, image: 'node', tag: '24', entrypoint: 'sh $ALGO' },
+          datasets: [{ files: [{ url: files.url('/data.csv'), checksum: sha256(DATASET) }] }],
+          algorithm: shellAlgorithm(ALGORITHMS[kind].code),
           maxDurationSeconds: ALGORITHMS[kind].maxDurationSeconds,
         });
-        built.workflow.algorithm.container.checksum = nodeDigest;
+        // Pinned by the digest the node has, as a DDO pins its image.
+        const { image, tag } = built.workflow.algorithm.container;
+        built.workflow.algorithm.container.checksum = platform.env.algorithmImages[`${image}:${tag}`];
         jobs.push({ kind, built });
       }
     }

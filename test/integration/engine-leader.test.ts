@@ -18,7 +18,7 @@ let files: FileServer;
 beforeAll(async () => {
   kc = loadKubeConfig(env.kubeconfig);
   core = kc.makeApiClient(CoreV1Api);
-  files = await new FileServer().start();
+  files = await new FileServer().start(env);
   files.file('/data.csv', DATASET);
   stack = await startLocalStack(env, { engineReplicas: 2 });
 });

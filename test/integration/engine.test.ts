@@ -1,3 +1,4 @@
+import { containerPid } from '../support/container-pid.ts';
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -43,7 +44,7 @@ beforeAll(async () => {
   kc = loadKubeConfig(env.kubeconfig);
   core = kc.makeApiClient(CoreV1Api);
   s3 = makeS3Client(env.s3);
-  files = await new FileServer().start();
+  files = await new FileServer().start(env);
   files.file('/data.csv', DATASET);
   pods = new JobObjectWatch(kc, ns, 'pods');
   await pods.start();
@@ -97,10 +98,10 @@ async function podPhase(name: string): Promise<string | undefined> {
 const waitForPodRunning = (name: string): Promise<void> =>
   waitFor(`${name} running`, async () => (await podPhase(name)) === 'Running', 60_000, 100);
 
-/** The pid of a pod's container process on the local node, from its containerID (`local://<pid>`). */
-async function containerPid(name: string): Promise<number> {
+/** The host pid of a pod's (first) container process. */
+async function podContainerPid(name: string): Promise<number> {
   const pod = await core.readNamespacedPod({ name, namespace: ns });
-  return Number(pod.status?.containerStatuses?.[0]?.containerID?.replace('local://', ''));
+  return containerPid(env, pod.status?.containerStatuses?.[0]?.containerID ?? '');
 }
 
 const processAlive = (pid: number): boolean => {
@@ -290,7 +291,7 @@ describe('engine', () => {
     );
     const podName = jobNames(job.workflow.jobId).pods.algorithm;
     await waitForPodRunning(podName);
-    const pid = await containerPid(podName);
+    const pid = await podContainerPid(podName);
     expect(processAlive(pid)).toBe(true);
     await requestStop(core, ns, job.workflow.jobId);
     const done = await waitForFinal(core, ns, job.workflow.jobId);

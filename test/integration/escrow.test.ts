@@ -173,7 +173,7 @@ beforeAll(async () => {
     namespace: env.namespaces.system,
   });
   decimals = await tokenDecimals(rpc, OCEAN());
-  files = await new FileServer().start();
+  files = await new FileServer().start(env);
   files.file('/data.csv', DATASET);
   stack = await startLocalStack(env, { engine: true });
 });

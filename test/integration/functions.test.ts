@@ -7,6 +7,7 @@ import { createServer, type Server } from 'node:http';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { Wallet, getBytes, keccak256, parseUnits, toUtf8Bytes } from 'ethers';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { reachableBase, type ReachableBase } from '../support/reachable-base.ts';
 import { startLocalStack, type LocalStack } from '../../devcluster/local-stack.ts';
 import {
   algorithmDdo,
@@ -18,6 +19,7 @@ import {
 import { ProviderInstance, ethers5 } from '../../devcluster/ocean-client.ts';
 import { freePort, stopChild, waitFor } from '../../devcluster/processes.ts';
 import { containerSectionChecksum } from '../../lib/access/algo-checksums.ts';
+import { nodeContainer } from '../support/ocean-flow.ts';
 import { FUNCTION_NAMES, mountedEndpoints, type FunctionName } from '../../lib/api/endpoints.ts';
 import type { ProviderFee } from '../../lib/chain/provider-fee.ts';
 import type { ProviderFees } from '../../node_modules/@oceanprotocol/lib/dist/types/@types/Provider.js';
@@ -32,6 +34,7 @@ import { loadKubeConfig } from '../../lib/kube/client.ts';
  */
 
 const env = inject('platform');
+const CONTAINER = nodeContainer(env);
 const provider = new Wallet(env.keys.provider);
 const consumer = new Wallet(env.keys.consumer);
 const other = new Wallet(env.keys.other);
@@ -45,11 +48,11 @@ let core: CoreV1Api;
 const published = new Map<string, string>();
 let files: Server;
 let filesBase: string;
+let reachable: ReachableBase | undefined;
 
 const sha256hex = (s: string): string => createHash('sha256').update(s).digest('hex');
 const now = (): number => Math.floor(Date.now() / 1000);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const CONTAINER = { entrypoint: 'node $ALGO', image: 'node', tag: '24', checksum: `sha256:${sha256hex('node:24')}` };
 const FINAL = [31, 32, 41, 42, 62, 70, 71, 72];
 
 const DATASET_CSV = Array.from({ length: 50 }, (_, i) => `${i},${(i * 7) % 13}`).join('\n') + '\n';
@@ -238,7 +241,8 @@ beforeAll(async () => {
     res.writeHead(body === undefined ? 404 : 200, { 'content-type': 'text/plain' }).end(body ?? 'not found');
   });
   await new Promise<void>((resolve) => files.listen(0, '127.0.0.1', resolve));
-  filesBase = `http://127.0.0.1:${(files.address() as { port: number }).port}`;
+  reachable = await reachableBase(env, (files.address() as { port: number }).port);
+  filesBase = reachable.base;
   stack = await startLocalStack(env);
   url = stack.providerUrl;
   core = loadKubeConfig(env.kubeconfig).makeApiClient(CoreV1Api);
@@ -249,6 +253,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await stack?.stop();
+  await reachable?.stop();
   await new Promise<void>((resolve) => (files ? files.close(() => resolve()) : resolve()));
 });
 

@@ -1,3 +1,4 @@
+import { allowPublishEgress, internalBase, type InternalBase } from '../support/reachable-base.ts';
 import { execFileSync } from 'node:child_process';
 import { createDecipheriv } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,7 +20,7 @@ import type { ProviderFee } from '../../lib/chain/provider-fee.ts';
 import { jobNames } from '../../lib/job/names.ts';
 import { makeS3Client } from '../../lib/job/results-store.ts';
 import { loadKubeConfig } from '../../lib/kube/client.ts';
-import { NODE_CONTAINER, OceanFlow, ref, ScriptedFileServer, sha256hex } from '../support/ocean-flow.ts';
+import { nodeContainer, OceanFlow, ref, ScriptedFileServer, sha256hex } from '../support/ocean-flow.ts';
 
 /**
  * A v2 job's own storage target (`output`), as ocean.js 8.6.2 sends it, unchanged: ProviderInstance.freeComputeStart
@@ -66,6 +67,9 @@ let consumerStore: {
   s3: { endpoint: string; bucket: string; accessKeyId: string; secretAccessKey: string };
 };
 let scratch: string;
+let storeTarget: InternalBase;
+let uploadTarget: InternalBase;
+let removeEgress: (() => Promise<void>) | undefined;
 
 async function order(): Promise<{ dataset: string; algorithm: string }> {
   const init = (await V8.initializeCompute(
@@ -176,7 +180,7 @@ const s3Output = (objectKey: string, extra: Record<string, unknown> = {}) => ({
   remoteStorage: {
     type: 's3',
     s3Access: {
-      endpoint: consumerStore.s3.endpoint,
+      endpoint: storeTarget.base,
       bucket: consumerStore.s3.bucket,
       objectKey,
       accessKeyId: consumerStore.s3.accessKeyId,
@@ -192,7 +196,14 @@ beforeAll(async () => {
   mkdirSync(join(scratch, 'logs'));
   const store = await startObjectStore({ binary: binaryPaths().minio, stateDir: scratch, bucket: 'consumer-results' });
   consumerStore = { process: store.process, client: makeS3Client(store.s3), s3: store.s3 };
+  files = await new ScriptedFileServer().start(env);
+  // The consumer's bucket and upload URL sit inside the publisher's network, as a publisher allows them: listed in
+  // PRIVATE_FILE_HOSTS_ALLOWED, and (on the real node) reachable by publish pods through a NetworkPolicy of its own.
+  storeTarget = await internalBase(env, Number(new URL(store.s3.endpoint).port), 'consumer-store');
+  uploadTarget = await internalBase(env, files.port, 'consumer-uploads');
+  removeEgress = await allowPublishEgress(env, 'test-output-targets', [storeTarget, uploadTarget]);
   stack = await startLocalStack(env, {
+    privateFileHosts: `127.0.0.0/8,${storeTarget.host}:${storeTarget.port},${uploadTarget.host}:${uploadTarget.port}`,
     environment: {
       minimums: { cpu: 0.5, memoryMiB: 256, diskMiB: 256 },
       free: {
@@ -207,19 +218,21 @@ beforeAll(async () => {
   });
   v2 = `${stack.providerUrl}/v2`;
   flow = new OceanFlow(env, stack);
-  files = await new ScriptedFileServer().start();
   algorithm = await flow.publishAlgorithm([files.file('/algorithm.js', ALGORITHM)]);
   const trusted = [
     {
       did: algorithm.did,
       filesChecksum: sha256hex(ALGORITHM),
-      containerSectionChecksum: containerSectionChecksum(NODE_CONTAINER),
+      containerSectionChecksum: containerSectionChecksum(nodeContainer(env)),
     },
   ];
   dataset = await flow.publishDataset(files.file('/dataset.csv', 'a,1\n'), { publisherTrustedAlgorithms: trusted });
 }, 300_000);
 
 afterAll(async () => {
+  await removeEgress?.();
+  await storeTarget?.stop();
+  await uploadTarget?.stop();
   await files?.stop();
   await stack?.stop();
   consumerStore?.client.destroy();
@@ -266,7 +279,7 @@ describe("a v2 job's own storage target", () => {
     );
     const log = await publishLog(job);
     expect(log).toMatch(/sent 2 outputs as outputs-\S+\.tar \(\d+ bytes\) to the job's output target, an S3 bucket/);
-    expect(log).not.toContain(consumerStore.s3.endpoint);
+    expect(log).not.toContain(storeTarget.base);
     expect(log).not.toContain(consumerStore.s3.accessKeyId);
   });
 
@@ -275,7 +288,7 @@ describe("a v2 job's own storage target", () => {
     const started = await startWithOutput({
       remoteStorage: {
         type: 'url',
-        url: `${files.base}/uploads/`,
+        url: `${uploadTarget.base}/uploads/`,
         method: 'put',
         headers: { 'x-upload-token': 'tok' },
       },

@@ -9,7 +9,7 @@ import { V2_ENDPOINTS } from '../../lib/api/endpoints.ts';
 import type { ProviderFee } from '../../lib/chain/provider-fee.ts';
 import { NONCE_FLOOR } from '../../lib/auth/nonce-policy.ts';
 import { waitFor } from '../../devcluster/processes.ts';
-import { NODE_CONTAINER, OceanFlow, ref, ScriptedFileServer, sha256hex } from '../support/ocean-flow.ts';
+import { nodeContainer, OceanFlow, ref, ScriptedFileServer, sha256hex } from '../support/ocean-flow.ts';
 import { containerSectionChecksum } from '../../lib/access/algo-checksums.ts';
 import { oceanArtifact } from '../../devcluster/chain.ts';
 import { succeeded } from '../../devcluster/receipts.ts';
@@ -181,7 +181,7 @@ beforeAll(async () => {
   });
   v2 = `${stack.providerUrl}/v2`;
   flow = new OceanFlow(env, stack);
-  files = await new ScriptedFileServer().start();
+  files = await new ScriptedFileServer().start(env);
   const algoUrl = files.file('/algorithm.js', TICKING);
   const slowUrl = files.file('/slow.js', SLOW);
   algorithm = await flow.publishAlgorithm([algoUrl]);
@@ -192,7 +192,7 @@ beforeAll(async () => {
   ].map((a) => ({
     did: a.did,
     filesChecksum: sha256hex(a.code),
-    containerSectionChecksum: containerSectionChecksum(NODE_CONTAINER),
+    containerSectionChecksum: containerSectionChecksum(nodeContainer(env)),
   }));
   // One dataset names the provider by its v1 base URL, the other by its v2 base URL: both are this provider.
   const a = files.file('/dataset-a.csv', 'a,1\n');

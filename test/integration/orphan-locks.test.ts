@@ -42,7 +42,7 @@ beforeAll(async () => {
     leases: kc.makeApiClient(CoordinationV1Api),
     namespace: env.namespaces.system,
   });
-  files = await new FileServer().start();
+  files = await new FileServer().start(env);
   files.file('/data.csv', DATASET);
   stack = await startLocalStack(env, {
     engine: true,

@@ -55,7 +55,7 @@ function startPod(): EscrowPayments {
 beforeAll(async () => {
   core = loadKubeConfig(env.kubeconfig).makeApiClient(CoreV1Api);
   chain = await new EscrowTestChain(env, provider.address.toLowerCase()).init();
-  files = await new FileServer().start();
+  files = await new FileServer().start(env);
   files.file('/data.csv', DATASET);
   stack = await startLocalStack(env, { engine: true });
   pods = Array.from({ length: PODS }, startPod);
@@ -108,15 +108,16 @@ describe('transactions from the provider key', () => {
       const states = await Promise.all(jobs.map((j) => readPaidJob(core, ns, j.job.workflow.jobId)));
       return states.filter((s) => s.settlement?.outcome !== undefined).length;
     };
-    // A burst of one start per pod every 400 ms until the engine has settled all three (at most 80 starts).
+    // A burst of one start per pod every second until the engine has settled all three: at most 25 bursts (100
+    // starts, 25 locks a payer beside its job's, within what each deposited), enough for a real node's publish pods.
     let settledDuring = 0;
-    while (starts.length < 80 && (settledDuring = await settledJobs()) < jobs.length) {
+    while (starts.length < 25 * PODS && (settledDuring = await settledJobs()) < jobs.length) {
       for (let p = 0; p < PODS; p++) {
         const jobId = newJobId();
         const payer = payers[p]!;
         starts.push(pods[p]!.lockJobPayment({ jobId, owner: payer.address }, q).then((locked) => ({ jobId, locked })));
       }
-      await new Promise((r) => setTimeout(r, 400));
+      await new Promise((r) => setTimeout(r, 1000));
     }
     const results = await Promise.allSettled(starts);
     const failed = results.flatMap((r) => (r.status === 'rejected' ? [String(r.reason)] : []));

@@ -5,7 +5,7 @@ import { containerSectionChecksum } from '../../lib/access/algo-checksums.ts';
 import { readJobConfigMap } from '../../lib/job/configmap.ts';
 import { jobNames } from '../../lib/job/names.ts';
 import { loadKubeConfig } from '../../lib/kube/client.ts';
-import { NODE_CONTAINER, OceanFlow, ScriptedFileServer, sha256hex } from '../support/ocean-flow.ts';
+import { nodeContainer, OceanFlow, ScriptedFileServer, sha256hex } from '../support/ocean-flow.ts';
 
 /**
  * Issue 10, item 4: the algorithm the provider checked must be the algorithm that runs. An attacker's file server
@@ -30,12 +30,12 @@ fs.copyFileSync(path.join(process.env.INPUTS, did, '0'), path.join(process.env.O
 
 const trust = (did: string) => ({
   publisherTrustedAlgorithms: [
-    { did, filesChecksum: sha256hex(TRUSTED), containerSectionChecksum: containerSectionChecksum(NODE_CONTAINER) },
+    { did, filesChecksum: sha256hex(TRUSTED), containerSectionChecksum: containerSectionChecksum(nodeContainer(env)) },
   ],
 });
 
 beforeAll(async () => {
-  files = await new ScriptedFileServer().start();
+  files = await new ScriptedFileServer().start(env);
   // Only the file server: the platform's own services on loopback stay out of the provider's reach.
   stack = await startLocalStack(env, { privateFileHosts: `127.0.0.1:${files.port}` });
   flow = new OceanFlow(env, stack);

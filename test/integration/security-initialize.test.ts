@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startLocalStack, type LocalStack } from '../../devcluster/local-stack.ts';
 import { freePort } from '../../devcluster/processes.ts';
 import { containerSectionChecksum } from '../../lib/access/algo-checksums.ts';
-import { NODE_CONTAINER, OceanFlow, ScriptedFileServer, sha256hex } from '../support/ocean-flow.ts';
+import { nodeContainer, OceanFlow, ScriptedFileServer, sha256hex } from '../support/ocean-flow.ts';
 
 /**
  * Issue 10, item 5: the unsigned initializeCompute must not make the provider fetch what an attacker names. Trust is
@@ -28,7 +28,7 @@ async function refusal(res: Response): Promise<{ status: number; code?: string; 
 }
 
 beforeAll(async () => {
-  files = await new ScriptedFileServer().start();
+  files = await new ScriptedFileServer().start(env);
   internal = await new ScriptedFileServer().start();
   stack = await startLocalStack(env, { privateFileHosts: `127.0.0.1:${files.port}` });
   flow = new OceanFlow(env, stack);
@@ -90,7 +90,7 @@ describe('initializeCompute downloads nothing it does not need', () => {
         {
           did: algorithm.did,
           filesChecksum: sha256hex(big),
-          containerSectionChecksum: containerSectionChecksum(NODE_CONTAINER),
+          containerSectionChecksum: containerSectionChecksum(nodeContainer(env)),
         },
       ],
     });
@@ -112,7 +112,7 @@ describe('initializeCompute is no oracle for internal addresses', () => {
         {
           did: algorithm.did,
           filesChecksum: sha256hex(CODE),
-          containerSectionChecksum: containerSectionChecksum(NODE_CONTAINER),
+          containerSectionChecksum: containerSectionChecksum(nodeContainer(env)),
         },
       ],
     });

@@ -41,7 +41,7 @@ beforeAll(async () => {
   kc = loadKubeConfig(env.kubeconfig);
   core = kc.makeApiClient(CoreV1Api);
   s3 = makeS3Client(env.s3);
-  files = await new FileServer().start();
+  files = await new FileServer().start(env);
   files.file('/data.csv', DATASET);
   // An environment of its own, so jobs of other files never share its slots.
   stack = await startLocalStack(env, {

@@ -25,14 +25,13 @@ import {
   fromFunction,
   functionPods,
   kn,
-  nodeImageDigest,
   probe,
   readFunctionService,
   send,
   startPublicFileServer,
   type Answer,
 } from '../support/knative.ts';
-import { NODE_CONTAINER, OceanFlow, sha256hex } from '../support/ocean-flow.ts';
+import { nodeContainer, OceanFlow, sha256hex } from '../support/ocean-flow.ts';
 
 let stateDir: string;
 let platform: Platform;
@@ -242,7 +241,7 @@ describe('the provider on Knative Serving, through its one URL', () => {
   it("runs ocean.js 3.x's compute flow end to end: publish, initializeCompute, order, start, status, result", async () => {
     const flow = new OceanFlow(platform.env, stack);
     expect(flow.url).toBe(provider.url);
-    const container = { ...NODE_CONTAINER, checksum: await nodeImageDigest(platform, 'docker.io/library/node:24') };
+    const container = nodeContainer(platform.env);
     const algorithm = await flow.publishAlgorithm([files.url('algorithm.js')], container);
     const dataset = await flow.publishDataset(files.url('data.csv'), {
       publisherTrustedAlgorithms: [

@@ -12,6 +12,8 @@ import {
 import { ProviderInstance } from '../../devcluster/ocean-client.ts';
 import type { PlatformEnv } from '../../devcluster/platform-env.ts';
 import { containerSectionChecksum } from '../../lib/access/algo-checksums.ts';
+import { nodeContainer } from './ocean-flow.ts';
+import { reachableBase } from './reachable-base.ts';
 import type { ProviderFee } from '../../lib/chain/provider-fee.ts';
 import type { ProviderFees } from '../../node_modules/@oceanprotocol/lib/dist/types/@types/Provider.js';
 
@@ -21,7 +23,6 @@ import type { ProviderFees } from '../../node_modules/@oceanprotocol/lib/dist/ty
  */
 
 const sha256hex = (s: string): string => createHash('sha256').update(s).digest('hex');
-const CONTAINER = { entrypoint: 'node $ALGO', image: 'node', tag: '24', checksum: `sha256:${sha256hex('node:24')}` };
 const ALGORITHM = "console.log('hello');\n";
 
 export interface Orders {
@@ -55,10 +56,11 @@ export async function publishComputeAssets(env: PlatformEnv, stack: LocalStack):
     res.writeHead(body === undefined ? 404 : 200, { 'content-type': 'text/plain' }).end(body ?? 'not found');
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const reachable = await reachableBase(env, (server.address() as { port: number }).port);
   const serve = (body: string): string => {
     const path = `/private-${randomBytes(8).toString('hex')}/file`;
     files.set(path, body);
-    return `http://127.0.0.1:${(server.address() as { port: number }).port}${path}`;
+    return `${reachable.base}${path}`;
   };
   const common = {
     rpcUrl: env.rpcUrl,
@@ -75,7 +77,7 @@ export async function publishComputeAssets(env: PlatformEnv, stack: LocalStack):
       name: 'hello',
       files: [{ type: 'url', url: serve(ALGORITHM), method: 'GET' }],
       serviceEndpoint: url,
-      container: CONTAINER,
+      container: nodeContainer(env),
       language: 'javascript',
     }),
   });
@@ -90,7 +92,7 @@ export async function publishComputeAssets(env: PlatformEnv, stack: LocalStack):
           {
             did: algorithm.did,
             filesChecksum: sha256hex(ALGORITHM),
-            containerSectionChecksum: containerSectionChecksum(CONTAINER),
+            containerSectionChecksum: containerSectionChecksum(nodeContainer(env)),
           },
         ],
       },
@@ -138,6 +140,9 @@ export async function publishComputeAssets(env: PlatformEnv, stack: LocalStack):
         algorithm: { ...ref(algorithm), transferTxId: orders.algorithmTx },
       };
     },
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: async () => {
+      await reachable.stop();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
   };
 }

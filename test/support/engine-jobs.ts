@@ -1,5 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { PlatformEnv } from '../../devcluster/platform-env.ts';
+import { reachableBase, type ReachableBase } from './reachable-base.ts';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import {
   PatchStrategy,
@@ -92,6 +94,7 @@ export class FileServer {
   private readonly sockets = new Set<Socket>();
   readonly hits = new Map<string, number>();
   port = 0;
+  private reachable: ReachableBase = { base: '', stop: async () => undefined };
 
   constructor() {
     this.server = createServer((req, res) => {
@@ -107,14 +110,16 @@ export class FileServer {
     });
   }
 
-  async start(): Promise<this> {
+  /** Listens on 127.0.0.1; with `env`, reachable from the platform's job pods too (reachable-base.ts). */
+  async start(env?: PlatformEnv): Promise<this> {
     await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
     this.port = (this.server.address() as { port: number }).port;
+    this.reachable = await reachableBase(env, this.port);
     return this;
   }
 
   url(path: string): string {
-    return `http://127.0.0.1:${this.port}${path}`;
+    return `${this.reachable.base}${path}`;
   }
 
   /** Serves fixed content at `path`; returns its URL. */
@@ -141,6 +146,7 @@ export class FileServer {
   }
 
   async close(): Promise<void> {
+    await this.reachable.stop();
     for (const s of this.sockets) s.destroy();
     await new Promise<void>((r) => this.server.close(() => r()));
   }

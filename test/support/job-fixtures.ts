@@ -184,7 +184,7 @@ export interface BuiltJob {
   secret: JobSecretData;
 }
 
-/** A node:20 algorithm given as raw code. */
+/** A node:24 algorithm given as raw code. */
 export const nodeAlgorithm = (code: string): AlgorithmSpec => ({
   kind: 'raw',
   code,
@@ -200,12 +200,12 @@ export const pythonAlgorithm = (code: string): AlgorithmSpec => ({
   tag: '3',
   entrypoint: 'python $ALGO',
 });
-/** A busybox shell algorithm given as raw code. */
+/** A POSIX shell algorithm given as raw code, in the node's Debian image. */
 export const shellAlgorithm = (code: string): AlgorithmSpec => ({
   kind: 'raw',
   code,
-  image: 'busybox',
-  tag: '1.36',
+  image: 'debian',
+  tag: 'bookworm',
   entrypoint: 'sh $ALGO',
 });
 

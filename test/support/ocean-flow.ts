@@ -13,6 +13,7 @@ import {
 } from '../../devcluster/ocean-assets.ts';
 import { ProviderInstance, ethers5 } from '../../devcluster/ocean-client.ts';
 import type { PlatformEnv } from '../../devcluster/platform-env.ts';
+import { reachableBase, type ReachableBase } from './reachable-base.ts';
 import type { ProviderFee } from '../../lib/chain/provider-fee.ts';
 import { FINAL_CODES, type StatusCode } from '../../lib/job/status.ts';
 import type { ProviderFees } from '../../node_modules/@oceanprotocol/lib/dist/types/@types/Provider.js';
@@ -27,16 +28,21 @@ export const sha256hex = (data: string | Buffer): string => createHash('sha256')
 export const now = (): number => Math.floor(Date.now() / 1000);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-export const NODE_CONTAINER = {
-  entrypoint: 'node $ALGO',
-  image: 'node',
-  tag: '24',
-  checksum: `sha256:${sha256hex('node:24')}`,
-};
+/** A DDO's `container` for node:24, pinned by the digest the platform's node has for it. */
+export function nodeContainer(env: PlatformEnv): {
+  entrypoint: string;
+  image: string;
+  tag: string;
+  checksum: string;
+} {
+  const checksum = env.algorithmImages['node:24'];
+  if (!checksum) throw new Error('the platform has no node:24 image');
+  return { entrypoint: 'node $ALGO', image: 'node', tag: '24', checksum };
+}
 
 export type Route = (req: IncomingMessage, res: ServerResponse) => void;
 
-/** A file server on 127.0.0.1 that answers each path as the test says, and counts what was asked. */
+/** A file server on 127.0.0.1 (reachable from the job pods, see start) that answers each path as the test says, and counts what was asked. */
 export class ScriptedFileServer {
   readonly hits = new Map<string, number>();
   #routes = new Map<string, Route>();
@@ -48,15 +54,18 @@ export class ScriptedFileServer {
     else res.writeHead(404).end('not found');
   });
   port = 0;
+  #reachable: ReachableBase = { base: '', stop: async () => undefined };
 
-  async start(): Promise<this> {
+  /** Listens on 127.0.0.1; with `env`, reachable from the platform's job pods too (reachable-base.ts). */
+  async start(env?: PlatformEnv): Promise<this> {
     await new Promise<void>((resolve) => this.#server.listen(0, '127.0.0.1', resolve));
     this.port = (this.#server.address() as { port: number }).port;
+    this.#reachable = await reachableBase(env, this.port);
     return this;
   }
 
   get base(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return this.#reachable.base;
   }
 
   /** Serves `route` at `path`; returns the path's URL. */
@@ -75,6 +84,7 @@ export class ScriptedFileServer {
   }
 
   async stop(): Promise<void> {
+    await this.#reachable.stop();
     this.#server.closeAllConnections();
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
@@ -123,7 +133,7 @@ export class OceanFlow {
     });
   }
 
-  publishAlgorithm(urls: readonly string[], container = NODE_CONTAINER): Promise<PublishedAsset> {
+  publishAlgorithm(urls: readonly string[], container = nodeContainer(this.env)): Promise<PublishedAsset> {
     const files: OceanFile[] = urls.map((url) => ({ type: 'url', url, method: 'GET' }));
     return this.#publish(
       algorithmDdo({ name: 'algorithm', files, serviceEndpoint: this.url, container, language: 'javascript' }),
