@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadKubeConfig } from '../lib/kube/client.ts';
 import { binaryPaths, missingBinaries } from './binaries.ts';
@@ -7,42 +7,35 @@ import { ensureClusterCerts } from './certs.ts';
 import { deployOcean, devKeys, startChain, type ChainHandle } from './chain.ts';
 import { startControlPlane } from './control-plane.ts';
 import { startObjectStore } from './object-store.ts';
-import { startRealNodes, type RealNode, type RealNodes } from './real-node/real-node.ts';
+import { startRealNodes, type NodePart, type RealNode, type RealNodes } from './real-node/real-node.ts';
 import { publishResultsStore } from './real-node/results-store.ts';
 import { installClusterDns } from './real-node/cluster-dns.ts';
 import { corednsImage } from './real-node/images.ts';
 import { clusterEgressSocket, egressSelectorConfig as egressSelectorConfigText } from './real-node/cluster-egress.ts';
 import { installKnativeServing, knativeImageArchives } from './knative/serving.ts';
 import type { PlatformEnv } from './platform-env.ts';
-import { waitFor, type ManagedProcess } from './processes.ts';
+import { crashAndRestart, lastLines, waitFor, type ManagedProcess } from './processes.ts';
 import { CoreV1Api } from '@kubernetes/client-node';
 
 export const NODE_NAME = 'c2d-local-node';
 export const NAMESPACES = { system: 'c2d-system', jobs: 'c2d-jobs' };
 
-/** The parts a test can crash and start again. */
-export type RestartablePart = 'kube-apiserver';
+/** The parts a test can crash and start again: the API server, and kubelet or containerd of the first node. */
+export type RestartablePart = 'kube-apiserver' | NodePart;
 
 export interface Platform {
   env: PlatformEnv;
   stop(): Promise<void>;
   /**
    * Kills a part with SIGKILL, as a crash, keeps it down for `downMs`, starts it again with the same settings, and
-   * resolves once it serves again.
+   * resolves once it serves again. The node's containers keep running under their shims whichever of kubelet and
+   * containerd is down, as on a production node.
    */
   restart(part: RestartablePart, opts?: { downMs?: number }): Promise<void>;
   /** The first node (kubelet + containerd). */
   realNode: RealNode;
   /** Every node, and what runs once for them all. */
   realNodes: RealNodes;
-}
-
-function lastLines(file: string, n: number): string {
-  try {
-    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-n).join('\n');
-  } catch {
-    return '(no log)';
-  }
 }
 
 /** The real nodes' names: NODE_NAME, then NODE_NAME-2, … */
@@ -191,23 +184,11 @@ export async function startPlatform(
     if (opts.knative) await timed('knative serving', () => installKnativeServing(admin, report), report);
 
     const restart = async (part: RestartablePart, restartOpts: { downMs?: number } = {}): Promise<void> => {
-      const i = processes.findIndex((p) => p.name === part);
-      const old = processes[i];
-      if (!old) throw new Error(`no ${part} to restart`);
-      old.child.kill('SIGKILL');
-      await old.exited;
-      await new Promise((r) => setTimeout(r, restartOpts.downMs ?? 0));
-      const next = old.respawn();
-      processes[i] = next;
-      const serving = async (): Promise<boolean> =>
-        (await core.readNamespace({ name: NAMESPACES.jobs })).metadata?.name === NAMESPACES.jobs;
-      const exitedEarly = next.exited.then((code) => {
-        throw new Error(
-          `${part} exited (${code}) while restarting; the end of ${next.logFile}:\n${lastLines(next.logFile, 8)}`,
-        );
+      if (part !== 'kube-apiserver') return node.restart(part, restartOpts);
+      await crashAndRestart(processes, 'kube-apiserver', {
+        downMs: restartOpts.downMs,
+        serving: async () => (await core.readNamespace({ name: NAMESPACES.jobs })).metadata?.name === NAMESPACES.jobs,
       });
-      exitedEarly.catch(() => undefined);
-      await Promise.race([waitFor(`${part} to serve again after its restart`, serving, 60_000, 100), exitedEarly]);
     };
     return {
       env: {

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { openSync, closeSync } from 'node:fs';
+import { openSync, closeSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
 /** A child process of the platform whose output goes to its own log file. */
@@ -57,6 +57,53 @@ export async function stopChild(
   } finally {
     clearTimeout(escalate);
   }
+}
+
+/** The last `n` lines of a log file, to put in an error. */
+export function lastLines(file: string, n: number): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-n).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+/**
+ * A crash and a restart of the process named `name` in `list`: SIGKILL, down for `downMs`, then the same command
+ * again in its place in `list` (so whoever stops the list stops the new one). Resolves once `serving` holds (given
+ * when the new process started, ms since the epoch), and fails, with the end of its log, if the new process exits
+ * first or does not serve within `timeoutMs`.
+ */
+export async function crashAndRestart(
+  list: ManagedProcess[],
+  name: string,
+  opts: { downMs?: number; serving: (startedAt: number, signal: AbortSignal) => Promise<boolean>; timeoutMs?: number },
+): Promise<ManagedProcess> {
+  const i = list.findIndex((p) => p.name === name);
+  const old = list[i];
+  if (!old) throw new Error(`no ${name} to restart`);
+  old.child.kill('SIGKILL');
+  await old.exited;
+  await new Promise((r) => setTimeout(r, opts.downMs ?? 0));
+  const startedAt = Date.now();
+  const next = old.respawn();
+  list[i] = next;
+  const exitedEarly = next.exited.then((code) => {
+    throw new Error(
+      `${name} exited (${code}) while restarting; the end of ${next.logFile}:\n${lastLines(next.logFile, 8)}`,
+    );
+  });
+  exitedEarly.catch(() => undefined);
+  await Promise.race([
+    waitFor(
+      `${name} to serve again after its restart`,
+      (signal) => opts.serving(startedAt, signal),
+      opts.timeoutMs ?? 60_000,
+      100,
+    ),
+    exitedEarly,
+  ]);
+  return next;
 }
 
 /** A TCP port on 127.0.0.1 that was free a moment ago. */

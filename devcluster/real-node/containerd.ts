@@ -85,6 +85,12 @@ export function containerdRoot(stateDir: string): string {
   return join(stateDir, 'containerd', 'root');
 }
 
+/** Whether the node's containerd answers on its socket. */
+export async function containerdAnswers(ns: NodeNamespace): Promise<boolean> {
+  await ns.exec(['ctr', '--address', CONTAINERD_SOCKET, 'version'], 5_000);
+  return true;
+}
+
 export async function startContainerd(
   ns: NodeNamespace,
   opts: {
@@ -110,15 +116,7 @@ export async function startContainerd(
   const ctr = (a: string[], timeoutMs?: number): Promise<string> =>
     ns.exec(['ctr', '--address', CONTAINERD_SOCKET, '--namespace', 'k8s.io', ...a], timeoutMs);
   await Promise.race([
-    waitFor(
-      'containerd to answer on its socket',
-      async () => {
-        await ns.exec(['ctr', '--address', CONTAINERD_SOCKET, 'version'], 5_000);
-        return true;
-      },
-      30_000,
-      100,
-    ),
+    waitFor('containerd to answer on its socket', () => containerdAnswers(ns), 30_000, 100),
     process.exited.then((code) => {
       throw new Error(`containerd exited (${code}) during start-up; see ${process.logFile}`);
     }),

@@ -9,6 +9,8 @@ export const CLUSTER_DNS = '10.96.0.10';
 export const CLUSTER_DOMAIN = 'cluster.local';
 /** Processes (threads included) a pod may have at once: a fork bomb ends there, not at the host's pid_max. */
 export const POD_PIDS_LIMIT = 1024;
+/** kubelet's health endpoint, on the node's loopback. */
+const HEALTHZ_PORT = 10248;
 
 export interface KubeletOptions {
   nodeName: string;
@@ -30,7 +32,7 @@ export function kubeletConfig(ns: NodeNamespace, o: KubeletOptions): Record<stri
     port: 10250,
     readOnlyPort: 0,
     healthzBindAddress: '127.0.0.1',
-    healthzPort: 10248,
+    healthzPort: HEALTHZ_PORT,
     tlsCertFile: o.serving.cert,
     tlsPrivateKeyFile: o.serving.key,
     authentication: { anonymous: { enabled: false }, webhook: { enabled: true }, x509: { clientCAFile: o.clientCa } },
@@ -69,6 +71,14 @@ export function kubeletConfig(ns: NodeNamespace, o: KubeletOptions): Record<stri
     maxPods: 50,
     shutdownGracePeriod: '0s',
   };
+}
+
+/** Whether kubelet's health endpoint says ok. */
+export async function kubeletHealthy(ns: NodeNamespace): Promise<boolean> {
+  return (
+    (await ns.exec(['curl', '-sf', '--max-time', '2', `http://127.0.0.1:${HEALTHZ_PORT}/healthz`], 5_000)).trim() ===
+    'ok'
+  );
 }
 
 export function startKubelet(ns: NodeNamespace, binary: string, o: KubeletOptions): ManagedProcess {

@@ -1,19 +1,19 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { CoordinationV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { missingBinaries, nodeBinaryPaths, type NodeBinaries } from '../binaries.ts';
 import { issueCertificate, type ClusterCerts } from '../certs.ts';
 import { writeKubeconfig } from '../kubeconfig.ts';
-import { waitFor, type ManagedProcess } from '../processes.ts';
+import { crashAndRestart, waitFor, type ManagedProcess } from '../processes.ts';
 import { NODE_API_SERVER, startApiRelay, startStoreRelay } from './api-relay.ts';
 import { createNodeCgroups, removeNodeCgroups } from './cgroups.ts';
 import { startClusterEgress } from './cluster-egress.ts';
 import { grantNodeServices, KUBE_ROUTER_USER, publishApiServerEndpoint } from './cluster-objects.ts';
 import { nameAlgorithmImagesByDigest } from './algorithm-images.ts';
-import { podCidr, startContainerd } from './containerd.ts';
+import { containerdAnswers, podCidr, startContainerd } from './containerd.ts';
 import { ensureImageArchives, pauseImage, seedImages } from './images.ts';
-import { startKubelet } from './kubelet.ts';
+import { kubeletHealthy, startKubelet } from './kubelet.ts';
 import { startKubeProxy, startKubeRouter } from './network-services.ts';
 import { recordInstance, sweepStaleInstances } from './instances.ts';
 import { createNodeNamespace, type NodeNamespace } from './node-namespace.ts';
@@ -21,6 +21,9 @@ import { linkNodes, masqueradeOutsideCluster } from './node-routes.ts';
 import { startScheduler } from './scheduler.ts';
 import { applyStorageClass, startVolumeProvisioner, VOLUME_PROVISIONER_USER } from './volume-provisioner.ts';
 import { loadKubeConfig } from '../../lib/kube/client.ts';
+
+/** The parts of a node a test can crash and start again. */
+export type NodePart = 'kubelet' | 'containerd';
 
 export interface RealNode {
   name: string;
@@ -34,6 +37,12 @@ export interface RealNode {
   kubeletStartedAt: number;
   /** The algorithm images' digests, by `image:tag` (algorithm-images.ts). */
   algorithmImages: Record<string, string>;
+  /**
+   * Kills kubelet or containerd with SIGKILL, keeps it down for `downMs`, starts it again with the same settings, and
+   * resolves once it serves again: kubelet healthy and its node's Lease renewed by it, or containerd answering. The
+   * containers keep running meanwhile, under their shims.
+   */
+  restart(part: NodePart, opts?: { downMs?: number }): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -237,6 +246,23 @@ async function startNode(
       }),
     ]);
     processes.push(startKubeRouter(ns, bins.kubeRouter, { ...service, kubeconfig: routerKc }));
+    const node = ns;
+    const leases = o.admin.makeApiClient(CoordinationV1Api);
+    const restart = async (part: NodePart, opts: { downMs?: number } = {}): Promise<void> => {
+      await crashAndRestart(processes, part, {
+        downMs: opts.downMs,
+        serving:
+          part === 'containerd'
+            ? () => containerdAnswers(node)
+            : async (startedAt) => {
+                if (!(await kubeletHealthy(node))) return false;
+                const lease = await leases.readNamespacedLease({ name: nodeName, namespace: 'kube-node-lease' });
+                // A MicroTime: the client hands it over as the API's string, whatever its type says.
+                const renewed = lease.spec?.renewTime;
+                return renewed !== undefined && new Date(renewed).getTime() >= startedAt;
+              },
+      });
+    };
     return {
       name: nodeName,
       namespace: ns,
@@ -245,6 +271,7 @@ async function startNode(
       podCidr: cidr,
       kubeletStartedAt,
       algorithmImages,
+      restart,
       stop,
     };
   } catch (err) {

@@ -1,5 +1,6 @@
+import type { ChildProcess } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { waitFor, withinDeadline } from '../../../devcluster/processes.ts';
+import { crashAndRestart, waitFor, withinDeadline, type ManagedProcess } from '../../../devcluster/processes.ts';
 
 describe('waitFor', () => {
   it('ends at its bound even when a check never settles, naming what it waited for', async () => {
@@ -41,6 +42,69 @@ describe('withinDeadline', () => {
   it('rejects work that ignores its signal once the deadline has passed', async () => {
     await expect(withinDeadline(() => new Promise(() => {}), Date.now() + 20)).rejects.toThrow(
       'attempt cut at the deadline',
+    );
+  });
+});
+
+describe('crashAndRestart', () => {
+  /** A process that records its signals; `respawn` gives the next one, which exits at once with `exitCode` if set. */
+  function fakeProcess(name: string, log: string[], exitCode?: number): ManagedProcess {
+    let exit!: (code: number | string) => void;
+    const exited = new Promise<number | string>((r) => (exit = r));
+    if (exitCode !== undefined) exit(exitCode);
+    const child = {
+      kill: (signal: string) => {
+        log.push(`${name} ${signal}`);
+        exit(signal);
+        return true;
+      },
+    } as unknown as ChildProcess;
+    return {
+      name,
+      child,
+      logFile: '/nonexistent/log',
+      exited,
+      stop: async () => undefined,
+      respawn: () => {
+        log.push(`${name} respawned`);
+        return fakeProcess(name, log, exitCode);
+      },
+    };
+  }
+
+  it('kills with SIGKILL, waits down, starts the same command in its place, and resolves once it serves', async () => {
+    const log: string[] = [];
+    const list = [fakeProcess('etcd', log), fakeProcess('kubelet', log)];
+    const old = list[1];
+    const before = Date.now();
+    let startedAt = 0;
+    let checks = 0;
+    const next = await crashAndRestart(list, 'kubelet', {
+      downMs: 30,
+      serving: async (at) => {
+        startedAt = at;
+        return ++checks === 2;
+      },
+    });
+    expect(log).toEqual(['kubelet SIGKILL', 'kubelet respawned']);
+    expect(list[1]).toBe(next);
+    expect(next).not.toBe(old);
+    // Down for its 30 ms (Date.now and the timer each round to the millisecond).
+    expect(startedAt - before).toBeGreaterThanOrEqual(28);
+    expect(checks).toBe(2);
+  });
+
+  it('fails, naming the part, when the new process exits before it serves', async () => {
+    const log: string[] = [];
+    const list = [fakeProcess('containerd', log, 1)];
+    await expect(crashAndRestart(list, 'containerd', { serving: async () => false, timeoutMs: 5_000 })).rejects.toThrow(
+      /containerd exited \(1\) while restarting; the end of \/nonexistent\/log:\n\(no log\)/,
+    );
+  });
+
+  it('fails on a part that is not in the list', async () => {
+    await expect(crashAndRestart([], 'kubelet', { serving: async () => true })).rejects.toThrow(
+      'no kubelet to restart',
     );
   });
 });
