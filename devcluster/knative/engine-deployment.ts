@@ -88,14 +88,13 @@ export async function deployEngine(platform: Platform, opts: EngineOptions = {})
   const namespace = env.namespaces.system;
   const admin = loadKubeConfig(env.kubeconfig);
   const core = admin.makeApiClient(CoreV1Api);
-  for (const name of ['c2d-provider', 'c2d-results-store'])
-    await (
-      name === 'c2d-provider'
-        ? core.readNamespacedConfigMap({ name, namespace })
-        : core.readNamespacedSecret({ name, namespace })
-    ).catch((err: unknown) => {
-      throw new Error(`deployEngine: ${namespace}/${name} is missing; run deployProvider first`, { cause: err });
-    });
+  const missing = (what: string) => (err: unknown) => {
+    throw new Error(`deployEngine: ${what} in ${namespace} is missing; deployProvider writes it`, { cause: err });
+  };
+  await core.readNamespacedConfigMap({ name: 'c2d-provider', namespace }).catch(missing('the ConfigMap c2d-provider'));
+  await core
+    .readNamespacedSecret({ name: 'c2d-results-store', namespace })
+    .catch(missing('the Secret c2d-results-store'));
   const environment = localEnvironment(env, opts.environment);
   await writeLocalConfig(admin, env, environment);
 
