@@ -54,12 +54,6 @@ export interface LocalStackOptions {
   engine?: boolean;
   /** How many engine replicas, each its own identity, electing a leader as a Deployment's would (default 1). */
   engineReplicas?: number;
-  gatewayPort?: number;
-  /**
-   * The provider URL when the functions are served elsewhere (Knative on the real node, devcluster/knative/provider.ts):
-   * then no gateway process is started, and the stack is the engine alone.
-   */
-  providerUrl?: string;
   /** Where the engine's and gateway's logs go (default: the platform's log directory). */
   logDir?: string;
   environment?: Partial<Environment>;
@@ -255,31 +249,30 @@ export async function startLocalStack(env: PlatformEnv, opts: LocalStackOptions 
     };
     enginesNow = () => [...engines];
     const engineMetricsUrl = engineMetricsUrls[0];
-    const port = opts.providerUrl ? 0 : (opts.gatewayPort ?? (await freePort()));
-    const providerUrl = opts.providerUrl ?? `http://127.0.0.1:${port}`;
-    if (!opts.providerUrl)
-      processes.push(
-        startProcess('gateway', process.execPath, ['--import', 'tsx', join(projectRoot, 'functions/gateway.ts')], {
-          logFile: join(logDir, 'gateway.log'),
-          cwd: projectRoot,
-          env: {
-            ...base,
-            ...(identities ? { FUNCTION_KUBECONFIG_DIR: identitiesDir } : { KUBECONFIG: env.kubeconfig }),
-            ...resultsStoreEnv(env.s3),
-            PORT: String(port),
-            PROVIDER_URL: providerUrl,
-            RPC_URL: env.rpcUrl,
-            CHAIN_ID: String(env.chainId),
-            ERC721_FACTORY_ADDRESS: env.ocean.ERC721Factory,
-            ESCROW_ADDRESS: env.ocean.Escrow,
-            PROVIDER_KEY: env.keys.provider,
-            PROVIDER_ADDRESS: provider.address,
-            PROVIDER_PUBLIC_KEY: provider.signingKey.publicKey,
-            OUTPUT_PUBLIC_KEY: new Wallet(LOCAL_OUTPUT_KEY).signingKey.compressedPublicKey,
-            ...opts.functionSettings,
-          },
-        }),
-      );
+    const port = await freePort();
+    const providerUrl = `http://127.0.0.1:${port}`;
+    processes.push(
+      startProcess('gateway', process.execPath, ['--import', 'tsx', join(projectRoot, 'functions/gateway.ts')], {
+        logFile: join(logDir, 'gateway.log'),
+        cwd: projectRoot,
+        env: {
+          ...base,
+          ...(identities ? { FUNCTION_KUBECONFIG_DIR: identitiesDir } : { KUBECONFIG: env.kubeconfig }),
+          ...resultsStoreEnv(env.s3),
+          PORT: String(port),
+          PROVIDER_URL: providerUrl,
+          RPC_URL: env.rpcUrl,
+          CHAIN_ID: String(env.chainId),
+          ERC721_FACTORY_ADDRESS: env.ocean.ERC721Factory,
+          ESCROW_ADDRESS: env.ocean.Escrow,
+          PROVIDER_KEY: env.keys.provider,
+          PROVIDER_ADDRESS: provider.address,
+          PROVIDER_PUBLIC_KEY: provider.signingKey.publicKey,
+          OUTPUT_PUBLIC_KEY: new Wallet(LOCAL_OUTPUT_KEY).signingKey.compressedPublicKey,
+          ...opts.functionSettings,
+        },
+      }),
+    );
     const exitedEarly = processes.map(async (p) => {
       const code = await p.exited;
       throw new Error(`${p.name} exited (${code}) during start-up; see ${p.logFile}`);

@@ -1,3 +1,10 @@
+/**
+ * Every function in one process behind one listener, on the host: used only by tests, through
+ * devcluster/local-stack.ts's startLocalStack (test/integration/, the engine and reliability benchmarks, and
+ * test/real-node/'s real-node and two-nodes tests). `npm start`, the demo and test/real-node/knative.test.ts run each
+ * function as its own Knative Service behind the provider's one URL (knative/deploy.sh, devcluster/knative/provider.ts),
+ * the way a publisher deploys them.
+ */
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { serve } from '@hono/node-server';

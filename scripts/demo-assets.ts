@@ -1,5 +1,3 @@
-import { createServer, type Server } from 'node:http';
-
 /** The demo's dataset: hourly temperature readings from three sensors, generated deterministically. */
 export function sensorCsv(): string {
   const rows = ['sensor,hour,celsius'];
@@ -40,23 +38,3 @@ const bars = Object.entries(stats).map(([k, s]) => k.padEnd(6) + ' ' + '#'.repea
 fs.writeFileSync(path.join(process.env.OUTPUTS, 'charts', 'means.txt'), bars + '\\n');
 console.log('wrote stats.json and charts/means.txt');
 `;
-
-/** Serves the publisher's files on 127.0.0.1 (in production: the publisher's own storage, reached only by configure pods). */
-export async function servePublisherFiles(
-  files: Record<string, string>,
-): Promise<{ url: (name: string) => string; close: () => Promise<void> }> {
-  const server: Server = createServer((req, res) => {
-    const body = files[(req.url ?? '/').slice(1)];
-    if (body === undefined) {
-      res.writeHead(404).end();
-      return;
-    }
-    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) }).end(body);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  return {
-    url: (name) => `http://127.0.0.1:${port}/${name}`,
-    close: () => new Promise((r) => server.close(() => r())),
-  };
-}

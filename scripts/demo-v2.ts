@@ -1,19 +1,16 @@
 /**
  * `npm run demo -- v2`: the v2 API end to end with Ocean's current client, ocean.js 8.x's ProviderInstance,
- * unchanged: a publisher publishes a dataset and a trusted algorithm; the consumer reads `<provider>/v2`, takes an
+ * unchanged, on the same platform as `npm run demo` (demo-platform.ts: every request through the provider's one URL,
+ * the engine as its Deployment): a publisher publishes a dataset and a trusted algorithm; the consumer reads `<provider>/v2`, takes an
  * auth token, lists the environments (with their free tier), initializes and orders, starts a free job with the
  * token, streams the running algorithm's log, and downloads the results. Exits 0 only if the job finished (70).
  */
-import { createHash } from 'node:crypto';
 import { JsonRpcProvider, Wallet } from 'ethers';
 import { ProviderInstance as V8 } from '@oceanprotocol/lib-v8';
-import { ensurePlatformUp, runningPid, stopPlatform } from '../devcluster/dev-instance.ts';
-import { startLocalStack } from '../devcluster/local-stack.ts';
 import { algorithmDdo, datasetDdo, orderAsset, publishAsset } from '../devcluster/ocean-assets.ts';
-import { containerSectionChecksum, filesChecksum } from '../lib/access/algo-checksums.ts';
+import { containerSectionChecksum } from '../lib/access/algo-checksums.ts';
 import type { ProviderFee } from '../lib/chain/provider-fee.ts';
-import { parsePrivateHostAllowList } from '../lib/http/address-policy.ts';
-import { SENSOR_STATS_ALGORITHM, sensorCsv, servePublisherFiles } from './demo-assets.ts';
+import { startDemoProvider } from './demo-platform.ts';
 
 const step = (m: string): void => console.log(`\n▶ ${m}`);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -33,27 +30,28 @@ async function text(stream: AsyncIterable<Uint8Array>): Promise<string> {
 }
 
 async function main(): Promise<void> {
-  const wasRunning = Boolean(runningPid());
-  step('Starting the local platform (Kubernetes control plane, a kubelet + containerd node, chain, object store)');
-  const env = await ensurePlatformUp((m) => console.log(`  ${m}`));
-  const consumer = new Wallet(env.keys.consumer, new JsonRpcProvider(env.rpcUrl));
-  const stack = await startLocalStack(env, {
-    environment: {
-      minimums: { cpu: 0.5, memoryMiB: 256, diskMiB: 256 },
-      free: {
-        cpu: 1,
-        memoryMiB: 512,
-        diskMiB: 512,
-        maxJobDurationSeconds: 300,
-        maxConcurrentJobs: 2,
-        access: { addresses: [] },
-      },
+  step(
+    'Starting the platform (control plane, a kubelet + containerd node, Knative Serving and Traefik, chain, object ' +
+      'store), then the provider: every function by knative/deploy.sh behind one URL, the engine as its Deployment',
+  );
+  // Its job asks for half a CPU (below): on this 2-CPU node, Knative and the functions the demo wakes request most
+  // of the rest.
+  const demo = await startDemoProvider((m) => console.log(`  ${m}`), {
+    minimums: { cpu: 0.5, memoryMiB: 256, diskMiB: 256 },
+    free: {
+      cpu: 1,
+      memoryMiB: 512,
+      diskMiB: 512,
+      maxJobDurationSeconds: 300,
+      maxConcurrentJobs: 2,
+      access: { addresses: [] },
     },
   });
-  const files = await servePublisherFiles({ 'sensors.csv': sensorCsv(), 'sensor-stats.js': SENSOR_STATS_ALGORITHM });
+  const { env } = demo;
+  const consumer = new Wallet(env.keys.consumer, new JsonRpcProvider(env.rpcUrl));
   try {
     const provider = new Wallet(env.keys.provider);
-    const v2 = `${stack.providerUrl}/v2`;
+    const v2 = `${demo.providerUrl}/v2`;
 
     step(`Consumer: reading ${v2}`);
     const root = (await (await fetch(v2)).json()) as {
@@ -64,13 +62,8 @@ async function main(): Promise<void> {
     console.log(`  nodePublicKey ${root.nodePublicKey.slice(0, 20)}…`);
 
     step('Publisher: publishing the algorithm and a dataset that trusts it, both served by <provider>/v2');
-    const container = {
-      entrypoint: 'node $ALGO',
-      image: 'node',
-      tag: '24',
-      checksum: `sha256:${createHash('sha256').update('node:24').digest('hex')}`,
-    };
-    const algoFiles = [{ type: 'url' as const, url: files.url('sensor-stats.js'), method: 'GET' as const }];
+    const container = demo.container;
+    const algoFiles = [{ type: 'url' as const, url: demo.fileUrl('sensor-stats.js'), method: 'GET' as const }];
     const publish = (ddo: ReturnType<typeof datasetDdo>) =>
       publishAsset({
         rpcUrl: env.rpcUrl,
@@ -92,16 +85,13 @@ async function main(): Promise<void> {
     );
     const trusted = {
       did: algo.did,
-      filesChecksum: await filesChecksum(
-        algoFiles.map((f) => ({ url: f.url, method: f.method, headers: {} })),
-        { privateHosts: parsePrivateHostAllowList('127.0.0.1') },
-      ),
+      filesChecksum: demo.algorithmFilesChecksum,
       containerSectionChecksum: containerSectionChecksum(container),
     };
     const data = await publish(
       datasetDdo({
         name: 'Greenhouse sensors, 48 h',
-        files: [{ type: 'url', url: files.url('sensors.csv'), method: 'GET' }],
+        files: [{ type: 'url', url: demo.fileUrl('sensors.csv'), method: 'GET' }],
         serviceEndpoint: v2,
         compute: { publisherTrustedAlgorithms: [trusted] },
       }),
@@ -136,7 +126,7 @@ async function main(): Promise<void> {
     const init = (await V8.initializeCompute(
       [dataset],
       algorithm,
-      stack.environmentId,
+      demo.environmentId,
       env.ocean.Ocean!,
       300,
       v2,
@@ -166,7 +156,7 @@ async function main(): Promise<void> {
       await V8.freeComputeStart(
         v2,
         token,
-        stack.environmentId,
+        demo.environmentId,
         [{ ...dataset, transferTxId: datasetTx }],
         { ...algorithm, transferTxId: algoTx },
         resources,
@@ -210,9 +200,7 @@ async function main(): Promise<void> {
     console.log(`  ${JSON.stringify(await V8.invalidateAuthToken(consumer, token, v2))}`);
     console.log(`\n✔ job ${job.jobId} finished through the v2 API; the dataset never left the provider.`);
   } finally {
-    await files.close();
-    await stack.stop();
-    if (!wasRunning) await stopPlatform();
+    await demo.stop();
   }
 }
 

@@ -1,18 +1,16 @@
 /**
- * The main job end to end on the local setup: a publisher publishes a dataset and a trusted algorithm on chain; a
- * consumer (ocean.js 3.x ProviderInstance, unchanged) initializes, orders, starts the job through the HTTP API,
- * follows its status and the algorithm's log, and downloads the results. Exits 0 only if the job finished (70).
+ * The main job end to end on the real platform: a publisher publishes a dataset and a trusted algorithm on chain; a
+ * consumer (ocean.js 3.x ProviderInstance, unchanged) initializes, orders, starts the job through the provider's one
+ * URL (Traefik → activator / queue-proxy → each function's pod), follows its status and the algorithm's log, and
+ * downloads the results. The engine runs as its Deployment, the job's pods on the node. Exits 0 only if the job
+ * finished (70).
  */
-import { createHash } from 'node:crypto';
 import { Wallet, getBytes, keccak256, toUtf8Bytes } from 'ethers';
-import { ensurePlatformUp, runningPid, stopPlatform } from '../devcluster/dev-instance.ts';
-import { startLocalStack } from '../devcluster/local-stack.ts';
 import { algorithmDdo, datasetDdo, orderAsset, publishAsset } from '../devcluster/ocean-assets.ts';
 import { ProviderInstance, ethers5 } from '../devcluster/ocean-client.ts';
-import { containerSectionChecksum, filesChecksum } from '../lib/access/algo-checksums.ts';
-import { parsePrivateHostAllowList } from '../lib/http/address-policy.ts';
+import { containerSectionChecksum } from '../lib/access/algo-checksums.ts';
 import { FINAL_CODES } from '../lib/job/status.ts';
-import { SENSOR_STATS_ALGORITHM, sensorCsv, servePublisherFiles } from './demo-assets.ts';
+import { startDemoProvider } from './demo-platform.ts';
 
 const step = (m: string): void => console.log(`\n▶ ${m}`);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -22,27 +20,25 @@ async function signed(wallet: Wallet, message: string): Promise<string> {
 }
 
 async function main(): Promise<void> {
-  const wasRunning = Boolean(runningPid());
-  step('Starting the local platform (Kubernetes control plane, a kubelet + containerd node, chain, object store)');
-  const env = await ensurePlatformUp((m) => console.log(`  ${m}`));
-  const stack = await startLocalStack(env);
-  const files = await servePublisherFiles({ 'sensors.csv': sensorCsv(), 'sensor-stats.js': SENSOR_STATS_ALGORITHM });
+  step(
+    'Starting the platform (control plane, a kubelet + containerd node, Knative Serving and Traefik, chain, object ' +
+      'store), then the provider as a publisher deploys it: every function by knative/deploy.sh behind one URL, the ' +
+      'engine as its Deployment (manifests/engine.yaml)',
+  );
+  // Half a CPU per job: on this 2-CPU node, Knative and the functions the demo wakes request most of the rest.
+  const demo = await startDemoProvider((m) => console.log(`  ${m}`), { cpu: 0.5 });
+  const { env } = demo;
   try {
     const provider = new Wallet(env.keys.provider);
-    const providerUrl = stack.providerUrl;
+    const providerUrl = demo.providerUrl;
     const consumerKey = env.keys.consumer;
     const consumer5 = new ethers5.Wallet(consumerKey, new ethers5.providers.JsonRpcProvider(env.rpcUrl));
     const consumer = new Wallet(consumerKey);
-    console.log(`  provider ${providerUrl} (address ${provider.address}), compute environment ${stack.environmentId}`);
+    console.log(`  provider ${providerUrl} (address ${provider.address}), compute environment ${demo.environmentId}`);
 
-    step('Publisher: publishing the algorithm (node:24, sensor statistics)');
-    const container = {
-      entrypoint: 'node $ALGO',
-      image: 'node',
-      tag: '24',
-      checksum: `sha256:${createHash('sha256').update('node:24').digest('hex')}`,
-    };
-    const algoFiles = [{ type: 'url' as const, url: files.url('sensor-stats.js'), method: 'GET' as const }];
+    step('Publisher: publishing the algorithm (node:24 pinned by its digest, sensor statistics)');
+    const container = demo.container;
+    const algoFiles = [{ type: 'url' as const, url: demo.fileUrl('sensor-stats.js'), method: 'GET' as const }];
     const algo = await publishAsset({
       rpcUrl: env.rpcUrl,
       ocean: env.ocean,
@@ -63,10 +59,7 @@ async function main(): Promise<void> {
     step('Publisher: publishing the dataset, trusting exactly that algorithm');
     const trusted = {
       did: algo.did,
-      filesChecksum: await filesChecksum(
-        algoFiles.map((f) => ({ url: f.url, method: f.method, headers: {} })),
-        { privateHosts: parsePrivateHostAllowList('127.0.0.1') },
-      ),
+      filesChecksum: demo.algorithmFilesChecksum,
       containerSectionChecksum: containerSectionChecksum(container),
     };
     const data = await publishAsset({
@@ -78,7 +71,7 @@ async function main(): Promise<void> {
       mintTo: consumer.address,
       ddo: datasetDdo({
         name: 'Greenhouse sensors, 48 h',
-        files: [{ type: 'url', url: files.url('sensors.csv'), method: 'GET' }],
+        files: [{ type: 'url', url: demo.fileUrl('sensors.csv'), method: 'GET' }],
         serviceEndpoint: providerUrl,
         compute: { publisherTrustedAlgorithms: [trusted] },
       }),
@@ -92,7 +85,7 @@ async function main(): Promise<void> {
     const init = await ProviderInstance.initializeCompute(
       [dataset],
       algorithm,
-      stack.environmentId,
+      demo.environmentId,
       validUntil,
       providerUrl,
       consumer.address,
@@ -126,7 +119,7 @@ async function main(): Promise<void> {
     const started = await ProviderInstance.computeStart(
       providerUrl,
       consumer5,
-      stack.environmentId,
+      demo.environmentId,
       { ...dataset, transferTxId: datasetTx },
       { ...algorithm, transferTxId: algoTx },
     );
@@ -172,9 +165,7 @@ async function main(): Promise<void> {
     }
     console.log(`\n✔ job ${job.jobId} finished; the dataset never left the provider, only these results did.`);
   } finally {
-    await files.close();
-    await stack.stop();
-    if (!wasRunning) await stopPlatform();
+    await demo.stop();
   }
 }
 

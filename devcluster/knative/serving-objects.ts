@@ -3,8 +3,9 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 /**
  * What a publisher changes in Knative Serving's release YAML to run it here, and nothing else: the images (ko://
  * references become the locally built dev.local/knative/* images), the ingress class (Traefik's Knative provider), the
- * registries whose tags Knative must not resolve (no registry is reachable here: the node has the images), and the
- * autoscaler windows, shortened so that scale-to-zero is observable within a test.
+ * registries whose tags Knative must not resolve (no registry is reachable here: the node has the images), the
+ * autoscaler windows, shortened so that scale-to-zero is observable within a test, and the CPU some Deployments
+ * request, sized to the node.
  */
 export interface ServingSettings {
   servingVersion: string;
@@ -12,6 +13,8 @@ export interface ServingSettings {
   registriesSkippingTagResolving: readonly string[];
   /** config-autoscaler keys (stable-window, scale-to-zero-grace-period, …). */
   autoscaler: Readonly<Record<string, string>>;
+  /** CPU requests of Deployments' first containers, by Deployment name (e.g. `{ activator: '100m' }`). */
+  cpuRequests?: Readonly<Record<string, string>>;
 }
 
 export const TRAEFIK_INGRESS_CLASS = 'traefik.ingress.networking.knative.dev';
@@ -26,7 +29,10 @@ function resolveKo(ref: string, version: string): string {
 }
 
 type Obj = KubernetesObject & Record<string, unknown>;
-type Containers = { image?: string }[];
+type Containers = {
+  image?: string;
+  resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
+}[];
 
 /** The release objects as this platform applies them (pure: the input is not changed). */
 export function servingObjects(release: readonly KubernetesObject[], s: ServingSettings): KubernetesObject[] {
@@ -40,6 +46,9 @@ export function servingObjects(release: readonly KubernetesObject[], s: ServingS
         .spec;
       for (const c of [...pod.containers, ...(pod.initContainers ?? [])])
         if (c.image) c.image = resolveKo(c.image, s.servingVersion);
+      const cpu = s.cpuRequests?.[o.metadata?.name ?? ''];
+      const first = pod.containers[0];
+      if (cpu && first) first.resources = { ...first.resources, requests: { ...first.resources?.requests, cpu } };
     }
     if (o.kind === 'Image' && o.apiVersion?.startsWith('caching.internal.knative.dev/')) {
       const spec = o.spec as { image: string };

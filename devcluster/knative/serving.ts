@@ -29,6 +29,11 @@ const DEPLOYMENTS: readonly [string, string][] = [
 // Knative's defaults wait 60 s of no traffic (plus a grace period) before scaling to zero; 10 s keeps a test short
 // and is what the experiment on this machine measured with.
 const DEV_AUTOSCALER = { 'stable-window': '10s', 'scale-to-zero-grace-period': '10s' };
+// The release asks 300m for the activator, which here only buffers requests to functions at zero. On this 2-CPU node
+// Knative (600m with it), Traefik, CoreDNS and the results-store relay (150m), the engine's two replicas (200m) and
+// the twelve functions' pods with their queue-proxies (1,250m) would ask 2,200m: a function woken last would wait,
+// unscheduled, for another to scale to zero. At 100m everything fits (2,000m).
+const DEV_CPU_REQUESTS = { activator: '100m' };
 
 /** Wraps the Knative binaries as images (build-images.sh; a second each when cached) and returns the archives. */
 export function knativeImageArchives(report: (m: string) => void): Record<string, string> {
@@ -103,6 +108,7 @@ export async function installKnativeServing(admin: KubeConfig, report: (m: strin
     // Knative compares the parsed registry, and go-containerregistry parses docker.io as index.docker.io.
     registriesSkippingTagResolving: ['kind.local', 'ko.local', 'dev.local', 'docker.io', 'index.docker.io'],
     autoscaler: DEV_AUTOSCALER,
+    cpuRequests: DEV_CPU_REQUESTS,
   };
   await installCrds(admin, join(dir, 'crds'));
   await installCrds(admin, join(dir, 'core', '300-resources'));

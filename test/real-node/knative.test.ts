@@ -3,42 +3,36 @@
  * built from their Go module, Traefik as the ingress and the Gateway API implementation, and every function deployed
  * by `knative/deploy.sh` with `kn`, behind the one provider URL its HTTPRoutes give (Traefik's public entrypoint, a
  * NodePort on the node's address). Requests go host → Traefik (HTTPRoute, Host rewritten) → Traefik's private
- * entrypoint (Knative's ingress) → activator / queue-proxy → the function's pod. The engine runs on the host
- * (startLocalStack without its gateway), jobs on the node. The compute flow comes last, when the functions the other
- * tests woke are back at zero: on this 2-CPU node, a job's pods are scheduled only where requests leave room.
+ * entrypoint (Knative's ingress) → activator / queue-proxy → the function's pod. The engine runs as
+ * manifests/engine.yaml's Deployment in the project's engine image (deployEngine), jobs on the node: nothing of the
+ * provider runs on the host. The compute flow comes last, when the functions the other tests woke are back at zero: on
+ * this 2-CPU node, a job's pods are scheduled only where requests leave room.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { KubeConfig } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deployEngine, ENGINE_DEPLOYMENT, type EngineDeployment } from '../../devcluster/knative/engine-deployment.ts';
 import { deployProvider, runDeploy, type ProviderDeployment } from '../../devcluster/knative/provider.ts';
-import { startLocalStack, type LocalStack } from '../../devcluster/local-stack.ts';
 import { startPlatform, type Platform } from '../../devcluster/platform.ts';
 import { waitFor } from '../../devcluster/processes.ts';
+import { nodeImageId } from '../../devcluster/real-node/image-digest.ts';
+import { startPublicFileServer, type PublicFileServer } from '../../devcluster/real-node/public-file-server.ts';
 import { containerSectionChecksum } from '../../lib/access/algo-checksums.ts';
 import { FUNCTION_NAMES, mountedEndpoints } from '../../lib/api/endpoints.ts';
 import { StatusCode } from '../../lib/job/status.ts';
 import { loadKubeConfig } from '../../lib/kube/client.ts';
-import {
-  fromFunction,
-  functionPods,
-  kn,
-  probe,
-  readFunctionService,
-  send,
-  startPublicFileServer,
-  type Answer,
-} from '../support/knative.ts';
+import { fromFunction, functionPods, kn, probe, readFunctionService, send, type Answer } from '../support/knative.ts';
 import { nodeContainer, OceanFlow, sha256hex } from '../support/ocean-flow.ts';
 
 let stateDir: string;
 let platform: Platform;
 let admin: KubeConfig;
 let provider: ProviderDeployment;
-let stack: LocalStack;
-let files: Awaited<ReturnType<typeof startPublicFileServer>>;
+let engine: EngineDeployment;
+let files: PublicFileServer;
 
 const DATASET = 'x,y\n1,2\n3,4\n5,6\n';
 const ALGORITHM = `
@@ -56,15 +50,17 @@ beforeAll(async () => {
   const report = (m: string): void => console.log(`[knative platform] ${m}`);
   platform = await startPlatform(stateDir, report, { knative: true });
   admin = loadKubeConfig(platform.env.kubeconfig);
-  files = await startPublicFileServer(platform, '203.0.113.30', { 'data.csv': DATASET, 'algorithm.js': ALGORITHM });
+  files = await startPublicFileServer(platform.realNode!.namespace, stateDir, '203.0.113.30', {
+    'data.csv': DATASET,
+    'algorithm.js': ALGORITHM,
+  });
   provider = await deployProvider(platform, { report });
   // The node has 2 CPUs, and Knative's own Deployments request 0.6 of them: a job's algorithm asking for a whole one
   // would wait until every function's pod is gone.
-  stack = await startLocalStack(platform.env, { providerUrl: provider.url, engine: true, environment: { cpu: 0.5 } });
+  engine = await deployEngine(platform, { report, environment: { cpu: 0.5 } });
 }, 1_200_000);
 
 afterAll(async () => {
-  await stack?.stop();
   await files?.stop();
   await provider?.stop();
   await platform?.stop();
@@ -125,6 +121,25 @@ describe('the provider on Knative Serving, through its one URL', () => {
     await runDeploy(platform, ['--no-wait']);
     for (const fn of FUNCTION_NAMES) expect((await readFunctionService(admin, fn)).metadata.generation, fn).toBe(1);
   }, 180_000);
+
+  it("runs the engine as manifests/engine.yaml's Deployment: every replica a pod of the project's engine image, one leading", async () => {
+    console.log(`[knative figures] engine Deployment rolled out and leading ${engine.readyMs} ms after it was applied`);
+    const pods = await engine.pods();
+    const deployment = await admin
+      .makeApiClient(AppsV1Api)
+      .readNamespacedDeployment({ name: ENGINE_DEPLOYMENT, namespace: platform.env.namespaces.system });
+    expect(pods.length).toBe(deployment.spec!.replicas);
+    // What containerd ran: the image docker/engine.Dockerfile built (build-project-images.sh), by its config digest.
+    const ns = platform.realNode!.namespace;
+    const engineImage = await nodeImageId(ns, 'docker.io/c2d/engine:0.1.0');
+    expect(engineImage.entrypoint).toEqual(['node', 'dist/engine/main.js']);
+    for (const pod of pods) {
+      expect(pod.image, pod.name).toBe('c2d/engine:0.1.0');
+      expect(pod.imageID, pod.name).toBe(engineImage.id);
+      expect(pod.ready, pod.name).toBe(true);
+    }
+    expect(pods.map((p) => p.name)).toContain(await engine.leader());
+  }, 60_000);
 
   it('answers every endpoint of both APIs from its function, through the HTTPRoutes', async () => {
     for (const e of mountedEndpoints()) {
@@ -239,7 +254,7 @@ describe('the provider on Knative Serving, through its one URL', () => {
     expect(await functionPods(admin, 'info')).toBeGreaterThan(0);
   }, 300_000);
   it("runs ocean.js 3.x's compute flow end to end: publish, initializeCompute, order, start, status, result", async () => {
-    const flow = new OceanFlow(platform.env, stack);
+    const flow = new OceanFlow(platform.env, { providerUrl: provider.url, environmentId: engine.environmentId });
     expect(flow.url).toBe(provider.url);
     const container = nodeContainer(platform.env);
     const algorithm = await flow.publishAlgorithm([files.url('algorithm.js')], container);
@@ -262,5 +277,16 @@ describe('the provider on Knative Serving, through its one URL', () => {
     const output = done.results.find((r) => r.filename === 'result.json');
     expect(output, JSON.stringify(done.results)).toBeDefined();
     expect(JSON.parse(await flow.result(job.jobId, output!.index!))).toEqual({ rows: 3, sum: 12 });
+    // The engine that ran it is the Deployment's leading pod (its log, through the API server), not a host process.
+    const leader = await engine.leader();
+    expect((await engine.pods()).map((p) => p.name)).toContain(leader);
+    const log = await admin
+      .makeApiClient(CoreV1Api)
+      .readNamespacedPodLog({ name: leader!, namespace: platform.env.namespaces.system, container: 'engine' });
+    const finished = log
+      .split('\n')
+      .filter((l) => l.includes(job.jobId))
+      .map((l) => JSON.parse(l) as { msg?: string; to?: number });
+    expect(finished).toContainEqual(expect.objectContaining({ msg: 'job status', to: StatusCode.JobFinished }));
   }, 420_000);
 });

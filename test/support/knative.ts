@@ -1,10 +1,7 @@
 import { execFile } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { join } from 'node:path';
 import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { NAMESPACES, type Platform } from '../../devcluster/platform.ts';
-import { startProcess, waitFor, type ManagedProcess } from '../../devcluster/processes.ts';
 import type { Endpoint } from '../../lib/api/endpoints.ts';
 
 /** Runs the platform's kn against it; resolves with the exit code and everything kn printed. */
@@ -90,23 +87,6 @@ export async function functionPods(admin: KubeConfig, fn: string, opts: { ready?
   return opts.ready ? pods.items.filter(ready).length : pods.items.length;
 }
 
-/**
- * The manifest digest of an image the node has, named by it as well (`repo@sha256:…`), as a pull from a registry
- * leaves it: the engine runs an algorithm's image by the digest its DDO pins (`image:tag@checksum`), and an image
- * imported from an archive carries only its tag.
- */
-export async function nodeImageDigest(platform: Platform, ref: string): Promise<string> {
-  const ns = platform.realNode!.namespace;
-  const ctr = (args: string[]): Promise<string> => ns.exec(['ctr', '-n', 'k8s.io', ...args], 30_000);
-  const line = (await ctr(['images', 'ls', `name==${ref}`])).split('\n').find((l) => l.startsWith(`${ref} `));
-  const digest = /\b(sha256:[0-9a-f]{64})\b/.exec(line ?? '')?.[1];
-  if (!digest) throw new Error(`the node has no image ${ref}`);
-  const repo = ref.replace(/:[^:/]+$/, '');
-  const named = await ctr(['images', 'ls', '-q', `name==${repo}@${digest}`]);
-  if (!named.trim()) await ctr(['images', 'tag', ref, `${repo}@${digest}`]);
-  return digest;
-}
-
 export interface KnativeService {
   metadata: { name: string; generation: number; labels?: Record<string, string> };
   spec: {
@@ -132,36 +112,6 @@ export async function readFunctionService(admin: KubeConfig, fn: string): Promis
     plural: 'services',
     name: `c2d-${fn}`,
   })) as KnativeService;
-}
-
-/**
- * Files on a public address of the node's namespace, port 80 (what configure pods may fetch, and the functions'
- * algorithm checksums): python's http.server over `dir`, bound to `address` on the namespace's loopback.
- */
-export async function startPublicFileServer(
-  platform: Platform,
-  address: string,
-  files: Record<string, string>,
-): Promise<{ url: (name: string) => string; stop(): Promise<void> }> {
-  const ns = platform.realNode!.namespace;
-  const dir = join(platform.env.stateDir, `public-files-${address}`);
-  mkdirSync(dir, { recursive: true });
-  for (const [name, body] of Object.entries(files)) writeFileSync(join(dir, name), body);
-  await ns.exec(['ip', 'addr', 'add', `${address}/32`, 'dev', 'lo']);
-  const [cmd, ...args] = ns.enter(['python3', '-m', 'http.server', '--bind', address, '--directory', dir, '80']);
-  const server: ManagedProcess = startProcess('public-file-server', cmd!, args, {
-    logFile: join(platform.env.stateDir, 'logs', 'public-file-server.log'),
-  });
-  await waitFor(
-    `the file server on ${address}:80`,
-    async () => {
-      await ns.exec(['bash', '-c', `exec 3<>/dev/tcp/${address}/80`], 2_000);
-      return true;
-    },
-    30_000,
-    100,
-  );
-  return { url: (name) => `http://${address}/${name}`, stop: () => server.stop() };
 }
 
 /** Percentile of `xs` (nearest rank). */

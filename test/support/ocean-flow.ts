@@ -104,14 +104,17 @@ export type OceanJob = {
   results: { index?: number; filename: string; filesize: number; type: string }[];
 };
 
-/** The publisher (env's publisher key), the consumer (env's consumer key) and the provider of one local stack. */
+/**
+ * The publisher (env's publisher key), the consumer (env's consumer key) and the provider of one local stack, or of
+ * any provider URL and compute environment (the Knative deployment of test/real-node/).
+ */
 export class OceanFlow {
   readonly provider: Wallet;
   readonly consumer: Wallet;
 
   constructor(
     readonly env: PlatformEnv,
-    readonly stack: LocalStack,
+    readonly stack: Pick<LocalStack, 'providerUrl' | 'environmentId'>,
   ) {
     this.provider = new Wallet(env.keys.provider);
     this.consumer = new Wallet(env.keys.consumer);

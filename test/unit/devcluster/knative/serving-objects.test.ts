@@ -51,6 +51,24 @@ describe('servingObjects', () => {
     expect(out[2]!.data['stable-window']).toBe('10s');
   });
 
+  it('sets the CPU request of the Deployments named, keeping the rest of their resources', () => {
+    const activator = deployment('activator', 'ko://knative.dev/serving/cmd/activator');
+    const spec = (activator as { spec: { template: { spec: { containers: Record<string, unknown>[] } } } }).spec;
+    spec.template.spec.containers[0]!.resources = { requests: { cpu: '300m', memory: '60Mi' }, limits: { cpu: '1' } };
+    const [changed, untouched] = servingObjects(
+      [activator, deployment('webhook', 'ko://knative.dev/serving/cmd/webhook')],
+      {
+        ...settings,
+        cpuRequests: { activator: '100m' },
+      },
+    ) as { spec: { template: { spec: { containers: { resources?: unknown }[] } } } }[];
+    expect(changed!.spec.template.spec.containers[0]!.resources).toEqual({
+      requests: { cpu: '100m', memory: '60Mi' },
+      limits: { cpu: '1' },
+    });
+    expect(untouched!.spec.template.spec.containers[0]!.resources).toBeUndefined();
+  });
+
   it('drops the HorizontalPodAutoscalers and leaves its input unchanged', () => {
     const input = [
       { apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', metadata: { name: 'activator' } },
