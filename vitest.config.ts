@@ -25,11 +25,14 @@ export default defineConfig({
       },
       {
         // Tests of the node itself (limits, network isolation, images, two nodes, Knative), each file on a platform
-        // of its own: `npm run test:real-node`; `npm test` does not run them.
+        // of its own; `npm test` runs them last, `npm run test:real-node` alone.
         test: {
           name: 'real-node',
           include: ['test/real-node/**/*.test.ts'],
           environment: 'node',
+          // After the integration files: each of these starts platforms of its own (Knative, two nodes), which the
+          // 2-CPU machine cannot run beside the integration run's.
+          sequence: { groupOrder: 1 },
           testTimeout: 180_000,
           hookTimeout: 900_000,
           fileParallelism: false,
