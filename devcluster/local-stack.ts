@@ -87,7 +87,7 @@ export interface LocalStackOptions {
 export function localEnvironment(env: PlatformEnv, overrides: Partial<Environment> = {}): Environment {
   return {
     id: 'local-default',
-    description: 'Local dev environment: sandboxed processes on the local node',
+    description: 'Local dev environment: pods on the local kubelet node',
     cpu: 1,
     memoryMiB: 1024,
     diskMiB: 1024,

@@ -31,11 +31,8 @@ export interface PlatformEnv {
    * manifest digest a DDO's `container.checksum` pins (`sha256:…`).
    */
   algorithmImages: Record<string, string>;
-  /**
-   * The first real node's namespace (absent on the bwrap node): a test serves a host port to pods through it
-   * (real-node/public-address.ts).
-   */
-  nodeLink?: NodeLink;
+  /** The first node's namespace: a test serves a host port to pods through it (real-node/public-address.ts). */
+  nodeLink: NodeLink;
 }
 
 /** Renders the env as a shell-sourceable file. Values are single-quoted; none of them may contain a quote. */

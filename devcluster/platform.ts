@@ -111,7 +111,7 @@ export async function startPlatform(
     const admin = loadKubeConfig(cp.adminKubeconfig);
     const core = admin.makeApiClient(CoreV1Api);
     /** What clients of the platform need, once the chain and the store are up too. */
-    const platformEnv = async (): Promise<Omit<PlatformEnv, 'algorithmImages'>> => {
+    const platformEnv = async (): Promise<Omit<PlatformEnv, 'algorithmImages' | 'nodeLink'>> => {
       const [{ chain: ch, ocean }, store] = await Promise.all([chainReady, storeReady]);
       return {
         stateDir,

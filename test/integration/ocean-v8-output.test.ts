@@ -198,7 +198,7 @@ beforeAll(async () => {
   consumerStore = { process: store.process, client: makeS3Client(store.s3), s3: store.s3 };
   files = await new ScriptedFileServer().start(env);
   // The consumer's bucket and upload URL sit inside the publisher's network, as a publisher allows them: listed in
-  // PRIVATE_FILE_HOSTS_ALLOWED, and (on the real node) reachable by publish pods through a NetworkPolicy of its own.
+  // PRIVATE_FILE_HOSTS_ALLOWED, and reachable by publish pods through a NetworkPolicy of its own.
   storeTarget = await internalBase(env, Number(new URL(store.s3.endpoint).port), 'consumer-store');
   uploadTarget = await internalBase(env, files.port, 'consumer-uploads');
   removeEgress = await allowPublishEgress(env, 'test-output-targets', [storeTarget, uploadTarget]);

@@ -14,11 +14,11 @@ export interface ReachableBase {
 
 /**
  * Where a test's file server on 127.0.0.1:`port` is reachable from the functions and from the configure pods alike:
- * on the real node a public address of the node's namespace (real-node/public-address.ts), where the pods'
- * NetworkPolicy lets them fetch; without a platform, or on the bwrap node, 127.0.0.1 itself.
+ * a public address of the node's namespace (real-node/public-address.ts), where the pods' NetworkPolicy lets them
+ * fetch; without a platform (a benchmark's own engine), 127.0.0.1 itself.
  */
 export async function reachableBase(env: PlatformEnv | undefined, port: number): Promise<ReachableBase> {
-  if (!env?.nodeLink) return { base: `http://127.0.0.1:${port}`, stop: async () => undefined };
+  if (!env) return { base: `http://127.0.0.1:${port}`, stop: async () => undefined };
   const served = await servePublicly(env.nodeLink, {
     hostPort: port,
     stateDir: env.stateDir,
@@ -33,13 +33,11 @@ export interface InternalBase extends ReachableBase {
 }
 
 /**
- * Where a host service on 127.0.0.1:`port` sits as a service inside the publisher's own network would: on the real
- * node the node's address (a relay in its namespace, the same port), which pods reach only where a NetworkPolicy
- * lets them (allowPublishEgress) and the engine only where PRIVATE_FILE_HOSTS_ALLOWED lists it; on the bwrap node,
- * 127.0.0.1 itself.
+ * Where a host service on 127.0.0.1:`port` sits as a service inside the publisher's own network would: the node's
+ * address (a relay in its namespace, the same port), which pods reach only where a NetworkPolicy lets them
+ * (allowPublishEgress) and the engine only where PRIVATE_FILE_HOSTS_ALLOWED lists it.
  */
 export async function internalBase(env: PlatformEnv, port: number, name: string): Promise<InternalBase> {
-  if (!env.nodeLink) return { base: `http://127.0.0.1:${port}`, host: '127.0.0.1', port, stop: async () => undefined };
   const host = env.nodeLink.nodeAddress;
   const relay = await startHostRelay(joinNodeNamespace(env.nodeLink), {
     name: `internal-${name}`,
