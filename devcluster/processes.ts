@@ -3,6 +3,17 @@ import { openSync, closeSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
 /** A child process of the platform whose output goes to its own log file. */
+/**
+ * The node runs root's tools (iptables, ipset, conntrack, runc) from sbin, which a non-login PATH (CI's, say) may lack;
+ * every process of the platform is started from this module's importers and inherits this PATH.
+ */
+export function withSystemBinaries(path: string | undefined): string {
+  const dirs = (path ?? '').split(':').filter(Boolean);
+  for (const dir of ['/usr/local/sbin', '/usr/sbin', '/sbin']) if (!dirs.includes(dir)) dirs.push(dir);
+  return dirs.join(':');
+}
+process.env.PATH = withSystemBinaries(process.env.PATH);
+
 export interface ManagedProcess {
   name: string;
   child: ChildProcess;

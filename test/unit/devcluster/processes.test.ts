@@ -1,6 +1,12 @@
 import type { ChildProcess } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { crashAndRestart, waitFor, withinDeadline, type ManagedProcess } from '../../../devcluster/processes.ts';
+import {
+  crashAndRestart,
+  waitFor,
+  withinDeadline,
+  withSystemBinaries,
+  type ManagedProcess,
+} from '../../../devcluster/processes.ts';
 
 describe('waitFor', () => {
   it('ends at its bound even when a check never settles, naming what it waited for', async () => {
@@ -106,5 +112,19 @@ describe('crashAndRestart', () => {
     await expect(crashAndRestart([], 'kubelet', { serving: async () => true })).rejects.toThrow(
       'no kubelet to restart',
     );
+  });
+});
+
+describe('withSystemBinaries', () => {
+  it("adds sbin directories a non-login PATH lacks, after the caller's own", () => {
+    expect(withSystemBinaries('/work/node_modules/.bin:/usr/bin:/bin')).toBe(
+      '/work/node_modules/.bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin',
+    );
+  });
+  it('keeps a PATH that has them as it is, and copes with none', () => {
+    expect(withSystemBinaries('/usr/sbin:/usr/bin:/sbin:/usr/local/sbin')).toBe(
+      '/usr/sbin:/usr/bin:/sbin:/usr/local/sbin',
+    );
+    expect(withSystemBinaries(undefined)).toBe('/usr/local/sbin:/usr/sbin:/sbin');
   });
 });
