@@ -19,8 +19,10 @@ export default defineConfig({
           globalSetup: ['./test/support/platform-setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 300_000,
-          // One platform per run (test/support/platform-setup.ts); the files share it, so they run one at a time.
+          // One platform per run (test/support/platform-setup.ts); the files share it, so they run one at a time,
+          // after the unit files (a project without a groupOrder and without file parallelism would run last).
           fileParallelism: false,
+          sequence: { groupOrder: 1 },
         },
       },
       {
@@ -30,9 +32,9 @@ export default defineConfig({
           name: 'real-node',
           include: ['test/real-node/**/*.test.ts'],
           environment: 'node',
-          // After the integration files: each of these starts platforms of its own (Knative, two nodes), which the
-          // 2-CPU machine cannot run beside the integration run's.
-          sequence: { groupOrder: 1 },
+          // After the integration files, never beside them: each of these starts platforms of its own (Knative, two
+          // nodes), more than the 2-CPU machine runs beside the integration run's.
+          sequence: { groupOrder: 2 },
           testTimeout: 180_000,
           hookTimeout: 900_000,
           fileParallelism: false,
