@@ -124,8 +124,11 @@ export async function createNodeNamespace(stateDir: string, id: string): Promise
   const { enter, exec } = namespaceCommands(holderPid);
   const hostLink = `c2d${id.slice(0, 8)}`;
   const hostNs = netnsOf(process.pid);
+  // Read once the holder is in it: a Ctrl-C in a terminal signals the whole process group, holder included, and the
+  // shims (sessions of their own) keep the namespace alive after it; they are found by this id then.
+  let nodeNs: string | undefined;
   const stop = async (): Promise<void> => {
-    const nsId = netnsOf(holderPid);
+    const nsId = nodeNs ?? netnsOf(holderPid);
     // Every process in the node's network namespace is one of the node's (containerd's shims and the containers
     // included): kill them all, the holder last, and the namespace with its links, tables and mounts goes too.
     for (let attempt = 0; nsId !== undefined && nsId !== hostNs && attempt < 100; attempt++) {
@@ -171,6 +174,7 @@ export async function createNodeNamespace(stateDir: string, id: string): Promise
       10_000,
       20,
     );
+    nodeNs = netnsOf(holderPid);
     const [hostAddress, nodeAddress] = await freeLinkSubnet();
     await run('ip', ['link', 'add', hostLink, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', String(holderPid)]);
     await run('ip', ['addr', 'add', `${hostAddress}/30`, 'dev', hostLink]);
