@@ -5,7 +5,7 @@
 # Deployment (scripts/demo-platform.ts). Needs root. `npm run demo -- v2`: the same through the v2 API with ocean.js 8.x.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/ensure-deps.sh real-node
+bash scripts/ensure-deps.sh
 # The project's own Node, which ensure-deps.sh has just made sure of.
 export PATH="$PWD/node_modules/.bin:$PATH"
 case "${1:-}" in
