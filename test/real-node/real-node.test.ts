@@ -3,24 +3,18 @@
  * this file's own. It needs root and the node's binaries and images (`bash scripts/ensure-deps.sh`); without them the
  * platform's start fails with the reason.
  */
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import {
-  CoreV1Api,
-  KubernetesObjectApi,
-  RbacAuthorizationV1Api,
-  loadAllYaml,
-  type KubernetesObject,
-  type V1Pod,
-} from '@kubernetes/client-node';
+import { CoreV1Api, RbacAuthorizationV1Api, type V1Pod } from '@kubernetes/client-node';
 import { Wallet } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NAMESPACES, NODE_NAME, startPlatform, type Platform } from '../../devcluster/platform.ts';
 import { startProcess, waitFor, type ManagedProcess } from '../../devcluster/processes.ts';
 import { loadKubeConfig } from '../../lib/kube/client.ts';
+import { applyNetworkPolicies } from '../../devcluster/network-policies.ts';
+import { startPublicFileServer, type PublicFileServer } from '../../devcluster/real-node/public-file-server.ts';
 import { POD_PIDS_LIMIT } from '../../devcluster/real-node/kubelet.ts';
 import { buildAlgorithmPod, DEFAULT_POD_SPEC_SETTINGS } from '../../engine/pod-specs.ts';
 import { startLocalStack, type LocalStack } from '../../devcluster/local-stack.ts';
@@ -41,7 +35,6 @@ import {
 } from '../support/job-fixtures.ts';
 import { simplePod, waitForPodPhase } from '../support/kube.ts';
 
-const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const unique = (prefix: string): string => `${prefix}-${Math.random().toString(36).slice(2, 8)}`;
 const jobs = NAMESPACES.jobs;
 
@@ -65,19 +58,6 @@ afterAll(async () => {
   await platform?.stop();
   if (stateDir && !process.env.C2D_KEEP_STATE) rmSync(stateDir, { recursive: true, force: true });
 }, 120_000);
-
-/** The jobs namespace's NetworkPolicies, as deployed (an algorithm pod waits for them before it starts). */
-async function applyJobPolicies(): Promise<void> {
-  const api = KubernetesObjectApi.makeApiClient(loadKubeConfig(platform.env.kubeconfig));
-  for (const doc of loadAllYaml(
-    readFileSync(join(projectRoot, 'manifests/network-policies.yaml'), 'utf8'),
-  ) as KubernetesObject[]) {
-    if (doc.metadata?.namespace !== jobs) continue;
-    await api.create(doc).catch((err: { code?: number }) => {
-      if (err.code !== 409) throw err;
-    });
-  }
-}
 
 function terminated(pod: V1Pod): { exitCode?: number; reason?: string } {
   return pod.status?.containerStatuses?.[0]?.state?.terminated ?? {};
@@ -363,7 +343,7 @@ print(json.dumps(out, sort_keys=True))
         // Every address of the node, the pods' gateway included.
         serve('gateway-server', 'TCP-LISTEN:8081,fork,reuseaddr'),
       );
-      await applyJobPolicies();
+      await applyNetworkPolicies(loadKubeConfig(platform.env.kubeconfig));
       const target = unique('target');
       await core.createNamespacedPod({
         namespace: 'default',
@@ -570,39 +550,14 @@ print(json.dumps(out, sort_keys=True))'`;
     // The dataset on a public address of the node's namespace, port 80: what the configure pods' policy allows.
     const fileAddress = '203.0.113.20';
     const dataset = 'alpha,beta\n1,2\n3,4\n';
-    let fileServer: ManagedProcess;
+    let fileServer: PublicFileServer | undefined;
     let stack: LocalStack;
     let s3: S3Client;
 
     beforeAll(async () => {
-      const node = platform.realNode!.namespace;
-      const files = join(stateDir, 'public-files');
-      mkdirSync(files, { recursive: true });
-      writeFileSync(join(files, 'data.csv'), dataset);
-      await node.exec(['ip', 'addr', 'add', `${fileAddress}/32`, 'dev', 'lo']);
-      const [cmd, ...args] = node.enter([
-        'python3',
-        '-m',
-        'http.server',
-        '--bind',
-        fileAddress,
-        '--directory',
-        files,
-        '80',
-      ]);
-      fileServer = startProcess('public-file-server', cmd!, args, {
-        logFile: join(stateDir, 'logs', 'public-file-server.log'),
+      fileServer = await startPublicFileServer(platform.realNode!.namespace, stateDir, fileAddress, {
+        'data.csv': dataset,
       });
-      await waitFor(
-        `the file server on ${fileAddress}:80`,
-        async () => {
-          await node.exec(['bash', '-c', `exec 3<>/dev/tcp/${fileAddress}/80`], 2_000);
-          return true;
-        },
-        30_000,
-        100,
-      );
-      await applyJobPolicies();
       stack = await startLocalStack(platform.env, { engine: true });
       s3 = makeS3Client(platform.env.s3);
     }, 300_000);

@@ -2,14 +2,13 @@
  * Two real nodes (`npm run dev -- up --nodes 2`): two kubelets, each with its containerd in a network
  * namespace of its own, linked to each other. Jobs run on both, each job's three pods on the node of its volume.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { CoreV1Api, KubernetesObjectApi, loadAllYaml, type KubernetesObject } from '@kubernetes/client-node';
+import { join } from 'node:path';
+import { CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NAMESPACES, realNodeNames, startPlatform, type Platform } from '../../devcluster/platform.ts';
-import { startProcess, waitFor, type ManagedProcess } from '../../devcluster/processes.ts';
+import { startPublicFileServer, type PublicFileServer } from '../../devcluster/real-node/public-file-server.ts';
 import { startLocalStack, type LocalStack } from '../../devcluster/local-stack.ts';
 import { loadKubeConfig } from '../../lib/kube/client.ts';
 import { LABELS, jobNames } from '../../lib/job/names.ts';
@@ -17,7 +16,6 @@ import { StatusCode } from '../../lib/job/status.ts';
 import { createJob, waitForFinal } from '../support/engine-jobs.ts';
 import { buildJob, nodeAlgorithm, sha256 } from '../support/job-fixtures.ts';
 
-const projectRoot = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const jobs = NAMESPACES.jobs;
 const nodeNames = realNodeNames(2);
 // The dataset on a public address inside each node's namespace, port 80: what the configure pods' policy allows.
@@ -28,7 +26,7 @@ let stateDir: string;
 let platform: Platform;
 let core: CoreV1Api;
 let stack: LocalStack | undefined;
-const fileServers: ManagedProcess[] = [];
+const fileServers: PublicFileServer[] = [];
 
 beforeAll(async () => {
   if (process.getuid?.() !== 0)
@@ -38,43 +36,9 @@ beforeAll(async () => {
   platform = await startPlatform(stateDir, (m) => console.log(`[two-nodes platform] ${m}`), { nodes: 2 });
   console.log(`[real-node figures] platform with two real nodes up in ${Date.now() - t0} ms`);
   core = loadKubeConfig(platform.env.kubeconfig).makeApiClient(CoreV1Api);
-  const files = join(stateDir, 'public-files');
-  mkdirSync(files, { recursive: true });
-  writeFileSync(join(files, 'data.csv'), dataset);
-  for (const node of platform.realNodes!.nodes) {
-    const ns = node.namespace;
-    await ns.exec(['ip', 'addr', 'add', `${fileAddress}/32`, 'dev', 'lo']);
-    const [cmd, ...args] = ns.enter([
-      'python3',
-      '-m',
-      'http.server',
-      '--bind',
-      fileAddress,
-      '--directory',
-      files,
-      '80',
-    ]);
-    fileServers.push(
-      startProcess(`public-file-server-${node.name}`, cmd!, args, {
-        logFile: join(stateDir, 'logs', `public-file-server-${node.name}.log`),
-      }),
-    );
-    await waitFor(
-      `the file server on ${fileAddress}:80 of ${node.name}`,
-      async () => {
-        await ns.exec(['bash', '-c', `exec 3<>/dev/tcp/${fileAddress}/80`], 2_000);
-        return true;
-      },
-      30_000,
-      100,
-    );
-  }
-  const api = KubernetesObjectApi.makeApiClient(loadKubeConfig(platform.env.kubeconfig));
-  for (const doc of loadAllYaml(
-    readFileSync(join(projectRoot, 'manifests/network-policies.yaml'), 'utf8'),
-  ) as KubernetesObject[]) {
-    if (doc.metadata?.namespace === jobs) await api.create(doc);
-  }
+  // The same public address on every node: a job's configure pod fetches from the node it was scheduled on.
+  for (const node of platform.realNodes!.nodes)
+    fileServers.push(await startPublicFileServer(node.namespace, stateDir, fileAddress, { 'data.csv': dataset }));
   stack = await startLocalStack(platform.env, { engine: true });
 }, 900_000);
 
